@@ -1,0 +1,194 @@
+/** The job: what a client submits (validated here) and what the fabric stores and returns. */
+import { z } from 'zod';
+import type { JobStatus, StoredStatus, WebhookEvent } from './statuses.js';
+import { WEBHOOK_EVENTS } from './statuses.js';
+
+export type Task = 'generate' | 'chat' | 'embed';
+export type Priority = 'high' | 'normal' | 'low';
+
+/** BullMQ priority per fabric priority (lower runs first). */
+export const BULL_PRIORITY: Record<Priority, number> = { high: 1, normal: 5, low: 10 };
+
+const stop = z.union([z.string(), z.array(z.string()).max(16)]);
+
+/** Ollama's generation options; known ones are typed, others pass through as Ollama ignores them. */
+export const optionsSchema = z
+  .object({
+    num_predict: z.number().int().min(-2).max(1_000_000).optional(),
+    temperature: z.number().min(0).max(100).optional(),
+    top_k: z.number().int().min(0).optional(),
+    top_p: z.number().min(0).max(1).optional(),
+    min_p: z.number().min(0).max(1).optional(),
+    seed: z.number().int().optional(),
+    stop: stop.optional(),
+    num_ctx: z.number().int().min(1).optional(),
+    repeat_penalty: z.number().optional(),
+  })
+  .catchall(z.union([z.number(), z.string(), z.boolean(), z.array(z.union([z.number(), z.string()]))]));
+export type GenerationOptions = z.infer<typeof optionsSchema>;
+
+export const chatMessageSchema = z
+  .object({
+    role: z.enum(['system', 'user', 'assistant', 'tool']),
+    content: z.string(),
+    images: z.array(z.string()).optional(),
+  })
+  .strict();
+export type ChatMessage = z.infer<typeof chatMessageSchema>;
+
+export const inputSchema = z
+  .object({
+    prompt: z.string().optional(),
+    system: z.string().optional(),
+    suffix: z.string().optional(),
+    template: z.string().optional(),
+    raw: z.boolean().optional(),
+    messages: z.array(chatMessageSchema).max(10_000).optional(),
+    input: z.union([z.string(), z.array(z.string()).min(1).max(2048)]).optional(),
+    options: optionsSchema.optional(),
+    format: z.union([z.literal('json'), z.record(z.string(), z.unknown())]).optional(),
+    images: z.array(z.string()).optional(),
+    truncate: z.boolean().optional(),
+  })
+  .strict();
+export type JobInput = z.infer<typeof inputSchema>;
+
+export const webhookSpecSchema = z
+  .object({
+    url: z.string().url().max(2048),
+    events: z.array(z.enum(WEBHOOK_EVENTS as [WebhookEvent, ...WebhookEvent[]])).min(1).optional(),
+  })
+  .strict();
+export type WebhookSpec = z.infer<typeof webhookSpecSchema>;
+
+export const submitSchema = z
+  .object({
+    model: z.string().min(1).max(200),
+    task: z.enum(['generate', 'chat', 'embed']).optional(),
+    input: inputSchema,
+    priority: z.enum(['high', 'normal', 'low']).default('normal'),
+    webhook: webhookSpecSchema.optional(),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+    /** Seconds the job may wait in its queue before it expires unstarted. */
+    ttl: z.number().int().min(1).max(7 * 24 * 3600).optional(),
+    /** Seconds the job may run once started. */
+    timeout: z.number().int().min(1).max(24 * 3600).optional(),
+  })
+  .strict();
+export type SubmitBody = z.infer<typeof submitSchema>;
+
+/** The task a body asks for: explicit, or inferred from which input field is present. */
+export function resolveTask(body: SubmitBody): { task: Task } | { error: string } {
+  const { input } = body;
+  const inferred: Task | undefined = input.messages
+    ? 'chat'
+    : input.input !== undefined
+      ? 'embed'
+      : input.prompt !== undefined
+        ? 'generate'
+        : undefined;
+  const task = body.task ?? inferred;
+  if (!task) return { error: 'input needs prompt (generate), messages (chat) or input (embed)' };
+  if (task === 'chat' && !input.messages) return { error: 'task chat needs input.messages' };
+  if (task === 'generate' && input.prompt === undefined) return { error: 'task generate needs input.prompt' };
+  if (task === 'embed' && input.input === undefined) return { error: 'task embed needs input.input' };
+  return { task };
+}
+
+export interface JobError {
+  code: string;
+  message: string;
+  retryable: boolean;
+}
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+}
+
+export interface JobOutput {
+  response?: string;
+  message?: { role: 'assistant'; content: string };
+  embeddings?: number[][];
+  done_reason?: string;
+}
+
+/** What travels in the BullMQ job: all a worker needs to run it. */
+export interface JobPayload {
+  id: string;
+  model: string;
+  task: Task;
+  input: JobInput;
+  timeoutMs: number;
+  /** Epoch ms after which the job expires unstarted (0: never). */
+  deadline: number;
+}
+
+/** The stored job record (one Redis hash) as read back. */
+export interface JobRecord {
+  id: string;
+  tenant: string;
+  model: string;
+  task: Task;
+  status: StoredStatus;
+  priority: Priority;
+  input: JobInput;
+  output: JobOutput | null;
+  error: JobError | null;
+  usage: Usage | null;
+  webhook: WebhookSpec | null;
+  metadata: Record<string, unknown>;
+  worker: string | null;
+  attempts: number;
+  timeoutMs: number;
+  deadline: number;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  loadWaitMs: number | null;
+  promptEvalMs: number | null;
+  evalMs: number | null;
+  cancelRequested: boolean;
+}
+
+export interface JobTimings {
+  queue_ms: number | null;
+  load_wait_ms: number | null;
+  run_ms: number | null;
+  total_ms: number | null;
+}
+
+export function jobTimings(r: JobRecord, now = Date.now()): JobTimings {
+  const queueEnd = r.startedAt ?? (r.finishedAt ?? now);
+  return {
+    queue_ms: Math.max(0, queueEnd - r.createdAt),
+    load_wait_ms: r.loadWaitMs,
+    run_ms: r.startedAt !== null ? Math.max(0, (r.finishedAt ?? now) - r.startedAt) : null,
+    total_ms: r.finishedAt !== null ? Math.max(0, r.finishedAt - r.createdAt) : null,
+  };
+}
+
+/** Public JSON for a job. */
+export function jobView(r: JobRecord, status: JobStatus, extra: Record<string, unknown> = {}) {
+  return {
+    id: r.id,
+    object: 'job',
+    model: r.model,
+    task: r.task,
+    status,
+    priority: r.priority,
+    input: r.input,
+    output: r.output,
+    error: r.error,
+    usage: r.usage,
+    timings: jobTimings(r),
+    worker: r.worker,
+    attempts: r.attempts,
+    metadata: r.metadata,
+    webhook: r.webhook,
+    created_at: new Date(r.createdAt).toISOString(),
+    started_at: r.startedAt ? new Date(r.startedAt).toISOString() : null,
+    finished_at: r.finishedAt ? new Date(r.finishedAt).toISOString() : null,
+    ...extra,
+  };
+}

@@ -1,0 +1,43 @@
+/**
+ * Every Redis key the fabric uses (besides BullMQ's own, which live under `bullPrefix`)
+ * comes from this builder, so a namespace change is one line and tests can isolate.
+ */
+export interface Keys {
+  readonly prefix: string;
+  /** Prefix handed to BullMQ queues and workers. */
+  readonly bullPrefix: string;
+  job(id: string): string;
+  jobEvents(id: string): string;
+  jobEventsChannel(id: string): string;
+  jobDeliveries(id: string): string;
+  idempotency(tenant: string, key: string): string;
+  catalog(): string;
+  workersIndex(): string;
+  workerHeartbeat(workerId: string): string;
+  workerControl(workerId: string): string;
+  cancelChannel(): string;
+  schedulerWake(): string;
+  schedulerLease(): string;
+  modelStats(model: string): string;
+}
+
+export function createKeys(prefix = 'fabric'): Keys {
+  const k = (...parts: string[]) => [prefix, ...parts].join(':');
+  return {
+    prefix,
+    bullPrefix: k('q'),
+    job: (id) => k('job', id),
+    jobEvents: (id) => k('job', id, 'events'),
+    jobEventsChannel: (id) => k('job', id, 'ch'),
+    jobDeliveries: (id) => k('job', id, 'deliveries'),
+    idempotency: (tenant, key) => k('idem', tenant, key),
+    catalog: () => k('catalog'),
+    workersIndex: () => k('workers'),
+    workerHeartbeat: (workerId) => k('worker', workerId),
+    workerControl: (workerId) => k('worker', workerId, 'control'),
+    cancelChannel: () => k('cancel'),
+    schedulerWake: () => k('scheduler', 'wake'),
+    schedulerLease: () => k('scheduler', 'lease'),
+    modelStats: (model) => k('model', model, 'stats'),
+  };
+}

@@ -1,0 +1,65 @@
+/** What a worker publishes about itself (heartbeat) and the commands it takes (control stream). */
+
+export interface GpuInfo {
+  index: number;
+  uuid: string;
+  name: string;
+  memoryTotalBytes: number;
+  memoryUsedBytes: number;
+  memoryFreeBytes: number;
+  utilization: number | null;
+}
+
+export interface ResidentModelInfo {
+  model: string;
+  sizeBytes: number;
+  /** Bytes of that size held in VRAM (0 on a CPU engine). */
+  sizeVramBytes: number;
+  loadedAt: number;
+  lastUsedAt: number;
+  activeJobs: number;
+}
+
+export interface LoadingModelInfo {
+  model: string;
+  startedAt: number;
+}
+
+export type WorkerLifecycle = 'starting' | 'running' | 'draining' | 'stopped';
+
+export interface Heartbeat {
+  workerId: string;
+  engine: string;
+  host: string;
+  pid: number;
+  state: WorkerLifecycle;
+  startedAt: number;
+  at: number;
+  /** Memory the engine may fill with models (VRAM, or configured RAM for CPU engines). */
+  capacityBytes: number;
+  usedBytes: number;
+  gpus: GpuInfo[];
+  slotsPerModel: number;
+  resident: ResidentModelInfo[];
+  loading: LoadingModelInfo[];
+  activeJobs: number;
+  freeSlots: number;
+  lastUsedAt: number;
+}
+
+export type ControlCommand =
+  | { type: 'load'; model: string; requestId: string; at: number }
+  | { type: 'unload'; model: string; requestId: string; at: number };
+
+/** Entry in the catalog hash: a model some engine can serve. */
+export interface CatalogEntry {
+  name: string;
+  sizeBytes: number;
+  engine: string;
+  family: string | null;
+  parameterSize: string | null;
+  quantization: string | null;
+  digest: string | null;
+  modifiedAt: string;
+  contextLength: number | null;
+}

@@ -1,0 +1,58 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { JobStore } from '../protocol/job-store.js';
+import { newRedis, testKeys } from './support/redis.js';
+
+const redis = newRedis();
+afterAll(() => redis.quit());
+
+function newJob(id: string) {
+  return {
+    id,
+    tenant: 't1',
+    model: 'demo:latest',
+    task: 'generate' as const,
+    priority: 'normal' as const,
+    input: { prompt: 'hi' },
+    webhook: null,
+    metadata: {},
+    timeoutMs: 1000,
+    deadline: 0,
+    createdAt: Date.now(),
+  };
+}
+
+describe('job store', () => {
+  it('records a transition with its event and refuses one from a terminal status', async () => {
+    const store = new JobStore(redis, testKeys(), { resultTtlSec: 60 });
+    await store.create(newJob('j1'));
+    expect((await store.transition('j1', 'running', ['queued'], { worker: 'w1' })).ok).toBe(true);
+    expect((await store.transition('j1', 'succeeded', ['running'], { output: { response: 'x' } })).ok).toBe(true);
+    const late = await store.transition('j1', 'canceled', ['queued', 'running']);
+    expect(late).toEqual({ ok: false, current: 'succeeded' });
+    const rec = await store.get('j1');
+    expect(rec?.status).toBe('succeeded');
+    expect(rec?.worker).toBe('w1');
+    expect(rec?.output).toEqual({ response: 'x' });
+    const events = await store.readEvents('j1');
+    expect(events.map((e) => JSON.parse(e.data).status)).toEqual(['queued', 'running', 'succeeded']);
+    const after = await store.readEvents('j1', events[0]!.id);
+    expect(after).toHaveLength(2);
+  });
+
+  it('keeps a finished job only for the result ttl', async () => {
+    const keys = testKeys();
+    const store = new JobStore(redis, keys, { resultTtlSec: 60 });
+    await store.create(newJob('j2'));
+    expect(await redis.ttl(keys.job('j2'))).toBe(-1);
+    await store.transition('j2', 'canceled', ['queued']);
+    const ttl = await redis.ttl(keys.job('j2'));
+    expect(ttl).toBeGreaterThan(50);
+    expect(ttl).toBeLessThanOrEqual(60);
+  });
+
+  it('answers null for a job that does not exist', async () => {
+    const store = new JobStore(redis, testKeys());
+    expect(await store.get('nope')).toBeNull();
+    expect(await store.transition('nope', 'running', ['queued'])).toEqual({ ok: false, current: null });
+  });
+});

@@ -1,0 +1,86 @@
+/**
+ * The engine port: everything the worker needs from an inference engine (embedded
+ * llama.cpp, an Ollama server, or the test double). Implementations throw `EngineError`.
+ */
+import type { ChatMessage, GenerationOptions } from '../../protocol/job.js';
+import type { GpuInfo } from '../../protocol/worker-state.js';
+
+export interface ModelDescriptor {
+  /** Canonical model name (`name:tag`). */
+  name: string;
+  sizeBytes: number;
+  family?: string;
+  parameterSize?: string;
+  quantization?: string;
+  digest?: string;
+  modifiedAt?: string;
+  contextLength?: number;
+}
+
+export interface LoadResult {
+  /** Memory the loaded model occupies, as measured by the engine. */
+  sizeBytes: number;
+  sizeVramBytes: number;
+  loadMs: number;
+}
+
+export interface ResidentModel {
+  name: string;
+  sizeBytes: number;
+  sizeVramBytes: number;
+}
+
+export interface GenerateRequest {
+  model: string;
+  task: 'generate' | 'chat';
+  prompt?: string;
+  system?: string;
+  messages?: ChatMessage[];
+  options: GenerationOptions;
+  format?: 'json' | Record<string, unknown>;
+  signal: AbortSignal;
+  /** Called with each piece of text as the engine produces it. */
+  onToken: (text: string) => void;
+}
+
+export interface GenerateResult {
+  text: string;
+  doneReason: 'stop' | 'length';
+  promptTokens: number;
+  completionTokens: number;
+  promptEvalMs: number;
+  evalMs: number;
+}
+
+export interface EmbedRequest {
+  model: string;
+  input: string[];
+  signal: AbortSignal;
+}
+
+export interface EmbedResult {
+  embeddings: number[][];
+  promptTokens: number;
+}
+
+export interface EngineCapacity {
+  /** Parallel generations per resident model (BullMQ worker concurrency). */
+  slotsPerModel: number;
+  /** Memory the engine may fill with models. */
+  memoryBytes: number;
+  gpus: GpuInfo[];
+}
+
+export interface Engine {
+  readonly kind: string;
+  /** Models this engine can load. */
+  catalog(): Promise<ModelDescriptor[]>;
+  load(model: string): Promise<LoadResult>;
+  unload(model: string): Promise<void>;
+  /** Models currently loaded, as the engine itself reports them. */
+  resident(): Promise<ResidentModel[]>;
+  generate(req: GenerateRequest): Promise<GenerateResult>;
+  embed(req: EmbedRequest): Promise<EmbedResult>;
+  capacity(): Promise<EngineCapacity>;
+  close(): Promise<void>;
+}
