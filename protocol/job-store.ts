@@ -14,7 +14,7 @@ import { TERMINAL_STATUSES } from './statuses.js';
  * ARGV[1] new status
  * ARGV[2] comma-separated statuses the job may be in for the change to apply
  * ARGV[3] event data (JSON) appended to the stream as {type=status, data}
- * ARGV[4] pub/sub channel notified with the new stream id
+ * ARGV[4] pub/sub channel notified with `<streamId> status <newStatus>`
  * ARGV[5] seconds to keep the record once this status is set (0: no expiry)
  * ARGV[6] approximate maximum length of the event stream
  * ARGV[7..] field, value pairs written to the hash with the status
@@ -41,7 +41,7 @@ else
   redis.call('PERSIST', KEYS[1])
   redis.call('PERSIST', KEYS[2])
 end
-redis.call('PUBLISH', ARGV[4], id)
+redis.call('PUBLISH', ARGV[4], id .. ' status ' .. ARGV[1])
 return {1, id}
 `;
 
@@ -107,6 +107,7 @@ export function decodeRecord(h: Record<string, string>): JobRecord | null {
     promptEvalMs: num(h.prompt_eval_ms),
     evalMs: num(h.eval_ms),
     cancelRequested: h.cancel_requested === '1',
+    run: Number(h.run ?? 0),
   };
 }
 
@@ -189,7 +190,7 @@ export class JobStore {
   async appendEvent(id: string, type: 'token' | 'progress', data: string): Promise<void> {
     const events = this.keys.jobEvents(id);
     const eventId = (await this.redis.xadd(events, 'MAXLEN', '~', this.opts.eventsMaxLen, '*', 'type', type, 'data', data)) as string;
-    await this.redis.publish(this.keys.jobEventsChannel(id), eventId);
+    await this.redis.publish(this.keys.jobEventsChannel(id), `${eventId} ${type}`);
   }
 
   /** Events after `afterId` (exclusive), oldest first. */

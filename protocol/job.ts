@@ -122,6 +122,9 @@ export interface JobPayload {
   timeoutMs: number;
   /** Epoch ms after which the job expires unstarted (0: never). */
   deadline: number;
+  /** 0 for the first run; each `retry` of the job by a client adds one. */
+  run: number;
+  webhook: WebhookSpec | null;
 }
 
 /** The stored job record (one Redis hash) as read back. */
@@ -149,6 +152,7 @@ export interface JobRecord {
   promptEvalMs: number | null;
   evalMs: number | null;
   cancelRequested: boolean;
+  run: number;
 }
 
 export interface JobTimings {
@@ -192,3 +196,6 @@ export function jobView(r: JobRecord, status: JobStatus, extra: Record<string, u
     ...extra,
   };
 }
+
+/** Told of each status change a component makes (webhooks hang off it); must not throw. */
+export type StatusListener = (job: Pick<JobPayload, 'id' | 'webhook' | 'run'>, status: StoredStatus) => Promise<void>;

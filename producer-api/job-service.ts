@@ -1,0 +1,245 @@
+/**
+ * The API's job operations: submit (idempotent, bounded), read (with lazy expiry and the
+ * `loading_model` view), cancel, retry and wait. Routes translate HTTP to these calls.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { BULL_PRIORITY, type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../protocol/job.js';
+import type { JobStore } from '../protocol/job-store.js';
+import type { Keys } from '../protocol/keys.js';
+import type { Logger } from '../protocol/logger.js';
+import { metrics } from '../protocol/metrics.js';
+import { RETRYABLE_STATUSES, isTerminal, visibleStatus, type JobStatus } from '../protocol/statuses.js';
+import { loadingOn, residentOn, type ClusterView } from './cluster-view.js';
+import type { EventHub } from './event-hub.js';
+import { HttpError, conflict, notFound, unavailable } from './http-error.js';
+import type { ModelQueues } from './model-queues.js';
+import type { ApiOptions } from './options.js';
+
+export interface JobServiceDeps {
+  redis: Redis;
+  keys: Keys;
+  store: JobStore;
+  queues: ModelQueues;
+  cluster: ClusterView;
+  hub: EventHub;
+  opts: ApiOptions;
+  log: Logger;
+  onStatus: StatusListener;
+  /** Reason a webhook URL is refused, or null when it may be called. */
+  checkWebhookUrl: (url: string) => Promise<string | null>;
+}
+
+export interface SubmitResult {
+  record: JobRecord;
+  /** False when an Idempotency-Key matched an earlier submission. */
+  created: boolean;
+}
+
+export const bullJobId = (id: string, run: number) => (run === 0 ? id : `${id}-r${run}`);
+
+export class JobService {
+  constructor(private readonly d: JobServiceDeps) {}
+
+  /** Validated body in, accepted job out; throws HttpError for anything refused. */
+  async submit(tenant: string, body: SubmitBody, model: string, task: Task, idempotencyKey?: string): Promise<SubmitResult> {
+    const { opts, keys, redis, store } = this.d;
+    const snap = await this.d.cluster.snapshot();
+    if (!snap.catalog.has(model)) {
+      metrics.jobsRejected.inc({ model, reason: 'unknown_model' });
+      throw notFound('model_not_found', `model ${model} is not available on any engine; see GET /v1/models`);
+    }
+    if (body.webhook) {
+      const reason = await this.d.checkWebhookUrl(body.webhook.url);
+      if (reason) throw new HttpError(422, 'webhook_url_refused', `webhook url refused: ${reason}`);
+    }
+    const id = `job_${randomUUID().replace(/-/g, '')}`;
+    if (idempotencyKey) {
+      const fingerprint = createHash('sha256').update(JSON.stringify(body)).digest('base64url');
+      const idemKey = keys.idempotency(tenant, idempotencyKey);
+      const claimed = await redis.set(idemKey, `${id} ${fingerprint}`, 'EX', opts.idempotencyTtlSec, 'NX');
+      if (!claimed) {
+        const [prevId, prevPrint] = ((await redis.get(idemKey)) ?? '').split(' ');
+        if (prevPrint !== fingerprint) {
+          throw new HttpError(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request body');
+        }
+        const prev = prevId ? await this.waitForRecord(prevId) : null;
+        if (prev) return { record: prev, created: false };
+        throw conflict('idempotency_in_progress', 'a request with this Idempotency-Key is still being processed; retry');
+      }
+      try {
+        return { record: await this.enqueue(id, tenant, body, model, task), created: true };
+      } catch (err) {
+        await redis.del(idemKey);
+        throw err;
+      }
+    }
+    return { record: await this.enqueue(id, tenant, body, model, task), created: true };
+  }
+
+  /** The first submission of a key may still be writing its record; give it a moment. */
+  private async waitForRecord(id: string): Promise<JobRecord | null> {
+    for (let i = 0; i < 20; i++) {
+      const rec = await this.d.store.get(id);
+      if (rec) return rec;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return null;
+  }
+
+  private async enqueue(id: string, tenant: string, body: SubmitBody, model: string, task: Task): Promise<JobRecord> {
+    const { opts, store, queues } = this.d;
+    const backlog = await queues.backlog(model);
+    if (backlog >= opts.maxBacklog) {
+      metrics.jobsRejected.inc({ model, reason: 'backlog' });
+      throw unavailable('backlog_full', `model ${model} has ${backlog} jobs waiting (limit ${opts.maxBacklog}); retry later`, this.retryAfterSec(backlog));
+    }
+    const now = Date.now();
+    const ttlMs = body.ttl !== undefined ? body.ttl * 1000 : opts.defaultTtlMs;
+    const rec = {
+      id,
+      tenant,
+      model,
+      task,
+      priority: body.priority,
+      input: body.input,
+      webhook: body.webhook ?? null,
+      metadata: body.metadata ?? {},
+      timeoutMs: body.timeout !== undefined ? body.timeout * 1000 : opts.defaultTimeoutMs,
+      deadline: ttlMs > 0 ? now + ttlMs : 0,
+      createdAt: now,
+    };
+    await store.create(rec);
+    try {
+      await this.addToQueue({ ...rec, run: 0 });
+    } catch (err) {
+      await this.d.redis.del(this.d.keys.job(id)).catch(() => undefined);
+      throw unavailable('queue_unavailable', `could not enqueue: ${(err as Error).message}`, 1);
+    }
+    metrics.jobsSubmitted.inc({ model, task });
+    void this.wakeSchedulerIfCold(model);
+    return { ...rec, status: 'queued', output: null, error: null, usage: null, worker: null, attempts: 0, startedAt: null, finishedAt: null, loadWaitMs: null, promptEvalMs: null, evalMs: null, cancelRequested: false, run: 0 };
+  }
+
+  private async addToQueue(r: Pick<JobRecord, 'id' | 'model' | 'task' | 'input' | 'timeoutMs' | 'deadline' | 'webhook' | 'priority' | 'run'>): Promise<void> {
+    const q = this.d.opts.queue;
+    const payload: JobPayload = { id: r.id, model: r.model, task: r.task, input: r.input, timeoutMs: r.timeoutMs, deadline: r.deadline, run: r.run, webhook: r.webhook };
+    await this.d.queues.get(r.model).add(r.task, payload, {
+      jobId: bullJobId(r.id, r.run),
+      priority: BULL_PRIORITY[r.priority],
+      attempts: q.attempts,
+      backoff: { type: 'exponential', delay: q.backoffMs },
+      removeOnComplete: { age: q.keepCompletedSec, count: q.keepCompletedCount },
+      removeOnFail: { age: q.keepFailedSec },
+    });
+  }
+
+  /** Wakes the scheduler when a job lands in a queue no replica serves or is loading. */
+  private async wakeSchedulerIfCold(model: string): Promise<void> {
+    try {
+      const snap = await this.d.cluster.snapshot();
+      if (residentOn(snap, model).length === 0 && loadingOn(snap, model).length === 0) {
+        await this.d.redis.publish(this.d.keys.schedulerWake(), model);
+      }
+    } catch (err) {
+      this.d.log.warn({ err, model }, 'Scheduler wake failed');
+    }
+  }
+
+  retryAfterSec(backlog: number): number {
+    return Math.min(60, Math.max(1, Math.ceil(backlog / 100)));
+  }
+
+  /** A tenant's job with the status it shows now; expires it first if its deadline passed. */
+  async get(tenant: string, id: string): Promise<{ record: JobRecord; status: JobStatus }> {
+    let record = await this.d.store.get(id);
+    if (!record || (tenant !== '*' && record.tenant !== tenant)) throw notFound('job_not_found', `job ${id} not found`);
+    if (record.status === 'queued' && record.deadline > 0 && Date.now() > record.deadline) {
+      const res = await this.d.store.transition(id, 'expired', ['queued'], { finished_at: Date.now() }, { reason: 'deadline passed before start' });
+      if (res.ok) {
+        await this.removeFromQueue(record);
+        metrics.jobsFinished.inc({ model: record.model, status: 'expired' });
+        await this.d.onStatus(record, 'expired');
+      }
+      record = (await this.d.store.get(id)) ?? record;
+    }
+    let loading = false;
+    if (record.status === 'queued') {
+      const snap = await this.d.cluster.snapshot();
+      loading = residentOn(snap, record.model).length === 0 && loadingOn(snap, record.model).length > 0;
+    }
+    return { record, status: visibleStatus(record.status, loading) };
+  }
+
+  async queueInfo(record: JobRecord): Promise<{ position: number | null; depth: number } | undefined> {
+    if (record.status !== 'queued') return undefined;
+    return this.d.queues.position(record.model, bullJobId(record.id, record.run));
+  }
+
+  private async removeFromQueue(record: JobRecord): Promise<boolean> {
+    try {
+      const job = await this.d.queues.get(record.model).getJob(bullJobId(record.id, record.run));
+      if (!job) return true;
+      await job.remove();
+      return true;
+    } catch {
+      return false; // Locked by a worker: it will see the record's status and skip the job.
+    }
+  }
+
+  /** Cancels a queued job at once, or asks the worker running it to abort. */
+  async cancel(tenant: string, id: string): Promise<{ record: JobRecord; status: JobStatus }> {
+    const { record } = await this.get(tenant, id);
+    if (isTerminal(record.status)) throw conflict('job_finished', `job ${id} already ${record.status}`);
+    const res = await this.d.store.transition(id, 'canceled', ['queued'], { finished_at: Date.now() });
+    if (res.ok) {
+      await this.removeFromQueue(record);
+      metrics.jobsFinished.inc({ model: record.model, status: 'canceled' });
+      await this.d.onStatus(record, 'canceled');
+    } else if (res.current === 'running') {
+      await this.d.store.setFields(id, { cancel_requested: 1 });
+      await this.d.redis.publish(this.d.keys.cancelChannel(), id);
+      await this.waitForTerminal(id, 5_000);
+    }
+    return this.get(tenant, id);
+  }
+
+  /** Runs a failed, timed-out, expired or canceled job again under the same id. */
+  async retry(tenant: string, id: string): Promise<{ record: JobRecord; status: JobStatus }> {
+    const { record } = await this.get(tenant, id);
+    if (!RETRYABLE_STATUSES.has(record.status)) {
+      throw conflict('job_not_retryable', `job ${id} is ${record.status}; only failed, timed_out, expired or canceled jobs can be retried`);
+    }
+    const run = record.run + 1;
+    const ttlMs = record.deadline > 0 ? record.deadline - record.createdAt : 0;
+    const deadline = ttlMs > 0 ? Date.now() + ttlMs : 0;
+    const res = await this.d.store.transition(id, 'queued', [...RETRYABLE_STATUSES].filter((s) => s !== 'loading_model') as JobRecord['status'][], {
+      run, deadline, output: null, error: null, usage: null, worker: null, started_at: null, finished_at: null, load_wait_ms: null, cancel_requested: 0,
+    }, { retry: true, run });
+    if (!res.ok) throw conflict('job_not_retryable', `job ${id} changed to ${res.current}`);
+    await this.addToQueue({ ...record, run, deadline });
+    metrics.jobsSubmitted.inc({ model: record.model, task: record.task });
+    void this.wakeSchedulerIfCold(record.model);
+    return this.get(tenant, id);
+  }
+
+  /** Resolves with the record once it is terminal or `ms` passed, whichever is first. */
+  async waitForTerminal(id: string, ms: number): Promise<JobRecord | null> {
+    if (ms <= 0) return this.d.store.get(id);
+    let wake: () => void = () => undefined;
+    const woke = new Promise<void>((r) => (wake = r));
+    const stop = await this.d.hub.listen(id, (n) => {
+      if (n.type === 'status' && n.status && isTerminal(n.status as JobStatus)) wake();
+    });
+    const timer = setTimeout(wake, ms);
+    try {
+      const now = await this.d.store.get(id);
+      if (!now || isTerminal(now.status)) return now;
+      await woke;
+      return await this.d.store.get(id);
+    } finally {
+      clearTimeout(timer);
+      stop();
+    }
+  }
+}

@@ -1,0 +1,80 @@
+/** BullMQ queues per model, created on first use, with the counts and positions the API reports. */
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { JobPayload } from '../protocol/job.js';
+import type { Keys } from '../protocol/keys.js';
+import { queueNameFor } from '../protocol/model-names.js';
+
+export interface QueueCounts {
+  waiting: number;
+  active: number;
+  delayed: number;
+  completed: number;
+  failed: number;
+}
+
+export class ModelQueues {
+  private readonly queues = new Map<string, Queue<JobPayload>>();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {}
+
+  get(model: string): Queue<JobPayload> {
+    let q = this.queues.get(model);
+    if (!q) {
+      q = new Queue<JobPayload>(queueNameFor(model), { connection: this.redis, prefix: this.keys.bullPrefix });
+      this.queues.set(model, q);
+    }
+    return q;
+  }
+
+  all(): Queue<JobPayload>[] {
+    return [...this.queues.values()];
+  }
+
+  /** Jobs not yet started (waiting and prioritized). */
+  async backlog(model: string): Promise<number> {
+    const q = this.get(model);
+    const [wait, prioritized] = await this.redis.multi().llen(q.keys.wait!).zcard(q.keys.prioritized!).exec().then((r) => r!.map((x) => Number(x[1])));
+    return (wait ?? 0) + (prioritized ?? 0);
+  }
+
+  async counts(model: string): Promise<QueueCounts> {
+    const c = await this.get(model).getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed');
+    return {
+      waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
+      active: c.active ?? 0,
+      delayed: c.delayed ?? 0,
+      completed: c.completed ?? 0,
+      failed: c.failed ?? 0,
+    };
+  }
+
+  /**
+   * Jobs ahead of `bullJobId` and the backlog it sits in. BullMQ serves its plain wait list
+   * before prioritized jobs, and prioritized jobs by score, so rank = wait length + zset rank.
+   */
+  async position(model: string, bullJobId: string): Promise<{ position: number | null; depth: number }> {
+    const q = this.get(model);
+    const res = await this.redis
+      .multi()
+      .llen(q.keys.wait!)
+      .zcard(q.keys.prioritized!)
+      .zrank(q.keys.prioritized!, bullJobId)
+      .lpos(q.keys.wait!, bullJobId)
+      .exec();
+    const [waitLen, prioLen, rank, lpos] = res!.map((r) => r[1] as number | null);
+    const depth = (waitLen ?? 0) + (prioLen ?? 0);
+    // The wait list is pushed on the left and served from the right.
+    if (lpos !== null && lpos !== undefined) return { position: (waitLen ?? 0) - 1 - lpos, depth };
+    if (rank !== null && rank !== undefined) return { position: (waitLen ?? 0) + rank, depth };
+    return { position: null, depth };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.all().map((q) => q.close().catch(() => undefined)));
+    this.queues.clear();
+  }
+}

@@ -1,0 +1,93 @@
+/** `/v1/jobs` and `/v1/run`: submit, read, long-poll, cancel, retry, and the sync wrapper. */
+import { Router, type Response } from 'express';
+import type { Redis } from 'ioredis';
+import { jobView, type JobRecord } from '../../protocol/job.js';
+import type { Keys } from '../../protocol/keys.js';
+import { isTerminal, type JobStatus } from '../../protocol/statuses.js';
+import type { JobService } from '../job-service.js';
+import type { ApiOptions } from '../options.js';
+import { idempotencyKey, parseSubmit, preferWaitSec, queryWaitSec } from '../request-parsing.js';
+
+export interface JobRoutesDeps {
+  jobs: JobService;
+  opts: ApiOptions;
+  redis: Redis;
+  keys: Keys;
+}
+
+export function jobRoutes(d: JobRoutesDeps): Router {
+  const r = Router();
+  const { jobs, opts } = d;
+  const clampWaitMs = (sec: number | undefined, fallbackMs: number) =>
+    Math.min(opts.maxWaitMs, sec === undefined ? fallbackMs : sec * 1000);
+
+  async function render(record: JobRecord, status: JobStatus) {
+    const queue = await jobs.queueInfo(record);
+    const extra: Record<string, unknown> = {
+      urls: { get: `/v1/jobs/${record.id}`, events: `/v1/jobs/${record.id}/events`, cancel: `/v1/jobs/${record.id}/cancel` },
+    };
+    if (queue) extra.queue = queue;
+    if (record.webhook) {
+      const log = await d.redis.lrange(d.keys.jobDeliveries(record.id), 0, -1);
+      extra.webhook_deliveries = log.map((l) => JSON.parse(l) as unknown);
+    }
+    return jobView(record, status, extra);
+  }
+
+  /** 200 only for a finished job; otherwise 202 with where to look and when. */
+  async function respondAfterWait(res: Response, id: string, tenant: string, waitMs: number, created: boolean) {
+    if (waitMs > 0) await jobs.waitForTerminal(id, waitMs);
+    const { record, status } = await jobs.get(tenant, id);
+    res.setHeader('Location', `/v1/jobs/${id}`);
+    if (!created) res.setHeader('Idempotent-Replayed', 'true');
+    if (isTerminal(status)) {
+      res.status(200).json(await render(record, status));
+      return;
+    }
+    res.setHeader('Retry-After', String(opts.pollRetryAfterSec));
+    res.status(202).json(await render(record, status));
+  }
+
+  r.post('/v1/jobs', async (req, res) => {
+    const { body, model, task } = parseSubmit(req.body);
+    const tenant = res.locals.tenant as string;
+    const { record, created } = await jobs.submit(tenant, body, model, task, idempotencyKey(req.get('idempotency-key')));
+    const wait = preferWaitSec(req.get('prefer'));
+    if (wait !== undefined) res.setHeader('Preference-Applied', `wait=${wait}`);
+    await respondAfterWait(res, record.id, tenant, clampWaitMs(wait, 0), created);
+  });
+
+  r.post('/v1/run', async (req, res) => {
+    const { body, model, task } = parseSubmit(req.body);
+    const tenant = res.locals.tenant as string;
+    const { record, created } = await jobs.submit(tenant, body, model, task, idempotencyKey(req.get('idempotency-key')));
+    const wait = preferWaitSec(req.get('prefer'));
+    await respondAfterWait(res, record.id, tenant, clampWaitMs(wait, opts.syncWaitMs), created);
+  });
+
+  r.get('/v1/jobs/:id', async (req, res) => {
+    const tenant = res.locals.tenant as string;
+    const waitSec = queryWaitSec(req.query.wait);
+    const id = req.params.id;
+    let { record, status } = await jobs.get(tenant, id);
+    if (waitSec !== undefined && !isTerminal(status)) {
+      await jobs.waitForTerminal(id, clampWaitMs(waitSec, 0));
+      ({ record, status } = await jobs.get(tenant, id));
+    }
+    if (!isTerminal(status)) res.setHeader('Retry-After', String(opts.pollRetryAfterSec));
+    res.json(await render(record, status));
+  });
+
+  r.post('/v1/jobs/:id/cancel', async (req, res) => {
+    const { record, status } = await jobs.cancel(res.locals.tenant as string, req.params.id);
+    res.status(isTerminal(status) ? 200 : 202).json(await render(record, status));
+  });
+
+  r.post('/v1/jobs/:id/retry', async (req, res) => {
+    const { record, status } = await jobs.retry(res.locals.tenant as string, req.params.id);
+    res.setHeader('Location', `/v1/jobs/${record.id}`);
+    res.status(202).json(await render(record, status));
+  });
+
+  return r;
+}

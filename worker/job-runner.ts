@@ -1,0 +1,176 @@
+/**
+ * Runs one job on the engine: the BullMQ processor for a resident model. It owns the job's
+ * status transitions on the worker side (running, then a terminal status or back to queued
+ * for a retry) and is the one place that decides whether a failure is retried.
+ */
+import { UnrecoverableError, type Job } from 'bullmq';
+import { EngineError } from '../protocol/errors.js';
+import type { JobError, JobOutput, JobPayload, StatusListener } from '../protocol/job.js';
+import type { JobStore } from '../protocol/job-store.js';
+import type { Logger } from '../protocol/logger.js';
+import { metrics } from '../protocol/metrics.js';
+import type { StoredStatus } from '../protocol/statuses.js';
+import type { Engine, GenerateResult } from './engines/engine.js';
+import { TokenSink } from './token-sink.js';
+
+
+
+export interface JobRunnerDeps {
+  workerId: string;
+  engine: Engine;
+  store: JobStore;
+  log: Logger;
+  /** Called after each status change this runner makes (webhooks). */
+  onStatus: StatusListener;
+  /** Tells the runner how long the job waited for its model to load, if it did. */
+  loadWaitMs: (model: string, createdAt: number) => number | null;
+}
+
+type AbortReason = 'canceled' | 'timed_out' | 'shutdown';
+
+export class JobRunner {
+  private readonly active = new Map<string, AbortController>();
+
+  constructor(private readonly deps: JobRunnerDeps) {}
+
+  get activeCount(): number {
+    return this.active.size;
+  }
+
+  /** Aborts a running job at the engine (a cancel request). Returns whether it ran here. */
+  abort(jobId: string, reason: AbortReason): boolean {
+    const ac = this.active.get(jobId);
+    if (!ac) return false;
+    ac.abort(reason);
+    return true;
+  }
+
+  abortAll(reason: AbortReason): void {
+    for (const ac of this.active.values()) ac.abort(reason);
+  }
+
+  /** The BullMQ processor. */
+  readonly process = async (job: Job<JobPayload>): Promise<void> => {
+    const p = job.data;
+    const { store, log } = this.deps;
+    const now = Date.now();
+    if (p.deadline > 0 && now > p.deadline) {
+      const r = await store.transition(p.id, 'expired', ['queued'], { finished_at: now }, { reason: 'deadline passed before start' });
+      if (r.ok) await this.finished(p, 'expired');
+      return;
+    }
+    const createdAt = Number(job.timestamp);
+    // Registered before the job reads `running`, so a cancel that sees `running` finds it here.
+    const ac = new AbortController();
+    this.active.set(p.id, ac);
+    const started = await store.transition(p.id, 'running', ['queued', 'running'], {
+      worker: this.deps.workerId,
+      started_at: now,
+      attempts: job.attemptsMade + 1,
+      load_wait_ms: this.deps.loadWaitMs(p.model, createdAt),
+    }, { worker: this.deps.workerId, attempt: job.attemptsMade + 1 });
+    if (!started.ok) {
+      this.active.delete(p.id);
+      log.info({ jobId: p.id, status: started.current }, 'Job not started: no longer queued');
+      return;
+    }
+    metrics.queueWait.observe({ model: p.model }, Math.max(0, now - createdAt) / 1000);
+    await this.deps.onStatus(p, 'running');
+
+    const timer = setTimeout(() => ac.abort('timed_out'), p.timeoutMs);
+    const sink = new TokenSink((text) => store.appendEvent(p.id, 'token', text));
+    try {
+      const result = await this.execute(p, ac.signal, sink);
+      await sink.flush().catch(() => undefined);
+      await this.succeed(p, result);
+    } catch (err) {
+      await sink.flush().catch(() => undefined);
+      await this.fail(job, err, ac.signal);
+    } finally {
+      clearTimeout(timer);
+      this.active.delete(p.id);
+      metrics.runTime.observe({ model: p.model, task: p.task }, (Date.now() - now) / 1000);
+    }
+  };
+
+  private async execute(
+    p: JobPayload,
+    signal: AbortSignal,
+    sink: TokenSink,
+  ): Promise<{ output: JobOutput; gen?: GenerateResult; promptTokens: number; completionTokens: number }> {
+    const { engine } = this.deps;
+    if (p.task === 'embed') {
+      const input = typeof p.input.input === 'string' ? [p.input.input] : (p.input.input ?? []);
+      const res = await engine.embed({ model: p.model, input, signal });
+      return { output: { embeddings: res.embeddings }, promptTokens: res.promptTokens, completionTokens: 0 };
+    }
+    const gen = await engine.generate({
+      model: p.model,
+      task: p.task,
+      prompt: p.input.prompt,
+      system: p.input.system,
+      messages: p.input.messages,
+      options: p.input.options ?? {},
+      format: p.input.format,
+      signal,
+      onToken: (t) => sink.push(t),
+    });
+    const output: JobOutput =
+      p.task === 'chat'
+        ? { message: { role: 'assistant', content: gen.text }, done_reason: gen.doneReason }
+        : { response: gen.text, done_reason: gen.doneReason };
+    return { output, gen, promptTokens: gen.promptTokens, completionTokens: gen.completionTokens };
+  }
+
+  private async succeed(
+    p: JobPayload,
+    r: { output: JobOutput; gen?: GenerateResult; promptTokens: number; completionTokens: number },
+  ): Promise<void> {
+    const res = await this.deps.store.transition(p.id, 'succeeded', ['running'], {
+      output: r.output,
+      usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens },
+      finished_at: Date.now(),
+      prompt_eval_ms: r.gen?.promptEvalMs,
+      eval_ms: r.gen?.evalMs,
+      error: null,
+    });
+    if (res.ok) await this.finished(p, 'succeeded');
+  }
+
+  private async fail(job: Job<JobPayload>, err: unknown, signal: AbortSignal): Promise<never | void> {
+    const p = job.data;
+    const { store, log } = this.deps;
+    const reason = signal.aborted ? (signal.reason as AbortReason) : undefined;
+    if (reason === 'canceled' || reason === 'timed_out') {
+      const error: JobError | null =
+        reason === 'timed_out'
+          ? { code: 'timed_out', message: `job ran longer than its timeout of ${p.timeoutMs} ms`, retryable: true }
+          : null;
+      const res = await store.transition(p.id, reason, ['running'], { finished_at: Date.now(), error });
+      if (res.ok) await this.finished(p, reason);
+      return;
+    }
+    const engineErr = err instanceof EngineError ? err : undefined;
+    const retryable = reason === 'shutdown' || (engineErr?.retryable ?? false);
+    const attempts = job.opts.attempts ?? 1;
+    const error: JobError = {
+      code: reason === 'shutdown' ? 'worker_shutdown' : (engineErr?.code ?? 'internal_error'),
+      message: err instanceof Error ? err.message : String(err),
+      retryable,
+    };
+    if (retryable && job.attemptsMade + 1 < attempts) {
+      log.warn({ jobId: p.id, error, attempt: job.attemptsMade + 1 }, 'Job failed, will retry');
+      await store.transition(p.id, 'queued', ['running'], { error }, { retry: true, error });
+      throw err instanceof Error ? err : new Error(String(err));
+    }
+    const res = await store.transition(p.id, 'failed', ['running'], { finished_at: Date.now(), error });
+    if (res.ok) await this.finished(p, 'failed');
+    log.warn({ jobId: p.id, error }, 'Job failed');
+    throw new UnrecoverableError(error.message);
+  }
+
+  private async finished(p: JobPayload, status: StoredStatus): Promise<void> {
+    metrics.jobsFinished.inc({ model: p.model, status });
+    await this.deps.onStatus(p, status);
+  }
+}

@@ -1,0 +1,252 @@
+/**
+ * One worker process (one engine): publishes its catalog, heartbeats, takes load/unload
+ * commands from its control stream, consumes the queues of its resident models, aborts
+ * canceled jobs, and drains on shutdown.
+ */
+import { hostname } from 'node:os';
+import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { JobStore } from '../protocol/job-store.js';
+import type { JobPayload, StatusListener } from '../protocol/job.js';
+import type { Keys } from '../protocol/keys.js';
+import type { Logger } from '../protocol/logger.js';
+import { metrics } from '../protocol/metrics.js';
+import type { CatalogEntry, ControlCommand, Heartbeat, WorkerLifecycle } from '../protocol/worker-state.js';
+import type { Engine } from './engines/engine.js';
+import { JobRunner } from './job-runner.js';
+import type { WorkerNodeOptions } from './options.js';
+import { Residency } from './residency.js';
+
+export interface WorkerNodeDeps {
+  engine: Engine;
+  /** Connection for commands and BullMQ; the node duplicates it for blocking reads. */
+  redis: Redis;
+  keys: Keys;
+  store: JobStore;
+  log: Logger;
+  onStatus: StatusListener;
+}
+
+export class WorkerNode {
+  state: WorkerLifecycle = 'starting';
+  private readonly residency: Residency;
+  private readonly runner: JobRunner;
+  private readonly startedAt = Date.now();
+  private lastUsedAt = 0;
+  private controlConn: Redis | null = null;
+  private cancelSub: Redis | null = null;
+  private timers: NodeJS.Timeout[] = [];
+  private capacity = { slotsPerModel: 1, memoryBytes: 0, gpus: [] as Heartbeat['gpus'] };
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    private readonly opts: WorkerNodeOptions,
+    private readonly deps: WorkerNodeDeps,
+  ) {
+    this.runner = new JobRunner({
+      workerId: opts.workerId,
+      engine: deps.engine,
+      store: deps.store,
+      log: deps.log,
+      onStatus: deps.onStatus,
+      loadWaitMs: (model, createdAt) => {
+        const r = this.residency.loadedAt(model);
+        if (!r || r.loadedAt <= createdAt) return null;
+        return r.loadedAt - Math.max(createdAt, r.loadStartedAt);
+      },
+    });
+    this.residency = new Residency(deps.engine, deps.redis, deps.keys, opts, this.processJob, deps.log, () => {
+      void this.beat();
+    });
+  }
+
+  get id(): string {
+    return this.opts.workerId;
+  }
+
+  private readonly processJob = async (job: Job<JobPayload>): Promise<void> => {
+    this.residency.touch(job.data.model, +1);
+    this.lastUsedAt = Date.now();
+    try {
+      await this.runner.process(job);
+    } finally {
+      this.residency.touch(job.data.model, -1);
+      this.lastUsedAt = Date.now();
+    }
+  };
+
+  private setState(state: WorkerLifecycle): void {
+    this.state = state;
+    this.deps.log.info({ state, workerId: this.id }, 'Worker state changed');
+  }
+
+  async start(): Promise<void> {
+    const { redis, keys, engine, log } = this.deps;
+    this.capacity = await engine.capacity();
+    await this.publishCatalog();
+    this.cancelSub = redis.duplicate();
+    await this.cancelSub.subscribe(keys.cancelChannel());
+    this.cancelSub.on('message', (_ch, jobId: string) => {
+      if (this.runner.abort(jobId, 'canceled')) log.info({ jobId }, 'Running job canceled');
+    });
+    this.controlConn = redis.duplicate();
+    void this.controlLoop();
+    this.timers.push(setInterval(() => void this.beat(), this.opts.heartbeatIntervalMs));
+    this.timers.push(setInterval(() => void this.residency.reconcile().catch((err) => log.warn({ err }, 'Residency check failed')), this.opts.residencyCheckMs));
+    this.setState('running');
+    await this.beat();
+    for (const model of this.opts.preload) {
+      await this.load(model).catch((err) => log.error({ model, err }, 'Preload failed'));
+    }
+  }
+
+  /** Writes every model the engine can serve into the shared catalog. */
+  async publishCatalog(): Promise<void> {
+    const models = await this.deps.engine.catalog();
+    if (models.length === 0) return;
+    const fields: string[] = [];
+    for (const m of models) {
+      const entry: CatalogEntry = {
+        name: m.name,
+        sizeBytes: m.sizeBytes,
+        engine: this.deps.engine.kind,
+        family: m.family ?? null,
+        parameterSize: m.parameterSize ?? null,
+        quantization: m.quantization ?? null,
+        digest: m.digest ?? null,
+        modifiedAt: m.modifiedAt ?? new Date().toISOString(),
+        contextLength: m.contextLength ?? null,
+      };
+      fields.push(m.name, JSON.stringify(entry));
+    }
+    await this.deps.redis.hset(this.deps.keys.catalog(), ...fields);
+  }
+
+  async load(model: string): Promise<void> {
+    if (this.state !== 'running') throw new Error(`worker is ${this.state}`);
+    await this.residency.load(model);
+  }
+
+  async unload(model: string): Promise<void> {
+    await this.residency.unload(model);
+  }
+
+  heartbeat(): Heartbeat {
+    const resident = this.residency.residentModels();
+    const activeJobs = this.runner.activeCount;
+    const usedBytes = resident.reduce((s, m) => s + m.sizeBytes, 0);
+    return {
+      workerId: this.id,
+      engine: this.deps.engine.kind,
+      host: hostname(),
+      pid: process.pid,
+      state: this.state,
+      startedAt: this.startedAt,
+      at: Date.now(),
+      capacityBytes: this.capacity.memoryBytes,
+      usedBytes,
+      gpus: this.capacity.gpus,
+      slotsPerModel: this.capacity.slotsPerModel,
+      resident,
+      loading: this.residency.loadingModels(),
+      activeJobs,
+      freeSlots: Math.max(0, resident.length * this.capacity.slotsPerModel - activeJobs),
+      lastUsedAt: this.lastUsedAt,
+    };
+  }
+
+  private async beat(): Promise<void> {
+    if (this.state === 'stopped') return;
+    const { redis, keys, log } = this.deps;
+    const hb = this.heartbeat();
+    try {
+      await redis
+        .multi()
+        .set(keys.workerHeartbeat(this.id), JSON.stringify(hb), 'PX', this.opts.heartbeatTtlMs)
+        .sadd(keys.workersIndex(), this.id)
+        .exec();
+      metrics.heartbeats.inc({ worker: this.id });
+      metrics.residentModels.set({ worker: this.id }, hb.resident.length);
+    } catch (err) {
+      log.warn({ err }, 'Heartbeat write failed');
+    }
+  }
+
+  /** Reads load/unload commands from this worker's stream; each is deleted once handled. */
+  private async controlLoop(): Promise<void> {
+    const conn = this.controlConn!;
+    const key = this.deps.keys.workerControl(this.id);
+    let lastId = '0';
+    while (this.state === 'starting' || this.state === 'running') {
+      let rows: [string, [string, string[]][]][] | null;
+      try {
+        rows = (await conn.xread('COUNT', 16, 'BLOCK', 1000, 'STREAMS', key, lastId)) as typeof rows;
+      } catch (err) {
+        if (this.state !== 'running') return;
+        this.deps.log.warn({ err }, 'Control stream read failed');
+        await new Promise((r) => setTimeout(r, 500));
+        continue;
+      }
+      for (const [, entries] of rows ?? []) {
+        for (const [entryId, kv] of entries) {
+          lastId = entryId;
+          const raw = kv[kv.indexOf('command') + 1];
+          void this.handleCommand(raw).finally(() => this.deps.redis.xdel(key, entryId).catch(() => undefined));
+        }
+      }
+    }
+  }
+
+  private async handleCommand(raw: string | undefined): Promise<void> {
+    const { log } = this.deps;
+    let cmd: ControlCommand;
+    try {
+      cmd = JSON.parse(raw ?? '') as ControlCommand;
+    } catch {
+      log.warn({ raw }, 'Ignoring malformed control command');
+      return;
+    }
+    log.info({ command: cmd }, 'Control command received');
+    try {
+      if (cmd.type === 'load') await this.load(cmd.model);
+      else if (cmd.type === 'unload') await this.unload(cmd.model);
+    } catch (err) {
+      log.error({ command: cmd, err }, 'Control command failed');
+    }
+  }
+
+  /** Graceful drain: stop taking jobs, let active ones finish (up to the drain timeout), deregister. */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    const { redis, keys, log } = this.deps;
+    this.setState('draining');
+    await this.beat();
+    for (const t of this.timers) clearInterval(t);
+    await this.residency.pauseAll();
+    const drained = this.residency.closeAll(false);
+    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), this.opts.drainTimeoutMs).unref());
+    if ((await Promise.race([drained.then(() => 'done' as const), timeout])) === 'timeout') {
+      log.warn({ active: this.runner.activeCount }, 'Drain timed out; aborting active jobs so they run elsewhere');
+      this.runner.abortAll('shutdown');
+      await drained;
+    }
+    this.setState('stopped');
+    try {
+      await redis.multi().del(keys.workerHeartbeat(this.id)).srem(keys.workersIndex(), this.id).exec();
+    } catch (err) {
+      log.warn({ err }, 'Deregister failed');
+    }
+    for (const conn of [this.cancelSub, this.controlConn]) {
+      try {
+        conn?.disconnect();
+      } catch (err) {
+        log.warn({ err }, 'Connection close failed');
+      }
+    }
+    this.residency.clear();
+  }
+}
