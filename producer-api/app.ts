@@ -1,0 +1,98 @@
+/**
+ * Builds the API apart from `listen()`, so tests call it in-process. Wires the real ports
+ * (Redis, BullMQ queues, webhooks) in one place.
+ */
+import express, { type Express } from 'express';
+import type { Redis } from 'ioredis';
+import { JobStore } from '../protocol/job-store.js';
+import type { Keys } from '../protocol/keys.js';
+import type { Logger } from '../protocol/logger.js';
+import { createStatusNotifier } from '../protocol/status-notifier.js';
+import { WebhookDispatcher } from '../protocol/webhook-enqueue.js';
+import { ClusterView } from './cluster-view.js';
+import { EventHub } from './event-hub.js';
+import { JobService } from './job-service.js';
+import { adminAuth, tenantAuth } from './middleware/auth.js';
+import { errorHandler, notFoundRoute } from './middleware/error-handler.js';
+import { jsonBody } from './middleware/json-body.js';
+import { requestContext } from './middleware/request-context.js';
+import { ModelQueues } from './model-queues.js';
+import type { ApiOptions } from './options.js';
+import { adminRoutes } from './routes/admin.js';
+import { jobEventRoutes } from './routes/job-events.js';
+import { jobRoutes } from './routes/jobs.js';
+import { modelRoutes } from './routes/models.js';
+import { ollamaRoutes } from './routes/ollama.js';
+import { systemRoutes } from './routes/system.js';
+import { checkWebhookUrl, parseAllowList } from './webhooks/ssrf-guard.js';
+
+export interface Api {
+  app: Express;
+  jobs: JobService;
+  store: JobStore;
+  dispatcher: WebhookDispatcher;
+  close(): Promise<void>;
+}
+
+export function createApi(opts: ApiOptions, d: { redis: Redis; keys: Keys; log: Logger; resultTtlSec?: number }): Api {
+  const { redis, keys, log } = d;
+  const store = new JobStore(redis, keys, d.resultTtlSec ? { resultTtlSec: d.resultTtlSec } : {});
+  const cluster = new ClusterView(redis, keys);
+  const hub = new EventHub(redis.duplicate(), keys);
+  const queues = new ModelQueues(redis, keys);
+  const dispatcher = new WebhookDispatcher({ connection: redis, keys, logger: log });
+  const allowList = parseAllowList(opts.webhookAllowList);
+  const jobs = new JobService({
+    redis,
+    keys,
+    store,
+    queues,
+    cluster,
+    hub,
+    opts,
+    log,
+    onStatus: createStatusNotifier({ store, dispatcher, log }),
+    checkWebhookUrl: async (url) => {
+      const r = await checkWebhookUrl(url, allowList);
+      return r.ok ? null : r.reason;
+    },
+  });
+  const admin = adminAuth(opts);
+  const tenant = tenantAuth(opts);
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(requestContext({ log }));
+  app.use(systemRoutes({ redis, cluster, queues }));
+  app.use(adminRoutes({ admin, cluster, queues, extraQueues: [dispatcher.queue] }));
+  app.use('/api', ...jsonBody({ limitBytes: opts.bodyLimitBytes, requireContentType: false }));
+  app.use('/v1', ...jsonBody({ limitBytes: opts.bodyLimitBytes, requireContentType: true }));
+  // Operator routes carry their own (admin) auth, so they sit before the tenant check.
+  app.use(modelRoutes({ cluster, queues, redis, keys, admin, tenant }));
+  app.use(['/v1', '/api'], tenant);
+  app.use(jobRoutes({ jobs, opts, redis, keys }));
+  app.use(jobEventRoutes({ jobs, store, hub }));
+  app.use(ollamaRoutes({ jobs, store, hub, cluster, opts }));
+  app.use(notFoundRoute());
+  app.use(errorHandler({ log, ollamaStyle: (path) => path.startsWith('/api/') }));
+
+  let closing: Promise<void> | null = null;
+  return {
+    app,
+    jobs,
+    store,
+    dispatcher,
+    close() {
+      closing ??= (async () => {
+        for (const step of [() => hub.close(), () => queues.close(), () => dispatcher.close()]) {
+          try {
+            await step();
+          } catch (err) {
+            log.warn({ err }, 'API close step failed');
+          }
+        }
+      })();
+      return closing;
+    },
+  };
+}

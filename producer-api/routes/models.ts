@@ -1,0 +1,82 @@
+/** `GET /v1/models` and the operator's `POST /v1/models/:name/load|unload`. */
+import { randomUUID } from 'node:crypto';
+import { Router, type RequestHandler } from 'express';
+import type { Redis } from 'ioredis';
+import type { Keys } from '../../protocol/keys.js';
+import type { ControlCommand } from '../../protocol/worker-state.js';
+import { loadingOn, pickWorkerForLoad, residentOn, type ClusterView } from '../cluster-view.js';
+import { HttpError, notFound } from '../http-error.js';
+import type { ModelQueues } from '../model-queues.js';
+import { parseModelName } from '../request-parsing.js';
+
+export interface ModelRoutesDeps {
+  cluster: ClusterView;
+  queues: ModelQueues;
+  redis: Redis;
+  keys: Keys;
+  admin: RequestHandler;
+  tenant: RequestHandler;
+}
+
+export function modelRoutes(d: ModelRoutesDeps): Router {
+  const r = Router();
+
+  r.get('/v1/models', d.tenant, async (_req, res) => {
+    const snap = await d.cluster.snapshot(0);
+    const data = await Promise.all(
+      [...snap.catalog.values()]
+        .sort((a, b) => a.name.localeCompare(b.name))
+        .map(async (e) => ({
+          id: e.name,
+          object: 'model',
+          engine: e.engine,
+          size_bytes: e.sizeBytes,
+          family: e.family,
+          parameter_size: e.parameterSize,
+          quantization: e.quantization,
+          context_length: e.contextLength,
+          resident_on: residentOn(snap, e.name).map((w) => {
+            const m = w.resident.find((x) => x.model === e.name)!;
+            return { worker: w.workerId, size_bytes: m.sizeBytes, size_vram_bytes: m.sizeVramBytes, active_jobs: m.activeJobs, loaded_at: new Date(m.loadedAt).toISOString(), last_used_at: new Date(m.lastUsedAt).toISOString() };
+          }),
+          loading_on: loadingOn(snap, e.name).map((w) => ({ worker: w.workerId, since: new Date(w.loading.find((l) => l.model === e.name)!.startedAt).toISOString() })),
+          queue: await d.queues.counts(e.name),
+        })),
+    );
+    res.json({ object: 'list', data, workers: snap.workers.map((w) => ({ id: w.workerId, engine: w.engine, state: w.state, capacity_bytes: w.capacityBytes, used_bytes: w.usedBytes, gpus: w.gpus, free_slots: w.freeSlots, active_jobs: w.activeJobs })) });
+  });
+
+  const command = async (workerId: string, cmd: ControlCommand) => {
+    await d.redis.xadd(d.keys.workerControl(workerId), 'MAXLEN', '~', 1000, '*', 'command', JSON.stringify(cmd));
+    d.cluster.invalidate();
+  };
+
+  // Model names may contain `/` (hf.co/org/repo:tag), so the name is everything before the verb.
+  r.post(/^\/v1\/models\/(.+)\/load$/, d.admin, async (req, res) => {
+    const model = parseModelName(decodeURIComponent((req.params as Record<string, string>)[0]!));
+    const snap = await d.cluster.snapshot(0);
+    const entry = snap.catalog.get(model);
+    if (!entry) throw notFound('model_not_found', `model ${model} is not available on any engine`);
+    const worker = pickWorkerForLoad(snap, model, entry.sizeBytes);
+    if (!worker) {
+      const already = [...residentOn(snap, model), ...loadingOn(snap, model)].map((w) => w.workerId);
+      throw new HttpError(409, 'no_worker_with_room', already.length ? `model ${model} is already on every worker with room (${already.join(', ')})` : `no running worker has ${entry.sizeBytes} bytes free for ${model}; unload a model first`);
+    }
+    const cmd: ControlCommand = { type: 'load', model, requestId: randomUUID(), at: Date.now() };
+    await command(worker.workerId, cmd);
+    res.status(202).json({ model, action: 'load', worker: worker.workerId, request_id: cmd.requestId });
+  });
+
+  r.post(/^\/v1\/models\/(.+)\/unload$/, d.admin, async (req, res) => {
+    const model = parseModelName(decodeURIComponent((req.params as Record<string, string>)[0]!));
+    const snap = await d.cluster.snapshot(0);
+    const only = typeof req.query.worker === 'string' ? req.query.worker : undefined;
+    const targets = [...residentOn(snap, model), ...loadingOn(snap, model)].filter((w) => !only || w.workerId === only);
+    if (targets.length === 0) throw notFound('model_not_resident', `model ${model} is not resident${only ? ` on ${only}` : ''}`);
+    const requestId = randomUUID();
+    for (const w of targets) await command(w.workerId, { type: 'unload', model, requestId, at: Date.now() });
+    res.status(202).json({ model, action: 'unload', workers: targets.map((w) => w.workerId), request_id: requestId });
+  });
+
+  return r;
+}

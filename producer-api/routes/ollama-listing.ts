@@ -1,0 +1,51 @@
+/** `/api/tags` and `/api/ps` entries in Ollama's shapes, from the cluster snapshot. */
+import type { CatalogEntry } from '../../protocol/worker-state.js';
+import type { ClusterSnapshot } from '../cluster-view.js';
+
+/** Residency is pinned by the fabric (keep_alive -1), which Ollama shows as a far-future expiry. */
+const PINNED_EXPIRY = '2318-08-30T00:00:00Z';
+
+function details(e: CatalogEntry) {
+  return {
+    parent_model: '',
+    format: 'gguf',
+    family: e.family ?? '',
+    families: e.family ? [e.family] : null,
+    parameter_size: e.parameterSize ?? '',
+    quantization_level: e.quantization ?? '',
+  };
+}
+
+export function tagEntries(snap: ClusterSnapshot) {
+  return [...snap.catalog.values()]
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map((e) => ({ name: e.name, model: e.name, modified_at: e.modifiedAt, size: e.sizeBytes, digest: e.digest ?? '', details: details(e) }));
+}
+
+/** One entry per resident model, cluster-wide; `replicas` lists where it lives. */
+export function psEntries(snap: ClusterSnapshot) {
+  const byModel = new Map<string, { size: number; sizeVram: number; replicas: { worker: string; size_vram: number }[] }>();
+  for (const w of snap.workers) {
+    for (const m of w.resident) {
+      const entry = byModel.get(m.model) ?? { size: m.sizeBytes, sizeVram: m.sizeVramBytes, replicas: [] };
+      entry.replicas.push({ worker: w.workerId, size_vram: m.sizeVramBytes });
+      byModel.set(m.model, entry);
+    }
+  }
+  return [...byModel]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, e]) => {
+      const cat = snap.catalog.get(name);
+      return {
+        name,
+        model: name,
+        size: e.size,
+        digest: cat?.digest ?? '',
+        details: cat ? details(cat) : null,
+        expires_at: PINNED_EXPIRY,
+        size_vram: e.sizeVram,
+        context_length: cat?.contextLength ?? undefined,
+        replicas: e.replicas,
+      };
+    });
+}

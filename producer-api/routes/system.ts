@@ -1,0 +1,39 @@
+/** Liveness, readiness and Prometheus metrics. */
+import { Router } from 'express';
+import type { Redis } from 'ioredis';
+import { metrics, registry } from '../../protocol/metrics.js';
+import type { ClusterView } from '../cluster-view.js';
+import type { ModelQueues } from '../model-queues.js';
+
+export function systemRoutes(d: { redis: Redis; cluster: ClusterView; queues: ModelQueues }): Router {
+  const r = Router();
+  r.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  r.get('/readyz', async (_req, res) => {
+    try {
+      await d.redis.ping();
+      res.json({ status: 'ready', redis: 'ok' });
+    } catch (err) {
+      res.status(503).json({ error: { code: 'not_ready', message: `redis: ${(err as Error).message}` } });
+    }
+  });
+
+  r.get('/metrics', async (_req, res) => {
+    // Queue depths and live workers are read at scrape time, not kept up to date on every job.
+    try {
+      const snap = await d.cluster.snapshot(0);
+      metrics.workersAlive.set(snap.workers.length);
+      for (const model of snap.catalog.keys()) {
+        const c = await d.queues.counts(model);
+        for (const state of ['waiting', 'active', 'delayed', 'failed'] as const) metrics.queueDepth.set({ model, state }, c[state]);
+      }
+    } catch {
+      // Metrics still render from what is recorded if Redis is briefly unavailable.
+    }
+    res.setHeader('Content-Type', registry.contentType);
+    res.send(await registry.metrics());
+  });
+  return r;
+}
