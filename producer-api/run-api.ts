@@ -1,0 +1,53 @@
+/** Starts the API deployable: HTTP server plus the webhook delivery worker. */
+import type { Server } from 'node:http';
+import type { Redis } from 'ioredis';
+import type { Keys } from '../protocol/keys.js';
+import type { Logger } from '../protocol/logger.js';
+import { generateWebhookSecret } from '../protocol/webhook-signing.js';
+import { createApi, type Api } from './app.js';
+import type { ApiConfig } from './config.js';
+import { WebhookDeliveryWorker } from './webhooks/delivery-worker.js';
+import { parseAllowList } from './webhooks/ssrf-guard.js';
+
+export interface RunningApi {
+  api: Api;
+  url: string;
+  webhookSecret: string;
+  close(): Promise<void>;
+}
+
+export async function runApi(cfg: ApiConfig, d: { redis: Redis; keys: Keys; log: Logger }): Promise<RunningApi> {
+  const { redis, keys, log } = d;
+  if (cfg.options.apiKeys.size === 0) log.warn({}, 'Auth is off: FABRIC_API_KEYS is not set, every caller is tenant "default"');
+  let secret = cfg.webhookSecret;
+  if (!secret) {
+    secret = generateWebhookSecret();
+    log.warn({ webhookSecret: secret }, 'FABRIC_WEBHOOK_SECRET is not set; webhooks are signed with this secret generated at start');
+  }
+  const api = createApi(cfg.options, { redis, keys, log, resultTtlSec: cfg.resultTtlSec });
+  const deliveries = new WebhookDeliveryWorker({ connection: redis, keys, secret, allowList: parseAllowList(cfg.options.webhookAllowList), logger: log });
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = api.app.listen(cfg.port, cfg.host, () => resolve(s)).once('error', reject);
+  });
+  const shownHost = cfg.host === '0.0.0.0' ? '127.0.0.1' : cfg.host;
+  let closing: Promise<void> | null = null;
+  return {
+    api,
+    url: `http://${shownHost}:${cfg.port}`,
+    webhookSecret: secret,
+    close() {
+      closing ??= (async () => {
+        const steps = [() => new Promise<void>((r) => server.close(() => r())), () => deliveries.close(), () => api.close()];
+        setTimeout(() => server.closeAllConnections(), 2_000).unref();
+        for (const step of steps) {
+          try {
+            await step();
+          } catch (err) {
+            log.warn({ err }, 'API close step failed');
+          }
+        }
+      })();
+      return closing;
+    },
+  };
+}
