@@ -1,0 +1,64 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { generateWebhookSecret, verifyWebhook } from '../protocol/webhook-signing.js';
+import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
+
+let f: TestFabric;
+let receiver: Server | undefined;
+afterEach(async () => {
+  await f?.close();
+  await new Promise((r) => (receiver ? receiver.close(r) : r(undefined)));
+});
+
+async function startReceiver() {
+  const got: { headers: IncomingHttpHeaders; body: string }[] = [];
+  receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      got.push({ headers: req.headers, body });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => receiver!.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(receiver!.address() as AddressInfo).port}/hook`, got };
+}
+
+describe('webhooks end to end', () => {
+  it('delivers signed job.started and job.completed events that the receiver verifies, and logs them on the job', async () => {
+    f = await startFabric();
+    const secret = generateWebhookSecret();
+    await f.startWebhooks(secret);
+    await f.addWorker({}, { preload: ['fake-small:latest'] });
+    const { url, got } = await startReceiver();
+    const sub = await call(f.url, '/v1/jobs', {
+      body: { model: 'fake-small', input: { prompt: 'hook' }, webhook: { url, events: ['job.started', 'job.completed'] } },
+    });
+    expect(sub.status).toBe(202);
+    await waitFor(async () => got.length >= 2);
+    const types = got.map((g) => JSON.parse(g.body).type).sort();
+    expect(types).toEqual(['job.completed', 'job.started']);
+    for (const g of got) expect(verifyWebhook(secret, g.headers, g.body)).toMatchObject({ ok: true });
+    expect(verifyWebhook(generateWebhookSecret(), got[0]!.headers, got[0]!.body).ok).toBe(false);
+    const completed = JSON.parse(got.find((g) => JSON.parse(g.body).type === 'job.completed')!.body);
+    expect(completed.data).toMatchObject({ id: sub.json.id, status: 'succeeded' });
+    const job = await waitFor(async () => {
+      const r = await call(f.url, `/v1/jobs/${sub.json.id}`);
+      return r.json.webhook_deliveries?.length >= 2 ? r : undefined;
+    });
+    expect(job.json.webhook_deliveries.every((d: any) => d.ok === true && d.status === 204)).toBe(true);
+  });
+
+  it('sends only the events a job asked for', async () => {
+    f = await startFabric();
+    await f.startWebhooks(generateWebhookSecret());
+    await f.addWorker({}, { preload: ['fake-small:latest'] });
+    const { url, got } = await startReceiver();
+    const sub = await call(f.url, '/v1/jobs', { body: { model: 'fake-small', input: { prompt: 'FAIL:engine_error' }, webhook: { url, events: ['job.failed'] } } });
+    await waitFor(async () => got.length >= 1);
+    await call(f.url, `/v1/jobs/${sub.json.id}?wait=5`);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(got.map((g) => JSON.parse(g.body).type)).toEqual(['job.failed']);
+  });
+});

@@ -1,0 +1,57 @@
+/** The worker's environment variables, read once with typed readers. */
+import { cpus, totalmem } from 'node:os';
+import { ConfigError, envBool, envBytes, envDurationMs, envInt, envList, envString } from '../protocol/env.js';
+import { canonicalModelName } from '../protocol/model-names.js';
+import { defaultWorkerId, workerOptions, type WorkerNodeOptions } from './options.js';
+
+type Env = Record<string, string | undefined>;
+
+export type EngineKind = 'llama-cpp' | 'fake';
+
+export interface EngineConfig {
+  kind: EngineKind;
+  modelsDir: string;
+  /** Write the demo GGUF models into modelsDir when it has none. */
+  demoModels: boolean;
+  threads: number;
+  contextSize: number;
+  slotsPerModel: number;
+  memoryBytes: number;
+  fakeLoadMs: number;
+  fakeTokensPerSecond: number;
+}
+
+export interface WorkerConfig {
+  engine: EngineConfig;
+  node: WorkerNodeOptions;
+  /** Port of the worker's own /healthz and /metrics server; 0 turns it off. */
+  metricsPort: number;
+}
+
+export function workerConfigFromEnv(env: Env): WorkerConfig {
+  const kind = envString(env, 'FABRIC_ENGINE', 'llama-cpp');
+  if (kind !== 'llama-cpp' && kind !== 'fake') {
+    throw new ConfigError(`FABRIC_ENGINE must be llama-cpp or fake (ollama arrives with the engines work), got ${JSON.stringify(kind)}`);
+  }
+  const heartbeatIntervalMs = envDurationMs(env, 'FABRIC_HEARTBEAT_INTERVAL', 2_000);
+  return {
+    engine: {
+      kind,
+      modelsDir: envString(env, 'FABRIC_MODELS_DIR', './models'),
+      demoModels: envBool(env, 'FABRIC_DEMO_MODELS', true),
+      threads: envInt(env, 'FABRIC_LLAMA_THREADS', Math.max(1, Math.min(2, cpus().length)), 1),
+      contextSize: envInt(env, 'FABRIC_CONTEXT_SIZE', 1024, 64),
+      slotsPerModel: envInt(env, 'FABRIC_SLOTS', kind === 'fake' ? 4 : 2, 1),
+      memoryBytes: envBytes(env, 'FABRIC_VRAM_BYTES', Math.floor(totalmem() / 2)),
+      fakeLoadMs: envInt(env, 'FABRIC_FAKE_LOAD_MS', 50),
+      fakeTokensPerSecond: envInt(env, 'FABRIC_FAKE_TPS', 200),
+    },
+    node: workerOptions({
+      workerId: envString(env, 'FABRIC_WORKER_ID', defaultWorkerId()),
+      preload: envList(env, 'FABRIC_PRELOAD').map(canonicalModelName),
+      heartbeatIntervalMs,
+      drainTimeoutMs: envDurationMs(env, 'FABRIC_DRAIN_TIMEOUT', 60_000),
+    }),
+    metricsPort: envInt(env, 'FABRIC_WORKER_PORT', 9091),
+  };
+}

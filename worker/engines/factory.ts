@@ -1,0 +1,26 @@
+/** Builds the configured engine. The embedded llama.cpp one is imported only when chosen. */
+import type { Logger } from '../../protocol/logger.js';
+import type { EngineConfig } from '../config.js';
+import type { Engine } from './engine.js';
+import { FakeEngine } from './fake-engine.js';
+
+export async function createEngine(cfg: EngineConfig, log: Logger): Promise<Engine> {
+  if (cfg.kind === 'fake') {
+    log.warn({ engine: 'fake' }, 'Using the fake engine: a deterministic test double, not a model');
+    return new FakeEngine({ loadMs: cfg.fakeLoadMs, tokensPerSecond: cfg.fakeTokensPerSecond, slotsPerModel: cfg.slotsPerModel, memoryBytes: cfg.memoryBytes });
+  }
+  const { ensureDemoModels } = await import('./llama-cpp/demo-models.js');
+  const { LlamaCppEngine } = await import('./llama-cpp/llama-cpp-engine.js');
+  if (cfg.demoModels) {
+    const written = await ensureDemoModels(cfg.modelsDir);
+    log.info({ modelsDir: cfg.modelsDir, models: written.map((m) => m.name) }, 'Demo models ready (random weights: their output is gibberish)');
+  }
+  return new LlamaCppEngine({
+    modelsDir: cfg.modelsDir,
+    threads: cfg.threads,
+    contextSize: cfg.contextSize,
+    slotsPerModel: cfg.slotsPerModel,
+    memoryBytes: cfg.memoryBytes,
+    gpu: false,
+  });
+}

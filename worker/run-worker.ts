@@ -1,0 +1,58 @@
+/** Starts one worker deployable (engine, node, webhooks producer, health/metrics server). */
+import { createServer, type Server } from 'node:http';
+import type { Redis } from 'ioredis';
+import { JobStore } from '../protocol/job-store.js';
+import type { Keys } from '../protocol/keys.js';
+import type { Logger } from '../protocol/logger.js';
+import { registry } from '../protocol/metrics.js';
+import { createStatusNotifier } from '../protocol/status-notifier.js';
+import { WebhookDispatcher } from '../protocol/webhook-enqueue.js';
+import type { WorkerConfig } from './config.js';
+import { createEngine } from './engines/factory.js';
+import { WorkerNode } from './worker-node.js';
+
+export interface RunningWorker {
+  node: WorkerNode;
+  close(): Promise<void>;
+}
+
+export async function runWorker(cfg: WorkerConfig, d: { redis: Redis; keys: Keys; log: Logger; serveMetrics: boolean }): Promise<RunningWorker> {
+  const { redis, keys, log } = d;
+  const engine = await createEngine(cfg.engine, log);
+  const store = new JobStore(redis, keys);
+  const dispatcher = new WebhookDispatcher({ connection: redis, keys, logger: log });
+  const node = new WorkerNode(cfg.node, { engine, redis, keys, store, log, onStatus: createStatusNotifier({ store, dispatcher, log }) });
+  let server: Server | null = null;
+  if (d.serveMetrics && cfg.metricsPort > 0) {
+    server = createServer((req, res) => {
+      if (req.url === '/metrics') {
+        void registry.metrics().then((text) => {
+          res.writeHead(200, { 'content-type': registry.contentType });
+          res.end(text);
+        });
+      } else if (req.url === '/healthz') {
+        res.writeHead(node.state === 'running' ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ state: node.state, worker: node.id }));
+      } else {
+        res.writeHead(404).end();
+      }
+    }).listen(cfg.metricsPort);
+  }
+  await node.start();
+  let closing: Promise<void> | null = null;
+  return {
+    node,
+    close() {
+      closing ??= (async () => {
+        for (const step of [() => node.close(), () => engine.close(), () => dispatcher.close(), () => new Promise<void>((r) => (server ? server.close(() => r()) : r()))]) {
+          try {
+            await step();
+          } catch (err) {
+            log.warn({ err }, 'Worker close step failed');
+          }
+        }
+      })();
+      return closing;
+    },
+  };
+}
