@@ -1,5 +1,5 @@
 /** The worker's environment variables, read once with typed readers. */
-import { cpus, totalmem } from 'node:os';
+import { totalmem } from 'node:os';
 import { ConfigError, envBool, envBytes, envDurationMs, envInt, envList, envString } from '../protocol/env.js';
 import { canonicalModelName } from '../protocol/model-names.js';
 import { defaultWorkerId, workerOptions, type WorkerNodeOptions } from './options.js';
@@ -39,7 +39,7 @@ export function workerConfigFromEnv(env: Env): WorkerConfig {
       kind,
       modelsDir: envString(env, 'FABRIC_MODELS_DIR', './models'),
       demoModels: envBool(env, 'FABRIC_DEMO_MODELS', true),
-      threads: envInt(env, 'FABRIC_LLAMA_THREADS', Math.max(1, Math.min(2, cpus().length)), 1),
+      threads: envInt(env, 'FABRIC_LLAMA_THREADS', 1, 1),
       contextSize: envInt(env, 'FABRIC_CONTEXT_SIZE', 1024, 64),
       slotsPerModel: envInt(env, 'FABRIC_SLOTS', kind === 'fake' ? 4 : 2, 1),
       memoryBytes: envBytes(env, 'FABRIC_VRAM_BYTES', Math.floor(totalmem() / 2)),

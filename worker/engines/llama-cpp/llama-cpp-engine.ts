@@ -1,0 +1,363 @@
+/**
+ * The embedded llama.cpp engine (node-llama-cpp): serves the `.gguf` files of one folder.
+ * A loaded model holds one context with `slotsPerModel` sequences; each generation takes a
+ * sequence of its own and gives it back when done, so slots are the unit of concurrency.
+ */
+import { totalmem } from 'node:os';
+import {
+  DisposedError,
+  getLlama,
+  InsufficientMemoryError,
+  LlamaLogLevel,
+  resolveChatWrapper,
+  type ChatWrapper,
+  type Llama,
+  type LlamaContext,
+  type LlamaEmbeddingContext,
+  type LlamaModel,
+} from 'node-llama-cpp';
+import { EngineError, isAbortError } from '../../../protocol/errors.js';
+import { createLogger, type Logger } from '../../../protocol/logger.js';
+import { canonicalModelName } from '../../../protocol/model-names.js';
+import type {
+  EmbedRequest,
+  EmbedResult,
+  Engine,
+  EngineCapacity,
+  GenerateRequest,
+  GenerateResult,
+  LoadResult,
+  ModelDescriptor,
+  ResidentModel,
+} from '../engine.js';
+import { runGeneration } from './generation.js';
+import { GgufCatalog, kvCacheBytes, type GgufModelFile } from './model-catalog.js';
+import { formatGrammar, maxTokens, promptTokens, samplingParams, stopSequences } from './request-params.js';
+
+export interface LlamaCppEngineOptions {
+  /** Folder of `.gguf` files; `name@tag.gguf` serves as `name:tag`. */
+  modelsDir: string;
+  /** CPU threads per evaluation. More than the free cores makes llama.cpp spin and crawl. */
+  threads: number;
+  /** Tokens per slot; capped at the model's trained context length. */
+  contextSize: number;
+  slotsPerModel: number;
+  /** Memory the engine may fill with models (weights + KV caches). */
+  memoryBytes: number;
+  gpu: false | 'auto';
+}
+
+/**
+ * Measured on a 2-core box with other work running: 400 tokens of demo-chat took ~0.4 s at
+ * 1 thread and ~10-13 s at 2 (llama.cpp's threads busy-wait for each other), hence 1.
+ */
+export const LLAMA_CPP_DEFAULTS: LlamaCppEngineOptions = {
+  modelsDir: './models',
+  threads: 1,
+  contextSize: 2048,
+  slotsPerModel: 2,
+  memoryBytes: Math.floor(totalmem() / 2),
+  gpu: false,
+};
+
+/** Defaults merged and checked once, so a bad setting fails at start, not at first load. */
+export function resolveLlamaCppOptions(opts: Partial<LlamaCppEngineOptions> = {}): LlamaCppEngineOptions {
+  const o = { ...LLAMA_CPP_DEFAULTS, ...opts };
+  const positiveInt = (key: 'threads' | 'contextSize' | 'slotsPerModel') => {
+    if (!Number.isInteger(o[key]) || o[key] < 1) throw new Error(`llama-cpp engine: ${key} must be a positive integer, got ${o[key]}`);
+  };
+  positiveInt('threads');
+  positiveInt('contextSize');
+  positiveInt('slotsPerModel');
+  if (!(o.memoryBytes > 0)) throw new Error(`llama-cpp engine: memoryBytes must be positive, got ${o.memoryBytes}`);
+  if (o.gpu !== false && o.gpu !== 'auto') throw new Error(`llama-cpp engine: gpu must be false or 'auto'`);
+  if (!o.modelsDir) throw new Error('llama-cpp engine: modelsDir is required');
+  return o;
+}
+
+interface LoadedModel {
+  file: GgufModelFile;
+  model: LlamaModel;
+  context: LlamaContext;
+  chatWrapper: ChatWrapper;
+  /** Created on first `embed`, so chat-only models never pay for it. */
+  embedding?: Promise<LlamaEmbeddingContext>;
+  result: LoadResult;
+}
+
+/** Maps node-llama-cpp failures onto the fabric's error kinds. */
+function toEngineError(err: unknown, context: string): EngineError {
+  if (err instanceof EngineError) return err;
+  if (isAbortError(err)) return new EngineError('aborted', `${context}: aborted`, { cause: err });
+  if (err instanceof InsufficientMemoryError) return new EngineError('out_of_memory', `${context}: ${err.message}`, { cause: err });
+  if (err instanceof DisposedError) {
+    return new EngineError('engine_unavailable', `${context}: the model was unloaded meanwhile`, { cause: err });
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new EngineError('engine_error', `${context}: ${message}`, { cause: err });
+}
+
+export class LlamaCppEngine implements Engine {
+  readonly kind = 'llama-cpp';
+  readonly options: LlamaCppEngineOptions;
+  private readonly log: Logger;
+  private readonly models: GgufCatalog;
+  private llama?: Promise<Llama>;
+  private readonly loaded = new Map<string, LoadedModel>();
+  /** In-flight loads, so two callers of `load(m)` share one. */
+  private readonly loading = new Map<string, Promise<LoadedModel>>();
+  /** Estimated bytes of loads in flight, so concurrent loads cannot overbook memoryBytes together. */
+  private reservedBytes = 0;
+  private closed = false;
+
+  constructor(opts: Partial<LlamaCppEngineOptions> = {}, deps: { logger?: Logger } = {}) {
+    this.options = resolveLlamaCppOptions(opts);
+    this.log = deps.logger ?? createLogger('llama-cpp-engine');
+    this.models = new GgufCatalog(this.options.modelsDir, (path, err) =>
+      this.log.warn({ path, err: err instanceof Error ? err.message : String(err) }, 'Skipping unreadable GGUF file'),
+    );
+  }
+
+  async catalog(): Promise<ModelDescriptor[]> {
+    return (await this.models.list()).map(({ path: _path, layers: _layers, kvWidth: _kv, ...descriptor }) => descriptor);
+  }
+
+  async load(model: string): Promise<LoadResult> {
+    this.assertOpen();
+    const name = this.canonical(model);
+    const ready = this.loaded.get(name);
+    if (ready) return { ...ready.result, loadMs: 0 };
+    let pending = this.loading.get(name);
+    if (!pending) {
+      pending = this.doLoad(name).finally(() => this.loading.delete(name));
+      this.loading.set(name, pending);
+    }
+    return (await pending).result;
+  }
+
+  async unload(model: string): Promise<void> {
+    const name = this.canonical(model);
+    await this.loading.get(name)?.catch(() => undefined);
+    const entry = this.loaded.get(name);
+    if (!entry) return;
+    this.loaded.delete(name); // from here on, new generations see model_not_found
+    await this.dispose(entry);
+    this.log.info({ model: name }, 'Model unloaded');
+  }
+
+  async resident(): Promise<ResidentModel[]> {
+    return [...this.loaded.entries()].map(([name, m]) => ({
+      name,
+      sizeBytes: m.result.sizeBytes,
+      sizeVramBytes: m.result.sizeVramBytes,
+    }));
+  }
+
+  async generate(req: GenerateRequest): Promise<GenerateResult> {
+    const entry = this.requireLoaded(req.model);
+    const tokens = promptTokens(req, entry.model, entry.chatWrapper);
+    const contextSize = entry.context.contextSize;
+    if (tokens.length >= contextSize) {
+      throw new EngineError('invalid_request', `prompt of ${tokens.length} tokens does not fit the context of ${contextSize}`);
+    }
+    const grammar = await formatGrammar(entry.model.llama, req.format);
+    if (req.signal.aborted) throw new EngineError('aborted', 'generation aborted before it started');
+    if (entry.context.disposed) throw new EngineError('engine_unavailable', `${entry.file.name} was unloaded meanwhile`);
+    // Checked and taken with no await between, so two callers cannot both get the last slot.
+    if (entry.context.sequencesLeft === 0) {
+      throw new EngineError('engine_busy', `all ${entry.context.totalSequences} slots of ${entry.file.name} are busy`);
+    }
+    const sequence = entry.context.getSequence();
+    try {
+      return await runGeneration(sequence, tokens, {
+        ...samplingParams(req.options),
+        maxTokens: maxTokens(req.options, contextSize - tokens.length),
+        stops: stopSequences(req.options, grammar),
+        signal: req.signal,
+        onToken: req.onToken,
+        ...(grammar ? { grammar } : {}),
+      });
+    } catch (err) {
+      throw toEngineError(err, `generate on ${entry.file.name}`);
+    } finally {
+      await sequence.dispose().catch(() => undefined); // frees the slot and its KV cells
+    }
+  }
+
+  async embed(req: EmbedRequest): Promise<EmbedResult> {
+    const entry = this.requireLoaded(req.model);
+    try {
+      entry.embedding ??= entry.model
+        .createEmbeddingContext({ contextSize: entry.context.contextSize, threads: this.options.threads })
+        .catch((err: unknown) => {
+          entry.embedding = undefined; // let the next call try again rather than cache the failure
+          throw err;
+        });
+      const context = await entry.embedding;
+      const embeddings: number[][] = [];
+      let promptTokens = 0;
+      for (const text of req.input) {
+        if (req.signal.aborted) throw new EngineError('aborted', 'embedding aborted');
+        const length = context.calculateInputLength(text);
+        if (length > entry.context.contextSize) {
+          throw new EngineError('invalid_request', `input of ${length} tokens does not fit the context of ${entry.context.contextSize}`);
+        }
+        promptTokens += length;
+        embeddings.push(normalize((await context.getEmbeddingFor(text)).vector));
+      }
+      return { embeddings, promptTokens };
+    } catch (err) {
+      throw toEngineError(err, `embed on ${entry.file.name}`);
+    }
+  }
+
+  async capacity(): Promise<EngineCapacity> {
+    const gpus = this.options.gpu === false || !this.llama ? [] : await this.gpuInfo(await this.llama);
+    return { slotsPerModel: this.options.slotsPerModel, memoryBytes: this.options.memoryBytes, gpus };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.loading.values()]);
+    for (const name of [...this.loaded.keys()]) {
+      try {
+        await this.unload(name);
+      } catch (err) {
+        this.log.warn({ model: name, err: String(err) }, 'Unload at close failed');
+      }
+    }
+    try {
+      if (this.llama) await (await this.llama).dispose();
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'Disposing llama.cpp failed');
+    }
+  }
+
+  private async doLoad(name: string): Promise<LoadedModel> {
+    const file = await this.models.find(name);
+    if (!file) throw new EngineError('model_not_found', `model ${name} not found in ${this.options.modelsDir}`);
+    const contextSize = Math.min(this.options.contextSize, file.contextLength ?? this.options.contextSize);
+    const reserved = this.reserveMemory(file, contextSize);
+    const started = performance.now();
+    this.log.info({ model: name, path: file.path, contextSize, slots: this.options.slotsPerModel }, 'Loading model');
+    let model: LlamaModel | undefined;
+    try {
+      const llama = await this.getLlama();
+      model = await llama.loadModel({ modelPath: file.path, gpuLayers: this.options.gpu === false ? 0 : 'auto' });
+      const context = await model.createContext({
+        contextSize,
+        sequences: this.options.slotsPerModel,
+        threads: this.options.threads,
+      });
+      const sizeVramBytes = model.memoryUsage.vram + context.memoryUsage.vram;
+      const result: LoadResult = {
+        sizeBytes: model.memoryUsage.ram + context.memoryUsage.ram + sizeVramBytes,
+        sizeVramBytes,
+        loadMs: Math.round(performance.now() - started),
+      };
+      const entry: LoadedModel = { file, model, context, chatWrapper: resolveChatWrapper(model), result };
+      if (this.closed) {
+        await this.dispose(entry);
+        throw new EngineError('engine_unavailable', 'engine closed during load');
+      }
+      this.loaded.set(name, entry);
+      this.log.info({ model: name, ...result }, 'Model loaded');
+      return entry;
+    } catch (err) {
+      if (model && !this.loaded.has(name)) await model.dispose().catch(() => undefined);
+      throw toEngineError(err, `load ${name}`);
+    } finally {
+      this.reservedBytes -= reserved;
+    }
+  }
+
+  /**
+   * Refuses a load that would overrun `memoryBytes` (file size + f16 KV cache, as Ollama
+   * estimates), else reserves that estimate until the load ends; returns the bytes reserved.
+   */
+  private reserveMemory(file: GgufModelFile, contextSize: number): number {
+    const need = file.sizeBytes + kvCacheBytes(file, contextSize, this.options.slotsPerModel);
+    const used = this.reservedBytes + [...this.loaded.values()].reduce((sum, m) => sum + m.result.sizeBytes, 0);
+    if (used + need > this.options.memoryBytes) {
+      throw new EngineError(
+        'out_of_memory',
+        `${file.name} needs about ${need} bytes; ${used} of ${this.options.memoryBytes} are in use`,
+      );
+    }
+    this.reservedBytes += need;
+    return need;
+  }
+
+  private getLlama(): Promise<Llama> {
+    this.llama ??= getLlama({
+      gpu: this.options.gpu,
+      build: 'never', // prebuilt binaries only: never compile or download at run time
+      maxThreads: this.options.threads,
+      progressLogs: false,
+      logLevel: LlamaLogLevel.warn,
+      logger: (level, message) => this.log.warn({ level, message: message.trim() }, 'llama.cpp'),
+    }).catch((err: unknown) => {
+      this.llama = undefined;
+      throw new EngineError('engine_unavailable', `llama.cpp failed to start: ${String(err)}`, { cause: err });
+    });
+    return this.llama;
+  }
+
+  private async gpuInfo(llama: Llama): Promise<EngineCapacity['gpus']> {
+    if (llama.gpu === false) return [];
+    const [vram, names] = await Promise.all([llama.getVramState(), llama.getGpuDeviceNames()]);
+    return [{
+      index: 0,
+      uuid: `${llama.gpu}-0`,
+      name: names.join(', ') || String(llama.gpu),
+      memoryTotalBytes: vram.total,
+      memoryUsedBytes: vram.used,
+      memoryFreeBytes: vram.free,
+      utilization: null,
+    }];
+  }
+
+  private async dispose(entry: LoadedModel): Promise<void> {
+    const steps: Array<() => Promise<void>> = [
+      async () => {
+        if (entry.embedding) await (await entry.embedding).dispose();
+      },
+      () => entry.context.dispose(),
+      () => entry.model.dispose(),
+    ];
+    for (const step of steps) {
+      try {
+        await step();
+      } catch (err) {
+        this.log.warn({ model: entry.file.name, err: String(err) }, 'Dispose step failed');
+      }
+    }
+  }
+
+  private requireLoaded(model: string): LoadedModel {
+    this.assertOpen();
+    const name = this.canonical(model);
+    const entry = this.loaded.get(name);
+    if (!entry) throw new EngineError('model_not_found', `model ${name} is not loaded`);
+    return entry;
+  }
+
+  private canonical(model: string): string {
+    try {
+      return canonicalModelName(model);
+    } catch (err) {
+      throw new EngineError('model_not_found', `invalid model name ${JSON.stringify(model)}`, { cause: err });
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new EngineError('engine_unavailable', 'engine is closed');
+  }
+}
+
+/** Unit length, as Ollama's /api/embed returns; a zero vector stays zero. */
+function normalize(vector: readonly number[]): number[] {
+  const norm = Math.sqrt(vector.reduce((s, v) => s + v * v, 0));
+  return norm === 0 ? [...vector] : vector.map((v) => v / norm);
+}
