@@ -22,5 +22,5 @@ export async function createEngine(cfg: EngineConfig, log: Logger): Promise<Engi
     slotsPerModel: cfg.slotsPerModel,
     memoryBytes: cfg.memoryBytes,
     gpu: false,
-  });
+  }, { logger: log });
 }
