@@ -65,7 +65,7 @@ export class JobService {
         }
         const prev = prevId ? await this.waitForRecord(prevId) : null;
         if (prev) return { record: prev, created: false };
-        throw conflict('idempotency_in_progress', 'a request with this Idempotency-Key is still being processed; retry');
+        throw conflict('idempotency_conflict', 'the job for this Idempotency-Key is still being created or has already been deleted; retry shortly, or use a new key');
       }
       try {
         return { record: await this.enqueue(id, tenant, body, model, task), created: true };

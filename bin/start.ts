@@ -1,0 +1,70 @@
+/**
+ * `npm start`: the API, one worker (embedded llama.cpp engine, demo models preloaded) and the
+ * scheduler in one process, for a laptop. Each part is the same code its own entry point runs.
+ */
+import { apiConfigFromEnv } from '../producer-api/config.js';
+import { BULL_BOARD_PATH } from '../producer-api/routes/admin.js';
+import { runApi } from '../producer-api/run-api.js';
+import { envList } from '../protocol/env.js';
+import { createLogger } from '../protocol/logger.js';
+import { connectRedis, redisConfigFromEnv } from '../protocol/redis-config.js';
+import { schedulerConfigFromEnv, startScheduler } from '../scheduler/index.js';
+import { workerConfigFromEnv } from '../worker/config.js';
+import { runWorker } from '../worker/run-worker.js';
+import { ensureRedis } from './ensure-redis.js';
+
+const log = createLogger('fabric');
+const env = { ...process.env };
+// The laptop default preloads the demo models unless the user chose what to preload.
+if (envList(env, 'FABRIC_PRELOAD').length === 0 && (env.FABRIC_ENGINE ?? 'llama-cpp') === 'llama-cpp') {
+  env.FABRIC_PRELOAD = 'demo-chat,demo-tiny,demo-embed';
+}
+const redisCfg = redisConfigFromEnv(env);
+const ensured = await ensureRedis(redisCfg.redisUrl, log);
+const { redis, keys } = connectRedis({ ...redisCfg, redisUrl: ensured.url });
+
+const apiCfg = apiConfigFromEnv(env);
+const worker = await runWorker(workerConfigFromEnv(env), { redis, keys, log: createLogger('worker'), serveMetrics: false });
+const scheduler = await startScheduler({ redis, keys, log: createLogger('scheduler'), options: schedulerConfigFromEnv(env).options });
+const api = await runApi(apiCfg, { redis, keys, log: createLogger('api') });
+
+const example = `curl -s ${api.url}/v1/run -H 'content-type: application/json' -d '{"model":"demo-chat","task":"chat","input":{"messages":[{"role":"user","content":"hi"}],"options":{"num_predict":16}}}'`;
+log.info({ api: api.url, bullBoard: `${api.url}${BULL_BOARD_PATH}`, models: `${api.url}/v1/models`, redis: ensured.url, worker: worker.node.id }, 'inference-fabric is up');
+process.stdout.write(
+  [
+    '',
+    `  inference-fabric is running`,
+    `  API          ${api.url}`,
+    `  Bull Board   ${api.url}${BULL_BOARD_PATH}`,
+    `  Models       ${api.url}/v1/models`,
+    `  Metrics      ${api.url}/metrics`,
+    `  Redis        ${ensured.url}${ensured.child ? ' (private, started for this run)' : ''}`,
+    '',
+    '  Try (the demo models have random weights: their output is gibberish):',
+    `  ${example}`,
+    '',
+  ].join('\n') + '\n',
+);
+
+process.on('exit', () => ensured.child?.kill('SIGTERM'));
+
+let stopping = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'Shutting down: draining the worker');
+    void (async () => {
+      for (const step of [() => api.close(), () => worker.close(), () => scheduler.close()]) {
+        try {
+          await step();
+        } catch (err) {
+          log.warn({ err }, 'Shutdown step failed');
+        }
+      }
+      redis.disconnect();
+      ensured.child?.kill('SIGTERM');
+      process.exit(0);
+    })();
+  });
+}
