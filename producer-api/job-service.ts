@@ -199,7 +199,16 @@ export class JobService {
     } else if (res.current === 'running') {
       await this.d.store.setFields(id, { cancel_requested: 1 });
       await this.d.redis.publish(this.d.keys.cancelChannel(), id);
-      await this.waitForTerminal(id, 5_000);
+      const after = await this.waitForTerminal(id, 5_000);
+      // No worker confirmed the abort (it may have died): cancel here. A late completion
+      // cannot overwrite it, and a stalled re-run will not start a canceled job.
+      if (after?.status === 'running') {
+        const forced = await this.d.store.transition(id, 'canceled', ['running'], { finished_at: Date.now() }, { reason: 'no worker confirmed the abort' });
+        if (forced.ok) {
+          metrics.jobsFinished.inc({ model: record.model, status: 'canceled' });
+          await this.d.onStatus(record, 'canceled');
+        }
+      }
     }
     return this.get(tenant, id);
   }

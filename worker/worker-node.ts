@@ -172,7 +172,7 @@ export class WorkerNode {
     }
   }
 
-  /** Reads load/unload commands from this worker's stream; each is deleted once handled. */
+  /** Reads load/unload commands from this worker's stream, in order; each is deleted once handled. */
   private async controlLoop(): Promise<void> {
     const conn = this.controlConn!;
     const key = this.deps.keys.workerControl(this.id);
@@ -191,7 +191,10 @@ export class WorkerNode {
         for (const [entryId, kv] of entries) {
           lastId = entryId;
           const raw = kv[kv.indexOf('command') + 1];
-          void this.handleCommand(raw).finally(() => this.deps.redis.xdel(key, entryId).catch(() => undefined));
+          // One at a time, in order: an eviction's unload must free memory before the load
+          // that follows it starts.
+          await this.handleCommand(raw);
+          await this.deps.redis.xdel(key, entryId).catch(() => undefined);
         }
       }
     }

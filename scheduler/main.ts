@@ -1,0 +1,28 @@
+/** `npm run scheduler`: one scheduler process; several may run, the lease holder acts. */
+import { createLogger } from '../protocol/logger.js';
+import { connectRedis } from '../protocol/redis-config.js';
+import { schedulerConfigFromEnv, startScheduler } from './index.js';
+
+const log = createLogger('scheduler');
+const cfg = schedulerConfigFromEnv(process.env);
+const { redis, keys } = connectRedis(cfg);
+// Without a listener ioredis prints every failed reconnect as an unhandled error.
+redis.on('error', (err) => log.warn({ err }, 'Redis connection error'));
+const scheduler = await startScheduler({ redis, keys, log, options: cfg.options });
+
+let stopping = false;
+const stop = async (signal: NodeJS.Signals): Promise<void> => {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'Scheduler shutting down');
+  try {
+    await scheduler.close();
+  } catch (err) {
+    log.error({ err }, 'Scheduler close failed');
+  }
+  // quit() would wait for a reconnect that may never come; nothing is left to flush.
+  redis.disconnect();
+  process.exit(0);
+};
+process.on('SIGTERM', (s) => void stop(s));
+process.on('SIGINT', (s) => void stop(s));

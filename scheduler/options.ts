@@ -1,0 +1,53 @@
+/** The scheduler's one options type, with defaults merged and validated in one place. */
+import { randomUUID } from 'node:crypto';
+import { ConfigError } from '../protocol/env.js';
+import { leaderLeaseOptions, type LeaderLeaseOptions } from './leader-lease.js';
+import { schedulerPolicy, type SchedulerPolicy, type SchedulerPolicyInput } from './policy.js';
+
+export interface SchedulerOptions {
+  /** Names this instance in logs and in the lease key's value. */
+  instanceId: string;
+  /** Period of the decision that runs without a wake. */
+  tickMs: number;
+  lease: Omit<LeaderLeaseOptions, 'owner'>;
+  /** How long a sent command hides its model from re-decision unless heartbeats show it first. */
+  pendingTtlMs: number;
+  /** Approximate cap (`XADD MAXLEN ~`) on a worker's control stream. */
+  controlStreamMaxLen: number;
+  /** Longest wait in `close()` for a running decision (the lease bounds its own steps by its TTL). */
+  closeTimeoutMs: number;
+  policy: SchedulerPolicy;
+}
+
+export type SchedulerOptionsInput = Partial<Omit<SchedulerOptions, 'lease' | 'policy'>> & {
+  lease?: Partial<Omit<LeaderLeaseOptions, 'owner'>>;
+  policy?: SchedulerPolicyInput;
+};
+
+export const SCHEDULER_DEFAULTS = Object.freeze({
+  tickMs: 2_000,
+  pendingTtlMs: 30_000,
+  controlStreamMaxLen: 1_000,
+  closeTimeoutMs: 2_000,
+});
+
+export function schedulerOptions(input: SchedulerOptionsInput = {}): SchedulerOptions {
+  const instanceId = input.instanceId ?? randomUUID();
+  const { ttlMs, renewEveryMs } = leaderLeaseOptions({ ...input.lease, owner: instanceId });
+  const opts: SchedulerOptions = {
+    instanceId,
+    tickMs: input.tickMs ?? SCHEDULER_DEFAULTS.tickMs,
+    lease: { ttlMs, renewEveryMs },
+    pendingTtlMs: input.pendingTtlMs ?? SCHEDULER_DEFAULTS.pendingTtlMs,
+    controlStreamMaxLen: input.controlStreamMaxLen ?? SCHEDULER_DEFAULTS.controlStreamMaxLen,
+    closeTimeoutMs: input.closeTimeoutMs ?? SCHEDULER_DEFAULTS.closeTimeoutMs,
+    policy: schedulerPolicy(input.policy),
+  };
+  if (!(opts.tickMs >= 10)) throw new ConfigError(`scheduler tickMs must be >= 10, got ${opts.tickMs}`);
+  if (!(opts.closeTimeoutMs >= 0)) throw new ConfigError(`scheduler closeTimeoutMs must be >= 0, got ${opts.closeTimeoutMs}`);
+  if (!(opts.pendingTtlMs > 0)) throw new ConfigError(`scheduler pendingTtlMs must be > 0, got ${opts.pendingTtlMs}`);
+  if (!Number.isInteger(opts.controlStreamMaxLen) || opts.controlStreamMaxLen < 1) {
+    throw new ConfigError(`scheduler controlStreamMaxLen must be an integer >= 1, got ${opts.controlStreamMaxLen}`);
+  }
+  return opts;
+}

@@ -1,0 +1,58 @@
+/**
+ * Commands sent but not yet visible in heartbeats. Heartbeats lag a command by up to one
+ * heartbeat interval, so without this every tick in between would re-send the same load.
+ * Each entry lives until the target worker's heartbeat shows its effect, the worker vanishes,
+ * or `ttlMs` passes (a lost or failed command is then re-decided).
+ */
+import type { Heartbeat } from '../protocol/worker-state.js';
+import type { Snapshot } from './snapshot.js';
+
+export interface PendingCommand {
+  type: 'load' | 'unload';
+  model: string;
+  worker: string;
+  at: number;
+}
+
+export class PendingCommands {
+  private readonly entries = new Map<string, PendingCommand>();
+
+  constructor(private readonly ttlMs: number) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Records a sent command; a newer command for the same model and worker replaces the older. */
+  note(cmd: PendingCommand): void {
+    this.entries.set(`${cmd.worker}\u0000${cmd.model}`, cmd);
+  }
+
+  /** Forgets settled and expired commands, then returns `snap` as if the rest had taken effect. */
+  overlay(snap: Snapshot): Snapshot {
+    const byWorker = new Map(snap.workers.map((w) => [w.workerId, w]));
+    for (const [key, cmd] of this.entries) {
+      const w = byWorker.get(cmd.worker);
+      if (!w || snap.now - cmd.at >= this.ttlMs || isVisible(cmd, w)) this.entries.delete(key);
+    }
+    if (this.entries.size === 0) return snap;
+    const workers = snap.workers.map((w) => this.apply(w));
+    return Object.freeze({ ...snap, workers: Object.freeze(workers) });
+  }
+
+  private apply(w: Heartbeat): Heartbeat {
+    const mine = [...this.entries.values()].filter((c) => c.worker === w.workerId);
+    if (mine.length === 0) return w;
+    const unloads = new Set(mine.filter((c) => c.type === 'unload').map((c) => c.model));
+    const loads = mine.filter((c) => c.type === 'load').map((c) => ({ model: c.model, startedAt: c.at }));
+    const freed = w.resident.filter((m) => unloads.has(m.model)).reduce((s, m) => s + m.sizeBytes, 0);
+    const resident = w.resident.filter((m) => !unloads.has(m.model));
+    return Object.freeze({ ...w, resident, loading: [...w.loading, ...loads], usedBytes: w.usedBytes - freed });
+  }
+}
+
+/** A load shows once the worker lists the model as loading or resident; an unload once it lists neither. */
+function isVisible(cmd: PendingCommand, w: Heartbeat): boolean {
+  const present = w.resident.some((m) => m.model === cmd.model) || w.loading.some((m) => m.model === cmd.model);
+  return cmd.type === 'load' ? present : !present;
+}

@@ -1,0 +1,115 @@
+/**
+ * The scheduler's read of the world: live worker heartbeats, the catalog and the depth of
+ * every known model queue, taken in three pipelined round trips into one immutable object.
+ * BullMQ keys are read directly (`${bullPrefix}:${queue}:wait|prioritized|active`) so a
+ * snapshot costs no Queue objects and no per-queue connections.
+ */
+import type { Redis } from 'ioredis';
+import type { Keys } from '../protocol/keys.js';
+import { queueNameFor } from '../protocol/model-names.js';
+import type { CatalogEntry, Heartbeat } from '../protocol/worker-state.js';
+
+export interface QueueDepth {
+  /** Jobs not yet started: the wait list plus the prioritized set. */
+  readonly waiting: number;
+  readonly active: number;
+  /**
+   * Age of the longest-waiting job among those served next (the wait list's tail and the
+   * prioritized set's head); a lower-priority job further back may be older. Null: none waits.
+   */
+  readonly oldestWaitMs: number | null;
+}
+
+export interface Snapshot {
+  readonly now: number;
+  /** Workers whose heartbeat key has not expired, in any lifecycle state. */
+  readonly workers: readonly Heartbeat[];
+  readonly catalog: ReadonlyMap<string, CatalogEntry>;
+  /** One entry per catalog model (and per extra model asked for), empty queues included. */
+  readonly queues: ReadonlyMap<string, QueueDepth>;
+}
+
+type PipelineResult = [Error | null, unknown][] | null;
+
+/** Reads a snapshot at time `now`; `extraModels` adds queues outside the catalog (wake hints). */
+export async function readSnapshot(redis: Redis, keys: Keys, now: number, extraModels: Iterable<string> = []): Promise<Snapshot> {
+  const [ids, catalogRaw] = unwrap(await redis.pipeline().smembers(keys.workersIndex()).hgetall(keys.catalog()).exec()) as [string[], Record<string, string>];
+  const catalog = parseCatalog(catalogRaw);
+  const models = [...new Set([...catalog.keys(), ...extraModels])].sort();
+
+  const p = redis.pipeline();
+  if (ids.length > 0) p.mget(ids.map((id) => keys.workerHeartbeat(id)));
+  for (const model of models) {
+    const q = (type: string) => `${keys.bullPrefix}:${queueNameFor(model)}:${type}`;
+    p.llen(q('wait')).zcard(q('prioritized')).llen(q('active')).lindex(q('wait'), -1).zrange(q('prioritized'), '0', '0');
+  }
+  const rows = unwrap(await p.exec());
+  const workers = ids.length > 0 ? parseHeartbeats(rows.shift() as (string | null)[]) : [];
+
+  const heads: { model: string; jobIds: string[] }[] = [];
+  const counts = models.map((model, i) => {
+    const [wait, prioritized, active, waitTail, prioHead] = rows.slice(i * 5, i * 5 + 5) as [number, number, number, string | null, string[]];
+    const jobIds = [waitTail, prioHead[0]].filter((id): id is string => typeof id === 'string');
+    if (jobIds.length > 0) heads.push({ model, jobIds });
+    return { model, waiting: wait + prioritized, active };
+  });
+  const enqueuedAt = await readEnqueueTimes(redis, keys, heads);
+
+  const queues = new Map<string, QueueDepth>();
+  for (const c of counts) {
+    const oldest = enqueuedAt.get(c.model);
+    queues.set(c.model, Object.freeze({ waiting: c.waiting, active: c.active, oldestWaitMs: c.waiting > 0 && oldest !== undefined ? Math.max(0, now - oldest) : null }));
+  }
+  return Object.freeze({ now, workers: Object.freeze(workers), catalog, queues });
+}
+
+/** Earliest BullMQ `timestamp` among each model's head jobs; one pipelined HGET per job. */
+async function readEnqueueTimes(redis: Redis, keys: Keys, heads: { model: string; jobIds: string[] }[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  if (heads.length === 0) return out;
+  const p = redis.pipeline();
+  for (const h of heads) for (const id of h.jobIds) p.hget(`${keys.bullPrefix}:${queueNameFor(h.model)}:${id}`, 'timestamp');
+  const rows = unwrap(await p.exec()) as (string | null)[];
+  let i = 0;
+  for (const h of heads) {
+    for (let j = 0; j < h.jobIds.length; j++) {
+      const ts = Number(rows[i++]);
+      // A job may finish between the two reads; its missing hash simply doesn't count.
+      if (Number.isFinite(ts) && ts > 0) out.set(h.model, Math.min(out.get(h.model) ?? Infinity, ts));
+    }
+  }
+  return out;
+}
+
+function unwrap(res: PipelineResult): unknown[] {
+  if (!res) throw new Error('redis pipeline returned no result');
+  return res.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
+}
+
+function parseCatalog(raw: Record<string, string>): Map<string, CatalogEntry> {
+  const catalog = new Map<string, CatalogEntry>();
+  for (const [name, json] of Object.entries(raw)) {
+    try {
+      catalog.set(name, Object.freeze(JSON.parse(json) as CatalogEntry));
+    } catch {
+      // A malformed entry is skipped: one bad writer must not stop scheduling for the rest.
+    }
+  }
+  return catalog;
+}
+
+function parseHeartbeats(raw: (string | null)[]): Heartbeat[] {
+  const workers: Heartbeat[] = [];
+  for (const r of raw) {
+    if (!r) continue; // expired: the worker is gone (the API prunes the index)
+    try {
+      workers.push(Object.freeze(JSON.parse(r) as Heartbeat));
+    } catch {
+      // Skipped for the same reason as a malformed catalog entry.
+    }
+  }
+  return workers;
+}
