@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { parseApiKeys } from '../producer-api/config.js';
+import { preferWaitSec } from '../producer-api/request-parsing.js';
+import { ConfigError, envBool, envBytes, envDurationMs, envInt, parseDurationMs } from '../protocol/env.js';
+import { InvalidModelNameError, canonicalModelName, modelNameForQueue, queueNameFor } from '../protocol/model-names.js';
+import { visibleStatus, webhookEventFor } from '../protocol/statuses.js';
+
+describe('model names', () => {
+  const cases: [string, string][] = [
+    ['llama3.1:8b', 'llama3.1:8b'],
+    ['llama3.1', 'llama3.1:latest'],
+    ['hf.co/org/repo:Q4_K_M', 'hf.co/org/repo:Q4_K_M'],
+    ['hf.co/org/repo', 'hf.co/org/repo:latest'],
+    ['Mistral-7B', 'Mistral-7B:latest'],
+  ];
+  for (const [input, canonical] of cases) {
+    it(`maps ${input} to ${canonical} and to a queue name that round-trips`, () => {
+      expect(canonicalModelName(input)).toBe(canonical);
+      const q = queueNameFor(canonical);
+      expect(q).toMatch(/^model-[a-z0-9._~-]+$/);
+      expect(q).not.toContain(':');
+      expect(modelNameForQueue(q)).toBe(canonical);
+    });
+  }
+
+  it('keeps names that differ only in case or punctuation on different queues', () => {
+    const names = ['a:b', 'a/b:latest', 'A:b', 'a.b:latest', 'a-b:latest', 'a_b:latest'].map(canonicalModelName);
+    expect(new Set(names.map(queueNameFor)).size).toBe(names.length);
+  });
+
+  for (const bad of ['', ' ', '../x', 'a b', 'a:b:c', ':tag', 'x'.repeat(300), 'name;rm -rf']) {
+    it(`refuses the model name ${JSON.stringify(bad.slice(0, 20))}`, () => {
+      expect(() => canonicalModelName(bad)).toThrow(InvalidModelNameError);
+    });
+  }
+});
+
+describe('config readers', () => {
+  it('parses durations, sizes, integers and booleans and says which variable is wrong', () => {
+    expect(parseDurationMs('1h30m')).toBe(5_400_000);
+    expect(parseDurationMs('250ms')).toBe(250);
+    expect(parseDurationMs('2')).toBe(2000);
+    expect(envDurationMs({ X: '5m' }, 'X', 1)).toBe(300_000);
+    expect(envBytes({ X: '24GiB' }, 'X', 1)).toBe(24 * 1024 ** 3);
+    expect(envBytes({ X: '10mb' }, 'X', 1)).toBe(10_000_000);
+    expect(envInt({}, 'X', 7)).toBe(7);
+    expect(envBool({ X: 'yes' }, 'X', false)).toBe(true);
+    expect(() => envInt({ X: 'many' }, 'X', 1)).toThrow(/X must be an integer/);
+    expect(() => envDurationMs({ X: 'soon' }, 'X', 1)).toThrow(ConfigError);
+    expect(() => envBytes({ X: '3 parsecs' }, 'X', 1)).toThrow(/X must be a size/);
+  });
+
+  it('reads tenant keys and refuses malformed entries', () => {
+    expect(parseApiKeys('a:k1, b:k2')).toEqual(new Map([['k1', 'a'], ['k2', 'b']]));
+    expect(() => parseApiKeys('nokey')).toThrow(/tenant:key/);
+  });
+});
+
+describe('statuses', () => {
+  it('shows loading_model only for a queued job whose model is loading', () => {
+    expect(visibleStatus('queued', true)).toBe('loading_model');
+    expect(visibleStatus('queued', false)).toBe('queued');
+    expect(visibleStatus('running', true)).toBe('running');
+  });
+
+  it('maps terminal statuses to webhook events', () => {
+    expect(webhookEventFor('succeeded')).toBe('job.completed');
+    expect(webhookEventFor('timed_out')).toBe('job.failed');
+    expect(webhookEventFor('queued')).toBeUndefined();
+  });
+
+  it('reads Prefer: wait in its RFC 7240 forms', () => {
+    expect(preferWaitSec('wait=10')).toBe(10);
+    expect(preferWaitSec('respond-async, wait=5')).toBe(5);
+    expect(preferWaitSec('return=minimal')).toBeUndefined();
+  });
+});
