@@ -1,0 +1,101 @@
+/** The bench's command-line flags, with defaults (and the `--quick` smoke sizes) in one place. */
+import { parseArgs } from 'node:util';
+import type { ClientMode } from './load-client.js';
+
+export interface BenchConfig {
+  quick: boolean;
+  /** Fixed rate of the three latency phases. */
+  ratePerSec: number;
+  /** Measured seconds per latency phase, after `warmupSec` at the same rate. */
+  durationSec: number;
+  warmupSec: number;
+  /** Rate of a second, diagnostic pass of the latency phases where nothing is CPU-bound (0: skip). */
+  lowRatePerSec: number;
+  lowRateDurationSec: number;
+  /** Jobs per throughput phase, after `warmupJobs`. */
+  jobs: number;
+  warmupJobs: number;
+  clientConcurrency: number;
+  /** Worker concurrency (= FakeEngine slotsPerModel) of the latency phases. */
+  latencyConcurrency: number;
+  /** Worker concurrencies tried in the throughput phases; the best fabric one is reported. */
+  throughputConcurrency: number[];
+  /** Rounds of every throughput phase; the best of each is reported (noise only slows runs). */
+  throughputRounds: number;
+  /** Where the HTTP load generator runs: its own worker thread, or the fabric's event loop. */
+  clientMode: ClientMode;
+  /** ioredis enableAutoPipelining on the fabric's connections (an experiment). */
+  autoPipelining: boolean;
+}
+
+export const USAGE = `usage: npx tsx bench/run.ts [flags]
+  --quick                  ~20 s smoke run (short phases, fewer jobs, one concurrency)
+  --rate N                 fixed rate of the latency phases, per second (default 200)
+  --duration-s N           measured seconds per latency phase (default 15; quick 2)
+  --warmup-s N             warm-up seconds before each latency phase (default 3; quick 0.5)
+  --low-rate N             diagnostic second pass of the latency phases at N/s, 0 to skip (default 25)
+  --low-rate-duration-s N  measured seconds per low-rate phase (default 10; quick 1.5)
+  --jobs N                 jobs per throughput phase (default 6000; quick 1000)
+  --warmup-jobs N          warm-up jobs before each throughput phase (default jobs/10, max 1000)
+  --client-concurrency N   concurrent HTTP requests / add() calls in throughput phases (default 64)
+  --latency-concurrency N  worker concurrency in the latency phases (default 16)
+  --concurrency A,B        worker concurrencies tried for throughput (default 16,32; quick 16)
+  --rounds N               rounds of the throughput phases, best reported (default 2; quick 1)
+  --client thread|inline   HTTP load generator in its own worker thread (default) or on the
+                           fabric's event loop
+  --auto-pipelining        experiment: ioredis enableAutoPipelining on the fabric's connections
+`;
+
+function positive(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+export function parseBenchArgs(argv: string[]): BenchConfig | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      quick: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+      rate: { type: 'string' },
+      'duration-s': { type: 'string' },
+      'warmup-s': { type: 'string' },
+      'low-rate': { type: 'string' },
+      'low-rate-duration-s': { type: 'string' },
+      jobs: { type: 'string' },
+      'warmup-jobs': { type: 'string' },
+      'client-concurrency': { type: 'string' },
+      'latency-concurrency': { type: 'string' },
+      concurrency: { type: 'string' },
+      client: { type: 'string' },
+      rounds: { type: 'string' },
+      'auto-pipelining': { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) return 'help';
+  const clientMode = values.client ?? 'thread';
+  if (clientMode !== 'thread' && clientMode !== 'inline') throw new Error(`--client must be thread or inline, got ${JSON.stringify(clientMode)}`);
+  const quick = values.quick ?? false;
+  const jobs = Math.round(positive('jobs', values.jobs, quick ? 1000 : 6000));
+  const lowRate = values['low-rate'] === '0' ? 0 : positive('low-rate', values['low-rate'], 25);
+  const concurrency = (values.concurrency ?? (quick ? '16' : '16,32')).split(',').map((s) => Math.round(positive('concurrency', s.trim(), 16)));
+  return {
+    quick,
+    ratePerSec: positive('rate', values.rate, 200),
+    durationSec: positive('duration-s', values['duration-s'], quick ? 2 : 15),
+    warmupSec: positive('warmup-s', values['warmup-s'], quick ? 0.5 : 3),
+    lowRatePerSec: lowRate,
+    lowRateDurationSec: positive('low-rate-duration-s', values['low-rate-duration-s'], quick ? 1.5 : 10),
+    jobs,
+    warmupJobs: Math.round(positive('warmup-jobs', values['warmup-jobs'], Math.min(1000, Math.ceil(jobs / 10)))),
+    clientConcurrency: Math.round(positive('client-concurrency', values['client-concurrency'], 64)),
+    latencyConcurrency: Math.round(positive('latency-concurrency', values['latency-concurrency'], 16)),
+    throughputConcurrency: [...new Set(concurrency)],
+    throughputRounds: Math.round(positive('rounds', values.rounds, quick ? 1 : 2)),
+    clientMode,
+    autoPipelining: values['auto-pipelining'] ?? false,
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * The three fixed-rate latency phases, each with a warm-up at the same rate first:
+ * (a) the engine called directly, (b) the fabric's sync wrapper `POST /v1/run` over HTTP,
+ * (c) a bare BullMQ add -> Worker 'completed'.
+ */
+import type { Logger } from '../protocol/logger.js';
+import { startBenchFabric } from './fabric-harness.js';
+import { startLoadClient, type ClientMode } from './load-client.js';
+import { runOpenLoop, type OpenLoopResult } from './open-loop.js';
+import type { PrivateRedis } from './private-redis.js';
+import { MINIMAL_JOB_OPTIONS, startRawBullmq } from './raw-bullmq.js';
+import { startMeter, type ResourceUsage } from './resource-meter.js';
+import { generateOnce, loadedEngine } from './workload.js';
+
+export interface LatencyPhaseOptions {
+  redis: PrivateRedis;
+  log: Logger;
+  ratePerSec: number;
+  durationMs: number;
+  warmupMs: number;
+  /** Worker concurrency (FakeEngine slots, BullMQ concurrency). */
+  concurrency: number;
+  /** Where the HTTP client of phase (b) runs. */
+  clientMode: ClientMode;
+  /** See BenchFabricOptions.autoPipelining. */
+  autoPipelining?: boolean;
+}
+
+export interface LatencyPhaseResult extends OpenLoopResult {
+  resources: ResourceUsage;
+}
+
+type Loop = (durationMs: number) => Promise<OpenLoopResult>;
+
+/** A warm-up at the measured rate, then the measured run under a resource meter. */
+async function measure(o: LatencyPhaseOptions, loop: Loop): Promise<LatencyPhaseResult> {
+  await loop(o.warmupMs);
+  const meter = await startMeter(o.redis);
+  const res = await loop(o.durationMs);
+  return { ...res, resources: await meter.stop(res.offered) };
+}
+
+const inProcessLoop =
+  (o: LatencyPhaseOptions, op: () => Promise<void>): Loop =>
+  (durationMs) =>
+    runOpenLoop({ ratePerSec: o.ratePerSec, durationMs, op });
+
+/** (a) FakeEngine.generate called directly: the floor every other phase is compared with. */
+export async function engineDirectLatency(o: LatencyPhaseOptions): Promise<LatencyPhaseResult> {
+  const engine = await loadedEngine(o.concurrency);
+  try {
+    return await measure(
+      o,
+      inProcessLoop(o, async () => {
+        await generateOnce(engine);
+      }),
+    );
+  } finally {
+    await engine.close();
+  }
+}
+
+/**
+ * (b) `POST /v1/run` against the in-process API + one worker; a 200 with `succeeded` counts.
+ * The latency is the client's own (its thread's clock), from scheduled send to parsed answer.
+ */
+export async function fabricSyncLatency(o: LatencyPhaseOptions): Promise<LatencyPhaseResult> {
+  await o.redis.flush();
+  const fabric = await startBenchFabric({ redis: o.redis, log: o.log, slots: o.concurrency, autoPipelining: o.autoPipelining ?? false });
+  const client = await startLoadClient(o.clientMode, fabric.url, 64);
+  try {
+    return await measure(o, (durationMs) => client.syncOpenLoop({ ratePerSec: o.ratePerSec, durationMs }));
+  } finally {
+    await client.close();
+    await fabric.close();
+  }
+}
+
+/** (c) Bare BullMQ: Queue.add -> the Worker's 'completed' event, same processor work. */
+export async function rawBullmqLatency(o: LatencyPhaseOptions): Promise<LatencyPhaseResult> {
+  await o.redis.flush();
+  const raw = await startRawBullmq({ redis: o.redis, concurrency: o.concurrency, jobOptions: MINIMAL_JOB_OPTIONS });
+  let n = 0;
+  try {
+    return await measure(
+      o,
+      inProcessLoop(o, () => raw.addAndWait(`lat-${++n}`)),
+    );
+  } finally {
+    await raw.close();
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * Turns the phases' raw results into the derived numbers the issue asks for (fabric-added
+ * latency, throughput vs bare BullMQ), checks them against the targets, and renders markdown.
+ */
+import type { BenchConfig } from './args.js';
+import type { LatencyPhaseResult } from './latency.js';
+import type { MachineInfo } from './machine.js';
+import type { ResourceUsage } from './resource-meter.js';
+import { fmt, round } from './stats.js';
+import type { ThroughputResult } from './throughput.js';
+
+export interface LatencyResults {
+  engineDirect: LatencyPhaseResult;
+  fabricSync: LatencyPhaseResult;
+  rawBullmq: LatencyPhaseResult;
+}
+
+export interface Target {
+  name: string;
+  measured: number;
+  unit: string;
+  goal: string;
+  met: boolean | null;
+}
+
+export interface Derived {
+  fabricAddedP50Ms: number;
+  fabricAddedP99Ms: number;
+  bullmqAddedP50Ms: number;
+  bullmqAddedP99Ms: number;
+  fabricOverBullmqP50Ms: number;
+  fabricOverBullmqP99Ms: number;
+  bestFabric: ThroughputResult;
+  /** Bare BullMQ (concurrent add(), lean options) at the best fabric run's concurrency. */
+  rawAtSameConcurrency: ThroughputResult | undefined;
+  fabricToRawRatio: number;
+  lowRateFabricAddedP50Ms: number | null;
+  lowRateFabricAddedP99Ms: number | null;
+}
+
+export interface BenchReport {
+  startedAt: string;
+  finishedAt: string;
+  command: string;
+  machine: MachineInfo;
+  config: BenchConfig;
+  latency: LatencyResults;
+  /** The same phases at a rate where nothing is CPU-bound: the fabric's critical path alone. */
+  lowRateLatency: LatencyResults | null;
+  /** Best round of each throughput phase. */
+  throughput: ThroughputResult[];
+  throughputAllRounds: ThroughputResult[];
+  derived: Derived;
+  targets: Target[];
+  /** Phases with errors or timeouts: their numbers are not trustworthy. */
+  problems: string[];
+}
+
+export const RAW_ADD_LABEL = 'raw BullMQ add() (lean options)';
+
+export function derive(
+  latency: LatencyResults,
+  lowRate: LatencyResults | null,
+  throughput: ThroughputResult[],
+  allRounds: ThroughputResult[],
+): { derived: Derived; targets: Target[]; problems: string[] } {
+  const { engineDirect: a, fabricSync: b, rawBullmq: c } = latency;
+  const fabricRuns = throughput.filter((t) => t.label.startsWith('fabric'));
+  const bestFabric = fabricRuns.reduce((best, t) => (t.jobsPerSec > best.jobsPerSec ? t : best));
+  const rawAtSameConcurrency = throughput.find((t) => t.label === RAW_ADD_LABEL && t.concurrency === bestFabric.concurrency);
+  const derived: Derived = {
+    fabricAddedP50Ms: b.latency.p50Ms - a.latency.p50Ms,
+    fabricAddedP99Ms: b.latency.p99Ms - a.latency.p99Ms,
+    bullmqAddedP50Ms: c.latency.p50Ms - a.latency.p50Ms,
+    bullmqAddedP99Ms: c.latency.p99Ms - a.latency.p99Ms,
+    fabricOverBullmqP50Ms: b.latency.p50Ms - c.latency.p50Ms,
+    fabricOverBullmqP99Ms: b.latency.p99Ms - c.latency.p99Ms,
+    bestFabric,
+    rawAtSameConcurrency,
+    fabricToRawRatio: rawAtSameConcurrency ? bestFabric.jobsPerSec / rawAtSameConcurrency.jobsPerSec : Number.NaN,
+    lowRateFabricAddedP50Ms: lowRate ? lowRate.fabricSync.latency.p50Ms - lowRate.engineDirect.latency.p50Ms : null,
+    lowRateFabricAddedP99Ms: lowRate ? lowRate.fabricSync.latency.p99Ms - lowRate.engineDirect.latency.p99Ms : null,
+  };
+  const targets: Target[] = [
+    { name: 'fabric-added latency p50 (b - a)', measured: derived.fabricAddedP50Ms, unit: 'ms', goal: '<= 2 ms', met: derived.fabricAddedP50Ms <= 2 },
+    { name: 'fabric-added latency p99 (b - a)', measured: derived.fabricAddedP99Ms, unit: 'ms', goal: '<= 10 ms', met: derived.fabricAddedP99Ms <= 10 },
+    { name: `async throughput (best: worker concurrency ${bestFabric.concurrency})`, measured: bestFabric.jobsPerSec, unit: 'jobs/s', goal: '>= 3,000 jobs/s', met: bestFabric.jobsPerSec >= 3000 },
+    { name: `async throughput / raw BullMQ add() at concurrency ${bestFabric.concurrency}`, measured: derived.fabricToRawRatio, unit: 'x', goal: 'reported', met: null },
+  ];
+  if (derived.lowRateFabricAddedP50Ms !== null && derived.lowRateFabricAddedP99Ms !== null) {
+    targets.push(
+      { name: 'diagnostic: fabric-added p50 at the low rate', measured: derived.lowRateFabricAddedP50Ms, unit: 'ms', goal: '<= 2 ms', met: derived.lowRateFabricAddedP50Ms <= 2 },
+      { name: 'diagnostic: fabric-added p99 at the low rate', measured: derived.lowRateFabricAddedP99Ms, unit: 'ms', goal: '<= 10 ms', met: derived.lowRateFabricAddedP99Ms <= 10 },
+    );
+  }
+  const problems: string[] = [];
+  const phases = Object.entries(latency).concat(lowRate ? Object.entries(lowRate).map(([k, v]) => [`${k} (low rate)`, v]) : []);
+  for (const [name, r] of phases as [string, LatencyPhaseResult][]) {
+    if (r.errors > 0) problems.push(`${name}: ${r.errors} of ${r.offered} failed (first: ${r.firstError})`);
+  }
+  for (const t of allRounds) {
+    if (t.errors > 0) problems.push(`${t.label} c=${t.concurrency}: ${t.errors} submissions failed (first: ${t.firstError})`);
+    if (t.timedOut) problems.push(`${t.label} c=${t.concurrency}: not all jobs completed in time`);
+  }
+  return { derived, targets, problems };
+}
+
+const pct = (cpuSeconds: number, r: ResourceUsage) => `${fmt((100 * cpuSeconds) / r.wallSeconds, 0)}%`;
+const msPerJob = (cpuSeconds: number, jobs: number) => fmt((1000 * cpuSeconds) / Math.max(1, jobs), 2);
+
+function topCommands(r: ResourceUsage, n = 10): string {
+  return Object.entries(r.commandsPerJob)
+    .slice(0, n)
+    .map(([cmd, v]) => `${cmd} ${fmt(v, 2)}`)
+    .join(', ');
+}
+
+function latencyTable(l: LatencyResults, row: (cells: (string | number)[]) => void): void {
+  row(['phase', 'p50', 'p90', 'p99', 'max', 'mean', 'n', 'errors', 'send lag p99', 'main loop busy', 'node CPU', 'node CPU ms/job', 'redis CPU', 'redis cmds/job']);
+  row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']);
+  const rows: [string, LatencyPhaseResult][] = [
+    ['(a) engine direct', l.engineDirect],
+    ['(b) fabric POST /v1/run', l.fabricSync],
+    ['(c) raw BullMQ add -> completed', l.rawBullmq],
+  ];
+  for (const [name, x] of rows) {
+    const s = x.latency;
+    const res = x.resources;
+    row([name, fmt(s.p50Ms), fmt(s.p90Ms), fmt(s.p99Ms), fmt(s.maxMs), fmt(s.meanMs), s.count, x.errors, fmt(x.sendLag.p99Ms), `${fmt(100 * res.eventLoopUtilization, 0)}%`, pct(res.nodeCpuSeconds, res), msPerJob(res.nodeCpuSeconds, x.offered), pct(res.redisCpuSeconds, res), fmt(res.totalCommandsPerJob, 1)]);
+  }
+}
+
+export function renderMarkdown(r: BenchReport): string {
+  const { config: cfg, machine: m, latency: l, derived: d } = r;
+  const lines: string[] = [];
+  const row = (cells: (string | number)[]) => lines.push(`| ${cells.join(' | ')} |`);
+  lines.push(`# inference-fabric bench (${r.startedAt})`, '');
+  lines.push(`- machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}`);
+  lines.push(`- runtimes: Node ${m.node}, Redis ${m.redis} (private, no persistence), BullMQ ${m.bullmq}`);
+  lines.push(`- command: \`${r.command}\``);
+  lines.push(
+    `- workload: chat, num_predict 4, FakeEngine zero latency; latency phases open-loop at ${cfg.ratePerSec}/s for ${cfg.durationSec} s after ${cfg.warmupSec} s warm-up, worker concurrency ${cfg.latencyConcurrency}; throughput ${cfg.jobs} jobs after ${cfg.warmupJobs} warm-up, ${cfg.clientConcurrency} concurrent clients`,
+  );
+  const client = cfg.clientMode === 'thread' ? 'the HTTP load generator in its own worker thread' : 'the HTTP load generator on the same event loop';
+  lines.push(
+    `- API + worker share one Node process and event loop (${client}); BullMQ baselines and the engine run on the main event loop; redis-server is a separate process; latency is measured from the scheduled send time${cfg.autoPipelining ? '; ioredis auto-pipelining ON for the fabric (experiment)' : ''}`,
+    '',
+  );
+
+  lines.push(`## Latency at ${cfg.ratePerSec}/s (ms)`, '');
+  latencyTable(l, row);
+  lines.push('');
+  lines.push(`- fabric-added (b - a): p50 ${fmt(d.fabricAddedP50Ms)} ms, p99 ${fmt(d.fabricAddedP99Ms)} ms`);
+  lines.push(`- BullMQ-added (c - a): p50 ${fmt(d.bullmqAddedP50Ms)} ms, p99 ${fmt(d.bullmqAddedP99Ms)} ms`);
+  lines.push(`- fabric over bare BullMQ (b - c): p50 ${fmt(d.fabricOverBullmqP50Ms)} ms, p99 ${fmt(d.fabricOverBullmqP99Ms)} ms`, '');
+  if (r.lowRateLatency) {
+    const lr = r.lowRateLatency;
+    lines.push(`## Diagnostic: latency at ${cfg.lowRatePerSec}/s, ${cfg.lowRateDurationSec} s (ms): nothing is CPU-bound, so this is the length of each critical path; on this VM a hop that wakes an idle process costs more, so it can exceed the loaded numbers`, '');
+    latencyTable(lr, row);
+    lines.push('');
+    lines.push(`- fabric-added (b - a): p50 ${fmt(d.lowRateFabricAddedP50Ms ?? Number.NaN)} ms, p99 ${fmt(d.lowRateFabricAddedP99Ms ?? Number.NaN)} ms`);
+    lines.push(`- BullMQ-added (c - a): p50 ${fmt(lr.rawBullmq.latency.p50Ms - lr.engineDirect.latency.p50Ms)} ms, p99 ${fmt(lr.rawBullmq.latency.p99Ms - lr.engineDirect.latency.p99Ms)} ms`, '');
+  }
+
+  lines.push(`## Async throughput (best of ${cfg.throughputRounds} round${cfg.throughputRounds > 1 ? 's' : ''})`, '');
+  row(['phase', 'worker concurrency', 'jobs', 'seconds', 'jobs/s', 'all rounds jobs/s', 'submit/s', 'vs raw add() same conc.', 'main loop busy', 'node CPU', 'node CPU ms/job', 'redis CPU', 'redis cmds/job']);
+  row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']);
+  for (const t of r.throughput) {
+    const rounds = r.throughputAllRounds.filter((x) => x.label === t.label && x.concurrency === t.concurrency).map((x) => fmt(x.jobsPerSec, 0));
+    const base = r.throughput.find((x) => x.label === RAW_ADD_LABEL && x.concurrency === t.concurrency);
+    const ratio = base ? `${fmt(t.jobsPerSec / base.jobsPerSec, 2)}x` : 'n/a';
+    const res = t.resources;
+    row([t.label + (t.timedOut ? ' (TIMED OUT)' : ''), t.concurrency, t.jobs, fmt(t.seconds, 2), fmt(t.jobsPerSec, 0), rounds.join(' / '), fmt(t.submitJobsPerSec, 0), ratio, `${fmt(100 * res.eventLoopUtilization, 0)}%`, pct(res.nodeCpuSeconds, res), msPerJob(res.nodeCpuSeconds, t.jobs), pct(res.redisCpuSeconds, res), fmt(res.totalCommandsPerJob, 1)]);
+  }
+  lines.push('');
+
+  lines.push('## Targets', '');
+  row(['target', 'measured', 'goal', 'status']);
+  row(['---', '---:', '---', '---']);
+  for (const t of r.targets) {
+    const measured = t.unit === 'x' ? `${fmt(t.measured, 2)}x` : t.unit === 'ms' ? `${fmt(t.measured)} ms` : `${fmt(t.measured, 0)} ${t.unit}`;
+    row([t.name, measured, t.goal, t.met === null ? '-' : t.met ? 'met' : '**not met**']);
+  }
+  lines.push('');
+
+  lines.push(
+    '"main loop busy" is the event-loop utilization of the main thread (API + worker, or the BullMQ baseline); "node CPU" counts all of this process\'s threads (the HTTP client thread included) as % of one core.',
+    '',
+  );
+  lines.push('## Redis commands per job (incl. commands run inside Lua scripts)', '');
+  lines.push(`- (b) fabric /v1/run: ${topCommands(l.fabricSync.resources)}`);
+  lines.push(`- (d) fabric /v1/jobs c=${d.bestFabric.concurrency}: ${topCommands(d.bestFabric.resources)}`);
+  lines.push(`- (c) raw BullMQ: ${topCommands(l.rawBullmq.resources)}`);
+  if (r.problems.length) lines.push('', '## Problems (numbers above are suspect)', '', ...r.problems.map((p) => `- ${p}`));
+  lines.push('');
+  return lines.join('\n');
+}
+
+/** Rounds every number in the report for the JSON file. */
+export function roundedJson(r: BenchReport): string {
+  return JSON.stringify(r, (_k, v: unknown) => (typeof v === 'number' ? round(v) : v), 2) + '\n';
+}
