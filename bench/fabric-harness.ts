@@ -49,6 +49,7 @@ export async function startBenchFabric(o: BenchFabricOptions): Promise<BenchFabr
   const workerRedis = redis.connect({ ...extra, connectionName: 'fabric-worker' });
   const opts = apiOptions(o.maxBacklog !== undefined ? { maxBacklog: o.maxBacklog } : {});
   const api = createApi(opts, { redis: apiRedis, keys, log });
+  await api.ready();
   const server: Server = await new Promise((resolve) => {
     const s = api.app.listen(0, '127.0.0.1', () => resolve(s));
   });

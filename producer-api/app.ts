@@ -31,6 +31,8 @@ export interface Api {
   jobs: JobService;
   store: JobStore;
   dispatcher: WebhookDispatcher;
+  /** Resolves once the API listens to job events; await before serving. */
+  ready(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -82,6 +84,9 @@ export function createApi(opts: ApiOptions, d: { redis: Redis; keys: Keys; log: 
     jobs,
     store,
     dispatcher,
+    async ready() {
+      await hub.start();
+    },
     close() {
       closing ??= (async () => {
         for (const step of [() => hub.close(), () => queues.close(), () => dispatcher.close()]) {

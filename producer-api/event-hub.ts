@@ -1,11 +1,12 @@
 /**
- * One Redis subscriber connection per API process, fanned out in memory to everyone waiting
- * on a job (long-polls, SSE streams, sync waits). Channels are subscribed while someone listens.
+ * One Redis subscription per API process, on the events bus every job event is announced on,
+ * fanned out in memory to whoever waits on a job (long-polls, SSE streams, sync waits).
+ * Listening costs no round trip, so a waiter can be in place before its job is even queued.
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../protocol/keys.js';
 
-/** What a notification says: the new stream entry id and its kind (`status <s>` or `token`). */
+/** What a notification says: the new stream entry id and its kind. */
 export interface JobNotice {
   eventId: string;
   type: 'status' | 'token' | 'progress';
@@ -16,40 +17,39 @@ type Listener = (notice: JobNotice) => void;
 
 export class EventHub {
   private readonly listeners = new Map<string, Set<Listener>>();
-  private readonly channelToJob = new Map<string, string>();
+  private ready: Promise<unknown> | null = null;
 
   constructor(
     private readonly sub: Redis,
     private readonly keys: Keys,
   ) {
-    sub.on('message', (channel: string, message: string) => {
-      const jobId = this.channelToJob.get(channel);
-      if (!jobId) return;
-      const [eventId = '', type = 'status', status] = message.split(' ');
-      for (const l of this.listeners.get(jobId) ?? []) l({ eventId, type: type as JobNotice['type'], status });
+    sub.on('message', (_channel: string, message: string) => {
+      const [jobId = '', eventId = '', type = 'status', status] = message.split(' ');
+      const set = this.listeners.get(jobId);
+      if (!set) return;
+      for (const l of set) l({ eventId, type: type as JobNotice['type'], status });
     });
   }
 
-  /** Starts listening; the returned promise resolves once the subscription is live. */
-  async listen(jobId: string, listener: Listener): Promise<() => void> {
+  /** Subscribes to the bus; call (and await) once before serving. */
+  start(): Promise<unknown> {
+    this.ready ??= this.sub.subscribe(this.keys.eventsBus());
+    return this.ready;
+  }
+
+  /** Starts listening to one job's events; returns the function that stops it. */
+  listen(jobId: string, listener: Listener): () => void {
     let set = this.listeners.get(jobId);
-    const channel = this.keys.jobEventsChannel(jobId);
     if (!set) {
       set = new Set();
       this.listeners.set(jobId, set);
-      this.channelToJob.set(channel, jobId);
-      set.add(listener);
-      await this.sub.subscribe(channel);
-    } else set.add(listener);
+    }
+    set.add(listener);
     return () => {
       const s = this.listeners.get(jobId);
       if (!s) return;
       s.delete(listener);
-      if (s.size === 0) {
-        this.listeners.delete(jobId);
-        this.channelToJob.delete(channel);
-        void this.sub.unsubscribe(channel).catch(() => undefined);
-      }
+      if (s.size === 0) this.listeners.delete(jobId);
     };
   }
 

@@ -41,7 +41,7 @@ export async function followJob(
         pumping = null;
       });
   };
-  const stop = await d.hub.listen(id, trigger);
+  const stop = d.hub.listen(id, trigger);
   const timer = setTimeout(wake, opts.timeoutMs);
   opts.signal?.addEventListener('abort', () => wake(), { once: true });
   try {

@@ -31,9 +31,18 @@ export interface JobServiceDeps {
 }
 
 export interface SubmitResult {
+  /** The job as it stands after the wait asked for (as submitted when none). */
   record: JobRecord;
   /** False when an Idempotency-Key matched an earlier submission. */
   created: boolean;
+  /** Where a new job stood in its queue when it was accepted. */
+  queue?: { position: number; depth: number };
+}
+
+interface Watch {
+  done: Promise<void>;
+  wake: () => void;
+  stop: () => void;
 }
 
 export const bullJobId = (id: string, run: number) => (run === 0 ? id : `${id}-r${run}`);
@@ -41,8 +50,11 @@ export const bullJobId = (id: string, run: number) => (run === 0 ? id : `${id}-r
 export class JobService {
   constructor(private readonly d: JobServiceDeps) {}
 
-  /** Validated body in, accepted job out; throws HttpError for anything refused. */
-  async submit(tenant: string, body: SubmitBody, model: string, task: Task, idempotencyKey?: string): Promise<SubmitResult> {
+  /**
+   * Validated body in, accepted job out; throws HttpError for anything refused. With
+   * `waitMs`, resolves once the job finished or the wait ran out.
+   */
+  async submit(tenant: string, body: SubmitBody, model: string, task: Task, idempotencyKey?: string, waitMs = 0): Promise<SubmitResult> {
     const { opts, keys, redis, store } = this.d;
     const snap = await this.d.cluster.snapshot();
     if (!snap.catalog.has(model)) {
@@ -64,17 +76,17 @@ export class JobService {
           throw new HttpError(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request body');
         }
         const prev = prevId ? await this.waitForRecord(prevId) : null;
-        if (prev) return { record: prev, created: false };
+        if (prev) return { record: (await this.waitForTerminal(prev.id, waitMs)) ?? prev, created: false };
         throw conflict('idempotency_conflict', 'the job for this Idempotency-Key is still being created or has already been deleted; retry shortly, or use a new key');
       }
       try {
-        return { record: await this.enqueue(id, tenant, body, model, task), created: true };
+        return await this.enqueue(id, tenant, body, model, task, waitMs);
       } catch (err) {
         await redis.del(idemKey);
         throw err;
       }
     }
-    return { record: await this.enqueue(id, tenant, body, model, task), created: true };
+    return this.enqueue(id, tenant, body, model, task, waitMs);
   }
 
   /** The first submission of a key may still be writing its record; give it a moment. */
@@ -87,13 +99,8 @@ export class JobService {
     return null;
   }
 
-  private async enqueue(id: string, tenant: string, body: SubmitBody, model: string, task: Task): Promise<JobRecord> {
+  private async enqueue(id: string, tenant: string, body: SubmitBody, model: string, task: Task, waitMs: number): Promise<SubmitResult> {
     const { opts, store, queues } = this.d;
-    const backlog = await queues.backlog(model);
-    if (backlog >= opts.maxBacklog) {
-      metrics.jobsRejected.inc({ model, reason: 'backlog' });
-      throw unavailable('backlog_full', `model ${model} has ${backlog} jobs waiting (limit ${opts.maxBacklog}); retry later`, this.retryAfterSec(backlog));
-    }
     const now = Date.now();
     const ttlMs = body.ttl !== undefined ? body.ttl * 1000 : opts.defaultTtlMs;
     const rec = {
@@ -109,16 +116,31 @@ export class JobService {
       deadline: ttlMs > 0 ? now + ttlMs : 0,
       createdAt: now,
     };
-    await store.create(rec);
+    const q = queues.get(model);
+    const created = await store.create(rec, { waitKey: q.keys.wait!, prioritizedKey: q.keys.prioritized!, maxBacklog: opts.maxBacklog, priority: BULL_PRIORITY[rec.priority] });
+    if (!created.created) {
+      metrics.jobsRejected.inc({ model, reason: 'backlog' });
+      throw unavailable('backlog_full', `model ${model} has ${created.backlog} jobs waiting (limit ${opts.maxBacklog}); retry later`, this.retryAfterSec(created.backlog));
+    }
+    // In place before the job is queued, so even an instant completion is not missed.
+    const watch = waitMs > 0 ? this.watch(id) : null;
     try {
       await this.addToQueue({ ...rec, run: 0 });
     } catch (err) {
+      watch?.stop();
       await this.d.redis.del(this.d.keys.job(id)).catch(() => undefined);
       throw unavailable('queue_unavailable', `could not enqueue: ${(err as Error).message}`, 1);
     }
     metrics.jobsSubmitted.inc({ model, task });
     void this.wakeSchedulerIfCold(model);
-    return { ...rec, status: 'queued', output: null, error: null, usage: null, worker: null, attempts: 0, startedAt: null, finishedAt: null, loadWaitMs: null, promptEvalMs: null, evalMs: null, cancelRequested: false, run: 0 };
+    const record: JobRecord = { ...rec, status: 'queued', output: null, error: null, usage: null, worker: null, attempts: 0, startedAt: null, finishedAt: null, loadWaitMs: null, promptEvalMs: null, evalMs: null, cancelRequested: false, run: 0 };
+    const queue = { position: created.position, depth: created.depth };
+    if (!watch) return { record, created: true, queue };
+    try {
+      return { record: (await this.awaitWatch(watch, id, waitMs)) ?? record, created: true, queue };
+    } finally {
+      watch.stop();
+    }
   }
 
   private async addToQueue(r: Pick<JobRecord, 'id' | 'model' | 'task' | 'input' | 'timeoutMs' | 'deadline' | 'webhook' | 'priority' | 'run'>): Promise<void> {
@@ -235,20 +257,32 @@ export class JobService {
   /** Resolves with the record once it is terminal or `ms` passed, whichever is first. */
   async waitForTerminal(id: string, ms: number): Promise<JobRecord | null> {
     if (ms <= 0) return this.d.store.get(id);
-    let wake: () => void = () => undefined;
-    const woke = new Promise<void>((r) => (wake = r));
-    const stop = await this.d.hub.listen(id, (n) => {
-      if (n.type === 'status' && n.status && isTerminal(n.status as JobStatus)) wake();
-    });
-    const timer = setTimeout(wake, ms);
+    const watch = this.watch(id);
     try {
       const now = await this.d.store.get(id);
       if (!now || isTerminal(now.status)) return now;
-      await woke;
+      return await this.awaitWatch(watch, id, ms);
+    } finally {
+      watch.stop();
+    }
+  }
+
+  private watch(id: string): Watch {
+    let wake: () => void = () => undefined;
+    const done = new Promise<void>((r) => (wake = r));
+    const stop = this.d.hub.listen(id, (n) => {
+      if (n.type === 'status' && n.status && isTerminal(n.status as JobStatus)) wake();
+    });
+    return { done, wake: () => wake(), stop };
+  }
+
+  private async awaitWatch(watch: Watch, id: string, ms: number): Promise<JobRecord | null> {
+    const timer = setTimeout(watch.wake, ms);
+    try {
+      await watch.done;
       return await this.d.store.get(id);
     } finally {
       clearTimeout(timer);
-      stop();
     }
   }
 }

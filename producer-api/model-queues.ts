@@ -34,13 +34,6 @@ export class ModelQueues {
     return [...this.queues.values()];
   }
 
-  /** Jobs not yet started (waiting and prioritized). */
-  async backlog(model: string): Promise<number> {
-    const q = this.get(model);
-    const [wait, prioritized] = await this.redis.multi().llen(q.keys.wait!).zcard(q.keys.prioritized!).exec().then((r) => r!.map((x) => Number(x[1])));
-    return (wait ?? 0) + (prioritized ?? 0);
-  }
-
   async counts(model: string): Promise<QueueCounts> {
     const c = await this.get(model).getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed');
     return {
@@ -58,14 +51,14 @@ export class ModelQueues {
    */
   async position(model: string, bullJobId: string): Promise<{ position: number | null; depth: number }> {
     const q = this.get(model);
-    const res = await this.redis
-      .multi()
-      .llen(q.keys.wait!)
-      .zcard(q.keys.prioritized!)
-      .zrank(q.keys.prioritized!, bullJobId)
-      .lpos(q.keys.wait!, bullJobId)
-      .exec();
-    const [waitLen, prioLen, rank, lpos] = res!.map((r) => r[1] as number | null);
+    // Plain commands, not multi(): a transaction on a connection BullMQ shares copies all of
+    // BullMQ's scripts each time, and these reads need not be atomic.
+    const [waitLen, prioLen, rank, lpos] = await Promise.all([
+      this.redis.llen(q.keys.wait!),
+      this.redis.zcard(q.keys.prioritized!),
+      this.redis.zrank(q.keys.prioritized!, bullJobId),
+      this.redis.lpos(q.keys.wait!, bullJobId),
+    ]);
     const depth = (waitLen ?? 0) + (prioLen ?? 0);
     // The wait list is pushed on the left and served from the right.
     if (lpos !== null && lpos !== undefined) return { position: (waitLen ?? 0) - 1 - lpos, depth };

@@ -25,6 +25,7 @@ export async function runApi(cfg: ApiConfig, d: { redis: Redis; keys: Keys; log:
     log.warn({ webhookSecret: secret }, 'FABRIC_WEBHOOK_SECRET is not set; webhooks are signed with this secret generated at start');
   }
   const api = createApi(cfg.options, { redis, keys, log, resultTtlSec: cfg.resultTtlSec });
+  await api.ready();
   const deliveries = new WebhookDeliveryWorker({ connection: redis, keys, secret, allowList: parseAllowList(cfg.options.webhookAllowList), logger: log });
   const server: Server = await new Promise((resolve, reject) => {
     const s = api.app.listen(cfg.port, cfg.host, () => resolve(s)).once('error', reject);

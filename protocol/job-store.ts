@@ -1,49 +1,15 @@
 /**
- * The job record (one Redis hash per job) and its event stream. Status changes go through
- * one Lua script so a transition, its event and its notification are atomic and a terminal
- * status is never overwritten by a late writer (a cancel racing a completion, say).
+ * The job record (one Redis hash per job) and its event stream. Every change is one Lua
+ * script (job-store-scripts.ts): a transition, its event and its notification are atomic, a
+ * terminal status is never overwritten by a late writer (a cancel racing a completion, say),
+ * and each costs one round trip.
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
 import type { JobRecord, Priority, Task } from './job.js';
 import type { StoredStatus } from './statuses.js';
 import { TERMINAL_STATUSES } from './statuses.js';
-
-/*
- * KEYS[1] job hash, KEYS[2] job event stream
- * ARGV[1] new status
- * ARGV[2] comma-separated statuses the job may be in for the change to apply
- * ARGV[3] event data (JSON) appended to the stream as {type=status, data}
- * ARGV[4] pub/sub channel notified with `<streamId> status <newStatus>`
- * ARGV[5] seconds to keep the record once this status is set (0: no expiry)
- * ARGV[6] approximate maximum length of the event stream
- * ARGV[7..] field, value pairs written to the hash with the status
- * Returns {1, streamId} when applied, {0, currentStatus} when refused, {-1} when no such job.
- */
-const TRANSITION_LUA = `
-local current = redis.call('HGET', KEYS[1], 'status')
-if not current then return {-1} end
-local allowed = false
-for s in string.gmatch(ARGV[2], '([^,]+)') do
-  if s == current then allowed = true end
-end
-if not allowed then return {0, current} end
-redis.call('HSET', KEYS[1], 'status', ARGV[1])
-for i = 7, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-end
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'type', 'status', 'data', ARGV[3])
-local ttl = tonumber(ARGV[5])
-if ttl > 0 then
-  redis.call('EXPIRE', KEYS[1], ttl)
-  redis.call('EXPIRE', KEYS[2], ttl)
-else
-  redis.call('PERSIST', KEYS[1])
-  redis.call('PERSIST', KEYS[2])
-end
-redis.call('PUBLISH', ARGV[4], id .. ' status ' .. ARGV[1])
-return {1, id}
-`;
+import { APPEND_LUA, CREATE_LUA, TRANSITION_LUA } from './job-store-scripts.js';
 
 export interface JobStoreOptions {
   /** Seconds a finished job (and its events) is kept. */
@@ -65,6 +31,16 @@ export type NewJob = Pick<
   JobRecord,
   'id' | 'tenant' | 'model' | 'task' | 'priority' | 'input' | 'webhook' | 'metadata' | 'timeoutMs' | 'deadline' | 'createdAt'
 >;
+
+/** Where the model's queue keeps its backlog, and how much it may hold. */
+export interface BacklogGuard {
+  waitKey: string;
+  prioritizedKey: string;
+  maxBacklog: number;
+  priority: number;
+}
+
+export type CreateResult = { created: true; position: number; depth: number } | { created: false; backlog: number };
 
 type Fields = Record<string, string | number | null | undefined | object | boolean>;
 
@@ -120,61 +96,78 @@ export class JobStore {
     opts: Partial<JobStoreOptions> = {},
   ) {
     this.opts = { ...JOB_STORE_DEFAULTS, ...opts };
+    redis.defineCommand('fabricCreate', { numberOfKeys: 5, lua: CREATE_LUA });
     redis.defineCommand('fabricTransition', { numberOfKeys: 2, lua: TRANSITION_LUA });
+    redis.defineCommand('fabricAppend', { numberOfKeys: 1, lua: APPEND_LUA });
   }
 
-  /** Writes a new record in status `queued` with its first event. */
-  async create(job: NewJob): Promise<void> {
-    const key = this.keys.job(job.id);
-    const events = this.keys.jobEvents(job.id);
-    await this.redis
-      .multi()
-      .del(key, events, this.keys.jobDeliveries(job.id))
-      .hset(
-        key,
-        ...encodeFields({
-          id: job.id,
-          tenant: job.tenant,
-          model: job.model,
-          task: job.task,
-          status: 'queued',
-          priority: job.priority,
-          input: job.input,
-          webhook: job.webhook,
-          metadata: job.metadata,
-          attempts: 0,
-          timeout_ms: job.timeoutMs,
-          deadline: job.deadline,
-          created_at: job.createdAt,
-        }),
-      )
-      .xadd(events, 'MAXLEN', '~', this.opts.eventsMaxLen, '*', 'type', 'status', 'data', JSON.stringify({ status: 'queued' }))
-      .exec();
+  /**
+   * Writes a new record in status `queued` with its first event, unless the model's backlog
+   * (the BullMQ keys in `backlog`) is full. Returns where the job will stand in its queue.
+   */
+  async create(job: NewJob, backlog: BacklogGuard): Promise<CreateResult> {
+    const res = (await this.scripts().fabricCreate(
+      this.keys.job(job.id),
+      this.keys.jobEvents(job.id),
+      this.keys.jobDeliveries(job.id),
+      backlog.waitKey,
+      backlog.prioritizedKey,
+      backlog.maxBacklog,
+      backlog.priority,
+      this.opts.eventsMaxLen,
+      JSON.stringify({ status: 'queued' }),
+      ...encodeFields({
+        id: job.id,
+        tenant: job.tenant,
+        model: job.model,
+        task: job.task,
+        status: 'queued',
+        priority: job.priority,
+        input: job.input,
+        webhook: job.webhook,
+        metadata: job.metadata,
+        attempts: 0,
+        timeout_ms: job.timeoutMs,
+        deadline: job.deadline,
+        created_at: job.createdAt,
+      }),
+    )) as number[];
+    if (res[0] === 1) return { created: true, position: res[1]!, depth: res[2]! };
+    return { created: false, backlog: res[1]! };
+  }
+
+  private scripts(): Record<'fabricCreate' | 'fabricTransition' | 'fabricAppend', (...args: unknown[]) => Promise<unknown>> {
+    return this.redis as unknown as Record<'fabricCreate' | 'fabricTransition' | 'fabricAppend', (...args: unknown[]) => Promise<unknown>>;
   }
 
   async get(id: string): Promise<JobRecord | null> {
     return decodeRecord(await this.redis.hgetall(this.keys.job(id)));
   }
 
-  /** Moves a job to `to` if it is currently in one of `from`; writes `fields` with it. */
+  /**
+   * Moves a job to `to` if it is currently in one of `from`; writes `fields` with it.
+   * `pendingText` is generated text not yet appended: it goes in as a token event first.
+   */
   async transition(
     id: string,
     to: StoredStatus,
     from: readonly StoredStatus[],
     fields: Fields = {},
     event: Record<string, unknown> = {},
+    pendingText = '',
   ): Promise<TransitionResult> {
     const ttl = TERMINAL_STATUSES.has(to) ? this.opts.resultTtlSec : 0;
-    const redis = this.redis as unknown as { fabricTransition: (...a: unknown[]) => Promise<unknown> };
-    const res = (await redis.fabricTransition(
+    const res = (await this.scripts().fabricTransition(
       this.keys.job(id),
       this.keys.jobEvents(id),
       to,
       from.join(','),
       JSON.stringify({ status: to, ...event }),
-      this.keys.jobEventsChannel(id),
+      this.keys.eventsBus(),
       ttl,
       this.opts.eventsMaxLen,
+      id,
+      pendingText,
       ...encodeFields(fields),
     )) as [number, string?];
     if (res[0] === 1) return { ok: true, eventId: res[1] as string };
@@ -188,9 +181,7 @@ export class JobStore {
 
   /** Appends a non-status event (a token, load progress) and notifies listeners. */
   async appendEvent(id: string, type: 'token' | 'progress', data: string): Promise<void> {
-    const events = this.keys.jobEvents(id);
-    const eventId = (await this.redis.xadd(events, 'MAXLEN', '~', this.opts.eventsMaxLen, '*', 'type', type, 'data', data)) as string;
-    await this.redis.publish(this.keys.jobEventsChannel(id), `${eventId} ${type}`);
+    await this.scripts().fabricAppend(this.keys.jobEvents(id), type, data, this.opts.eventsMaxLen, this.keys.eventsBus(), id);
   }
 
   /** Events after `afterId` (exclusive), oldest first. */

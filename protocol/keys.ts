@@ -8,7 +8,8 @@ export interface Keys {
   readonly bullPrefix: string;
   job(id: string): string;
   jobEvents(id: string): string;
-  jobEventsChannel(id: string): string;
+  /** Pub/sub channel announcing every job event: `<jobId> <streamId> <type> [status]`. */
+  eventsBus(): string;
   jobDeliveries(id: string): string;
   idempotency(tenant: string, key: string): string;
   catalog(): string;
@@ -28,7 +29,7 @@ export function createKeys(prefix = 'fabric'): Keys {
     bullPrefix: k('q'),
     job: (id) => k('job', id),
     jobEvents: (id) => k('job', id, 'events'),
-    jobEventsChannel: (id) => k('job', id, 'ch'),
+    eventsBus: () => k('events'),
     jobDeliveries: (id) => k('job', id, 'deliveries'),
     idempotency: (tenant, key) => k('idem', tenant, key),
     catalog: () => k('catalog'),

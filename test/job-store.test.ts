@@ -21,10 +21,12 @@ function newJob(id: string) {
   };
 }
 
+const guard = { waitKey: 'test-q:wait', prioritizedKey: 'test-q:prioritized', maxBacklog: 100, priority: 5 };
+
 describe('job store', () => {
   it('records a transition with its event and refuses one from a terminal status', async () => {
     const store = new JobStore(redis, testKeys(), { resultTtlSec: 60 });
-    await store.create(newJob('j1'));
+    await store.create(newJob('j1'), guard);
     expect((await store.transition('j1', 'running', ['queued'], { worker: 'w1' })).ok).toBe(true);
     expect((await store.transition('j1', 'succeeded', ['running'], { output: { response: 'x' } })).ok).toBe(true);
     const late = await store.transition('j1', 'canceled', ['queued', 'running']);
@@ -42,12 +44,38 @@ describe('job store', () => {
   it('keeps a finished job only for the result ttl', async () => {
     const keys = testKeys();
     const store = new JobStore(redis, keys, { resultTtlSec: 60 });
-    await store.create(newJob('j2'));
+    await store.create(newJob('j2'), guard);
     expect(await redis.ttl(keys.job('j2'))).toBe(-1);
     await store.transition('j2', 'canceled', ['queued']);
     const ttl = await redis.ttl(keys.job('j2'));
     expect(ttl).toBeGreaterThan(50);
     expect(ttl).toBeLessThanOrEqual(60);
+  });
+
+  it('refuses to create a job past the backlog bound and reports position and depth otherwise', async () => {
+    const keys = testKeys();
+    const store = new JobStore(redis, keys);
+    const g = { waitKey: keys.job('q-wait'), prioritizedKey: keys.job('q-prio'), maxBacklog: 2, priority: 5 };
+    await redis.zadd(g.prioritizedKey, 1 * 2 ** 32 + 1, 'high-one', 10 * 2 ** 32 + 2, 'low-one');
+    expect(await store.create(newJob('j3'), g)).toEqual({ created: false, backlog: 2 });
+    expect(await store.get('j3')).toBeNull();
+    expect(await store.create(newJob('j3'), { ...g, maxBacklog: 3 })).toEqual({ created: true, position: 1, depth: 3 });
+  });
+
+  it('appends pending text as a token event before the status event of a transition', async () => {
+    const store = new JobStore(redis, testKeys());
+    await store.create(newJob('j4'), guard);
+    await store.transition('j4', 'running', ['queued']);
+    await store.appendEvent('j4', 'token', 'a');
+    await store.transition('j4', 'succeeded', ['running'], {}, {}, 'bc');
+    const events = await store.readEvents('j4');
+    expect(events.map((e) => [e.type, e.type === 'token' ? e.data : JSON.parse(e.data).status])).toEqual([
+      ['status', 'queued'],
+      ['status', 'running'],
+      ['token', 'a'],
+      ['token', 'bc'],
+      ['status', 'succeeded'],
+    ]);
   });
 
   it('answers null for a job that does not exist', async () => {

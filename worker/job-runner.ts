@@ -81,11 +81,9 @@ export class JobRunner {
     const sink = new TokenSink((text) => store.appendEvent(p.id, 'token', text));
     try {
       const result = await this.execute(p, ac.signal, sink);
-      await sink.flush().catch(() => undefined);
-      await this.succeed(p, result);
+      await this.succeed(p, result, await sink.settle());
     } catch (err) {
-      await sink.flush().catch(() => undefined);
-      await this.fail(job, err, ac.signal);
+      await this.fail(job, err, ac.signal, await sink.settle());
     } finally {
       clearTimeout(timer);
       this.active.delete(p.id);
@@ -125,19 +123,21 @@ export class JobRunner {
   private async succeed(
     p: JobPayload,
     r: { output: JobOutput; gen?: GenerateResult; promptTokens: number; completionTokens: number },
+    pendingText: string,
   ): Promise<void> {
-    const res = await this.deps.store.transition(p.id, 'succeeded', ['running'], {
+    const fields = {
       output: r.output,
       usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens },
       finished_at: Date.now(),
       prompt_eval_ms: r.gen?.promptEvalMs,
       eval_ms: r.gen?.evalMs,
       error: null,
-    });
+    };
+    const res = await this.deps.store.transition(p.id, 'succeeded', ['running'], fields, {}, pendingText);
     if (res.ok) await this.finished(p, 'succeeded');
   }
 
-  private async fail(job: Job<JobPayload>, err: unknown, signal: AbortSignal): Promise<never | void> {
+  private async fail(job: Job<JobPayload>, err: unknown, signal: AbortSignal, pendingText: string): Promise<never | void> {
     const p = job.data;
     const { store, log } = this.deps;
     const reason = signal.aborted ? (signal.reason as AbortReason) : undefined;
@@ -146,7 +146,7 @@ export class JobRunner {
         reason === 'timed_out'
           ? { code: 'timed_out', message: `job ran longer than its timeout of ${p.timeoutMs} ms`, retryable: true }
           : null;
-      const res = await store.transition(p.id, reason, ['running'], { finished_at: Date.now(), error });
+      const res = await store.transition(p.id, reason, ['running'], { finished_at: Date.now(), error }, {}, pendingText);
       if (res.ok) await this.finished(p, reason);
       return;
     }
@@ -160,10 +160,10 @@ export class JobRunner {
     };
     if (retryable && job.attemptsMade + 1 < attempts) {
       log.warn({ jobId: p.id, error, attempt: job.attemptsMade + 1 }, 'Job failed, will retry');
-      await store.transition(p.id, 'queued', ['running'], { error }, { retry: true, error });
+      await store.transition(p.id, 'queued', ['running'], { error }, { retry: true, error }, pendingText);
       throw err instanceof Error ? err : new Error(String(err));
     }
-    const res = await store.transition(p.id, 'failed', ['running'], { finished_at: Date.now(), error });
+    const res = await store.transition(p.id, 'failed', ['running'], { finished_at: Date.now(), error }, {}, pendingText);
     if (res.ok) await this.finished(p, 'failed');
     log.warn({ jobId: p.id, error }, 'Job failed');
     throw new UnrecoverableError(error.message);

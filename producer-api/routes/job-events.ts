@@ -63,7 +63,7 @@ export function jobEventRoutes(d: { jobs: JobService; store: JobStore; hub: Even
       }
     };
 
-    const stop = await d.hub.listen(id, () => void pump().catch(() => cleanup()));
+    const stop = d.hub.listen(id, () => void pump().catch(() => cleanup()));
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), d.keepAliveMs ?? 15_000);
     function cleanup() {
       if (closed) return;

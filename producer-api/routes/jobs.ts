@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { jobView, type JobRecord } from '../../protocol/job.js';
 import type { Keys } from '../../protocol/keys.js';
 import { isTerminal, type JobStatus } from '../../protocol/statuses.js';
-import type { JobService } from '../job-service.js';
+import type { JobService, SubmitResult } from '../job-service.js';
 import type { ApiOptions } from '../options.js';
 import { idempotencyKey, parseSubmit, preferWaitSec, queryWaitSec } from '../request-parsing.js';
 
@@ -21,12 +21,11 @@ export function jobRoutes(d: JobRoutesDeps): Router {
   const clampWaitMs = (sec: number | undefined, fallbackMs: number) =>
     Math.min(opts.maxWaitMs, sec === undefined ? fallbackMs : sec * 1000);
 
-  async function render(record: JobRecord, status: JobStatus) {
-    const queue = await jobs.queueInfo(record);
+  async function render(record: JobRecord, status: JobStatus, queue?: { position: number | null; depth: number }) {
     const extra: Record<string, unknown> = {
       urls: { get: `/v1/jobs/${record.id}`, events: `/v1/jobs/${record.id}/events`, cancel: `/v1/jobs/${record.id}/cancel` },
     };
-    if (queue) extra.queue = queue;
+    if (status === 'queued' || status === 'loading_model') extra.queue = queue ?? (await jobs.queueInfo(record));
     if (record.webhook) {
       const log = await d.redis.lrange(d.keys.jobDeliveries(record.id), 0, -1);
       extra.webhook_deliveries = log.map((l) => JSON.parse(l) as unknown);
@@ -35,34 +34,36 @@ export function jobRoutes(d: JobRoutesDeps): Router {
   }
 
   /** 200 only for a finished job; otherwise 202 with where to look and when. */
-  async function respondAfterWait(res: Response, id: string, tenant: string, waitMs: number, created: boolean) {
-    if (waitMs > 0) await jobs.waitForTerminal(id, waitMs);
-    const { record, status } = await jobs.get(tenant, id);
-    res.setHeader('Location', `/v1/jobs/${id}`);
+  async function respond(res: Response, tenant: string, result: SubmitResult, waited: boolean) {
+    const { record, created } = result;
+    res.setHeader('Location', `/v1/jobs/${record.id}`);
     if (!created) res.setHeader('Idempotent-Replayed', 'true');
-    if (isTerminal(status)) {
-      res.status(200).json(await render(record, status));
+    if (isTerminal(record.status)) {
+      res.status(200).json(await render(record, record.status));
       return;
     }
+    // Not finished: read it as a poll would (expiry, loading_model), unless it was just queued.
+    const fresh = created && !waited ? { record, status: record.status as JobStatus } : await jobs.get(tenant, record.id);
     res.setHeader('Retry-After', String(opts.pollRetryAfterSec));
-    res.status(202).json(await render(record, status));
+    res.status(isTerminal(fresh.status) ? 200 : 202).json(await render(fresh.record, fresh.status, created && !waited ? result.queue : undefined));
   }
 
   r.post('/v1/jobs', async (req, res) => {
     const { body, model, task } = parseSubmit(req.body);
     const tenant = res.locals.tenant as string;
-    const { record, created } = await jobs.submit(tenant, body, model, task, idempotencyKey(req.get('idempotency-key')));
     const wait = preferWaitSec(req.get('prefer'));
     if (wait !== undefined) res.setHeader('Preference-Applied', `wait=${wait}`);
-    await respondAfterWait(res, record.id, tenant, clampWaitMs(wait, 0), created);
+    const waitMs = clampWaitMs(wait, 0);
+    const result = await jobs.submit(tenant, body, model, task, idempotencyKey(req.get('idempotency-key')), waitMs);
+    await respond(res, tenant, result, waitMs > 0);
   });
 
   r.post('/v1/run', async (req, res) => {
     const { body, model, task } = parseSubmit(req.body);
     const tenant = res.locals.tenant as string;
-    const { record, created } = await jobs.submit(tenant, body, model, task, idempotencyKey(req.get('idempotency-key')));
-    const wait = preferWaitSec(req.get('prefer'));
-    await respondAfterWait(res, record.id, tenant, clampWaitMs(wait, opts.syncWaitMs), created);
+    const waitMs = clampWaitMs(preferWaitSec(req.get('prefer')), opts.syncWaitMs);
+    const result = await jobs.submit(tenant, body, model, task, idempotencyKey(req.get('idempotency-key')), waitMs);
+    await respond(res, tenant, result, waitMs > 0);
   });
 
   r.get('/v1/jobs/:id', async (req, res) => {

@@ -82,6 +82,15 @@ export function ollamaRoutes(d: OllamaRoutesDeps): Router {
   /** Submits, then streams NDJSON or answers once, shaping chunks with `piece`. */
   async function run(req: Request, res: Response, model: string, task: Task, input: SubmitBody['input'], stream: boolean, piece: (text: string) => object) {
     const body: SubmitBody = { model, task, input, priority: 'normal' };
+    if (!stream) {
+      const { record: rec } = await d.jobs.submit(res.locals.tenant as string, body, model, task, undefined, d.opts.maxWaitMs);
+      res.setHeader('X-Fabric-Job-Id', rec.id);
+      const failure = failureOf(isTerminal(rec.status) ? rec : null);
+      if (failure) throw failure;
+      const text = rec.output?.response ?? rec.output?.message?.content ?? '';
+      res.json({ model, created_at: created(), ...piece(text), ...finalFields(rec) });
+      return;
+    }
     const { record } = await d.jobs.submit(res.locals.tenant as string, body, model, task);
     res.setHeader('X-Fabric-Job-Id', record.id);
     // A caller that goes away cancels its job, as Ollama cancels the request.
@@ -92,20 +101,12 @@ export function ollamaRoutes(d: OllamaRoutesDeps): Router {
         void d.jobs.cancel('*', record.id).catch(() => undefined);
       }
     });
-    if (stream) {
-      res.status(200).setHeader('Content-Type', 'application/x-ndjson');
-      const rec = await followJob(d, record.id, (t) => res.write(`${JSON.stringify({ model, created_at: created(), ...piece(t), done: false })}\n`), { timeoutMs: d.opts.maxWaitMs, signal: gone.signal });
-      const failure = failureOf(rec);
-      if (failure) res.write(`${JSON.stringify({ error: failure.message })}\n`);
-      else res.write(`${JSON.stringify({ model, created_at: created(), ...piece(''), ...finalFields(rec!) })}\n`);
-      res.end();
-      return;
-    }
-    const rec = await d.jobs.waitForTerminal(record.id, d.opts.maxWaitMs);
-    const failure = failureOf(rec && isTerminal(rec.status) ? rec : null);
-    if (failure) throw failure;
-    const text = rec!.output?.response ?? rec!.output?.message?.content ?? '';
-    res.json({ model, created_at: created(), ...piece(text), ...finalFields(rec!) });
+    res.status(200).setHeader('Content-Type', 'application/x-ndjson');
+    const rec = await followJob(d, record.id, (t) => res.write(`${JSON.stringify({ model, created_at: created(), ...piece(t), done: false })}\n`), { timeoutMs: d.opts.maxWaitMs, signal: gone.signal });
+    const failure = failureOf(rec);
+    if (failure) res.write(`${JSON.stringify({ error: failure.message })}\n`);
+    else res.write(`${JSON.stringify({ model, created_at: created(), ...piece(''), ...finalFields(rec!) })}\n`);
+    res.end();
   }
 
   /** An empty prompt only asks Ollama to load the model; the fabric's workers own residency. */
@@ -135,13 +136,12 @@ export function ollamaRoutes(d: OllamaRoutesDeps): Router {
     const b = parse(embedSchema, req.body);
     const model = parseModelName(b.model);
     const body: SubmitBody = { model, task: 'embed', input: { input: b.input, options: b.options }, priority: 'normal' };
-    const { record } = await d.jobs.submit(res.locals.tenant as string, body, model, 'embed');
-    res.setHeader('X-Fabric-Job-Id', record.id);
-    const rec = await d.jobs.waitForTerminal(record.id, d.opts.maxWaitMs);
-    const failure = failureOf(rec && isTerminal(rec.status) ? rec : null);
+    const { record: rec } = await d.jobs.submit(res.locals.tenant as string, body, model, 'embed', undefined, d.opts.maxWaitMs);
+    res.setHeader('X-Fabric-Job-Id', rec.id);
+    const failure = failureOf(isTerminal(rec.status) ? rec : null);
     if (failure) throw failure;
-    const f = finalFields(rec!);
-    res.json({ model, embeddings: rec!.output?.embeddings ?? [], total_duration: f.total_duration, load_duration: f.load_duration, prompt_eval_count: f.prompt_eval_count });
+    const f = finalFields(rec);
+    res.json({ model, embeddings: rec.output?.embeddings ?? [], total_duration: f.total_duration, load_duration: f.load_duration, prompt_eval_count: f.prompt_eval_count });
   });
 
   r.get('/api/tags', async (_req, res) => {

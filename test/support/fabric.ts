@@ -40,6 +40,7 @@ export async function startFabric(partial: Partial<ApiOptions> = {}): Promise<Te
   const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
   const opts = apiOptions({ webhookAllowList: '127.0.0.1/32', ...partial, queue: { ...apiOptions().queue, ...FAST_QUEUE, ...partial.queue } });
   const api = createApi(opts, { redis, keys, log });
+  await api.ready();
   const server: Server = await new Promise((resolve) => {
     const s = api.app.listen(0, '127.0.0.1', () => resolve(s));
   });
