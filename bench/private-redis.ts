@@ -2,11 +2,8 @@
  * A private, non-persistent redis-server for one bench run, on a free port: the bench never
  * touches a shared Redis, and it can FLUSHALL between phases and read the server's CPU time.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { startRedisServer } from '../bin/redis-server.js';
 import { Redis, type RedisOptions } from 'ioredis';
 
 export interface PrivateRedis {
@@ -24,51 +21,10 @@ export interface PrivateRedis {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function waitReady(child: ChildProcess): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('redis-server did not start within 10 s')), 10_000);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`redis-server exited with code ${code}`));
-    });
-    child.stdout!.on('data', (buf: Buffer) => {
-      if (buf.toString().includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-}
-
 export async function startPrivateRedis(): Promise<PrivateRedis> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'fabric-bench-redis-'));
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--maxmemory-policy', 'noeviction'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  await waitReady(child);
-  child.removeAllListeners('exit');
-  child.stdout!.resume();
-  child.stderr!.resume();
-  const url = `redis://127.0.0.1:${port}`;
+  const server = await startRedisServer();
+  const { port, child } = server;
+  const url = server.url;
   const admin = new Redis(url, { maxRetriesPerRequest: null });
   const info = await admin.info('server');
   const version = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
@@ -102,12 +58,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
       if (stopped) return;
       stopped = true;
       admin.disconnect();
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await exited;
-      }
-      rmSync(dir, { recursive: true, force: true });
+      await server.stop();
     },
   };
 }

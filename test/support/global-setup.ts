@@ -1,11 +1,11 @@
-/** Vitest global setup: one private Redis for the whole run, handed to tests as TEST_REDIS_URL. */
+/** Vitest global setup: one private Redis for the whole run, handed to tests as `redisUrl`. */
 import type { TestProject } from 'vitest/node';
-import { startPrivateRedis, type PrivateRedis } from './redis-server.js';
+import { startRedisServer, type PrivateRedisServer } from '../../bin/redis-server.js';
 
-let redis: PrivateRedis | undefined;
+let redis: PrivateRedisServer | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
-  redis = await startPrivateRedis();
+  redis = await startRedisServer();
   project.provide('redisUrl', redis.url);
 }
 
