@@ -6,6 +6,7 @@ export type EngineErrorCode =
   | 'model_not_found'
   | 'engine_busy'
   | 'out_of_memory'
+  | 'insufficient_vram'
   | 'engine_unavailable'
   | 'invalid_request'
   | 'aborted'
@@ -15,6 +16,7 @@ const RETRYABLE: Record<EngineErrorCode, boolean> = {
   model_not_found: false,
   engine_busy: true,
   out_of_memory: true,
+  insufficient_vram: false,
   engine_unavailable: true,
   invalid_request: false,
   aborted: false,

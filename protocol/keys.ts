@@ -20,6 +20,8 @@ export interface Keys {
   schedulerWake(): string;
   schedulerLease(): string;
   modelStats(model: string): string;
+  /** Measured model footprints, field `<engine> <model>`. */
+  footprints(): string;
 }
 
 export function createKeys(prefix = 'fabric'): Keys {
@@ -40,5 +42,6 @@ export function createKeys(prefix = 'fabric'): Keys {
     schedulerWake: () => k('scheduler', 'wake'),
     schedulerLease: () => k('scheduler', 'lease'),
     modelStats: (model) => k('model', model, 'stats'),
+    footprints: () => k('footprints'),
   };
 }

@@ -15,6 +15,8 @@ export interface ResidentModelInfo {
   sizeBytes: number;
   /** Bytes of that size held in VRAM (0 on a CPU engine). */
   sizeVramBytes: number;
+  /** The ledger's estimate before the load; `sizeBytes` is what the load measured. */
+  estimatedBytes: number;
   loadedAt: number;
   lastUsedAt: number;
   activeJobs: number;
@@ -23,6 +25,8 @@ export interface ResidentModelInfo {
 export interface LoadingModelInfo {
   model: string;
   startedAt: number;
+  /** Bytes reserved for it by the VRAM ledger while it loads. */
+  reservedBytes: number;
 }
 
 export type WorkerLifecycle = 'starting' | 'running' | 'draining' | 'stopped';
@@ -62,4 +66,6 @@ export interface CatalogEntry {
   digest: string | null;
   modifiedAt: string;
   contextLength: number | null;
+  /** The VRAM ledger's estimate for loading it on this engine (weights + KV cache + overhead). */
+  estimatedBytes: number | null;
 }

@@ -44,7 +44,7 @@ export class PendingCommands {
     const mine = [...this.entries.values()].filter((c) => c.worker === w.workerId);
     if (mine.length === 0) return w;
     const unloads = new Set(mine.filter((c) => c.type === 'unload').map((c) => c.model));
-    const loads = mine.filter((c) => c.type === 'load').map((c) => ({ model: c.model, startedAt: c.at }));
+    const loads = mine.filter((c) => c.type === 'load').map((c) => ({ model: c.model, startedAt: c.at, reservedBytes: 0 }));
     const freed = w.resident.filter((m) => unloads.has(m.model)).reduce((s, m) => s + m.sizeBytes, 0);
     const resident = w.resident.filter((m) => !unloads.has(m.model));
     return Object.freeze({ ...w, resident, loading: [...w.loading, ...loads], usedBytes: w.usedBytes - freed });

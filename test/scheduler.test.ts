@@ -22,7 +22,7 @@ const NOW = 10_000_000;
 // ---- builders for pure snapshots -------------------------------------------------------
 
 function res(model: string, sizeGb: number, o: Partial<ResidentModelInfo> = {}): ResidentModelInfo {
-  return { model, sizeBytes: sizeGb * GB, sizeVramBytes: sizeGb * GB, loadedAt: NOW - 3_600_000, lastUsedAt: NOW - 600_000, activeJobs: 0, ...o };
+  return { model, sizeBytes: sizeGb * GB, sizeVramBytes: sizeGb * GB, estimatedBytes: sizeGb * GB, loadedAt: NOW - 3_600_000, lastUsedAt: NOW - 600_000, activeJobs: 0, ...o };
 }
 
 function hb(workerId: string, capacityGb: number, o: Partial<Heartbeat> = {}): Heartbeat {
@@ -49,7 +49,7 @@ function hb(workerId: string, capacityGb: number, o: Partial<Heartbeat> = {}): H
 }
 
 function cat(name: string, sizeGb: number, engine = 'fake'): CatalogEntry {
-  return { name, sizeBytes: sizeGb * GB, engine, family: null, parameterSize: null, quantization: null, digest: null, modifiedAt: '', contextLength: null };
+  return { name, sizeBytes: sizeGb * GB, engine, family: null, parameterSize: null, quantization: null, digest: null, modifiedAt: '', contextLength: null, estimatedBytes: null };
 }
 
 function snap(workers: Heartbeat[], catalog: CatalogEntry[], queues: Record<string, Partial<QueueDepth>>): Snapshot {
@@ -87,7 +87,7 @@ const DECIDE_CASES: DecideCase[] = [
   },
   {
     name: 'does nothing for a model already resident or loading on a live worker',
-    snapshot: snap([hb('w1', 16, { resident: [res('a:latest', 4)], loading: [{ model: 'b:latest', startedAt: NOW }] })], CATALOG, {
+    snapshot: snap([hb('w1', 16, { resident: [res('a:latest', 4)], loading: [{ model: 'b:latest', startedAt: NOW, reservedBytes: 0 }] })], CATALOG, {
       'a:latest': { waiting: 5 },
       'b:latest': { waiting: 5 },
     }),
@@ -100,7 +100,7 @@ const DECIDE_CASES: DecideCase[] = [
   },
   {
     name: 'counts models loading on a worker against its free memory',
-    snapshot: snap([hb('w1', 12, { loading: [{ model: 'big:latest', startedAt: NOW }] }), hb('w2', 6)], CATALOG, { 'a:latest': { waiting: 1 } }),
+    snapshot: snap([hb('w1', 12, { loading: [{ model: 'big:latest', startedAt: NOW, reservedBytes: 0 }] }), hb('w2', 6)], CATALOG, { 'a:latest': { waiting: 1 } }),
     expected: [load('a:latest', 'w2')],
   },
   {
@@ -199,7 +199,7 @@ describe('pending commands', () => {
     const pending = new PendingCommands(30_000);
     pending.note({ type: 'load', model: 'a:latest', worker: 'w1', at: NOW - 1_000 });
     expect(decide(pending.overlay(cold()), schedulerPolicy())).toEqual([]);
-    const visible = snap([hb('w1', 8, { loading: [{ model: 'a:latest', startedAt: NOW }] })], CATALOG, { 'a:latest': { waiting: 1 } });
+    const visible = snap([hb('w1', 8, { loading: [{ model: 'a:latest', startedAt: NOW, reservedBytes: 0 }] })], CATALOG, { 'a:latest': { waiting: 1 } });
     pending.overlay(visible);
     expect(pending.size).toBe(0);
   });
@@ -374,7 +374,7 @@ describe('scheduler', () => {
     await scheduler.trigger('tick');
     expect(await controlCommands(keys, 'w1')).toHaveLength(1);
     // Once the heartbeat shows the load, the heartbeat itself keeps the model off the list.
-    await writeWorker(keys, hb('w1', 8, { loading: [{ model: MODEL, startedAt: Date.now() }] }));
+    await writeWorker(keys, hb('w1', 8, { loading: [{ model: MODEL, startedAt: Date.now(), reservedBytes: 0 }] }));
     await scheduler.trigger('tick');
     expect(await controlCommands(keys, 'w1')).toHaveLength(1);
   });

@@ -13,6 +13,8 @@ export interface WorkerNodeOptions {
   residencyCheckMs: number;
   /** How long a drain waits for active jobs before aborting them (they are re-queued). */
   drainTimeoutMs: number;
+  /** Share of total memory a load must leave free (FABRIC_VRAM_HEADROOM). */
+  vramHeadroomRatio: number;
   queue: QueueSettings;
 }
 
@@ -29,6 +31,7 @@ export function workerOptions(partial: Partial<WorkerNodeOptions> = {}): WorkerN
     heartbeatTtlMs: partial.heartbeatTtlMs ?? heartbeatIntervalMs * 3,
     residencyCheckMs: partial.residencyCheckMs ?? 10_000,
     drainTimeoutMs: partial.drainTimeoutMs ?? 60_000,
+    vramHeadroomRatio: partial.vramHeadroomRatio ?? 0.1,
     queue: { ...QUEUE_SETTINGS_DEFAULTS, ...partial.queue },
   };
 }

@@ -10,7 +10,9 @@ import type { Logger } from '../protocol/logger.js';
 import { metrics } from '../protocol/metrics.js';
 import { queueNameFor } from '../protocol/model-names.js';
 import type { LoadingModelInfo, ResidentModelInfo } from '../protocol/worker-state.js';
+import { EngineError } from '../protocol/errors.js';
 import type { Engine } from './engines/engine.js';
+import { planLoad, type FootprintStore, type MemoryState } from './vram-ledger.js';
 import type { WorkerNodeOptions } from './options.js';
 
 interface Resident {
@@ -19,26 +21,47 @@ interface Resident {
   loadMs: number;
 }
 
+/** Memory the engine loads into: GPUs when it has them, else its configured capacity. */
+export interface MemoryPort {
+  /** Total and free memory now, not counting loads in progress. */
+  state(residentBytes: number): Promise<MemoryState>;
+  /** Bytes in use on the GPUs (NVML), for measuring a load; null without GPUs. */
+  gpuUsedBytes(): Promise<number | null>;
+}
+
+export interface ResidencyDeps {
+  engine: Engine;
+  connection: Redis;
+  keys: Keys;
+  opts: WorkerNodeOptions;
+  processor: (job: Job<JobPayload>) => Promise<void>;
+  log: Logger;
+  memory: MemoryPort;
+  footprints: FootprintStore;
+  changed: () => void;
+}
+
 export class Residency {
   private readonly resident = new Map<string, Resident>();
-  private readonly loading = new Map<string, { startedAt: number; done: Promise<void> }>();
+  private readonly loading = new Map<string, { startedAt: number; reservedBytes: number; done: Promise<void> }>();
+  private readonly engine: Engine;
+  private readonly log: Logger;
 
-  constructor(
-    private readonly engine: Engine,
-    private readonly connection: Redis,
-    private readonly keys: Keys,
-    private readonly opts: WorkerNodeOptions,
-    private readonly processor: (job: Job<JobPayload>) => Promise<void>,
-    private readonly log: Logger,
-    private readonly changed: () => void,
-  ) {}
+  constructor(private readonly d: ResidencyDeps) {
+    this.engine = d.engine;
+    this.log = d.log;
+  }
+
+  private changed(): void {
+    this.d.changed();
+  }
 
   residentModels(): ResidentModelInfo[] {
     return [...this.resident.values()].map((r) => ({ ...r.info }));
   }
 
   loadingModels(): LoadingModelInfo[] {
-    return [...this.loading].map(([model, l]) => ({ model, startedAt: l.startedAt }));
+    return [...this.loading].map(([model, l]) => ({ model, startedAt: l.startedAt, reservedBytes: l.reservedBytes }));
   }
 
   isResident(model: string): boolean {
@@ -64,38 +87,69 @@ export class Residency {
     const pending = this.loading.get(model);
     if (pending) return pending.done;
     const startedAt = Date.now();
-    const done = this.doLoad(model, startedAt).finally(() => {
+    const entry = { startedAt, reservedBytes: 0, done: Promise.resolve() };
+    entry.done = this.doLoad(model, startedAt, entry).finally(() => {
       this.loading.delete(model);
       this.changed();
     });
-    this.loading.set(model, { startedAt, done });
+    this.loading.set(model, entry);
     this.changed();
-    return done;
+    return entry.done;
   }
 
-  private async doLoad(model: string, startedAt: number): Promise<void> {
-    this.log.info({ model }, 'Model loading');
+  /**
+   * The ledger's admission check: refuses a load that would not fit free memory with
+   * headroom, before anything is loaded. Returns the estimate and the bytes to reserve.
+   */
+  private async admit(model: string): Promise<{ estimatedBytes: number; needBytes: number }> {
+    const [estimate, measured] = await Promise.all([this.engine.estimateFootprint?.(model), this.d.footprints.get(this.engine.kind, model)]);
+    const estimatedBytes = estimate?.totalBytes ?? 0;
+    const residentBytes = [...this.resident.values()].reduce((s, r) => s + r.info.sizeBytes, 0);
+    const reserved = [...this.loading.values()].reduce((s, l) => s + l.reservedBytes, 0);
+    const memory = await this.d.memory.state(residentBytes);
+    const plan = planLoad(model, { estimatedBytes, measuredBytes: measured?.measuredBytes ?? null }, { ...memory, freeBytes: memory.freeBytes - reserved }, { headroomRatio: this.d.opts.vramHeadroomRatio });
+    if (!plan.ok) {
+      this.log.warn({ model, needBytes: plan.needBytes, availableBytes: plan.availableBytes, basis: plan.basis }, 'Load refused: would not fit');
+      throw new EngineError('insufficient_vram', plan.reason);
+    }
+    return { estimatedBytes, needBytes: plan.needBytes };
+  }
+
+  private async doLoad(model: string, startedAt: number, entry: { reservedBytes: number }): Promise<void> {
+    const { estimatedBytes, needBytes } = await this.admit(model);
+    entry.reservedBytes = needBytes;
+    this.log.info({ model, estimatedBytes, reservedBytes: needBytes }, 'Model loading');
+    const gpuBefore = await this.d.memory.gpuUsedBytes();
     const res = await this.engine.load(model);
+    const gpuAfter = await this.d.memory.gpuUsedBytes();
     const slots = (await this.engine.capacity()).slotsPerModel;
-    const q = this.opts.queue;
-    const consumer = new Worker<JobPayload>(queueNameFor(model), this.processor, {
-      connection: this.connection,
-      prefix: this.keys.bullPrefix,
+    const q = this.d.opts.queue;
+    const consumer = new Worker<JobPayload>(queueNameFor(model), this.d.processor, {
+      connection: this.d.connection,
+      prefix: this.d.keys.bullPrefix,
       concurrency: slots,
       lockDuration: q.lockDurationMs,
       stalledInterval: q.stalledIntervalMs,
       maxStalledCount: q.maxStalledCount,
-      name: this.opts.workerId,
+      name: this.d.opts.workerId,
     });
     consumer.on('error', (err) => this.log.error({ model, err }, 'Queue consumer error'));
     const now = Date.now();
+    // Measured: the GPUs' used-memory delta when there are GPUs, else what the engine reports.
+    const nvmlDelta = gpuBefore !== null && gpuAfter !== null ? gpuAfter - gpuBefore : 0;
+    const measuredBytes = Math.max(nvmlDelta, res.sizeVramBytes) || res.sizeBytes;
     this.resident.set(model, {
-      info: { model, sizeBytes: res.sizeBytes, sizeVramBytes: res.sizeVramBytes, loadedAt: now, lastUsedAt: now, activeJobs: 0 },
+      info: { model, sizeBytes: measuredBytes, sizeVramBytes: Math.max(nvmlDelta, res.sizeVramBytes), estimatedBytes, loadedAt: now, lastUsedAt: now, activeJobs: 0 },
       consumer,
       loadMs: now - startedAt,
     });
+    await this.d.footprints
+      .record({ engine: this.engine.kind, model, estimatedBytes, measuredBytes, at: now })
+      .catch((err) => this.log.warn({ model, err }, 'Recording the measured footprint failed'));
+    metrics.footprint.set({ model, engine: this.engine.kind, kind: 'estimated' }, estimatedBytes);
+    metrics.footprint.set({ model, engine: this.engine.kind, kind: 'measured' }, measuredBytes);
     metrics.loadDuration.observe({ model, engine: this.engine.kind }, (now - startedAt) / 1000);
-    this.log.info({ model, loadMs: now - startedAt, sizeBytes: res.sizeBytes, slots }, 'Model resident');
+    this.log.info({ model, loadMs: now - startedAt, estimatedBytes, measuredBytes, slots }, 'Model resident');
   }
 
   /** Stops taking the model's jobs, lets active ones finish, then unloads it from the engine. */

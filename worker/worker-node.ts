@@ -11,11 +11,12 @@ import type { JobPayload, StatusListener } from '../protocol/job.js';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
 import { metrics } from '../protocol/metrics.js';
-import type { CatalogEntry, ControlCommand, Heartbeat, WorkerLifecycle } from '../protocol/worker-state.js';
+import type { CatalogEntry, ControlCommand, GpuInfo, Heartbeat, WorkerLifecycle } from '../protocol/worker-state.js';
 import type { Engine } from './engines/engine.js';
 import { JobRunner } from './job-runner.js';
 import type { WorkerNodeOptions } from './options.js';
-import { Residency } from './residency.js';
+import { Residency, type MemoryPort } from './residency.js';
+import { FootprintStore } from './vram-ledger.js';
 
 export interface WorkerNodeDeps {
   engine: Engine;
@@ -25,7 +26,11 @@ export interface WorkerNodeDeps {
   store: JobStore;
   log: Logger;
   onStatus: StatusListener;
+  /** Per-GPU truth (NVML or nvidia-smi); without it the engine's own capacity report is used. */
+  gpus?: { read(): Promise<GpuInfo[]> };
 }
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
 export class WorkerNode {
   state: WorkerLifecycle = 'starting';
@@ -37,6 +42,7 @@ export class WorkerNode {
   private cancelSub: Redis | null = null;
   private timers: NodeJS.Timeout[] = [];
   private capacity = { slotsPerModel: 1, memoryBytes: 0, gpus: [] as Heartbeat['gpus'] };
+  private gpus: GpuInfo[] = [];
   private closing: Promise<void> | null = null;
 
   constructor(
@@ -55,9 +61,43 @@ export class WorkerNode {
         return r.loadedAt - Math.max(createdAt, r.loadStartedAt);
       },
     });
-    this.residency = new Residency(deps.engine, deps.redis, deps.keys, opts, this.processJob, deps.log, () => {
-      void this.beat();
+    this.residency = new Residency({
+      engine: deps.engine,
+      connection: deps.redis,
+      keys: deps.keys,
+      opts,
+      processor: this.processJob,
+      log: deps.log,
+      memory: this.memoryPort(),
+      footprints: new FootprintStore(deps.redis, deps.keys),
+      changed: () => void this.beat(),
     });
+  }
+
+  /** GPUs (when the reader finds any) bound what loads; otherwise the configured capacity does. */
+  private memoryPort(): MemoryPort {
+    return {
+      state: async (residentBytes) => {
+        const gpus = await this.readGpus();
+        if (gpus.length > 0) {
+          return { source: 'gpu', totalBytes: sum(gpus.map((g) => g.memoryTotalBytes)), freeBytes: sum(gpus.map((g) => g.memoryFreeBytes)) };
+        }
+        return { source: 'configured', totalBytes: this.capacity.memoryBytes, freeBytes: this.capacity.memoryBytes - residentBytes };
+      },
+      gpuUsedBytes: async () => {
+        const gpus = await this.readGpus();
+        return gpus.length > 0 ? sum(gpus.map((g) => g.memoryUsedBytes)) : null;
+      },
+    };
+  }
+
+  private async readGpus(): Promise<GpuInfo[]> {
+    try {
+      this.gpus = this.deps.gpus ? await this.deps.gpus.read() : (await this.deps.engine.capacity()).gpus;
+    } catch (err) {
+      this.deps.log.warn({ err }, 'Reading GPUs failed');
+    }
+    return this.gpus;
   }
 
   get id(): string {
@@ -105,7 +145,8 @@ export class WorkerNode {
     const models = await this.deps.engine.catalog();
     if (models.length === 0) return;
     const fields: string[] = [];
-    for (const m of models) {
+    const estimates = await Promise.all(models.map((m) => this.deps.engine.estimateFootprint?.(m.name).catch(() => undefined)));
+    for (const [i, m] of models.entries()) {
       const entry: CatalogEntry = {
         name: m.name,
         sizeBytes: m.sizeBytes,
@@ -116,6 +157,7 @@ export class WorkerNode {
         digest: m.digest ?? null,
         modifiedAt: m.modifiedAt ?? new Date().toISOString(),
         contextLength: m.contextLength ?? null,
+        estimatedBytes: estimates[i]?.totalBytes ?? null,
       };
       fields.push(m.name, JSON.stringify(entry));
     }
@@ -134,6 +176,7 @@ export class WorkerNode {
   heartbeat(): Heartbeat {
     const resident = this.residency.residentModels();
     const activeJobs = this.runner.activeCount;
+    const gpus = this.gpus.length > 0 ? this.gpus : this.capacity.gpus;
     const usedBytes = resident.reduce((s, m) => s + m.sizeBytes, 0);
     return {
       workerId: this.id,
@@ -143,9 +186,10 @@ export class WorkerNode {
       state: this.state,
       startedAt: this.startedAt,
       at: Date.now(),
-      capacityBytes: this.capacity.memoryBytes,
+      // With GPUs the capacity is their memory; `usedBytes` stays the fabric's own models.
+      capacityBytes: gpus.length > 0 ? sum(gpus.map((g) => g.memoryTotalBytes)) : this.capacity.memoryBytes,
       usedBytes,
-      gpus: this.capacity.gpus,
+      gpus,
       slotsPerModel: this.capacity.slotsPerModel,
       resident,
       loading: this.residency.loadingModels(),
@@ -158,7 +202,15 @@ export class WorkerNode {
   private async beat(): Promise<void> {
     if (this.state === 'stopped') return;
     const { redis, keys, log } = this.deps;
+    await this.readGpus();
     const hb = this.heartbeat();
+    for (const g of hb.gpus) {
+      const labels = { gpu: g.uuid, worker: this.id };
+      metrics.gpuMemoryTotal.set(labels, g.memoryTotalBytes);
+      metrics.gpuMemoryUsed.set(labels, g.memoryUsedBytes);
+      metrics.gpuMemoryFree.set(labels, g.memoryFreeBytes);
+      if (g.utilization !== null) metrics.gpuUtilization.set(labels, g.utilization);
+    }
     try {
       await redis
         .multi()

@@ -63,6 +63,14 @@ export interface EmbedResult {
   promptTokens: number;
 }
 
+/** What a model will occupy once loaded, before it is (the VRAM ledger's estimate). */
+export interface FootprintEstimate {
+  weightsBytes: number;
+  kvCacheBytes: number;
+  overheadBytes: number;
+  totalBytes: number;
+}
+
 export interface EngineCapacity {
   /** Parallel generations per resident model (BullMQ worker concurrency). */
   slotsPerModel: number;
@@ -82,5 +90,7 @@ export interface Engine {
   generate(req: GenerateRequest): Promise<GenerateResult>;
   embed(req: EmbedRequest): Promise<EmbedResult>;
   capacity(): Promise<EngineCapacity>;
+  /** The footprint `load(model)` will need; engines that cannot tell return undefined. */
+  estimateFootprint?(model: string): Promise<FootprintEstimate | undefined>;
   close(): Promise<void>;
 }

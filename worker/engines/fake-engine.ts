@@ -12,6 +12,7 @@ import type {
   EmbedResult,
   Engine,
   EngineCapacity,
+  FootprintEstimate,
   GenerateRequest,
   GenerateResult,
   LoadResult,
@@ -156,6 +157,11 @@ export class FakeEngine implements Engine {
       return Array.from({ length: this.opts.embeddingLength }, () => (hash(words.next().value as string) % 2000) / 1000 - 1);
     });
     return { embeddings, promptTokens: req.input.join(' ').split(/\s+/).filter(Boolean).length };
+  }
+
+  async estimateFootprint(model: string): Promise<FootprintEstimate | undefined> {
+    const desc = this.opts.models.find((m) => m.name === model);
+    return desc ? { weightsBytes: desc.sizeBytes, kvCacheBytes: 0, overheadBytes: 0, totalBytes: desc.sizeBytes } : undefined;
   }
 
   async capacity(): Promise<EngineCapacity> {

@@ -24,6 +24,7 @@ import type {
   EmbedResult,
   Engine,
   EngineCapacity,
+  FootprintEstimate,
   GenerateRequest,
   GenerateResult,
   LoadResult,
@@ -31,8 +32,12 @@ import type {
   ResidentModel,
 } from '../engine.js';
 import { runGeneration } from './generation.js';
-import { GgufCatalog, kvCacheBytes, type GgufModelFile } from './model-catalog.js';
+import { estimateFootprint } from '../../vram-ledger.js';
+import { GgufCatalog, type GgufModelFile } from './model-catalog.js';
 import { formatGrammar, maxTokens, promptTokens, samplingParams, stopSequences } from './request-params.js';
+
+/** CUDA context and compute buffers when layers are offloaded to a GPU (a conservative figure). */
+const GPU_OVERHEAD_BYTES = 512 * 1024 * 1024;
 
 export interface LlamaCppEngineOptions {
   /** Folder of `.gguf` files; `name@tag.gguf` serves as `name:tag`. */
@@ -211,6 +216,24 @@ export class LlamaCppEngine implements Engine {
     }
   }
 
+  /** File size + f16 KV cache for every slot; llama.cpp's compute buffers are small beside them on CPU. */
+  async estimateFootprint(model: string): Promise<FootprintEstimate | undefined> {
+    const file = await this.models.find(this.canonical(model));
+    if (!file) return undefined;
+    return this.footprint(file, Math.min(this.options.contextSize, file.contextLength ?? this.options.contextSize));
+  }
+
+  private footprint(file: GgufModelFile, contextSize: number): FootprintEstimate {
+    return estimateFootprint({
+      weightsBytes: file.sizeBytes,
+      layers: file.layers,
+      kvWidth: file.kvWidth,
+      contextSize,
+      slots: this.options.slotsPerModel,
+      overheadBytes: this.options.gpu === false ? 0 : GPU_OVERHEAD_BYTES,
+    });
+  }
+
   async capacity(): Promise<EngineCapacity> {
     const gpus = this.options.gpu === false || !this.llama ? [] : await this.gpuInfo(await this.llama);
     return { slotsPerModel: this.options.slotsPerModel, memoryBytes: this.options.memoryBytes, gpus };
@@ -277,7 +300,7 @@ export class LlamaCppEngine implements Engine {
    * estimates), else reserves that estimate until the load ends; returns the bytes reserved.
    */
   private reserveMemory(file: GgufModelFile, contextSize: number): number {
-    const need = file.sizeBytes + kvCacheBytes(file, contextSize, this.options.slotsPerModel);
+    const need = this.footprint(file, contextSize).totalBytes;
     const used = this.reservedBytes + [...this.loaded.values()].reduce((sum, m) => sum + m.result.sizeBytes, 0);
     if (used + need > this.options.memoryBytes) {
       throw new EngineError(

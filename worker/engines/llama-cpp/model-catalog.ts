@@ -79,11 +79,6 @@ function describe(info: GgufFileInfo, name: string, path: string, sizeBytes: num
   };
 }
 
-/** KV cache bytes for `contextSize` tokens per slot, f16 keys and values (Ollama's estimate). */
-export function kvCacheBytes(model: GgufModelFile, contextSize: number, slots: number): number {
-  return 2 * model.layers * model.kvWidth * contextSize * slots * 2;
-}
-
 export class GgufCatalog {
   private readonly cache = new Map<string, { key: string; entry: GgufModelFile }>();
 
