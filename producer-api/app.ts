@@ -70,7 +70,7 @@ export function createApi(opts: ApiOptions, d: { redis: Redis; keys: Keys; log: 
   app.use('/api', ...jsonBody({ limitBytes: opts.bodyLimitBytes, requireContentType: false }));
   app.use('/v1', ...jsonBody({ limitBytes: opts.bodyLimitBytes, requireContentType: true }));
   // Operator routes carry their own (admin) auth, so they sit before the tenant check.
-  app.use(modelRoutes({ cluster, queues, redis, keys, admin, tenant }));
+  app.use(modelRoutes({ cluster, queues, redis, keys, admin, tenant, headroomRatio: opts.vramHeadroomRatio }));
   app.use(['/v1', '/api'], tenant);
   app.use(jobRoutes({ jobs, opts, redis, keys }));
   app.use(jobEventRoutes({ jobs, store, hub }));

@@ -10,6 +10,8 @@ export interface ClusterSnapshot {
   at: number;
   workers: Heartbeat[];
   catalog: Map<string, CatalogEntry>;
+  /** Footprints measured at earlier loads, by `<engine> <model>`. */
+  measured: Map<string, number>;
 }
 
 export class ClusterView {
@@ -37,9 +39,10 @@ export class ClusterView {
 
   private async read(): Promise<ClusterSnapshot> {
     const ids = await this.redis.smembers(this.keys.workersIndex());
-    const [raw, catalogRaw] = await Promise.all([
+    const [raw, catalogRaw, footprintsRaw] = await Promise.all([
       ids.length ? this.redis.mget(ids.map((id) => this.keys.workerHeartbeat(id))) : Promise.resolve([] as (string | null)[]),
       this.redis.hgetall(this.keys.catalog()),
+      this.redis.hgetall(this.keys.footprints()),
     ]);
     const workers: Heartbeat[] = [];
     const gone: string[] = [];
@@ -48,7 +51,9 @@ export class ClusterView {
     if (gone.length) await this.redis.srem(this.keys.workersIndex(), ...gone);
     const catalog = new Map<string, CatalogEntry>();
     for (const [name, json] of Object.entries(catalogRaw)) catalog.set(name, JSON.parse(json) as CatalogEntry);
-    this.cached = { at: Date.now(), workers, catalog };
+    const measured = new Map<string, number>();
+    for (const [key, json] of Object.entries(footprintsRaw)) measured.set(key, (JSON.parse(json) as { measuredBytes: number }).measuredBytes);
+    this.cached = { at: Date.now(), workers, catalog, measured };
     return this.cached;
   }
 }
@@ -61,20 +66,41 @@ export function loadingOn(snap: ClusterSnapshot, model: string): Heartbeat[] {
   return snap.workers.filter((w) => w.loading.some((m) => m.model === model));
 }
 
-/**
- * Picks the worker to load `model` on: a running worker that does not already hold or load it,
- * with room for its size; the one with the most free memory wins. `undefined` if none fits.
- */
-export function pickWorkerForLoad(snap: ClusterSnapshot, model: string, sizeBytes: number): Heartbeat | undefined {
-  const candidates = snap.workers
-    .filter((w) => w.state === 'running')
-    .filter((w) => !w.resident.some((m) => m.model === model) && !w.loading.some((m) => m.model === model))
-    .map((w) => ({ w, free: w.capacityBytes - w.usedBytes - loadingBytes(snap, w) }))
-    .filter((c) => c.free >= sizeBytes)
-    .sort((a, b) => b.free - a.free || a.w.workerId.localeCompare(b.w.workerId));
-  return candidates[0]?.w;
+/** What a model will need on an engine: its measured footprint if one was recorded, else the estimate. */
+export function footprintOf(snap: ClusterSnapshot, model: string, engine: string): { bytes: number; basis: 'measured' | 'estimated' } {
+  const measured = snap.measured.get(`${engine} ${model}`);
+  if (measured !== undefined) return { bytes: measured, basis: 'measured' };
+  const entry = snap.catalog.get(model);
+  return { bytes: entry?.estimatedBytes ?? entry?.sizeBytes ?? 0, basis: 'estimated' };
 }
 
-function loadingBytes(snap: ClusterSnapshot, w: Heartbeat): number {
-  return w.loading.reduce((s, l) => s + (snap.catalog.get(l.model)?.sizeBytes ?? 0), 0);
+/** Usable memory on a worker now: free (GPUs, else capacity less its models) less loads in flight and headroom. */
+export function usableBytes(w: Heartbeat, headroomRatio: number): number {
+  const reserved = w.loading.reduce((s, l) => s + (l.reservedBytes ?? 0), 0);
+  const free = w.gpus.length > 0 ? w.gpus.reduce((s, g) => s + g.memoryFreeBytes, 0) : w.capacityBytes - w.usedBytes;
+  return Math.floor(free - reserved - headroomRatio * w.capacityBytes);
+}
+
+export type LoadPick = { ok: true; worker: Heartbeat; needBytes: number } | { ok: false; reason: string; code: 'already_everywhere' | 'insufficient_vram' };
+
+/**
+ * Picks the worker to load `model` on: a running worker of the model's engine that does not
+ * already hold or load it and where its footprint fits with headroom; the most room wins.
+ */
+export function pickWorkerForLoad(snap: ClusterSnapshot, model: string, headroomRatio: number): LoadPick {
+  const engine = snap.catalog.get(model)?.engine;
+  const eligible = snap.workers
+    .filter((w) => w.state === 'running' && (engine === undefined || w.engine === engine))
+    .filter((w) => !w.resident.some((m) => m.model === model) && !w.loading.some((m) => m.model === model));
+  if (eligible.length === 0) return { ok: false, code: 'already_everywhere', reason: `${model} is already resident or loading on every running worker of its engine` };
+  const ranked = eligible
+    .map((w) => ({ w, need: footprintOf(snap, model, w.engine), usable: usableBytes(w, headroomRatio) }))
+    .sort((a, b) => b.usable - a.usable || a.w.workerId.localeCompare(b.w.workerId));
+  const best = ranked[0]!;
+  if (best.need.bytes <= best.usable) return { ok: true, worker: best.w, needBytes: best.need.bytes };
+  return {
+    ok: false,
+    code: 'insufficient_vram',
+    reason: `${model} needs ${best.need.bytes} bytes (${best.need.basis}); the roomiest worker, ${best.w.workerId}, has ${Math.max(0, best.usable)} usable with ${Math.round(headroomRatio * 100)}% headroom`,
+  };
 }

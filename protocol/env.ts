@@ -78,3 +78,13 @@ export function envBytes(env: Env, name: string, fallback: number): number {
     throw new ConfigError(`${name} must be a size like 10mb or 24GiB, got ${JSON.stringify(v)}`);
   }
 }
+
+/** A share between 0 and 1, written `0.1` or `10%`. */
+export function envRatio(env: Env, name: string, fallback: number): number {
+  const v = env[name];
+  if (v === undefined || v === '') return fallback;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(v);
+  const n = m ? Number(m[1]) / (m[2] ? 100 : 1) : NaN;
+  if (!(n >= 0 && n < 1)) throw new ConfigError(`${name} must be a share like 0.1 or 10%, got ${JSON.stringify(v)}`);
+  return n;
+}

@@ -67,7 +67,7 @@ describe('auth and operator routes', () => {
     await f.addWorker({ memoryBytes: 2_000_000_000 });
     const r = await call(f.url, '/v1/models/fake-large/load', { method: 'POST' });
     expect(r.status).toBe(409);
-    expect(r.json.error.code).toBe('no_worker_with_room');
+    expect(r.json.error.code).toBe('insufficient_vram');
     expect((await call(f.url, '/v1/models/unknown/load', { method: 'POST' })).status).toBe(404);
   });
 

@@ -1,12 +1,12 @@
 /** The worker's environment variables, read once with typed readers. */
 import { totalmem } from 'node:os';
-import { ConfigError, envBool, envBytes, envDurationMs, envInt, envList, envString } from '../protocol/env.js';
+import { ConfigError, envBool, envBytes, envDurationMs, envInt, envList, envRatio, envString } from '../protocol/env.js';
 import { canonicalModelName } from '../protocol/model-names.js';
 import { defaultWorkerId, workerOptions, type WorkerNodeOptions } from './options.js';
 
 type Env = Record<string, string | undefined>;
 
-export type EngineKind = 'llama-cpp' | 'fake';
+export type EngineKind = 'llama-cpp' | 'fake' | 'ollama';
 
 export interface EngineConfig {
   kind: EngineKind;
@@ -19,6 +19,10 @@ export interface EngineConfig {
   memoryBytes: number;
   fakeLoadMs: number;
   fakeTokensPerSecond: number;
+  /** Base URL of the Ollama server the worker sits next to (kind 'ollama'). */
+  ollamaUrl: string;
+  /** Pull a model from the registry when a load finds it missing on the Ollama server. */
+  ollamaPull: boolean;
 }
 
 export interface WorkerConfig {
@@ -30,8 +34,8 @@ export interface WorkerConfig {
 
 export function workerConfigFromEnv(env: Env): WorkerConfig {
   const kind = envString(env, 'FABRIC_ENGINE', 'llama-cpp');
-  if (kind !== 'llama-cpp' && kind !== 'fake') {
-    throw new ConfigError(`FABRIC_ENGINE must be llama-cpp or fake (ollama arrives with the engines work), got ${JSON.stringify(kind)}`);
+  if (kind !== 'llama-cpp' && kind !== 'fake' && kind !== 'ollama') {
+    throw new ConfigError(`FABRIC_ENGINE must be llama-cpp, ollama or fake, got ${JSON.stringify(kind)}`);
   }
   const heartbeatIntervalMs = envDurationMs(env, 'FABRIC_HEARTBEAT_INTERVAL', 2_000);
   return {
@@ -41,16 +45,20 @@ export function workerConfigFromEnv(env: Env): WorkerConfig {
       demoModels: envBool(env, 'FABRIC_DEMO_MODELS', true),
       threads: envInt(env, 'FABRIC_LLAMA_THREADS', 1, 1),
       contextSize: envInt(env, 'FABRIC_CONTEXT_SIZE', 1024, 64),
-      slotsPerModel: envInt(env, 'FABRIC_SLOTS', kind === 'fake' ? 4 : 2, 1),
+      // Ollama: match the server's OLLAMA_NUM_PARALLEL (its default is 1).
+      slotsPerModel: envInt(env, 'FABRIC_SLOTS', kind === 'fake' ? 4 : kind === 'ollama' ? 1 : 2, 1),
       memoryBytes: envBytes(env, 'FABRIC_VRAM_BYTES', Math.floor(totalmem() / 2)),
       fakeLoadMs: envInt(env, 'FABRIC_FAKE_LOAD_MS', 50),
       fakeTokensPerSecond: envInt(env, 'FABRIC_FAKE_TPS', 200),
+      ollamaUrl: envString(env, 'OLLAMA_URL', 'http://127.0.0.1:11434'),
+      ollamaPull: envBool(env, 'FABRIC_OLLAMA_PULL', false),
     },
     node: workerOptions({
       workerId: envString(env, 'FABRIC_WORKER_ID', defaultWorkerId()),
       preload: envList(env, 'FABRIC_PRELOAD').map(canonicalModelName),
       heartbeatIntervalMs,
       drainTimeoutMs: envDurationMs(env, 'FABRIC_DRAIN_TIMEOUT', 60_000),
+      vramHeadroomRatio: envRatio(env, 'FABRIC_VRAM_HEADROOM', 0.1),
     }),
     metricsPort: envInt(env, 'FABRIC_WORKER_PORT', 9091),
   };

@@ -16,6 +16,7 @@ export interface ModelRoutesDeps {
   keys: Keys;
   admin: RequestHandler;
   tenant: RequestHandler;
+  headroomRatio: number;
 }
 
 export function modelRoutes(d: ModelRoutesDeps): Router {
@@ -35,15 +36,16 @@ export function modelRoutes(d: ModelRoutesDeps): Router {
           parameter_size: e.parameterSize,
           quantization: e.quantization,
           context_length: e.contextLength,
+          footprint: { estimated_bytes: e.estimatedBytes, measured_bytes: snap.measured.get(`${e.engine} ${e.name}`) ?? null },
           resident_on: residentOn(snap, e.name).map((w) => {
             const m = w.resident.find((x) => x.model === e.name)!;
-            return { worker: w.workerId, size_bytes: m.sizeBytes, size_vram_bytes: m.sizeVramBytes, active_jobs: m.activeJobs, loaded_at: new Date(m.loadedAt).toISOString(), last_used_at: new Date(m.lastUsedAt).toISOString() };
+            return { worker: w.workerId, size_bytes: m.sizeBytes, size_vram_bytes: m.sizeVramBytes, estimated_bytes: m.estimatedBytes, active_jobs: m.activeJobs, loaded_at: new Date(m.loadedAt).toISOString(), last_used_at: new Date(m.lastUsedAt).toISOString() };
           }),
           loading_on: loadingOn(snap, e.name).map((w) => ({ worker: w.workerId, since: new Date(w.loading.find((l) => l.model === e.name)!.startedAt).toISOString() })),
           queue: await d.queues.counts(e.name),
         })),
     );
-    res.json({ object: 'list', data, workers: snap.workers.map((w) => ({ id: w.workerId, engine: w.engine, state: w.state, capacity_bytes: w.capacityBytes, used_bytes: w.usedBytes, gpus: w.gpus, free_slots: w.freeSlots, active_jobs: w.activeJobs })) });
+    res.json({ object: 'list', data, workers: snap.workers.map((w) => ({ id: w.workerId, engine: w.engine, state: w.state, capacity_bytes: w.capacityBytes, used_bytes: w.usedBytes, gpus: w.gpus.map((g) => ({ index: g.index, uuid: g.uuid, name: g.name, memory_total_bytes: g.memoryTotalBytes, memory_used_bytes: g.memoryUsedBytes, memory_free_bytes: g.memoryFreeBytes, utilization: g.utilization })), free_slots: w.freeSlots, active_jobs: w.activeJobs })) });
   });
 
   const command = async (workerId: string, cmd: ControlCommand) => {
@@ -57,14 +59,12 @@ export function modelRoutes(d: ModelRoutesDeps): Router {
     const snap = await d.cluster.snapshot(0);
     const entry = snap.catalog.get(model);
     if (!entry) throw notFound('model_not_found', `model ${model} is not available on any engine`);
-    const worker = pickWorkerForLoad(snap, model, entry.sizeBytes);
-    if (!worker) {
-      const already = [...residentOn(snap, model), ...loadingOn(snap, model)].map((w) => w.workerId);
-      throw new HttpError(409, 'no_worker_with_room', already.length ? `model ${model} is already on every worker with room (${already.join(', ')})` : `no running worker has ${entry.sizeBytes} bytes free for ${model}; unload a model first`);
-    }
+    const pick = pickWorkerForLoad(snap, model, d.headroomRatio);
+    if (!pick.ok) throw new HttpError(409, pick.code === 'insufficient_vram' ? 'insufficient_vram' : 'no_worker_with_room', pick.reason);
+    const worker = pick.worker;
     const cmd: ControlCommand = { type: 'load', model, requestId: randomUUID(), at: Date.now() };
     await command(worker.workerId, cmd);
-    res.status(202).json({ model, action: 'load', worker: worker.workerId, request_id: cmd.requestId });
+    res.status(202).json({ model, action: 'load', worker: worker.workerId, need_bytes: pick.needBytes, request_id: cmd.requestId });
   });
 
   r.post(/^\/v1\/models\/(.+)\/unload$/, d.admin, async (req, res) => {

@@ -24,11 +24,11 @@ export function tagEntries(snap: ClusterSnapshot) {
 
 /** One entry per resident model, cluster-wide; `replicas` lists where it lives. */
 export function psEntries(snap: ClusterSnapshot) {
-  const byModel = new Map<string, { size: number; sizeVram: number; replicas: { worker: string; size_vram: number }[] }>();
+  const byModel = new Map<string, { size: number; sizeVram: number; replicas: { worker: string; size: number; size_vram: number; estimated_size: number; gpus: string[] }[] }>();
   for (const w of snap.workers) {
     for (const m of w.resident) {
       const entry = byModel.get(m.model) ?? { size: m.sizeBytes, sizeVram: m.sizeVramBytes, replicas: [] };
-      entry.replicas.push({ worker: w.workerId, size_vram: m.sizeVramBytes });
+      entry.replicas.push({ worker: w.workerId, size: m.sizeBytes, size_vram: m.sizeVramBytes, estimated_size: m.estimatedBytes, gpus: w.gpus.map((g) => g.uuid) });
       byModel.set(m.model, entry);
     }
   }

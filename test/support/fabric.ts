@@ -17,7 +17,7 @@ import { WebhookDispatcher } from '../../protocol/webhook-enqueue.js';
 import type { Engine } from '../../worker/engines/engine.js';
 import { FakeEngine, type FakeEngineOptions } from '../../worker/engines/fake-engine.js';
 import { workerOptions, type WorkerNodeOptions } from '../../worker/options.js';
-import { WorkerNode } from '../../worker/worker-node.js';
+import { WorkerNode, type WorkerNodeDeps } from '../../worker/worker-node.js';
 import { redisUrl, testKeys } from './redis.js';
 
 export const log = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
@@ -30,7 +30,7 @@ export interface TestFabric {
   redis: Redis;
   api: Api;
   workers: WorkerNode[];
-  addWorker(engine?: Engine | Partial<FakeEngineOptions>, opts?: Partial<WorkerNodeOptions>): Promise<WorkerNode>;
+  addWorker(engine?: Engine | Partial<FakeEngineOptions>, opts?: Partial<WorkerNodeOptions>, deps?: Pick<WorkerNodeDeps, 'gpus'>): Promise<WorkerNode>;
   startWebhooks(secret: string): Promise<WebhookDeliveryWorker>;
   close(): Promise<void>;
 }
@@ -55,14 +55,14 @@ export async function startFabric(partial: Partial<ApiOptions> = {}): Promise<Te
     redis,
     api,
     workers,
-    async addWorker(engine = {}, wopts = {}) {
+    async addWorker(engine = {}, wopts = {}, extraDeps = {}) {
       const eng = 'generate' in engine ? (engine as Engine) : new FakeEngine(engine as Partial<FakeEngineOptions>);
       const store = new JobStore(redis, keys);
       const dispatcher = new WebhookDispatcher({ connection: redis, keys, logger: log });
       extra.push(dispatcher);
       const node = new WorkerNode(
         workerOptions({ workerId: `w${++n}-${keys.prefix}`, heartbeatIntervalMs: 200, residencyCheckMs: 500, drainTimeoutMs: 5_000, ...wopts, queue: { ...opts.queue, ...wopts.queue } }),
-        { engine: eng, redis, keys, store, log, onStatus: createStatusNotifier({ store, dispatcher, log }) },
+        { engine: eng, redis, keys, store, log, onStatus: createStatusNotifier({ store, dispatcher, log }), ...extraDeps },
       );
       await node.start();
       workers.push(node);
