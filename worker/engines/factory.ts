@@ -1,4 +1,4 @@
-/** Builds the configured engine. The embedded llama.cpp one is imported only when chosen. */
+/** Builds the configured engine. The llama.cpp and Ollama ones are imported only when chosen. */
 import type { Logger } from '../../protocol/logger.js';
 import type { EngineConfig } from '../config.js';
 import type { Engine } from './engine.js';
@@ -8,6 +8,11 @@ export async function createEngine(cfg: EngineConfig, log: Logger): Promise<Engi
   if (cfg.kind === 'fake') {
     log.warn({ engine: 'fake' }, 'Using the fake engine: a deterministic test double, not a model');
     return new FakeEngine({ loadMs: cfg.fakeLoadMs, tokensPerSecond: cfg.fakeTokensPerSecond, slotsPerModel: cfg.slotsPerModel, memoryBytes: cfg.memoryBytes });
+  }
+  if (cfg.kind === 'ollama') {
+    const { OllamaEngine } = await import('./ollama/ollama-engine.js');
+    log.info({ engine: 'ollama', url: cfg.ollamaUrl, pull: cfg.ollamaPull, slotsPerModel: cfg.slotsPerModel }, 'Using the Ollama engine');
+    return new OllamaEngine({ url: cfg.ollamaUrl, pull: cfg.ollamaPull, slotsPerModel: cfg.slotsPerModel, memoryBytes: cfg.memoryBytes }, { logger: log });
   }
   const { ensureDemoModels } = await import('./llama-cpp/demo-models.js');
   const { LlamaCppEngine } = await import('./llama-cpp/llama-cpp-engine.js');

@@ -1,0 +1,67 @@
+/** The JSON shapes of Ollama's HTTP API (docs/api.md in ollama/ollama), as far as the engine reads them. */
+
+export interface OllamaModelDetails {
+  format?: string;
+  family?: string;
+  families?: string[] | null;
+  parameter_size?: string;
+  quantization_level?: string;
+}
+
+/** An entry of `GET /api/tags`. */
+export interface OllamaTag {
+  name: string;
+  model?: string;
+  size: number;
+  digest?: string;
+  modified_at?: string;
+  details?: OllamaModelDetails;
+}
+
+/** An entry of `GET /api/ps`: `size` is the whole footprint, `size_vram` the part on GPUs. */
+export interface OllamaProcess {
+  name: string;
+  model?: string;
+  size: number;
+  size_vram: number;
+  digest?: string;
+  expires_at?: string;
+  details?: OllamaModelDetails;
+}
+
+/** One line of `/api/generate` or `/api/chat`; durations are nanoseconds. */
+export interface OllamaChunk {
+  model?: string;
+  created_at?: string;
+  response?: string;
+  message?: { role?: string; content?: string };
+  done?: boolean;
+  done_reason?: string;
+  total_duration?: number;
+  load_duration?: number;
+  prompt_eval_count?: number;
+  prompt_eval_duration?: number;
+  eval_count?: number;
+  eval_duration?: number;
+  error?: string;
+}
+
+/** One line of `POST /api/pull`. */
+export interface OllamaPullStatus {
+  status?: string;
+  digest?: string;
+  total?: number;
+  completed?: number;
+  error?: string;
+}
+
+export interface OllamaEmbedResponse {
+  model?: string;
+  embeddings: number[][];
+  prompt_eval_count?: number;
+}
+
+export interface OllamaShowResponse {
+  details?: OllamaModelDetails;
+  model_info?: Record<string, unknown>;
+}
