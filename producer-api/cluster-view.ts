@@ -90,7 +90,7 @@ export type LoadPick = { ok: true; worker: Heartbeat; needBytes: number } | { ok
 export function pickWorkerForLoad(snap: ClusterSnapshot, model: string, headroomRatio: number): LoadPick {
   const engine = snap.catalog.get(model)?.engine;
   const eligible = snap.workers
-    .filter((w) => w.state === 'running' && (engine === undefined || w.engine === engine))
+    .filter((w) => w.state === 'running' && w.engineHealthy !== false && (engine === undefined || w.engine === engine))
     .filter((w) => !w.resident.some((m) => m.model === model) && !w.loading.some((m) => m.model === model));
   if (eligible.length === 0) return { ok: false, code: 'already_everywhere', reason: `${model} is already resident or loading on every running worker of its engine` };
   const ranked = eligible

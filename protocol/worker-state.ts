@@ -48,6 +48,8 @@ export interface Heartbeat {
   loading: LoadingModelInfo[];
   activeJobs: number;
   freeSlots: number;
+  /** False while the engine does not answer: the worker takes no jobs then. */
+  engineHealthy: boolean;
   lastUsedAt: number;
 }
 

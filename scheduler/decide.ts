@@ -36,7 +36,7 @@ interface Placement {
 
 /** Returns the actions that give every cold model with a backlog one replica. */
 export function decide(snap: Snapshot, policy: SchedulerPolicy): Action[] {
-  const ledgers = snap.workers.filter((w) => w.state === 'running').map((w) => ledgerFor(w, snap, policy));
+  const ledgers = snap.workers.filter((w) => w.state === 'running' && w.engineHealthy !== false).map((w) => ledgerFor(w, snap, policy));
   const actions: Action[] = [];
   const unplaceable: string[] = [];
   // coldBacklog yields each model once, so one decision never loads a model twice.

@@ -42,6 +42,7 @@ function hb(workerId: string, capacityGb: number, o: Partial<Heartbeat> = {}): H
     loading: [],
     activeJobs: 0,
     freeSlots: 0,
+    engineHealthy: true,
     lastUsedAt: NOW,
     ...o,
     resident,

@@ -185,7 +185,12 @@ export class Residency {
     await Promise.all([...this.resident.values()].map((r) => r.consumer.close(force).catch(() => undefined)));
   }
 
-  /** Pauses intake everywhere without waiting (start of a drain). */
+  /** Takes jobs again after `pauseAll` (the engine answers again). */
+  resumeAll(): void {
+    for (const r of this.resident.values()) r.consumer.resume();
+  }
+
+  /** Pauses intake everywhere without waiting (start of a drain, or the engine went away). */
   async pauseAll(): Promise<void> {
     await Promise.all([...this.resident.values()].map((r) => r.consumer.pause(true).catch(() => undefined)));
   }

@@ -43,6 +43,7 @@ export class WorkerNode {
   private timers: NodeJS.Timeout[] = [];
   private capacity = { slotsPerModel: 1, memoryBytes: 0, gpus: [] as Heartbeat['gpus'] };
   private gpus: GpuInfo[] = [];
+  private engineHealthy = true;
   private closing: Promise<void> | null = null;
 
   constructor(
@@ -132,12 +133,30 @@ export class WorkerNode {
     this.controlConn = redis.duplicate();
     void this.controlLoop();
     this.timers.push(setInterval(() => void this.beat(), this.opts.heartbeatIntervalMs));
-    this.timers.push(setInterval(() => void this.residency.reconcile().catch((err) => log.warn({ err }, 'Residency check failed')), this.opts.residencyCheckMs));
+    this.timers.push(setInterval(() => void this.checkEngine(), this.opts.residencyCheckMs));
     this.setState('running');
     await this.beat();
     for (const model of this.opts.preload) {
       await this.load(model).catch((err) => log.error({ model, err }, 'Preload failed'));
     }
+  }
+
+  /**
+   * While the engine does not answer, stop taking jobs (they stay queued for other workers or
+   * for later); once it answers, take them again and drop models it no longer holds.
+   */
+  private async checkEngine(): Promise<void> {
+    const { engine, log } = this.deps;
+    if (this.state !== 'running') return;
+    const healthy = engine.healthy ? await engine.healthy().catch(() => false) : true;
+    if (healthy !== this.engineHealthy) {
+      this.engineHealthy = healthy;
+      log.warn({ engine: engine.kind, healthy }, healthy ? 'Engine answers again: taking jobs' : 'Engine does not answer: no longer taking jobs');
+      if (healthy) this.residency.resumeAll();
+      else await this.residency.pauseAll();
+      void this.beat();
+    }
+    if (healthy) await this.residency.reconcile().catch((err) => log.warn({ err }, 'Residency check failed'));
   }
 
   /** Writes every model the engine can serve into the shared catalog. */
@@ -194,7 +213,8 @@ export class WorkerNode {
       resident,
       loading: this.residency.loadingModels(),
       activeJobs,
-      freeSlots: Math.max(0, resident.length * this.capacity.slotsPerModel - activeJobs),
+      freeSlots: this.engineHealthy ? Math.max(0, resident.length * this.capacity.slotsPerModel - activeJobs) : 0,
+      engineHealthy: this.engineHealthy,
       lastUsedAt: this.lastUsedAt,
     };
   }

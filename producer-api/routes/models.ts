@@ -45,7 +45,7 @@ export function modelRoutes(d: ModelRoutesDeps): Router {
           queue: await d.queues.counts(e.name),
         })),
     );
-    res.json({ object: 'list', data, workers: snap.workers.map((w) => ({ id: w.workerId, engine: w.engine, state: w.state, capacity_bytes: w.capacityBytes, used_bytes: w.usedBytes, gpus: w.gpus.map((g) => ({ index: g.index, uuid: g.uuid, name: g.name, memory_total_bytes: g.memoryTotalBytes, memory_used_bytes: g.memoryUsedBytes, memory_free_bytes: g.memoryFreeBytes, utilization: g.utilization })), free_slots: w.freeSlots, active_jobs: w.activeJobs })) });
+    res.json({ object: 'list', data, workers: snap.workers.map((w) => ({ id: w.workerId, engine: w.engine, state: w.state, capacity_bytes: w.capacityBytes, used_bytes: w.usedBytes, gpus: w.gpus.map((g) => ({ index: g.index, uuid: g.uuid, name: g.name, memory_total_bytes: g.memoryTotalBytes, memory_used_bytes: g.memoryUsedBytes, memory_free_bytes: g.memoryFreeBytes, utilization: g.utilization })), free_slots: w.freeSlots, active_jobs: w.activeJobs, engine_healthy: w.engineHealthy })) });
   });
 
   const command = async (workerId: string, cmd: ControlCommand) => {

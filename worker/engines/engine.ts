@@ -90,6 +90,8 @@ export interface Engine {
   generate(req: GenerateRequest): Promise<GenerateResult>;
   embed(req: EmbedRequest): Promise<EmbedResult>;
   capacity(): Promise<EngineCapacity>;
+  /** Whether the engine answers (an Ollama server may be down); engines in-process omit it. */
+  healthy?(): Promise<boolean>;
   /** The footprint `load(model)` will need; engines that cannot tell return undefined. */
   estimateFootprint?(model: string): Promise<FootprintEstimate | undefined>;
   close(): Promise<void>;
