@@ -320,7 +320,7 @@ export class FakeOllama {
       parameters: '',
       template: '{{ .Prompt }}',
       details: this.tag(spec).details,
-      model_info: { 'general.architecture': family, [`${family}.context_length`]: spec.contextLength ?? 2048, [`${family}.block_count`]: 22 },
+      model_info: { 'general.architecture': family, [`${family}.context_length`]: spec.contextLength ?? 2048, [`${family}.block_count`]: 22, [`${family}.embedding_length`]: 4096, [`${family}.attention.head_count`]: 32, [`${family}.attention.head_count_kv`]: 8 },
     });
   }
 

@@ -14,9 +14,30 @@ export function canonicalOrRaw(name: string): string {
   }
 }
 
+/** What /api/show's model_info says about a model's shape (for the KV cache estimate). */
+export interface ModelShape {
+  contextLength?: number;
+  layers?: number;
+  /** KV heads x head dimension. */
+  kvWidth?: number;
+}
+
+/** Reads `<arch>.*` keys of model_info; missing keys stay undefined. */
+export function shapeFromModelInfo(info: Record<string, unknown>): ModelShape {
+  const arch = String(info['general.architecture'] ?? '');
+  const num = (key: string) => {
+    const v = info[`${arch}.${key}`];
+    return typeof v === 'number' ? v : undefined;
+  };
+  const heads = num('attention.head_count');
+  const kvHeads = num('attention.head_count_kv') ?? heads;
+  const headDim = num('attention.key_length') ?? (heads && num('embedding_length') ? Math.floor(num('embedding_length')! / heads) : undefined);
+  return { contextLength: num('context_length'), layers: num('block_count'), kvWidth: kvHeads !== undefined && headDim !== undefined ? kvHeads * headDim : undefined };
+}
+
 export class OllamaCatalog {
-  /** Context length per digest: /api/show is asked once per model version. */
-  private readonly contextLengths = new Map<string, number | undefined>();
+  /** Shape per digest: /api/show is asked once per model version. */
+  private readonly shapes = new Map<string, ModelShape>();
 
   constructor(
     private readonly client: OllamaClient,
@@ -46,19 +67,22 @@ export class OllamaCatalog {
 
   /** `<arch>.context_length` from /api/show model_info; undefined when Ollama cannot say. */
   private async contextLength(name: string, digest: string | undefined): Promise<number | undefined> {
+    return (await this.shape(name, digest))?.contextLength;
+  }
+
+  /** The model's shape from /api/show, cached per digest; undefined when Ollama cannot say. */
+  async shape(name: string, digest: string | undefined): Promise<ModelShape | undefined> {
     const key = digest ?? name;
-    if (this.contextLengths.has(key)) return this.contextLengths.get(key);
-    let ctx: number | undefined;
+    const cached = this.shapes.get(key);
+    if (cached) return cached;
     try {
       const show = await this.client.json<OllamaShowResponse>('POST', '/api/show', { model: name });
-      const info = show.model_info ?? {};
-      const value = info[`${String(info['general.architecture'])}.context_length`];
-      ctx = typeof value === 'number' ? value : undefined;
+      const shape = shapeFromModelInfo(show.model_info ?? {});
+      this.shapes.set(key, shape);
+      return shape;
     } catch (err) {
-      this.log.debug({ model: name, err: String(err) }, 'No context length from /api/show');
-      return undefined; // not cached: a later catalog read may succeed
+      this.log.debug({ model: name, err: String(err) }, 'No model shape from /api/show');
+      return undefined; // not cached: a later read may succeed
     }
-    this.contextLengths.set(key, ctx);
-    return ctx;
   }
 }

@@ -14,12 +14,14 @@ import type {
   EmbedResult,
   Engine,
   EngineCapacity,
+  FootprintEstimate,
   GenerateRequest,
   GenerateResult,
   LoadResult,
   ModelDescriptor,
   ResidentModel,
 } from '../engine.js';
+import { estimateFootprint } from '../../vram-ledger.js';
 import { canonicalOrRaw, OllamaCatalog } from './catalog.js';
 import { OllamaClient } from './client.js';
 import { resolveOllamaOptions, type OllamaEngineOptions } from './options.js';
@@ -188,6 +190,24 @@ export class OllamaEngine implements Engine {
     const body = { model: req.model, input: req.input, keep_alive: PIN };
     const res = await this.client.json<OllamaEmbedResponse>('POST', '/api/embed', body, { signal: req.signal, timeoutMs: null });
     return { embeddings: res.embeddings, promptTokens: res.prompt_eval_count ?? 0 };
+  }
+
+  /**
+   * Weights (the size /api/tags reports) + f16 KV cache for `contextSize` x slots from the
+   * model's shape in /api/show + runtime overhead. Without a shape, weights + overhead.
+   */
+  async estimateFootprint(model: string): Promise<FootprintEstimate | undefined> {
+    const tag = (await this.models.list().catch(() => [])).find((m) => m.name === canonicalOrRaw(model));
+    if (!tag) return undefined;
+    const shape = await this.models.shape(tag.name, tag.digest);
+    return estimateFootprint({
+      weightsBytes: tag.sizeBytes,
+      layers: shape?.layers ?? 0,
+      kvWidth: shape?.kvWidth ?? 0,
+      contextSize: Math.min(this.options.contextSize, shape?.contextLength ?? this.options.contextSize),
+      slots: this.options.slotsPerModel,
+      overheadBytes: this.options.overheadBytes,
+    });
   }
 
   /** Slots from config; memory from the GPU reader's totals when it has GPUs, else `memoryBytes`. */

@@ -20,6 +20,10 @@ export interface OllamaEngineOptions {
   pollIntervalMs: number;
   /** Read each model's context length from /api/show for the catalog (one call per model). */
   showContextLength: boolean;
+  /** Context the server allocates per slot (its num_ctx / OLLAMA_CONTEXT_LENGTH), for the KV estimate. */
+  contextSize: number;
+  /** Runtime overhead per loaded model (CUDA context, compute graph) added to the estimate. */
+  overheadBytes: number;
 }
 
 /**
@@ -36,6 +40,8 @@ export const OLLAMA_ENGINE_DEFAULTS: OllamaEngineOptions = {
   pullTimeoutMs: 6 * 3_600_000,
   pollIntervalMs: 250,
   showContextLength: true,
+  contextSize: 4096,
+  overheadBytes: 512 * 1024 * 1024,
 };
 
 /** Defaults merged and checked once, so a bad setting fails at start, not at the first load. */
