@@ -11,7 +11,7 @@ import { metrics } from '../protocol/metrics.js';
 import { queueNameFor } from '../protocol/model-names.js';
 import type { LoadingModelInfo, ResidentModelInfo } from '../protocol/worker-state.js';
 import { EngineError } from '../protocol/errors.js';
-import type { Engine } from './engines/engine.js';
+import type { Engine, LoadProgress } from './engines/engine.js';
 import { planLoad, type FootprintStore, type MemoryState } from './vram-ledger.js';
 import type { WorkerNodeOptions } from './options.js';
 
@@ -39,6 +39,8 @@ export interface ResidencyDeps {
   memory: MemoryPort;
   footprints: FootprintStore;
   changed: () => void;
+  /** Told of a load's progress (a pull), to pass on to the jobs waiting for the model. */
+  onLoadProgress: (model: string, p: LoadProgress) => void;
 }
 
 export class Residency {
@@ -120,7 +122,7 @@ export class Residency {
     entry.reservedBytes = needBytes;
     this.log.info({ model, estimatedBytes, reservedBytes: needBytes }, 'Model loading');
     const gpuBefore = await this.d.memory.gpuUsedBytes();
-    const res = await this.engine.load(model);
+    const res = await this.engine.load(model, { onProgress: (p) => this.d.onLoadProgress(model, p) });
     const gpuAfter = await this.d.memory.gpuUsedBytes();
     const slots = (await this.engine.capacity()).slotsPerModel;
     const q = this.d.opts.queue;

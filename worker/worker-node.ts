@@ -12,7 +12,8 @@ import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
 import { metrics } from '../protocol/metrics.js';
 import type { CatalogEntry, ControlCommand, GpuInfo, Heartbeat, WorkerLifecycle } from '../protocol/worker-state.js';
-import type { Engine } from './engines/engine.js';
+import type { Engine, LoadProgress } from './engines/engine.js';
+import { queueNameFor } from '../protocol/model-names.js';
 import { JobRunner } from './job-runner.js';
 import type { WorkerNodeOptions } from './options.js';
 import { Residency, type MemoryPort } from './residency.js';
@@ -72,7 +73,28 @@ export class WorkerNode {
       memory: this.memoryPort(),
       footprints: new FootprintStore(deps.redis, deps.keys),
       changed: () => void this.beat(),
+      onLoadProgress: (model, p) => this.announceLoadProgress(model, p),
     });
+  }
+
+  private lastProgressAt = new Map<string, number>();
+
+  /**
+   * Publishes load progress as a `progress` event on the jobs waiting for the model (the first
+   * 100 in line), at most twice a second per model, so clients watching them see the pull move.
+   */
+  private announceLoadProgress(model: string, p: LoadProgress): void {
+    const now = Date.now();
+    const done = p.total !== undefined && p.completed === p.total;
+    if (!done && now - (this.lastProgressAt.get(model) ?? 0) < 500) return;
+    this.lastProgressAt.set(model, now);
+    const data = JSON.stringify({ status: 'loading_model', model, worker: this.id, pull: p });
+    const q = `${this.deps.keys.bullPrefix}:${queueNameFor(model)}`;
+    void (async () => {
+      const [waiting, prioritized] = await Promise.all([this.deps.redis.lrange(`${q}:wait`, -100, -1), this.deps.redis.zrange(`${q}:prioritized`, '0', '99')]);
+      const ids = new Set([...waiting, ...prioritized].map((bullId) => bullId.replace(/-r\d+$/, '')));
+      await Promise.all([...ids].map((id) => this.deps.store.appendEvent(id, 'progress', data)));
+    })().catch((err) => this.deps.log.warn({ model, err }, 'Publishing load progress failed'));
   }
 
   /** GPUs (when the reader finds any) bound what loads; otherwise the configured capacity does. */

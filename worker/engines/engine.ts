@@ -24,6 +24,17 @@ export interface LoadResult {
   loadMs: number;
 }
 
+/** Progress of a load that first has to fetch the model (an Ollama pull). */
+export interface LoadProgress {
+  status: string;
+  completed?: number;
+  total?: number;
+}
+
+export interface LoadOptions {
+  onProgress?: (p: LoadProgress) => void;
+}
+
 export interface ResidentModel {
   name: string;
   sizeBytes: number;
@@ -83,7 +94,7 @@ export interface Engine {
   readonly kind: string;
   /** Models this engine can load. */
   catalog(): Promise<ModelDescriptor[]>;
-  load(model: string): Promise<LoadResult>;
+  load(model: string, opts?: LoadOptions): Promise<LoadResult>;
   unload(model: string): Promise<void>;
   /** Models currently loaded, as the engine itself reports them. */
   resident(): Promise<ResidentModel[]>;
