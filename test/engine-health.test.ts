@@ -29,3 +29,17 @@ describe('engine health', () => {
     expect(done.json.status).toBe('succeeded');
   });
 });
+
+describe('engine out of memory', () => {
+  it('wakes the scheduler when a job fails for lack of engine memory', async () => {
+    f = await startFabric();
+    await f.addWorker({ tokensPerSecond: 0 }, { preload: ['fake-small:latest'] });
+    const sub = f.redis.duplicate();
+    const woke: string[] = [];
+    await sub.subscribe(f.keys.schedulerWake());
+    sub.on('message', (_c, m: string) => woke.push(m));
+    await call(f.url, '/v1/run', { body: { model: 'fake-small', input: { prompt: 'FAIL:out_of_memory' } } });
+    await waitFor(async () => woke.includes('fake-small:latest'));
+    sub.disconnect();
+  });
+});

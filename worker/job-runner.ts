@@ -22,6 +22,8 @@ export interface JobRunnerDeps {
   log: Logger;
   /** Called after each status change this runner makes (webhooks). */
   onStatus: StatusListener;
+  /** Told of an engine running out of memory, so the scheduler can place the model elsewhere. */
+  onOutOfMemory: (model: string) => void;
   /** Tells the runner how long the job waited for its model to load, if it did. */
   loadWaitMs: (model: string, createdAt: number) => number | null;
 }
@@ -151,6 +153,7 @@ export class JobRunner {
       return;
     }
     const engineErr = err instanceof EngineError ? err : undefined;
+    if (engineErr?.code === 'out_of_memory') this.deps.onOutOfMemory(p.model);
     const retryable = reason === 'shutdown' || (engineErr?.retryable ?? false);
     const attempts = job.opts.attempts ?? 1;
     const error: JobError = {

@@ -57,6 +57,10 @@ export class WorkerNode {
       store: deps.store,
       log: deps.log,
       onStatus: deps.onStatus,
+      onOutOfMemory: (model) => {
+        deps.log.warn({ model, workerId: opts.workerId }, 'Engine out of memory: asking the scheduler to re-place the model');
+        void deps.redis.publish(deps.keys.schedulerWake(), model).catch(() => undefined);
+      },
       loadWaitMs: (model, createdAt) => {
         const r = this.residency.loadedAt(model);
         if (!r || r.loadedAt <= createdAt) return null;
