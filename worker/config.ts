@@ -2,6 +2,8 @@
 import { totalmem } from 'node:os';
 import { ConfigError, envBool, envBytes, envDurationMs, envInt, envList, envRatio, envString } from '../protocol/env.js';
 import { canonicalModelName } from '../protocol/model-names.js';
+import { gpuReaderOptionsFromEnv } from './gpu/gpu-config.js';
+import type { GpuReaderOptions } from './gpu/gpu-reader.js';
 import { defaultWorkerId, workerOptions, type WorkerNodeOptions } from './options.js';
 
 type Env = Record<string, string | undefined>;
@@ -27,6 +29,8 @@ export interface EngineConfig {
 
 export interface WorkerConfig {
   engine: EngineConfig;
+  /** Where GPU truth comes from (NVML, nvidia-smi, or none). */
+  gpu: Omit<GpuReaderOptions, 'logger'>;
   node: WorkerNodeOptions;
   /** Port of the worker's own /healthz and /metrics server; 0 turns it off. */
   metricsPort: number;
@@ -60,6 +64,7 @@ export function workerConfigFromEnv(env: Env): WorkerConfig {
       drainTimeoutMs: envDurationMs(env, 'FABRIC_DRAIN_TIMEOUT', 60_000),
       vramHeadroomRatio: envRatio(env, 'FABRIC_VRAM_HEADROOM', 0.1),
     }),
+    gpu: gpuReaderOptionsFromEnv(env),
     metricsPort: envInt(env, 'FABRIC_WORKER_PORT', 9091),
   };
 }

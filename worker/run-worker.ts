@@ -9,6 +9,7 @@ import { createStatusNotifier } from '../protocol/status-notifier.js';
 import { WebhookDispatcher } from '../protocol/webhook-enqueue.js';
 import type { WorkerConfig } from './config.js';
 import { createEngine } from './engines/factory.js';
+import { createGpuReader, toGpuInfo } from './gpu/gpu-reader.js';
 import { WorkerNode } from './worker-node.js';
 
 export interface RunningWorker {
@@ -18,10 +19,13 @@ export interface RunningWorker {
 
 export async function runWorker(cfg: WorkerConfig, d: { redis: Redis; keys: Keys; log: Logger; serveMetrics: boolean }): Promise<RunningWorker> {
   const { redis, keys, log } = d;
-  const engine = await createEngine(cfg.engine, log);
+  const reader = await createGpuReader({ ...cfg.gpu, logger: log });
+  const readGpus = async () => (await reader.read()).map(toGpuInfo);
+  const hasGpus = reader.source !== 'none';
+  const engine = await createEngine(cfg.engine, log, hasGpus ? readGpus : undefined);
   const store = new JobStore(redis, keys);
   const dispatcher = new WebhookDispatcher({ connection: redis, keys, logger: log });
-  const node = new WorkerNode(cfg.node, { engine, redis, keys, store, log, onStatus: createStatusNotifier({ store, dispatcher, log }) });
+  const node = new WorkerNode(cfg.node, { engine, redis, keys, store, log, onStatus: createStatusNotifier({ store, dispatcher, log }), gpus: hasGpus ? { read: readGpus } : undefined });
   let server: Server | null = null;
   if (d.serveMetrics && cfg.metricsPort > 0) {
     server = createServer((req, res) => {
@@ -44,7 +48,7 @@ export async function runWorker(cfg: WorkerConfig, d: { redis: Redis; keys: Keys
     node,
     close() {
       closing ??= (async () => {
-        for (const step of [() => node.close(), () => engine.close(), () => dispatcher.close(), () => new Promise<void>((r) => (server ? server.close(() => r()) : r()))]) {
+        for (const step of [() => node.close(), () => engine.close(), () => reader.close(), () => dispatcher.close(), () => new Promise<void>((r) => (server ? server.close(() => r()) : r()))]) {
           try {
             await step();
           } catch (err) {

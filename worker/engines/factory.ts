@@ -1,10 +1,15 @@
 /** Builds the configured engine. The llama.cpp and Ollama ones are imported only when chosen. */
 import type { Logger } from '../../protocol/logger.js';
 import type { EngineConfig } from '../config.js';
+import type { GpuInfo } from '../../protocol/worker-state.js';
 import type { Engine } from './engine.js';
 import { FakeEngine } from './fake-engine.js';
 
-export async function createEngine(cfg: EngineConfig, log: Logger): Promise<Engine> {
+/**
+ * `gpus` is the worker's GPU reader when it found GPUs: the embedded engine then offloads
+ * layers to them, and the Ollama engine reports their memory as its capacity.
+ */
+export async function createEngine(cfg: EngineConfig, log: Logger, gpus?: () => Promise<GpuInfo[]>): Promise<Engine> {
   if (cfg.kind === 'fake') {
     log.warn({ engine: 'fake' }, 'Using the fake engine: a deterministic test double, not a model');
     return new FakeEngine({ loadMs: cfg.fakeLoadMs, tokensPerSecond: cfg.fakeTokensPerSecond, slotsPerModel: cfg.slotsPerModel, memoryBytes: cfg.memoryBytes });
@@ -12,7 +17,7 @@ export async function createEngine(cfg: EngineConfig, log: Logger): Promise<Engi
   if (cfg.kind === 'ollama') {
     const { OllamaEngine } = await import('./ollama/ollama-engine.js');
     log.info({ engine: 'ollama', url: cfg.ollamaUrl, pull: cfg.ollamaPull, slotsPerModel: cfg.slotsPerModel }, 'Using the Ollama engine');
-    return new OllamaEngine({ url: cfg.ollamaUrl, pull: cfg.ollamaPull, slotsPerModel: cfg.slotsPerModel, memoryBytes: cfg.memoryBytes }, { logger: log });
+    return new OllamaEngine({ url: cfg.ollamaUrl, pull: cfg.ollamaPull, slotsPerModel: cfg.slotsPerModel, memoryBytes: cfg.memoryBytes }, { logger: log, gpuReader: gpus });
   }
   const { ensureDemoModels } = await import('./llama-cpp/demo-models.js');
   const { LlamaCppEngine } = await import('./llama-cpp/llama-cpp-engine.js');
@@ -26,6 +31,6 @@ export async function createEngine(cfg: EngineConfig, log: Logger): Promise<Engi
     contextSize: cfg.contextSize,
     slotsPerModel: cfg.slotsPerModel,
     memoryBytes: cfg.memoryBytes,
-    gpu: false,
+    gpu: gpus ? 'auto' : false,
   }, { logger: log });
 }
