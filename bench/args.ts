@@ -1,9 +1,12 @@
 /** The bench's command-line flags, with defaults (and the `--quick` smoke sizes) in one place. */
 import { parseArgs } from 'node:util';
+import { TOPOLOGIES, type Topology } from './fabric-harness.js';
 import type { ClientMode } from './load-client.js';
 
 export interface BenchConfig {
   quick: boolean;
+  /** Where the fabric's worker runs: its own Node process (`split`, as deployed) or the API's. */
+  topology: Topology;
   /** Fixed rate of the three latency phases. */
   ratePerSec: number;
   /** Measured seconds per latency phase, after `warmupSec` at the same rate. */
@@ -30,6 +33,8 @@ export interface BenchConfig {
 
 export const USAGE = `usage: npx tsx bench/run.ts [flags]
   --quick                  ~20 s smoke run (short phases, fewer jobs, one concurrency)
+  --topology split|shared  split (default, as deployed): the worker is worker/main.ts in a Node
+                           process of its own; shared: API and worker on one event loop
   --rate N                 fixed rate of the latency phases, per second (default 200)
   --duration-s N           measured seconds per latency phase (default 15; quick 2)
   --warmup-s N             warm-up seconds before each latency phase (default 3; quick 0.5)
@@ -44,6 +49,7 @@ export const USAGE = `usage: npx tsx bench/run.ts [flags]
   --client thread|inline   HTTP load generator in its own worker thread (default) or on the
                            fabric's event loop
   --auto-pipelining        experiment: ioredis enableAutoPipelining on the fabric's connections
+                           (split: the API's only; the worker process takes no such setting)
 `;
 
 function positive(name: string, raw: string | undefined, fallback: number): number {
@@ -59,6 +65,7 @@ export function parseBenchArgs(argv: string[]): BenchConfig | 'help' {
     strict: true,
     options: {
       quick: { type: 'boolean', default: false },
+      topology: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
       rate: { type: 'string' },
       'duration-s': { type: 'string' },
@@ -78,12 +85,15 @@ export function parseBenchArgs(argv: string[]): BenchConfig | 'help' {
   if (values.help) return 'help';
   const clientMode = values.client ?? 'thread';
   if (clientMode !== 'thread' && clientMode !== 'inline') throw new Error(`--client must be thread or inline, got ${JSON.stringify(clientMode)}`);
+  const topology = values.topology ?? 'split';
+  if (!(TOPOLOGIES as readonly string[]).includes(topology)) throw new Error(`--topology must be ${TOPOLOGIES.join(' or ')}, got ${JSON.stringify(topology)}`);
   const quick = values.quick ?? false;
   const jobs = Math.round(positive('jobs', values.jobs, quick ? 1000 : 6000));
   const lowRate = values['low-rate'] === '0' ? 0 : positive('low-rate', values['low-rate'], 25);
   const concurrency = (values.concurrency ?? (quick ? '16' : '16,32')).split(',').map((s) => Math.round(positive('concurrency', s.trim(), 16)));
   return {
     quick,
+    topology: topology as Topology,
     ratePerSec: positive('rate', values.rate, 200),
     durationSec: positive('duration-s', values['duration-s'], quick ? 2 : 15),
     warmupSec: positive('warmup-s', values['warmup-s'], quick ? 0.5 : 3),

@@ -1,13 +1,20 @@
 /**
- * The fabric assembled in-process for the bench: the real API (listening on a free port) and
- * one real WorkerNode with a zero-latency FakeEngine, on the bench's private Redis in a fresh
- * key namespace. API and worker get separate Redis connections, as separate processes would.
+ * The fabric assembled for the bench, on its private Redis in a fresh key namespace: the real
+ * API (in this process, listening on a free port) and one real worker with a zero-latency
+ * FakeEngine, in one of two topologies:
+ *
+ * - `split` (how the fabric deploys): the worker is the worker deployable, `worker/main.ts`, in
+ *   a Node process of its own, configured through its environment (bench/worker-process.ts).
+ *   Completions are seen on the fabric's events bus, on a dedicated subscriber connection.
+ * - `shared`: a WorkerNode in this process, on the API's event loop (separate Redis connections,
+ *   as separate processes would have). Completions are seen by the worker's onStatus hook.
  */
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { RedisOptions } from 'ioredis';
 import { createApi } from '../producer-api/app.js';
-import { apiOptions } from '../producer-api/options.js';
+import { apiOptions, type ApiOptions } from '../producer-api/options.js';
 import { JobStore } from '../protocol/job-store.js';
 import type { StatusListener } from '../protocol/job.js';
 import { createKeys, type Keys } from '../protocol/keys.js';
@@ -18,7 +25,15 @@ import { WebhookDispatcher } from '../protocol/webhook-enqueue.js';
 import { workerOptions } from '../worker/options.js';
 import { WorkerNode } from '../worker/worker-node.js';
 import type { PrivateRedis } from './private-redis.js';
+import { spawnWorkerProcess, type WorkerProcess } from './worker-process.js';
 import { MODEL, zeroLatencyEngine } from './workload.js';
+
+/** Where the worker runs: its own Node process (`split`, as deployed) or the API's (`shared`). */
+export type Topology = 'shared' | 'split';
+export const TOPOLOGIES: readonly Topology[] = ['split', 'shared'];
+
+/** How long a split worker may take to start and report fake-small resident. */
+const WORKER_READY_TIMEOUT_MS = 60_000;
 
 export interface BenchFabricOptions {
   redis: PrivateRedis;
@@ -27,26 +42,43 @@ export interface BenchFabricOptions {
   slots: number;
   /** Waiting jobs a model queue may hold before 503 (the API default is 1000). */
   maxBacklog?: number;
-  /** Sees every status change the worker makes, after the fabric's own notifier. */
+  /** Where the worker runs; `shared` if left out. */
+  topology?: Topology;
+  /** Called once per job that reaches `succeeded` (shared: onStatus hook; split: events bus). */
+  onSucceeded?: (jobId: string) => void;
+  /** `shared` only: sees every status change the worker makes, after the fabric's own notifier. */
   onStatus?: (jobId: string, status: StoredStatus) => void;
-  /** ioredis enableAutoPipelining on the API's and worker's connections (an experiment; off in the fabric). */
+  /** ioredis enableAutoPipelining on the API's and (shared only) worker's connections (an experiment; off in the fabric). */
   autoPipelining?: boolean;
 }
 
 export interface BenchFabric {
   url: string;
   keys: Keys;
-  worker: WorkerNode;
+  topology: Topology;
+  /** The in-process worker (`shared`); null when it is a process of its own. */
+  worker: WorkerNode | null;
+  /** The worker process's pid (`split`); null when the worker runs in this process. */
+  workerPid: number | null;
+  /** CPU seconds the worker process has used so far; 0 in `shared` (its CPU is this process's). */
+  workerCpuSeconds(): number;
   close(): Promise<void>;
+}
+
+interface WorkerSide {
+  node: WorkerNode | null;
+  process: WorkerProcess | null;
+  steps: (() => Promise<unknown>)[];
 }
 
 export async function startBenchFabric(o: BenchFabricOptions): Promise<BenchFabric> {
   const { redis, log } = o;
+  const topology = o.topology ?? 'shared';
+  if (topology === 'split' && o.onStatus) throw new Error('onStatus needs the worker in this process (topology shared)');
   const keys = createKeys(`bench-${randomUUID().slice(0, 8)}`);
   const extra = o.autoPipelining ? { enableAutoPipelining: true } : {};
   // Named so a MONITOR trace (bench/trace-job.ts) can tell the API's commands from the worker's.
   const apiRedis = redis.connect({ ...extra, connectionName: 'fabric-api' });
-  const workerRedis = redis.connect({ ...extra, connectionName: 'fabric-worker' });
   const opts = apiOptions(o.maxBacklog !== undefined ? { maxBacklog: o.maxBacklog } : {});
   const api = createApi(opts, { redis: apiRedis, keys, log });
   await api.ready();
@@ -54,7 +86,50 @@ export async function startBenchFabric(o: BenchFabricOptions): Promise<BenchFabr
     const s = api.app.listen(0, '127.0.0.1', () => resolve(s));
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const apiSteps: (() => Promise<unknown>)[] = [
+    () => new Promise((r) => server.close(r)),
+    async () => server.closeAllConnections(),
+    () => api.close(),
+    async () => apiRedis.disconnect(),
+  ];
 
+  let worker: WorkerSide;
+  try {
+    worker = topology === 'split' ? await startWorkerProcess(o, keys, url) : await startInProcessWorker(o, keys, opts.queue, extra);
+  } catch (err) {
+    await runSteps(apiSteps, log);
+    throw err;
+  }
+
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    keys,
+    topology,
+    worker: worker.node,
+    workerPid: worker.process?.pid ?? null,
+    workerCpuSeconds: () => worker.process?.cpuSeconds() ?? 0,
+    close() {
+      closing ??= runSteps([...worker.steps, ...apiSteps], log);
+      return closing;
+    },
+  };
+}
+
+async function runSteps(steps: (() => Promise<unknown>)[], log: Logger): Promise<void> {
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (err) {
+      log.warn({ err }, 'Bench fabric close step failed');
+    }
+  }
+}
+
+/** `shared`: a WorkerNode on this process's event loop, with its own Redis connection. */
+async function startInProcessWorker(o: BenchFabricOptions, keys: Keys, queue: ApiOptions['queue'], extra: RedisOptions): Promise<WorkerSide> {
+  const { redis, log } = o;
+  const workerRedis = redis.connect({ ...extra, connectionName: 'fabric-worker' });
   const engine = zeroLatencyEngine(o.slots);
   const store = new JobStore(workerRedis, keys);
   const dispatcher = new WebhookDispatcher({ connection: workerRedis, keys, logger: log });
@@ -62,42 +137,67 @@ export async function startBenchFabric(o: BenchFabricOptions): Promise<BenchFabr
   const onStatus: StatusListener = async (job, status) => {
     await notifier(job, status);
     o.onStatus?.(job.id, status);
+    if (status === 'succeeded') o.onSucceeded?.(job.id);
   };
-  const worker = new WorkerNode(
-    workerOptions({ workerId: `bench-worker-${keys.prefix}`, preload: [MODEL], queue: opts.queue }),
+  const node = new WorkerNode(
+    workerOptions({ workerId: `bench-worker-${keys.prefix}`, preload: [MODEL], queue }),
     { engine, redis: workerRedis, keys, store, log, onStatus },
   );
-  await worker.start();
-  if (!worker.heartbeat().resident.some((m) => m.model === MODEL)) throw new Error(`bench worker did not preload ${MODEL}`);
+  const steps: (() => Promise<unknown>)[] = [() => node.close(), () => dispatcher.close(), () => engine.close(), async () => workerRedis.disconnect()];
+  try {
+    await node.start();
+    if (!node.heartbeat().resident.some((m) => m.model === MODEL)) throw new Error(`bench worker did not preload ${MODEL}`);
+  } catch (err) {
+    await runSteps(steps, log);
+    throw err;
+  }
+  return { node, process: null, steps };
+}
 
-  let closing: Promise<void> | null = null;
-  const steps: (() => Promise<unknown>)[] = [
-    () => worker.close(),
-    () => new Promise((r) => server.close(r)),
-    async () => server.closeAllConnections(),
-    () => api.close(),
-    () => dispatcher.close(),
-    () => engine.close(),
-    async () => {
-      apiRedis.disconnect();
-      workerRedis.disconnect();
-    },
-  ];
-  return {
-    url,
-    keys,
-    worker,
-    close() {
-      closing ??= (async () => {
-        for (const step of steps) {
-          try {
-            await step();
-          } catch (err) {
-            log.warn({ err }, 'Bench fabric close step failed');
-          }
-        }
-      })();
-      return closing;
-    },
-  };
+/**
+ * `split`: the worker deployable in its own process. Ready once the API's `GET /api/ps` (a fresh
+ * read of the worker heartbeats) lists fake-small resident; with `onSucceeded`, completions are
+ * counted from the events bus (`<jobId> <streamId> status succeeded`) on a connection of its own.
+ */
+async function startWorkerProcess(o: BenchFabricOptions, keys: Keys, apiUrl: string): Promise<WorkerSide> {
+  const { redis, log } = o;
+  const steps: (() => Promise<unknown>)[] = [];
+  try {
+    if (o.onSucceeded) {
+      const onSucceeded = o.onSucceeded;
+      const conn = redis.connect({ connectionName: 'bench-completions' });
+      steps.push(async () => conn.disconnect());
+      conn.on('message', (_channel: string, message: string) => {
+        const [jobId = '', , type, status] = message.split(' ');
+        if (type === 'status' && status === 'succeeded') onSucceeded(jobId);
+      });
+      await conn.subscribe(keys.eventsBus());
+    }
+    const child = spawnWorkerProcess({ redisUrl: redis.url, prefix: keys.prefix, workerId: `bench-worker-${keys.prefix}`, slots: o.slots });
+    // Stopped first: the worker drains before the API and the completion subscriber go.
+    steps.unshift(() => child.stop(5000));
+    await Promise.race([waitForResident(apiUrl, MODEL, WORKER_READY_TIMEOUT_MS), child.exited]);
+    return { node: null, process: child, steps };
+  } catch (err) {
+    await runSteps(steps, log);
+    throw err;
+  }
+}
+
+/** Polls the API's `GET /api/ps` until `model` is resident on some worker. */
+async function waitForResident(apiUrl: string, model: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${apiUrl}/api/ps`);
+      const body = await res.text();
+      if (res.ok && (JSON.parse(body) as { models?: { model?: string }[] }).models?.some((m) => m.model === model)) return;
+      last = `HTTP ${res.status}: ${body.slice(0, 300)}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`worker process did not report ${model} resident within ${timeoutMs / 1000} s (last GET /api/ps: ${last})`);
 }

@@ -4,7 +4,7 @@
  * (c) a bare BullMQ add -> Worker 'completed'.
  */
 import type { Logger } from '../protocol/logger.js';
-import { startBenchFabric } from './fabric-harness.js';
+import { startBenchFabric, type Topology } from './fabric-harness.js';
 import { startLoadClient, type ClientMode } from './load-client.js';
 import { runOpenLoop, type OpenLoopResult } from './open-loop.js';
 import type { PrivateRedis } from './private-redis.js';
@@ -22,6 +22,8 @@ export interface LatencyPhaseOptions {
   concurrency: number;
   /** Where the HTTP client of phase (b) runs. */
   clientMode: ClientMode;
+  /** Where phase (b)'s worker runs: its own process (`split`) or the API's (`shared`). */
+  topology: Topology;
   /** See BenchFabricOptions.autoPipelining. */
   autoPipelining?: boolean;
 }
@@ -33,9 +35,9 @@ export interface LatencyPhaseResult extends OpenLoopResult {
 type Loop = (durationMs: number) => Promise<OpenLoopResult>;
 
 /** A warm-up at the measured rate, then the measured run under a resource meter. */
-async function measure(o: LatencyPhaseOptions, loop: Loop): Promise<LatencyPhaseResult> {
+async function measure(o: LatencyPhaseOptions, loop: Loop, workerCpuSeconds?: () => number): Promise<LatencyPhaseResult> {
   await loop(o.warmupMs);
-  const meter = await startMeter(o.redis);
+  const meter = await startMeter(o.redis, workerCpuSeconds);
   const res = await loop(o.durationMs);
   return { ...res, resources: await meter.stop(res.offered) };
 }
@@ -61,15 +63,16 @@ export async function engineDirectLatency(o: LatencyPhaseOptions): Promise<Laten
 }
 
 /**
- * (b) `POST /v1/run` against the in-process API + one worker; a 200 with `succeeded` counts.
- * The latency is the client's own (its thread's clock), from scheduled send to parsed answer.
+ * (b) `POST /v1/run` against the in-process API + one worker (a separate process in `split`, in
+ * this one in `shared`); a 200 with `succeeded` counts. The latency is the client's own (its
+ * thread's clock), from scheduled send to parsed answer.
  */
 export async function fabricSyncLatency(o: LatencyPhaseOptions): Promise<LatencyPhaseResult> {
   await o.redis.flush();
-  const fabric = await startBenchFabric({ redis: o.redis, log: o.log, slots: o.concurrency, autoPipelining: o.autoPipelining ?? false });
+  const fabric = await startBenchFabric({ redis: o.redis, log: o.log, slots: o.concurrency, topology: o.topology, autoPipelining: o.autoPipelining ?? false });
   const client = await startLoadClient(o.clientMode, fabric.url, 64);
   try {
-    return await measure(o, (durationMs) => client.syncOpenLoop({ ratePerSec: o.ratePerSec, durationMs }));
+    return await measure(o, (durationMs) => client.syncOpenLoop({ ratePerSec: o.ratePerSec, durationMs }), fabric.workerCpuSeconds);
   } finally {
     await client.close();
     await fabric.close();

@@ -2,9 +2,9 @@
  * A private, non-persistent redis-server for one bench run, on a free port: the bench never
  * touches a shared Redis, and it can FLUSHALL between phases and read the server's CPU time.
  */
-import { readFileSync } from 'node:fs';
 import { startRedisServer } from '../bin/redis-server.js';
 import { Redis, type RedisOptions } from 'ioredis';
+import { procCpuSeconds } from './proc-cpu.js';
 
 export interface PrivateRedis {
   url: string;
@@ -38,16 +38,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     async flush() {
       await admin.flushall();
     },
-    cpuSeconds() {
-      try {
-        // Fields 14 and 15 of /proc/<pid>/stat: utime and stime in clock ticks (100 Hz on Linux).
-        const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        return (Number(fields[11]) + Number(fields[12])) / 100;
-      } catch {
-        return 0;
-      }
-    },
+    cpuSeconds: () => procCpuSeconds(child.pid),
     async commandCounts() {
       const text = await admin.info('commandstats');
       const out = new Map<string, number>();

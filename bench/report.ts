@@ -3,6 +3,7 @@
  * latency, throughput vs bare BullMQ), checks them against the targets, and renders markdown.
  */
 import type { BenchConfig } from './args.js';
+import type { Topology } from './fabric-harness.js';
 import type { LatencyPhaseResult } from './latency.js';
 import type { MachineInfo } from './machine.js';
 import type { ResourceUsage } from './resource-meter.js';
@@ -41,6 +42,8 @@ export interface Derived {
 export interface BenchReport {
   startedAt: string;
   finishedAt: string;
+  /** Where the fabric's worker ran: its own Node process (`split`) or the API's (`shared`). */
+  topology: Topology;
   command: string;
   machine: MachineInfo;
   config: BenchConfig;
@@ -106,6 +109,8 @@ export function derive(
 }
 
 const pct = (cpuSeconds: number, r: ResourceUsage) => `${fmt((100 * cpuSeconds) / r.wallSeconds, 0)}%`;
+/** The worker process's share of "node CPU", or '-' where there is no separate worker process. */
+const workerPct = (r: ResourceUsage, split: boolean) => (split ? pct(r.workerProcessCpuSeconds, r) : '-');
 const msPerJob = (cpuSeconds: number, jobs: number) => fmt((1000 * cpuSeconds) / Math.max(1, jobs), 2);
 
 function topCommands(r: ResourceUsage, n = 10): string {
@@ -115,9 +120,9 @@ function topCommands(r: ResourceUsage, n = 10): string {
     .join(', ');
 }
 
-function latencyTable(l: LatencyResults, row: (cells: (string | number)[]) => void): void {
-  row(['phase', 'p50', 'p90', 'p99', 'max', 'mean', 'n', 'errors', 'send lag p99', 'main loop busy', 'node CPU', 'node CPU ms/job', 'redis CPU', 'redis cmds/job']);
-  row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']);
+function latencyTable(l: LatencyResults, topology: Topology, row: (cells: (string | number)[]) => void): void {
+  row(['phase', 'p50', 'p90', 'p99', 'max', 'mean', 'n', 'errors', 'send lag p99', 'main loop busy', 'node CPU', 'of which worker proc', 'node CPU ms/job', 'redis CPU', 'redis cmds/job']);
+  row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']);
   const rows: [string, LatencyPhaseResult][] = [
     ['(a) engine direct', l.engineDirect],
     ['(b) fabric POST /v1/run', l.fabricSync],
@@ -126,7 +131,8 @@ function latencyTable(l: LatencyResults, row: (cells: (string | number)[]) => vo
   for (const [name, x] of rows) {
     const s = x.latency;
     const res = x.resources;
-    row([name, fmt(s.p50Ms), fmt(s.p90Ms), fmt(s.p99Ms), fmt(s.maxMs), fmt(s.meanMs), s.count, x.errors, fmt(x.sendLag.p99Ms), `${fmt(100 * res.eventLoopUtilization, 0)}%`, pct(res.nodeCpuSeconds, res), msPerJob(res.nodeCpuSeconds, x.offered), pct(res.redisCpuSeconds, res), fmt(res.totalCommandsPerJob, 1)]);
+    const split = topology === 'split' && x === l.fabricSync;
+    row([name, fmt(s.p50Ms), fmt(s.p90Ms), fmt(s.p99Ms), fmt(s.maxMs), fmt(s.meanMs), s.count, x.errors, fmt(x.sendLag.p99Ms), `${fmt(100 * res.eventLoopUtilization, 0)}%`, pct(res.nodeCpuSeconds, res), workerPct(res, split), msPerJob(res.nodeCpuSeconds, x.offered), pct(res.redisCpuSeconds, res), fmt(res.totalCommandsPerJob, 1)]);
   }
 }
 
@@ -134,21 +140,25 @@ export function renderMarkdown(r: BenchReport): string {
   const { config: cfg, machine: m, latency: l, derived: d } = r;
   const lines: string[] = [];
   const row = (cells: (string | number)[]) => lines.push(`| ${cells.join(' | ')} |`);
-  lines.push(`# inference-fabric bench (${r.startedAt})`, '');
+  const split = r.topology === 'split';
+  lines.push(`# inference-fabric bench, ${r.topology} topology (${r.startedAt})`, '');
   lines.push(`- machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}`);
   lines.push(`- runtimes: Node ${m.node}, Redis ${m.redis} (private, no persistence), BullMQ ${m.bullmq}`);
   lines.push(`- command: \`${r.command}\``);
   lines.push(
     `- workload: chat, num_predict 4, FakeEngine zero latency; latency phases open-loop at ${cfg.ratePerSec}/s for ${cfg.durationSec} s after ${cfg.warmupSec} s warm-up, worker concurrency ${cfg.latencyConcurrency}; throughput ${cfg.jobs} jobs after ${cfg.warmupJobs} warm-up, ${cfg.clientConcurrency} concurrent clients`,
   );
-  const client = cfg.clientMode === 'thread' ? 'the HTTP load generator in its own worker thread' : 'the HTTP load generator on the same event loop';
+  const client = cfg.clientMode === 'thread' ? 'the HTTP load generator in its own worker thread' : 'the HTTP load generator on the API\'s event loop';
+  const where = split
+    ? `- topology **split** (as deployed): the worker is \`worker/main.ts\` in a Node process of its own (FABRIC_ENGINE=fake, zero latency, FABRIC_SLOTS = the phase's worker concurrency); the API runs in the bench process (${client}); (d) counts \`succeeded\` on the events bus (one subscriber connection in the bench process)`
+    : `- topology **shared**: API + worker share one Node process and event loop (${client}); (d) counts \`succeeded\` through the worker's onStatus hook`;
   lines.push(
-    `- API + worker share one Node process and event loop (${client}); BullMQ baselines and the engine run on the main event loop; redis-server is a separate process; latency is measured from the scheduled send time${cfg.autoPipelining ? '; ioredis auto-pipelining ON for the fabric (experiment)' : ''}`,
+    `${where}; BullMQ baselines and the engine run on the bench's main event loop; redis-server is a separate process; latency is measured from the scheduled send time${cfg.autoPipelining ? `; ioredis auto-pipelining ON for the fabric${split ? "'s API connection" : ''} (experiment)` : ''}`,
     '',
   );
 
   lines.push(`## Latency at ${cfg.ratePerSec}/s (ms)`, '');
-  latencyTable(l, row);
+  latencyTable(l, r.topology, row);
   lines.push('');
   lines.push(`- fabric-added (b - a): p50 ${fmt(d.fabricAddedP50Ms)} ms, p99 ${fmt(d.fabricAddedP99Ms)} ms`);
   lines.push(`- BullMQ-added (c - a): p50 ${fmt(d.bullmqAddedP50Ms)} ms, p99 ${fmt(d.bullmqAddedP99Ms)} ms`);
@@ -156,21 +166,21 @@ export function renderMarkdown(r: BenchReport): string {
   if (r.lowRateLatency) {
     const lr = r.lowRateLatency;
     lines.push(`## Diagnostic: latency at ${cfg.lowRatePerSec}/s, ${cfg.lowRateDurationSec} s (ms): nothing is CPU-bound, so this is the length of each critical path; on this VM a hop that wakes an idle process costs more, so it can exceed the loaded numbers`, '');
-    latencyTable(lr, row);
+    latencyTable(lr, r.topology, row);
     lines.push('');
     lines.push(`- fabric-added (b - a): p50 ${fmt(d.lowRateFabricAddedP50Ms ?? Number.NaN)} ms, p99 ${fmt(d.lowRateFabricAddedP99Ms ?? Number.NaN)} ms`);
     lines.push(`- BullMQ-added (c - a): p50 ${fmt(lr.rawBullmq.latency.p50Ms - lr.engineDirect.latency.p50Ms)} ms, p99 ${fmt(lr.rawBullmq.latency.p99Ms - lr.engineDirect.latency.p99Ms)} ms`, '');
   }
 
   lines.push(`## Async throughput (best of ${cfg.throughputRounds} round${cfg.throughputRounds > 1 ? 's' : ''})`, '');
-  row(['phase', 'worker concurrency', 'jobs', 'seconds', 'jobs/s', 'all rounds jobs/s', 'submit/s', 'vs raw add() same conc.', 'main loop busy', 'node CPU', 'node CPU ms/job', 'redis CPU', 'redis cmds/job']);
-  row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']);
+  row(['phase', 'worker concurrency', 'jobs', 'seconds', 'jobs/s', 'all rounds jobs/s', 'submit/s', 'vs raw add() same conc.', 'main loop busy', 'node CPU', 'of which worker proc', 'node CPU ms/job', 'redis CPU', 'redis cmds/job']);
+  row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']);
   for (const t of r.throughput) {
     const rounds = r.throughputAllRounds.filter((x) => x.label === t.label && x.concurrency === t.concurrency).map((x) => fmt(x.jobsPerSec, 0));
     const base = r.throughput.find((x) => x.label === RAW_ADD_LABEL && x.concurrency === t.concurrency);
     const ratio = base ? `${fmt(t.jobsPerSec / base.jobsPerSec, 2)}x` : 'n/a';
     const res = t.resources;
-    row([t.label + (t.timedOut ? ' (TIMED OUT)' : ''), t.concurrency, t.jobs, fmt(t.seconds, 2), fmt(t.jobsPerSec, 0), rounds.join(' / '), fmt(t.submitJobsPerSec, 0), ratio, `${fmt(100 * res.eventLoopUtilization, 0)}%`, pct(res.nodeCpuSeconds, res), msPerJob(res.nodeCpuSeconds, t.jobs), pct(res.redisCpuSeconds, res), fmt(res.totalCommandsPerJob, 1)]);
+    row([t.label + (t.timedOut ? ' (TIMED OUT)' : ''), t.concurrency, t.jobs, fmt(t.seconds, 2), fmt(t.jobsPerSec, 0), rounds.join(' / '), fmt(t.submitJobsPerSec, 0), ratio, `${fmt(100 * res.eventLoopUtilization, 0)}%`, pct(res.nodeCpuSeconds, res), workerPct(res, split && t.label.startsWith('fabric')), msPerJob(res.nodeCpuSeconds, t.jobs), pct(res.redisCpuSeconds, res), fmt(res.totalCommandsPerJob, 1)]);
   }
   lines.push('');
 
@@ -184,7 +194,9 @@ export function renderMarkdown(r: BenchReport): string {
   lines.push('');
 
   lines.push(
-    '"main loop busy" is the event-loop utilization of the main thread (API + worker, or the BullMQ baseline); "node CPU" counts all of this process\'s threads (the HTTP client thread included) as % of one core.',
+    split
+      ? '"main loop busy" is the event-loop utilization of the bench process\'s main thread (the API in the fabric phases, the BullMQ baseline or the engine otherwise; the worker process\'s loop is not sampled); "node CPU" is the phase\'s Node processes together as % of one core: the bench process, all its threads (the HTTP client thread included), plus the worker process in the fabric phases ("of which worker proc", from /proc/<pid>/stat); "node CPU ms/job" divides that total by the jobs.'
+      : '"main loop busy" is the event-loop utilization of the main thread (API + worker, or the BullMQ baseline); "node CPU" counts all of this process\'s threads (the HTTP client thread included) as % of one core.',
     '',
   );
   lines.push('## Redis commands per job (incl. commands run inside Lua scripts)', '');

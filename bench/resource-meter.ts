@@ -1,6 +1,7 @@
 /**
- * What a phase cost: CPU seconds of this Node process and of redis-server, this process's
- * event-loop utilization, and Redis commands per job (INFO commandstats; commands run inside
+ * What a phase cost: CPU seconds of this Node process, of the worker process where the worker
+ * runs in one of its own (topology `split`), and of redis-server, this process's event-loop
+ * utilization, and Redis commands per job (INFO commandstats; commands run inside
  * Lua scripts are counted too, under their own names, besides the evalsha that ran them).
  */
 import { performance } from 'node:perf_hooks';
@@ -8,7 +9,12 @@ import type { PrivateRedis } from './private-redis.js';
 
 export interface ResourceUsage {
   wallSeconds: number;
+  /** All the phase's Node processes: this one plus the worker process (`split`). */
   nodeCpuSeconds: number;
+  /** This process, all its threads (the API, the HTTP client thread, the shared worker or the baselines). */
+  benchProcessCpuSeconds: number;
+  /** The separate worker process (`split`); 0 when there is none. */
+  workerProcessCpuSeconds: number;
   redisCpuSeconds: number;
   /** Share of wall time this process's event loop was busy (0..1). */
   eventLoopUtilization: number;
@@ -25,9 +31,11 @@ export interface ResourceMeter {
 /** Commands the meter itself (and the bench's own FLUSHALL) issues; left out of the counts. */
 const OWN_COMMANDS = new Set(['info', 'flushall']);
 
-export async function startMeter(redis: PrivateRedis): Promise<ResourceMeter> {
+/** `workerCpuSeconds`: the CPU-seconds reading of a separate worker process, if there is one. */
+export async function startMeter(redis: PrivateRedis, workerCpuSeconds: () => number = () => 0): Promise<ResourceMeter> {
   const commands0 = await redis.commandCounts();
   const redisCpu0 = redis.cpuSeconds();
+  const workerCpu0 = workerCpuSeconds();
   const cpu0 = process.cpuUsage();
   const elu0 = performance.eventLoopUtilization();
   const t0 = performance.now();
@@ -37,6 +45,8 @@ export async function startMeter(redis: PrivateRedis): Promise<ResourceMeter> {
       const cpu = process.cpuUsage(cpu0);
       const elu = performance.eventLoopUtilization(elu0);
       const redisCpuSeconds = redis.cpuSeconds() - redisCpu0;
+      const workerProcessCpuSeconds = workerCpuSeconds() - workerCpu0;
+      const benchProcessCpuSeconds = (cpu.user + cpu.system) / 1e6;
       const commands1 = await redis.commandCounts();
       const perJob: [string, number][] = [];
       for (const [cmd, calls] of commands1) {
@@ -47,7 +57,9 @@ export async function startMeter(redis: PrivateRedis): Promise<ResourceMeter> {
       perJob.sort((a, b) => b[1] - a[1]);
       return {
         wallSeconds,
-        nodeCpuSeconds: (cpu.user + cpu.system) / 1e6,
+        nodeCpuSeconds: benchProcessCpuSeconds + workerProcessCpuSeconds,
+        benchProcessCpuSeconds,
+        workerProcessCpuSeconds,
         redisCpuSeconds,
         eventLoopUtilization: elu.utilization,
         commandsPerJob: Object.fromEntries(perJob.map(([k, v]) => [k, Math.round(v * 100) / 100])),

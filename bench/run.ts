@@ -2,6 +2,8 @@
  * The fabric's overhead benchmark, in one run on one machine: (a) the engine called directly,
  * (b) the same work through `POST /v1/run`, (c) bare BullMQ add -> complete, all at the same
  * fixed rate; (d) maximum async throughput over `POST /v1/jobs` against bare BullMQ.
+ * The worker runs as a process of its own (`--topology split`, the default, as deployed) or on
+ * the API's event loop (`--topology shared`).
  * Prints a markdown table and writes bench/results/{latest,<date>}.json and latest.md.
  *
  *   npx tsx bench/run.ts [--quick] [--duration-s N] [--jobs N] [--rate N] ...   (see --help)
@@ -22,18 +24,18 @@ const progress = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
 /** (a), (b), (c) at one rate, each after a warm-up at that rate. */
 async function latencyPhases(cfg: BenchConfig, base: Pick<LatencyPhaseOptions, 'redis' | 'log' | 'ratePerSec' | 'durationMs' | 'warmupMs'>): Promise<LatencyResults> {
-  const o = { ...base, concurrency: cfg.latencyConcurrency, clientMode: cfg.clientMode, autoPipelining: cfg.autoPipelining };
+  const o = { ...base, concurrency: cfg.latencyConcurrency, clientMode: cfg.clientMode, topology: cfg.topology, autoPipelining: cfg.autoPipelining };
   const at = `at ${o.ratePerSec}/s for ${o.durationMs / 1000} s`;
   progress(`(a) engine direct ${at}`);
   const engineDirect = await engineDirectLatency(o);
-  progress(`(b) fabric POST /v1/run ${at}`);
+  progress(`(b) fabric POST /v1/run ${at} (topology ${cfg.topology})`);
   const fabricSync = await fabricSyncLatency(o);
   progress(`(c) raw BullMQ add -> completed ${at}`);
   const rawBullmq = await rawBullmqLatency(o);
   return { engineDirect, fabricSync, rawBullmq };
 }
 
-type ThroughputBase = Omit<ThroughputOptions, 'concurrency' | 'clientMode' | 'autoPipelining'>;
+type ThroughputBase = Omit<ThroughputOptions, 'concurrency' | 'clientMode' | 'topology' | 'autoPipelining'>;
 
 /**
  * Every throughput phase, `cfg.throughputRounds` times in alternation: interference from other
@@ -47,7 +49,7 @@ async function throughputPhases(cfg: BenchConfig, base: ThroughputBase): Promise
   };
   for (let round = 1; round <= cfg.throughputRounds; round++) {
     for (const concurrency of cfg.throughputConcurrency) {
-      const o = { ...base, concurrency, clientMode: cfg.clientMode, autoPipelining: cfg.autoPipelining };
+      const o = { ...base, concurrency, clientMode: cfg.clientMode, topology: cfg.topology, autoPipelining: cfg.autoPipelining };
       progress(`(d) throughput round ${round}/${cfg.throughputRounds}, worker concurrency ${concurrency}, ${cfg.jobs} jobs`);
       note(await fabricThroughput(o));
       note(await rawThroughput({ ...o, mode: 'add', jobOptions: MINIMAL_JOB_OPTIONS, label: RAW_ADD_LABEL }));
@@ -90,7 +92,7 @@ async function main(): Promise<number> {
   process.once('SIGTERM', stopRedis);
   try {
     redis = await startPrivateRedis();
-    progress(`private redis-server ${redis.version} on port ${redis.port}`);
+    progress(`private redis-server ${redis.version} on port ${redis.port}; topology ${cfg.topology}`);
     const latency = await latencyPhases(cfg, { redis, log, ratePerSec: cfg.ratePerSec, durationMs: cfg.durationSec * 1000, warmupMs: cfg.warmupSec * 1000 });
     const lowRateLatency =
       cfg.lowRatePerSec > 0
@@ -101,6 +103,7 @@ async function main(): Promise<number> {
     const report: BenchReport = {
       startedAt,
       finishedAt: new Date().toISOString(),
+      topology: cfg.topology,
       command: commandLine(argv),
       machine: machineInfo(redis.version),
       config: cfg,

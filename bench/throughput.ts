@@ -1,12 +1,13 @@
 /**
  * Maximum async throughput: N jobs submitted by a bounded number of concurrent clients, timed
  * from the first submit to the last completion at the worker. The fabric is driven over HTTP
- * (`POST /v1/jobs`) and counted through the worker's onStatus hook; bare BullMQ is driven with
+ * (`POST /v1/jobs`) and counted through the worker's onStatus hook (topology `shared`) or the
+ * events bus (`split`, the worker being another process); bare BullMQ is driven with
  * concurrent add() calls or addBulk and counted through the Worker's 'completed' event.
  */
 import type { JobsOptions } from 'bullmq';
 import type { Logger } from '../protocol/logger.js';
-import { startBenchFabric } from './fabric-harness.js';
+import { startBenchFabric, type Topology } from './fabric-harness.js';
 import { startLoadClient, type ClientMode } from './load-client.js';
 import { runLanes } from './load-ops.js';
 import type { PrivateRedis } from './private-redis.js';
@@ -24,6 +25,8 @@ export interface ThroughputOptions {
   concurrency: number;
   /** Where the HTTP client of the fabric phase runs. */
   clientMode: ClientMode;
+  /** Where the fabric phase's worker runs: its own process (`split`) or the API's (`shared`). */
+  topology: Topology;
   /** See BenchFabricOptions.autoPipelining. */
   autoPipelining?: boolean;
 }
@@ -82,13 +85,15 @@ interface Driver {
   /** Submits `n` jobs; returns how many were accepted and the first refusal, if any. */
   submit(n: number): Promise<{ accepted: number; errors: number; firstError: string | null }>;
   counter: CompletionCounter;
+  /** CPU seconds of a separate worker process so far, if there is one. */
+  workerCpuSeconds?: () => number;
 }
 
 async function timeRun(label: string, o: ThroughputOptions, d: Driver): Promise<ThroughputResult> {
   const warm = await d.submit(o.warmupJobs);
   await d.counter.waitFor(warm.accepted, completionTimeoutMs(o.warmupJobs));
   d.counter.reset();
-  const meter = await startMeter(o.redis);
+  const meter = await startMeter(o.redis, d.workerCpuSeconds);
   const t0 = performance.now();
   const sub = await d.submit(o.jobs);
   const submitEnd = performance.now();
@@ -110,7 +115,10 @@ async function timeRun(label: string, o: ThroughputOptions, d: Driver): Promise<
   };
 }
 
-/** The fabric: `POST /v1/jobs` (202 expected), completions = `succeeded` seen by onStatus. */
+/**
+ * The fabric: `POST /v1/jobs` (202 expected), completions = jobs that reached `succeeded`, seen
+ * by the worker's onStatus hook (`shared`) or on the events bus (`split`).
+ */
 export async function fabricThroughput(o: ThroughputOptions): Promise<ThroughputResult> {
   await o.redis.flush();
   const counter = new CompletionCounter();
@@ -120,14 +128,13 @@ export async function fabricThroughput(o: ThroughputOptions): Promise<Throughput
     log: o.log,
     slots: o.concurrency,
     maxBacklog: 10 * (o.jobs + o.warmupJobs),
+    topology: o.topology,
     autoPipelining: o.autoPipelining ?? false,
-    onStatus: (_id, status) => {
-      if (status === 'succeeded') counter.hit();
-    },
+    onSucceeded: () => counter.hit(),
   });
   const client = await startLoadClient(o.clientMode, fabric.url, o.clientConcurrency);
   try {
-    return await timeRun('fabric POST /v1/jobs', o, { counter, submit: (n) => client.submit(n, o.clientConcurrency) });
+    return await timeRun('fabric POST /v1/jobs', o, { counter, workerCpuSeconds: fabric.workerCpuSeconds, submit: (n) => client.submit(n, o.clientConcurrency) });
   } finally {
     await client.close();
     await fabric.close();
