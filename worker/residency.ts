@@ -34,7 +34,7 @@ export interface ResidencyDeps {
   connection: Redis;
   keys: Keys;
   opts: WorkerNodeOptions;
-  processor: (job: Job<JobPayload>) => Promise<void>;
+  processor: (job: Job<JobPayload>, token?: string) => Promise<void>;
   log: Logger;
   memory: MemoryPort;
   footprints: FootprintStore;

@@ -4,7 +4,7 @@
  * canceled jobs, and drains on shutdown.
  */
 import { hostname } from 'node:os';
-import type { Job } from 'bullmq';
+import { DelayedError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { JobStore } from '../protocol/job-store.js';
 import type { JobPayload, StatusListener } from '../protocol/job.js';
@@ -131,7 +131,13 @@ export class WorkerNode {
     return this.opts.workerId;
   }
 
-  private readonly processJob = async (job: Job<JobPayload>): Promise<void> => {
+  private readonly processJob = async (job: Job<JobPayload>, token?: string): Promise<void> => {
+    // A pause does not stop a fetch already in flight: a job that slips through while the
+    // engine is down goes back to the queue untouched (no attempt counted, still `queued`).
+    if (!this.engineHealthy && token) {
+      await job.moveToDelayed(Date.now() + this.opts.residencyCheckMs, token);
+      throw new DelayedError();
+    }
     this.residency.touch(job.data.model, +1);
     this.lastUsedAt = Date.now();
     try {
