@@ -52,9 +52,10 @@ export class JobService {
 
   /**
    * Validated body in, accepted job out; throws HttpError for anything refused. With
-   * `waitMs`, resolves once the job finished or the wait ran out.
+   * `waitMs`, resolves once the job finished, the wait ran out or `signal` aborted (the
+   * caller went away).
    */
-  async submit(tenant: string, body: SubmitBody, model: string, task: Task, idempotencyKey?: string, waitMs = 0): Promise<SubmitResult> {
+  async submit(tenant: string, body: SubmitBody, model: string, task: Task, idempotencyKey?: string, waitMs = 0, signal?: AbortSignal): Promise<SubmitResult> {
     const { opts, keys, redis, store } = this.d;
     const snap = await this.d.cluster.snapshot();
     if (!snap.catalog.has(model)) {
@@ -80,13 +81,13 @@ export class JobService {
         throw conflict('idempotency_conflict', 'the job for this Idempotency-Key is still being created or has already been deleted; retry shortly, or use a new key');
       }
       try {
-        return await this.enqueue(id, tenant, body, model, task, waitMs);
+        return await this.enqueue(id, tenant, body, model, task, waitMs, signal);
       } catch (err) {
         await redis.del(idemKey);
         throw err;
       }
     }
-    return this.enqueue(id, tenant, body, model, task, waitMs);
+    return this.enqueue(id, tenant, body, model, task, waitMs, signal);
   }
 
   /** The first submission of a key may still be writing its record; give it a moment. */
@@ -99,7 +100,7 @@ export class JobService {
     return null;
   }
 
-  private async enqueue(id: string, tenant: string, body: SubmitBody, model: string, task: Task, waitMs: number): Promise<SubmitResult> {
+  private async enqueue(id: string, tenant: string, body: SubmitBody, model: string, task: Task, waitMs: number, signal?: AbortSignal): Promise<SubmitResult> {
     const { opts, store, queues } = this.d;
     const now = Date.now();
     const ttlMs = body.ttl !== undefined ? body.ttl * 1000 : opts.defaultTtlMs;
@@ -123,7 +124,7 @@ export class JobService {
       throw unavailable('backlog_full', `model ${model} has ${created.backlog} jobs waiting (limit ${opts.maxBacklog}); retry later`, this.retryAfterSec(created.backlog));
     }
     // In place before the job is queued, so even an instant completion is not missed.
-    const watch = waitMs > 0 ? this.watch(id) : null;
+    const watch = waitMs > 0 ? this.watch(id, signal) : null;
     try {
       await this.addToQueue({ ...rec, run: 0 });
     } catch (err) {
@@ -267,9 +268,10 @@ export class JobService {
     }
   }
 
-  private watch(id: string): Watch {
+  private watch(id: string, signal?: AbortSignal): Watch {
     let wake: () => void = () => undefined;
     const done = new Promise<void>((r) => (wake = r));
+    signal?.addEventListener('abort', () => wake(), { once: true });
     const stop = this.d.hub.listen(id, (n) => {
       if (n.type === 'status' && n.status && isTerminal(n.status as JobStatus)) wake();
     });

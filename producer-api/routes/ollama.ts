@@ -82,8 +82,17 @@ export function ollamaRoutes(d: OllamaRoutesDeps): Router {
   /** Submits, then streams NDJSON or answers once, shaping chunks with `piece`. */
   async function run(req: Request, res: Response, model: string, task: Task, input: SubmitBody['input'], stream: boolean, piece: (text: string) => object) {
     const body: SubmitBody = { model, task, input, priority: 'normal' };
+    // A caller that goes away cancels its job, as Ollama cancels the request.
+    const gone = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) gone.abort();
+    });
     if (!stream) {
-      const { record: rec } = await d.jobs.submit(res.locals.tenant as string, body, model, task, undefined, d.opts.maxWaitMs);
+      const { record: rec } = await d.jobs.submit(res.locals.tenant as string, body, model, task, undefined, d.opts.maxWaitMs, gone.signal);
+      if (gone.signal.aborted) {
+        await d.jobs.cancel('*', rec.id).catch(() => undefined);
+        return;
+      }
       res.setHeader('X-Fabric-Job-Id', rec.id);
       const failure = failureOf(isTerminal(rec.status) ? rec : null);
       if (failure) throw failure;
@@ -93,14 +102,7 @@ export function ollamaRoutes(d: OllamaRoutesDeps): Router {
     }
     const { record } = await d.jobs.submit(res.locals.tenant as string, body, model, task);
     res.setHeader('X-Fabric-Job-Id', record.id);
-    // A caller that goes away cancels its job, as Ollama cancels the request.
-    const gone = new AbortController();
-    res.on('close', () => {
-      if (!res.writableFinished) {
-        gone.abort();
-        void d.jobs.cancel('*', record.id).catch(() => undefined);
-      }
-    });
+    gone.signal.addEventListener('abort', () => void d.jobs.cancel('*', record.id).catch(() => undefined), { once: true });
     res.status(200).setHeader('Content-Type', 'application/x-ndjson');
     const rec = await followJob(d, record.id, (t) => res.write(`${JSON.stringify({ model, created_at: created(), ...piece(t), done: false })}\n`), { timeoutMs: d.opts.maxWaitMs, signal: gone.signal });
     const failure = failureOf(rec);
