@@ -47,6 +47,7 @@ describe('worker failure', () => {
       return r.json.status === 'succeeded' ? r : undefined;
     }, 20_000, 100);
     const recoveryMs = Date.now() - killedAt;
+    console.info(`killed worker's job finished elsewhere ${recoveryMs} ms after SIGKILL`);
     expect(done.json.worker).toBe(survivor.id);
     expect(done.json.output.response.split(' ')).toHaveLength(30);
     expect(recoveryMs).toBeLessThan(15_000);
