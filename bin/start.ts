@@ -8,7 +8,7 @@ import { runApi } from '../producer-api/run-api.js';
 import { envList } from '../protocol/env.js';
 import { createLogger } from '../protocol/logger.js';
 import { connectRedis, redisConfigFromEnv } from '../protocol/redis-config.js';
-import { schedulerConfigFromEnv, startScheduler } from '../scheduler/index.js';
+import { createScaleActuator, schedulerConfigFromEnv, startScheduler } from '../scheduler/index.js';
 import { workerConfigFromEnv } from '../worker/config.js';
 import { runWorker } from '../worker/run-worker.js';
 import { ensureRedis } from './ensure-redis.js';
@@ -25,7 +25,10 @@ const { redis, keys } = connectRedis({ ...redisCfg, redisUrl: ensured.url });
 
 const apiCfg = apiConfigFromEnv(env);
 const worker = await runWorker(workerConfigFromEnv(env), { redis, keys, log: createLogger('worker'), serveMetrics: false });
-const scheduler = await startScheduler({ redis, keys, log: createLogger('scheduler'), options: schedulerConfigFromEnv(env).options });
+const schedulerCfg = schedulerConfigFromEnv(env);
+const schedulerLog = createLogger('scheduler');
+const scale = createScaleActuator(schedulerCfg.scale, { log: schedulerLog });
+const scheduler = await startScheduler({ redis, keys, log: schedulerLog, options: schedulerCfg.options, scaler: scale.actuator });
 const api = await runApi(apiCfg, { redis, keys, log: createLogger('api') });
 
 const example = `curl -s ${api.url}/v1/run -H 'content-type: application/json' -d '{"model":"demo-chat","task":"chat","input":{"messages":[{"role":"user","content":"hi"}],"options":{"num_predict":16}}}'`;

@@ -4,6 +4,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../protocol/keys.js';
+import { footprintOf, usableBytes } from '../protocol/vram-rule.js';
 import type { CatalogEntry, Heartbeat } from '../protocol/worker-state.js';
 
 export interface ClusterSnapshot {
@@ -64,21 +65,6 @@ export function residentOn(snap: ClusterSnapshot, model: string): Heartbeat[] {
 
 export function loadingOn(snap: ClusterSnapshot, model: string): Heartbeat[] {
   return snap.workers.filter((w) => w.loading.some((m) => m.model === model));
-}
-
-/** What a model will need on an engine: its measured footprint if one was recorded, else the estimate. */
-export function footprintOf(snap: ClusterSnapshot, model: string, engine: string): { bytes: number; basis: 'measured' | 'estimated' } {
-  const measured = snap.measured.get(`${engine} ${model}`);
-  if (measured !== undefined) return { bytes: measured, basis: 'measured' };
-  const entry = snap.catalog.get(model);
-  return { bytes: entry?.estimatedBytes ?? entry?.sizeBytes ?? 0, basis: 'estimated' };
-}
-
-/** Usable memory on a worker now: free (GPUs, else capacity less its models) less loads in flight and headroom. */
-export function usableBytes(w: Heartbeat, headroomRatio: number): number {
-  const reserved = w.loading.reduce((s, l) => s + (l.reservedBytes ?? 0), 0);
-  const free = w.gpus.length > 0 ? w.gpus.reduce((s, g) => s + g.memoryFreeBytes, 0) : w.capacityBytes - w.usedBytes;
-  return Math.floor(free - reserved - headroomRatio * w.capacityBytes);
 }
 
 export type LoadPick = { ok: true; worker: Heartbeat; needBytes: number } | { ok: false; reason: string; code: 'already_everywhere' | 'insufficient_vram' };

@@ -4,6 +4,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { recordArrival } from '../protocol/arrivals.js';
 import { BULL_PRIORITY, type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../protocol/job.js';
 import type { JobStore } from '../protocol/job-store.js';
 import type { Keys } from '../protocol/keys.js';
@@ -134,6 +135,8 @@ export class JobService {
     }
     metrics.jobsSubmitted.inc({ model, task });
     void this.wakeSchedulerIfCold(model);
+    // Arrival history feeds the scheduler's pre-warm and eviction; losing one is harmless.
+    void recordArrival(this.d.redis, this.d.keys, model, now).catch((err) => this.d.log.warn({ err, model }, 'Arrival record failed'));
     const record: JobRecord = { ...rec, status: 'queued', output: null, error: null, usage: null, worker: null, attempts: 0, startedAt: null, finishedAt: null, loadWaitMs: null, promptEvalMs: null, evalMs: null, cancelRequested: false, run: 0 };
     const queue = { position: created.position, depth: created.depth };
     if (!watch) return { record, created: true, queue };

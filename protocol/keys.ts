@@ -20,6 +20,8 @@ export interface Keys {
   schedulerWake(): string;
   schedulerLease(): string;
   modelStats(model: string): string;
+  /** A model's arrival history (hash, see protocol/arrivals.ts). */
+  modelArrivals(model: string): string;
   /** Measured model footprints, field `<engine> <model>`. */
   footprints(): string;
 }
@@ -42,6 +44,7 @@ export function createKeys(prefix = 'fabric'): Keys {
     schedulerWake: () => k('scheduler', 'wake'),
     schedulerLease: () => k('scheduler', 'lease'),
     modelStats: (model) => k('model', model, 'stats'),
+    modelArrivals: (model) => k('model', model, 'arrivals'),
     footprints: () => k('footprints'),
   };
 }

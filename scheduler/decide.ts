@@ -1,141 +1,189 @@
 /**
  * The scheduling decision as a pure function of a snapshot and a policy, so the same code runs
- * live, in table-driven tests and (later) in the simulator on a virtual clock.
+ * live, in table-driven tests and in the simulator on a virtual clock. Rules, in order:
  *
- * Thin policy: every model with waiting jobs and no resident or loading replica gets one load,
- * on the running worker (same engine) with the most free memory that fits it; failing that,
- * the fewest least-recently-used idle models are evicted from the one worker where that makes
- * room; failing that, a scale-up is suggested.
+ * 1. Cold backlog: every model with waiting jobs and no replica gets one load, on the healthy
+ *    running worker of its engine with the most usable memory under the VRAM rule
+ *    (protocol/vram-rule.ts: need <= free - reservations - headroom, so no plan can OOM).
+ * 2. Eviction when nothing fits: on the one worker where it is cheapest, the set of idle
+ *    victims with the lowest total expected cost (P(request within the demand horizon) x reload
+ *    time) that frees enough. Pinned, loading, busy, backlogged and too-young models never go.
+ * 3. Replicas: a model whose oldest job waited past `replicaWaitTargetMs`, with more jobs
+ *    waiting than its replicas have free slots, gets one more replica on another worker.
+ * 4. Pre-warm: cold models likely requested within `prewarmHorizonMs` (arrival rate and
+ *    inter-arrival histogram) load into free memory only, at most `prewarmMaxLoads` a decision.
+ * 5. Idle extra replicas (unused for `replicaIdleMs`) are unloaded; one replica always stays.
+ * 6. Scale: one more worker when demand cannot be placed (unless one is already starting);
+ *    one fewer after `scaleDownCooldownMs` of an idle worker, nothing waiting and no recent change.
  */
-import type { CatalogEntry, Heartbeat, ResidentModelInfo } from '../protocol/worker-state.js';
+import type { CatalogEntry } from '../protocol/worker-state.js';
+import type { Action, LoadReason } from './actions.js';
+import { arrivalProbability } from './demand.js';
+import { bookLoad, bookUnloads, buildLedgers, cheapestEviction, needOn, type EvictionPlan, type WorkerLedger } from './ledger.js';
 import type { SchedulerPolicy } from './policy.js';
+import { scaleAction } from './scale-rule.js';
 import type { Snapshot } from './snapshot.js';
 
-export type Action =
-  | { type: 'load'; model: string; worker: string; reason: 'cold_backlog' }
-  | { type: 'unload'; model: string; worker: string; reason: 'make_room'; forModel: string }
-  | { type: 'scale'; desiredWorkers: number; reason: 'unplaceable'; models: string[] };
+export type { Action, ActionReason, LoadReason, ScaleReason, UnloadReason } from './actions.js';
 
-export type ActionReason = Action['reason'];
-
-/** What this decision still believes about one placement target; mutated only inside `decide`. */
-interface WorkerLedger {
-  readonly workerId: string;
-  readonly engine: string;
-  readonly capacityBytes: number;
-  /** Capacity minus resident bytes minus bytes of models loading (or chosen to load) here. */
-  free: number;
-  /** Resident models this decision may evict, least recently used first. */
-  evictable: ResidentModelInfo[];
+/** One decision's state; the ledgers are its only mutable part. */
+interface Ctx {
+  readonly snap: Snapshot;
+  readonly policy: SchedulerPolicy;
+  readonly ledgers: WorkerLedger[];
+  readonly actions: Action[];
+  /** Models this decision loads somewhere: a model gets at most one load per decision. */
+  readonly planned: Set<string>;
 }
 
 interface Placement {
-  ledger: WorkerLedger;
-  victims: ResidentModelInfo[];
+  readonly ledger: WorkerLedger;
+  readonly need: number;
+  readonly eviction?: EvictionPlan;
 }
 
-/** Returns the actions that give every cold model with a backlog one replica. */
+/** Returns the actions that bring residency closer to demand; never does I/O. */
 export function decide(snap: Snapshot, policy: SchedulerPolicy): Action[] {
-  const ledgers = snap.workers.filter((w) => w.state === 'running' && w.engineHealthy !== false).map((w) => ledgerFor(w, snap, policy));
-  const actions: Action[] = [];
-  const unplaceable: string[] = [];
-  // coldBacklog yields each model once, so one decision never loads a model twice.
-  for (const entry of coldBacklog(snap)) {
-    const placement = placeWithoutEviction(ledgers, entry) ?? placeWithEviction(ledgers, entry);
-    if (!placement) {
-      unplaceable.push(entry.name);
-      continue;
-    }
-    actions.push(...commit(placement, entry));
-  }
-  if (unplaceable.length > 0) {
-    const live = snap.workers.filter((w) => w.state === 'running' || w.state === 'starting').length;
-    actions.push({ type: 'scale', desiredWorkers: live + 1, reason: 'unplaceable', models: unplaceable });
-  }
-  return actions;
+  const ctx: Ctx = { snap, policy, ledgers: buildLedgers(snap, policy), actions: [], planned: new Set() };
+  const unplaceable = placeColdBacklog(ctx);
+  const saturated = addReplicas(ctx);
+  prewarm(ctx);
+  trimIdleReplicas(ctx);
+  const scale = scaleAction(snap, policy, unplaceable, saturated);
+  if (scale) ctx.actions.push(scale);
+  return ctx.actions;
 }
 
-/** A worker that can serve or soon serve the model's queue: running or starting, not draining. */
-function serves(w: Heartbeat, model: string): boolean {
-  if (w.state !== 'running' && w.state !== 'starting') return false;
-  return w.resident.some((m) => m.model === model) || w.loading.some((m) => m.model === model);
+/** Rule 1 (and 2): one replica for each cold model with a backlog. Returns those that fit nowhere. */
+function placeColdBacklog(ctx: Ctx): string[] {
+  const unplaceable: string[] = [];
+  for (const entry of coldBacklog(ctx)) {
+    const placement = place(ctx, entry, true);
+    if (placement) commit(ctx, placement, entry.name, 'cold_backlog');
+    else unplaceable.push(entry.name);
+  }
+  return unplaceable;
+}
+
+/** A worker that can serve or soon serve the model's queue: running or starting, holding or loading it. */
+function serves(ctx: Ctx, model: string): boolean {
+  if (ctx.planned.has(model)) return true;
+  return ctx.snap.workers.some(
+    (w) => (w.state === 'running' || w.state === 'starting') && (w.resident.some((m) => m.model === model) || w.loading.some((m) => m.model === model)),
+  );
 }
 
 /** Catalog entries of models with waiting jobs and no replica, longest wait first. */
-function coldBacklog(snap: Snapshot): CatalogEntry[] {
+function coldBacklog(ctx: Ctx): CatalogEntry[] {
   const cold: { entry: CatalogEntry; waiting: number; ageMs: number }[] = [];
-  for (const [model, q] of snap.queues) {
-    const entry = snap.catalog.get(model);
+  for (const [model, q] of ctx.snap.queues) {
+    const entry = ctx.snap.catalog.get(model);
     // Without a catalog entry there is no size and no engine: nothing can be placed.
-    if (q.waiting === 0 || !entry || snap.workers.some((w) => serves(w, model))) continue;
+    if (q.waiting === 0 || !entry || serves(ctx, model)) continue;
     cold.push({ entry, waiting: q.waiting, ageMs: q.oldestWaitMs ?? -1 });
   }
   cold.sort((a, b) => b.ageMs - a.ageMs || b.waiting - a.waiting || a.entry.name.localeCompare(b.entry.name));
   return cold.map((c) => c.entry);
 }
 
-function ledgerFor(w: Heartbeat, snap: Snapshot, policy: SchedulerPolicy): WorkerLedger {
-  const loadingBytes = w.loading.reduce((s, l) => s + (snap.catalog.get(l.model)?.sizeBytes ?? 0), 0);
-  return {
-    workerId: w.workerId,
-    engine: w.engine,
-    capacityBytes: w.capacityBytes,
-    free: w.capacityBytes - w.usedBytes - loadingBytes,
-    evictable: w.resident
-      .filter((m) => isEvictable(m, snap, policy))
-      .sort((a, b) => a.lastUsedAt - b.lastUsedAt || a.model.localeCompare(b.model)),
-  };
-}
-
-/** Idle, unpinned, past its minimum residency, and no job of its own waiting for it. */
-function isEvictable(m: ResidentModelInfo, snap: Snapshot, policy: SchedulerPolicy): boolean {
-  return (
-    m.activeJobs === 0 &&
-    !policy.pinned.has(m.model) &&
-    snap.now - m.loadedAt >= policy.minResidencyMs &&
-    (snap.queues.get(m.model)?.waiting ?? 0) === 0
-  );
-}
-
-function placeWithoutEviction(ledgers: WorkerLedger[], entry: CatalogEntry): Placement | undefined {
-  const best = ledgers
-    .filter((l) => l.engine === entry.engine && l.free >= entry.sizeBytes)
-    .sort((a, b) => b.free - a.free || a.workerId.localeCompare(b.workerId))[0];
-  return best && { ledger: best, victims: [] };
-}
-
-/** The worker where the fewest LRU victims make room; ties go to the staler first victim. */
-function placeWithEviction(ledgers: WorkerLedger[], entry: CatalogEntry): Placement | undefined {
+/**
+ * Where `entry` goes: the eligible worker with the most usable memory where it fits; failing
+ * that (and if `evict`), the worker whose cheapest sufficient eviction costs least.
+ */
+function place(ctx: Ctx, entry: CatalogEntry, evict: boolean): Placement | undefined {
+  const eligible = ctx.ledgers.filter((l) => l.worker.engine === entry.engine && !l.hosts.has(entry.name));
+  const fits = eligible
+    .map((ledger) => ({ ledger, need: needOn(ctx.snap, entry.name, ledger) }))
+    .filter((p) => p.need <= p.ledger.free)
+    .sort((a, b) => b.ledger.free - a.ledger.free || a.ledger.worker.workerId.localeCompare(b.ledger.worker.workerId));
+  if (fits[0] || !evict) return fits[0];
   const options: Placement[] = [];
-  for (const ledger of ledgers) {
-    if (ledger.engine !== entry.engine || ledger.capacityBytes < entry.sizeBytes) continue;
-    let free = ledger.free;
-    const victims: ResidentModelInfo[] = [];
-    for (const m of ledger.evictable) {
-      if (free >= entry.sizeBytes) break;
-      victims.push(m);
-      free += m.sizeBytes;
-    }
-    if (free >= entry.sizeBytes) options.push({ ledger, victims });
+  for (const ledger of eligible) {
+    const need = needOn(ctx.snap, entry.name, ledger);
+    const eviction = cheapestEviction(ledger, need - ledger.free);
+    if (eviction) options.push({ ledger, need, eviction });
   }
   options.sort(
     (a, b) =>
-      a.victims.length - b.victims.length ||
-      (a.victims[0]?.lastUsedAt ?? 0) - (b.victims[0]?.lastUsedAt ?? 0) ||
-      a.ledger.workerId.localeCompare(b.ledger.workerId),
+      a.eviction!.cost - b.eviction!.cost ||
+      a.eviction!.victims.length - b.eviction!.victims.length ||
+      a.ledger.worker.workerId.localeCompare(b.ledger.worker.workerId),
   );
   return options[0];
 }
 
-/** Books the placement in its ledger and returns its actions: the unloads, then the load. */
-function commit({ ledger, victims }: Placement, entry: CatalogEntry): Action[] {
-  const actions: Action[] = [];
-  for (const v of victims) {
-    ledger.free += v.sizeBytes;
-    ledger.evictable = ledger.evictable.filter((m) => m !== v);
-    actions.push({ type: 'unload', model: v.model, worker: ledger.workerId, reason: 'make_room', forModel: entry.name });
+/** Books a placement and emits its actions: the unloads (cheapest per byte first), then the load. */
+function commit(ctx: Ctx, { ledger, need, eviction }: Placement, model: string, reason: LoadReason): void {
+  const worker = ledger.worker.workerId;
+  if (eviction) {
+    bookUnloads(ledger, eviction.victims);
+    for (const v of eviction.victims) ctx.actions.push({ type: 'unload', model: v.model, worker, reason: 'make_room', forModel: model });
   }
-  ledger.free -= entry.sizeBytes;
-  actions.push({ type: 'load', model: entry.name, worker: ledger.workerId, reason: 'cold_backlog' });
-  return actions;
+  bookLoad(ledger, model, need);
+  ctx.planned.add(model);
+  ctx.actions.push({ type: 'load', model, worker, reason });
+}
+
+/** Rule 3: one more replica for each backlogged model its replicas cannot absorb. Returns those with no room. */
+function addReplicas(ctx: Ctx): string[] {
+  const { snap, policy } = ctx;
+  const saturated: string[] = [];
+  const backlogged = [...snap.queues]
+    .filter(([model, q]) => q.waiting > 0 && (q.oldestWaitMs ?? 0) > policy.replicaWaitTargetMs && snap.catalog.has(model) && !ctx.planned.has(model))
+    .sort(([am, a], [bm, b]) => (b.oldestWaitMs ?? 0) - (a.oldestWaitMs ?? 0) || am.localeCompare(bm));
+  for (const [model, q] of backlogged) {
+    const hosts = snap.workers.filter((w) => w.state === 'running' && w.resident.some((m) => m.model === model));
+    // One replica at a time: a load already under way must land before another is judged.
+    if (hosts.length === 0 || hosts.length >= policy.maxReplicas || snap.workers.some((w) => w.loading.some((l) => l.model === model))) continue;
+    const slots = hosts.reduce((s, w) => s + Math.max(1, w.slotsPerModel), 0);
+    if (q.waiting <= Math.max(0, slots - q.active)) continue;
+    const placement = place(ctx, snap.catalog.get(model)!, true);
+    if (placement) commit(ctx, placement, model, 'replica_backlog');
+    else saturated.push(model);
+  }
+  return saturated;
+}
+
+/** Rule 4: load cold models likely requested soon into free memory, most likely first. */
+function prewarm(ctx: Ctx): void {
+  const { snap, policy } = ctx;
+  if (!snap.arrivals || policy.prewarmMaxLoads === 0) return;
+  const likely: { entry: CatalogEntry; p: number }[] = [];
+  for (const [model, stats] of snap.arrivals) {
+    const entry = snap.catalog.get(model);
+    // A model with waiting jobs and no replica was handled (or found unplaceable) by rule 1.
+    if (!entry || (snap.queues.get(model)?.waiting ?? 0) > 0 || serves(ctx, model)) continue;
+    const p = arrivalProbability(stats, snap.now, policy.prewarmHorizonMs, policy.histogramMinSamples);
+    if (p >= policy.prewarmMinProbability && p > 0) likely.push({ entry, p });
+  }
+  likely.sort((a, b) => b.p - a.p || a.entry.name.localeCompare(b.entry.name));
+  let budget = policy.prewarmMaxLoads;
+  for (const { entry } of likely) {
+    if (budget === 0) break;
+    const placement = place(ctx, entry, false);
+    if (!placement) continue;
+    commit(ctx, placement, entry.name, 'prewarm');
+    budget--;
+  }
+}
+
+/** Rule 5: unload extra replicas idle for `replicaIdleMs`, stalest first, keeping at least one. */
+function trimIdleReplicas(ctx: Ctx): void {
+  const { snap, policy } = ctx;
+  for (const [model, q] of snap.queues) {
+    if (q.waiting > 0 || policy.pinned.has(model)) continue;
+    const replicas = ctx.ledgers.filter((l) => l.hosts.has(model) && l.worker.resident.some((m) => m.model === model));
+    if (replicas.length < 2) continue;
+    const idle = replicas
+      .map((ledger) => ({ ledger, info: ledger.worker.resident.find((m) => m.model === model)! }))
+      .filter(({ info }) => info.activeJobs === 0 && snap.now - info.lastUsedAt >= policy.replicaIdleMs && snap.now - info.loadedAt >= policy.minResidencyMs)
+      .sort((a, b) => a.info.lastUsedAt - b.info.lastUsedAt || a.ledger.worker.workerId.localeCompare(b.ledger.worker.workerId));
+    let remaining = replicas.length;
+    for (const { ledger, info } of idle) {
+      if (remaining <= 1) break;
+      bookUnloads(ledger, [{ model, bytes: info.sizeBytes, cost: 0, lastUsedAt: info.lastUsedAt }]);
+      ctx.actions.push({ type: 'unload', model, worker: ledger.worker.workerId, reason: 'replica_idle' });
+      remaining--;
+    }
+  }
 }

@@ -4,8 +4,36 @@ import { ConfigError } from '../protocol/env.js';
 export interface SchedulerPolicy {
   /** Models never evicted (FABRIC_PIN), as canonical names. */
   readonly pinned: ReadonlySet<string>;
-  /** A model stays at least this long after its load before it may be evicted; prevents thrash. */
+  /** A model stays at least this long after its load before it may be evicted; prevents thrash. @defaultValue 30 s */
   readonly minResidencyMs: number;
+  /** Share of a worker's capacity every plan leaves free (FABRIC_VRAM_HEADROOM, as in the API and worker). @defaultValue 0.1 */
+  readonly headroomRatio: number;
+  /** Load speed assumed for reload-time estimates: reload = bytes / this + `loadFixedMs`. @defaultValue 2 GB/s */
+  readonly loadBytesPerSec: number;
+  /** Fixed part of a load (process start, engine warm-up). @defaultValue 2 s */
+  readonly loadFixedMs: number;
+  /** Window of "a request soon" when pricing an eviction. @defaultValue 1 min */
+  readonly demandHorizonMs: number;
+  /** An inter-arrival histogram with fewer gaps than this is not trusted. @defaultValue 4 */
+  readonly histogramMinSamples: number;
+  /** A model whose oldest job waited longer than this, with more waiting than free slots, gets one more replica. @defaultValue 2 s */
+  readonly replicaWaitTargetMs: number;
+  /** An extra replica unused for this long is unloaded (one replica always stays). @defaultValue 5 min */
+  readonly replicaIdleMs: number;
+  /** Most replicas of one model. @defaultValue 8 */
+  readonly maxReplicas: number;
+  /** Window of "a request soon" for pre-warming. @defaultValue 1 min */
+  readonly prewarmHorizonMs: number;
+  /** A cold model is pre-warmed when its probability of a request within the window reaches this. @defaultValue 0.5 */
+  readonly prewarmMinProbability: number;
+  /** Most pre-warm loads one decision starts (pre-warm never evicts). @defaultValue 2 */
+  readonly prewarmMaxLoads: number;
+  /** An idle worker (and the last scale change) must be this old before a scale-down by one. @defaultValue 10 min */
+  readonly scaleDownCooldownMs: number;
+  /** Scale-down never asks for fewer workers. @defaultValue 1 */
+  readonly minWorkers: number;
+  /** Scale-up never asks for more workers (actuators clamp as well). @defaultValue Infinity */
+  readonly maxWorkers: number;
 }
 
 /** What callers may pass: any subset, `pinned` as any iterable of names. */
@@ -14,16 +42,53 @@ export type SchedulerPolicyInput = Partial<Omit<SchedulerPolicy, 'pinned'>> & { 
 export const SCHEDULER_POLICY_DEFAULTS: SchedulerPolicy = Object.freeze({
   pinned: new Set<string>(),
   minResidencyMs: 30_000,
+  headroomRatio: 0.1,
+  loadBytesPerSec: 2e9,
+  loadFixedMs: 2_000,
+  demandHorizonMs: 60_000,
+  histogramMinSamples: 4,
+  replicaWaitTargetMs: 2_000,
+  replicaIdleMs: 300_000,
+  maxReplicas: 8,
+  prewarmHorizonMs: 60_000,
+  prewarmMinProbability: 0.5,
+  prewarmMaxLoads: 2,
+  scaleDownCooldownMs: 600_000,
+  minWorkers: 1,
+  maxWorkers: Infinity,
 });
+
+type NumericKey = Exclude<keyof SchedulerPolicy, 'pinned'>;
+
+/** Lower bound (inclusive unless `gt`) and whether the knob must be an integer. */
+const BOUNDS: Record<NumericKey, { min: number; gt?: boolean; int?: boolean; max?: number }> = {
+  minResidencyMs: { min: 0 },
+  headroomRatio: { min: 0, max: 0.99 },
+  loadBytesPerSec: { min: 0, gt: true },
+  loadFixedMs: { min: 0 },
+  demandHorizonMs: { min: 0, gt: true },
+  histogramMinSamples: { min: 1 },
+  replicaWaitTargetMs: { min: 0 },
+  replicaIdleMs: { min: 0 },
+  maxReplicas: { min: 1, int: true },
+  prewarmHorizonMs: { min: 0, gt: true },
+  prewarmMinProbability: { min: 0, max: 1 },
+  prewarmMaxLoads: { min: 0, int: true },
+  scaleDownCooldownMs: { min: 0 },
+  minWorkers: { min: 0, int: true },
+  maxWorkers: { min: 1 },
+};
 
 /** Merges `input` over the defaults and validates the result. */
 export function schedulerPolicy(input: SchedulerPolicyInput = {}): SchedulerPolicy {
-  const policy: SchedulerPolicy = {
-    pinned: new Set(input.pinned ?? SCHEDULER_POLICY_DEFAULTS.pinned),
-    minResidencyMs: input.minResidencyMs ?? SCHEDULER_POLICY_DEFAULTS.minResidencyMs,
-  };
-  if (!Number.isFinite(policy.minResidencyMs) || policy.minResidencyMs < 0) {
-    throw new ConfigError(`scheduler policy minResidencyMs must be >= 0, got ${policy.minResidencyMs}`);
+  const { pinned, ...rest } = input;
+  const defined = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
+  const policy: SchedulerPolicy = { ...SCHEDULER_POLICY_DEFAULTS, ...defined, pinned: new Set(pinned ?? SCHEDULER_POLICY_DEFAULTS.pinned) };
+  for (const [key, b] of Object.entries(BOUNDS) as [NumericKey, (typeof BOUNDS)[NumericKey]][]) {
+    const v = policy[key];
+    const ok = !Number.isNaN(v) && (b.gt ? v > b.min : v >= b.min) && (b.max === undefined || v <= b.max) && (!b.int || Number.isInteger(v)) && (key === 'maxWorkers' || Number.isFinite(v));
+    if (!ok) throw new ConfigError(`scheduler policy ${key} must be ${b.int ? 'an integer ' : ''}${b.gt ? '>' : '>='} ${b.min}${b.max !== undefined ? ` and <= ${b.max}` : ''}, got ${v}`);
   }
+  if (policy.maxWorkers < policy.minWorkers) throw new ConfigError(`scheduler policy maxWorkers (${policy.maxWorkers}) must be >= minWorkers (${policy.minWorkers})`);
   return Object.freeze(policy);
 }

@@ -1,12 +1,66 @@
 /**
- * The port through which scale suggestions leave the scheduler. Only a log actuator exists
- * now; a Kubernetes scale-subresource or KEDA-metric actuator plugs in here later.
+ * The port through which scale decisions leave the scheduler, with what every actuator shares:
+ * the worker-count clamp, the `fabric_desired_workers` gauge and one error type that says
+ * whether a retry can help. Actuators: log (default), kubernetes, metric (`./actuators/`).
  */
+import { Gauge } from 'prom-client';
+import { ConfigError } from '../protocol/env.js';
 import type { Logger } from '../protocol/logger.js';
+import { registry } from '../protocol/metrics.js';
 
 export interface ScaleActuator {
   /** Asks for `desiredWorkers` workers; called on every decision that wants a change, so it must be idempotent. */
   apply(desiredWorkers: number, reason: string): Promise<void>;
+}
+
+/** Bounds every actuator applies to the policy's wish. */
+export interface WorkerLimits {
+  minWorkers: number;
+  maxWorkers: number;
+}
+
+export const WORKER_LIMIT_DEFAULTS: Readonly<WorkerLimits> = Object.freeze({ minWorkers: 1, maxWorkers: 10 });
+
+/** Merges `input` over the defaults and validates it. */
+export function workerLimits(input: Partial<WorkerLimits> = {}): WorkerLimits {
+  const l = { minWorkers: input.minWorkers ?? WORKER_LIMIT_DEFAULTS.minWorkers, maxWorkers: input.maxWorkers ?? WORKER_LIMIT_DEFAULTS.maxWorkers };
+  if (!Number.isInteger(l.minWorkers) || l.minWorkers < 0) throw new ConfigError(`minWorkers must be an integer >= 0, got ${l.minWorkers}`);
+  if (!Number.isInteger(l.maxWorkers) || l.maxWorkers < l.minWorkers || l.maxWorkers < 1) {
+    throw new ConfigError(`maxWorkers must be an integer >= max(1, minWorkers), got ${l.maxWorkers} (minWorkers ${l.minWorkers})`);
+  }
+  return l;
+}
+
+export function clampWorkers(desired: number, l: WorkerLimits): number {
+  return Math.min(l.maxWorkers, Math.max(l.minWorkers, Math.round(desired)));
+}
+
+/**
+ * The worker count the scheduler last asked for, by actuator. Labelled so that nothing is
+ * exported before the first decision: a scraper (KEDA's prometheus scaler, an HPA adapter)
+ * then sees no value and keeps the current size instead of reading a misleading 0.
+ */
+export const desiredWorkersGauge = new Gauge({
+  name: 'fabric_desired_workers',
+  help: 'Workers the scheduler last asked for (after the min/max clamp), by actuator',
+  labelNames: ['actuator'] as const,
+  registers: [registry],
+});
+
+export type ScaleErrorCode = 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'invalid' | 'unavailable';
+
+/** An actuator failure; `retryable` says whether the same call may succeed later unchanged. */
+export class ScaleActuatorError extends Error {
+  constructor(
+    readonly code: ScaleErrorCode,
+    message: string,
+    readonly retryable: boolean,
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ScaleActuatorError';
+  }
 }
 
 /** Logs the suggestion; repeats of the same one are logged at most once per `repeatMs`. */
@@ -20,6 +74,7 @@ export class LogScaleActuator implements ScaleActuator {
   ) {}
 
   async apply(desiredWorkers: number, reason: string): Promise<void> {
+    desiredWorkersGauge.set({ actuator: 'log' }, desiredWorkers);
     const now = this.clock();
     const l = this.last;
     if (l && l.desiredWorkers === desiredWorkers && l.reason === reason && now - l.at < this.repeatMs) return;

@@ -48,6 +48,9 @@ export class Scheduler {
   /** Models named by wakes since the last snapshot; read even if missing from the catalog. */
   private readonly hints = new Set<string>();
   private lastScale = '';
+  /** The worker count last asked for and when it changed: the scale-down cool-down's input to `decide`. */
+  private lastDesired: number | undefined;
+  private lastScaleAt: number | undefined;
   private starting: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
   /** Aborted when close() begins, so a start stuck on an unreachable Redis gives up. */
@@ -199,7 +202,8 @@ export class Scheduler {
     try {
       const hints = [...this.hints];
       this.hints.clear();
-      const snap = this.pending.overlay(await readSnapshot(this.deps.redis, this.deps.keys, this.clock(), hints));
+      const read = this.pending.overlay(await readSnapshot(this.deps.redis, this.deps.keys, this.clock(), hints));
+      const snap = this.lastScaleAt === undefined ? read : Object.freeze({ ...read, lastScaleAt: this.lastScaleAt });
       const actions = decide(snap, this.options.policy);
       // Leadership can lapse while the snapshot is read; a stale leader must not act.
       if (actions.length > 0 && this.lease.isLeader()) await this.apply(actions);
@@ -235,12 +239,16 @@ export class Scheduler {
       }
       this.pending.note({ type: a.type, model: a.model, worker: a.worker, at });
       schedulerMetrics.decisions.inc({ action: a.type, reason: a.reason });
-      log.info({ action: a.type, model: a.model, worker: a.worker, reason: a.reason, requestId: cmd.requestId, ...(a.type === 'unload' ? { forModel: a.forModel } : {}) }, 'Scheduler action');
+      log.info({ action: a.type, model: a.model, worker: a.worker, reason: a.reason, requestId: cmd.requestId, ...('forModel' in a ? { forModel: a.forModel } : {}) }, 'Scheduler action');
     });
   }
 
   private async applyScale(a: ScaleAction): Promise<void> {
     schedulerMetrics.decisions.inc({ action: 'scale', reason: a.reason });
+    if (a.desiredWorkers !== this.lastDesired) {
+      this.lastDesired = a.desiredWorkers;
+      this.lastScaleAt = this.clock();
+    }
     // Every tick re-suggests an unchanged scale-up; only a change is worth an info line.
     const key = `${a.desiredWorkers}|${a.reason}|${a.models.join(',')}`;
     const level = key === this.lastScale ? 'debug' : 'info';

@@ -1,10 +1,12 @@
 /**
- * The scheduler's read of the world: live worker heartbeats, the catalog and the depth of
- * every known model queue, taken in three pipelined round trips into one immutable object.
+ * The scheduler's read of the world: live worker heartbeats, the catalog, measured footprints,
+ * the depth and arrival history of every known model queue, taken in three pipelined round
+ * trips into one immutable object.
  * BullMQ keys are read directly (`${bullPrefix}:${queue}:wait|prioritized|active`) so a
  * snapshot costs no Queue objects and no per-queue connections.
  */
 import type { Redis } from 'ioredis';
+import { arrivalStatsAt, parseArrivalRecord, type ArrivalStats } from '../protocol/arrivals.js';
 import type { Keys } from '../protocol/keys.js';
 import { queueNameFor } from '../protocol/model-names.js';
 import type { CatalogEntry, Heartbeat } from '../protocol/worker-state.js';
@@ -27,13 +29,33 @@ export interface Snapshot {
   readonly catalog: ReadonlyMap<string, CatalogEntry>;
   /** One entry per catalog model (and per extra model asked for), empty queues included. */
   readonly queues: ReadonlyMap<string, QueueDepth>;
+  /**
+   * Footprints measured at earlier loads (hash `keys.footprints()`), bytes by `<engine> <model>`.
+   * They win over the catalog's estimate in the VRAM rule. Absent: none measured (estimates only).
+   */
+  readonly measured?: ReadonlyMap<string, number>;
+  /**
+   * Arrival history by model (hash `keys.modelArrivals(model)`, written by the API through
+   * `recordArrival`), as of `now`. Drives pre-warm and eviction cost. Absent or missing a model:
+   * no history; eviction then falls back on recency (`lastUsedAt`) and nothing is pre-warmed.
+   */
+  readonly arrivals?: ReadonlyMap<string, ArrivalStats>;
+  /**
+   * When the last scale change (up or down) was applied, epoch ms, for the scale-down
+   * cool-down. Absent: none known (the cool-down then counts only from workers' idle time).
+   */
+  readonly lastScaleAt?: number;
 }
 
 type PipelineResult = [Error | null, unknown][] | null;
 
 /** Reads a snapshot at time `now`; `extraModels` adds queues outside the catalog (wake hints). */
 export async function readSnapshot(redis: Redis, keys: Keys, now: number, extraModels: Iterable<string> = []): Promise<Snapshot> {
-  const [ids, catalogRaw] = unwrap(await redis.pipeline().smembers(keys.workersIndex()).hgetall(keys.catalog()).exec()) as [string[], Record<string, string>];
+  const [ids, catalogRaw, footprintsRaw] = unwrap(await redis.pipeline().smembers(keys.workersIndex()).hgetall(keys.catalog()).hgetall(keys.footprints()).exec()) as [
+    string[],
+    Record<string, string>,
+    Record<string, string>,
+  ];
   const catalog = parseCatalog(catalogRaw);
   const models = [...new Set([...catalog.keys(), ...extraModels])].sort();
 
@@ -43,8 +65,10 @@ export async function readSnapshot(redis: Redis, keys: Keys, now: number, extraM
     const q = (type: string) => `${keys.bullPrefix}:${queueNameFor(model)}:${type}`;
     p.llen(q('wait')).zcard(q('prioritized')).llen(q('active')).lindex(q('wait'), -1).zrange(q('prioritized'), '0', '0');
   }
+  for (const model of models) p.hgetall(keys.modelArrivals(model));
   const rows = unwrap(await p.exec());
   const workers = ids.length > 0 ? parseHeartbeats(rows.shift() as (string | null)[]) : [];
+  const arrivals = parseArrivals(models, rows.splice(models.length * 5) as Record<string, string>[], now);
 
   const heads: { model: string; jobIds: string[] }[] = [];
   const counts = models.map((model, i) => {
@@ -60,7 +84,7 @@ export async function readSnapshot(redis: Redis, keys: Keys, now: number, extraM
     const oldest = enqueuedAt.get(c.model);
     queues.set(c.model, Object.freeze({ waiting: c.waiting, active: c.active, oldestWaitMs: c.waiting > 0 && oldest !== undefined ? Math.max(0, now - oldest) : null }));
   }
-  return Object.freeze({ now, workers: Object.freeze(workers), catalog, queues });
+  return Object.freeze({ now, workers: Object.freeze(workers), catalog, queues, measured: parseFootprints(footprintsRaw), arrivals });
 }
 
 /** Earliest BullMQ `timestamp` among each model's head jobs; one pipelined HGET per job. */
@@ -99,6 +123,30 @@ function parseCatalog(raw: Record<string, string>): Map<string, CatalogEntry> {
     }
   }
   return catalog;
+}
+
+/** Arrival stats as of `now` for each model with a history. */
+function parseArrivals(models: string[], raw: Record<string, string>[], now: number): Map<string, ArrivalStats> {
+  const out = new Map<string, ArrivalStats>();
+  models.forEach((model, i) => {
+    const rec = parseArrivalRecord(raw[i] ?? {});
+    if (rec) out.set(model, arrivalStatsAt(rec, now));
+  });
+  return out;
+}
+
+/** Measured bytes by `<engine> <model>`; a malformed entry is skipped like a bad catalog entry. */
+function parseFootprints(raw: Record<string, string>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [key, json] of Object.entries(raw)) {
+    try {
+      const bytes = (JSON.parse(json) as { measuredBytes?: unknown }).measuredBytes;
+      if (typeof bytes === 'number' && Number.isFinite(bytes) && bytes > 0) out.set(key, bytes);
+    } catch {
+      // skipped
+    }
+  }
+  return out;
 }
 
 function parseHeartbeats(raw: (string | null)[]): Heartbeat[] {

@@ -1,0 +1,136 @@
+/**
+ * The decision's working copy of each placement target: usable memory under the shared VRAM
+ * rule (protocol/vram-rule.ts), what each worker hosts, and which of its models may be evicted
+ * at what expected cost. Mutated only inside one `decide` call.
+ */
+import { footprintOf, usableBytes } from '../protocol/vram-rule.js';
+import type { Heartbeat, ResidentModelInfo } from '../protocol/worker-state.js';
+import { reloadMs, residentProbability } from './demand.js';
+import type { SchedulerPolicy } from './policy.js';
+import type { Snapshot } from './snapshot.js';
+
+/** An evictable resident model and what evicting it is expected to cost. */
+export interface Victim {
+  readonly model: string;
+  /** Bytes its unload frees: the footprint measured at its load. */
+  readonly bytes: number;
+  /** P(request within the demand horizon) x estimated reload time, in ms. */
+  readonly cost: number;
+  readonly lastUsedAt: number;
+}
+
+export interface WorkerLedger {
+  readonly worker: Heartbeat;
+  /** Usable bytes (free less reservations and headroom) less what this decision booked here. */
+  free: number;
+  /** Models resident, loading or planned to load here (victims chosen in this decision removed). */
+  readonly hosts: Set<string>;
+  /** Evictable models, cheapest per byte freed first. */
+  evictable: Victim[];
+}
+
+/** Ledgers of the workers a load may target: running, engine healthy. */
+export function buildLedgers(snap: Snapshot, policy: SchedulerPolicy): WorkerLedger[] {
+  return snap.workers.filter((w) => w.state === 'running' && w.engineHealthy !== false).map((w) => ledgerFor(w, snap, policy));
+}
+
+function ledgerFor(w: Heartbeat, snap: Snapshot, policy: SchedulerPolicy): WorkerLedger {
+  // A commanded load the worker has not admitted yet reserves nothing; count it at its footprint.
+  const reservedOf = (l: Heartbeat['loading'][number]) => Math.max(l.reservedBytes ?? 0, footprintOf(snap, l.model, w.engine).bytes);
+  return {
+    worker: w,
+    free: usableBytes(w, policy.headroomRatio, reservedOf),
+    hosts: new Set([...w.resident.map((m) => m.model), ...w.loading.map((l) => l.model)]),
+    evictable: w.resident
+      .filter((m) => isEvictable(m, snap, policy))
+      .map((m) => victimOf(m, snap, policy))
+      .sort((a, b) => a.cost / a.bytes - b.cost / b.bytes || a.lastUsedAt - b.lastUsedAt || a.model.localeCompare(b.model)),
+  };
+}
+
+/**
+ * Idle, unpinned, past its minimum residency, and no job of its own waiting or running. The
+ * queue's active count is read fresh each decision; a heartbeat's `activeJobs` may predate a
+ * job that just started, so both must be zero.
+ */
+export function isEvictable(m: ResidentModelInfo, snap: Snapshot, policy: SchedulerPolicy): boolean {
+  return m.activeJobs === 0 && !policy.pinned.has(m.model) && snap.now - m.loadedAt >= policy.minResidencyMs && (snap.queues.get(m.model)?.waiting ?? 0) === 0 && (snap.queues.get(m.model)?.active ?? 0) === 0;
+}
+
+function victimOf(m: ResidentModelInfo, snap: Snapshot, policy: SchedulerPolicy): Victim {
+  const p = residentProbability(snap.arrivals?.get(m.model), m.lastUsedAt, snap.now, policy.demandHorizonMs, policy.histogramMinSamples);
+  // A zero-byte victim frees nothing; one byte keeps the per-byte ranking finite.
+  const bytes = Math.max(1, m.sizeBytes);
+  return { model: m.model, bytes, cost: p * reloadMs(bytes, policy.loadBytesPerSec, policy.loadFixedMs), lastUsedAt: m.lastUsedAt };
+}
+
+/** Bytes `model` needs on this ledger's worker (measured footprint, else estimate, else size). */
+export function needOn(snap: Snapshot, model: string, l: WorkerLedger): number {
+  return footprintOf(snap, model, l.worker.engine).bytes;
+}
+
+/** Exhaustive search up to this many candidates (2^12 subsets); greedy by cost per byte above. */
+const EXACT_LIMIT = 12;
+
+export interface EvictionPlan {
+  readonly victims: Victim[];
+  readonly cost: number;
+}
+
+/**
+ * The set of victims on this worker with the lowest total expected cost whose unloads free at
+ * least `deficit` bytes (ties: fewer victims, then fewer bytes freed); undefined if none does.
+ */
+export function cheapestEviction(l: WorkerLedger, deficit: number): EvictionPlan | undefined {
+  const c = l.evictable;
+  if (c.reduce((s, v) => s + v.bytes, 0) < deficit) return undefined;
+  if (c.length > EXACT_LIMIT) return greedyEviction(c, deficit);
+  let best: { mask: number; cost: number; n: number; bytes: number } | undefined;
+  for (let mask = 1; mask < 1 << c.length; mask++) {
+    let cost = 0;
+    let bytes = 0;
+    let n = 0;
+    for (let i = 0; i < c.length; i++) {
+      if (!(mask & (1 << i))) continue;
+      cost += c[i]!.cost;
+      bytes += c[i]!.bytes;
+      n++;
+    }
+    if (bytes < deficit) continue;
+    if (!best || cost < best.cost - 1e-9 || (Math.abs(cost - best.cost) <= 1e-9 && (n < best.n || (n === best.n && bytes < best.bytes)))) best = { mask, cost, n, bytes };
+  }
+  if (!best) return undefined;
+  const mask = best.mask;
+  return { victims: c.filter((_, i) => mask & (1 << i)), cost: best.cost };
+}
+
+/** Cheapest per byte first until enough is freed, then drops any victim no longer needed. */
+function greedyEviction(c: Victim[], deficit: number): EvictionPlan {
+  const picked: Victim[] = [];
+  let freed = 0;
+  for (const v of c) {
+    if (freed >= deficit) break;
+    picked.push(v);
+    freed += v.bytes;
+  }
+  for (let i = picked.length - 1; i >= 0; i--) {
+    if (freed - picked[i]!.bytes >= deficit) freed -= picked.splice(i, 1)[0]!.bytes;
+  }
+  return { victims: picked, cost: picked.reduce((s, v) => s + v.cost, 0) };
+}
+
+/** Books unloads of `victims` on the ledger: their bytes become free, they stop being hosted or evictable. */
+export function bookUnloads(l: WorkerLedger, victims: readonly Victim[]): void {
+  for (const v of victims) {
+    l.free += v.bytes;
+    l.hosts.delete(v.model);
+  }
+  const gone = new Set(victims.map((v) => v.model));
+  l.evictable = l.evictable.filter((v) => !gone.has(v.model));
+}
+
+/** Books a load of `model` needing `bytes`. */
+export function bookLoad(l: WorkerLedger, model: string, bytes: number): void {
+  l.free -= bytes;
+  l.hosts.add(model);
+}
