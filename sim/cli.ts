@@ -1,0 +1,101 @@
+/** The simulator's command line: one options type, defaults merged and validated in one place. */
+import { parseArgs } from 'node:util';
+import { isPolicyName, POLICY_NAMES, type PolicyName } from './policies/index.js';
+import { parseBytes } from './trace.js';
+
+export interface SimCliOptions {
+  readonly trace?: string;
+  readonly models?: string;
+  readonly gpus: number;
+  readonly gpuMemBytes: number;
+  /** Autoscaling ceiling; equal to `gpus` (a fixed pool) unless given. */
+  readonly maxGpus: number;
+  readonly gpuStartMs?: number;
+  readonly seed: number;
+  readonly json: boolean;
+  readonly reportDir?: string;
+  readonly policies: PolicyName[];
+  readonly tickMs: number;
+  /** Generated traces only: length in minutes and mean arrivals per second. */
+  readonly durationMin: number;
+  readonly rate?: number;
+  /** Writes the trace and models actually used (handy for a generated one). */
+  readonly saveTrace?: string;
+}
+
+export const SIM_CLI_DEFAULTS = Object.freeze({ gpus: 2, gpuMem: '48GiB', seed: 1, tickMs: 2_000, durationMin: 120 });
+
+export const USAGE = `usage: npm run sim -- [--trace FILE --models FILE] [--gpus N] [--gpu-mem 48GiB]
+  [--max-gpus M] [--gpu-start-ms T] [--seed S] [--policies ${POLICY_NAMES.join(',')}]
+  [--json] [--report DIR] [--tick-ms 2000] [--duration-min 120] [--rate R] [--save-trace DIR]`;
+
+export class UsageError extends Error {}
+
+/** Parses argv (without node and script); throws UsageError with a readable message. */
+export function parseSimArgs(argv: string[]): SimCliOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        trace: { type: 'string' },
+        models: { type: 'string' },
+        gpus: { type: 'string' },
+        'gpu-mem': { type: 'string' },
+        'max-gpus': { type: 'string' },
+        'gpu-start-ms': { type: 'string' },
+        seed: { type: 'string' },
+        json: { type: 'boolean' },
+        report: { type: 'string' },
+        policies: { type: 'string' },
+        'tick-ms': { type: 'string' },
+        'duration-min': { type: 'string' },
+        rate: { type: 'string' },
+        'save-trace': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n${USAGE}`);
+  }
+  if (values.help) throw new UsageError(USAGE);
+  if (values.trace && !values.models) throw new UsageError('--trace needs --models (the sizes of the models it names)');
+  const gpus = int('--gpus', values.gpus, SIM_CLI_DEFAULTS.gpus, 1);
+  let gpuMemBytes: number;
+  try {
+    gpuMemBytes = parseBytes(values['gpu-mem'] ?? SIM_CLI_DEFAULTS.gpuMem);
+  } catch (err) {
+    throw new UsageError(`--gpu-mem: ${(err as Error).message}`);
+  }
+  const maxGpus = int('--max-gpus', values['max-gpus'], gpus, 1);
+  if (maxGpus < gpus) throw new UsageError(`--max-gpus (${maxGpus}) must be >= --gpus (${gpus})`);
+  const policies = (values.policies ?? POLICY_NAMES.join(',')).split(',').map((p) => p.trim()).filter(Boolean);
+  const unknown = policies.filter((p) => !isPolicyName(p));
+  if (unknown.length > 0 || policies.length === 0) throw new UsageError(`unknown policy ${unknown.join(', ')}; known: ${POLICY_NAMES.join(', ')}`);
+  const rate = values.rate === undefined ? undefined : Number(values.rate);
+  if (rate !== undefined && !(rate > 0)) throw new UsageError(`--rate must be > 0, got ${values.rate}`);
+  return {
+    trace: values.trace,
+    models: values.models,
+    gpus,
+    gpuMemBytes,
+    maxGpus,
+    gpuStartMs: values['gpu-start-ms'] === undefined ? undefined : int('--gpu-start-ms', values['gpu-start-ms'], 0, 0),
+    seed: int('--seed', values.seed, SIM_CLI_DEFAULTS.seed, 0),
+    json: values.json ?? false,
+    reportDir: values.report,
+    policies: [...new Set(policies)] as PolicyName[],
+    tickMs: int('--tick-ms', values['tick-ms'], SIM_CLI_DEFAULTS.tickMs, 1),
+    durationMin: int('--duration-min', values['duration-min'], SIM_CLI_DEFAULTS.durationMin, 1),
+    rate,
+    saveTrace: values['save-trace'],
+  };
+}
+
+function int(flag: string, raw: string | undefined, dflt: number, min: number): number {
+  if (raw === undefined) return dflt;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got "${raw}"`);
+  return n;
+}

@@ -1,0 +1,120 @@
+/**
+ * Policy `fabric`: the real scheduler's `decide(snapshot, policy)` on simulated state. Each GPU
+ * is one worker (engine `sim`); the snapshot is built from the engine's view exactly as
+ * `readSnapshot` would read it from heartbeats, the catalog and the queues, with two
+ * simplifications: heartbeats are never stale, and the catalog's VRAM estimate equals the
+ * footprint the engine will charge (the real estimate can be off; see protocol/vram-rule.ts).
+ *
+ * Like the real scheduler it decides on every tick and is woken at once by an arrival for a
+ * model with no resident or loading replica. Actions map one to one: load, unload, scale.
+ */
+import { arrivalStatsAt, nextArrivalRecord, type ArrivalRecord, type ArrivalStats } from '../../protocol/arrivals.js';
+import { footprintKey } from '../../protocol/vram-rule.js';
+import type { CatalogEntry, Heartbeat, ResidentModelInfo } from '../../protocol/worker-state.js';
+import { decide, type Action } from '../../scheduler/decide.js';
+import { schedulerPolicy, type SchedulerPolicy, type SchedulerPolicyInput } from '../../scheduler/policy.js';
+import type { QueueDepth, Snapshot } from '../../scheduler/snapshot.js';
+import { hasReplica, type GpuView, type SimAction, type SimPolicy, type SimView } from '../policy.js';
+
+export const SIM_ENGINE = 'sim';
+
+export interface FabricPolicyOptions {
+  /** Overrides of the scheduler's policy knobs; `maxWorkers` defaults to the sim's --max-gpus. */
+  readonly policy?: SchedulerPolicyInput;
+  /** Sees every decision (its snapshot and actions): for reason counts and debugging. */
+  readonly observe?: (snap: Snapshot, actions: readonly Action[]) => void;
+}
+
+export function fabricPolicy(o: FabricPolicyOptions = {}): SimPolicy {
+  const history = new Map<string, ArrivalRecord>();
+  const measured = new Map<string, number>();
+  let policy: SchedulerPolicy | undefined;
+
+  function run(view: SimView): SimAction[] {
+    policy ??= schedulerPolicy({ maxWorkers: view.maxGpus, ...o.policy });
+    for (const g of view.gpus) for (const r of g.replicas) if (r.state === 'ready') measured.set(footprintKey(SIM_ENGINE, r.model), r.footprintBytes);
+    const snap = buildSnapshot(view, history, measured);
+    const actions = decide(snap, policy);
+    o.observe?.(snap, actions);
+    return actions.flatMap(toSimAction);
+  }
+
+  return {
+    name: 'fabric',
+    onArrival(view, req) {
+      history.set(req.model, nextArrivalRecord(history.get(req.model), req.arrivalMs));
+      // The API wakes the scheduler only for a job whose model has no replica at all.
+      return hasReplica(view, req.model) ? [] : run(view);
+    },
+    onTick: run,
+  };
+}
+
+function toSimAction(a: Action): SimAction[] {
+  switch (a.type) {
+    case 'load':
+      return [{ type: 'load', model: a.model, gpu: a.worker }];
+    case 'unload':
+      return [{ type: 'unload', model: a.model, gpu: a.worker }];
+    case 'scale':
+      return [{ type: 'scale', gpus: a.desiredWorkers }];
+    default:
+      return [];
+  }
+}
+
+/** The snapshot `readSnapshot` would return for this simulated cluster at `view.now`. */
+export function buildSnapshot(view: SimView, history: ReadonlyMap<string, ArrivalRecord> = new Map(), measured: ReadonlyMap<string, number> = new Map()): Snapshot {
+  const catalog = new Map<string, CatalogEntry>();
+  const queues = new Map<string, QueueDepth>();
+  const active = new Map<string, number>();
+  for (const g of view.gpus) for (const r of g.replicas) active.set(r.model, (active.get(r.model) ?? 0) + r.active);
+  for (const m of view.models.values()) {
+    catalog.set(m.name, catalogEntry(m.name, m.sizeBytes, m.footprintBytes));
+    const q = view.queue(m.name);
+    queues.set(m.name, { waiting: q.waiting, active: active.get(m.name) ?? 0, oldestWaitMs: q.oldestArrivalMs === null ? null : Math.max(0, view.now - q.oldestArrivalMs) });
+  }
+  const arrivals = new Map<string, ArrivalStats>();
+  for (const [model, rec] of history) arrivals.set(model, arrivalStatsAt(rec, view.now));
+  // Built as a variable, not a literal: fields the Snapshot type may not declare yet pass through.
+  const snap = { now: view.now, workers: view.gpus.map((g) => heartbeat(view, g)), catalog, queues, arrivals, measured };
+  return snap;
+}
+
+function catalogEntry(name: string, sizeBytes: number, footprintBytes: number): CatalogEntry {
+  return { name, sizeBytes, engine: SIM_ENGINE, family: null, parameterSize: null, quantization: null, digest: null, modifiedAt: '', contextLength: null, estimatedBytes: footprintBytes };
+}
+
+function heartbeat(view: SimView, g: GpuView): Heartbeat {
+  const slots = view.service.slotsPerReplica;
+  const ready = g.replicas.filter((r) => r.state === 'ready');
+  const resident: ResidentModelInfo[] = ready.map((r) => ({
+    model: r.model,
+    sizeBytes: r.footprintBytes,
+    sizeVramBytes: r.footprintBytes,
+    estimatedBytes: r.footprintBytes,
+    loadedAt: r.loadedAt ?? r.loadStartedAt,
+    lastUsedAt: r.lastUsedAt,
+    activeJobs: r.active,
+  }));
+  const activeJobs = ready.reduce((s, r) => s + r.active, 0);
+  return {
+    workerId: g.id,
+    engine: SIM_ENGINE,
+    host: g.id,
+    pid: 0,
+    state: g.state,
+    startedAt: g.provisionedAt,
+    at: view.now,
+    capacityBytes: g.memBytes,
+    usedBytes: resident.reduce((s, m) => s + m.sizeBytes, 0),
+    gpus: [],
+    slotsPerModel: slots,
+    resident,
+    loading: g.replicas.filter((r) => r.state === 'loading').map((r) => ({ model: r.model, startedAt: r.loadStartedAt, reservedBytes: r.footprintBytes })),
+    activeJobs,
+    freeSlots: ready.filter((r) => !r.draining).length * slots - activeJobs,
+    engineHealthy: true,
+    lastUsedAt: ready.reduce((s, r) => Math.max(s, r.lastUsedAt), g.provisionedAt),
+  };
+}

@@ -1,0 +1,37 @@
+/** The policies the simulator knows, by the name `--policies` uses. */
+import type { SimPolicy } from '../policy.js';
+import type { TraceRequest } from '../trace.js';
+import { fabricPolicy } from './fabric.js';
+import { keepalive0Policy } from './keepalive0.js';
+import { keepforeverPolicy } from './keepforever.js';
+import { lruAffinityPolicy } from './lru-affinity.js';
+import { ollamaPolicy } from './ollama.js';
+import { oraclePolicy } from './oracle.js';
+import { seedGatewayPolicy } from './seed-gateway.js';
+
+export const POLICY_NAMES = ['fabric', 'ollama', 'keepalive0', 'keepforever', 'lru-affinity', 'seed-gateway', 'oracle'] as const;
+export type PolicyName = (typeof POLICY_NAMES)[number];
+
+export function isPolicyName(name: string): name is PolicyName {
+  return (POLICY_NAMES as readonly string[]).includes(name);
+}
+
+/** A fresh policy instance (policies keep per-run state); `trace` is read only by the oracle. */
+export function createPolicy(name: PolicyName, trace: readonly TraceRequest[]): SimPolicy {
+  switch (name) {
+    case 'fabric':
+      return fabricPolicy();
+    case 'ollama':
+      return ollamaPolicy();
+    case 'keepalive0':
+      return keepalive0Policy();
+    case 'keepforever':
+      return keepforeverPolicy();
+    case 'lru-affinity':
+      return lruAffinityPolicy();
+    case 'seed-gateway':
+      return seedGatewayPolicy();
+    case 'oracle':
+      return oraclePolicy(trace);
+  }
+}

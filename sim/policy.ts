@@ -1,0 +1,119 @@
+/**
+ * The contract between the simulation engine and a placement policy. The engine owns the
+ * world (GPUs, replicas, queues, the clock); a policy only reads it through `SimView` and
+ * answers with actions, which the engine validates and applies in order. Policies never
+ * mutate the view, so every policy runs against the same engine rules.
+ */
+import type { ServiceModel } from './service-model.js';
+import type { TraceRequest } from './trace.js';
+
+export interface ReplicaView {
+  readonly model: string;
+  readonly gpuId: string;
+  /** `loading` holds its memory from the start of the load (as a real engine allocates). */
+  readonly state: 'loading' | 'ready';
+  /** Asked to unload while busy: takes no new requests, unloads when its last one finishes. */
+  readonly draining: boolean;
+  readonly footprintBytes: number;
+  readonly loadStartedAt: number;
+  readonly loadedAt: number | null;
+  readonly lastUsedAt: number;
+  /** Requests running on it now (at most `slotsPerReplica`). */
+  readonly active: number;
+}
+
+export interface GpuView {
+  readonly id: string;
+  readonly index: number;
+  readonly memBytes: number;
+  /** `starting`: provisioned by a scale-up, not yet usable (takes `gpuStartMs`). */
+  readonly state: 'starting' | 'running';
+  readonly provisionedAt: number;
+  readonly replicas: readonly ReplicaView[];
+  /** Footprint of every replica on it, loading and draining included. */
+  readonly usedBytes: number;
+}
+
+export interface ModelInfo {
+  readonly name: string;
+  readonly sizeBytes: number;
+  readonly footprintBytes: number;
+}
+
+export interface QueueView {
+  readonly waiting: number;
+  readonly oldestArrivalMs: number | null;
+}
+
+export interface SimView {
+  readonly now: number;
+  /** Provisioned GPUs (starting or running), by index; removed ones are gone. */
+  readonly gpus: readonly GpuView[];
+  readonly models: ReadonlyMap<string, ModelInfo>;
+  readonly service: ServiceModel;
+  readonly maxGpus: number;
+  readonly tickMs: number;
+  queue(model: string): QueueView;
+  /** Models with at least one waiting request, oldest waiting first. */
+  queuedModels(): string[];
+  /** Arrival times (ms) of every accepted request for `model` so far, oldest first. */
+  arrivals(model: string): readonly number[];
+}
+
+export type SimAction =
+  | { readonly type: 'load'; readonly model: string; readonly gpu: string }
+  | { readonly type: 'unload'; readonly model: string; readonly gpu: string }
+  /** Desired number of provisioned GPUs; the engine clamps it to [1, maxGpus]. */
+  | { readonly type: 'scale'; readonly gpus: number };
+
+export interface SimPolicy {
+  readonly name: string;
+  /** Total waiting requests beyond which an arrival is rejected at once (Ollama: 512). */
+  readonly maxQueued?: number;
+  onArrival?(view: SimView, req: TraceRequest): SimAction[];
+  onTick?(view: SimView): SimAction[];
+  onLoadDone?(view: SimView, gpuId: string, model: string): SimAction[];
+  onRequestDone?(view: SimView, req: TraceRequest, gpuId: string): SimAction[];
+}
+
+// ---- helpers shared by policies -------------------------------------------------------
+
+export function freeBytes(g: GpuView): number {
+  return g.memBytes - g.usedBytes;
+}
+
+/** Every replica of `model`, on any provisioned GPU, loading or ready. */
+export function replicasOf(view: SimView, model: string): ReplicaView[] {
+  return view.gpus.flatMap((g) => g.replicas.filter((r) => r.model === model));
+}
+
+/** True when `model` is resident or loading somewhere (so a load need not be started). */
+export function hasReplica(view: SimView, model: string): boolean {
+  return view.gpus.some((g) => g.replicas.some((r) => r.model === model && !r.draining));
+}
+
+export function runningGpus(view: SimView): GpuView[] {
+  return view.gpus.filter((g) => g.state === 'running');
+}
+
+/** Ready, idle, not draining: the only replicas a baseline may evict. */
+export function isIdle(r: ReplicaView): boolean {
+  return r.state === 'ready' && r.active === 0 && !r.draining;
+}
+
+/** Models waiting for a replica that has none yet, oldest first. */
+export function coldQueuedModels(view: SimView): string[] {
+  return view.queuedModels().filter((m) => !hasReplica(view, m));
+}
+
+/** Picks evictions on one GPU from `candidates` (in preference order) until `need` bytes are free. */
+export function victimsToFit(g: GpuView, candidates: readonly ReplicaView[], need: number, reserved = 0): ReplicaView[] | undefined {
+  let free = freeBytes(g) - reserved;
+  const victims: ReplicaView[] = [];
+  for (const r of candidates) {
+    if (free >= need) break;
+    victims.push(r);
+    free += r.footprintBytes;
+  }
+  return free >= need ? victims : undefined;
+}

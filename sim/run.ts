@@ -1,0 +1,53 @@
+/** One comparison: load or generate the workload, run every policy on it, summarize. */
+import { readFileSync } from 'node:fs';
+import type { SimCliOptions } from './cli.js';
+import { simulate, type ClusterOptions, type SimResult } from './engine.js';
+import { generateModels, generateTrace, GENERATE_DEFAULTS } from './generate.js';
+import { createPolicy } from './policies/index.js';
+import { serviceModel, type ServiceModel } from './service-model.js';
+import { summarize, type PolicySummary } from './summary.js';
+import { parseModelsJson, parseTraceCsv, type ModelSpec, type ParseProblem, type TraceRequest } from './trace.js';
+
+export interface Workload {
+  readonly trace: TraceRequest[];
+  readonly models: ModelSpec[];
+  /** Bad lines of the input files, with file name and line number; they were skipped. */
+  readonly problems: string[];
+  readonly generated: boolean;
+}
+
+/** Reads the trace and models files, or generates both from the seed. */
+export function loadWorkload(o: SimCliOptions): Workload {
+  const problems: string[] = [];
+  const note = (file: string, ps: ParseProblem[]) => ps.forEach((p) => problems.push(`${file}:${p.line}: ${p.message}`));
+  let models: ModelSpec[];
+  if (o.models) {
+    const parsed = parseModelsJson(readFileSync(o.models, 'utf8'));
+    note(o.models, parsed.problems);
+    models = parsed.items;
+  } else {
+    models = generateModels({ ...GENERATE_DEFAULTS, seed: o.seed });
+  }
+  if (o.trace) {
+    const parsed = parseTraceCsv(readFileSync(o.trace, 'utf8'));
+    note(o.trace, parsed.problems);
+    return { trace: parsed.items, models, problems, generated: false };
+  }
+  const trace = generateTrace(models, { seed: o.seed, durationMs: o.durationMin * 60_000, ...(o.rate ? { meanRatePerSec: o.rate } : {}) });
+  return { trace, models, problems, generated: true };
+}
+
+export interface Comparison {
+  readonly results: SimResult[];
+  readonly rows: PolicySummary[];
+  readonly cluster: ClusterOptions;
+  readonly service: ServiceModel;
+}
+
+/** Runs each policy in `o.policies` on the same workload and cluster. */
+export function compare(o: SimCliOptions, w: Pick<Workload, 'trace' | 'models'>): Comparison {
+  const service = serviceModel(o.gpuStartMs === undefined ? {} : { gpuStartMs: o.gpuStartMs });
+  const cluster: ClusterOptions = { gpus: o.gpus, gpuMemBytes: o.gpuMemBytes, maxGpus: o.maxGpus, tickMs: o.tickMs, stallLimitMs: 30 * 60_000 };
+  const results = o.policies.map((name) => simulate(createPolicy(name, w.trace), w.trace, w.models, cluster, service));
+  return { results, rows: results.map(summarize), cluster, service };
+}

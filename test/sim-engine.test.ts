@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { simulate, type ClusterOptions } from '../sim/engine.js';
+import { createPolicy, POLICY_NAMES } from '../sim/policies/index.js';
+import { decodeMs, loadMs, prefillMs, serviceModel } from '../sim/service-model.js';
+import type { ModelSpec, TraceRequest } from '../sim/trace.js';
+
+const GiB = 2 ** 30;
+const service = serviceModel();
+const cluster = (o: Partial<ClusterOptions> = {}): ClusterOptions => ({ gpus: 1, gpuMemBytes: 24 * GiB, maxGpus: 1, tickMs: 2_000, stallLimitMs: 600_000, ...o });
+const req = (id: number, arrivalMs: number, model: string, promptTokens = 100, outputTokens = 10): TraceRequest => ({ id, arrivalMs, model, promptTokens, outputTokens });
+const small: ModelSpec = { name: 'small', sizeBytes: 4e9 };
+
+describe('simulation engine accounting', () => {
+  it('makes the first request cold (TTFT = disk load + prefill) and the second warm (TTFT = prefill)', () => {
+    // ttftMs is ascending: the warm one comes first.
+    const trace = [req(0, 0, 'small'), req(1, 60_000, 'small')];
+    const r = simulate(createPolicy('lru-affinity', trace), trace, [small], cluster(), service);
+    const prefill = prefillMs(service, 4e9, 100);
+    expect(r.ttftMs[0]).toBeCloseTo(prefill, 6);
+    expect(r.ttftMs[1]).toBeCloseTo(loadMs(service, 4e9, false) + prefill, 6);
+    expect(loadMs(service, 4e9, false)).toBe(3_500); // 1.5 s init + 4 GB at 2 GB/s
+    expect(r).toMatchObject({ requests: 2, completed: 2, accepted: 2, warm: 1, coldLoads: 1, oom: 0, rejected: 0 });
+    // One GPU from 0 to the last completion.
+    expect(r.endMs).toBeCloseTo(60_000 + prefill + decodeMs(service, 4e9, 10), 6);
+    expect(r.gpuSeconds).toBeCloseTo(r.endMs / 1000, 6);
+  });
+
+  it('reloads from the host page cache when the model was loaded there recently', () => {
+    const trace = [req(0, 0, 'small'), req(1, 60_000, 'small')];
+    const r = simulate(createPolicy('keepalive0', trace), trace, [small], cluster(), service);
+    const prefill = prefillMs(service, 4e9, 100);
+    expect(r.coldLoads).toBe(2);
+    expect(r.loadsFromCache).toBe(1);
+    expect(r.warm).toBe(0);
+    expect(r.ttftMs[0]).toBeCloseTo(loadMs(service, 4e9, true) + prefill, 6); // 2 s: 1.5 s + 4 GB at 8 GB/s
+    expect(r.ttftMs[1]).toBeCloseTo(loadMs(service, 4e9, false) + prefill, 6);
+  });
+
+  it('queues requests beyond the replica slots until one frees', () => {
+    const trace = Array.from({ length: 5 }, (_, i) => req(i, 0, 'small', 100, 100));
+    const r = simulate(createPolicy('lru-affinity', trace), trace, [small], cluster(), service);
+    const first = loadMs(service, 4e9, false) + prefillMs(service, 4e9, 100);
+    expect(r.ttftMs.slice(0, 4).every((t) => Math.abs(t - first) < 1e-6)).toBe(true);
+    expect(r.ttftMs[4]).toBeCloseTo(first + decodeMs(service, 4e9, 100) + prefillMs(service, 4e9, 100), 6);
+  });
+
+  it('rejects a model bigger than every GPU at arrival, in every policy, and serves the rest', () => {
+    const models = [small, { name: 'huge', sizeBytes: 30e9 }]; // 36 GB footprint > 24 GiB
+    const trace = [req(0, 0, 'huge'), req(1, 1_000, 'small'), req(2, 2_000, 'huge'), req(3, 3_000, 'nobody')];
+    for (const name of POLICY_NAMES) {
+      const r = simulate(createPolicy(name, trace), trace, models, cluster(), service);
+      expect(r.rejectedBy, name).toMatchObject({ too_large: 2, unknown_model: 1, oom: 0 });
+      expect(r.completed, name).toBe(1);
+      expect(r.oom, name).toBe(0);
+    }
+  });
+
+  it('runs every policy on an empty trace without crashing', () => {
+    for (const name of POLICY_NAMES) {
+      const r = simulate(createPolicy(name, []), [], [small], cluster({ gpus: 2, maxGpus: 4 }), service);
+      expect(r, name).toMatchObject({ requests: 0, completed: 0, rejected: 0, oom: 0, coldLoads: 0 });
+    }
+  });
+
+  it('adds a GPU only after the start time and counts its GPU-seconds from the scale-up', () => {
+    const models = [{ name: 'a', sizeBytes: 15e9 }, { name: 'b', sizeBytes: 15e9 }];
+    // Both busy at once: b fits nowhere until fabric's scale-up brings a second GPU.
+    const trace = [req(0, 0, 'a', 100, 4000), req(1, 100, 'b', 100, 10)];
+    const r = simulate(createPolicy('fabric', trace), trace, models, cluster({ maxGpus: 2 }), service);
+    expect(r.completed).toBe(2);
+    expect(r.ttftMs[1]).toBeGreaterThan(service.gpuStartMs);
+    expect(r.gpuSeconds).toBeGreaterThan(r.endMs / 1000);
+    expect(r.gpuSeconds).toBeLessThan((2 * r.endMs) / 1000);
+  });
+});
