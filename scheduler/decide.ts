@@ -7,7 +7,9 @@
  *    (protocol/vram-rule.ts: need <= free - reservations - headroom, so no plan can OOM).
  * 2. Eviction when nothing fits: on the one worker where it is cheapest, the set of idle
  *    victims with the lowest total expected cost (P(request within the demand horizon) x reload
- *    time) that frees enough. Pinned, loading, busy, backlogged and too-young models never go.
+ *    time) that frees enough. Pinned, loading, busy and backlogged models never go; a model
+ *    younger than `minResidencyMs` goes only to make room for a cold backlog (a job waiting on
+ *    a model with no replica), never for a replica.
  * 3. Replicas: a model whose oldest job waited past `replicaWaitTargetMs`, with more jobs
  *    waiting than its replicas have free slots, gets one more replica on another worker.
  * 4. Pre-warm: cold models likely requested within `prewarmHorizonMs` (arrival rate and
@@ -58,7 +60,8 @@ export function decide(snap: Snapshot, policy: SchedulerPolicy): Action[] {
 function placeColdBacklog(ctx: Ctx): string[] {
   const unplaceable: string[] = [];
   for (const entry of coldBacklog(ctx)) {
-    const placement = place(ctx, entry, true);
+    // A job waiting on a cold model outweighs the anti-thrash guard: young idle models may go.
+    const placement = place(ctx, entry, true, true);
     if (placement) commit(ctx, placement, entry.name, 'cold_backlog');
     else unplaceable.push(entry.name);
   }
@@ -88,9 +91,10 @@ function coldBacklog(ctx: Ctx): CatalogEntry[] {
 
 /**
  * Where `entry` goes: the eligible worker with the most usable memory where it fits; failing
- * that (and if `evict`), the worker whose cheapest sufficient eviction costs least.
+ * that (and if `evict`), the worker whose cheapest sufficient eviction costs least, counting
+ * models younger than the minimum residency as victims only if `young`.
  */
-function place(ctx: Ctx, entry: CatalogEntry, evict: boolean): Placement | undefined {
+function place(ctx: Ctx, entry: CatalogEntry, evict: boolean, young = false): Placement | undefined {
   const eligible = ctx.ledgers.filter((l) => l.worker.engine === entry.engine && !l.hosts.has(entry.name));
   const fits = eligible
     .map((ledger) => ({ ledger, need: needOn(ctx.snap, entry.name, ledger) }))
@@ -100,7 +104,7 @@ function place(ctx: Ctx, entry: CatalogEntry, evict: boolean): Placement | undef
   const options: Placement[] = [];
   for (const ledger of eligible) {
     const need = needOn(ctx.snap, entry.name, ledger);
-    const eviction = cheapestEviction(ledger, need - ledger.free);
+    const eviction = cheapestEviction(ledger, need - ledger.free, young);
     if (eviction) options.push({ ledger, need, eviction });
   }
   options.sort(
@@ -181,7 +185,7 @@ function trimIdleReplicas(ctx: Ctx): void {
     let remaining = replicas.length;
     for (const { ledger, info } of idle) {
       if (remaining <= 1) break;
-      bookUnloads(ledger, [{ model, bytes: info.sizeBytes, cost: 0, lastUsedAt: info.lastUsedAt }]);
+      bookUnloads(ledger, [{ model, bytes: info.sizeBytes, cost: 0, lastUsedAt: info.lastUsedAt, young: false }]);
       ctx.actions.push({ type: 'unload', model, worker: ledger.worker.workerId, reason: 'replica_idle' });
       remaining--;
     }

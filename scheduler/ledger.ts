@@ -17,6 +17,8 @@ export interface Victim {
   /** P(request within the demand horizon) x estimated reload time, in ms. */
   readonly cost: number;
   readonly lastUsedAt: number;
+  /** Loaded less than `minResidencyMs` ago: only a cold backlog may evict it (see `isEvictable`). */
+  readonly young: boolean;
 }
 
 export interface WorkerLedger {
@@ -25,7 +27,7 @@ export interface WorkerLedger {
   free: number;
   /** Models resident, loading or planned to load here (victims chosen in this decision removed). */
   readonly hosts: Set<string>;
-  /** Evictable models, cheapest per byte freed first. */
+  /** Evictable models (young ones flagged), cheapest per byte freed first. */
   evictable: Victim[];
 }
 
@@ -42,26 +44,37 @@ function ledgerFor(w: Heartbeat, snap: Snapshot, policy: SchedulerPolicy): Worke
     free: usableBytes(w, policy.headroomRatio, reservedOf),
     hosts: new Set([...w.resident.map((m) => m.model), ...w.loading.map((l) => l.model)]),
     evictable: w.resident
-      .filter((m) => isEvictable(m, snap, policy))
+      .filter((m) => isEvictable(m, snap, policy, true))
       .map((m) => victimOf(m, snap, policy))
       .sort((a, b) => a.cost / a.bytes - b.cost / b.bytes || a.lastUsedAt - b.lastUsedAt || a.model.localeCompare(b.model)),
   };
 }
 
 /**
- * Idle, unpinned, past its minimum residency, and no job of its own waiting or running. The
- * queue's active count is read fresh each decision; a heartbeat's `activeJobs` may predate a
- * job that just started, so both must be zero.
+ * Idle, unpinned, no job of its own waiting or running, and past its minimum residency unless
+ * `young` allows it. The queue's active count is read fresh each decision; a heartbeat's
+ * `activeJobs` may predate a job that just started, so both must be zero.
  */
-export function isEvictable(m: ResidentModelInfo, snap: Snapshot, policy: SchedulerPolicy): boolean {
-  return m.activeJobs === 0 && !policy.pinned.has(m.model) && snap.now - m.loadedAt >= policy.minResidencyMs && (snap.queues.get(m.model)?.waiting ?? 0) === 0 && (snap.queues.get(m.model)?.active ?? 0) === 0;
+export function isEvictable(m: ResidentModelInfo, snap: Snapshot, policy: SchedulerPolicy, young = false): boolean {
+  return (
+    m.activeJobs === 0 &&
+    !policy.pinned.has(m.model) &&
+    (young || !isYoung(m, snap, policy)) &&
+    (snap.queues.get(m.model)?.waiting ?? 0) === 0 &&
+    (snap.queues.get(m.model)?.active ?? 0) === 0
+  );
+}
+
+/** Loaded less than `minResidencyMs` ago. */
+export function isYoung(m: ResidentModelInfo, snap: Snapshot, policy: SchedulerPolicy): boolean {
+  return snap.now - m.loadedAt < policy.minResidencyMs;
 }
 
 function victimOf(m: ResidentModelInfo, snap: Snapshot, policy: SchedulerPolicy): Victim {
   const p = residentProbability(snap.arrivals?.get(m.model), m.lastUsedAt, snap.now, policy.demandHorizonMs, policy.histogramMinSamples);
   // A zero-byte victim frees nothing; one byte keeps the per-byte ranking finite.
   const bytes = Math.max(1, m.sizeBytes);
-  return { model: m.model, bytes, cost: p * reloadMs(bytes, policy.loadBytesPerSec, policy.loadFixedMs), lastUsedAt: m.lastUsedAt };
+  return { model: m.model, bytes, cost: p * reloadMs(bytes, policy.loadBytesPerSec, policy.loadFixedMs), lastUsedAt: m.lastUsedAt, young: isYoung(m, snap, policy) };
 }
 
 /** Bytes `model` needs on this ledger's worker (measured footprint, else estimate, else size). */
@@ -80,9 +93,10 @@ export interface EvictionPlan {
 /**
  * The set of victims on this worker with the lowest total expected cost whose unloads free at
  * least `deficit` bytes (ties: fewer victims, then fewer bytes freed); undefined if none does.
+ * Young victims (within the minimum residency) are candidates only if `young`.
  */
-export function cheapestEviction(l: WorkerLedger, deficit: number): EvictionPlan | undefined {
-  const c = l.evictable;
+export function cheapestEviction(l: WorkerLedger, deficit: number, young = false): EvictionPlan | undefined {
+  const c = young ? l.evictable : l.evictable.filter((v) => !v.young);
   if (c.reduce((s, v) => s + v.bytes, 0) < deficit) return undefined;
   if (c.length > EXACT_LIMIT) return greedyEviction(c, deficit);
   let best: { mask: number; cost: number; n: number; bytes: number } | undefined;

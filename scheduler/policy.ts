@@ -4,7 +4,11 @@ import { ConfigError } from '../protocol/env.js';
 export interface SchedulerPolicy {
   /** Models never evicted (FABRIC_PIN), as canonical names. */
   readonly pinned: ReadonlySet<string>;
-  /** A model stays at least this long after its load before it may be evicted; prevents thrash. @defaultValue 30 s */
+  /**
+   * A model stays at least this long after its load before a replica may evict it, and an extra
+   * replica before it is trimmed; prevents thrash. A job waiting on a model with no replica
+   * outweighs it: such a cold backlog may evict a young idle model. @defaultValue 30 s
+   */
   readonly minResidencyMs: number;
   /** Share of a worker's capacity every plan leaves free (FABRIC_VRAM_HEADROOM, as in the API and worker). @defaultValue 0.1 */
   readonly headroomRatio: number;

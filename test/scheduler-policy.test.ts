@@ -170,10 +170,18 @@ const EVICTION: Case[] = [
     expected: [up(2, ['a'])],
   },
   {
-    name: 'never evicts a model younger than the minimum residency',
+    name: 'a cold backlog may evict a model younger than the minimum residency',
     policy: { minResidencyMs: 5 * MIN },
     snapshot: snap([hb('w1', 5, { resident: [res('b', 4, { loadedAt: NOW - MIN })] })], { a: waiting() }),
-    expected: [up(2, ['a'])],
+    expected: [evict('b', 'w1', 'a'), load('a', 'w1')],
+  },
+  {
+    name: 'a replica never evicts a model younger than the minimum residency',
+    policy: { minResidencyMs: 5 * MIN },
+    snapshot: snap([hb('w1', 5, { resident: [res('a', 4, { activeJobs: 1, lastUsedAt: NOW })] }), hb('w2', 5, { resident: [res('b', 4, { loadedAt: NOW - MIN })] })], {
+      a: { waiting: 5, active: 1, oldestWaitMs: 5_000 },
+    }),
+    expected: [{ type: 'scale', desiredWorkers: 3, reason: 'saturated', models: ['a'] }],
   },
   {
     name: 'never evicts a loading model',

@@ -19,7 +19,10 @@ import { hasReplica, type GpuView, type SimAction, type SimPolicy, type SimView 
 export const SIM_ENGINE = 'sim';
 
 export interface FabricPolicyOptions {
-  /** Overrides of the scheduler's policy knobs; `maxWorkers` defaults to the sim's --max-gpus. */
+  /**
+   * Overrides of the scheduler's policy knobs; `maxWorkers` defaults to the sim's --max-gpus and
+   * `headroomRatio` to 0 (the sim's footprint estimate is exact), the rest to the production defaults.
+   */
   readonly policy?: SchedulerPolicyInput;
   /** Sees every decision (its snapshot and actions): for reason counts and debugging. */
   readonly observe?: (snap: Snapshot, actions: readonly Action[]) => void;
@@ -31,7 +34,9 @@ export function fabricPolicy(o: FabricPolicyOptions = {}): SimPolicy {
   let policy: SchedulerPolicy | undefined;
 
   function run(view: SimView): SimAction[] {
-    policy ??= schedulerPolicy({ maxWorkers: view.maxGpus, ...o.policy });
+    // Headroom guards against a footprint estimate that is off; here the estimate is exactly the
+    // footprint the engine charges (see the header), so the sim plans with none, as the baselines do.
+    policy ??= schedulerPolicy({ maxWorkers: view.maxGpus, headroomRatio: 0, ...o.policy });
     for (const g of view.gpus) for (const r of g.replicas) if (r.state === 'ready') measured.set(footprintKey(SIM_ENGINE, r.model), r.footprintBytes);
     const snap = buildSnapshot(view, history, measured);
     const actions = decide(snap, policy);
