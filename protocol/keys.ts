@@ -19,7 +19,6 @@ export interface Keys {
   cancelChannel(): string;
   schedulerWake(): string;
   schedulerLease(): string;
-  modelStats(model: string): string;
   /** A model's arrival history (hash, see protocol/arrivals.ts). */
   modelArrivals(model: string): string;
   /** Measured model footprints, field `<engine> <model>`. */
@@ -43,7 +42,6 @@ export function createKeys(prefix = 'fabric'): Keys {
     cancelChannel: () => k('cancel'),
     schedulerWake: () => k('scheduler', 'wake'),
     schedulerLease: () => k('scheduler', 'lease'),
-    modelStats: (model) => k('model', model, 'stats'),
     modelArrivals: (model) => k('model', model, 'arrivals'),
     footprints: () => k('footprints'),
   };
