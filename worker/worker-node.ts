@@ -11,9 +11,10 @@ import type { JobPayload, StatusListener } from '../protocol/job.js';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
 import { metrics } from '../protocol/metrics.js';
-import type { CatalogEntry, ControlCommand, GpuInfo, Heartbeat, WorkerLifecycle } from '../protocol/worker-state.js';
+import type { CatalogEntry, GpuInfo, Heartbeat, WorkerLifecycle } from '../protocol/worker-state.js';
 import type { Engine, LoadProgress } from './engines/engine.js';
 import { queueNameFor } from '../protocol/model-names.js';
+import { ControlStream } from './control-stream.js';
 import { JobRunner } from './job-runner.js';
 import type { WorkerNodeOptions } from './options.js';
 import { Residency, type MemoryPort } from './residency.js';
@@ -39,7 +40,7 @@ export class WorkerNode {
   private readonly runner: JobRunner;
   private readonly startedAt = Date.now();
   private lastUsedAt = 0;
-  private controlConn: Redis | null = null;
+  private control: ControlStream | null = null;
   private cancelSub: Redis | null = null;
   private timers: NodeJS.Timeout[] = [];
   private capacity = { slotsPerModel: 1, memoryBytes: 0, gpus: [] as Heartbeat['gpus'] };
@@ -162,8 +163,10 @@ export class WorkerNode {
     this.cancelSub.on('message', (_ch, jobId: string) => {
       if (this.runner.abort(jobId, 'canceled')) log.info({ jobId }, 'Running job canceled');
     });
-    this.controlConn = redis.duplicate();
-    void this.controlLoop();
+    this.control = new ControlStream(redis.duplicate(), keys.workerControl(this.id), log, (cmd) =>
+      cmd.type === 'load' ? this.load(cmd.model) : this.unload(cmd.model),
+    );
+    void this.control.run(() => this.state === 'starting' || this.state === 'running');
     this.timers.push(setInterval(() => void this.beat(), this.opts.heartbeatIntervalMs));
     this.timers.push(setInterval(() => void this.checkEngine(), this.opts.residencyCheckMs));
     this.setState('running');
@@ -276,52 +279,6 @@ export class WorkerNode {
     }
   }
 
-  /** Reads load/unload commands from this worker's stream, in order; each is deleted once handled. */
-  private async controlLoop(): Promise<void> {
-    const conn = this.controlConn!;
-    const key = this.deps.keys.workerControl(this.id);
-    let lastId = '0';
-    while (this.state === 'starting' || this.state === 'running') {
-      let rows: [string, [string, string[]][]][] | null;
-      try {
-        rows = (await conn.xread('COUNT', 16, 'BLOCK', 1000, 'STREAMS', key, lastId)) as typeof rows;
-      } catch (err) {
-        if (this.state !== 'running') return;
-        this.deps.log.warn({ err }, 'Control stream read failed');
-        await new Promise((r) => setTimeout(r, 500));
-        continue;
-      }
-      for (const [, entries] of rows ?? []) {
-        for (const [entryId, kv] of entries) {
-          lastId = entryId;
-          const raw = kv[kv.indexOf('command') + 1];
-          // One at a time, in order: an eviction's unload must free memory before the load
-          // that follows it starts.
-          await this.handleCommand(raw);
-          await this.deps.redis.xdel(key, entryId).catch(() => undefined);
-        }
-      }
-    }
-  }
-
-  private async handleCommand(raw: string | undefined): Promise<void> {
-    const { log } = this.deps;
-    let cmd: ControlCommand;
-    try {
-      cmd = JSON.parse(raw ?? '') as ControlCommand;
-    } catch {
-      log.warn({ raw }, 'Ignoring malformed control command');
-      return;
-    }
-    log.info({ command: cmd }, 'Control command received');
-    try {
-      if (cmd.type === 'load') await this.load(cmd.model);
-      else if (cmd.type === 'unload') await this.unload(cmd.model);
-    } catch (err) {
-      log.error({ command: cmd, err }, 'Control command failed');
-    }
-  }
-
   /** Graceful drain: stop taking jobs, let active ones finish (up to the drain timeout), deregister. */
   close(): Promise<void> {
     this.closing ??= this.doClose();
@@ -347,7 +304,7 @@ export class WorkerNode {
     } catch (err) {
       log.warn({ err }, 'Deregister failed');
     }
-    for (const conn of [this.cancelSub, this.controlConn]) {
+    for (const conn of [this.cancelSub, this.control]) {
       try {
         conn?.disconnect();
       } catch (err) {
