@@ -11,7 +11,8 @@
  *    younger than `minResidencyMs` goes only to make room for a cold backlog (a job waiting on
  *    a model with no replica), never for a replica.
  * 3. Replicas: a model whose oldest job waited past `replicaWaitTargetMs`, with more jobs
- *    waiting than its replicas have free slots, gets one more replica on another worker.
+ *    waiting than its replicas have free slots, gets one more replica on another worker, in
+ *    free memory only (a replica never evicts).
  * 4. Pre-warm: cold models likely requested within `prewarmHorizonMs` (arrival rate and
  *    inter-arrival histogram) load into free memory only, at most `prewarmMaxLoads` a decision.
  * 5. Idle extra replicas (unused for `replicaIdleMs`) are unloaded; one replica always stays.
@@ -141,7 +142,9 @@ function addReplicas(ctx: Ctx): string[] {
     if (hosts.length === 0 || hosts.length >= policy.maxReplicas || snap.workers.some((w) => w.loading.some((l) => l.model === model))) continue;
     const slots = hosts.reduce((s, w) => s + Math.max(1, w.slotsPerModel), 0);
     if (q.waiting <= Math.max(0, slots - q.active)) continue;
-    const placement = place(ctx, snap.catalog.get(model)!, true);
+    // Free memory only: evicting idle models for an extra replica traded their reloads for a
+    // shorter queue and, with a model that needs most of a GPU, emptied it (sim seed 3: p99 102 s).
+    const placement = place(ctx, snap.catalog.get(model)!, false);
     if (placement) commit(ctx, placement, model, 'replica_backlog');
     else saturated.push(model);
   }
