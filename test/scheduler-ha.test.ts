@@ -9,6 +9,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { queueNameFor } from '../protocol/model-names.js';
 import type { CatalogEntry, ControlCommand, Heartbeat } from '../protocol/worker-state.js';
 import { newRedis, redisUrl, testKeys } from './support/redis.js';
+import { heartbeatOf } from './support/heartbeats.js';
 
 const redis = newRedis();
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -93,25 +94,7 @@ const MODEL = 'tiny:latest';
 
 function heartbeat(workerId: string): Heartbeat {
   const now = Date.now();
-  return {
-    workerId,
-    engine: 'fake',
-    host: 'h',
-    pid: 1,
-    state: 'running',
-    startedAt: now,
-    at: now,
-    capacityBytes: 8e9,
-    usedBytes: 0,
-    gpus: [],
-    slotsPerModel: 1,
-    loading: [],
-    activeJobs: 0,
-    freeSlots: 0,
-    engineHealthy: true,
-    lastUsedAt: now,
-    resident: [],
-  };
+  return heartbeatOf(workerId, 8e9, now, { startedAt: now });
 }
 
 const catalogEntry: CatalogEntry = {

@@ -7,37 +7,18 @@ import { histogramProbability } from '../scheduler/demand.js';
 import { schedulerPolicy, type SchedulerPolicyInput } from '../scheduler/policy.js';
 import { readSnapshot, type QueueDepth, type Snapshot } from '../scheduler/snapshot.js';
 import { newRedis, testKeys } from './support/redis.js';
+import { heartbeatOf, residentOf } from './support/heartbeats.js';
 
 const GB = 1e9;
 const NOW = 100_000_000;
 const MIN = 60_000;
 
 function res(model: string, sizeGb: number, o: Partial<ResidentModelInfo> = {}): ResidentModelInfo {
-  return { model, sizeBytes: sizeGb * GB, sizeVramBytes: sizeGb * GB, estimatedBytes: sizeGb * GB, loadedAt: NOW - 60 * MIN, lastUsedAt: NOW - 10 * MIN, activeJobs: 0, ...o };
+  return residentOf(model, sizeGb * GB, NOW - 60 * MIN, NOW - 10 * MIN, o);
 }
 
 function hb(workerId: string, capacityGb: number, o: Partial<Heartbeat> = {}): Heartbeat {
-  const resident = o.resident ?? [];
-  return {
-    workerId,
-    engine: 'fake',
-    host: 'h',
-    pid: 1,
-    state: 'running',
-    startedAt: 0,
-    at: NOW,
-    capacityBytes: capacityGb * GB,
-    usedBytes: resident.reduce((s, m) => s + m.sizeBytes, 0),
-    gpus: [],
-    slotsPerModel: 1,
-    loading: [],
-    activeJobs: 0,
-    freeSlots: 0,
-    engineHealthy: true,
-    lastUsedAt: NOW,
-    ...o,
-    resident,
-  };
+  return heartbeatOf(workerId, capacityGb * GB, NOW, o);
 }
 
 function cat(name: string, sizeGb: number, estimatedGb: number | null = null): CatalogEntry {

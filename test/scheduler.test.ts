@@ -14,6 +14,7 @@ import { schedulerPolicy, type SchedulerPolicyInput } from '../scheduler/policy.
 import { readSnapshot, type QueueDepth, type Snapshot } from '../scheduler/snapshot.js';
 import { call, startFabric } from './support/fabric.js';
 import { newRedis, testKeys } from './support/redis.js';
+import { heartbeatOf, residentOf } from './support/heartbeats.js';
 
 const log = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
 const GB = 1e9;
@@ -22,31 +23,11 @@ const NOW = 10_000_000;
 // ---- builders for pure snapshots -------------------------------------------------------
 
 function res(model: string, sizeGb: number, o: Partial<ResidentModelInfo> = {}): ResidentModelInfo {
-  return { model, sizeBytes: sizeGb * GB, sizeVramBytes: sizeGb * GB, estimatedBytes: sizeGb * GB, loadedAt: NOW - 3_600_000, lastUsedAt: NOW - 600_000, activeJobs: 0, ...o };
+  return residentOf(model, sizeGb * GB, NOW - 3_600_000, NOW - 600_000, o);
 }
 
 function hb(workerId: string, capacityGb: number, o: Partial<Heartbeat> = {}): Heartbeat {
-  const resident = o.resident ?? [];
-  return {
-    workerId,
-    engine: 'fake',
-    host: 'h',
-    pid: 1,
-    state: 'running',
-    startedAt: 0,
-    at: NOW,
-    capacityBytes: capacityGb * GB,
-    usedBytes: resident.reduce((s, m) => s + m.sizeBytes, 0),
-    gpus: [],
-    slotsPerModel: 1,
-    loading: [],
-    activeJobs: 0,
-    freeSlots: 0,
-    engineHealthy: true,
-    lastUsedAt: NOW,
-    ...o,
-    resident,
-  };
+  return heartbeatOf(workerId, capacityGb * GB, NOW, o);
 }
 
 function cat(name: string, sizeGb: number, engine = 'fake'): CatalogEntry {
