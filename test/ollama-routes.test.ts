@@ -88,6 +88,9 @@ describe('Ollama-compatible routes', () => {
     expect(ps.json.models).toHaveLength(1);
     expect(ps.json.models[0]).toMatchObject({ name: 'fake-small:latest', size: 1_000_000_000, replicas: [{ worker: f.workers[0]!.id }] });
     expect(typeof ps.json.models[0].expires_at).toBe('string');
+    const show = await call(f.url, '/api/show', { body: { model: 'fake-small' } });
+    expect(show.json).toMatchObject({ details: { format: 'gguf', family: 'fake' }, capabilities: ['completion'], model_info: { 'general.architecture': 'fake' } });
+    expect((await call(f.url, '/api/show', { body: { model: 'nope' } })).status).toBe(404);
     const version = await call(f.url, '/api/version');
     expect(version.json.version).toMatch(/\d+\.\d+\.\d+/);
   });

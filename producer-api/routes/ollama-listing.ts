@@ -49,3 +49,20 @@ export function psEntries(snap: ClusterSnapshot) {
       };
     });
 }
+
+/** `/api/show` from a catalog entry: details, the architecture facts the fabric knows, capabilities. */
+export function showEntry(e: CatalogEntry) {
+  const arch = e.family ?? 'unknown';
+  const modelInfo: Record<string, unknown> = { 'general.architecture': arch };
+  if (e.contextLength !== null) modelInfo[`${arch}.context_length`] = e.contextLength;
+  return {
+    license: '',
+    modelfile: '',
+    parameters: '',
+    template: '',
+    details: details(e),
+    model_info: modelInfo,
+    capabilities: ['completion'],
+    modified_at: e.modifiedAt,
+  };
+}

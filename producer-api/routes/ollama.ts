@@ -15,7 +15,7 @@ import type { JobService } from '../job-service.js';
 import { followJob } from '../job-follower.js';
 import type { ApiOptions } from '../options.js';
 import { describeZodError, parseModelName } from '../request-parsing.js';
-import { psEntries, tagEntries } from './ollama-listing.js';
+import { psEntries, showEntry, tagEntries } from './ollama-listing.js';
 
 const common = {
   model: z.string(),
@@ -152,6 +152,15 @@ export function ollamaRoutes(d: OllamaRoutesDeps): Router {
 
   r.get('/api/ps', async (_req, res) => {
     res.json({ models: psEntries(await d.cluster.snapshot(0)) });
+  });
+
+  // `ollama run` asks /api/show before it chats; answer from the catalog.
+  r.post('/api/show', async (req, res) => {
+    const b = parse(z.object({ model: z.string().optional(), name: z.string().optional() }), req.body);
+    const model = parseModelName(b.model ?? b.name);
+    const entry = (await d.cluster.snapshot()).catalog.get(model);
+    if (!entry) throw new HttpError(404, 'model_not_found', `model '${model}' not found`);
+    res.json(showEntry(entry));
   });
 
   r.get('/api/version', (_req, res) => {
