@@ -82,6 +82,18 @@ export const metrics = {
     help: 'Workers with a live heartbeat, as seen by the API',
     registers: [registry],
   }),
+  webhookDeliveries: new Counter({
+    name: 'fabric_webhook_deliveries_total',
+    help: 'Webhook delivery attempts by outcome: delivered, retry (will be tried again) or failed (for good)',
+    labelNames: ['event', 'outcome'] as const,
+    registers: [registry],
+  }),
+  modelReplicas: new Gauge({
+    name: 'fabric_model_replicas',
+    help: 'Workers on which a model is resident, as seen by the API',
+    labelNames: ['model'] as const,
+    registers: [registry],
+  }),
   httpRequests: new Counter({
     name: 'fabric_http_requests_total',
     help: 'HTTP requests served by the API',

@@ -2,7 +2,7 @@
 import { Router } from 'express';
 import type { Redis } from 'ioredis';
 import { metrics, registry } from '../../protocol/metrics.js';
-import type { ClusterView } from '../cluster-view.js';
+import { residentOn, type ClusterView } from '../cluster-view.js';
 import type { ModelQueues } from '../model-queues.js';
 
 export function systemRoutes(d: { redis: Redis; cluster: ClusterView; queues: ModelQueues }): Router {
@@ -26,6 +26,7 @@ export function systemRoutes(d: { redis: Redis; cluster: ClusterView; queues: Mo
       const snap = await d.cluster.snapshot(0);
       metrics.workersAlive.set(snap.workers.length);
       for (const model of snap.catalog.keys()) {
+        metrics.modelReplicas.set({ model }, residentOn(snap, model).length);
         const c = await d.queues.counts(model);
         for (const state of ['waiting', 'active', 'delayed', 'failed'] as const) metrics.queueDepth.set({ model, state }, c[state]);
       }

@@ -17,6 +17,7 @@ import { createLogger, type Logger } from '../../protocol/logger.js';
 import type { WebhookEvent } from '../../protocol/statuses.js';
 import { WEBHOOK_QUEUE, type WebhookDelivery } from '../../protocol/webhook-enqueue.js';
 import { parseWebhookSecret, signatureHeader } from '../../protocol/webhook-signing.js';
+import { metrics } from '../../protocol/metrics.js';
 import {
   EMPTY_ALLOW_LIST,
   checkWebhookUrl,
@@ -199,10 +200,12 @@ export class WebhookDeliveryWorker {
 
     const fields = { jobId: d.jobId, event: d.event, webhookId, attempt, status: outcome.status, error: outcome.error };
     if (outcome.verdict === 'delivered') {
+      metrics.webhookDeliveries.inc({ event: d.event, outcome: 'delivered' });
       this.log.info(fields, 'webhook delivered');
       return;
     }
     const lastAttempt = outcome.verdict === 'final' || attempt >= (job.opts.attempts ?? 1);
+    metrics.webhookDeliveries.inc({ event: d.event, outcome: lastAttempt ? 'failed' : 'retry' });
     if (lastAttempt) this.log.warn(fields, 'webhook delivery failed for good');
     else this.log.info(fields, 'webhook attempt failed, will retry');
     // UnrecoverableError makes BullMQ skip the remaining attempts; a plain Error uses the backoff.
