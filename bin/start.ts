@@ -4,6 +4,7 @@
  */
 import { apiConfigFromEnv } from '../producer-api/config.js';
 import { BULL_BOARD_PATH } from '../producer-api/routes/admin.js';
+import { CLUSTER_VIEW_PATH } from '../producer-api/routes/cluster-view-page.js';
 import { runApi } from '../producer-api/run-api.js';
 import { envList } from '../protocol/env.js';
 import { createLogger } from '../protocol/logger.js';
@@ -39,6 +40,7 @@ process.stdout.write(
     `  inference-fabric is running`,
     `  API          ${api.url}`,
     `  Bull Board   ${api.url}${BULL_BOARD_PATH}`,
+    `  Cluster view ${api.url}${CLUSTER_VIEW_PATH}`,
     `  Models       ${api.url}/v1/models`,
     `  Metrics      ${api.url}/metrics`,
     `  Redis        ${ensured.url}${ensured.child ? ' (private, started for this run)' : ''}`,

@@ -19,6 +19,7 @@ import { requestContext } from './middleware/request-context.js';
 import { ModelQueues } from './model-queues.js';
 import type { ApiOptions } from './options.js';
 import { adminRoutes } from './routes/admin.js';
+import { clusterViewRoutes } from './routes/cluster-view-page.js';
 import { jobEventRoutes } from './routes/job-events.js';
 import { jobRoutes } from './routes/jobs.js';
 import { modelRoutes } from './routes/models.js';
@@ -67,6 +68,7 @@ export function createApi(opts: ApiOptions, d: { redis: Redis; keys: Keys; log: 
   app.use(requestContext({ log }));
   app.use(systemRoutes({ redis, cluster, queues }));
   app.use(adminRoutes({ admin, cluster, queues, extraQueues: [dispatcher.queue] }));
+  app.use(clusterViewRoutes({ admin, cluster, queues, redis, keys, headroomRatio: opts.vramHeadroomRatio }));
   app.use('/api', ...jsonBody({ limitBytes: opts.bodyLimitBytes, requireContentType: false }));
   app.use('/v1', ...jsonBody({ limitBytes: opts.bodyLimitBytes, requireContentType: true }));
   // Operator routes carry their own (admin) auth, so they sit before the tenant check.

@@ -2,6 +2,7 @@
 import { createLogger } from '../protocol/logger.js';
 import { connectRedis, redisConfigFromEnv } from '../protocol/redis-config.js';
 import { BULL_BOARD_PATH } from './routes/admin.js';
+import { CLUSTER_VIEW_PATH } from './routes/cluster-view-page.js';
 import { apiConfigFromEnv } from './config.js';
 import { runApi } from './run-api.js';
 
@@ -9,7 +10,7 @@ const log = createLogger('api');
 const cfg = apiConfigFromEnv(process.env);
 const { redis, keys } = connectRedis(redisConfigFromEnv(process.env));
 const running = await runApi(cfg, { redis, keys, log });
-log.info({ url: running.url, bullBoard: `${running.url}${BULL_BOARD_PATH}` }, 'API listening');
+log.info({ url: running.url, bullBoard: `${running.url}${BULL_BOARD_PATH}`, clusterView: `${running.url}${CLUSTER_VIEW_PATH}` }, 'API listening');
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
