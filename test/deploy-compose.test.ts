@@ -231,6 +231,12 @@ describe('docker-compose.yml', () => {
     expect(missing).toEqual([]);
   });
 
+  it('Grafana mounts the dashboard k8s/base ships (k8s/base/grafana) where its provisioning looks', () => {
+    const grafana = compose.services.grafana!;
+    expect(grafana.volumes).toContain('./k8s/base/grafana:/var/lib/grafana/dashboards:ro');
+    expect(existsSync(join(root, 'k8s/base/grafana/fabric.json'))).toBe(true);
+  });
+
   it('Redis is persistent and never evicts', () => {
     const redis = compose.services.redis!;
     const cmd = commandOf(redis).join(' ');

@@ -290,6 +290,14 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
     const alerts = parse(read('deploy/prometheus/alerts.yml')) as { groups: unknown[] };
     expect(rule.spec.groups, 'k8s/base/monitoring.yaml is out of sync with deploy/prometheus/alerts.yml').toEqual(alerts.groups);
   });
+
+  it('the Grafana dashboard ConfigMap carries k8s/base/grafana/fabric.json verbatim, labelled for the sidecar', () => {
+    const cm = objectsOf(overlay).find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'fabric-grafana-dashboard');
+    expect(cm, 'ConfigMap fabric-grafana-dashboard (configMapGenerator in k8s/base/kustomization.yaml)').toBeDefined();
+    expect(cm!.metadata.namespace).toBe(NAMESPACE);
+    expect(cm!.metadata.labels?.grafana_dashboard).toBe('1');
+    expect(cm!.data).toEqual({ 'fabric.json': read('k8s/base/grafana/fabric.json') });
+  });
 });
 
 describe('scaling the workers', () => {

@@ -1,5 +1,5 @@
 /**
- * The Prometheus alert rules and the Grafana dashboard under deploy/ query only metrics the fabric
+ * The Prometheus alert rules (deploy/prometheus/) and the Grafana dashboard (k8s/base/grafana/) query only metrics the fabric
  * actually exports: every metric name in every PromQL expression must be registered on the fabric's
  * shared registry (API, worker and scheduler metrics) and appear with a HELP line in a real
  * fabric's /metrics after a job has run. `promtool check rules`/`check config` run when promtool
@@ -21,7 +21,7 @@ import { call, startFabric, type TestFabric } from './support/fabric.js';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ALERTS = join(root, 'deploy/prometheus/alerts.yml');
 const PROM_CONFIG = join(root, 'deploy/prometheus/prometheus.yml');
-const DASHBOARD = join(root, 'deploy/grafana/dashboards/fabric.json');
+const DASHBOARD = join(root, 'k8s/base/grafana/fabric.json');
 const DATASOURCES = join(root, 'deploy/grafana/provisioning/datasources/prometheus.yml');
 
 /**
