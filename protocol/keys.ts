@@ -19,6 +19,8 @@ export interface Keys {
   cancelChannel(): string;
   schedulerWake(): string;
   schedulerLease(): string;
+  /** Capped stream of the scheduler's recent actions with their reasons (for the cluster view). */
+  schedulerDecisions(): string;
   /** A model's arrival history (hash, see protocol/arrivals.ts). */
   modelArrivals(model: string): string;
   /** Measured model footprints, field `<engine> <model>`. */
@@ -42,6 +44,7 @@ export function createKeys(prefix = 'fabric'): Keys {
     cancelChannel: () => k('cancel'),
     schedulerWake: () => k('scheduler', 'wake'),
     schedulerLease: () => k('scheduler', 'lease'),
+    schedulerDecisions: () => k('scheduler', 'decisions'),
     modelArrivals: (model) => k('model', model, 'arrivals'),
     footprints: () => k('footprints'),
   };

@@ -229,6 +229,8 @@ export class Scheduler {
     for (const { a, cmd } of sent) {
       p.xadd(keys.workerControl(a.worker), 'MAXLEN', '~', this.options.controlStreamMaxLen, '*', 'command', JSON.stringify(cmd));
     }
+    // After the commands, so their replies keep their indices: the decision log the cluster view shows.
+    for (const { a } of sent) this.recordDecision(p, { at, action: a.type, model: a.model, worker: a.worker, reason: a.reason, ...('forModel' in a ? { forModel: a.forModel } : {}) });
     const results = (await p.exec()) ?? [];
     sent.forEach(({ a, cmd }, i) => {
       const err = results[i]?.[0] ?? (results[i] ? null : new Error('no pipeline reply'));
@@ -254,11 +256,21 @@ export class Scheduler {
     const level = key === this.lastScale ? 'debug' : 'info';
     this.lastScale = key;
     this.deps.log[level]({ action: 'scale', desiredWorkers: a.desiredWorkers, reason: a.reason, models: a.models }, 'Scheduler action');
+    if (level === 'info') {
+      const p = this.deps.redis.pipeline();
+      this.recordDecision(p, { at: this.clock(), action: 'scale', desiredWorkers: a.desiredWorkers, reason: a.reason, models: a.models });
+      await p.exec().catch(() => undefined);
+    }
     try {
       await this.scaler.apply(a.desiredWorkers, a.reason);
     } catch (err) {
       this.deps.log.warn({ err, desiredWorkers: a.desiredWorkers }, 'Scale actuator failed');
     }
+  }
+
+  /** Appends an action to the capped decision stream (the last 200 or so). */
+  private recordDecision(p: ReturnType<Redis['pipeline']>, decision: Record<string, unknown>): void {
+    p.xadd(this.deps.keys.schedulerDecisions(), 'MAXLEN', '~', 200, '*', 'decision', JSON.stringify(decision));
   }
 
   private setState(state: SchedulerState): void {

@@ -41,6 +41,12 @@ export function clusterViewRoutes(d: ClusterViewPageDeps): Router {
     req.url = '/v1/models';
     models(req, res, next);
   });
+  // The scheduler's recent actions with their reasons, newest first.
+  r.get(`${CLUSTER_VIEW_PATH}/decisions`, d.admin, async (_req, res) => {
+    const rows = await d.redis.xrevrange(d.keys.schedulerDecisions(), '+', '-', 'COUNT', 30);
+    const data = rows.map(([id, kv]) => ({ id, ...(JSON.parse(kv[kv.indexOf('decision') + 1] ?? '{}') as Record<string, unknown>) }));
+    res.set('cache-control', 'no-store').json({ data });
+  });
   r.get(CLUSTER_VIEW_PATH, d.admin, (_req, res) => {
     res.set('cache-control', 'no-store').type('html').send(PAGE);
   });
@@ -52,6 +58,7 @@ const SCRIPT = String.raw`
   'use strict';
   var POLL_MS = ${CLUSTER_VIEW_POLL_MS};
   var DATA_URL = ${JSON.stringify(`${CLUSTER_VIEW_PATH}/models`)};
+  var DECISIONS_URL = ${JSON.stringify(`${CLUSTER_VIEW_PATH}/decisions`)};
   var PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
 
   function esc(v) {
@@ -154,6 +161,18 @@ const SCRIPT = String.raw`
       });
     });
     document.getElementById('loads').innerHTML = lh || '<li class="empty">No loads in flight.</li>';
+    fetch(DECISIONS_URL, { credentials: 'same-origin', cache: 'no-store' })
+      .then(function (res) { return res.ok ? res.json() : { data: [] }; })
+      .then(function (b) {
+        var dh = '';
+        (b.data || []).forEach(function (x) {
+          var what = x.action === 'scale' ? 'scale to ' + esc(x.desiredWorkers) + ' workers' : esc(x.action) + ' <b>' + esc(x.model) + '</b> on ' + esc(x.worker);
+          dh += '<li data-testid="decision">' + what + ' · <span data-testid="decision-reason">' + esc(x.reason) + '</span>' +
+            (x.forModel ? ' (for ' + esc(x.forModel) + ')' : '') + ' · ' + esc(ago(new Date(x.at).toISOString())) + '</li>';
+        });
+        document.getElementById('decisions').innerHTML = dh || '<li class="empty">No decisions yet.</li>';
+      })
+      .catch(function () {});
 
     var st = document.getElementById('status');
     st.textContent = 'Updated ' + new Date().toLocaleTimeString() + ' · ' + workers.length + ' workers · ' + models.length + ' models';
@@ -222,8 +241,9 @@ const PAGE = `<!doctype html>
   <tbody id="models"></tbody>
 </table>
 <h2>Scheduler activity</h2>
-<p class="note">Loads in flight. Scheduler decisions and their reasons are in the scheduler's log and its <code>fabric_scheduler_decisions_total</code> metric; the API does not store them.</p>
+<p class="note">Loads in flight, then the scheduler's recent decisions with their reasons (newest first).</p>
 <ul id="loads" data-testid="loads"></ul>
+<ul id="decisions" data-testid="decisions"></ul>
 <script>${SCRIPT}</script>
 </body>
 </html>
