@@ -6,13 +6,14 @@
  *    running worker of its engine with the most usable memory under the VRAM rule
  *    (protocol/vram-rule.ts: need <= free - reservations - headroom, so no plan can OOM).
  * 2. Eviction when nothing fits: on the one worker where it is cheapest, the set of idle
- *    victims with the lowest total expected cost (P(request within the demand horizon) x reload
- *    time) that frees enough. Pinned, loading, busy and backlogged models never go; a model
+ *    victims with the lowest total expected cost (requests expected within the demand horizon x
+ *    reload time; see scheduler/demand.ts) that frees enough. Pinned, loading, busy and backlogged models never go; a model
  *    younger than `minResidencyMs` goes only to make room for a cold backlog (a job waiting on
  *    a model with no replica), never for a replica.
  * 3. Replicas: a model whose oldest job waited past `replicaWaitTargetMs`, with more jobs
  *    waiting than its replicas have free slots, gets one more replica on another worker, in
- *    free memory only (a replica never evicts).
+ *    free memory, or by evicting idle models (past their minimum residency) whose expected cost
+ *    is below `replicaEvictionRatio` of the wait the replica saves.
  * 4. Pre-warm: cold models likely requested within `prewarmHorizonMs` (arrival rate and
  *    inter-arrival histogram) load into free memory only, at most `prewarmMaxLoads` a decision.
  * 5. Idle extra replicas (unused for `replicaIdleMs`) are unloaded; one replica always stays.
@@ -142,13 +143,29 @@ function addReplicas(ctx: Ctx): string[] {
     if (hosts.length === 0 || hosts.length >= policy.maxReplicas || snap.workers.some((w) => w.loading.some((l) => l.model === model))) continue;
     const slots = hosts.reduce((s, w) => s + Math.max(1, w.slotsPerModel), 0);
     if (q.waiting <= Math.max(0, slots - q.active)) continue;
-    // Free memory only: evicting idle models for an extra replica traded their reloads for a
-    // shorter queue and, with a model that needs most of a GPU, emptied it (sim seed 3: p99 102 s).
-    const placement = place(ctx, snap.catalog.get(model)!, false);
+    // Free memory first. Evicting for a replica is held to a fraction of the wait it saves: evicting
+    // freely traded reloads for a shorter queue and, with a model that needs most of a GPU, emptied
+    // it (sim seed 3: p99 102 s); never evicting left a popular large model queueing (seed 5).
+    const placement = place(ctx, snap.catalog.get(model)!, false) ?? replicaByEviction(ctx, snap.catalog.get(model)!, q, hosts.length);
     if (placement) commit(ctx, placement, model, 'replica_backlog');
     else saturated.push(model);
   }
   return saturated;
+}
+
+/**
+ * A replica that needs evictions, for a queue that free memory cannot relieve: only if the
+ * victims' expected cost (requests soon x reload, summed) is below `replicaEvictionRatio` times
+ * the wait the replica saves, estimated as every waiting job's wait so far (the oldest's, halved)
+ * shared over one more replica.
+ */
+function replicaByEviction(ctx: Ctx, entry: CatalogEntry, q: { waiting: number; oldestWaitMs: number | null }, replicas: number): Placement | undefined {
+  const ratio = ctx.policy.replicaEvictionRatio;
+  if (ratio <= 0) return undefined;
+  const placement = place(ctx, entry, true, false);
+  if (!placement?.eviction) return placement;
+  const saves = (q.waiting * ((q.oldestWaitMs ?? 0) / 2)) / (replicas + 1);
+  return placement.eviction.cost < ratio * saves ? placement : undefined;
 }
 
 /** Rule 4: load cold models likely requested soon into free memory, most likely first. */

@@ -49,6 +49,34 @@ export function arrivalProbability(stats: ArrivalStats, now: number, horizonMs: 
   return Math.max(rateProbability(stats.recentRatePerSec, horizonMs), histogramProbability(stats.interArrivalHistogram, stats.interArrivalMeanMs, elapsed, horizonMs, minSamples));
 }
 
+/** Arrivals per second expected of a model now: max(short-term decayed rate, long-term rate). */
+export function expectedRatePerSec(stats: ArrivalStats | undefined, now: number): number {
+  if (!stats) return 0;
+  const hist = stats.interArrivalHistogram;
+  const means = stats.interArrivalMeanMs;
+  let gaps = 0;
+  let spanMs = 0;
+  for (let i = 0; i < hist.length; i++) {
+    const c = hist[i] ?? 0;
+    if (c <= 0) continue;
+    gaps += c;
+    spanMs += c * (means?.[i] ?? 0);
+  }
+  const silenceMs = Math.max(0, now - stats.lastArrivalAt);
+  const longRate = gaps > 0 && spanMs + silenceMs > 0 ? (gaps * 1000) / (spanMs + silenceMs) : 0;
+  return Math.max(stats.recentRatePerSec, longRate);
+}
+
+/**
+ * Requests expected for a resident model within `horizonMs`: its expected rate over the horizon
+ * (not capped at one, so a model asked for every second outranks one asked for every minute), at
+ * least the histogram's probability of a request; from recency alone without history.
+ */
+export function expectedRequests(stats: ArrivalStats | undefined, lastUsedAt: number, now: number, horizonMs: number, minSamples: number): number {
+  if (!stats) return residentProbability(undefined, lastUsedAt, now, horizonMs, minSamples);
+  return Math.max((expectedRatePerSec(stats, now) * horizonMs) / 1000, arrivalProbability(stats, now, horizonMs, minSamples));
+}
+
 /**
  * The probability for a resident model: from its arrival history when there is one, else from
  * recency alone (a rate of one request per idle period), so a fabric without history still

@@ -5,7 +5,7 @@
  */
 import { footprintOf, usableBytes } from '../protocol/vram-rule.js';
 import type { Heartbeat, ResidentModelInfo } from '../protocol/worker-state.js';
-import { reloadMs, residentProbability } from './demand.js';
+import { expectedRequests, reloadMs } from './demand.js';
 import type { SchedulerPolicy } from './policy.js';
 import type { Snapshot } from './snapshot.js';
 
@@ -14,7 +14,7 @@ export interface Victim {
   readonly model: string;
   /** Bytes its unload frees: the footprint measured at its load. */
   readonly bytes: number;
-  /** P(request within the demand horizon) x estimated reload time, in ms. */
+  /** Requests expected within the demand horizon x estimated reload time, in ms. */
   readonly cost: number;
   readonly lastUsedAt: number;
   /** Loaded less than `minResidencyMs` ago: only a cold backlog may evict it (see `isEvictable`). */
@@ -71,7 +71,7 @@ export function isYoung(m: ResidentModelInfo, snap: Snapshot, policy: SchedulerP
 }
 
 function victimOf(m: ResidentModelInfo, snap: Snapshot, policy: SchedulerPolicy): Victim {
-  const p = residentProbability(snap.arrivals?.get(m.model), m.lastUsedAt, snap.now, policy.demandHorizonMs, policy.histogramMinSamples);
+  const p = expectedRequests(snap.arrivals?.get(m.model), m.lastUsedAt, snap.now, policy.demandHorizonMs, policy.histogramMinSamples);
   // A zero-byte victim frees nothing; one byte keeps the per-byte ranking finite.
   const bytes = Math.max(1, m.sizeBytes);
   return { model: m.model, bytes, cost: p * reloadMs(bytes, policy.loadBytesPerSec, policy.loadFixedMs), lastUsedAt: m.lastUsedAt, young: isYoung(m, snap, policy) };

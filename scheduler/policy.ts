@@ -24,11 +24,21 @@ export interface SchedulerPolicy {
   readonly replicaWaitTargetMs: number;
   /** An extra replica unused for this long is unloaded (one replica always stays). @defaultValue 5 min */
   readonly replicaIdleMs: number;
+  /**
+   * A replica that does not fit in free memory may evict idle models whose expected cost is below
+   * this share of the wait it saves (0: replicas use free memory only). Above 0.25 the simulator's
+   * seed 3 (a model that needs most of a GPU) lost more than the queues gained. @defaultValue 0.25
+   */
+  readonly replicaEvictionRatio: number;
   /** Most replicas of one model. @defaultValue 8 */
   readonly maxReplicas: number;
   /** Window of "a request soon" for pre-warming. @defaultValue 1 min */
   readonly prewarmHorizonMs: number;
-  /** A cold model is pre-warmed when its probability of a request within the window reaches this. @defaultValue 0.5 */
+  /**
+   * A cold model is pre-warmed when its probability of a request within the window reaches this.
+   * Each pre-warm is a load that may go unused; 0.8 kept the simulator's cold loads within 1.25x
+   * of the oracle on seeds 1-5 where 0.5 did not (docs/sim). @defaultValue 0.8
+   */
   readonly prewarmMinProbability: number;
   /** Most pre-warm loads one decision starts (pre-warm never evicts). @defaultValue 2 */
   readonly prewarmMaxLoads: number;
@@ -53,9 +63,10 @@ export const SCHEDULER_POLICY_DEFAULTS: SchedulerPolicy = Object.freeze({
   histogramMinSamples: 4,
   replicaWaitTargetMs: 2_000,
   replicaIdleMs: 300_000,
+  replicaEvictionRatio: 0.25,
   maxReplicas: 8,
   prewarmHorizonMs: 60_000,
-  prewarmMinProbability: 0.5,
+  prewarmMinProbability: 0.8,
   prewarmMaxLoads: 2,
   scaleDownCooldownMs: 600_000,
   minWorkers: 1,
@@ -75,6 +86,7 @@ const BOUNDS: Record<NumericKey, { min: number; gt?: boolean; int?: boolean; max
   replicaWaitTargetMs: { min: 0 },
   replicaIdleMs: { min: 0 },
   maxReplicas: { min: 1, int: true },
+  replicaEvictionRatio: { min: 0 },
   prewarmHorizonMs: { min: 0, gt: true },
   prewarmMinProbability: { min: 0, max: 1 },
   prewarmMaxLoads: { min: 0, int: true },

@@ -125,6 +125,15 @@ const EVICTION: Case[] = [
     expected: [evict('y', 'w1', 'a'), load('a', 'w1')],
   },
   {
+    name: 'ranks victims by requests expected, not by a probability that saturates: one request in 30 s goes before one every 5 s',
+    // Both are near certain to be asked for within the 60 s horizon, and x's reload is the shorter (it
+    // is smaller); but x would be asked for 12 times in that minute, y about twice.
+    snapshot: snap([hb('w1', 10, { resident: [res('x', 4, { lastUsedAt: NOW - 5_000 }), res('y', 4.5, { lastUsedAt: NOW - 10_000 })] })], { a: waiting() }, {
+      arrivals: { x: periodic(5_000, 200, 5_000), y: periodic(30_000, 100, 10_000) },
+    }),
+    expected: [evict('y', 'w1', 'a'), load('a', 'w1')],
+  },
+  {
     name: 'evicts one large idle model rather than two small ones when that costs less',
     snapshot: snap([hb('w1', 9, { resident: [res('x', 2, { lastUsedAt: NOW - 2 * MIN }), res('y', 2, { lastUsedAt: NOW - 2 * MIN }), res('b', 4, { lastUsedAt: NOW - 2 * MIN })] })], { a: waiting() }),
     expected: [evict('b', 'w1', 'a'), load('a', 'w1')],
@@ -207,6 +216,30 @@ const REPLICAS: Case[] = [
   {
     name: 'asks for a worker when a backlogged model’s next replica has no room',
     snapshot: snap([hb('w1', 5, { resident: [busyA()] }), hb('w2', 5, { resident: [res('b', 4, { activeJobs: 1 })] })], { a: { waiting: 5, active: 1, oldestWaitMs: 5_000 } }),
+    expected: [up(3, ['a'], 'saturated')],
+  },
+  {
+    name: 'a long queue gets its replica by evicting a rarely used idle model',
+    // 20 jobs, the oldest waiting 60 s, save ~300 s of waiting; b (asked for once an hour) costs well under a quarter of that.
+    snapshot: snap([hb('w1', 5, { resident: [busyA()] }), hb('w2', 5, { resident: [res('b', 4)] })], { a: { waiting: 20, active: 1, oldestWaitMs: 60_000 } }, {
+      arrivals: { b: periodic(3_600_000, 3, 30 * MIN) },
+    }),
+    expected: [evict('b', 'w2', 'a'), load('a', 'w2', 'replica_backlog')],
+  },
+  {
+    name: 'a short queue does not evict a busy-but-idle-now model for a replica, and asks for a worker instead',
+    // b is asked for every 5 s: its reloads cost more than a quarter of 5 jobs x 2.5 s / 2.
+    snapshot: snap([hb('w1', 5, { resident: [busyA()] }), hb('w2', 5, { resident: [res('b', 4, { lastUsedAt: NOW - 2_000 })] })], { a: { waiting: 5, active: 1, oldestWaitMs: 5_000 } }, {
+      arrivals: { b: periodic(5_000, 200, 2_000) },
+    }),
+    expected: [up(3, ['a'], 'saturated')],
+  },
+  {
+    name: 'replicaEvictionRatio 0 keeps replicas to free memory',
+    policy: { replicaEvictionRatio: 0 },
+    snapshot: snap([hb('w1', 5, { resident: [busyA()] }), hb('w2', 5, { resident: [res('b', 4)] })], { a: { waiting: 20, active: 1, oldestWaitMs: 60_000 } }, {
+      arrivals: { b: periodic(3_600_000, 3, 30 * MIN) },
+    }),
     expected: [up(3, ['a'], 'saturated')],
   },
   {

@@ -61,3 +61,22 @@ describe('simulator flags', () => {
     expect(() => parseSimArgs(['--gpu-mem', 'big'])).toThrow(/gpu-mem/);
   });
 });
+
+describe('npm run sim:sweep', () => {
+  it('runs a scenario through every policy and a floor with every model resident', async () => {
+    const { runScenario, sweepMarkdown, sweepScenarios } = await import('../sim/sweep.js');
+    expect(sweepScenarios().length).toBeGreaterThanOrEqual(10);
+    // 20 minutes of the default generator on one 24 GiB GPU: models must be swapped, so the floor is below.
+    const row = runScenario({ name: 'small', generate: { seed: 3, durationMs: 20 * 60_000 }, cluster: { gpus: 1, gpuMemBytes: 24 * 2 ** 30, maxGpus: 1 } });
+    expect(row.fabric.policy).toBe('fabric');
+    expect(row.fabric.requests).toBe(row.requests);
+    expect(row.best?.policy).not.toMatch(/^(fabric|oracle)$/);
+    expect(row.oracle?.policy).toBe('oracle');
+    expect(row.goals).toBe(5);
+    expect(row.floorP95).not.toBeNull();
+    expect(row.floorP95!).toBeLessThan(row.fabric.ttft_ms.p95!);
+    const md = sweepMarkdown([row]).split('\n');
+    expect(md).toHaveLength(3);
+    expect(md[2]).toMatch(/^\| small \| \d+ \| [\d,]+ \| [\d,]+ \(/);
+  });
+});
