@@ -18,6 +18,8 @@ export interface Keys {
   workerControl(workerId: string): string;
   cancelChannel(): string;
   schedulerWake(): string;
+  /** Workers announce here that a model went idle or their residency changed (the scheduler listens while a cold backlog is blocked). */
+  schedulerIdle(): string;
   schedulerLease(): string;
   /** Capped stream of the scheduler's recent actions with their reasons (for the cluster view). */
   schedulerDecisions(): string;
@@ -43,6 +45,7 @@ export function createKeys(prefix = 'fabric'): Keys {
     workerControl: (workerId) => k('worker', workerId, 'control'),
     cancelChannel: () => k('cancel'),
     schedulerWake: () => k('scheduler', 'wake'),
+    schedulerIdle: () => k('scheduler', 'idle'),
     schedulerLease: () => k('scheduler', 'lease'),
     schedulerDecisions: () => k('scheduler', 'decisions'),
     modelArrivals: (model) => k('model', model, 'arrivals'),

@@ -58,6 +58,21 @@ export function decide(snap: Snapshot, policy: SchedulerPolicy): Action[] {
   return ctx.actions;
 }
 
+/**
+ * Models with waiting jobs and no replica resident or loading on a live worker, none of which
+ * `actions` loads: a cold backlog that found no room. Something going idle may make room.
+ */
+export function blockedModels(snap: Snapshot, actions: readonly Action[]): string[] {
+  const loading = new Set(actions.filter((a) => a.type === 'load').map((a) => a.model));
+  const out: string[] = [];
+  for (const [model, q] of snap.queues) {
+    if (q.waiting === 0 || loading.has(model)) continue;
+    const served = snap.workers.some((w) => (w.state === 'running' || w.state === 'starting') && (w.resident.some((m) => m.model === model) || w.loading.some((l) => l.model === model)));
+    if (!served) out.push(model);
+  }
+  return out;
+}
+
 /** Rule 1 (and 2): one replica for each cold model with a backlog. Returns those that fit nowhere. */
 function placeColdBacklog(ctx: Ctx): string[] {
   const unplaceable: string[] = [];

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
 import type { ControlCommand } from '../protocol/worker-state.js';
-import { decide, type Action } from './decide.js';
+import { blockedModels, decide, type Action } from './decide.js';
 import { LeaderLease } from './leader-lease.js';
 import { schedulerMetrics } from './metrics.js';
 import { schedulerOptions, type SchedulerOptions } from './options.js';
@@ -20,7 +20,7 @@ import { readSnapshot } from './snapshot.js';
 export type SchedulerState = 'idle' | 'starting' | 'running' | 'closing' | 'closed';
 
 /** What started a decision run. */
-export type DecisionTrigger = 'wake' | 'tick' | 'leader' | 'manual' | 'coalesced';
+export type DecisionTrigger = 'wake' | 'idle' | 'tick' | 'leader' | 'manual' | 'coalesced';
 
 export interface SchedulerDeps {
   /** Shared connection for reads, commands and the lease; the scheduler duplicates it to subscribe. */
@@ -45,6 +45,8 @@ export class Scheduler {
   private timer: NodeJS.Timeout | null = null;
   private inFlight: Promise<void> | null = null;
   private again = false;
+  /** The last decision left jobs waiting on a model with no replica (no room): idle signals then trigger a decision. */
+  private blocked = true;
   /** Models named by wakes since the last snapshot; read even if missing from the catalog. */
   private readonly hints = new Set<string>();
   private lastScale = '';
@@ -121,8 +123,15 @@ export class Scheduler {
     try {
       this.sub = redis.duplicate();
       this.sub.on('error', (err) => log.warn({ err }, 'Scheduler wake subscription error'));
-      this.sub.on('message', (_channel: string, model: string) => void this.trigger('wake', model));
-      await this.unlessClosed(this.sub.subscribe(keys.schedulerWake()));
+      const idleChannel = keys.schedulerIdle();
+      this.sub.on('message', (channel: string, message: string) => {
+        // A worker's model went idle or its residency changed: worth a decision only while a cold
+        // backlog waits for room, which is what such a change may have made.
+        if (channel === idleChannel) {
+          if (this.blocked) void this.trigger('idle');
+        } else void this.trigger('wake', message);
+      });
+      await this.unlessClosed(this.sub.subscribe(keys.schedulerWake(), idleChannel));
       this.setState('running');
       await this.unlessClosed(this.lease.start());
       this.timer = setInterval(() => void this.trigger('tick'), this.options.tickMs);
@@ -205,6 +214,7 @@ export class Scheduler {
       const read = this.pending.overlay(await readSnapshot(this.deps.redis, this.deps.keys, this.clock(), hints));
       const snap = this.lastScaleAt === undefined ? read : Object.freeze({ ...read, lastScaleAt: this.lastScaleAt });
       const actions = decide(snap, this.options.policy);
+      this.blocked = blockedModels(snap, actions).length > 0;
       // Leadership can lapse while the snapshot is read; a stale leader must not act.
       if (actions.length > 0 && this.lease.isLeader()) await this.apply(actions);
     } catch (err) {

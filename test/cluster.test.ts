@@ -35,7 +35,7 @@ interface SentAction {
 }
 
 /** The fabric and a scheduler whose sent commands are recorded (workers delete them from their streams once done). */
-async function cluster(scaler?: ScaleActuator): Promise<TestFabric & { sent: SentAction[] }> {
+async function cluster(scaler?: ScaleActuator, options: SchedulerOptionsInput = SCHEDULER): Promise<TestFabric & { sent: SentAction[] }> {
   const f = await startFabric();
   cleanups.push(() => f.close());
   const sent: SentAction[] = [];
@@ -48,7 +48,7 @@ async function cluster(scaler?: ScaleActuator): Promise<TestFabric & { sent: Sen
       },
     },
   );
-  const scheduler = await startScheduler({ redis: f.redis, keys: f.keys, log: schedulerLog, options: SCHEDULER, scaler });
+  const scheduler = await startScheduler({ redis: f.redis, keys: f.keys, log: schedulerLog, options, scaler });
   // Closed before the fabric (cleanups run in reverse), as a deployment stops it first.
   cleanups.push(() => scheduler.close());
   return Object.assign(f, { sent });
@@ -125,6 +125,29 @@ describe('cluster: API, workers and scheduler together', () => {
     // Idle now, so the next decision makes room for the waiting small job.
     expect((await finished(f, smallJob)).status).toBe('succeeded');
     expect(residentOn(w)).toEqual([SMALL]);
+    expect(commands(f, w)).toEqual([
+      { type: 'unload', model: LARGE },
+      { type: 'load', model: SMALL },
+    ]);
+  });
+
+  it('places a blocked cold backlog as soon as the busy model goes idle, on the worker’s signal rather than a tick', async () => {
+    // Ticks a minute apart: only the API's wake (cold arrival) and the worker's idle signal drive decisions.
+    const f = await cluster(undefined, { ...SCHEDULER, tickMs: 60_000 });
+    const w = await addWorker(f, { preload: [LARGE], tokensPerSecond: 20 });
+    const longJob = await submit(f, 'fake-large', 30);
+    await busyInHeartbeat(f, w, LARGE);
+    const smallJob = await submit(f, 'fake-small');
+    await new Promise((r) => setTimeout(r, 300));
+    // The wake's decision found no room (the large model is busy): nothing sent, the job waits.
+    expect(commands(f, w)).toEqual([]);
+    expect((await finished(f, longJob)).status).toBe('succeeded');
+    const t0 = Date.now();
+    const small = await finished(f, smallJob, 10);
+    const afterIdleMs = Date.now() - t0;
+    console.log(`blocked cold job finished ${afterIdleMs} ms after the busy model's job`);
+    expect(small.status).toBe('succeeded');
+    expect(afterIdleMs).toBeLessThan(5_000);
     expect(commands(f, w)).toEqual([
       { type: 'unload', model: LARGE },
       { type: 'load', model: SMALL },

@@ -2,7 +2,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { arrivalStatsAt, nextArrivalRecord, parseArrivalRecord, recordArrival, type ArrivalRecord, type ArrivalStats } from '../protocol/arrivals.js';
 import type { CatalogEntry, Heartbeat, ResidentModelInfo } from '../protocol/worker-state.js';
-import { decide, type Action } from '../scheduler/decide.js';
+import { blockedModels, decide, type Action } from '../scheduler/decide.js';
 import { histogramProbability } from '../scheduler/demand.js';
 import { schedulerPolicy, type SchedulerPolicyInput } from '../scheduler/policy.js';
 import { readSnapshot, type QueueDepth, type Snapshot } from '../scheduler/snapshot.js';
@@ -393,6 +393,15 @@ describe('decide: invariants over every case', () => {
       expect(decide(c.snapshot, schedulerPolicy(c.policy)), c.name).toEqual(decide(c.snapshot, schedulerPolicy(c.policy)));
       expect(JSON.stringify(c.snapshot.workers)).toBe(before);
     }
+  });
+});
+
+describe('blocked cold backlog', () => {
+  it('names a waiting model that got no load for want of room, and not one that got a load or is served', () => {
+    const busy = snap([hb('w1', 5, { resident: [res('b', 4, { activeJobs: 1 })] })], { a: waiting(), b: waiting() });
+    expect(blockedModels(busy, decide(busy, schedulerPolicy()))).toEqual(['a']);
+    const idle = snap([hb('w1', 5, { resident: [res('b', 4)] })], { a: waiting() });
+    expect(blockedModels(idle, decide(idle, schedulerPolicy()))).toEqual([]);
   });
 });
 

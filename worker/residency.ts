@@ -76,11 +76,13 @@ export class Residency {
     return r ? { loadedAt: r.info.loadedAt, loadStartedAt: r.info.loadedAt - r.loadMs } : undefined;
   }
 
-  touch(model: string, activeDelta: number): void {
+  /** Counts a job starting (+1) or ending (-1) on `model`; returns the model's active jobs after it. */
+  touch(model: string, activeDelta: number): number {
     const r = this.resident.get(model);
-    if (!r) return;
+    if (!r) return 0;
     r.info.lastUsedAt = Date.now();
     r.info.activeJobs += activeDelta;
+    return r.info.activeJobs;
   }
 
   /** Loads a model and starts consuming its queue; concurrent calls share one load. */

@@ -34,6 +34,9 @@ export interface WorkerNodeDeps {
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
+/** Idle signals to the scheduler are at least this far apart per worker. */
+const IDLE_SIGNAL_MIN_INTERVAL_MS = 100;
+
 export class WorkerNode {
   state: WorkerLifecycle = 'starting';
   private readonly residency: Residency;
@@ -77,7 +80,7 @@ export class WorkerNode {
       log: deps.log,
       memory: this.memoryPort(),
       footprints: new FootprintStore(deps.redis, deps.keys),
-      changed: () => void this.beat(),
+      changed: () => void this.beat(true),
       onLoadProgress: (model, p) => this.announceLoadProgress(model, p),
     });
   }
@@ -144,10 +147,29 @@ export class WorkerNode {
     try {
       await this.runner.process(job);
     } finally {
-      this.residency.touch(job.data.model, -1);
+      // Idle now: a cold backlog the scheduler could not place may be waiting for exactly this.
+      if (this.residency.touch(job.data.model, -1) === 0) this.signalIdle();
       this.lastUsedAt = Date.now();
     }
   };
+
+  private idleTimer: NodeJS.Timeout | null = null;
+  private lastIdleSignalAt = 0;
+
+  /**
+   * Writes a fresh heartbeat (so the scheduler sees the model idle) and publishes on the
+   * scheduler's idle channel, at most once per IDLE_SIGNAL_MIN_INTERVAL_MS: a burst of jobs
+   * ending costs one heartbeat write, not one per job.
+   */
+  private signalIdle(): void {
+    if (this.idleTimer || this.closing) return;
+    const due = this.lastIdleSignalAt + IDLE_SIGNAL_MIN_INTERVAL_MS - Date.now();
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      this.lastIdleSignalAt = Date.now();
+      void this.beat(true);
+    }, Math.max(0, due));
+  }
 
   private setState(state: WorkerLifecycle): void {
     this.state = state;
@@ -254,7 +276,8 @@ export class WorkerNode {
     };
   }
 
-  private async beat(): Promise<void> {
+  /** Writes the heartbeat; with `signal`, also tells a listening scheduler that residency or idleness changed. */
+  private async beat(signal = false): Promise<void> {
     if (this.state === 'stopped') return;
     const { redis, keys, log } = this.deps;
     await this.readGpus();
@@ -267,11 +290,9 @@ export class WorkerNode {
       if (g.utilization !== null) metrics.gpuUtilization.set(labels, g.utilization);
     }
     try {
-      await redis
-        .multi()
-        .set(keys.workerHeartbeat(this.id), JSON.stringify(hb), 'PX', this.opts.heartbeatTtlMs)
-        .sadd(keys.workersIndex(), this.id)
-        .exec();
+      const m = redis.multi().set(keys.workerHeartbeat(this.id), JSON.stringify(hb), 'PX', this.opts.heartbeatTtlMs).sadd(keys.workersIndex(), this.id);
+      if (signal) m.publish(keys.schedulerIdle(), this.id);
+      await m.exec();
       metrics.heartbeats.inc({ worker: this.id });
       metrics.residentModels.set({ worker: this.id }, hb.resident.length);
     } catch (err) {
@@ -290,6 +311,8 @@ export class WorkerNode {
     this.setState('draining');
     await this.beat();
     for (const t of this.timers) clearInterval(t);
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
     await this.residency.pauseAll();
     const drained = this.residency.closeAll(false);
     const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), this.opts.drainTimeoutMs).unref());

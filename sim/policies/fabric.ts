@@ -5,8 +5,9 @@
  * simplifications: heartbeats are never stale, and the catalog's VRAM estimate equals the
  * footprint the engine will charge (the real estimate can be off; see protocol/vram-rule.ts).
  *
- * Like the real scheduler it decides on every tick and is woken at once by an arrival for a
- * model with no resident or loading replica. Actions map one to one: load, unload, scale.
+ * Like the real scheduler it decides on every tick, is woken at once by an arrival for a model
+ * with no resident or loading replica, and, while such a cold backlog waits for room, by a
+ * replica going idle or a load landing. Actions map one to one: load, unload, scale.
  */
 import { arrivalStatsAt, nextArrivalRecord, type ArrivalRecord, type ArrivalStats } from '../../protocol/arrivals.js';
 import { footprintKey } from '../../protocol/vram-rule.js';
@@ -14,7 +15,7 @@ import type { CatalogEntry, Heartbeat, ResidentModelInfo } from '../../protocol/
 import { decide, type Action } from '../../scheduler/decide.js';
 import { schedulerPolicy, type SchedulerPolicy, type SchedulerPolicyInput } from '../../scheduler/policy.js';
 import type { QueueDepth, Snapshot } from '../../scheduler/snapshot.js';
-import { hasReplica, type GpuView, type SimAction, type SimPolicy, type SimView } from '../policy.js';
+import { coldQueuedModels, hasReplica, type GpuView, type SimAction, type SimPolicy, type SimView } from '../policy.js';
 
 export const SIM_ENGINE = 'sim';
 
@@ -52,6 +53,13 @@ export function fabricPolicy(o: FabricPolicyOptions = {}): SimPolicy {
       return hasReplica(view, req.model) ? [] : run(view);
     },
     onTick: run,
+    // Workers signal when a model goes idle on them or a load lands; the scheduler decides on
+    // such a signal only while a cold backlog is blocked (scheduler.ts), as here.
+    onRequestDone(view, req, gpuId) {
+      const r = view.gpus.find((g) => g.id === gpuId)?.replicas.find((x) => x.model === req.model);
+      return r && r.active === 0 && coldQueuedModels(view).length > 0 ? run(view) : [];
+    },
+    onLoadDone: (view) => (coldQueuedModels(view).length > 0 ? run(view) : []),
   };
 }
 

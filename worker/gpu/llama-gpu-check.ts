@@ -1,0 +1,260 @@
+/**
+ * Parts of the llama.cpp GPU check (worker/gpu/llama-gpu-check-main.ts) that are not the run
+ * itself: the synthetic model it loads (a demo model scaled up to a size given in bytes), the
+ * CUDA libraries node-llama-cpp's prebuilt CUDA backend links and looks for, NVML readings as
+ * the worker takes them, and the report.
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { envBool, parseBytes } from '../../protocol/env.js';
+import { ensureDemoModels, type DemoModelFile, type DemoModelSpec } from '../engines/llama-cpp/demo-models.js';
+import { LLAMA_CPP_DEFAULTS } from '../engines/llama-cpp/llama-cpp-engine.js';
+import type { GpuReader } from './gpu-reader.js';
+import { DEFAULT_NVML_LIBRARY } from './nvml.js';
+
+export const GB = 1e9;
+export const MiB = 1024 * 1024;
+
+export interface LlamaGpuCheckOptions {
+  /** Size of the synthetic model's weights (F32). */
+  modelBytes: number;
+  /** llama.cpp threads (getLlama maxThreads and each context), set explicitly rather than llama.cpp's guess. */
+  threads: number;
+  /** Tokens per slot and slots, as the worker configures the engine. */
+  contextSize: number;
+  slots: number;
+  /** Tokens per timed generation, and how many timed generations (the median is reported). */
+  tokens: number;
+  runs: number;
+  /** Where the model is written; an existing file of the same shape is reused. */
+  modelsDir: string;
+  /** Run the whole check on the CPU when CUDA does not load (the bundle's own test), instead of exit 2. */
+  allowCpu: boolean;
+  nvmlLibrary: string;
+  out: string | null;
+}
+
+export const LLAMA_GPU_CHECK_DEFAULTS: LlamaGpuCheckOptions = {
+  modelBytes: 1.2 * GB,
+  threads: Math.min(4, Math.max(1, availableParallelism() - 1)),
+  contextSize: LLAMA_CPP_DEFAULTS.contextSize,
+  slots: LLAMA_CPP_DEFAULTS.slotsPerModel,
+  tokens: 128,
+  runs: 3,
+  modelsDir: join(tmpdir(), 'fabric-llama-gpu-check-models'),
+  allowCpu: false,
+  nvmlLibrary: DEFAULT_NVML_LIBRARY,
+  out: null,
+};
+
+const USAGE =
+  'usage: llama-gpu-check [--model-gb=1.2] [--threads=N] [--context=2048] [--slots=2] [--tokens=128] [--runs=3] ' +
+  '[--models-dir=DIR] [--allow-cpu] [--library=libnvidia-ml.so.1] [--out=FILE]';
+
+export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): LlamaGpuCheckOptions {
+  const flags = new Map<string, string>();
+  for (const a of argv) {
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
+    if (!m) throw new Error(`unexpected argument ${a}; ${USAGE}`);
+    flags.set(m[1]!, m[2] ?? 'true');
+  }
+  const known = ['model-gb', 'threads', 'context', 'slots', 'tokens', 'runs', 'models-dir', 'allow-cpu', 'library', 'out'];
+  const unknown = [...flags.keys()].filter((k) => !known.includes(k));
+  if (unknown.length > 0) throw new Error(`unknown option --${unknown.join(', --')}; ${USAGE}`);
+  const d = LLAMA_GPU_CHECK_DEFAULTS;
+  const value = (flag: string, envName: string) => flags.get(flag) ?? (env[envName] || undefined);
+  const int = (flag: string, envName: string, fallback: number) => {
+    const v = value(flag, envName);
+    const n = v === undefined ? fallback : Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag} must be a positive integer, got ${v}`);
+    return n;
+  };
+  const gb = value('model-gb', 'LLAMA_GPU_CHECK_MODEL_GB');
+  const modelBytes = gb === undefined ? d.modelBytes : /[a-z]/i.test(gb) ? parseBytes(gb) : Number(gb) * GB;
+  if (!(modelBytes > 0)) throw new Error(`--model-gb must be a positive number of GB, got ${gb}`);
+  return {
+    modelBytes,
+    threads: int('threads', 'LLAMA_GPU_CHECK_THREADS', d.threads),
+    contextSize: int('context', 'LLAMA_GPU_CHECK_CONTEXT', d.contextSize),
+    slots: int('slots', 'LLAMA_GPU_CHECK_SLOTS', d.slots),
+    tokens: int('tokens', 'LLAMA_GPU_CHECK_TOKENS', d.tokens),
+    runs: int('runs', 'LLAMA_GPU_CHECK_RUNS', d.runs),
+    modelsDir: value('models-dir', 'LLAMA_GPU_CHECK_MODELS_DIR') ?? d.modelsDir,
+    allowCpu: flags.has('allow-cpu') ? flags.get('allow-cpu') !== 'false' : envBool(env, 'LLAMA_GPU_CHECK_ALLOW_CPU', d.allowCpu),
+    nvmlLibrary: value('library', 'FABRIC_NVML_LIBRARY') ?? d.nvmlLibrary,
+    out: value('out', 'LLAMA_GPU_CHECK_OUT') ?? d.out,
+  };
+}
+
+/** Vocabulary of the demo models: a few hundred tokens, so embeddings are small beside the layers. */
+const APPROX_VOCAB = 600;
+/** Fewest layers a shape may have before a narrower one is preferred. */
+const MIN_LAYERS = 4;
+const WIDTHS = [2048, 1024, 512, 256, 128] as const;
+
+/** F32 bytes of one layer of a llama-shaped model with grouped-query attention (4 query heads per kv head). */
+function layerBytes(d: number): number {
+  const kv = d / 4;
+  const ffn = feedForward(d);
+  return 4 * (2 * d * d + 2 * d * kv + 3 * d * ffn + 2 * d);
+}
+
+/** 2.75 x width rounded to 128, as llama-style models size their feed-forward blocks. */
+function feedForward(d: number): number {
+  return Math.round((2.75 * d) / 128) * 128;
+}
+
+/**
+ * The widest llama-style shape (head dim 128 where the width allows) with at least MIN_LAYERS
+ * layers whose F32 weights come to about `targetBytes`. Weights are F32 so the demo-model
+ * writer copies them into the file as they are (it converts to F16 one value at a time).
+ */
+export function syntheticModelSpec(targetBytes: number, seed = 11): DemoModelSpec {
+  if (!(targetBytes > 0)) throw new Error(`model size must be positive, got ${targetBytes}`);
+  const embeddings = (d: number) => 2 * 4 * APPROX_VOCAB * d;
+  const d: number = WIDTHS.find((w) => (targetBytes - embeddings(w)) / layerBytes(w) >= MIN_LAYERS - 0.5) ?? 128;
+  const layers = Math.max(1, Math.round((targetBytes - embeddings(d)) / layerBytes(d)));
+  const heads = Math.max(2, d / 128);
+  return {
+    name: `fabric-gpu-check-d${d}-l${layers}`,
+    embeddingLength: d,
+    layers,
+    heads,
+    kvHeads: Math.max(1, heads / 4),
+    feedForwardLength: feedForward(d),
+    contextLength: 8192,
+    tensorType: 'f32',
+    seed,
+  };
+}
+
+/** Writes the model unless the folder has it already (same name, same shape); returns the file and the time taken. */
+export async function ensureSyntheticModel(dir: string, spec: DemoModelSpec): Promise<DemoModelFile & { writeMs: number }> {
+  const started = performance.now();
+  const [file] = await ensureDemoModels(dir, [spec]);
+  if (!file) throw new Error(`no model written for ${spec.name}`);
+  return { ...file, writeMs: Math.round(performance.now() - started) };
+}
+
+/**
+ * What `libggml-cuda.so` of @node-llama-cpp/linux-x64-cuda links (readelf NEEDED: CUDA 13
+ * runtime and cuBLAS, the driver), plus the two files node-llama-cpp looks for before it tries
+ * CUDA at all (`libnvidia-ml.so.1` for the driver, `libcublasLt.so.13` beside cuBLAS).
+ */
+export const CUDA_LIBRARIES = ['libcuda.so.1', 'libnvidia-ml.so.1', 'libcudart.so.13', 'libcublas.so.13', 'libcublasLt.so.13'] as const;
+
+export interface LibraryProbe {
+  name: string;
+  /** dlopen by name succeeded (what the dynamic linker will do for libggml-cuda.so). */
+  loadable: boolean;
+  /** The folder where node-llama-cpp's detection finds the file (it only checks these folders); null if none. */
+  foundIn: string | null;
+  error?: string;
+}
+
+/**
+ * The folders node-llama-cpp searches when gpu is 'auto' (detectAvailableComputeLayers on Linux),
+ * less a CUDA toolkit's own folders (`/usr/local/cuda-<version>/targets/<arch>/lib`).
+ */
+export function cudaSearchDirs(env: NodeJS.ProcessEnv = process.env): string[] {
+  const dirs = [
+    ...(env.PATH ?? '').split(delimiter),
+    ...(env.LD_LIBRARY_PATH ?? '').split(delimiter),
+    ...(env.CUDA_PATH ?? '').split(delimiter),
+    '/usr/lib',
+    '/usr/lib64',
+    '/usr/lib/x86_64-linux-gnu',
+  ];
+  return [...new Set(dirs.filter((d) => d.length > 0))];
+}
+
+/** Tries to dlopen each CUDA library (through koffi) and to find it where node-llama-cpp looks. */
+export async function probeCudaLibraries(env: NodeJS.ProcessEnv = process.env): Promise<LibraryProbe[]> {
+  let koffi: typeof import('koffi').default | undefined;
+  let koffiError = '';
+  try {
+    koffi = (await import('koffi')).default;
+  } catch (err) {
+    koffiError = `koffi unavailable: ${errorText(err)}`;
+  }
+  const dirs = cudaSearchDirs(env);
+  return CUDA_LIBRARIES.map((name) => {
+    const foundIn = dirs.find((d) => existsSync(join(d, name))) ?? null;
+    if (!koffi) return { name, loadable: false, foundIn, error: koffiError };
+    try {
+      koffi.load(name);
+      return { name, loadable: true, foundIn };
+    } catch (err) {
+      return { name, loadable: false, foundIn, error: errorText(err) };
+    }
+  });
+}
+
+/** One line per library that would stop CUDA: not loadable, or not where node-llama-cpp looks. */
+export function missingLibraries(probes: readonly LibraryProbe[]): string[] {
+  return probes
+    .filter((p) => !p.loadable || p.foundIn === null)
+    .map((p) => (p.loadable ? `${p.name} (loadable, but in none of node-llama-cpp's search folders: add its folder to LD_LIBRARY_PATH)` : `${p.name} (${p.error ?? 'not loadable'})`));
+}
+
+/** Bytes in use on every GPU the reader sees, summed as the worker does; null without GPUs. */
+export async function gpuUsedBytes(reader: GpuReader): Promise<number | null> {
+  const gpus = await reader.read();
+  if (gpus.length === 0 || gpus.some((g) => g.memoryUsedBytes === null)) return null;
+  return gpus.reduce((sum, g) => sum + (g.memoryUsedBytes ?? 0), 0);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Reads until `used` holds still for two reads 250 ms apart (the driver settles within a few hundred ms). */
+export async function stableGpuUsedBytes(reader: GpuReader): Promise<number | null> {
+  let last = await gpuUsedBytes(reader);
+  if (last === null) return null;
+  for (let i = 0; i < 20; i++) {
+    await sleep(250);
+    const next = await gpuUsedBytes(reader);
+    if (next === last) return next;
+    last = next;
+  }
+  return last;
+}
+
+export function formatBytes(bytes: number | null | undefined): string {
+  if (bytes === null || bytes === undefined) return 'unavailable';
+  return `${(bytes / MiB).toFixed(1)} MiB`;
+}
+
+/** `+12.3 MiB (+1.2%)` against a reference; empty when either side is unknown. */
+export function formatDiff(value: number | null | undefined, reference: number | null | undefined): string {
+  if (value === null || value === undefined || reference === null || reference === undefined || reference === 0) return '';
+  const diff = value - reference;
+  const sign = diff >= 0 ? '+' : '-';
+  return `${sign}${(Math.abs(diff) / MiB).toFixed(1)} MiB (${sign}${((Math.abs(diff) / reference) * 100).toFixed(1)}%)`;
+}
+
+export function median(values: readonly number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export interface ReportRow {
+  measurement: string;
+  value: string;
+  /** Against the ledger's estimate, for footprint rows. */
+  vsEstimate?: string;
+  note?: string;
+}
+
+export function formatReport(rows: readonly ReportRow[]): string {
+  const head = ['measurement', 'value', 'vs ledger estimate', 'note'];
+  const escape = (s: string) => s.replace(/\|/g, '\\|');
+  const body = rows.map((r) => [r.measurement, r.value, r.vsEstimate ?? '', r.note ?? ''].map(escape));
+  return [head, head.map(() => '---'), ...body].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
+}
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
