@@ -11,6 +11,7 @@ import { createStatusNotifier } from '../protocol/status-notifier.js';
 import { WebhookDispatcher } from '../protocol/webhook-enqueue.js';
 import { ClusterView } from './cluster-view.js';
 import { EventHub } from './event-hub.js';
+import { ExpirySweeper } from './expiry-sweeper.js';
 import { JobService } from './job-service.js';
 import { adminAuth, tenantAuth } from './middleware/auth.js';
 import { errorHandler, notFoundRoute } from './middleware/error-handler.js';
@@ -30,6 +31,7 @@ import { checkWebhookUrl, parseAllowList } from './webhooks/ssrf-guard.js';
 export interface Api {
   app: Express;
   jobs: JobService;
+  sweeper: ExpirySweeper;
   store: JobStore;
   dispatcher: WebhookDispatcher;
   /** Resolves once the API listens to job events; await before serving. */
@@ -60,6 +62,7 @@ export function createApi(opts: ApiOptions, d: { redis: Redis; keys: Keys; log: 
       return r.ok ? null : r.reason;
     },
   });
+  const sweeper = new ExpirySweeper({ redis, keys, jobs, log }, { intervalMs: opts.expirySweepMs, batch: 500 });
   const admin = adminAuth(opts);
   const tenant = tenantAuth(opts);
 
@@ -84,14 +87,16 @@ export function createApi(opts: ApiOptions, d: { redis: Redis; keys: Keys; log: 
   return {
     app,
     jobs,
+    sweeper,
     store,
     dispatcher,
     async ready() {
       await hub.start();
+      sweeper.start();
     },
     close() {
       closing ??= (async () => {
-        for (const step of [() => hub.close(), () => queues.close(), () => dispatcher.close()]) {
+        for (const step of [() => sweeper.close(), () => hub.close(), () => queues.close(), () => dispatcher.close()]) {
           try {
             await step();
           } catch (err) {

@@ -37,6 +37,7 @@ export function apiConfigFromEnv(env: Env): ApiConfig {
       maxBacklog: envInt(env, 'FABRIC_MAX_BACKLOG', base.maxBacklog, 1),
       defaultTimeoutMs: envDurationMs(env, 'FABRIC_JOB_TIMEOUT', base.defaultTimeoutMs),
       defaultTtlMs: envDurationMs(env, 'FABRIC_JOB_TTL', base.defaultTtlMs),
+      expirySweepMs: envDurationMs(env, 'FABRIC_EXPIRY_SWEEP', base.expirySweepMs),
       syncWaitMs: envDurationMs(env, 'FABRIC_SYNC_WAIT', base.syncWaitMs),
       maxWaitMs: envDurationMs(env, 'FABRIC_MAX_WAIT', base.maxWaitMs),
       webhookAllowList: envString(env, 'FABRIC_WEBHOOK_ALLOWLIST', ''),

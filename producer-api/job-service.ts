@@ -180,21 +180,47 @@ export class JobService {
   async get(tenant: string, id: string): Promise<{ record: JobRecord; status: JobStatus }> {
     let record = await this.d.store.get(id);
     if (!record || (tenant !== '*' && record.tenant !== tenant)) throw notFound('job_not_found', `job ${id} not found`);
-    if (record.status === 'queued' && record.deadline > 0 && Date.now() > record.deadline) {
-      const res = await this.d.store.transition(id, 'expired', ['queued'], { finished_at: Date.now() }, { reason: 'deadline passed before start' });
-      if (res.ok) {
-        await this.removeFromQueue(record);
-        metrics.jobsFinished.inc({ model: record.model, status: 'expired' });
-        await this.d.onStatus(record, 'expired');
-      }
-      record = (await this.d.store.get(id)) ?? record;
-    }
+    if (await this.expireIfDue(record, Date.now())) record = (await this.d.store.get(id)) ?? record;
     let loading = false;
     if (record.status === 'queued') {
       const snap = await this.d.cluster.snapshot();
       loading = residentOn(snap, record.model).length === 0 && loadingOn(snap, record.model).length > 0;
     }
     return { record, status: visibleStatus(record.status, loading) };
+  }
+
+  /**
+   * Expires a queued job whose deadline passed: the record turns `expired` (once, whoever gets
+   * there first: a reader, the sweeper or the worker that picks it up), the job leaves its
+   * queue, and the status listeners (webhooks) hear of it. Returns whether this call expired it.
+   */
+  async expireIfDue(record: JobRecord, now: number): Promise<boolean> {
+    if (record.status !== 'queued' || record.deadline <= 0 || now <= record.deadline) return false;
+    const res = await this.d.store.transition(record.id, 'expired', ['queued'], { finished_at: now }, { reason: 'deadline passed before start' });
+    if (!res.ok) return false;
+    await this.removeFromQueue(record);
+    metrics.jobsFinished.inc({ model: record.model, status: 'expired' });
+    await this.d.onStatus(record, 'expired');
+    return true;
+  }
+
+  /**
+   * One pass of the expiry sweeper: expires up to `limit` queued jobs whose deadline passed,
+   * soonest first, so a job nobody reads and no worker picks up still ends (and its webhook
+   * fires) close to its deadline. Returns how many deadlines were due and how many jobs expired
+   * (a due job that already started or ended only leaves the index).
+   */
+  async sweepExpired(now: number, limit: number): Promise<{ due: number; expired: number }> {
+    // Strictly past: a job expires once now > deadline.
+    const cutoff = now - 1;
+    const ids = await this.d.store.dueDeadlines(cutoff, limit);
+    let expired = 0;
+    for (const id of ids) {
+      const record = await this.d.store.get(id);
+      if (record && (await this.expireIfDue(record, now))) expired++;
+    }
+    await this.d.store.clearDeadlines(ids, cutoff);
+    return { due: ids.length, expired };
   }
 
   async queueInfo(record: JobRecord): Promise<{ position: number | null; depth: number } | undefined> {
@@ -252,6 +278,7 @@ export class JobService {
       run, deadline, output: null, error: null, usage: null, worker: null, started_at: null, finished_at: null, load_wait_ms: null, cancel_requested: 0,
     }, { retry: true, run });
     if (!res.ok) throw conflict('job_not_retryable', `job ${id} changed to ${res.current}`);
+    await this.d.store.setDeadline(id, deadline);
     await this.addToQueue({ ...record, run, deadline });
     metrics.jobsSubmitted.inc({ model: record.model, task: record.task });
     void this.wakeSchedulerIfCold(record.model);

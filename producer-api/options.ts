@@ -12,6 +12,8 @@ export interface ApiOptions {
   defaultTimeoutMs: number;
   /** How long a job may wait unstarted before it expires (0: forever). */
   defaultTtlMs: number;
+  /** How often an API instance sweeps queued jobs past their deadline (0: only when read or picked up). */
+  expirySweepMs: number;
   /** Default wait of the sync wrapper and Ollama routes' non-streaming answers. */
   syncWaitMs: number;
   /** Upper bound for `Prefer: wait=N` and `?wait=N`. */
@@ -35,6 +37,7 @@ export function apiOptions(partial: Partial<ApiOptions> = {}): ApiOptions {
     maxBacklog: partial.maxBacklog ?? 1000,
     defaultTimeoutMs: partial.defaultTimeoutMs ?? 10 * 60_000,
     defaultTtlMs: partial.defaultTtlMs ?? 0,
+    expirySweepMs: partial.expirySweepMs ?? 5_000,
     syncWaitMs: partial.syncWaitMs ?? 90_000,
     maxWaitMs: partial.maxWaitMs ?? 300_000,
     idempotencyTtlSec: partial.idempotencyTtlSec ?? 24 * 3600,

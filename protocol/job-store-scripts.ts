@@ -7,12 +7,14 @@
 /*
  * Creates a job record in status `queued`, unless the model's backlog is full.
  * KEYS[1] job hash, KEYS[2] job event stream, KEYS[3] job delivery log,
- * KEYS[4] BullMQ wait list, KEYS[5] BullMQ prioritized zset (of the model's queue)
+ * KEYS[4] BullMQ wait list, KEYS[5] BullMQ prioritized zset (of the model's queue),
+ * KEYS[6] deadlines zset (the expiry sweeper's index)
  * ARGV[1] maximum backlog (waiting + prioritized jobs)
  * ARGV[2] BullMQ priority the job will get
  * ARGV[3] approximate maximum length of the event stream
  * ARGV[4] first event data (JSON)
- * ARGV[5..] field, value pairs of the record
+ * ARGV[5] job id, ARGV[6] expiry deadline in epoch ms (0: none)
+ * ARGV[7..] field, value pairs of the record
  * Returns {1, position, depth}: jobs ahead of this one and the backlog including it, or
  * {0, backlog} when the backlog is full (nothing written).
  */
@@ -24,9 +26,27 @@ if backlog >= tonumber(ARGV[1]) then return {0, backlog} end
 -- BullMQ scores prioritized jobs priority * 2^32 + counter: all with a priority <= ours are ahead.
 local ahead = waiting + redis.call('ZCOUNT', KEYS[5], 0, (tonumber(ARGV[2]) + 1) * 4294967296 - 1)
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'type', 'status', 'data', ARGV[4])
+if tonumber(ARGV[6]) > 0 then redis.call('ZADD', KEYS[6], ARGV[6], ARGV[5]) end
 return {1, ahead, backlog + 1}
+`;
+
+/*
+ * Drops swept ids from the deadlines zset, each only if its deadline is still the one that was
+ * due (a retry in between set a later one, which must stay).
+ * KEYS[1] deadlines zset; ARGV[1] now (epoch ms); ARGV[2..] job ids
+ */
+export const CLEAR_DEADLINES_LUA = `
+local n = 0
+for i = 2, #ARGV do
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if s and tonumber(s) <= tonumber(ARGV[1]) then
+    redis.call('ZREM', KEYS[1], ARGV[i])
+    n = n + 1
+  end
+end
+return n
 `;
 
 /*

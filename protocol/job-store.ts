@@ -9,7 +9,7 @@ import type { Keys } from './keys.js';
 import type { JobRecord, Priority, Task } from './job.js';
 import type { StoredStatus } from './statuses.js';
 import { TERMINAL_STATUSES } from './statuses.js';
-import { APPEND_LUA, CREATE_LUA, TRANSITION_LUA } from './job-store-scripts.js';
+import { APPEND_LUA, CLEAR_DEADLINES_LUA, CREATE_LUA, TRANSITION_LUA } from './job-store-scripts.js';
 
 export interface JobStoreOptions {
   /** Seconds a finished job (and its events) is kept. */
@@ -96,7 +96,8 @@ export class JobStore {
     opts: Partial<JobStoreOptions> = {},
   ) {
     this.opts = { ...JOB_STORE_DEFAULTS, ...opts };
-    redis.defineCommand('fabricCreate', { numberOfKeys: 5, lua: CREATE_LUA });
+    redis.defineCommand('fabricCreate', { numberOfKeys: 6, lua: CREATE_LUA });
+    redis.defineCommand('fabricClearDeadlines', { numberOfKeys: 1, lua: CLEAR_DEADLINES_LUA });
     redis.defineCommand('fabricTransition', { numberOfKeys: 2, lua: TRANSITION_LUA });
     redis.defineCommand('fabricAppend', { numberOfKeys: 1, lua: APPEND_LUA });
   }
@@ -112,10 +113,13 @@ export class JobStore {
       this.keys.jobDeliveries(job.id),
       backlog.waitKey,
       backlog.prioritizedKey,
+      this.keys.deadlines(),
       backlog.maxBacklog,
       backlog.priority,
       this.opts.eventsMaxLen,
       JSON.stringify({ status: 'queued' }),
+      job.id,
+      job.deadline,
       ...encodeFields({
         id: job.id,
         tenant: job.tenant,
@@ -136,8 +140,24 @@ export class JobStore {
     return { created: false, backlog: res[1]! };
   }
 
-  private scripts(): Record<'fabricCreate' | 'fabricTransition' | 'fabricAppend', (...args: unknown[]) => Promise<unknown>> {
-    return this.redis as unknown as Record<'fabricCreate' | 'fabricTransition' | 'fabricAppend', (...args: unknown[]) => Promise<unknown>>;
+  private scripts(): Record<'fabricCreate' | 'fabricTransition' | 'fabricAppend' | 'fabricClearDeadlines', (...args: unknown[]) => Promise<unknown>> {
+    return this.redis as unknown as Record<'fabricCreate' | 'fabricTransition' | 'fabricAppend' | 'fabricClearDeadlines', (...args: unknown[]) => Promise<unknown>>;
+  }
+
+  /** Ids of jobs whose expiry deadline is at or before `now`, soonest first (at most `limit`). */
+  async dueDeadlines(now: number, limit: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.deadlines(), '-inf', now, 'LIMIT', 0, limit);
+  }
+
+  /** Sets (or moves) a queued job's expiry deadline in the sweeper's index; 0 removes it. */
+  async setDeadline(id: string, deadline: number): Promise<void> {
+    if (deadline > 0) await this.redis.zadd(this.keys.deadlines(), deadline, id);
+    else await this.redis.zrem(this.keys.deadlines(), id);
+  }
+
+  /** Removes swept ids from the index unless their deadline moved past `now` meanwhile. */
+  async clearDeadlines(ids: readonly string[], now: number): Promise<void> {
+    if (ids.length > 0) await this.scripts().fabricClearDeadlines(this.keys.deadlines(), now, ...ids);
   }
 
   async get(id: string): Promise<JobRecord | null> {

@@ -12,6 +12,10 @@ export interface Keys {
   eventsBus(): string;
   jobDeliveries(id: string): string;
   idempotency(tenant: string, key: string): string;
+  /** Queued jobs' expiry deadlines (zset, score: epoch ms), for the expiry sweeper. */
+  deadlines(): string;
+  /** Held by the API instance sweeping expired jobs this interval. */
+  expirySweepLock(): string;
   catalog(): string;
   workersIndex(): string;
   workerHeartbeat(workerId: string): string;
@@ -39,6 +43,8 @@ export function createKeys(prefix = 'fabric'): Keys {
     eventsBus: () => k('events'),
     jobDeliveries: (id) => k('job', id, 'deliveries'),
     idempotency: (tenant, key) => k('idem', tenant, key),
+    deadlines: () => k('deadlines'),
+    expirySweepLock: () => k('deadlines', 'lock'),
     catalog: () => k('catalog'),
     workersIndex: () => k('workers'),
     workerHeartbeat: (workerId) => k('worker', workerId),

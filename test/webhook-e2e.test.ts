@@ -1,6 +1,8 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
+import { queueNameFor } from '../protocol/model-names.js';
 import { generateWebhookSecret, verifyWebhook } from '../protocol/webhook-signing.js';
 import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
 
@@ -48,6 +50,33 @@ describe('webhooks end to end', () => {
       return r.json.webhook_deliveries?.length >= 2 ? r : undefined;
     });
     expect(job.json.webhook_deliveries.every((d: any) => d.ok === true && d.status === 204)).toBe(true);
+  });
+
+  it('expires a queued job nobody reads once its ttl passes: the sweeper ends it, empties its queue slot and sends job.expired', async () => {
+    f = await startFabric({ expirySweepMs: 200 });
+    await f.startWebhooks(generateWebhookSecret());
+    // A worker that publishes the catalog but is never told to load the model: nothing picks the
+    // job up, and the test never reads it through the API.
+    await f.addWorker({});
+    const { url, got } = await startReceiver();
+    const sub = await call(f.url, '/v1/jobs', { body: { model: 'fake-small', input: { prompt: 'late' }, ttl: 1, webhook: { url, events: ['job.expired'] } } });
+    expect(sub.status).toBe(202);
+    expect(await f.redis.zscore(f.keys.deadlines(), sub.json.id)).not.toBeNull();
+    const rec = await waitFor(async () => {
+      const r = await f.api.store.get(sub.json.id);
+      return r?.status === 'expired' ? r : undefined;
+    }, 5_000);
+    expect(rec.finishedAt! - rec.createdAt).toBeGreaterThanOrEqual(1_000);
+    expect(rec.startedAt).toBeNull();
+    await waitFor(async () => got.length >= 1);
+    expect(JSON.parse(got[0]!.body)).toMatchObject({ type: 'job.expired', data: { id: sub.json.id, status: 'expired' } });
+    const queue = new Queue(queueNameFor('fake-small:latest'), { connection: f.redis, prefix: f.keys.bullPrefix });
+    try {
+      expect(await queue.getJobCounts('waiting', 'prioritized', 'active')).toEqual({ waiting: 0, prioritized: 0, active: 0 });
+    } finally {
+      await queue.close();
+    }
+    expect(await f.redis.zscore(f.keys.deadlines(), sub.json.id)).toBeNull();
   });
 
   it('sends only the events a job asked for', async () => {
