@@ -22,7 +22,7 @@ export async function runWorker(cfg: WorkerConfig, d: { redis: Redis; keys: Keys
   const reader = await createGpuReader({ ...cfg.gpu, logger: log });
   const readGpus = async () => (await reader.read()).map(toGpuInfo);
   const hasGpus = reader.source !== 'none';
-  const engine = await createEngine(cfg.engine, log, hasGpus ? readGpus : undefined);
+  const engine = await createEngine(cfg.engine, log, hasGpus ? readGpus : undefined, cfg.gpu.nvml?.libraryPath);
   const store = new JobStore(redis, keys);
   const dispatcher = new WebhookDispatcher({ connection: redis, keys, logger: log });
   const node = new WorkerNode(cfg.node, { engine, redis, keys, store, log, onStatus: createStatusNotifier({ store, dispatcher, log }), gpus: hasGpus ? { read: readGpus } : undefined });

@@ -7,9 +7,10 @@ import { FakeEngine } from './fake-engine.js';
 
 /**
  * `gpus` is the worker's GPU reader when it found GPUs: the embedded engine then offloads
- * layers to them, and the Ollama engine reports their memory as its capacity.
+ * layers to them (after checking with `nvmlLibrary` that its CUDA backend can run there), and
+ * the Ollama engine reports their memory as its capacity.
  */
-export async function createEngine(cfg: EngineConfig, log: Logger, gpus?: () => Promise<GpuInfo[]>): Promise<Engine> {
+export async function createEngine(cfg: EngineConfig, log: Logger, gpus?: () => Promise<GpuInfo[]>, nvmlLibrary?: string): Promise<Engine> {
   if (cfg.kind === 'fake') {
     log.warn({ engine: 'fake' }, 'Using the fake engine: a deterministic test double, not a model');
     return new FakeEngine({ loadMs: cfg.fakeLoadMs, tokensPerSecond: cfg.fakeTokensPerSecond, slotsPerModel: cfg.slotsPerModel, memoryBytes: cfg.memoryBytes });
@@ -32,5 +33,6 @@ export async function createEngine(cfg: EngineConfig, log: Logger, gpus?: () => 
     slotsPerModel: cfg.slotsPerModel,
     memoryBytes: cfg.memoryBytes,
     gpu: gpus ? 'auto' : false,
+    ...(nvmlLibrary ? { nvmlLibrary } : {}),
   }, { logger: log });
 }

@@ -1,9 +1,10 @@
 /**
  * Parts of the llama.cpp GPU check (worker/gpu/llama-gpu-check-main.ts) that are not the run
- * itself: the synthetic model it loads (a demo model scaled up to a size given in bytes), the
- * CUDA libraries node-llama-cpp's prebuilt CUDA backend links and looks for, NVML readings as
- * the worker takes them, and the report.
+ * itself: its options, the synthetic model it loads (a demo model scaled up to a size given in
+ * bytes), the CUDA libraries node-llama-cpp's prebuilt CUDA backend links and looks for, NVML
+ * readings as the worker takes them, and the report.
  */
+import { cudaBackendPath } from './cuda-backend.js';
 import { existsSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -33,6 +34,8 @@ export interface LlamaGpuCheckOptions {
   allowCpu: boolean;
   nvmlLibrary: string;
   out: string | null;
+  /** Seconds the measuring process may take before it is killed and what it found is reported (under a device call's 600). */
+  deadlineSeconds: number;
 }
 
 export const LLAMA_GPU_CHECK_DEFAULTS: LlamaGpuCheckOptions = {
@@ -46,11 +49,12 @@ export const LLAMA_GPU_CHECK_DEFAULTS: LlamaGpuCheckOptions = {
   allowCpu: false,
   nvmlLibrary: DEFAULT_NVML_LIBRARY,
   out: null,
+  deadlineSeconds: 480,
 };
 
 const USAGE =
   'usage: llama-gpu-check [--model-gb=1.2] [--threads=N] [--context=2048] [--slots=2] [--tokens=128] [--runs=3] ' +
-  '[--models-dir=DIR] [--allow-cpu] [--library=libnvidia-ml.so.1] [--out=FILE]';
+  '[--models-dir=DIR] [--allow-cpu] [--library=libnvidia-ml.so.1] [--out=FILE] [--deadline=480]';
 
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): LlamaGpuCheckOptions {
   const flags = new Map<string, string>();
@@ -59,7 +63,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): L
     if (!m) throw new Error(`unexpected argument ${a}; ${USAGE}`);
     flags.set(m[1]!, m[2] ?? 'true');
   }
-  const known = ['model-gb', 'threads', 'context', 'slots', 'tokens', 'runs', 'models-dir', 'allow-cpu', 'library', 'out'];
+  const known = ['model-gb', 'threads', 'context', 'slots', 'tokens', 'runs', 'models-dir', 'allow-cpu', 'library', 'out', 'deadline'];
   const unknown = [...flags.keys()].filter((k) => !known.includes(k));
   if (unknown.length > 0) throw new Error(`unknown option --${unknown.join(', --')}; ${USAGE}`);
   const d = LLAMA_GPU_CHECK_DEFAULTS;
@@ -84,6 +88,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): L
     allowCpu: flags.has('allow-cpu') ? flags.get('allow-cpu') !== 'false' : envBool(env, 'LLAMA_GPU_CHECK_ALLOW_CPU', d.allowCpu),
     nvmlLibrary: value('library', 'FABRIC_NVML_LIBRARY') ?? d.nvmlLibrary,
     out: value('out', 'LLAMA_GPU_CHECK_OUT') ?? d.out,
+    deadlineSeconds: int('deadline', 'LLAMA_GPU_CHECK_DEADLINE', d.deadlineSeconds),
   };
 }
 
@@ -198,6 +203,21 @@ export function missingLibraries(probes: readonly LibraryProbe[]): string[] {
     .map((p) => (p.loadable ? `${p.name} (loadable, but in none of node-llama-cpp's search folders: add its folder to LD_LIBRARY_PATH)` : `${p.name} (${p.error ?? 'not loadable'})`));
 }
 
+/**
+ * dlopen of the prebuilt CUDA backend, so the dynamic linker names the first library it cannot
+ * find; null when it loads. Only for the report when CUDA was not used.
+ */
+export async function cudaBackendLoadError(): Promise<string | null> {
+  const path = await cudaBackendPath();
+  if (!path) return '@node-llama-cpp/linux-x64-cuda is not installed';
+  try {
+    (await import('koffi')).default.load(path);
+    return null;
+  } catch (err) {
+    return `dlopen ${path}: ${errorText(err)}`;
+  }
+}
+
 /** Bytes in use on every GPU the reader sees, summed as the worker does; null without GPUs. */
 export async function gpuUsedBytes(reader: GpuReader): Promise<number | null> {
   const gpus = await reader.read();
@@ -233,13 +253,6 @@ export function formatDiff(value: number | null | undefined, reference: number |
   return `${sign}${(Math.abs(diff) / MiB).toFixed(1)} MiB (${sign}${((Math.abs(diff) / reference) * 100).toFixed(1)}%)`;
 }
 
-export function median(values: readonly number[]): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 export interface ReportRow {
   measurement: string;
   value: string;
@@ -248,11 +261,39 @@ export interface ReportRow {
   note?: string;
 }
 
-export function formatReport(rows: readonly ReportRow[]): string {
+/** What the check found so far: sent from the measuring process after each step, printed once at the end. */
+export interface Report {
+  facts: Record<string, unknown>;
+  rows: ReportRow[];
+  notes: string[];
+  result: string;
+  code: number;
+  backend: string;
+  /** The step under way, named when the measuring process dies or runs out of time. */
+  step: string;
+}
+
+export function newReport(opts: LlamaGpuCheckOptions): Report {
+  const facts = { at: new Date().toISOString(), node: process.version, threads: opts.threads, contextSize: opts.contextSize, slots: opts.slots };
+  return { facts, rows: [], notes: [], result: 'pass', code: 0, backend: 'cpu', step: 'start' };
+}
+
+/** The markdown table, the verdict and the `LLAMA_GPU_CHECK_JSON` line, as printed on stdout. */
+export function formatReport(r: Report): { text: string; json: Record<string, unknown> } {
+  const json = { ...r.facts, result: r.result, exitCode: r.code, notes: r.notes, rows: r.rows };
   const head = ['measurement', 'value', 'vs ledger estimate', 'note'];
   const escape = (s: string) => s.replace(/\|/g, '\\|');
-  const body = rows.map((r) => [r.measurement, r.value, r.vsEstimate ?? '', r.note ?? ''].map(escape));
-  return [head, head.map(() => '---'), ...body].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
+  const body = r.rows.map((row) => [row.measurement, row.value, row.vsEstimate ?? '', row.note ?? ''].map(escape));
+  const table = [head, head.map(() => '---'), ...body].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
+  const lines = [
+    `llama.cpp GPU check ${String(r.facts.at)}: ${String(r.facts.nvmlGpu ?? 'no NVML GPU')}, node-llama-cpp backend ${r.backend}`,
+    ...r.notes.map((n) => `  note: ${n}`),
+    '',
+    ...(r.rows.length > 0 ? [table, ''] : []),
+    `result: ${r.result.toUpperCase()} (exit ${r.code})`,
+    `LLAMA_GPU_CHECK_JSON ${JSON.stringify(json)}`,
+  ];
+  return { text: lines.join('\n'), json };
 }
 
 export function errorText(err: unknown): string {

@@ -3,6 +3,9 @@
  * A loaded model holds one context with `slotsPerModel` sequences; each generation takes a
  * sequence of its own and gives it back when done, so slots are the unit of concurrency.
  */
+import { DEFAULT_NVML_LIBRARY } from '../../gpu/nvml.js';
+import { cudaBackendFit } from '../../gpu/cuda-backend.js';
+import { llamaGpuRequest } from './gpu-backend.js';
 import { totalmem } from 'node:os';
 import {
   DisposedError,
@@ -50,6 +53,8 @@ export interface LlamaCppEngineOptions {
   /** Memory the engine may fill with models (weights + KV caches). */
   memoryBytes: number;
   gpu: false | 'auto';
+  /** NVML library, to check that the CUDA backend can run on the GPU (gpu-backend.ts). */
+  nvmlLibrary: string;
 }
 
 /**
@@ -63,6 +68,7 @@ export const LLAMA_CPP_DEFAULTS: LlamaCppEngineOptions = {
   slotsPerModel: 2,
   memoryBytes: Math.floor(totalmem() / 2),
   gpu: false,
+  nvmlLibrary: DEFAULT_NVML_LIBRARY,
 };
 
 /** Defaults merged and checked once, so a bad setting fails at start, not at first load. */
@@ -313,18 +319,27 @@ export class LlamaCppEngine implements Engine {
   }
 
   private getLlama(): Promise<Llama> {
-    this.llama ??= getLlama({
-      gpu: this.options.gpu,
+    this.llama ??= this.startLlama().catch((err: unknown) => {
+      this.llama = undefined;
+      throw new EngineError('engine_unavailable', `llama.cpp failed to start: ${String(err)}`, { cause: err });
+    });
+    return this.llama;
+  }
+
+  private async startLlama(): Promise<Llama> {
+    const fit = this.options.gpu === false ? null : await cudaBackendFit(this.options.nvmlLibrary);
+    const gpu = llamaGpuRequest(this.options.gpu, fit);
+    if (typeof gpu === 'object') this.log.warn({ reason: fit?.reason }, 'llama.cpp: the CUDA backend cannot run on this GPU with this driver; using Vulkan if it is there, else the CPU');
+    const llama = await getLlama({
+      gpu,
       build: 'never', // prebuilt binaries only: never compile or download at run time
       maxThreads: this.options.threads,
       progressLogs: false,
       logLevel: LlamaLogLevel.warn,
       logger: (level, message) => this.log.warn({ level, message: message.trim() }, 'llama.cpp'),
-    }).catch((err: unknown) => {
-      this.llama = undefined;
-      throw new EngineError('engine_unavailable', `llama.cpp failed to start: ${String(err)}`, { cause: err });
     });
-    return this.llama;
+    this.log.info({ backend: llama.gpu, cudaFit: fit?.verdict ?? null }, 'llama.cpp started');
+    return llama;
   }
 
   private async gpuInfo(llama: Llama): Promise<EngineCapacity['gpus']> {
