@@ -241,7 +241,9 @@ export class LlamaCppEngine implements Engine {
   }
 
   async capacity(): Promise<EngineCapacity> {
-    const gpus = this.options.gpu === false || !this.llama ? [] : await this.gpuInfo(await this.llama);
+    // With GPUs, llama.cpp starts here (the worker asks at start): its backend is chosen and its GPU
+    // context created before any load, so the first model's measured footprint is the model alone.
+    const gpus = this.options.gpu === false ? [] : await this.gpuInfo(await this.getLlama());
     return { slotsPerModel: this.options.slotsPerModel, memoryBytes: this.options.memoryBytes, gpus };
   }
 
