@@ -4,13 +4,19 @@
 #   llama-gpu-check/llama-gpu-check.mjs   worker/gpu/llama-gpu-check-main.ts bundled with esbuild
 #   llama-gpu-check/node_modules          what stays external: node-llama-cpp (it resolves its
 #       binaries and forks its binary test relative to its own files) with its runtime
-#       dependencies, @node-llama-cpp/linux-x64-cuda (CUDA 13) and linux-x64 (CPU), koffi
+#       dependencies, @node-llama-cpp/linux-x64-cuda (CUDA 13), linux-x64-vulkan and linux-x64
+#       (CPU), koffi
+#   llama-gpu-check/vulkan-loader         the Vulkan loader (libvulkan.so.1) and what an NVIDIA
+#       Vulkan driver links beside it (libGLdispatch, libX11, libXext and theirs), from Debian
+#       bookworm .debs in .gl/ (downloaded with apt-get when missing), for a GPU machine that
+#       has none: scripts/llama-gpu-check.sh links in only those the system lacks
 # packed as one tar.xz and split into .gpu-llama/p1, p2, ... (p1 at most P1_MIB, since it travels
 # with .gpu-check; the others at most PART_MIB). Every part folder holds manifest.txt (the part
 # count, each part's size and sha256). The node binary comes from .gpu-check/node.xz
 # (scripts/prepare-gpu-check.sh) on the GPU machine. Before packing, the tree is run from a copy
 # in a temp folder (CPU, tiny model) to prove it needs nothing from this checkout.
-# Options: --no-verify (skip that run). Env: P1_MIB=34 PART_MIB=58 XZ_LEVEL=-9e
+# Options: --no-verify (skip that run). Env: P1_MIB=34 PART_MIB=58 XZ_LEVEL=-9e,
+#   VK_DEBS_DIR (default .gl: the loader .debs, e.g. from `apt-get download libvulkan1 ...`)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +25,9 @@ p1_mib="${P1_MIB:-34}"
 part_mib="${PART_MIB:-58}"
 xz_level="${XZ_LEVEL:--9e}"
 verify=1
+debs_dir="${VK_DEBS_DIR:-$root/.gl}"
+# The Vulkan loader and the libraries libGLX_nvidia.so.0 (the NVIDIA Vulkan driver) links, with theirs.
+vk_debs=(libvulkan1 libglvnd0 libx11-6 libxext6 libxcb1 libxau6 libxdmcp6 libbsd0 libmd0)
 for arg in "$@"; do
   case "$arg" in
     --no-verify) verify=0 ;;
@@ -28,7 +37,7 @@ done
 
 cd "$root"
 for path in node_modules/node-llama-cpp node_modules/@node-llama-cpp/linux-x64-cuda node_modules/@node-llama-cpp/linux-x64 \
-  node_modules/koffi node_modules/@koromix/koffi-linux-x64 node_modules/.bin/esbuild; do
+  node_modules/@node-llama-cpp/linux-x64-vulkan node_modules/koffi node_modules/@koromix/koffi-linux-x64 node_modules/.bin/esbuild; do
   [ -e "$path" ] || { echo "prepare-llama-gpu-check: $path is missing; run npm ci first" >&2; exit 1; }
 done
 
@@ -52,7 +61,7 @@ import { cpSync, existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 const [root, tree] = process.argv.slice(2);
 const platform = /^@(node-llama-cpp|koromix)\//;
-const keepPlatform = new Set(['@node-llama-cpp/linux-x64', '@node-llama-cpp/linux-x64-cuda', '@koromix/koffi-linux-x64']);
+const keepPlatform = new Set(['@node-llama-cpp/linux-x64', '@node-llama-cpp/linux-x64-cuda', '@node-llama-cpp/linux-x64-vulkan', '@koromix/koffi-linux-x64']);
 const seen = new Set();
 function find(from, name) {
   for (let dir = from; ; dir = dirname(dir)) {
@@ -97,13 +106,40 @@ nm="$tree/node_modules"
 (cd "$nm/node-llama-cpp/llama" && find . -mindepth 1 -maxdepth 1 \
   ! -name binariesGithubRelease.json ! -name llama.cpp.info.json ! -name package.json ! -name grammars -exec rm -rf {} +)
 rm -rf "$nm/node-llama-cpp/templates" "$nm/koffi/vendor" "$nm/koffi/src/koffi/src/abi" "$nm/node-api-headers/include" "$nm/node-addon-api/tools"
-# The CPU package's libraries that are byte-identical to the CUDA package's become hard links (tar stores them once).
-cpu_bins="$nm/@node-llama-cpp/linux-x64/bins/linux-x64"
+# The CPU and Vulkan packages' libraries that are byte-identical to the CUDA package's become hard
+# links (tar stores them once).
 cuda_bins="$nm/@node-llama-cpp/linux-x64-cuda/bins/linux-x64-cuda"
-for f in "$cpu_bins"/*; do
-  twin="$cuda_bins/$(basename "$f")"
-  if [ -f "$twin" ] && cmp -s "$f" "$twin"; then ln -f "$twin" "$f"; fi
+for bins in "$nm/@node-llama-cpp/linux-x64/bins/linux-x64" "$nm/@node-llama-cpp/linux-x64-vulkan/bins/linux-x64-vulkan"; do
+  for f in "$bins"/*; do
+    twin="$cuda_bins/$(basename "$f")"
+    if [ -f "$twin" ] && cmp -s "$f" "$twin"; then ln -f "$twin" "$f"; fi
+  done
 done
+
+# The Vulkan loader for a GPU machine without one (the device notes: `ldconfig -p | grep libvulkan`
+# may print nothing there): the shared libraries of the .debs, as files and their soname links.
+missing_debs=()
+for p in "${vk_debs[@]}"; do ls "$debs_dir/${p}"_*_amd64.deb >/dev/null 2>&1 || missing_debs+=("$p"); done
+if [ "${#missing_debs[@]}" -gt 0 ]; then
+  command -v apt-get >/dev/null 2>&1 || { say "$debs_dir lacks ${missing_debs[*]} (.deb, amd64) and there is no apt-get to download them"; exit 1; }
+  say "downloading ${missing_debs[*]} into $debs_dir (apt-get download, amd64)"
+  mkdir -p "$debs_dir" /tmp/amd64/partial
+  apt_o=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64)
+  apt-get "${apt_o[@]}" update >/dev/null
+  (cd "$debs_dir" && apt-get "${apt_o[@]}" download "${missing_debs[@]}" >/dev/null) || { say "apt-get download failed"; exit 1; }
+fi
+command -v dpkg-deb >/dev/null 2>&1 || { say "dpkg-deb is needed to unpack the Vulkan loader .debs"; exit 1; }
+vk="$tree/vulkan-loader"
+mkdir -p "$vk" "$work/debs"
+for p in "${vk_debs[@]}"; do
+  deb="$(ls "$debs_dir/${p}"_*_amd64.deb | sort -V | tail -n 1)"
+  dpkg-deb -x "$deb" "$work/debs"
+  echo "$p $(dpkg-deb -f "$deb" Version) $(basename "$deb")" >> "$vk/PACKAGES.txt"
+done
+find "$work/debs" -path '*/lib/x86_64-linux-gnu/*' -name 'lib*.so.*' \( -type f -o -type l \) -exec cp -a {} "$vk/" \;
+rm -rf "$work/debs"
+[ -e "$vk/libvulkan.so.1" ] || { say "no libvulkan.so.1 in the libvulkan1 .deb"; exit 1; }
+say "vulkan-loader: $(ls "$vk" | grep -c '\.so\.') files, $(du -sk "$vk" | cut -f1) KiB: $(grep -c . "$vk/PACKAGES.txt") packages ($(awk '$1 == "libvulkan1" {print "libvulkan1 " $2}' "$vk/PACKAGES.txt"))"
 say "tree is $(du -sm "$tree" | cut -f1) MiB unpacked"
 
 if [ "$verify" = 1 ]; then
@@ -123,7 +159,11 @@ fi
 
 say "packing with xz $xz_level (a few minutes)"
 archive="$work/llama-gpu-check.tar.xz"
-tar -C "$work" --sort=name --owner=0 --group=0 --numeric-owner -cf - llama-gpu-check | xz "$xz_level" -T0 -c > "$archive"
+# Names sorted, but the CUDA package last: the CPU and Vulkan packages' libraries that differ from
+# each other in a few bytes (libllama-common.so, libllama.*.so) then lie within xz's 64 MiB window
+# instead of either side of the 152 MiB libggml-cuda.so.
+(cd "$work" && find llama-gpu-check | LC_ALL=C sort | awk '/\/linux-x64-cuda(\/|$)/ {cuda[++n] = $0; next} {print} END {for (i = 1; i <= n; i++) print cuda[i]}') > "$work/files.txt"
+tar -C "$work" --no-recursion --owner=0 --group=0 --numeric-owner -cf - -T "$work/files.txt" | xz "$xz_level" -T0 -c > "$archive"
 total="$(stat -c %s "$archive")"
 sha="$(sha256sum "$archive" | cut -d' ' -f1)"
 

@@ -2,17 +2,26 @@
  * The llama.cpp GPU check (entry point; bundled by scripts/prepare-llama-gpu-check.sh, run by
  * scripts/llama-gpu-check.sh): runs the embedded engine (LlamaCppEngine with gpu 'auto', as a
  * worker with GPUs runs it) on a synthetic demo model of about --model-gb and reports
- *   - the backend node-llama-cpp loaded (cuda expected), the GPU and VRAM it reports, and whether
- *     its prebuilt CUDA kernels can run on this GPU with this driver,
+ *   - whether node-llama-cpp's prebuilt CUDA kernels can run on this GPU with this driver (the
+ *     fit check the engine makes before it starts llama.cpp), what the engine asked node-llama-cpp
+ *     for ('auto', or any backend but CUDA when they cannot) and the backend it got (llama.gpu:
+ *     'cuda', 'vulkan' or false for the CPU), with the GPU and VRAM it reports, and the Vulkan
+ *     loader and driver it could use,
  *   - the model's footprint: the ledger's estimate (engine.estimateFootprint), the NVML used
- *     delta around engine.load (as worker/residency.ts takes it) and node-llama-cpp's figures,
- *   - load times (first load, reload) and, last, generation speed through engine.generate.
- * The measuring runs in a child process, so a native abort (ggml aborts on a CUDA error) or a
- * hang past --deadline still ends in a report of what was measured and where it stopped.
+ *     delta around starting llama.cpp (engine.capacity(), as the worker does at start) and around
+ *     engine.load (as worker/residency.ts takes it), and node-llama-cpp's figures,
+ *   - start and load times (first load, reload) and, last, generation speed through
+ *     engine.generate, on whichever backend the engine chose.
+ * --force-cuda makes the engine try CUDA even where its kernels cannot run (the behaviour before
+ * the fit check, which aborts at the first generation there): for documentation only.
+ * The measuring runs in a child process, so a native abort (ggml aborts on a CUDA or Vulkan error)
+ * or a hang past --deadline still ends in a report of what was measured and where it stopped.
  * Prints a markdown table and one `LLAMA_GPU_CHECK_JSON {...}` line.
- * Exit codes: 0 pass (or a CPU run allowed by --allow-cpu), 1 on CUDA but not fully offloaded,
- * 2 no CUDA or no NVML, or CUDA loads but its kernels cannot run on this GPU (with the reasons),
- * 3 a step failed, the process died or ran out of time.
+ * Exit codes: 0 pass on CUDA, or the engine fell back from CUDA that cannot run here and generated
+ * (FALLBACK-VULKAN, FALLBACK-CPU), or a run without CUDA allowed by --allow-cpu; 1 on a GPU backend
+ * but not fully offloaded; 2 no CUDA (where it could run) or no NVML, or CUDA kernels that cannot
+ * run on this GPU and generation aborted (--force-cuda), with the reasons; 3 a step failed, the
+ * process died or ran out of time.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -21,13 +30,20 @@ import { totalmem } from 'node:os';
 import { getLlama, LlamaLogLevel } from 'node-llama-cpp';
 import { pino } from 'pino';
 import type { EngineCapacity } from '../engines/engine.js';
+import { llamaGpuRequest, type LlamaGpuRequest } from '../engines/llama-cpp/gpu-backend.js';
 import { LlamaCppEngine } from '../engines/llama-cpp/llama-cpp-engine.js';
 import { cudaBackendPath, cudaFit, nvmlCudaFacts, readFatbin } from './cuda-backend.js';
 import { createGpuReader, type GpuReader } from './gpu-reader.js';
 import * as check from './llama-gpu-check.js';
-import type { LlamaGpuCheckOptions, Report } from './llama-gpu-check.js';
+import type { Backend, LlamaGpuCheckOptions, Report } from './llama-gpu-check.js';
 
 const CHILD_ENV = 'LLAMA_GPU_CHECK_CHILD';
+/**
+ * --force-cuda: the engine checks the CUDA backend's fit through NVML; pointed at a library that
+ * is not there its check reads 'unknown' (it never throws), so it asks for 'auto' and gets CUDA
+ * first, as before the check existed. The check's own NVML readings keep the real library.
+ */
+const FORCE_CUDA_NVML = '/nonexistent/llama-gpu-check-force-cuda/libnvidia-ml.so.1';
 const PROMPT = 'The fabric loads a model where jobs wait, and the worker takes them from its queue.';
 const WARMUP_TOKENS = 16;
 const started = performance.now();
@@ -46,8 +62,44 @@ function median(values: readonly number[]): number | null {
 }
 
 /** llama.gpu as the engine exposes it: its capacity names the device `<gpu type>-0`, and lists none on the CPU. */
-function backendOf(capacity: EngineCapacity): string {
-  return capacity.gpus[0]?.uuid.replace(/-\d+$/, '') ?? 'cpu';
+function backendOf(capacity: EngineCapacity): Backend {
+  return (capacity.gpus[0]?.uuid.replace(/-\d+$/, '') as Backend | undefined) ?? 'cpu';
+}
+
+/** What the engine logged about its start: the request it made and the backend it got. */
+interface EngineLog {
+  /** 'llama.cpp started': llama.gpu and the fit verdict as the engine saw them. */
+  started?: { backend: string | false; cudaFit: string | null };
+  /** The engine's warning that it asked for any backend but CUDA, with the fit check's reason. */
+  fallback?: { reason?: string };
+  /** llama.cpp's own warnings, relayed by the engine (the last 20). */
+  llamaCpp: string[];
+}
+
+/** A pino logger for the engine that keeps what EngineLog needs and echoes warnings (or LOG_LEVEL) to stderr. */
+function engineLogger(into: EngineLog) {
+  const echo = pino.levels.values[process.env.LOG_LEVEL ?? 'warn'] ?? 40;
+  const stream = {
+    write(line: string) {
+      try {
+        const o = JSON.parse(line) as { level: number; msg?: string; backend?: string | false; cudaFit?: string | null; reason?: string; message?: string };
+        if (o.msg === 'llama.cpp started') into.started = { backend: o.backend ?? false, cudaFit: o.cudaFit ?? null };
+        else if (o.msg?.startsWith('llama.cpp: the CUDA backend cannot run')) into.fallback = { ...(o.reason ? { reason: o.reason } : {}) };
+        else if (o.msg === 'llama.cpp' && o.message) into.llamaCpp = [...into.llamaCpp, o.message].slice(-20);
+        if (o.level >= echo) process.stderr.write(line);
+      } catch {
+        process.stderr.write(line);
+      }
+    },
+  };
+  // At least info, so 'llama.cpp started' arrives; lower where LOG_LEVEL asks for more.
+  const level = echo < (pino.levels.values.info ?? 30) ? (process.env.LOG_LEVEL ?? 'info') : 'info';
+  return pino({ name: 'llama-gpu-check', level }, stream);
+}
+
+/** The request the engine made, as the report shows it. */
+function describeRequest(request: LlamaGpuRequest): string {
+  return typeof request === 'object' ? `{ type: 'auto', exclude: ['cuda'] }` : String(request);
 }
 
 async function timedGenerate(engine: LlamaCppEngine, model: string, tokens: number, seed: number) {
@@ -74,8 +126,8 @@ async function whyNoCuda(): Promise<string[]> {
   return reasons;
 }
 
-/** Load, reload, then generate (the step most likely to abort, so last); returns early when CUDA is required and absent. */
-async function measure(engine: LlamaCppEngine, reader: GpuReader, name: string, opts: LlamaGpuCheckOptions, r: Report): Promise<void> {
+/** Load, reload, then generate (the step most likely to abort, so last) on whichever backend the engine chose. */
+async function measure(engine: LlamaCppEngine, engineLog: EngineLog, reader: GpuReader, name: string, opts: LlamaGpuCheckOptions, r: Report): Promise<void> {
   const { formatBytes: mib, formatDiff: diff } = check;
   const estimate = await engine.estimateFootprint(name);
   if (!estimate) throw new Error(`the engine does not list ${name} in ${opts.modelsDir}`);
@@ -87,47 +139,85 @@ async function measure(engine: LlamaCppEngine, reader: GpuReader, name: string, 
     note: `weights ${mib(estimate.weightsBytes)} + KV ${mib(estimate.kvCacheBytes)} (${opts.contextSize} x ${opts.slots} slots) + overhead ${mib(estimate.overheadBytes)}`,
   });
 
-  step(r, 'first load (starts llama.cpp: backend detection and its binary test, CUDA context)');
+  // As the worker does at start: engine.capacity() starts llama.cpp (the fit check, backend
+  // detection and its binary test, the GPU context), so the first load measures the model alone.
+  step(r, 'start llama.cpp: engine.capacity() (fit check, backend choice and its binary test, GPU context)');
+  const idle = await check.stableGpuUsedBytes(reader);
+  const startT = performance.now();
+  const startedCapacity = await engine.capacity();
+  const startMs = Math.round(performance.now() - startT);
   const before = await check.stableGpuUsedBytes(reader);
+  const startDelta = idle !== null && before !== null ? before - idle : null;
+  r.backend = backendOf(startedCapacity);
+  r.facts.llamaStart = { ms: startMs, nvmlBeforeBytes: idle, nvmlAfterBytes: before, nvmlDeltaBytes: startDelta };
+
+  const fit = (r.facts.cudaFit as { verdict?: 'sass' | 'ptx-jit' | 'unsupported' | 'unknown' } | undefined)?.verdict ?? null;
+  // From the engine's own log: its fallback warning, or the fit verdict it started with (the request follows from it).
+  const engineFit = engineLog.started?.cudaFit;
+  const requested: LlamaGpuRequest = engineLog.fallback || engineFit === 'unsupported' ? { type: 'auto', exclude: ['cuda'] } : 'auto';
+  const expected = opts.forceCuda ? 'auto' : llamaGpuRequest('auto', fit ? { verdict: fit, reason: '' } : null);
+  r.facts.engine = {
+    request: describeRequest(requested),
+    llamaGpu: r.backend === 'cpu' ? false : r.backend,
+    cudaFitAsSeenByEngine: engineLog.started?.cudaFit ?? null,
+    forceCuda: opts.forceCuda,
+    fallbackReason: engineLog.fallback?.reason ?? null,
+  };
+  const device = startedCapacity.gpus[0];
+  r.facts.llamaGpu = device ? { gpu: r.backend, name: device.name, totalBytes: device.memoryTotalBytes, freeBytesBeforeLoad: device.memoryFreeBytes } : null;
+  const backendRow: check.ReportRow = {
+    measurement: "llama.gpu (the engine's backend)",
+    value: r.backend === 'cpu' ? 'false (CPU)' : r.backend,
+    note: device ? `${device.name || '(no device name)'}; VRAM ${mib(device.memoryTotalBytes)} total, ${mib(device.memoryFreeBytes)} free before load` : 'no GPU device',
+  };
+  // First in the table, and there before the first load (in case that is where it stops).
+  r.rows.unshift(
+    {
+      measurement: "engine's backend request (getLlama gpu)",
+      value: describeRequest(requested),
+      note: opts.forceCuda
+        ? '--force-cuda: the engine\'s fit check was pointed at no NVML, so it read unknown and asked for auto (CUDA first)'
+        : typeof requested === 'object'
+          ? 'the fit check ruled CUDA out: Vulkan if node-llama-cpp finds its loader and a driver, else the CPU'
+          : `the fit check read ${engineLog.started?.cudaFit ?? 'nothing'}: CUDA first, then Vulkan, then the CPU`,
+    },
+    backendRow,
+  );
+  if (describeRequest(requested) !== describeRequest(expected)) {
+    r.notes.push(`the engine asked for ${describeRequest(requested)} where the fit check (${fit ?? 'none'}) calls for ${describeRequest(expected)}`);
+  }
+  if (r.backend === 'cuda' && fit === 'unsupported') {
+    r.notes.push(opts.forceCuda ? '--force-cuda: on CUDA although its kernels cannot run here; expected to abort at the first generation' : 'the engine chose CUDA although its kernels cannot run here; expected to abort at the first generation');
+  }
+  if (r.backend !== 'cuda') r.notes.push(`node-llama-cpp did not load CUDA: the engine runs on ${r.backend === 'cpu' ? 'the CPU' : r.backend}`);
+  if (r.backend === 'vulkan' && device && !(device.memoryTotalBytes > 0)) {
+    r.notes.push('Vulkan loaded but reports no device memory: its loader found no usable GPU driver (ggml_vulkan: No devices found), so the layers stay on the CPU');
+  }
+  step(r, `first load on ${r.backend}`);
   const first = await engine.load(name);
   const after = await check.stableGpuUsedBytes(reader);
-  const loaded = await engine.capacity();
-  r.backend = backendOf(loaded);
-  const device = loaded.gpus[0];
-  r.facts.llamaGpu = device ? { gpu: r.backend, name: device.name, totalBytes: device.memoryTotalBytes, freeBytes: device.memoryFreeBytes } : null;
-  r.rows.unshift({
-    measurement: 'llama.gpu (node-llama-cpp backend)',
-    value: r.backend,
-    note: device ? `${device.name}; VRAM ${mib(device.memoryTotalBytes)} total, ${mib(device.memoryFreeBytes)} free after load` : 'no GPU device',
-  });
-  if (r.backend !== 'cuda') {
-    r.notes.push(`node-llama-cpp did not load CUDA (backend ${r.backend})`);
-    if (!opts.allowCpu) {
-      r.result = 'no-cuda';
-      r.code = 2;
-      return;
-    }
-    r.notes.push('running on the CPU because --allow-cpu / LLAMA_GPU_CHECK_ALLOW_CPU=1 was given');
-    r.result = 'cpu-only';
-  }
+  const loadedDevice = (await engine.capacity()).gpus[0];
+  if (loadedDevice) backendRow.note = `${backendRow.note}, ${mib(loadedDevice.memoryFreeBytes)} free after load`;
   const firstDelta = before !== null && after !== null ? after - before : null;
+  const startAndFirst = idle !== null && after !== null ? after - idle : null;
   // worker/residency.ts: the NVML delta when there are GPUs, else what the engine reports.
   const measured = Math.max(firstDelta ?? 0, first.sizeVramBytes) || first.sizeBytes;
-  r.facts.firstLoad = { loadMs: first.loadMs, nvmlBeforeBytes: before, nvmlAfterBytes: after, nvmlDeltaBytes: firstDelta, sizeBytes: first.sizeBytes, sizeVramBytes: first.sizeVramBytes, fabricMeasuredBytes: measured };
+  r.facts.firstLoad = { loadMs: first.loadMs, nvmlBeforeBytes: before, nvmlAfterBytes: after, nvmlDeltaBytes: firstDelta, nvmlStartAndLoadDeltaBytes: startAndFirst, sizeBytes: first.sizeBytes, sizeVramBytes: first.sizeVramBytes, fabricMeasuredBytes: measured };
+  const context = r.backend === 'cpu' ? 'no GPU backend' : `the ${r.backend} context`;
   r.rows.push(
-    { measurement: 'NVML used delta, first load', value: mib(firstDelta), vsEstimate: diff(firstDelta, est), note: 'around engine.load, as worker/residency.ts; includes the CUDA context and llama.cpp start' },
+    { measurement: 'NVML used delta, llama.cpp start', value: mib(startDelta), note: `engine.capacity() before any load (${context}); the estimate counts ${mib(estimate.overheadBytes)} overhead for it and the compute buffers` },
+    { measurement: 'start time, llama.cpp', value: `${startMs} ms`, note: 'engine.capacity(): fit check, getLlama (backend detection, binary test), device info' },
+    { measurement: 'NVML used delta, first load', value: mib(firstDelta), vsEstimate: diff(firstDelta, est), note: 'around engine.load after the start, as worker/residency.ts records it now: the model, its KV cache and compute buffers' },
+    { measurement: 'NVML used delta, start + first load', value: mib(startAndFirst), vsEstimate: diff(startAndFirst, est), note: `what the first load cost when it also started llama.cpp (the 2026-11-27 reading's "first load")` },
     { measurement: 'node-llama-cpp VRAM (model + context)', value: mib(first.sizeVramBytes), vsEstimate: diff(first.sizeVramBytes, est), note: `LoadResult.sizeVramBytes; RAM + VRAM ${mib(first.sizeBytes)}` },
-    { measurement: 'fabric measured footprint (recorded)', value: mib(measured), vsEstimate: diff(measured, est), note: 'max(NVML delta, sizeVramBytes) || sizeBytes' },
-    { measurement: 'load time, first load', value: `${first.loadMs} ms`, note: 'LoadResult.loadMs: getLlama + loadModel + createContext' },
+    { measurement: 'fabric measured footprint (recorded)', value: mib(measured), vsEstimate: diff(measured, est), note: 'max(NVML delta first load, sizeVramBytes) || sizeBytes' },
+    { measurement: 'load time, first load', value: `${first.loadMs} ms`, note: 'LoadResult.loadMs: loadModel + createContext (llama.cpp already started)' },
   );
-  r.facts.fullyOffloaded = first.sizeVramBytes >= 0.9 * estimate.weightsBytes;
-  if (r.backend === 'cuda' && !r.facts.fullyOffloaded) {
-    r.notes.push(`only ${mib(first.sizeVramBytes)} of ${mib(estimate.weightsBytes)} weights went to VRAM`);
-    r.result = 'partial-offload';
-    r.code = 1;
-  }
+  const fullyOffloaded = first.sizeVramBytes >= 0.9 * estimate.weightsBytes;
+  r.facts.fullyOffloaded = fullyOffloaded;
+  if (r.backend !== 'cpu' && !fullyOffloaded) r.notes.push(`only ${mib(first.sizeVramBytes)} of ${mib(estimate.weightsBytes)} weights went to VRAM`);
 
-  step(r, 'unload, then reload (llama.cpp and its CUDA context stay up)');
+  step(r, `unload, then reload (llama.cpp and its ${r.backend === 'cpu' ? 'backends' : `${r.backend} context`} stay up)`);
   await engine.unload(name);
   const afterUnload = await check.stableGpuUsedBytes(reader);
   const unloaded = await engine.capacity();
@@ -141,15 +231,15 @@ async function measure(engine: LlamaCppEngine, reader: GpuReader, name: string, 
   r.facts.reload = { loadMs: second.loadMs, nvmlReleasedOnUnloadBytes: released, nvmlDeltaBytes: reloadDelta, llamaDeviceUsedDeltaBytes: llamaDelta, sizeVramBytes: second.sizeVramBytes };
   r.rows.push(
     { measurement: 'NVML used released by unload', value: mib(released), vsEstimate: diff(released, est), note: 'what the unload gave back' },
-    { measurement: 'NVML used delta, reload', value: mib(reloadDelta), vsEstimate: diff(reloadDelta, est), note: 'the model alone: the CUDA context already exists' },
+    { measurement: 'NVML used delta, reload', value: mib(reloadDelta), vsEstimate: diff(reloadDelta, est), note: 'the model again, file in the page cache' },
     { measurement: 'node-llama-cpp device used delta, reload', value: mib(llamaDelta), vsEstimate: diff(llamaDelta, est), note: 'llama.getVramState() through engine.capacity()' },
-    { measurement: 'load time, reload', value: `${second.loadMs} ms`, note: 'file in the page cache, llama.cpp already started' },
+    { measurement: 'load time, reload', value: `${second.loadMs} ms`, note: 'file in the page cache' },
   );
 
-  step(r, `warm-up generation (${WARMUP_TOKENS} tokens: first launch of each kernel${r.facts.cudaFit ? `; ${(r.facts.cudaFit as { verdict: string }).verdict}` : ''})`);
+  step(r, `warm-up generation (${WARMUP_TOKENS} tokens on ${r.backend}: first launch of each kernel${r.backend === 'cuda' && fit ? `; CUDA fit ${fit}` : ''})`);
   const warmup = await timedGenerate(engine, name, WARMUP_TOKENS, 1);
-  r.rows.push({ measurement: 'first generation (warm-up)', value: `${warmup.wallMs} ms`, note: `${warmup.completionTokens} tokens; includes the first launch of each kernel` });
-  step(r, `timed generations: ${opts.runs} x ${opts.tokens} tokens`);
+  r.rows.push({ measurement: 'first generation (warm-up)', value: `${warmup.wallMs} ms`, note: `${warmup.completionTokens} tokens on ${r.backend}; includes the first launch of each kernel` });
+  step(r, `timed generations on ${r.backend}: ${opts.runs} x ${opts.tokens} tokens`);
   const runs: Array<Awaited<ReturnType<typeof timedGenerate>>> = [];
   for (let i = 0; i < opts.runs; i++) runs.push(await timedGenerate(engine, name, opts.tokens, 2 + i));
   const decode = median(runs.map((g) => g.tokensPerSecond).filter((v): v is number => v !== null));
@@ -163,13 +253,16 @@ async function measure(engine: LlamaCppEngine, reader: GpuReader, name: string, 
   };
   r.rows.push(
     {
-      measurement: `generation speed (${opts.tokens} tokens)`,
+      measurement: `generation speed (${opts.tokens} tokens, ${r.backend})`,
       value: decode === null ? 'n/a' : `${decode.toFixed(1)} tokens/s`,
       note: `median of ${opts.runs}: ${runs.map((g) => `${g.completionTokens} tok in ${g.wallMs} ms`).join(', ')}; threads ${opts.threads}`,
     },
     { measurement: 'prompt evaluation', value: prompt === null ? 'n/a' : `${prompt.toFixed(1)} tokens/s`, note: `${runs[0]?.promptTokens ?? 0}-token prompt, to first token` },
   );
   await engine.unload(name);
+  const v = check.verdict({ backend: r.backend as Backend, fit, forceCuda: opts.forceCuda, allowCpu: opts.allowCpu, fullyOffloaded });
+  [r.result, r.code] = [v.result, v.code];
+  if (v.note) r.notes.push(v.note);
 }
 
 /** The measuring process: everything above, reporting to the supervising parent over IPC. */
@@ -181,6 +274,17 @@ async function runChild(opts: LlamaGpuCheckOptions): Promise<Report> {
   r.facts.cudaLibraries = libraries;
   r.facts.ldLibraryPath = process.env.LD_LIBRARY_PATH ?? '';
   if (missing.length > 0) r.notes.push(`CUDA libraries not usable: ${missing.join('; ')}`);
+  const vulkan = await check.probeVulkan();
+  r.facts.vulkan = vulkan;
+  r.rows.push({
+    measurement: 'Vulkan loader (libvulkan.so.1)',
+    value: vulkan.loader.loadable ? 'loads' : 'missing',
+    note: [
+      vulkan.loader.foundIn ? `in ${vulkan.loader.foundIn}` : "in none of node-llama-cpp's search folders (it then skips Vulkan)",
+      vulkan.icds.length > 0 ? `ICD ${vulkan.icds.map((i) => `${i.path} (${i.libraryPath ?? '?'}, API ${i.apiVersion ?? '?'})`).join(', ')}` : 'no ICD json (VK_DRIVER_FILES, /usr/share/vulkan/icd.d, /etc/vulkan/icd.d)',
+      vulkan.backendLoadError ?? 'libggml-vulkan.so loads',
+    ].join('; '),
+  });
 
   const reader = await createGpuReader({ mode: 'nvml', nvml: { libraryPath: opts.nvmlLibrary } });
   const gpus = await reader.read().catch(() => []);
@@ -193,7 +297,13 @@ async function runChild(opts: LlamaGpuCheckOptions): Promise<Report> {
     const fit = cudaFit(contents, cuda.cc, cuda.driverCuda);
     r.facts.cudaFit = { ...fit, ...contents, computeCapability: cuda.cc, driverCudaVersion: cuda.driverCuda };
     r.rows.push({ measurement: 'CUDA backend kernels on this GPU', value: fit.verdict, note: fit.reason });
-    if (fit.verdict === 'unsupported') r.notes.push(`expected to abort at the first generation: ${fit.reason}`);
+    if (fit.verdict === 'unsupported') {
+      r.notes.push(
+        opts.forceCuda
+          ? `--force-cuda: CUDA is expected to load and to abort at the first generation: ${fit.reason}`
+          : `CUDA cannot run here, so the engine is expected to ask for any other backend (Vulkan, else the CPU) and generate: ${fit.reason}`,
+      );
+    }
   }
   if (gpus.length === 0) {
     r.notes.push(`NVML: ${reader.reason}`);
@@ -216,14 +326,23 @@ async function runChild(opts: LlamaGpuCheckOptions): Promise<Report> {
     note: `${spec.name}: F32, width ${spec.embeddingLength}, ${spec.layers} layers, ${spec.heads}/${spec.kvHeads} heads; ${file.created ? `written in ${file.writeMs} ms` : 'reused'}`,
   });
 
-  const logger = pino({ name: 'llama-gpu-check', level: process.env.LOG_LEVEL ?? 'warn' }, pino.destination(2));
+  const engineLog: EngineLog = { llamaCpp: [] };
+  const logger = engineLogger(engineLog);
   const memoryBytes = Math.max(totalmem(), ...gpus.map((g) => g.memoryTotalBytes ?? 0));
   const engine = new LlamaCppEngine(
-    { modelsDir: opts.modelsDir, threads: opts.threads, contextSize: opts.contextSize, slotsPerModel: opts.slots, memoryBytes, gpu: 'auto' },
+    {
+      modelsDir: opts.modelsDir,
+      threads: opts.threads,
+      contextSize: opts.contextSize,
+      slotsPerModel: opts.slots,
+      memoryBytes,
+      gpu: 'auto',
+      nvmlLibrary: opts.forceCuda ? FORCE_CUDA_NVML : opts.nvmlLibrary,
+    },
     { logger },
   );
   try {
-    await measure(engine, reader, spec.name, opts, r);
+    await measure(engine, engineLog, reader, spec.name, opts, r);
   } catch (err) {
     r.notes.push(`step failed (${r.step}): ${check.errorText(err)}`);
     [r.result, r.code] = ['failed', 3];
@@ -231,8 +350,28 @@ async function runChild(opts: LlamaGpuCheckOptions): Promise<Report> {
     await engine.close();
     r.facts.nvmlUsedAfterCloseBytes = await check.stableGpuUsedBytes(reader).catch(() => null);
     await reader.close();
+    if (engineLog.llamaCpp.length > 0) r.facts.llamaCppWarnings = engineLog.llamaCpp;
   }
-  if (r.backend !== 'cuda') r.notes.push(...(await whyNoCuda()));
+  const fitVerdict = (r.facts.cudaFit as { verdict?: string } | undefined)?.verdict;
+  // CUDA was expected (its kernels can run here, or --force-cuda): say why it did not load.
+  if (r.backend !== 'cuda' && (fitVerdict !== 'unsupported' || opts.forceCuda)) r.notes.push(...(await whyNoCuda()));
+  // Not on Vulkan: what node-llama-cpp's Vulkan backend sees here, from a process of its own.
+  // (Not when its backend library cannot even load: the Vulkan loader row says why.)
+  if (r.backend !== 'vulkan' && r.backend !== 'cuda' && vulkan.backend && !vulkan.backendLoadError) {
+    step(r, 'Vulkan probe (why not Vulkan)');
+    const probe = await check.probeVulkanDevices();
+    r.facts.vulkanProbe = probe;
+    if (probe) {
+      r.rows.push({
+        measurement: 'Vulkan backend probe',
+        value:
+          probe.gpu === 'vulkan'
+            ? probe.deviceNames.length > 0 ? `vulkan: ${probe.deviceNames.join(', ')}` : 'vulkan, no device'
+            : probe.gpu === false ? 'false (no Vulkan GPU)' : 'failed',
+        note: [probe.error, probe.supported === true ? null : probe.supported, ...probe.log.slice(-4)].filter((x) => x).join(' | ') || 'no messages',
+      });
+    }
+  }
   return r;
 }
 
@@ -265,12 +404,13 @@ async function supervise(opts: LlamaGpuCheckOptions): Promise<number> {
   if (!final) {
     const how = overran ? `ran past --deadline=${opts.deadlineSeconds}s and was killed` : signal ? `died of ${signal}` : `exited with code ${code}`;
     r.notes.push(`the measuring process ${how} during: ${r.step}`);
-    const clues = tail.split('\n').filter((l) => /cuda error|error:|abort|unsupported|assert|out of memory/i.test(l));
+    const clues = tail.split('\n').filter((l) => /cuda error|vulkan|vk::|ggml_vk|error:|abort|unsupported|assert|out of memory/i.test(l));
     if (clues.length > 0) r.notes.push(`its last error lines: ${clues.slice(-6).join(' | ')}`);
     [r.result, r.code] = [overran ? 'timeout' : 'crashed', 3];
-    // The abort cudaFit foresaw: CUDA loads, but this GPU cannot run the backend's kernels with this driver.
+    // The abort cudaFit foresaw: CUDA loads (forced, or the engine failed to avoid it), but this GPU
+    // cannot run the backend's kernels with this driver.
     const foreseen = (r.facts.cudaFit as { verdict?: string } | undefined)?.verdict === 'unsupported';
-    if (!overran && foreseen && /generation/.test(r.step)) [r.result, r.code] = ['cuda-kernels-unsupported', 2];
+    if (!overran && foreseen && r.backend === 'cuda' && /generation/.test(r.step)) [r.result, r.code] = ['cuda-kernels-unsupported', 2];
   }
   const { text, json } = check.formatReport(r);
   console.log(text);

@@ -1,13 +1,15 @@
 /**
  * Parts of the llama.cpp GPU check (worker/gpu/llama-gpu-check-main.ts) that are not the run
  * itself: its options, the synthetic model it loads (a demo model scaled up to a size given in
- * bytes), the CUDA libraries node-llama-cpp's prebuilt CUDA backend links and looks for, NVML
- * readings as the worker takes them, and the report.
+ * bytes), the CUDA libraries node-llama-cpp's prebuilt CUDA backend links and looks for, the
+ * Vulkan loader and driver its Vulkan backend needs, NVML readings as the worker takes them, the
+ * verdict and the report.
  */
-import { cudaBackendPath } from './cuda-backend.js';
-import { existsSync } from 'node:fs';
+import { cudaBackendPath, type CudaFit } from './cuda-backend.js';
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { envBool, parseBytes } from '../../protocol/env.js';
 import { ensureDemoModels, type DemoModelFile, type DemoModelSpec } from '../engines/llama-cpp/demo-models.js';
 import { LLAMA_CPP_DEFAULTS } from '../engines/llama-cpp/llama-cpp-engine.js';
@@ -30,8 +32,13 @@ export interface LlamaGpuCheckOptions {
   runs: number;
   /** Where the model is written; an existing file of the same shape is reused. */
   modelsDir: string;
-  /** Run the whole check on the CPU when CUDA does not load (the bundle's own test), instead of exit 2. */
+  /** Accept a run without CUDA (on the CPU or Vulkan) on a machine where CUDA could run, instead of exit 2 (the bundle's own test). */
   allowCpu: boolean;
+  /**
+   * The old behaviour, for documentation only: make the engine try CUDA even where its kernels
+   * cannot run (it then aborts at the first generation). Default: the engine's own choice.
+   */
+  forceCuda: boolean;
   nvmlLibrary: string;
   out: string | null;
   /** Seconds the measuring process may take before it is killed and what it found is reported (under a device call's 600). */
@@ -47,6 +54,7 @@ export const LLAMA_GPU_CHECK_DEFAULTS: LlamaGpuCheckOptions = {
   runs: 3,
   modelsDir: join(tmpdir(), 'fabric-llama-gpu-check-models'),
   allowCpu: false,
+  forceCuda: false,
   nvmlLibrary: DEFAULT_NVML_LIBRARY,
   out: null,
   deadlineSeconds: 480,
@@ -54,7 +62,7 @@ export const LLAMA_GPU_CHECK_DEFAULTS: LlamaGpuCheckOptions = {
 
 const USAGE =
   'usage: llama-gpu-check [--model-gb=1.2] [--threads=N] [--context=2048] [--slots=2] [--tokens=128] [--runs=3] ' +
-  '[--models-dir=DIR] [--allow-cpu] [--library=libnvidia-ml.so.1] [--out=FILE] [--deadline=480]';
+  '[--models-dir=DIR] [--allow-cpu] [--force-cuda] [--library=libnvidia-ml.so.1] [--out=FILE] [--deadline=480]';
 
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): LlamaGpuCheckOptions {
   const flags = new Map<string, string>();
@@ -63,7 +71,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): L
     if (!m) throw new Error(`unexpected argument ${a}; ${USAGE}`);
     flags.set(m[1]!, m[2] ?? 'true');
   }
-  const known = ['model-gb', 'threads', 'context', 'slots', 'tokens', 'runs', 'models-dir', 'allow-cpu', 'library', 'out', 'deadline'];
+  const known = ['model-gb', 'threads', 'context', 'slots', 'tokens', 'runs', 'models-dir', 'allow-cpu', 'force-cuda', 'library', 'out', 'deadline'];
   const unknown = [...flags.keys()].filter((k) => !known.includes(k));
   if (unknown.length > 0) throw new Error(`unknown option --${unknown.join(', --')}; ${USAGE}`);
   const d = LLAMA_GPU_CHECK_DEFAULTS;
@@ -86,6 +94,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): L
     runs: int('runs', 'LLAMA_GPU_CHECK_RUNS', d.runs),
     modelsDir: value('models-dir', 'LLAMA_GPU_CHECK_MODELS_DIR') ?? d.modelsDir,
     allowCpu: flags.has('allow-cpu') ? flags.get('allow-cpu') !== 'false' : envBool(env, 'LLAMA_GPU_CHECK_ALLOW_CPU', d.allowCpu),
+    forceCuda: flags.has('force-cuda') ? flags.get('force-cuda') !== 'false' : envBool(env, 'LLAMA_GPU_CHECK_FORCE_CUDA', d.forceCuda),
     nvmlLibrary: value('library', 'FABRIC_NVML_LIBRARY') ?? d.nvmlLibrary,
     out: value('out', 'LLAMA_GPU_CHECK_OUT') ?? d.out,
     deadlineSeconds: int('deadline', 'LLAMA_GPU_CHECK_DEADLINE', d.deadlineSeconds),
@@ -216,6 +225,165 @@ export async function cudaBackendLoadError(): Promise<string | null> {
   } catch (err) {
     return `dlopen ${path}: ${errorText(err)}`;
   }
+}
+
+/** Path of `libggml-vulkan.so` in @node-llama-cpp/linux-x64-vulkan (and its addon), as node-llama-cpp finds them; null when not installed. */
+export async function vulkanBackendPaths(): Promise<{ backend: string; addon: string } | null> {
+  const pkg = '@node-llama-cpp/linux-x64-vulkan';
+  try {
+    const bins = (await import(pkg)) as { getBinsDir(): { binsDir: string } };
+    const dir = join(bins.getBinsDir().binsDir, 'linux-x64-vulkan');
+    return { backend: join(dir, 'libggml-vulkan.so'), addon: join(dir, 'llama-addon.node') };
+  } catch {
+    return null;
+  }
+}
+
+export interface VulkanFacts {
+  /** dlopen('libvulkan.so.1') succeeded; where node-llama-cpp's detection finds it (it tries Vulkan only then). */
+  loader: { loadable: boolean; foundIn: string | null; error?: string };
+  /** ICD (driver) files the loader is pointed at (VK_DRIVER_FILES / VK_ICD_FILENAMES) or finds in its usual folders. */
+  icds: Array<{ path: string; libraryPath: string | null; apiVersion: string | null }>;
+  /** @node-llama-cpp/linux-x64-vulkan's backend library, or null when the package is not installed. */
+  backend: string | null;
+  /** dlopen of that backend: null when it loads. */
+  backendLoadError: string | null;
+}
+
+const ICD_DIRS = ['/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d', '/usr/share/vulkan/icd.d'];
+
+/** What node-llama-cpp's Vulkan backend needs: the loader where it looks, and a driver for the loader. */
+export async function probeVulkan(env: NodeJS.ProcessEnv = process.env): Promise<VulkanFacts> {
+  const dirs = [...(env.LD_LIBRARY_PATH ?? '').split(delimiter), '/usr/lib', '/usr/lib64', '/usr/lib/x86_64-linux-gnu'].filter((d) => d.length > 0);
+  const foundIn = dirs.find((d) => existsSync(join(d, 'libvulkan.so.1')) || existsSync(join(d, 'libvulkan.so'))) ?? null;
+  let koffi: typeof import('koffi').default | undefined;
+  const loader: VulkanFacts['loader'] = { loadable: false, foundIn };
+  try {
+    koffi = (await import('koffi')).default;
+    koffi.load('libvulkan.so.1');
+    loader.loadable = true;
+  } catch (err) {
+    loader.error = errorText(err);
+  }
+  const pointed = [env.VK_DRIVER_FILES, env.VK_ICD_FILENAMES].flatMap((v) => (v ?? '').split(delimiter)).filter((f) => f.length > 0);
+  const listed = ICD_DIRS.flatMap((d) => {
+    try {
+      return readdirJson(d);
+    } catch {
+      return [];
+    }
+  });
+  const icds = [...new Set(pointed.length > 0 ? pointed : listed)].map((path) => {
+    try {
+      const icd = (JSON.parse(readFileSync(path, 'utf8')) as { ICD?: { library_path?: string; api_version?: string } }).ICD;
+      return { path, libraryPath: icd?.library_path ?? null, apiVersion: icd?.api_version ?? null };
+    } catch {
+      return { path, libraryPath: null, apiVersion: null };
+    }
+  });
+  const paths = await vulkanBackendPaths();
+  let backendLoadError: string | null = paths ? null : '@node-llama-cpp/linux-x64-vulkan is not installed';
+  if (paths && koffi) {
+    try {
+      koffi.load(paths.backend);
+    } catch (err) {
+      backendLoadError = `dlopen ${paths.backend}: ${errorText(err)}`;
+    }
+  }
+  return { loader, icds, backend: paths?.backend ?? null, backendLoadError };
+}
+
+function readdirJson(dir: string): string[] {
+  return readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => join(dir, f));
+}
+
+export interface VulkanDeviceProbe {
+  /** getGpuType() of node-llama-cpp's Vulkan addon after loading its backends and init(): 'vulkan', or false when Vulkan found no driver. */
+  gpu: string | false | null;
+  deviceNames: string[];
+  vramTotalBytes: number | null;
+  /** ensureGpuDeviceIsSupported(): true, or its error. */
+  supported: true | string | null;
+  /** llama.cpp's own lines (ggml_vulkan: ..., Vulkan warning: ...). */
+  log: string[];
+  error?: string;
+}
+
+/**
+ * What node-llama-cpp's binary test sees for the prebuilt Vulkan backend, in a process of its own
+ * (a driver that crashes takes only that process): the backend it loads, Vulkan's devices and
+ * llama.cpp's log lines about them. Only for the report.
+ */
+export async function probeVulkanDevices(timeoutMs = 60_000): Promise<VulkanDeviceProbe | null> {
+  const paths = await vulkanBackendPaths();
+  if (!paths) return null;
+  const script = [
+    "const b = require(process.argv[1]);",
+    'b.setLoggerLogLevel(5);',
+    'b.loadBackends();',
+    'let gpu = b.getGpuType();',
+    "if (gpu == null || gpu === false) { b.loadBackends(require('node:path').dirname(process.argv[1])); gpu = b.getGpuType(); }",
+    'b.init().then(() => {',
+    '  const out = { gpu: b.getGpuType() ?? null, deviceNames: b.getGpuDeviceInfo().deviceNames, vramTotalBytes: b.getGpuVramInfo().total, supported: true };',
+    '  try { b.ensureGpuDeviceIsSupported(); } catch (e) { out.supported = String(e); }',
+    "  console.log('VULKAN_PROBE ' + JSON.stringify(out));",
+    '  process.exit(0);',
+    '});',
+  ].join('\n');
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--input-type=commonjs', '-e', script, paths.addon], { timeout: timeoutMs, cwd: dirname(paths.addon) }, (err, stdout, stderr) => {
+      // llama.cpp may end a warning without a newline, so the answer can share its line.
+      const answer = /VULKAN_PROBE (\{.*\})/.exec(stdout);
+      const log = `${stdout}\n${stderr}`
+        .replace(/VULKAN_PROBE \{.*\}/, '')
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => /vulkan|ggml_vk|vk::|device/i.test(l) && !/^load_backend: loaded CPU/.test(l));
+      if (!answer) {
+        const why = stderr.split('\n').find((l) => /^\w*Error\b/.test(l.trim())) ?? (err ? (err.killed ? `killed after ${timeoutMs} ms` : `exit ${err.code ?? err.signal}`) : 'no answer');
+        resolve({ gpu: null, deviceNames: [], vramTotalBytes: null, supported: null, log: log.slice(-6), error: why.trim() });
+        return;
+      }
+      const out = JSON.parse(answer[1]!) as Omit<VulkanDeviceProbe, 'log'>;
+      resolve({ ...out, log: log.slice(-6) });
+    });
+  });
+}
+
+/** A backend as the report names it: node-llama-cpp's llama.gpu, with false as 'cpu'. */
+export type Backend = 'cuda' | 'vulkan' | 'cpu' | 'metal';
+
+export interface Verdict {
+  result: string;
+  code: number;
+  note?: string;
+}
+
+/**
+ * The verdict once generation has completed on `backend` (the engine's choice). Exit 0: CUDA with
+ * its kernels, fully offloaded (pass); CUDA ruled out by the fit check and the engine fell back to
+ * Vulkan (fully offloaded) or the CPU and generated (fallback-vulkan, fallback-cpu); a run without
+ * CUDA allowed by --allow-cpu (cpu-only, vulkan-only). Exit 1: a GPU backend that did not take all
+ * the weights. Exit 2: CUDA could run here (or was forced) but did not load (no-cuda).
+ */
+export function verdict(input: { backend: Backend; fit: CudaFit['verdict'] | null; forceCuda: boolean; allowCpu: boolean; fullyOffloaded: boolean }): Verdict {
+  const { backend, fit, forceCuda, allowCpu, fullyOffloaded } = input;
+  const partial: Verdict = { result: 'partial-offload', code: 1 };
+  if (backend === 'cuda') {
+    if (!fullyOffloaded) return partial;
+    return fit === 'unsupported'
+      ? { result: 'pass', code: 0, note: 'generated on CUDA although the fit check said its kernels cannot run here: the fit check is wrong for this GPU and driver' }
+      : { result: 'pass', code: 0 };
+  }
+  if (fit === 'unsupported' && !forceCuda) {
+    if (backend === 'cpu') return { result: 'fallback-cpu', code: 0 };
+    return fullyOffloaded ? { result: `fallback-${backend}`, code: 0 } : { ...partial, note: `the engine fell back to ${backend}, which did not take all the weights` };
+  }
+  if (allowCpu && !forceCuda) {
+    if (backend !== 'cpu' && !fullyOffloaded) return partial;
+    return { result: `${backend}-only`, code: 0, note: `no CUDA; accepted because --allow-cpu / LLAMA_GPU_CHECK_ALLOW_CPU=1 was given` };
+  }
+  return { result: 'no-cuda', code: 2 };
 }
 
 /** Bytes in use on every GPU the reader sees, summed as the worker does; null without GPUs. */
