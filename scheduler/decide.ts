@@ -66,9 +66,7 @@ export function blockedModels(snap: Snapshot, actions: readonly Action[]): strin
   const loading = new Set(actions.filter((a) => a.type === 'load').map((a) => a.model));
   const out: string[] = [];
   for (const [model, q] of snap.queues) {
-    if (q.waiting === 0 || loading.has(model)) continue;
-    const served = snap.workers.some((w) => (w.state === 'running' || w.state === 'starting') && (w.resident.some((m) => m.model === model) || w.loading.some((l) => l.model === model)));
-    if (!served) out.push(model);
+    if (q.waiting > 0 && !loading.has(model) && !hasReplica(snap, model)) out.push(model);
   }
   return out;
 }
@@ -87,8 +85,12 @@ function placeColdBacklog(ctx: Ctx): string[] {
 
 /** A worker that can serve or soon serve the model's queue: running or starting, holding or loading it. */
 function serves(ctx: Ctx, model: string): boolean {
-  if (ctx.planned.has(model)) return true;
-  return ctx.snap.workers.some(
+  return ctx.planned.has(model) || hasReplica(ctx.snap, model);
+}
+
+/** A running or starting worker holds or loads the model. */
+function hasReplica(snap: Snapshot, model: string): boolean {
+  return snap.workers.some(
     (w) => (w.state === 'running' || w.state === 'starting') && (w.resident.some((m) => m.model === model) || w.loading.some((m) => m.model === model)),
   );
 }

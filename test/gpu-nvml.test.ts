@@ -97,6 +97,11 @@ describe('NVML binding on the fake library', () => {
     ]);
   });
 
+  it('reads the driver’s CUDA version and a GPU’s compute capability', async () => {
+    const nvml = await open();
+    expect(nvml.cudaFacts(0)).toEqual({ driverCuda: 13000, cc: 90 });
+  });
+
   it('sees a change in used memory between two reads', async () => {
     await fake.setState({ gpus: [H100] });
     const nvml = await open();

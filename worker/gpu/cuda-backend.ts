@@ -10,6 +10,7 @@
  */
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { openNvml } from './nvml.js';
 
 export interface FatbinContents {
   /** Architectures with machine code, as 86 for sm_86. */
@@ -122,27 +123,14 @@ export function cudaFit(contents: FatbinContents, cc: number | null, driverCuda:
   return { verdict: 'ptx-jit', reason: `${listed}: no machine code for ${gpu}; the ${driver} compiles compute_${jittable.at(-1)!.arch} PTX on first use of each kernel` };
 }
 
-/** The driver's CUDA version (13000 for 13.0) and GPU `index`'s compute capability (90 for 9.0), from NVML. */
+/** The driver's CUDA version (13000 for 13.0) and GPU `index`'s compute capability (90 for 9.0), through the NVML binding. */
 export async function nvmlCudaFacts(libraryPath: string, index: number): Promise<{ driverCuda: number | null; cc: number | null; error?: string }> {
   try {
-    const koffi = (await import('koffi')).default;
-    const lib = koffi.load(libraryPath);
-    const init = lib.func('int nvmlInit_v2(void)');
-    const shutdown = lib.func('int nvmlShutdown(void)');
-    const version = lib.func('int nvmlSystemGetCudaDriverVersion_v2(_Out_ int *version)');
-    const handle = lib.func('int nvmlDeviceGetHandleByIndex_v2(unsigned int index, _Out_ void **device)');
-    const capability = lib.func('int nvmlDeviceGetCudaComputeCapability(void *device, _Out_ int *major, _Out_ int *minor)');
-    if (init() !== 0) return { driverCuda: null, cc: null, error: 'nvmlInit_v2 failed' };
+    const nvml = await openNvml({ libraryPath });
     try {
-      const v: [number] = [0];
-      const driverCuda = version(v) === 0 ? v[0] : null;
-      const device: [unknown] = [null];
-      const major: [number] = [0];
-      const minor: [number] = [0];
-      const cc = handle(index, device) === 0 && capability(device[0], major, minor) === 0 ? major[0] * 10 + minor[0] : null;
-      return { driverCuda, cc };
+      return nvml.cudaFacts(index);
     } finally {
-      shutdown();
+      nvml.close();
     }
   } catch (err) {
     return { driverCuda: null, cc: null, error: err instanceof Error ? err.message : String(err) };

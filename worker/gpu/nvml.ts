@@ -29,6 +29,8 @@ export interface Nvml {
   deviceCount(): number;
   readDevice(index: number): GpuSnapshot;
   readAll(): GpuSnapshot[];
+  /** The driver's CUDA version (13000 for 13.0) and GPU `index`'s compute capability (90 for 9.0); null where NVML cannot say. */
+  cudaFacts(index: number): { driverCuda: number | null; cc: number | null };
   close(): void;
 }
 
@@ -49,6 +51,9 @@ interface NvmlFunctions {
   nvmlDeviceGetUtilizationRates(device: Handle, utilization: Partial<Record<'gpu' | 'memory', number>>): number;
   /** Absent from drivers older than R510; processes are then reported as unknown. */
   nvmlDeviceGetComputeRunningProcesses_v3: ((device: Handle, count: Out<number>, infos: Buffer | null) => number) | null;
+  /** Optional like the process list: a library without them reports unknown CUDA facts. */
+  nvmlSystemGetCudaDriverVersion_v2: ((version: Out<number>) => number) | null;
+  nvmlDeviceGetCudaComputeCapability: ((device: Handle, major: Out<number>, minor: Out<number>) => number) | null;
 }
 
 type Koffi = typeof import('koffi').default;
@@ -90,8 +95,13 @@ const PROTOTYPES = {
     'nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t device, _Out_ nvmlUtilization_t *utilization)',
 } as const;
 
-const PROCESSES_PROTOTYPE =
-  'nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t device, _Inout_ unsigned int *infoCount, nvmlProcessInfo_t *infos)';
+/** Bound when the library has them, else null. */
+const OPTIONAL_PROTOTYPES = {
+  nvmlDeviceGetComputeRunningProcesses_v3:
+    'nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t device, _Inout_ unsigned int *infoCount, nvmlProcessInfo_t *infos)',
+  nvmlSystemGetCudaDriverVersion_v2: 'nvmlReturn_t nvmlSystemGetCudaDriverVersion_v2(_Out_ int *cudaDriverVersion)',
+  nvmlDeviceGetCudaComputeCapability: 'nvmlReturn_t nvmlDeviceGetCudaComputeCapability(nvmlDevice_t device, _Out_ int *major, _Out_ int *minor)',
+} as const;
 
 async function importKoffi(): Promise<Koffi> {
   try {
@@ -118,10 +128,12 @@ function bind(koffi: Koffi, libraryPath: string): NvmlFunctions {
   const bound: Record<string, unknown> = {};
   for (const [name, prototype] of Object.entries(PROTOTYPES)) bound[name] = fn(prototype);
   bound.nvmlInit_v2 = fn('nvmlReturn_t nvmlInit_v2(void)');
-  try {
-    bound.nvmlDeviceGetComputeRunningProcesses_v3 = lib.func(PROCESSES_PROTOTYPE);
-  } catch {
-    bound.nvmlDeviceGetComputeRunningProcesses_v3 = null;
+  for (const [name, prototype] of Object.entries(OPTIONAL_PROTOTYPES)) {
+    try {
+      bound[name] = lib.func(prototype);
+    } catch {
+      bound[name] = null;
+    }
   }
   return bound as unknown as NvmlFunctions;
 }
@@ -181,6 +193,18 @@ class NvmlSession implements Nvml {
       memoryUtilization: utilization ? utilization.memory / 100 : null,
       processes: this.processes(device),
     };
+  }
+
+  cudaFacts(index: number): { driverCuda: number | null; cc: number | null } {
+    this.assertOpen();
+    const version: Out<number> = [0];
+    const getVersion = this.fns.nvmlSystemGetCudaDriverVersion_v2;
+    const driverCuda = getVersion && getVersion(version) === NVML_SUCCESS ? version[0] : null;
+    const getCapability = this.fns.nvmlDeviceGetCudaComputeCapability;
+    const major: Out<number> = [0];
+    const minor: Out<number> = [0];
+    const cc = getCapability && getCapability(this.handle(index), major, minor) === NVML_SUCCESS ? major[0] * 10 + minor[0] : null;
+    return { driverCuda, cc };
   }
 
   close(): void {

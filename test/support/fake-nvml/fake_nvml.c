@@ -204,6 +204,16 @@ nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int *deviceCount)
     return NVML_SUCCESS;
 }
 
+/* A CUDA 13.0 driver and Hopper (sm_90) GPUs, as on the H200 the GPU check ran on. */
+nvmlReturn_t nvmlSystemGetCudaDriverVersion_v2(int *cudaDriverVersion)
+{
+    nvmlReturn_t rc = enter("nvmlSystemGetCudaDriverVersion_v2", 1);
+    if (rc != NVML_SUCCESS) return rc;
+    if (cudaDriverVersion == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+    *cudaDriverVersion = 13000;
+    return NVML_SUCCESS;
+}
+
 nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice_t *device)
 {
     nvmlReturn_t rc = enter("nvmlDeviceGetHandleByIndex_v2", 1);
@@ -211,6 +221,16 @@ nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice_t *dev
     if (device == NULL || index >= state.gpu_count) return NVML_ERROR_INVALID_ARGUMENT;
     handles[index].index = index;
     *device = &handles[index];
+    return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetCudaComputeCapability(nvmlDevice_t device, int *major, int *minor)
+{
+    nvmlReturn_t rc = enter("nvmlDeviceGetCudaComputeCapability", 1);
+    if (rc != NVML_SUCCESS) return rc;
+    if (device == NULL || major == NULL || minor == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+    *major = 9;
+    *minor = 0;
     return NVML_SUCCESS;
 }
 
