@@ -10,6 +10,7 @@ import type { JobStore } from '../protocol/job-store.js';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
 import { metrics } from '../protocol/metrics.js';
+import { bullJobId, queueKeys } from '../protocol/queue-keys.js';
 import { RETRYABLE_STATUSES, isTerminal, visibleStatus, type JobStatus } from '../protocol/statuses.js';
 import { loadingOn, residentOn, type ClusterView } from './cluster-view.js';
 import type { EventHub } from './event-hub.js';
@@ -45,8 +46,6 @@ interface Watch {
   wake: () => void;
   stop: () => void;
 }
-
-export const bullJobId = (id: string, run: number) => (run === 0 ? id : `${id}-r${run}`);
 
 export class JobService {
   constructor(private readonly d: JobServiceDeps) {}
@@ -102,7 +101,7 @@ export class JobService {
   }
 
   private async enqueue(id: string, tenant: string, body: SubmitBody, model: string, task: Task, waitMs: number, signal?: AbortSignal): Promise<SubmitResult> {
-    const { opts, store, queues } = this.d;
+    const { opts, store } = this.d;
     const now = Date.now();
     const ttlMs = body.ttl !== undefined ? body.ttl * 1000 : opts.defaultTtlMs;
     const rec = {
@@ -118,8 +117,8 @@ export class JobService {
       deadline: ttlMs > 0 ? now + ttlMs : 0,
       createdAt: now,
     };
-    const q = queues.get(model);
-    const created = await store.create(rec, { waitKey: q.keys.wait!, prioritizedKey: q.keys.prioritized!, maxBacklog: opts.maxBacklog, priority: BULL_PRIORITY[rec.priority] });
+    const q = queueKeys(this.d.keys.bullPrefix, model);
+    const created = await store.create(rec, { waitKey: q.wait, prioritizedKey: q.prioritized, maxBacklog: opts.maxBacklog, priority: BULL_PRIORITY[rec.priority] });
     if (!created.created) {
       metrics.jobsRejected.inc({ model, reason: 'backlog' });
       throw unavailable('backlog_full', `model ${model} has ${created.backlog} jobs waiting (limit ${opts.maxBacklog}); retry later`, this.retryAfterSec(created.backlog));

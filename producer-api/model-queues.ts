@@ -3,7 +3,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { JobPayload } from '../protocol/job.js';
 import type { Keys } from '../protocol/keys.js';
-import { queueNameFor } from '../protocol/model-names.js';
+import { queueKeys } from '../protocol/queue-keys.js';
 
 export interface QueueCounts {
   waiting: number;
@@ -24,7 +24,7 @@ export class ModelQueues {
   get(model: string): Queue<JobPayload> {
     let q = this.queues.get(model);
     if (!q) {
-      q = new Queue<JobPayload>(queueNameFor(model), { connection: this.redis, prefix: this.keys.bullPrefix });
+      q = new Queue<JobPayload>(queueKeys(this.keys.bullPrefix, model).name, { connection: this.redis, prefix: this.keys.bullPrefix });
       this.queues.set(model, q);
     }
     return q;
@@ -50,14 +50,14 @@ export class ModelQueues {
    * before prioritized jobs, and prioritized jobs by score, so rank = wait length + zset rank.
    */
   async position(model: string, bullJobId: string): Promise<{ position: number | null; depth: number }> {
-    const q = this.get(model);
+    const q = queueKeys(this.keys.bullPrefix, model);
     // Plain commands, not multi(): a transaction on a connection BullMQ shares copies all of
     // BullMQ's scripts each time, and these reads need not be atomic.
     const [waitLen, prioLen, rank, lpos] = await Promise.all([
-      this.redis.llen(q.keys.wait!),
-      this.redis.zcard(q.keys.prioritized!),
-      this.redis.zrank(q.keys.prioritized!, bullJobId),
-      this.redis.lpos(q.keys.wait!, bullJobId),
+      this.redis.llen(q.wait),
+      this.redis.zcard(q.prioritized),
+      this.redis.zrank(q.prioritized, bullJobId),
+      this.redis.lpos(q.wait, bullJobId),
     ]);
     const depth = (waitLen ?? 0) + (prioLen ?? 0);
     // The wait list is pushed on the left and served from the right.

@@ -2,13 +2,13 @@
  * The scheduler's read of the world: live worker heartbeats, the catalog, measured footprints,
  * the depth and arrival history of every known model queue, taken in three pipelined round
  * trips into one immutable object.
- * BullMQ keys are read directly (`${bullPrefix}:${queue}:wait|prioritized|active`) so a
- * snapshot costs no Queue objects and no per-queue connections.
+ * BullMQ keys are read directly (`queueKeys`: wait, prioritized, active) so a snapshot costs
+ * no Queue objects and no per-queue connections.
  */
 import type { Redis } from 'ioredis';
 import { arrivalStatsAt, parseArrivalRecord, type ArrivalStats } from '../protocol/arrivals.js';
 import type { Keys } from '../protocol/keys.js';
-import { queueNameFor } from '../protocol/model-names.js';
+import { queueKeys } from '../protocol/queue-keys.js';
 import type { CatalogEntry, Heartbeat } from '../protocol/worker-state.js';
 
 export interface QueueDepth {
@@ -62,8 +62,8 @@ export async function readSnapshot(redis: Redis, keys: Keys, now: number, extraM
   const p = redis.pipeline();
   if (ids.length > 0) p.mget(ids.map((id) => keys.workerHeartbeat(id)));
   for (const model of models) {
-    const q = (type: string) => `${keys.bullPrefix}:${queueNameFor(model)}:${type}`;
-    p.llen(q('wait')).zcard(q('prioritized')).llen(q('active')).lindex(q('wait'), -1).zrange(q('prioritized'), '0', '0');
+    const q = queueKeys(keys.bullPrefix, model);
+    p.llen(q.wait).zcard(q.prioritized).llen(q.active).lindex(q.wait, -1).zrange(q.prioritized, '0', '0');
   }
   for (const model of models) p.hgetall(keys.modelArrivals(model));
   const rows = unwrap(await p.exec());
@@ -92,7 +92,10 @@ async function readEnqueueTimes(redis: Redis, keys: Keys, heads: { model: string
   const out = new Map<string, number>();
   if (heads.length === 0) return out;
   const p = redis.pipeline();
-  for (const h of heads) for (const id of h.jobIds) p.hget(`${keys.bullPrefix}:${queueNameFor(h.model)}:${id}`, 'timestamp');
+  for (const h of heads) {
+    const q = queueKeys(keys.bullPrefix, h.model);
+    for (const id of h.jobIds) p.hget(q.job(id), 'timestamp');
+  }
   const rows = unwrap(await p.exec()) as (string | null)[];
   let i = 0;
   for (const h of heads) {

@@ -3,6 +3,7 @@ import { parseApiKeys } from '../producer-api/config.js';
 import { preferWaitSec } from '../producer-api/request-parsing.js';
 import { ConfigError, envBool, envBytes, envDurationMs, envInt, parseDurationMs } from '../protocol/env.js';
 import { InvalidModelNameError, canonicalModelName, modelNameForQueue, queueNameFor } from '../protocol/model-names.js';
+import { bullJobId, parseBullJobId, queueKeys } from '../protocol/queue-keys.js';
 import { visibleStatus, webhookEventFor } from '../protocol/statuses.js';
 
 describe('model names', () => {
@@ -33,6 +34,17 @@ describe('model names', () => {
       expect(() => canonicalModelName(bad)).toThrow(InvalidModelNameError);
     });
   }
+});
+
+describe('queue keys', () => {
+  it('spells a model queue\'s keys as BullMQ does and round-trips the job id of every run', () => {
+    const q = queueKeys('fabric:q', 'llama3.1:8b');
+    expect(q.name).toBe(queueNameFor('llama3.1:8b'));
+    expect(q.wait).toBe(`fabric:q:${q.name}:wait`);
+    expect(q.prioritized).toBe(`fabric:q:${q.name}:prioritized`);
+    expect(q.job('abc')).toBe(`fabric:q:${q.name}:abc`);
+    for (const run of [0, 1, 12]) expect(parseBullJobId(bullJobId('job-1', run))).toEqual({ id: 'job-1', run });
+  });
 });
 
 describe('config readers', () => {

@@ -13,7 +13,7 @@ import type { Logger } from '../protocol/logger.js';
 import { metrics } from '../protocol/metrics.js';
 import type { CatalogEntry, GpuInfo, Heartbeat, WorkerLifecycle } from '../protocol/worker-state.js';
 import type { Engine, LoadProgress } from './engines/engine.js';
-import { queueNameFor } from '../protocol/model-names.js';
+import { parseBullJobId, queueKeys } from '../protocol/queue-keys.js';
 import { ControlStream } from './control-stream.js';
 import { JobRunner } from './job-runner.js';
 import type { WorkerNodeOptions } from './options.js';
@@ -97,10 +97,10 @@ export class WorkerNode {
     if (!done && now - (this.lastProgressAt.get(model) ?? 0) < 500) return;
     this.lastProgressAt.set(model, now);
     const data = JSON.stringify({ status: 'loading_model', model, worker: this.id, pull: p });
-    const q = `${this.deps.keys.bullPrefix}:${queueNameFor(model)}`;
+    const q = queueKeys(this.deps.keys.bullPrefix, model);
     void (async () => {
-      const [waiting, prioritized] = await Promise.all([this.deps.redis.lrange(`${q}:wait`, -100, -1), this.deps.redis.zrange(`${q}:prioritized`, '0', '99')]);
-      const ids = new Set([...waiting, ...prioritized].map((bullId) => bullId.replace(/-r\d+$/, '')));
+      const [waiting, prioritized] = await Promise.all([this.deps.redis.lrange(q.wait, -100, -1), this.deps.redis.zrange(q.prioritized, '0', '99')]);
+      const ids = new Set([...waiting, ...prioritized].map((bullId) => parseBullJobId(bullId).id));
       await Promise.all([...ids].map((id) => this.deps.store.appendEvent(id, 'progress', data)));
     })().catch((err) => this.deps.log.warn({ model, err }, 'Publishing load progress failed'));
   }
