@@ -3,16 +3,13 @@
  * so a burst of submissions costs one read, plus the pure choice of a worker for a load.
  */
 import type { Redis } from 'ioredis';
+import { readFleet, type Fleet } from '../protocol/fleet.js';
 import type { Keys } from '../protocol/keys.js';
 import { footprintOf, usableBytes } from '../protocol/vram-rule.js';
-import type { CatalogEntry, Heartbeat } from '../protocol/worker-state.js';
+import type { Heartbeat } from '../protocol/worker-state.js';
 
-export interface ClusterSnapshot {
-  at: number;
-  workers: Heartbeat[];
-  catalog: Map<string, CatalogEntry>;
-  /** Footprints measured at earlier loads, by `<engine> <model>`. */
-  measured: Map<string, number>;
+export interface ClusterSnapshot extends Fleet {
+  readonly at: number;
 }
 
 export class ClusterView {
@@ -39,22 +36,10 @@ export class ClusterView {
   }
 
   private async read(): Promise<ClusterSnapshot> {
-    const ids = await this.redis.smembers(this.keys.workersIndex());
-    const [raw, catalogRaw, footprintsRaw] = await Promise.all([
-      ids.length ? this.redis.mget(ids.map((id) => this.keys.workerHeartbeat(id))) : Promise.resolve([] as (string | null)[]),
-      this.redis.hgetall(this.keys.catalog()),
-      this.redis.hgetall(this.keys.footprints()),
-    ]);
-    const workers: Heartbeat[] = [];
-    const gone: string[] = [];
-    raw.forEach((r, i) => (r ? workers.push(JSON.parse(r) as Heartbeat) : gone.push(ids[i]!)));
+    const { gone, ...fleet } = await readFleet(this.redis, this.keys);
     // A worker whose heartbeat expired is gone: drop it from the index.
     if (gone.length) await this.redis.srem(this.keys.workersIndex(), ...gone);
-    const catalog = new Map<string, CatalogEntry>();
-    for (const [name, json] of Object.entries(catalogRaw)) catalog.set(name, JSON.parse(json) as CatalogEntry);
-    const measured = new Map<string, number>();
-    for (const [key, json] of Object.entries(footprintsRaw)) measured.set(key, (JSON.parse(json) as { measuredBytes: number }).measuredBytes);
-    this.cached = { at: Date.now(), workers, catalog, measured };
+    this.cached = { at: Date.now(), ...fleet };
     return this.cached;
   }
 }

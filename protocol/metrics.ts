@@ -3,9 +3,11 @@
  * one-process start they share this registry, and each deployable's HTTP server exposes it.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { registerFleetMetrics } from './fleet.js';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'fabric_process_' });
+registerFleetMetrics(registry);
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 

@@ -6,6 +6,7 @@
  *   reserved by loads in flight, less headroom x capacity.
  * A load is planned only when need <= usable, so no plan can run a GPU out of memory.
  */
+import { footprintKey } from './footprints.js';
 import type { CatalogEntry, Heartbeat } from './worker-state.js';
 
 /** What `footprintOf` reads: the catalog and measured footprints keyed `<engine> <model>`. */
@@ -16,11 +17,6 @@ export interface FootprintView {
 }
 
 export type FootprintBasis = 'measured' | 'estimated';
-
-/** The key of a measured footprint: `<engine> <model>`. */
-export function footprintKey(engine: string, model: string): string {
-  return `${engine} ${model}`;
-}
 
 /** What a model will need on an engine: its measured footprint if one was recorded, else the estimate. */
 export function footprintOf(view: FootprintView, model: string, engine: string): { bytes: number; basis: FootprintBasis } {

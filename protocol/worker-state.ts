@@ -1,73 +1,83 @@
-/** What a worker publishes about itself (heartbeat) and the commands it takes (control stream). */
+/**
+ * What a worker publishes about itself (heartbeat) and the models it can serve (catalog entry),
+ * written once as schemas: the types come from them and every reader validates against them
+ * (protocol/fleet.ts).
+ */
+import { z } from 'zod';
 
-export interface GpuInfo {
-  index: number;
-  uuid: string;
-  name: string;
-  memoryTotalBytes: number;
-  memoryUsedBytes: number;
-  memoryFreeBytes: number;
-  utilization: number | null;
-}
+const bytes = z.number().finite().nonnegative();
+const epochMs = z.number().finite();
 
-export interface ResidentModelInfo {
-  model: string;
-  sizeBytes: number;
+export const gpuInfoSchema = z.object({
+  index: z.number().int(),
+  uuid: z.string(),
+  name: z.string(),
+  memoryTotalBytes: bytes,
+  memoryUsedBytes: bytes,
+  memoryFreeBytes: bytes,
+  utilization: z.number().nullable(),
+});
+export type GpuInfo = z.infer<typeof gpuInfoSchema>;
+
+export const residentModelSchema = z.object({
+  model: z.string(),
+  sizeBytes: bytes,
   /** Bytes of that size held in VRAM (0 on a CPU engine). */
-  sizeVramBytes: number;
+  sizeVramBytes: bytes,
   /** The ledger's estimate before the load; `sizeBytes` is what the load measured. */
-  estimatedBytes: number;
-  loadedAt: number;
-  lastUsedAt: number;
-  activeJobs: number;
-}
+  estimatedBytes: bytes,
+  loadedAt: epochMs,
+  lastUsedAt: epochMs,
+  activeJobs: z.number().int().nonnegative(),
+});
+export type ResidentModelInfo = z.infer<typeof residentModelSchema>;
 
-export interface LoadingModelInfo {
-  model: string;
-  startedAt: number;
+export const loadingModelSchema = z.object({
+  model: z.string(),
+  startedAt: epochMs,
   /** Bytes reserved for it by the VRAM ledger while it loads. */
-  reservedBytes: number;
-}
+  reservedBytes: bytes,
+});
+export type LoadingModelInfo = z.infer<typeof loadingModelSchema>;
 
-export type WorkerLifecycle = 'starting' | 'running' | 'draining' | 'stopped';
+export const WORKER_LIFECYCLES = ['starting', 'running', 'draining', 'stopped'] as const;
+export type WorkerLifecycle = (typeof WORKER_LIFECYCLES)[number];
 
-export interface Heartbeat {
-  workerId: string;
-  engine: string;
-  host: string;
-  pid: number;
-  state: WorkerLifecycle;
-  startedAt: number;
-  at: number;
+export const heartbeatSchema = z.object({
+  workerId: z.string().min(1),
+  engine: z.string(),
+  host: z.string(),
+  pid: z.number().int(),
+  state: z.enum(WORKER_LIFECYCLES),
+  startedAt: epochMs,
+  at: epochMs,
   /** Memory the engine may fill with models (VRAM, or configured RAM for CPU engines). */
-  capacityBytes: number;
-  usedBytes: number;
-  gpus: GpuInfo[];
-  slotsPerModel: number;
-  resident: ResidentModelInfo[];
-  loading: LoadingModelInfo[];
-  activeJobs: number;
-  freeSlots: number;
+  capacityBytes: bytes,
+  usedBytes: bytes,
+  gpus: z.array(gpuInfoSchema),
+  slotsPerModel: z.number().int().nonnegative(),
+  resident: z.array(residentModelSchema),
+  loading: z.array(loadingModelSchema),
+  activeJobs: z.number().int().nonnegative(),
+  freeSlots: z.number().int(),
   /** False while the engine does not answer: the worker takes no jobs then. */
-  engineHealthy: boolean;
-  lastUsedAt: number;
-}
-
-export type ControlCommand =
-  | { type: 'load'; model: string; requestId: string; at: number }
-  | { type: 'unload'; model: string; requestId: string; at: number };
+  engineHealthy: z.boolean(),
+  lastUsedAt: epochMs,
+});
+export type Heartbeat = z.infer<typeof heartbeatSchema>;
 
 /** Entry in the catalog hash: a model some engine can serve. */
-export interface CatalogEntry {
-  name: string;
-  sizeBytes: number;
-  engine: string;
-  family: string | null;
-  parameterSize: string | null;
-  quantization: string | null;
-  digest: string | null;
-  modifiedAt: string;
-  contextLength: number | null;
+export const catalogEntrySchema = z.object({
+  name: z.string().min(1),
+  sizeBytes: bytes,
+  engine: z.string(),
+  family: z.string().nullable(),
+  parameterSize: z.string().nullable(),
+  quantization: z.string().nullable(),
+  digest: z.string().nullable(),
+  modifiedAt: z.string(),
+  contextLength: z.number().int().positive().nullable(),
   /** The VRAM ledger's estimate for loading it on this engine (weights + KV cache + overhead). */
-  estimatedBytes: number | null;
-}
+  estimatedBytes: bytes.nullable(),
+});
+export type CatalogEntry = z.infer<typeof catalogEntrySchema>;

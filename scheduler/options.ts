@@ -1,5 +1,6 @@
 /** The scheduler's one options type, with defaults merged and validated in one place. */
 import { randomUUID } from 'node:crypto';
+import { CONTROL_STREAM_MAX_LEN } from '../protocol/control.js';
 import { ConfigError } from '../protocol/env.js';
 import { leaderLeaseOptions, type LeaderLeaseOptions } from './leader-lease.js';
 import { schedulerPolicy, type SchedulerPolicy, type SchedulerPolicyInput } from './policy.js';
@@ -27,7 +28,7 @@ export type SchedulerOptionsInput = Partial<Omit<SchedulerOptions, 'lease' | 'po
 export const SCHEDULER_DEFAULTS = Object.freeze({
   tickMs: 2_000,
   pendingTtlMs: 30_000,
-  controlStreamMaxLen: 1_000,
+  controlStreamMaxLen: CONTROL_STREAM_MAX_LEN,
   closeTimeoutMs: 2_000,
 });
 

@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
-import type { ControlCommand } from '../protocol/worker-state.js';
+import { sendControl, type ControlCommand } from '../protocol/control.js';
+import { recordDecision } from '../protocol/decisions.js';
 import { blockedModels, decide, type Action } from './decide.js';
 import { LeaderLease } from './leader-lease.js';
 import { schedulerMetrics } from './metrics.js';
@@ -237,10 +238,10 @@ export class Scheduler {
     const sent = actions.map((a) => ({ a, cmd: { type: a.type, model: a.model, requestId: randomUUID(), at } satisfies ControlCommand }));
     const p = redis.pipeline();
     for (const { a, cmd } of sent) {
-      p.xadd(keys.workerControl(a.worker), 'MAXLEN', '~', this.options.controlStreamMaxLen, '*', 'command', JSON.stringify(cmd));
+      sendControl(p, keys, a.worker, cmd, this.options.controlStreamMaxLen);
     }
     // After the commands, so their replies keep their indices: the decision log the cluster view shows.
-    for (const { a } of sent) this.recordDecision(p, { at, action: a.type, model: a.model, worker: a.worker, reason: a.reason, ...('forModel' in a ? { forModel: a.forModel } : {}) });
+    for (const { a } of sent) recordDecision(p, keys, { at, action: a.type, model: a.model, worker: a.worker, reason: a.reason, ...('forModel' in a ? { forModel: a.forModel } : {}) });
     const results = (await p.exec()) ?? [];
     sent.forEach(({ a, cmd }, i) => {
       const err = results[i]?.[0] ?? (results[i] ? null : new Error('no pipeline reply'));
@@ -268,7 +269,7 @@ export class Scheduler {
     this.deps.log[level]({ action: 'scale', desiredWorkers: a.desiredWorkers, reason: a.reason, models: a.models }, 'Scheduler action');
     if (level === 'info') {
       const p = this.deps.redis.pipeline();
-      this.recordDecision(p, { at: this.clock(), action: 'scale', desiredWorkers: a.desiredWorkers, reason: a.reason, models: a.models });
+      recordDecision(p, this.deps.keys, { at: this.clock(), action: 'scale', desiredWorkers: a.desiredWorkers, reason: a.reason, models: a.models });
       await p.exec().catch(() => undefined);
     }
     try {
@@ -276,11 +277,6 @@ export class Scheduler {
     } catch (err) {
       this.deps.log.warn({ err, desiredWorkers: a.desiredWorkers }, 'Scale actuator failed');
     }
-  }
-
-  /** Appends an action to the capped decision stream (the last 200 or so). */
-  private recordDecision(p: ReturnType<Redis['pipeline']>, decision: Record<string, unknown>): void {
-    p.xadd(this.deps.keys.schedulerDecisions(), 'MAXLEN', '~', 200, '*', 'decision', JSON.stringify(decision));
   }
 
   private setState(state: SchedulerState): void {

@@ -7,6 +7,7 @@
  */
 import type { Redis } from 'ioredis';
 import { arrivalStatsAt, parseArrivalRecord, type ArrivalStats } from '../protocol/arrivals.js';
+import { execOrThrow, parseCatalog, parseFootprints, parseHeartbeats } from '../protocol/fleet.js';
 import type { Keys } from '../protocol/keys.js';
 import { queueKeys } from '../protocol/queue-keys.js';
 import type { CatalogEntry, Heartbeat } from '../protocol/worker-state.js';
@@ -47,11 +48,9 @@ export interface Snapshot {
   readonly lastScaleAt?: number;
 }
 
-type PipelineResult = [Error | null, unknown][] | null;
-
 /** Reads a snapshot at time `now`; `extraModels` adds queues outside the catalog (wake hints). */
 export async function readSnapshot(redis: Redis, keys: Keys, now: number, extraModels: Iterable<string> = []): Promise<Snapshot> {
-  const [ids, catalogRaw, footprintsRaw] = unwrap(await redis.pipeline().smembers(keys.workersIndex()).hgetall(keys.catalog()).hgetall(keys.footprints()).exec()) as [
+  const [ids, catalogRaw, footprintsRaw] = (await execOrThrow(redis.pipeline().smembers(keys.workersIndex()).hgetall(keys.catalog()).hgetall(keys.footprints()))) as [
     string[],
     Record<string, string>,
     Record<string, string>,
@@ -66,7 +65,7 @@ export async function readSnapshot(redis: Redis, keys: Keys, now: number, extraM
     p.llen(q.wait).zcard(q.prioritized).llen(q.active).lindex(q.wait, -1).zrange(q.prioritized, '0', '0');
   }
   for (const model of models) p.hgetall(keys.modelArrivals(model));
-  const rows = unwrap(await p.exec());
+  const rows = await execOrThrow(p);
   const workers = ids.length > 0 ? parseHeartbeats(rows.shift() as (string | null)[]) : [];
   const arrivals = parseArrivals(models, rows.splice(models.length * 5) as Record<string, string>[], now);
 
@@ -96,7 +95,7 @@ async function readEnqueueTimes(redis: Redis, keys: Keys, heads: { model: string
     const q = queueKeys(keys.bullPrefix, h.model);
     for (const id of h.jobIds) p.hget(q.job(id), 'timestamp');
   }
-  const rows = unwrap(await p.exec()) as (string | null)[];
+  const rows = (await execOrThrow(p)) as (string | null)[];
   let i = 0;
   for (const h of heads) {
     for (let j = 0; j < h.jobIds.length; j++) {
@@ -108,25 +107,6 @@ async function readEnqueueTimes(redis: Redis, keys: Keys, heads: { model: string
   return out;
 }
 
-function unwrap(res: PipelineResult): unknown[] {
-  if (!res) throw new Error('redis pipeline returned no result');
-  return res.map(([err, value]) => {
-    if (err) throw err;
-    return value;
-  });
-}
-
-function parseCatalog(raw: Record<string, string>): Map<string, CatalogEntry> {
-  const catalog = new Map<string, CatalogEntry>();
-  for (const [name, json] of Object.entries(raw)) {
-    try {
-      catalog.set(name, Object.freeze(JSON.parse(json) as CatalogEntry));
-    } catch {
-      // A malformed entry is skipped: one bad writer must not stop scheduling for the rest.
-    }
-  }
-  return catalog;
-}
 
 /** Arrival stats as of `now` for each model with a history. */
 function parseArrivals(models: string[], raw: Record<string, string>[], now: number): Map<string, ArrivalStats> {
@@ -138,29 +118,3 @@ function parseArrivals(models: string[], raw: Record<string, string>[], now: num
   return out;
 }
 
-/** Measured bytes by `<engine> <model>`; a malformed entry is skipped like a bad catalog entry. */
-function parseFootprints(raw: Record<string, string>): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const [key, json] of Object.entries(raw)) {
-    try {
-      const bytes = (JSON.parse(json) as { measuredBytes?: unknown }).measuredBytes;
-      if (typeof bytes === 'number' && Number.isFinite(bytes) && bytes > 0) out.set(key, bytes);
-    } catch {
-      // skipped
-    }
-  }
-  return out;
-}
-
-function parseHeartbeats(raw: (string | null)[]): Heartbeat[] {
-  const workers: Heartbeat[] = [];
-  for (const r of raw) {
-    if (!r) continue; // expired: the worker is gone (the API prunes the index)
-    try {
-      workers.push(Object.freeze(JSON.parse(r) as Heartbeat));
-    } catch {
-      // Skipped for the same reason as a malformed catalog entry.
-    }
-  }
-  return workers;
-}

@@ -7,7 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Queue } from 'bullmq';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { queueNameFor } from '../protocol/model-names.js';
-import type { CatalogEntry, ControlCommand, Heartbeat } from '../protocol/worker-state.js';
+import type { ControlCommand } from '../protocol/control.js';
+import type { CatalogEntry, Heartbeat } from '../protocol/worker-state.js';
 import { newRedis, redisUrl, testKeys } from './support/redis.js';
 import { heartbeatOf } from './support/heartbeats.js';
 

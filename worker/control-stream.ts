@@ -6,7 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../protocol/logger.js';
-import type { ControlCommand } from '../protocol/worker-state.js';
+import { parseControlCommand, type ControlCommand } from '../protocol/control.js';
 
 export class ControlStream {
   constructor(
@@ -33,19 +33,17 @@ export class ControlStream {
       for (const [, entries] of rows ?? []) {
         for (const [entryId, kv] of entries) {
           lastId = entryId;
-          await this.dispatch(kv[kv.indexOf('command') + 1]);
+          await this.dispatch(kv);
           await this.conn.xdel(this.key, entryId).catch(() => undefined);
         }
       }
     }
   }
 
-  private async dispatch(raw: string | undefined): Promise<void> {
-    let cmd: ControlCommand;
-    try {
-      cmd = JSON.parse(raw ?? '') as ControlCommand;
-    } catch {
-      this.log.warn({ raw }, 'Ignoring malformed control command');
+  private async dispatch(fields: string[]): Promise<void> {
+    const cmd = parseControlCommand(fields);
+    if (!cmd) {
+      this.log.warn({ fields }, 'Ignoring malformed control command');
       return;
     }
     this.log.info({ command: cmd }, 'Control command received');

@@ -12,7 +12,8 @@ import { queueNameFor } from '../protocol/model-names.js';
 import type { LoadingModelInfo, ResidentModelInfo } from '../protocol/worker-state.js';
 import { EngineError } from '../protocol/errors.js';
 import type { Engine, LoadProgress } from './engines/engine.js';
-import { planLoad, type FootprintStore, type MemoryState } from './vram-ledger.js';
+import type { FootprintStore } from '../protocol/footprints.js';
+import { planLoad, type MemoryState } from './vram-ledger.js';
 import type { WorkerNodeOptions } from './options.js';
 
 interface Resident {

@@ -1,10 +1,8 @@
 /**
  * The VRAM ledger: what a model will take before it loads (weights + KV cache + overhead, or
  * the footprint measured at its last load, which wins), whether that fits the memory free now
- * with headroom, and the measured footprints kept in Redis per engine and model.
+ * with headroom (measured footprints are kept in protocol/footprints.ts).
  */
-import type { Redis } from 'ioredis';
-import type { Keys } from '../protocol/keys.js';
 import type { FootprintEstimate } from './engines/engine.js';
 
 export interface LedgerOptions {
@@ -53,33 +51,4 @@ export function planLoad(model: string, need: { estimatedBytes: number; measured
     availableBytes,
     reason: `${model} needs ${needBytes} bytes (${basis}) but only ${availableBytes} of ${memory.freeBytes} free bytes (${memory.source}) are usable with ${Math.round(opts.headroomRatio * 100)}% headroom`,
   };
-}
-
-export interface MeasuredFootprint {
-  engine: string;
-  model: string;
-  estimatedBytes: number;
-  measuredBytes: number;
-  at: number;
-}
-
-/** Measured footprints in one Redis hash, field `<engine> <model>`. */
-export class FootprintStore {
-  constructor(
-    private readonly redis: Redis,
-    private readonly keys: Keys,
-  ) {}
-
-  async get(engine: string, model: string): Promise<MeasuredFootprint | null> {
-    const raw = await this.redis.hget(this.keys.footprints(), `${engine} ${model}`);
-    return raw ? (JSON.parse(raw) as MeasuredFootprint) : null;
-  }
-
-  async record(f: MeasuredFootprint): Promise<void> {
-    await this.redis.hset(this.keys.footprints(), `${f.engine} ${f.model}`, JSON.stringify(f));
-  }
-
-  async all(): Promise<MeasuredFootprint[]> {
-    return Object.values(await this.redis.hgetall(this.keys.footprints())).map((v) => JSON.parse(v) as MeasuredFootprint);
-  }
 }

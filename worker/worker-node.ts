@@ -18,7 +18,7 @@ import { ControlStream } from './control-stream.js';
 import { JobRunner } from './job-runner.js';
 import type { WorkerNodeOptions } from './options.js';
 import { Residency, type MemoryPort } from './residency.js';
-import { FootprintStore } from './vram-ledger.js';
+import { FootprintStore } from '../protocol/footprints.js';
 
 export interface WorkerNodeDeps {
   engine: Engine;

@@ -14,6 +14,7 @@
  */
 import { Router, type RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
+import { readDecisions } from '../../protocol/decisions.js';
 import type { Keys } from '../../protocol/keys.js';
 import type { ClusterView } from '../cluster-view.js';
 import type { ModelQueues } from '../model-queues.js';
@@ -43,8 +44,7 @@ export function clusterViewRoutes(d: ClusterViewPageDeps): Router {
   });
   // The scheduler's recent actions with their reasons, newest first.
   r.get(`${CLUSTER_VIEW_PATH}/decisions`, d.admin, async (_req, res) => {
-    const rows = await d.redis.xrevrange(d.keys.schedulerDecisions(), '+', '-', 'COUNT', 30);
-    const data = rows.map(([id, kv]) => ({ id, ...(JSON.parse(kv[kv.indexOf('decision') + 1] ?? '{}') as Record<string, unknown>) }));
+    const data = await readDecisions(d.redis, d.keys, 30);
     res.set('cache-control', 'no-store').json({ data });
   });
   r.get(CLUSTER_VIEW_PATH, d.admin, (_req, res) => {

@@ -3,7 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { Router, type RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../../protocol/keys.js';
-import type { ControlCommand } from '../../protocol/worker-state.js';
+import { sendControl, type ControlCommand } from '../../protocol/control.js';
+import { execOrThrow } from '../../protocol/fleet.js';
+import { footprintKey } from '../../protocol/footprints.js';
 import { loadingOn, pickWorkerForLoad, residentOn, type ClusterView } from '../cluster-view.js';
 import { HttpError, notFound } from '../http-error.js';
 import type { ModelQueues } from '../model-queues.js';
@@ -36,7 +38,7 @@ export function modelRoutes(d: ModelRoutesDeps): Router {
           parameter_size: e.parameterSize,
           quantization: e.quantization,
           context_length: e.contextLength,
-          footprint: { estimated_bytes: e.estimatedBytes, measured_bytes: snap.measured.get(`${e.engine} ${e.name}`) ?? null },
+          footprint: { estimated_bytes: e.estimatedBytes, measured_bytes: snap.measured.get(footprintKey(e.engine, e.name)) ?? null },
           resident_on: residentOn(snap, e.name).map((w) => {
             const m = w.resident.find((x) => x.model === e.name)!;
             return { worker: w.workerId, size_bytes: m.sizeBytes, size_vram_bytes: m.sizeVramBytes, estimated_bytes: m.estimatedBytes, active_jobs: m.activeJobs, loaded_at: new Date(m.loadedAt).toISOString(), last_used_at: new Date(m.lastUsedAt).toISOString() };
@@ -49,7 +51,7 @@ export function modelRoutes(d: ModelRoutesDeps): Router {
   });
 
   const command = async (workerId: string, cmd: ControlCommand) => {
-    await d.redis.xadd(d.keys.workerControl(workerId), 'MAXLEN', '~', 1000, '*', 'command', JSON.stringify(cmd));
+    await execOrThrow(sendControl(d.redis.pipeline(), d.keys, workerId, cmd));
     d.cluster.invalidate();
   };
 

@@ -10,7 +10,7 @@
  * replica going idle or a load landing. Actions map one to one: load, unload, scale.
  */
 import { arrivalStatsAt, nextArrivalRecord, type ArrivalRecord, type ArrivalStats } from '../../protocol/arrivals.js';
-import { footprintKey } from '../../protocol/vram-rule.js';
+import { footprintKey } from '../../protocol/footprints.js';
 import type { CatalogEntry, Heartbeat, ResidentModelInfo } from '../../protocol/worker-state.js';
 import { decide, type Action } from '../../scheduler/decide.js';
 import { schedulerPolicy, type SchedulerPolicy, type SchedulerPolicyInput } from '../../scheduler/policy.js';

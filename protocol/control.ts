@@ -1,0 +1,35 @@
+/**
+ * Load/unload commands to a worker, on its control stream (`keys.workerControl(id)`, field
+ * `command`): the one writer (`sendControl`) and the one reader (`parseControlCommand`).
+ */
+import type { ChainableCommander } from 'ioredis';
+import { z } from 'zod';
+import type { Keys } from './keys.js';
+
+export const controlCommandSchema = z.object({
+  type: z.enum(['load', 'unload']),
+  model: z.string().min(1),
+  requestId: z.string(),
+  at: z.number().finite(),
+});
+export type ControlCommand = z.infer<typeof controlCommandSchema>;
+
+/** Entries kept per worker's control stream (approximate trim); a worker deletes each once handled. */
+export const CONTROL_STREAM_MAX_LEN = 1_000;
+
+/** Appends `cmd` to `workerId`'s control stream in pipeline `p` (in order with what else `p` writes). */
+export function sendControl(p: ChainableCommander, keys: Keys, workerId: string, cmd: ControlCommand, maxLen = CONTROL_STREAM_MAX_LEN): ChainableCommander {
+  return p.xadd(keys.workerControl(workerId), 'MAXLEN', '~', maxLen, '*', 'command', JSON.stringify(cmd));
+}
+
+/** A stream entry's fields (`[name, value, ...]`) to its command; null when missing or malformed. */
+export function parseControlCommand(fields: readonly string[]): ControlCommand | null {
+  const i = fields.indexOf('command');
+  if (i < 0 || fields[i + 1] === undefined) return null;
+  try {
+    const r = controlCommandSchema.safeParse(JSON.parse(fields[i + 1]!));
+    return r.success ? r.data : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Footprints measured when a model loaded, kept in one Redis hash (`keys.footprints()`) with
+ * field `<engine> <model>`: the worker records them, the VRAM rule prefers them to estimates.
+ */
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import type { Keys } from './keys.js';
+
+export const measuredFootprintSchema = z.object({
+  engine: z.string(),
+  model: z.string(),
+  estimatedBytes: z.number().finite().nonnegative(),
+  measuredBytes: z.number().finite().nonnegative(),
+  at: z.number().finite(),
+});
+export type MeasuredFootprint = z.infer<typeof measuredFootprintSchema>;
+
+/** What the VRAM rule needs from an entry: measured bytes above zero (zero means nothing was measured). */
+const measuredBytesSchema = z.object({ measuredBytes: z.number().finite().positive() });
+
+/** The field of a measured footprint: `<engine> <model>`. */
+export function footprintKey(engine: string, model: string): string {
+  return `${engine} ${model}`;
+}
+
+function parseJson<T>(schema: z.ZodType<T>, raw: string): T | null {
+  try {
+    const r = schema.safeParse(JSON.parse(raw));
+    return r.success ? r.data : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Measured bytes by `<engine> <model>`; malformed entries are skipped and counted in `skipped`. */
+export function parseMeasured(raw: Record<string, string>): { measured: Map<string, number>; skipped: number } {
+  const measured = new Map<string, number>();
+  let skipped = 0;
+  for (const [key, json] of Object.entries(raw)) {
+    const e = parseJson(measuredBytesSchema, json);
+    if (e) measured.set(key, e.measuredBytes);
+    else skipped++;
+  }
+  return { measured, skipped };
+}
+
+/** Measured footprints in one Redis hash, field `footprintKey(engine, model)`. */
+export class FootprintStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {}
+
+  async get(engine: string, model: string): Promise<MeasuredFootprint | null> {
+    const raw = await this.redis.hget(this.keys.footprints(), footprintKey(engine, model));
+    return raw ? parseJson(measuredFootprintSchema, raw) : null;
+  }
+
+  async record(f: MeasuredFootprint): Promise<void> {
+    await this.redis.hset(this.keys.footprints(), footprintKey(f.engine, f.model), JSON.stringify(f));
+  }
+
+  async all(): Promise<MeasuredFootprint[]> {
+    return Object.values(await this.redis.hgetall(this.keys.footprints()))
+      .map((v) => parseJson(measuredFootprintSchema, v))
+      .filter((f): f is MeasuredFootprint => f !== null);
+  }
+}
