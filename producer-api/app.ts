@@ -71,11 +71,11 @@ export function createApi(opts: ApiOptions, d: { redis: Redis; keys: Keys; log: 
   app.use(requestContext({ log }));
   app.use(systemRoutes({ redis, cluster, queues }));
   app.use(adminRoutes({ admin, cluster, queues, extraQueues: [dispatcher.queue] }));
-  app.use(clusterViewRoutes({ admin, cluster, queues, redis, keys, headroomRatio: opts.vramHeadroomRatio }));
+  app.use(clusterViewRoutes({ admin, cluster, queues, redis, keys }));
   app.use('/api', ...jsonBody({ limitBytes: opts.bodyLimitBytes, requireContentType: false }));
   app.use('/v1', ...jsonBody({ limitBytes: opts.bodyLimitBytes, requireContentType: true }));
   // Operator routes carry their own (admin) auth, so they sit before the tenant check.
-  app.use(modelRoutes({ cluster, queues, redis, keys, admin, tenant, headroomRatio: opts.vramHeadroomRatio }));
+  app.use(modelRoutes({ cluster, queues, redis, keys, admin, tenant }));
   app.use(['/v1', '/api'], tenant);
   app.use(jobRoutes({ jobs, opts, redis, keys }));
   app.use(jobEventRoutes({ jobs, store, hub }));

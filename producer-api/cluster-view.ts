@@ -56,22 +56,22 @@ export type LoadPick = { ok: true; worker: Heartbeat; needBytes: number } | { ok
 
 /**
  * Picks the worker to load `model` on: a running worker of the model's engine that does not
- * already hold or load it and where its footprint fits with headroom; the most room wins.
+ * already hold or load it and where its footprint fits with the headroom it publishes; the most room wins.
  */
-export function pickWorkerForLoad(snap: ClusterSnapshot, model: string, headroomRatio: number): LoadPick {
+export function pickWorkerForLoad(snap: ClusterSnapshot, model: string): LoadPick {
   const engine = snap.catalog.get(model)?.engine;
   const eligible = snap.workers
     .filter((w) => w.state === 'running' && w.engineHealthy !== false && (engine === undefined || w.engine === engine))
     .filter((w) => !w.resident.some((m) => m.model === model) && !w.loading.some((m) => m.model === model));
   if (eligible.length === 0) return { ok: false, code: 'already_everywhere', reason: `${model} is already resident or loading on every running worker of its engine` };
   const ranked = eligible
-    .map((w) => ({ w, need: footprintOf(snap, model, w.engine), usable: usableBytes(w, headroomRatio) }))
+    .map((w) => ({ w, need: footprintOf(snap, model, w.engine), usable: usableBytes(w) }))
     .sort((a, b) => b.usable - a.usable || a.w.workerId.localeCompare(b.w.workerId));
   const best = ranked[0]!;
   if (best.need.bytes <= best.usable) return { ok: true, worker: best.w, needBytes: best.need.bytes };
   return {
     ok: false,
     code: 'insufficient_vram',
-    reason: `${model} needs ${best.need.bytes} bytes (${best.need.basis}); the roomiest worker, ${best.w.workerId}, has ${Math.max(0, best.usable)} usable with ${Math.round(headroomRatio * 100)}% headroom`,
+    reason: `${model} needs ${best.need.bytes} bytes (${best.need.basis}); the roomiest worker, ${best.w.workerId}, has ${Math.max(0, best.usable)} usable with ${Math.round(best.w.headroomRatio * 100)}% headroom`,
   };
 }

@@ -1,5 +1,5 @@
 /** The API's environment variables, read once with typed readers. */
-import { ConfigError, envBytes, envDurationMs, envInt, envRatio, envString } from '../protocol/env.js';
+import { ConfigError, envBytes, envDurationMs, envInt, envString } from '../protocol/env.js';
 import { apiOptions, type ApiOptions } from './options.js';
 
 type Env = Record<string, string | undefined>;
@@ -41,7 +41,6 @@ export function apiConfigFromEnv(env: Env): ApiConfig {
       syncWaitMs: envDurationMs(env, 'FABRIC_SYNC_WAIT', base.syncWaitMs),
       maxWaitMs: envDurationMs(env, 'FABRIC_MAX_WAIT', base.maxWaitMs),
       webhookAllowList: envString(env, 'FABRIC_WEBHOOK_ALLOWLIST', ''),
-      vramHeadroomRatio: envRatio(env, 'FABRIC_VRAM_HEADROOM', base.vramHeadroomRatio),
       queue: { ...base.queue, attempts: envInt(env, 'FABRIC_JOB_ATTEMPTS', base.queue.attempts, 1) },
     }),
   };

@@ -25,8 +25,6 @@ export interface ApiOptions {
   /** Allow-list for webhook targets that resolve to private addresses. */
   webhookAllowList: string;
   version: string;
-  /** Share of a worker's memory a load must leave free (FABRIC_VRAM_HEADROOM). */
-  vramHeadroomRatio: number;
 }
 
 export function apiOptions(partial: Partial<ApiOptions> = {}): ApiOptions {
@@ -45,6 +43,5 @@ export function apiOptions(partial: Partial<ApiOptions> = {}): ApiOptions {
     queue: { ...QUEUE_SETTINGS_DEFAULTS, ...partial.queue },
     webhookAllowList: partial.webhookAllowList ?? '',
     version: partial.version ?? '0.1.0',
-    vramHeadroomRatio: partial.vramHeadroomRatio ?? 0.1,
   };
 }

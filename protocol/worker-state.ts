@@ -62,6 +62,11 @@ export const heartbeatSchema = z.object({
   freeSlots: z.number().int(),
   /** False while the engine does not answer: the worker takes no jobs then. */
   engineHealthy: z.boolean(),
+  /**
+   * Share of its capacity this worker keeps free (its FABRIC_VRAM_HEADROOM): the API and the
+   * scheduler plan loads onto it with this figure, so the three never disagree.
+   */
+  headroomRatio: z.number().min(0).max(0.99),
   lastUsedAt: epochMs,
 });
 export type Heartbeat = z.infer<typeof heartbeatSchema>;

@@ -1,5 +1,5 @@
 /** The scheduler's environment, read once through the typed readers. */
-import { ConfigError, envDurationMs, envInt, envList, envRatio, envString } from '../protocol/env.js';
+import { ConfigError, envDurationMs, envInt, envList, envString } from '../protocol/env.js';
 import { canonicalModelName, InvalidModelNameError } from '../protocol/model-names.js';
 import { redisConfigFromEnv, type RedisConfig } from '../protocol/redis-config.js';
 import { SCALE_ACTUATOR_KINDS, type ScaleActuatorConfig, type ScaleActuatorKind } from './actuators/factory.js';
@@ -20,7 +20,6 @@ export const SCHEDULER_HTTP_DEFAULTS = Object.freeze({ port: 9092, host: '0.0.0.
 /**
  * REDIS_URL (redis://127.0.0.1:6379), FABRIC_PREFIX (fabric), FABRIC_SCHEDULER_TICK (2s),
  * FABRIC_PIN (comma list of models never evicted; `llama3` means `llama3:latest`),
- * FABRIC_VRAM_HEADROOM (share of capacity every planned load leaves free; 0.1, as the API and worker),
  * FABRIC_SCHEDULER_ID (instance name in logs and the lease; random), FABRIC_SCHEDULER_LEASE_TTL
  * (5s: a standby takes over at most this long after the leader dies), FABRIC_SCHEDULER_PORT
  * (9092; 0 off), FABRIC_SCHEDULER_HOST (0.0.0.0), FABRIC_SCALE_ACTUATOR (log | kubernetes |
@@ -40,7 +39,6 @@ export function schedulerConfigFromEnv(env: Env): SchedulerConfig {
       policy: {
         pinned: envList(env, 'FABRIC_PIN').map(pinnedName),
         // Unset keeps the policy default (0.1, the API's and worker's too).
-        ...(env.FABRIC_VRAM_HEADROOM ? { headroomRatio: envRatio(env, 'FABRIC_VRAM_HEADROOM', 0.1) } : {}),
         // The policy asks within the same bounds the actuators clamp to; unset keeps the policy's own.
         ...(env.FABRIC_MIN_WORKERS ? { minWorkers: envInt(env, 'FABRIC_MIN_WORKERS', WORKER_LIMIT_DEFAULTS.minWorkers) } : {}),
         ...(env.FABRIC_MAX_WORKERS ? { maxWorkers: envInt(env, 'FABRIC_MAX_WORKERS', WORKER_LIMIT_DEFAULTS.maxWorkers, 1) } : {}),

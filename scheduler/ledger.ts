@@ -41,7 +41,7 @@ function ledgerFor(w: Heartbeat, snap: Snapshot, policy: SchedulerPolicy): Worke
   const reservedOf = (l: Heartbeat['loading'][number]) => Math.max(l.reservedBytes ?? 0, footprintOf(snap, l.model, w.engine).bytes);
   return {
     worker: w,
-    free: usableBytes(w, policy.headroomRatio, reservedOf),
+    free: usableBytes(w, reservedOf),
     hosts: new Set([...w.resident.map((m) => m.model), ...w.loading.map((l) => l.model)]),
     evictable: w.resident
       .filter((m) => isEvictable(m, snap, policy, true))

@@ -10,8 +10,6 @@ export interface SchedulerPolicy {
    * outweighs it: such a cold backlog may evict a young idle model. @defaultValue 30 s
    */
   readonly minResidencyMs: number;
-  /** Share of a worker's capacity every plan leaves free (FABRIC_VRAM_HEADROOM, as in the API and worker). @defaultValue 0.1 */
-  readonly headroomRatio: number;
   /** Load speed assumed for reload-time estimates: reload = bytes / this + `loadFixedMs`. @defaultValue 2 GB/s */
   readonly loadBytesPerSec: number;
   /** Fixed part of a load (process start, engine warm-up). @defaultValue 2 s */
@@ -56,7 +54,6 @@ export type SchedulerPolicyInput = Partial<Omit<SchedulerPolicy, 'pinned'>> & { 
 export const SCHEDULER_POLICY_DEFAULTS: SchedulerPolicy = Object.freeze({
   pinned: new Set<string>(),
   minResidencyMs: 30_000,
-  headroomRatio: 0.1,
   loadBytesPerSec: 2e9,
   loadFixedMs: 2_000,
   demandHorizonMs: 60_000,
@@ -78,7 +75,6 @@ type NumericKey = Exclude<keyof SchedulerPolicy, 'pinned'>;
 /** Lower bound (inclusive unless `gt`) and whether the knob must be an integer. */
 const BOUNDS: Record<NumericKey, { min: number; gt?: boolean; int?: boolean; max?: number }> = {
   minResidencyMs: { min: 0 },
-  headroomRatio: { min: 0, max: 0.99 },
   loadBytesPerSec: { min: 0, gt: true },
   loadFixedMs: { min: 0 },
   demandHorizonMs: { min: 0, gt: true },

@@ -162,16 +162,16 @@ const DECIDE_CASES: DecideCase[] = [
 ];
 
 // These cases fill workers to the byte: they run without VRAM headroom (covered in scheduler-policy.test.ts).
-const NO_HEADROOM = { headroomRatio: 0 };
+const noHeadroom = (s: Snapshot): Snapshot => ({ ...s, workers: s.workers.map((w) => ({ ...w, headroomRatio: 0 })) });
 
 describe('decide', () => {
   it.each(DECIDE_CASES)('$name', ({ snapshot, policy, expected }) => {
-    expect(decide(snapshot, schedulerPolicy({ ...NO_HEADROOM, ...policy }))).toEqual(expected);
+    expect(decide(noHeadroom(snapshot), schedulerPolicy(policy))).toEqual(expected);
   });
 
   it('never emits two loads of the same model, nor two unloads of the same replica, in any case', () => {
     for (const c of DECIDE_CASES) {
-      const actions = decide(c.snapshot, schedulerPolicy({ ...NO_HEADROOM, ...c.policy }));
+      const actions = decide(noHeadroom(c.snapshot), schedulerPolicy(c.policy));
       const loads = actions.filter((a) => a.type === 'load').map((a) => a.model);
       const unloads = actions.filter((a) => a.type === 'unload').map((a) => `${a.worker}/${a.model}`);
       expect(new Set(loads).size, c.name).toBe(loads.length);
@@ -186,7 +186,7 @@ describe('pending commands', () => {
   it('hide a commanded model from the next decision until its heartbeat shows it', () => {
     const pending = new PendingCommands(30_000);
     pending.note({ type: 'load', model: 'a:latest', worker: 'w1', at: NOW - 1_000 });
-    expect(decide(pending.overlay(cold()), schedulerPolicy(NO_HEADROOM))).toEqual([]);
+    expect(decide(noHeadroom(pending.overlay(cold())), schedulerPolicy())).toEqual([]);
     const visible = snap([hb('w1', 8, { loading: [{ model: 'a:latest', startedAt: NOW, reservedBytes: 0 }] })], CATALOG, { 'a:latest': { waiting: 1 } });
     pending.overlay(visible);
     expect(pending.size).toBe(0);
@@ -195,7 +195,7 @@ describe('pending commands', () => {
   it('expire after their ttl so a lost command is decided again', () => {
     const pending = new PendingCommands(30_000);
     pending.note({ type: 'load', model: 'a:latest', worker: 'w1', at: NOW - 30_000 });
-    expect(decide(pending.overlay(cold()), schedulerPolicy(NO_HEADROOM))).toEqual([load('a:latest', 'w1')]);
+    expect(decide(noHeadroom(pending.overlay(cold())), schedulerPolicy())).toEqual([load('a:latest', 'w1')]);
     expect(pending.size).toBe(0);
   });
 
@@ -204,7 +204,7 @@ describe('pending commands', () => {
     pending.note({ type: 'unload', model: 'b:latest', worker: 'w1', at: NOW });
     const view = pending.overlay(snap([hb('w1', 4, { resident: [res('b:latest', 4)] })], CATALOG, { 'a:latest': { waiting: 1 } }));
     expect(view.workers[0]!.usedBytes).toBe(0);
-    expect(decide(view, schedulerPolicy(NO_HEADROOM))).toEqual([load('a:latest', 'w1')]);
+    expect(decide(noHeadroom(view), schedulerPolicy())).toEqual([load('a:latest', 'w1')]);
   });
 });
 

@@ -99,7 +99,7 @@ describe('keepalive0 and keepforever baselines', () => {
   it('the same trace causes no OOM under fabric, which evicts instead', () => {
     const models = [{ name: 'a', sizeBytes: 6 * GB }, { name: 'b', sizeBytes: 5 * GB }];
     const trace = [req(0, 0, 'a'), req(1, 60_000, 'b'), req(2, 70_000, 'a')];
-    const r = simulate(fabricPolicy({ policy: { headroomRatio: 0 } }), trace, models, cluster(), service);
+    const r = simulate(fabricPolicy(), trace, models, cluster(), service);
     expect(r).toMatchObject({ oom: 0, rejected: 0, completed: 3 });
   });
 });

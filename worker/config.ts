@@ -2,6 +2,7 @@
 import { totalmem } from 'node:os';
 import { ConfigError, envBool, envBytes, envDurationMs, envInt, envList, envRatio, envString } from '../protocol/env.js';
 import { canonicalModelName } from '../protocol/model-names.js';
+import { DEFAULT_VRAM_HEADROOM } from '../protocol/vram-rule.js';
 import { gpuReaderOptionsFromEnv } from './gpu/gpu-config.js';
 import type { GpuReaderOptions } from './gpu/gpu-reader.js';
 import { defaultWorkerId, workerOptions, type WorkerNodeOptions } from './options.js';
@@ -62,7 +63,7 @@ export function workerConfigFromEnv(env: Env): WorkerConfig {
       preload: envList(env, 'FABRIC_PRELOAD').map(canonicalModelName),
       heartbeatIntervalMs,
       drainTimeoutMs: envDurationMs(env, 'FABRIC_DRAIN_TIMEOUT', 60_000),
-      vramHeadroomRatio: envRatio(env, 'FABRIC_VRAM_HEADROOM', 0.1),
+      vramHeadroomRatio: envRatio(env, 'FABRIC_VRAM_HEADROOM', DEFAULT_VRAM_HEADROOM),
     }),
     gpu: gpuReaderOptionsFromEnv(env),
     metricsPort: envInt(env, 'FABRIC_WORKER_PORT', 9091),

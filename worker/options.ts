@@ -1,5 +1,6 @@
 /** The worker's one options type, with defaults merged in one place. */
 import { hostname } from 'node:os';
+import { DEFAULT_VRAM_HEADROOM } from '../protocol/vram-rule.js';
 import { QUEUE_SETTINGS_DEFAULTS, type QueueSettings } from '../protocol/queue-settings.js';
 
 export interface WorkerNodeOptions {
@@ -13,7 +14,7 @@ export interface WorkerNodeOptions {
   residencyCheckMs: number;
   /** How long a drain waits for active jobs before aborting them (they are re-queued). */
   drainTimeoutMs: number;
-  /** Share of total memory a load must leave free (FABRIC_VRAM_HEADROOM). */
+  /** Share of total memory a load must leave free (FABRIC_VRAM_HEADROOM); published in the heartbeat for the API and scheduler. */
   vramHeadroomRatio: number;
   queue: QueueSettings;
 }
@@ -31,7 +32,7 @@ export function workerOptions(partial: Partial<WorkerNodeOptions> = {}): WorkerN
     heartbeatTtlMs: partial.heartbeatTtlMs ?? heartbeatIntervalMs * 3,
     residencyCheckMs: partial.residencyCheckMs ?? 10_000,
     drainTimeoutMs: partial.drainTimeoutMs ?? 60_000,
-    vramHeadroomRatio: partial.vramHeadroomRatio ?? 0.1,
+    vramHeadroomRatio: partial.vramHeadroomRatio ?? DEFAULT_VRAM_HEADROOM,
     queue: { ...QUEUE_SETTINGS_DEFAULTS, ...partial.queue },
   };
 }

@@ -3,6 +3,7 @@
  * the footprint measured at its last load, which wins), whether that fits the memory free now
  * with headroom (measured footprints are kept in protocol/footprints.ts).
  */
+import { DEFAULT_VRAM_HEADROOM, usableMemory } from '../protocol/vram-rule.js';
 import type { FootprintEstimate } from './engines/engine.js';
 
 export interface LedgerOptions {
@@ -10,7 +11,7 @@ export interface LedgerOptions {
   headroomRatio: number;
 }
 
-export const LEDGER_DEFAULTS: LedgerOptions = { headroomRatio: 0.1 };
+export const LEDGER_DEFAULTS: LedgerOptions = { headroomRatio: DEFAULT_VRAM_HEADROOM };
 
 /** Weights + f16 KV cache (2 x layers x kv width x context x slots x 2 bytes) + overhead. */
 export function estimateFootprint(i: {
@@ -42,7 +43,7 @@ export type LoadPlan =
 export function planLoad(model: string, need: { estimatedBytes: number; measuredBytes: number | null }, memory: MemoryState, opts: LedgerOptions): LoadPlan {
   const basis = need.measuredBytes !== null ? 'measured' : 'estimated';
   const needBytes = need.measuredBytes ?? need.estimatedBytes;
-  const availableBytes = Math.max(0, Math.floor(memory.freeBytes - opts.headroomRatio * memory.totalBytes));
+  const availableBytes = Math.max(0, usableMemory({ freeBytes: memory.freeBytes, reservedBytes: 0, capacityBytes: memory.totalBytes, headroomRatio: opts.headroomRatio }));
   if (needBytes <= availableBytes) return { ok: true, needBytes, basis };
   return {
     ok: false,

@@ -272,6 +272,7 @@ export class WorkerNode {
       activeJobs,
       freeSlots: this.engineHealthy ? Math.max(0, resident.length * this.capacity.slotsPerModel - activeJobs) : 0,
       engineHealthy: this.engineHealthy,
+      headroomRatio: this.opts.vramHeadroomRatio,
       lastUsedAt: this.lastUsedAt,
     };
   }

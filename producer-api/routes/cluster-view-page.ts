@@ -30,7 +30,6 @@ export interface ClusterViewPageDeps {
   queues: ModelQueues;
   redis: Redis;
   keys: Keys;
-  headroomRatio: number;
 }
 
 export function clusterViewRoutes(d: ClusterViewPageDeps): Router {

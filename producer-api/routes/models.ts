@@ -18,7 +18,6 @@ export interface ModelRoutesDeps {
   keys: Keys;
   admin: RequestHandler;
   tenant: RequestHandler;
-  headroomRatio: number;
 }
 
 export function modelRoutes(d: ModelRoutesDeps): Router {
@@ -61,7 +60,7 @@ export function modelRoutes(d: ModelRoutesDeps): Router {
     const snap = await d.cluster.snapshot(0);
     const entry = snap.catalog.get(model);
     if (!entry) throw notFound('model_not_found', `model ${model} is not available on any engine`);
-    const pick = pickWorkerForLoad(snap, model, d.headroomRatio);
+    const pick = pickWorkerForLoad(snap, model);
     if (!pick.ok) throw new HttpError(409, pick.code === 'insufficient_vram' ? 'insufficient_vram' : 'no_worker_with_room', pick.reason);
     const worker = pick.worker;
     const cmd: ControlCommand = { type: 'load', model, requestId: randomUUID(), at: Date.now() };

@@ -21,8 +21,8 @@ export const SIM_ENGINE = 'sim';
 
 export interface FabricPolicyOptions {
   /**
-   * Overrides of the scheduler's policy knobs; `maxWorkers` defaults to the sim's --max-gpus and
-   * `headroomRatio` to 0 (the sim's footprint estimate is exact), the rest to the production defaults.
+   * Overrides of the scheduler's policy knobs; `maxWorkers` defaults to the sim's --max-gpus, the
+   * rest to the production defaults.
    */
   readonly policy?: SchedulerPolicyInput;
   /** Sees every decision (its snapshot and actions): for reason counts and debugging. */
@@ -35,9 +35,7 @@ export function fabricPolicy(o: FabricPolicyOptions = {}): SimPolicy {
   let policy: SchedulerPolicy | undefined;
 
   function run(view: SimView): SimAction[] {
-    // Headroom guards against a footprint estimate that is off; here the estimate is exactly the
-    // footprint the engine charges (see the header), so the sim plans with none, as the baselines do.
-    policy ??= schedulerPolicy({ maxWorkers: view.maxGpus, headroomRatio: 0, ...o.policy });
+    policy ??= schedulerPolicy({ maxWorkers: view.maxGpus, ...o.policy });
     for (const g of view.gpus) for (const r of g.replicas) if (r.state === 'ready') measured.set(footprintKey(SIM_ENGINE, r.model), r.footprintBytes);
     const snap = buildSnapshot(view, history, measured);
     const actions = decide(snap, policy);
@@ -128,6 +126,9 @@ function heartbeat(view: SimView, g: GpuView): Heartbeat {
     activeJobs,
     freeSlots: ready.filter((r) => !r.draining).length * slots - activeJobs,
     engineHealthy: true,
+    // Headroom guards against a footprint estimate that is off; here the estimate is exactly the
+    // footprint the engine charges (see the header), so simulated workers keep none, as the baselines do.
+    headroomRatio: 0,
     lastUsedAt: ready.reduce((s, r) => Math.max(s, r.lastUsedAt), g.provisionedAt),
   };
 }

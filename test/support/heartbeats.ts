@@ -1,4 +1,5 @@
 /** Builders for heartbeats and resident models in scheduler tests (pure snapshots and Redis). */
+import { DEFAULT_VRAM_HEADROOM } from '../../protocol/vram-rule.js';
 import type { Heartbeat, ResidentModelInfo } from '../../protocol/worker-state.js';
 
 /** A running, healthy worker of the fake engine with `capacityBytes`; `o` overrides any field. */
@@ -20,6 +21,7 @@ export function heartbeatOf(workerId: string, capacityBytes: number, now: number
     activeJobs: 0,
     freeSlots: 0,
     engineHealthy: true,
+    headroomRatio: DEFAULT_VRAM_HEADROOM,
     lastUsedAt: now,
     ...o,
     resident,
