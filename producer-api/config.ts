@@ -1,8 +1,6 @@
 /** The API's environment variables, read once with typed readers. */
-import { ConfigError, envBytes, envDurationMs, envInt, envString } from '../protocol/env.js';
+import { ConfigError, envBytes, envDurationMs, envInt, envString, type Env } from '../protocol/env.js';
 import { apiOptions, type ApiOptions } from './options.js';
-
-type Env = Record<string, string | undefined>;
 
 export interface ApiConfig {
   port: number;

@@ -9,7 +9,7 @@ import { BULL_PRIORITY, type JobPayload, type JobRecord, type StatusListener, ty
 import type { JobStore } from '../protocol/job-store.js';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
-import { metrics } from '../protocol/metrics.js';
+import { metrics } from './metrics.js';
 import { bullJobId, queueKeys } from '../protocol/queue-keys.js';
 import { RETRYABLE_STATUSES, isTerminal, visibleStatus, type JobStatus } from '../protocol/statuses.js';
 import { loadingOn, residentOn, type ClusterView } from './cluster-view.js';

@@ -1,47 +1,75 @@
-/** The API's one options type, defaults in one place. Durations are milliseconds. */
+/** The API's one options type: defaults written once, merged, validated and frozen up front. Durations are milliseconds. */
+import { checkBounds, type Bound } from '../protocol/options-check.js';
 import { QUEUE_SETTINGS_DEFAULTS, type QueueSettings } from '../protocol/queue-settings.js';
 
 export interface ApiOptions {
-  /** Bearer key -> tenant. Empty: auth off (laptop mode). */
-  apiKeys: Map<string, string>;
-  /** Guards load/unload and the admin pages; when auth is on and this is unset, they are closed. */
-  adminKey: string | null;
-  bodyLimitBytes: number;
-  /** Waiting jobs a model queue may hold before submissions get 503. */
-  maxBacklog: number;
-  defaultTimeoutMs: number;
-  /** How long a job may wait unstarted before it expires (0: forever). */
-  defaultTtlMs: number;
-  /** How often an API instance sweeps queued jobs past their deadline (0: only when read or picked up). */
-  expirySweepMs: number;
-  /** Default wait of the sync wrapper and Ollama routes' non-streaming answers. */
-  syncWaitMs: number;
-  /** Upper bound for `Prefer: wait=N` and `?wait=N`. */
-  maxWaitMs: number;
-  idempotencyTtlSec: number;
-  /** Seconds sent in Retry-After when a wait ends before the job does. */
-  pollRetryAfterSec: number;
-  queue: QueueSettings;
-  /** Allow-list for webhook targets that resolve to private addresses. */
-  webhookAllowList: string;
-  version: string;
+  /** Bearer key -> tenant (FABRIC_API_KEYS). Empty: auth off (laptop mode). @defaultValue empty */
+  readonly apiKeys: ReadonlyMap<string, string>;
+  /** Guards load/unload and the admin pages (FABRIC_ADMIN_KEY); when auth is on and this is unset, they are closed. @defaultValue null */
+  readonly adminKey: string | null;
+  /** Largest request body (FABRIC_BODY_LIMIT). @defaultValue 10 MiB */
+  readonly bodyLimitBytes: number;
+  /** Waiting jobs a model queue may hold before submissions get 503 (FABRIC_MAX_BACKLOG). @defaultValue 1000 */
+  readonly maxBacklog: number;
+  /** Execution timeout of a job that names none (FABRIC_JOB_TIMEOUT). @defaultValue 10 min */
+  readonly defaultTimeoutMs: number;
+  /** How long a job may wait unstarted before it expires, 0: forever (FABRIC_JOB_TTL). @defaultValue 0 */
+  readonly defaultTtlMs: number;
+  /** How often an API instance sweeps queued jobs past their deadline, 0: only when read or picked up (FABRIC_EXPIRY_SWEEP). @defaultValue 5 s */
+  readonly expirySweepMs: number;
+  /** Default wait of the sync wrapper and Ollama routes' non-streaming answers (FABRIC_SYNC_WAIT). @defaultValue 90 s */
+  readonly syncWaitMs: number;
+  /** Upper bound for `Prefer: wait=N` and `?wait=N` (FABRIC_MAX_WAIT). @defaultValue 5 min */
+  readonly maxWaitMs: number;
+  /** How long an Idempotency-Key keeps naming its job. @defaultValue 24 h */
+  readonly idempotencyTtlSec: number;
+  /** Seconds sent in Retry-After when a wait ends before the job does. @defaultValue 1 */
+  readonly pollRetryAfterSec: number;
+  /** BullMQ settings shared with the workers (attempts: FABRIC_JOB_ATTEMPTS). @defaultValue QUEUE_SETTINGS_DEFAULTS */
+  readonly queue: Readonly<QueueSettings>;
+  /** Allow-list for webhook targets that resolve to private addresses (FABRIC_WEBHOOK_ALLOWLIST). @defaultValue '' */
+  readonly webhookAllowList: string;
+  /** Reported by /healthz and the Ollama version route. @defaultValue '0.1.0' */
+  readonly version: string;
 }
 
-export function apiOptions(partial: Partial<ApiOptions> = {}): ApiOptions {
-  return {
-    apiKeys: partial.apiKeys ?? new Map(),
-    adminKey: partial.adminKey ?? null,
-    bodyLimitBytes: partial.bodyLimitBytes ?? 10 * 1024 * 1024,
-    maxBacklog: partial.maxBacklog ?? 1000,
-    defaultTimeoutMs: partial.defaultTimeoutMs ?? 10 * 60_000,
-    defaultTtlMs: partial.defaultTtlMs ?? 0,
-    expirySweepMs: partial.expirySweepMs ?? 5_000,
-    syncWaitMs: partial.syncWaitMs ?? 90_000,
-    maxWaitMs: partial.maxWaitMs ?? 300_000,
-    idempotencyTtlSec: partial.idempotencyTtlSec ?? 24 * 3600,
-    pollRetryAfterSec: partial.pollRetryAfterSec ?? 1,
-    queue: { ...QUEUE_SETTINGS_DEFAULTS, ...partial.queue },
-    webhookAllowList: partial.webhookAllowList ?? '',
-    version: partial.version ?? '0.1.0',
-  };
+export type ApiOptionsInput = Partial<Omit<ApiOptions, 'queue'>> & { queue?: Partial<QueueSettings> };
+
+export const API_DEFAULTS: ApiOptions = Object.freeze({
+  apiKeys: new Map<string, string>(),
+  adminKey: null,
+  bodyLimitBytes: 10 * 1024 * 1024,
+  maxBacklog: 1000,
+  defaultTimeoutMs: 10 * 60_000,
+  defaultTtlMs: 0,
+  expirySweepMs: 5_000,
+  syncWaitMs: 90_000,
+  maxWaitMs: 300_000,
+  idempotencyTtlSec: 24 * 3600,
+  pollRetryAfterSec: 1,
+  queue: QUEUE_SETTINGS_DEFAULTS,
+  webhookAllowList: '',
+  version: '0.1.0',
+});
+
+type NumericKey = 'bodyLimitBytes' | 'maxBacklog' | 'defaultTimeoutMs' | 'defaultTtlMs' | 'expirySweepMs' | 'syncWaitMs' | 'maxWaitMs' | 'idempotencyTtlSec' | 'pollRetryAfterSec';
+
+const BOUNDS: Record<NumericKey, Bound> = {
+  bodyLimitBytes: { min: 1, int: true },
+  maxBacklog: { min: 1, int: true },
+  defaultTimeoutMs: { min: 0, gt: true },
+  defaultTtlMs: { min: 0 },
+  expirySweepMs: { min: 0 },
+  syncWaitMs: { min: 0 },
+  maxWaitMs: { min: 0 },
+  idempotencyTtlSec: { min: 1, int: true },
+  pollRetryAfterSec: { min: 1, int: true },
+};
+
+/** Merges `input` over `API_DEFAULTS`, validates and freezes the result. */
+export function apiOptions(input: ApiOptionsInput = {}): ApiOptions {
+  const defined = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as ApiOptionsInput;
+  const opts: ApiOptions = { ...API_DEFAULTS, ...defined, queue: Object.freeze({ ...API_DEFAULTS.queue, ...input.queue }) };
+  checkBounds('api', opts, BOUNDS);
+  return Object.freeze(opts);
 }

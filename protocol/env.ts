@@ -2,7 +2,8 @@
 
 export class ConfigError extends Error {}
 
-type Env = Record<string, string | undefined>;
+/** A process environment (or any map of variable names to values). */
+export type Env = Readonly<Record<string, string | undefined>>;
 
 export function envString(env: Env, name: string, fallback: string): string {
   const v = env[name];

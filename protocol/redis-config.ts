@@ -1,9 +1,7 @@
 /** Settings every deployable shares: where Redis is and the key namespace. */
 import { Redis } from 'ioredis';
-import { envString } from './env.js';
+import { envString, type Env } from './env.js';
 import { createKeys, type Keys } from './keys.js';
-
-type Env = Record<string, string | undefined>;
 
 export interface RedisConfig {
   redisUrl: string;

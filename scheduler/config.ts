@@ -1,12 +1,10 @@
 /** The scheduler's environment, read once through the typed readers. */
-import { ConfigError, envDurationMs, envInt, envList, envString } from '../protocol/env.js';
+import { ConfigError, envDurationMs, envInt, envList, envString, type Env } from '../protocol/env.js';
 import { canonicalModelName, InvalidModelNameError } from '../protocol/model-names.js';
 import { redisConfigFromEnv, type RedisConfig } from '../protocol/redis-config.js';
 import { SCALE_ACTUATOR_KINDS, type ScaleActuatorConfig, type ScaleActuatorKind } from './actuators/factory.js';
 import { SCHEDULER_DEFAULTS, type SchedulerOptionsInput } from './options.js';
 import { WORKER_LIMIT_DEFAULTS } from './scale-actuator.js';
-
-type Env = Record<string, string | undefined>;
 
 export interface SchedulerConfig extends RedisConfig {
   options: SchedulerOptionsInput;

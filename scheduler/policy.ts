@@ -1,5 +1,6 @@
 /** The scheduler's policy knobs: one type, defaults in one place, validated up front. */
 import { ConfigError } from '../protocol/env.js';
+import { checkBounds, type Bound } from '../protocol/options-check.js';
 
 export interface SchedulerPolicy {
   /** Models never evicted (FABRIC_PIN), as canonical names. */
@@ -73,7 +74,7 @@ export const SCHEDULER_POLICY_DEFAULTS: SchedulerPolicy = Object.freeze({
 type NumericKey = Exclude<keyof SchedulerPolicy, 'pinned'>;
 
 /** Lower bound (inclusive unless `gt`) and whether the knob must be an integer. */
-const BOUNDS: Record<NumericKey, { min: number; gt?: boolean; int?: boolean; max?: number }> = {
+const BOUNDS: Record<NumericKey, Bound> = {
   minResidencyMs: { min: 0 },
   loadBytesPerSec: { min: 0, gt: true },
   loadFixedMs: { min: 0 },
@@ -88,7 +89,7 @@ const BOUNDS: Record<NumericKey, { min: number; gt?: boolean; int?: boolean; max
   prewarmMaxLoads: { min: 0, int: true },
   scaleDownCooldownMs: { min: 0 },
   minWorkers: { min: 0, int: true },
-  maxWorkers: { min: 1 },
+  maxWorkers: { min: 1, infinite: true },
 };
 
 /** Merges `input` over the defaults and validates the result. */
@@ -96,11 +97,7 @@ export function schedulerPolicy(input: SchedulerPolicyInput = {}): SchedulerPoli
   const { pinned, ...rest } = input;
   const defined = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
   const policy: SchedulerPolicy = { ...SCHEDULER_POLICY_DEFAULTS, ...defined, pinned: new Set(pinned ?? SCHEDULER_POLICY_DEFAULTS.pinned) };
-  for (const [key, b] of Object.entries(BOUNDS) as [NumericKey, (typeof BOUNDS)[NumericKey]][]) {
-    const v = policy[key];
-    const ok = !Number.isNaN(v) && (b.gt ? v > b.min : v >= b.min) && (b.max === undefined || v <= b.max) && (!b.int || Number.isInteger(v)) && (key === 'maxWorkers' || Number.isFinite(v));
-    if (!ok) throw new ConfigError(`scheduler policy ${key} must be ${b.int ? 'an integer ' : ''}${b.gt ? '>' : '>='} ${b.min}${b.max !== undefined ? ` and <= ${b.max}` : ''}, got ${v}`);
-  }
+  checkBounds('scheduler policy', policy, BOUNDS);
   if (policy.maxWorkers < policy.minWorkers) throw new ConfigError(`scheduler policy maxWorkers (${policy.maxWorkers}) must be >= minWorkers (${policy.minWorkers})`);
   return Object.freeze(policy);
 }

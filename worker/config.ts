@@ -1,13 +1,11 @@
 /** The worker's environment variables, read once with typed readers. */
 import { totalmem } from 'node:os';
-import { ConfigError, envBool, envBytes, envDurationMs, envInt, envList, envRatio, envString } from '../protocol/env.js';
+import { ConfigError, envBool, envBytes, envDurationMs, envInt, envList, envRatio, envString, type Env } from '../protocol/env.js';
 import { canonicalModelName } from '../protocol/model-names.js';
 import { DEFAULT_VRAM_HEADROOM } from '../protocol/vram-rule.js';
 import { gpuReaderOptionsFromEnv } from './gpu/gpu-config.js';
 import type { GpuReaderOptions } from './gpu/gpu-reader.js';
 import { defaultWorkerId, workerOptions, type WorkerNodeOptions } from './options.js';
-
-type Env = Record<string, string | undefined>;
 
 export type EngineKind = 'llama-cpp' | 'fake' | 'ollama';
 

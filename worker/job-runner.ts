@@ -8,7 +8,7 @@ import { EngineError } from '../protocol/errors.js';
 import type { JobError, JobOutput, JobPayload, StatusListener } from '../protocol/job.js';
 import type { JobStore } from '../protocol/job-store.js';
 import type { Logger } from '../protocol/logger.js';
-import { metrics } from '../protocol/metrics.js';
+import { metrics } from './metrics.js';
 import type { StoredStatus } from '../protocol/statuses.js';
 import type { Engine, GenerateResult } from './engines/engine.js';
 import { TokenSink } from './token-sink.js';

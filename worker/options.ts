@@ -1,38 +1,68 @@
-/** The worker's one options type, with defaults merged in one place. */
+/** The worker's one options type: defaults written once, merged, validated and frozen up front. */
 import { hostname } from 'node:os';
-import { DEFAULT_VRAM_HEADROOM } from '../protocol/vram-rule.js';
+import { checkBounds, type Bound } from '../protocol/options-check.js';
 import { QUEUE_SETTINGS_DEFAULTS, type QueueSettings } from '../protocol/queue-settings.js';
+import { DEFAULT_VRAM_HEADROOM } from '../protocol/vram-rule.js';
 
 export interface WorkerNodeOptions {
-  workerId: string;
-  /** Models to load at start. */
-  preload: string[];
-  heartbeatIntervalMs: number;
-  /** Heartbeat key lifetime; a worker silent this long is considered gone. */
-  heartbeatTtlMs: number;
-  /** How often the engine's own list of resident models is compared with ours. */
-  residencyCheckMs: number;
-  /** How long a drain waits for active jobs before aborting them (they are re-queued). */
-  drainTimeoutMs: number;
-  /** Share of total memory a load must leave free (FABRIC_VRAM_HEADROOM); published in the heartbeat for the API and scheduler. */
-  vramHeadroomRatio: number;
-  queue: QueueSettings;
+  /** Names this worker in heartbeats, control streams and logs (FABRIC_WORKER_ID). @defaultValue `<hostname>-<pid>` */
+  readonly workerId: string;
+  /** Models to load at start (FABRIC_PRELOAD). @defaultValue [] */
+  readonly preload: readonly string[];
+  /** How often the heartbeat is written (FABRIC_HEARTBEAT_INTERVAL). @defaultValue 2 s */
+  readonly heartbeatIntervalMs: number;
+  /** Heartbeat key lifetime; a worker silent this long is considered gone. @defaultValue 3 x heartbeatIntervalMs */
+  readonly heartbeatTtlMs: number;
+  /** How often the engine's own list of resident models is compared with ours. @defaultValue 10 s */
+  readonly residencyCheckMs: number;
+  /** How long a drain waits for active jobs before aborting them, which re-queues them (FABRIC_DRAIN_TIMEOUT). @defaultValue 1 min */
+  readonly drainTimeoutMs: number;
+  /** Share of total memory a load must leave free (FABRIC_VRAM_HEADROOM); published in the heartbeat for the API and scheduler. @defaultValue 0.1 */
+  readonly vramHeadroomRatio: number;
+  /** BullMQ settings shared with the API. @defaultValue QUEUE_SETTINGS_DEFAULTS */
+  readonly queue: Readonly<QueueSettings>;
 }
+
+export type WorkerNodeOptionsInput = Partial<Omit<WorkerNodeOptions, 'queue'>> & { queue?: Partial<QueueSettings> };
+
+export const WORKER_DEFAULTS = Object.freeze({
+  preload: Object.freeze([] as string[]),
+  heartbeatIntervalMs: 2_000,
+  /** The heartbeat lives this many intervals. */
+  heartbeatTtlIntervals: 3,
+  residencyCheckMs: 10_000,
+  drainTimeoutMs: 60_000,
+  vramHeadroomRatio: DEFAULT_VRAM_HEADROOM,
+  queue: QUEUE_SETTINGS_DEFAULTS,
+});
+
+type NumericKey = 'heartbeatIntervalMs' | 'heartbeatTtlMs' | 'residencyCheckMs' | 'drainTimeoutMs' | 'vramHeadroomRatio';
+
+const BOUNDS: Record<NumericKey, Bound> = {
+  heartbeatIntervalMs: { min: 10 },
+  heartbeatTtlMs: { min: 10 },
+  residencyCheckMs: { min: 10 },
+  drainTimeoutMs: { min: 0 },
+  vramHeadroomRatio: { min: 0, max: 0.99 },
+};
 
 export function defaultWorkerId(): string {
   return `${hostname()}-${process.pid}`;
 }
 
-export function workerOptions(partial: Partial<WorkerNodeOptions> = {}): WorkerNodeOptions {
-  const heartbeatIntervalMs = partial.heartbeatIntervalMs ?? 2_000;
-  return {
-    workerId: partial.workerId ?? defaultWorkerId(),
-    preload: partial.preload ?? [],
+/** Merges `input` over `WORKER_DEFAULTS`, validates and freezes the result. */
+export function workerOptions(input: WorkerNodeOptionsInput = {}): WorkerNodeOptions {
+  const heartbeatIntervalMs = input.heartbeatIntervalMs ?? WORKER_DEFAULTS.heartbeatIntervalMs;
+  const opts: WorkerNodeOptions = {
+    workerId: input.workerId ?? defaultWorkerId(),
+    preload: Object.freeze([...(input.preload ?? WORKER_DEFAULTS.preload)]),
     heartbeatIntervalMs,
-    heartbeatTtlMs: partial.heartbeatTtlMs ?? heartbeatIntervalMs * 3,
-    residencyCheckMs: partial.residencyCheckMs ?? 10_000,
-    drainTimeoutMs: partial.drainTimeoutMs ?? 60_000,
-    vramHeadroomRatio: partial.vramHeadroomRatio ?? DEFAULT_VRAM_HEADROOM,
-    queue: { ...QUEUE_SETTINGS_DEFAULTS, ...partial.queue },
+    heartbeatTtlMs: input.heartbeatTtlMs ?? heartbeatIntervalMs * WORKER_DEFAULTS.heartbeatTtlIntervals,
+    residencyCheckMs: input.residencyCheckMs ?? WORKER_DEFAULTS.residencyCheckMs,
+    drainTimeoutMs: input.drainTimeoutMs ?? WORKER_DEFAULTS.drainTimeoutMs,
+    vramHeadroomRatio: input.vramHeadroomRatio ?? WORKER_DEFAULTS.vramHeadroomRatio,
+    queue: Object.freeze({ ...WORKER_DEFAULTS.queue, ...input.queue }),
   };
+  checkBounds('worker', opts, BOUNDS);
+  return Object.freeze(opts);
 }

@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import type { JobPayload } from '../protocol/job.js';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
-import { metrics } from '../protocol/metrics.js';
+import { metrics } from './metrics.js';
 import { queueNameFor } from '../protocol/model-names.js';
 import type { LoadingModelInfo, ResidentModelInfo } from '../protocol/worker-state.js';
 import { EngineError } from '../protocol/errors.js';

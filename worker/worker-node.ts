@@ -10,7 +10,7 @@ import { JobStore } from '../protocol/job-store.js';
 import type { JobPayload, StatusListener } from '../protocol/job.js';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
-import { metrics } from '../protocol/metrics.js';
+import { metrics } from './metrics.js';
 import type { CatalogEntry, GpuInfo, Heartbeat, WorkerLifecycle } from '../protocol/worker-state.js';
 import type { Engine, LoadProgress } from './engines/engine.js';
 import { parseBullJobId, queueKeys } from '../protocol/queue-keys.js';

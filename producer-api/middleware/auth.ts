@@ -28,7 +28,7 @@ function same(a: string, b: string): boolean {
 }
 
 /** Sets `res.locals.tenant` from the caller's key. */
-export function tenantAuth(opts: { apiKeys: Map<string, string> }): RequestHandler {
+export function tenantAuth(opts: { apiKeys: ReadonlyMap<string, string> }): RequestHandler {
   return (req, res, next) => {
     if (opts.apiKeys.size === 0) {
       res.locals.tenant = DEFAULT_TENANT;
@@ -47,7 +47,7 @@ export function tenantAuth(opts: { apiKeys: Map<string, string> }): RequestHandl
 }
 
 /** Operator-only routes. Open in laptop mode; closed when tenants are configured but no admin key is. */
-export function adminAuth(opts: { apiKeys: Map<string, string>; adminKey: string | null }): RequestHandler {
+export function adminAuth(opts: { apiKeys: ReadonlyMap<string, string>; adminKey: string | null }): RequestHandler {
   return (req, res, next) => {
     if (!opts.adminKey) {
       if (opts.apiKeys.size === 0) return next();

@@ -1,7 +1,8 @@
 /** Liveness, readiness and Prometheus metrics. */
 import { Router } from 'express';
 import type { Redis } from 'ioredis';
-import { metrics, registry } from '../../protocol/metrics.js';
+import { registry } from '../../protocol/metrics.js';
+import { metrics } from '../metrics.js';
 import { residentOn, type ClusterView } from '../cluster-view.js';
 import type { ModelQueues } from '../model-queues.js';
 

@@ -3,11 +3,9 @@
  * FABRIC_GPU_READER (auto | nvml | nvidia-smi | none), FABRIC_NVML_LIBRARY, FABRIC_NVIDIA_SMI,
  * FABRIC_NVIDIA_SMI_TIMEOUT.
  */
-import { ConfigError, envDurationMs, envString } from '../../protocol/env.js';
+import { ConfigError, envDurationMs, envString, type Env } from '../../protocol/env.js';
 import type { GpuReaderMode, GpuReaderOptions } from './gpu-reader.js';
 import { DEFAULT_NVML_LIBRARY } from './nvml.js';
-
-type Env = Record<string, string | undefined>;
 
 const MODES: readonly GpuReaderMode[] = ['auto', 'nvml', 'nvidia-smi', 'none'];
 
