@@ -14,7 +14,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { RedisOptions } from 'ioredis';
 import { createApi } from '../producer-api/app.js';
-import { apiOptions, type ApiOptions } from '../producer-api/options.js';
+import { apiOptions, type ApiOptions } from '../producer-api/settings/options.js';
 import { JobStore } from '../protocol/job-store.js';
 import type { StatusListener } from '../protocol/job.js';
 import { createKeys, type Keys } from '../protocol/keys.js';

@@ -3,7 +3,7 @@
  * FakeEngine (no load time, no token delay), so what remains is pure fabric/queue overhead.
  */
 import { FakeEngine } from '../worker/engines/fake-engine.js';
-import type { GenerateRequest, GenerateResult } from '../worker/engines/engine.js';
+import type { GenerateRequest, GenerateResult } from '../worker/engines/port/engine.js';
 
 export const MODEL = 'fake-small:latest';
 

@@ -2,7 +2,7 @@
  * `npm start`: the API, one worker (embedded llama.cpp engine, demo models preloaded) and the
  * scheduler in one process, for a laptop. Each part is the same code its own entry point runs.
  */
-import { apiConfigFromEnv } from '../producer-api/config.js';
+import { apiConfigFromEnv } from '../producer-api/settings/config.js';
 import { BULL_BOARD_PATH } from '../producer-api/routes/admin.js';
 import { CLUSTER_VIEW_PATH } from '../producer-api/routes/cluster-view-page.js';
 import { runApi } from '../producer-api/run-api.js';

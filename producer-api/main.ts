@@ -3,7 +3,7 @@ import { createLogger } from '../protocol/logger.js';
 import { connectRedis, redisConfigFromEnv } from '../protocol/redis-config.js';
 import { BULL_BOARD_PATH } from './routes/admin.js';
 import { CLUSTER_VIEW_PATH } from './routes/cluster-view-page.js';
-import { apiConfigFromEnv } from './config.js';
+import { apiConfigFromEnv } from './settings/config.js';
 import { runApi } from './run-api.js';
 
 const log = createLogger('api');

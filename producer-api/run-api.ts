@@ -5,7 +5,7 @@ import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
 import { generateWebhookSecret } from '../protocol/webhook-signing.js';
 import { createApi, type Api } from './app.js';
-import type { ApiConfig } from './config.js';
+import type { ApiConfig } from './settings/config.js';
 import { WebhookDeliveryWorker } from './webhooks/delivery-worker.js';
 import { parseAllowList } from './webhooks/ssrf-guard.js';
 

@@ -4,7 +4,7 @@ import { canonicalModelName, InvalidModelNameError } from '../protocol/model-nam
 import { redisConfigFromEnv, type RedisConfig } from '../protocol/redis-config.js';
 import { SCALE_ACTUATOR_KINDS, type ScaleActuatorConfig, type ScaleActuatorKind } from './actuators/factory.js';
 import { SCHEDULER_DEFAULTS, type SchedulerOptionsInput } from './options.js';
-import { WORKER_LIMIT_DEFAULTS } from './scale-actuator.js';
+import { WORKER_LIMIT_DEFAULTS } from './actuators/scale-actuator.js';
 
 export interface SchedulerConfig extends RedisConfig {
   options: SchedulerOptionsInput;

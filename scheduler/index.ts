@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
 import { schedulerOptions, type SchedulerOptionsInput } from './options.js';
-import type { ScaleActuator } from './scale-actuator.js';
+import type { ScaleActuator } from './actuators/scale-actuator.js';
 import { Scheduler } from './scheduler.js';
 
 export { createScaleActuator, type BuiltScaleActuator, type ScaleActuatorConfig, type ScaleActuatorKind } from './actuators/factory.js';
@@ -16,7 +16,7 @@ export { LeaderLease, leaderLeaseOptions, type LeaderLeaseOptions, type LeaseSta
 export { schedulerMetrics } from './metrics.js';
 export { SCHEDULER_DEFAULTS, schedulerOptions, type SchedulerOptions, type SchedulerOptionsInput } from './options.js';
 export { SCHEDULER_POLICY_DEFAULTS, schedulerPolicy, type SchedulerPolicy, type SchedulerPolicyInput } from './policy.js';
-export { desiredWorkersGauge, LogScaleActuator, ScaleActuatorError, WORKER_LIMIT_DEFAULTS, type ScaleActuator, type ScaleErrorCode, type WorkerLimits } from './scale-actuator.js';
+export { desiredWorkersGauge, LogScaleActuator, ScaleActuatorError, WORKER_LIMIT_DEFAULTS, type ScaleActuator, type ScaleErrorCode, type WorkerLimits } from './actuators/scale-actuator.js';
 export { Scheduler, type DecisionTrigger, type SchedulerDeps, type SchedulerState } from './scheduler.js';
 export { readSnapshot, type QueueDepth, type Snapshot } from './snapshot.js';
 

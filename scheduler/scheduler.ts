@@ -14,7 +14,7 @@ import { LeaderLease } from './leader-lease.js';
 import { schedulerMetrics } from './metrics.js';
 import { schedulerOptions, type SchedulerOptions } from './options.js';
 import { PendingCommands } from './pending-commands.js';
-import { LogScaleActuator, type ScaleActuator } from './scale-actuator.js';
+import { LogScaleActuator, type ScaleActuator } from './actuators/scale-actuator.js';
 import { settleWithin } from './settle-within.js';
 import { readSnapshot } from './snapshot.js';
 

@@ -61,7 +61,7 @@ echo "gpu-check: node $("$node_bin" --version) at $node_bin" >&2
 if [ -f "$dir/gpu-check.mjs" ]; then
   exec "$node_bin" "$dir/gpu-check.mjs" "$@"
 elif [ -d "$root/node_modules/tsx" ]; then
-  cd "$root" && exec "$node_bin" --import tsx worker/gpu/gpu-check-main.ts "$@"
+  cd "$root" && exec "$node_bin" --import tsx tools/gpu-check/gpu-check-main.ts "$@"
 fi
 echo "gpu-check: no $dir/gpu-check.mjs and no node_modules/tsx (run scripts/prepare-gpu-check.sh and carry .gpu-check)" >&2
 exit 3

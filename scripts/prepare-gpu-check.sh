@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds .gpu-check/ for a GPU machine that may have no Node.js of its own:
-#   gpu-check.mjs          the check, bundled with esbuild (worker/gpu/gpu-check-main.ts and what it imports)
+#   gpu-check.mjs          the check, bundled with esbuild (tools/gpu-check/gpu-check-main.ts and what it imports)
 #   node_modules/koffi     koffi's loader + @koromix/koffi-linux-x64 (the prebuilt koffi.node)
 #   node.xz                this machine's node binary, debug info stripped, xz-compressed (~23 MB)
 # Then carry ".gpu-check" to the GPU machine and run scripts/gpu-check.sh there.
@@ -26,7 +26,7 @@ rm -rf "$out"
 mkdir -p "$out/node_modules/@koromix"
 
 # koffi stays outside the bundle: its loader finds the native module relative to its own files.
-node_modules/.bin/esbuild worker/gpu/gpu-check-main.ts --bundle --platform=node --format=esm \
+node_modules/.bin/esbuild tools/gpu-check/gpu-check-main.ts --bundle --platform=node --format=esm \
   --target=node20 --external:koffi --log-level=warning --outfile="$out/gpu-check.mjs"
 cp -R node_modules/koffi "$out/node_modules/koffi"
 rm -rf "$out/node_modules/koffi/doc" "$out/node_modules/koffi/vendor" "$out/node_modules/koffi/src/koffi/src/abi"

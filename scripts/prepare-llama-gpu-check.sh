@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds .gpu-llama/ for running the embedded llama.cpp engine on a GPU machine that has no
 # Node.js and no network, and takes at most 64 MiB per device call (docs/llama-gpu-check.md):
-#   llama-gpu-check/llama-gpu-check.mjs   worker/gpu/llama-gpu-check-main.ts bundled with esbuild
+#   llama-gpu-check/llama-gpu-check.mjs   tools/gpu-check/llama-gpu-check-main.ts bundled with esbuild
 #   llama-gpu-check/node_modules          what stays external: node-llama-cpp (it resolves its
 #       binaries and forks its binary test relative to its own files) with its runtime
 #       dependencies, @node-llama-cpp/linux-x64-cuda (CUDA 13), linux-x64-vulkan and linux-x64
@@ -48,7 +48,7 @@ mkdir -p "$tree"
 say() { echo "prepare-llama-gpu-check: $*" >&2; }
 
 # pino and the other CommonJS code in the bundle call require(); give the ESM bundle one.
-node_modules/.bin/esbuild worker/gpu/llama-gpu-check-main.ts --bundle --platform=node --format=esm --target=node20 \
+node_modules/.bin/esbuild tools/gpu-check/llama-gpu-check-main.ts --bundle --platform=node --format=esm --target=node20 \
   --external:node-llama-cpp --external:koffi '--external:@node-llama-cpp/*' --log-level=warning \
   --banner:js="import { createRequire as __fabricRequire } from 'node:module'; const require = __fabricRequire(import.meta.url);" \
   --outfile="$tree/llama-gpu-check.mjs"

@@ -88,7 +88,7 @@ function envNamesIn(file: string): Set<string> {
 
 const SHARED = ['protocol/redis-config.ts', 'protocol/logger.ts'];
 const CONFIG_SOURCES: Record<string, string[]> = {
-  'producer-api/main.ts': ['producer-api/config.ts', ...SHARED],
+  'producer-api/main.ts': ['producer-api/settings/config.ts', ...SHARED],
   'worker/main.ts': ['worker/config.ts', 'worker/gpu/gpu-config.ts', ...SHARED],
   'scheduler/main.ts': ['scheduler/config.ts', ...SHARED],
 };

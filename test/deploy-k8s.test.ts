@@ -70,7 +70,7 @@ const key = (o: K8sObject): string => `${o.apiVersion}/${o.kind}`;
 
 // ---- env var names the config readers read --------------------------------------------------
 const CONFIG_READERS = [
-  'producer-api/config.ts',
+  'producer-api/settings/config.ts',
   'worker/config.ts',
   'worker/gpu/gpu-config.ts',
   'scheduler/config.ts',

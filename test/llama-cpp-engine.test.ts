@@ -5,7 +5,7 @@ import { readGgufFileInfo } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineError } from '../protocol/errors.js';
 import { createLogger } from '../protocol/logger.js';
-import type { GenerateRequest } from '../worker/engines/engine.js';
+import type { GenerateRequest } from '../worker/engines/port/engine.js';
 import { DEMO_MODELS, ensureDemoModels, writeDemoModel } from '../worker/engines/llama-cpp/demo-models.js';
 import { StopSequenceBuffer } from '../worker/engines/llama-cpp/generation.js';
 import { gguf, writeGguf } from '../worker/engines/llama-cpp/gguf-writer.js';

@@ -15,7 +15,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { registry } from '../protocol/metrics.js';
 // Imported for their side effect: they register the scheduler's metrics on the shared registry.
 import '../scheduler/metrics.js';
-import '../scheduler/scale-actuator.js';
+import '../scheduler/actuators/scale-actuator.js';
 import { call, startFabric, type TestFabric } from './support/fabric.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');

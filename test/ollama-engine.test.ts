@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EngineError, type EngineErrorCode } from '../protocol/errors.js';
-import type { GenerateRequest } from '../worker/engines/engine.js';
+import type { GenerateRequest } from '../worker/engines/port/engine.js';
 import { mapOllamaError } from '../worker/engines/ollama/errors.js';
 import { readNdjson } from '../worker/engines/ollama/ndjson.js';
 import { OllamaEngine, type PullProgress } from '../worker/engines/ollama/ollama-engine.js';

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 // Imported for their side effect: they register the scheduler's metrics on the shared registry.
 import '../scheduler/metrics.js';
-import '../scheduler/scale-actuator.js';
+import '../scheduler/actuators/scale-actuator.js';
 import { freePort } from '../bin/redis-server.js';
 import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
 

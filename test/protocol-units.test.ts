@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseApiKeys } from '../producer-api/config.js';
-import { preferWaitSec } from '../producer-api/request-parsing.js';
+import { parseApiKeys } from '../producer-api/settings/config.js';
+import { preferWaitSec } from '../producer-api/http/request-parsing.js';
 import { ConfigError, envBool, envBytes, envDurationMs, envInt, parseDurationMs } from '../protocol/env.js';
 import { InvalidModelNameError, canonicalModelName, modelNameForQueue, queueNameFor } from '../protocol/model-names.js';
 import { bullJobId, parseBullJobId, queueKeys } from '../protocol/queue-keys.js';

@@ -10,7 +10,7 @@ import { kubernetesScaleActuator } from '../scheduler/actuators/kubernetes.js';
 import { metricScaleActuator } from '../scheduler/actuators/metric.js';
 import { listenSchedulerHttp, type SchedulerHttpServer } from '../scheduler/http-server.js';
 import { schedulerConfigFromEnv } from '../scheduler/index.js';
-import { LogScaleActuator, ScaleActuatorError } from '../scheduler/scale-actuator.js';
+import { LogScaleActuator, ScaleActuatorError } from '../scheduler/actuators/scale-actuator.js';
 
 const log = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
 const TOKEN = 'test-token';

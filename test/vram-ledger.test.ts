@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GpuInfo } from '../protocol/worker-state.js';
 import { FakeEngine } from '../worker/engines/fake-engine.js';
-import { estimateFootprint, planLoad } from '../worker/vram-ledger.js';
+import { estimateFootprint } from '../worker/engines/port/footprint-estimate.js';
+import { planLoad } from '../worker/vram-ledger.js';
 import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
 
 const GiB = 1024 ** 3;

@@ -4,27 +4,9 @@ import { ConfigError, envBool, envBytes, envDurationMs, envInt, envList, envRati
 import { canonicalModelName } from '../protocol/model-names.js';
 import { DEFAULT_VRAM_HEADROOM } from '../protocol/vram-rule.js';
 import { gpuReaderOptionsFromEnv } from './gpu/gpu-config.js';
+import { ENGINE_KINDS, type EngineConfig, type EngineKind } from './engines/engine-config.js';
 import type { GpuReaderOptions } from './gpu/gpu-reader.js';
 import { defaultWorkerId, workerOptions, type WorkerNodeOptions } from './options.js';
-
-export type EngineKind = 'llama-cpp' | 'fake' | 'ollama';
-
-export interface EngineConfig {
-  kind: EngineKind;
-  modelsDir: string;
-  /** Write the demo GGUF models into modelsDir when it has none. */
-  demoModels: boolean;
-  threads: number;
-  contextSize: number;
-  slotsPerModel: number;
-  memoryBytes: number;
-  fakeLoadMs: number;
-  fakeTokensPerSecond: number;
-  /** Base URL of the Ollama server the worker sits next to (kind 'ollama'). */
-  ollamaUrl: string;
-  /** Pull a model from the registry when a load finds it missing on the Ollama server. */
-  ollamaPull: boolean;
-}
 
 export interface WorkerConfig {
   engine: EngineConfig;
@@ -37,25 +19,12 @@ export interface WorkerConfig {
 
 export function workerConfigFromEnv(env: Env): WorkerConfig {
   const kind = envString(env, 'FABRIC_ENGINE', 'llama-cpp');
-  if (kind !== 'llama-cpp' && kind !== 'fake' && kind !== 'ollama') {
+  if (!(ENGINE_KINDS as readonly string[]).includes(kind)) {
     throw new ConfigError(`FABRIC_ENGINE must be llama-cpp, ollama or fake, got ${JSON.stringify(kind)}`);
   }
   const heartbeatIntervalMs = envDurationMs(env, 'FABRIC_HEARTBEAT_INTERVAL', 2_000);
   return {
-    engine: {
-      kind,
-      modelsDir: envString(env, 'FABRIC_MODELS_DIR', './models'),
-      demoModels: envBool(env, 'FABRIC_DEMO_MODELS', true),
-      threads: envInt(env, 'FABRIC_LLAMA_THREADS', 1, 1),
-      contextSize: envInt(env, 'FABRIC_CONTEXT_SIZE', 1024, 64),
-      // Ollama: match the server's OLLAMA_NUM_PARALLEL (its default is 1).
-      slotsPerModel: envInt(env, 'FABRIC_SLOTS', kind === 'fake' ? 4 : kind === 'ollama' ? 1 : 2, 1),
-      memoryBytes: envBytes(env, 'FABRIC_VRAM_BYTES', Math.floor(totalmem() / 2)),
-      fakeLoadMs: envInt(env, 'FABRIC_FAKE_LOAD_MS', 50),
-      fakeTokensPerSecond: envInt(env, 'FABRIC_FAKE_TPS', 200),
-      ollamaUrl: envString(env, 'OLLAMA_URL', 'http://127.0.0.1:11434'),
-      ollamaPull: envBool(env, 'FABRIC_OLLAMA_PULL', false),
-    },
+    engine: engineConfigFromEnv(env, kind as EngineKind),
     node: workerOptions({
       workerId: envString(env, 'FABRIC_WORKER_ID', defaultWorkerId()),
       preload: envList(env, 'FABRIC_PRELOAD').map(canonicalModelName),
@@ -66,4 +35,27 @@ export function workerConfigFromEnv(env: Env): WorkerConfig {
     gpu: gpuReaderOptionsFromEnv(env),
     metricsPort: envInt(env, 'FABRIC_WORKER_PORT', 9091),
   };
+}
+
+function engineConfigFromEnv(env: Env, kind: EngineKind): EngineConfig {
+  const common = {
+    // Ollama: match the server's OLLAMA_NUM_PARALLEL (its default is 1).
+    slotsPerModel: envInt(env, 'FABRIC_SLOTS', kind === 'fake' ? 4 : kind === 'ollama' ? 1 : 2, 1),
+    memoryBytes: envBytes(env, 'FABRIC_VRAM_BYTES', Math.floor(totalmem() / 2)),
+  };
+  switch (kind) {
+    case 'fake':
+      return { kind, ...common, loadMs: envInt(env, 'FABRIC_FAKE_LOAD_MS', 50), tokensPerSecond: envInt(env, 'FABRIC_FAKE_TPS', 200) };
+    case 'ollama':
+      return { kind, ...common, url: envString(env, 'OLLAMA_URL', 'http://127.0.0.1:11434'), pull: envBool(env, 'FABRIC_OLLAMA_PULL', false) };
+    case 'llama-cpp':
+      return {
+        kind,
+        ...common,
+        modelsDir: envString(env, 'FABRIC_MODELS_DIR', './models'),
+        demoModels: envBool(env, 'FABRIC_DEMO_MODELS', true),
+        threads: envInt(env, 'FABRIC_LLAMA_THREADS', 1, 1),
+        contextSize: envInt(env, 'FABRIC_CONTEXT_SIZE', 1024, 64),
+      };
+  }
 }

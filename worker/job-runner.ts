@@ -10,7 +10,7 @@ import type { JobStore } from '../protocol/job-store.js';
 import type { Logger } from '../protocol/logger.js';
 import { metrics } from './metrics.js';
 import type { StoredStatus } from '../protocol/statuses.js';
-import type { Engine, GenerateResult } from './engines/engine.js';
+import type { Engine, GenerateResult } from './engines/port/engine.js';
 import { TokenSink } from './token-sink.js';
 
 

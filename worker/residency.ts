@@ -11,7 +11,7 @@ import { metrics } from './metrics.js';
 import { queueNameFor } from '../protocol/model-names.js';
 import type { LoadingModelInfo, ResidentModelInfo } from '../protocol/worker-state.js';
 import { EngineError } from '../protocol/errors.js';
-import type { Engine, LoadProgress } from './engines/engine.js';
+import type { Engine, LoadProgress } from './engines/port/engine.js';
 import type { FootprintStore } from '../protocol/footprints.js';
 import { planLoad, type MemoryState } from './vram-ledger.js';
 import type { WorkerNodeOptions } from './options.js';

@@ -1,10 +1,9 @@
 /**
- * The VRAM ledger: what a model will take before it loads (weights + KV cache + overhead, or
- * the footprint measured at its last load, which wins), whether that fits the memory free now
- * with headroom (measured footprints are kept in protocol/footprints.ts).
+ * The worker's VRAM ledger check: whether what a model will take (the footprint measured at its
+ * last load, which wins, else the engine's estimate, engines/port/footprint-estimate.ts) fits the
+ * memory free now with headroom, by the shared rule (protocol/vram-rule.ts).
  */
 import { DEFAULT_VRAM_HEADROOM, usableMemory } from '../protocol/vram-rule.js';
-import type { FootprintEstimate } from './engines/engine.js';
 
 export interface LedgerOptions {
   /** Share of total memory kept free: a load must fit in free - headroom x total. */
@@ -12,21 +11,6 @@ export interface LedgerOptions {
 }
 
 export const LEDGER_DEFAULTS: LedgerOptions = { headroomRatio: DEFAULT_VRAM_HEADROOM };
-
-/** Weights + f16 KV cache (2 x layers x kv width x context x slots x 2 bytes) + overhead. */
-export function estimateFootprint(i: {
-  weightsBytes: number;
-  layers: number;
-  kvWidth: number;
-  contextSize: number;
-  slots: number;
-  /** Compute buffers and runtime context (CUDA context on a GPU). */
-  overheadBytes: number;
-  kvBytesPerElement?: number;
-}): FootprintEstimate {
-  const kvCacheBytes = 2 * i.layers * i.kvWidth * i.contextSize * i.slots * (i.kvBytesPerElement ?? 2);
-  return { weightsBytes: i.weightsBytes, kvCacheBytes, overheadBytes: i.overheadBytes, totalBytes: i.weightsBytes + kvCacheBytes + i.overheadBytes };
-}
 
 export interface MemoryState {
   totalBytes: number;

@@ -12,7 +12,7 @@ import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
 import { metrics } from './metrics.js';
 import type { CatalogEntry, GpuInfo, Heartbeat, WorkerLifecycle } from '../protocol/worker-state.js';
-import type { Engine, LoadProgress } from './engines/engine.js';
+import type { Engine, LoadProgress } from './engines/port/engine.js';
 import { parseBullJobId, queueKeys } from '../protocol/queue-keys.js';
 import { ControlStream } from './control-stream.js';
 import { JobRunner } from './job-runner.js';

@@ -1,6 +1,6 @@
 /** JSON bodies: size limit (413), content type (415), malformed JSON (400). */
 import express, { type RequestHandler } from 'express';
-import { HttpError } from '../http-error.js';
+import { HttpError } from '../http/http-error.js';
 
 /**
  * `requireContentType` is on for the fabric's own routes; the Ollama-compatible routes parse

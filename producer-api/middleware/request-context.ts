@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import type { Logger } from '../../protocol/logger.js';
-import { metrics } from '../metrics.js';
+import { metrics } from '../settings/metrics.js';
 
 export function requestContext(opts: { log: Logger }): RequestHandler {
   return (req, res, next) => {

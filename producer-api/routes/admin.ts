@@ -4,8 +4,8 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
 import { Router, type RequestHandler } from 'express';
-import type { ClusterView } from '../cluster-view.js';
-import type { ModelQueues } from '../model-queues.js';
+import type { ClusterView } from '../fleet/cluster-view.js';
+import type { ModelQueues } from '../jobs/model-queues.js';
 
 export const BULL_BOARD_PATH = '/admin/queues';
 

@@ -16,8 +16,8 @@ import { Router, type RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import { readDecisions } from '../../protocol/decisions.js';
 import type { Keys } from '../../protocol/keys.js';
-import type { ClusterView } from '../cluster-view.js';
-import type { ModelQueues } from '../model-queues.js';
+import type { ClusterView } from '../fleet/cluster-view.js';
+import type { ModelQueues } from '../jobs/model-queues.js';
 import { BULL_BOARD_PATH } from './admin.js';
 import { modelRoutes } from './models.js';
 

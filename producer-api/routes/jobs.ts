@@ -4,9 +4,9 @@ import type { Redis } from 'ioredis';
 import { jobView, type JobRecord } from '../../protocol/job.js';
 import type { Keys } from '../../protocol/keys.js';
 import { isTerminal, type JobStatus } from '../../protocol/statuses.js';
-import type { JobService, SubmitResult } from '../job-service.js';
-import type { ApiOptions } from '../options.js';
-import { idempotencyKey, parseSubmit, preferWaitSec, queryWaitSec } from '../request-parsing.js';
+import type { JobService, SubmitResult } from '../jobs/job-service.js';
+import type { ApiOptions } from '../settings/options.js';
+import { idempotencyKey, parseSubmit, preferWaitSec, queryWaitSec } from '../http/request-parsing.js';
 
 export interface JobRoutesDeps {
   jobs: JobService;

@@ -6,10 +6,10 @@ import type { Keys } from '../../protocol/keys.js';
 import { sendControl, type ControlCommand } from '../../protocol/control.js';
 import { execOrThrow } from '../../protocol/fleet.js';
 import { footprintKey } from '../../protocol/footprints.js';
-import { loadingOn, pickWorkerForLoad, residentOn, type ClusterView } from '../cluster-view.js';
-import { HttpError, notFound } from '../http-error.js';
-import type { ModelQueues } from '../model-queues.js';
-import { parseModelName } from '../request-parsing.js';
+import { loadingOn, pickWorkerForLoad, residentOn, type ClusterView } from '../fleet/cluster-view.js';
+import { HttpError, notFound } from '../http/http-error.js';
+import type { ModelQueues } from '../jobs/model-queues.js';
+import { parseModelName } from '../http/request-parsing.js';
 
 export interface ModelRoutesDeps {
   cluster: ClusterView;

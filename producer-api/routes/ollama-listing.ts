@@ -1,6 +1,6 @@
 /** `/api/tags` and `/api/ps` entries in Ollama's shapes, from the cluster snapshot. */
 import type { CatalogEntry } from '../../protocol/worker-state.js';
-import type { ClusterSnapshot } from '../cluster-view.js';
+import type { ClusterSnapshot } from '../fleet/cluster-view.js';
 
 /** Residency is pinned by the fabric (keep_alive -1), which Ollama shows as a far-future expiry. */
 const PINNED_EXPIRY = '2318-08-30T00:00:00Z';

@@ -8,13 +8,13 @@ import { z } from 'zod';
 import { chatMessageSchema, optionsSchema, type JobRecord, type SubmitBody, type Task } from '../../protocol/job.js';
 import type { JobStore } from '../../protocol/job-store.js';
 import { isTerminal } from '../../protocol/statuses.js';
-import type { ClusterView } from '../cluster-view.js';
-import type { EventHub } from '../event-hub.js';
-import { HttpError, badRequest } from '../http-error.js';
-import type { JobService } from '../job-service.js';
-import { followJob } from '../job-follower.js';
-import type { ApiOptions } from '../options.js';
-import { describeZodError, parseModelName } from '../request-parsing.js';
+import type { ClusterView } from '../fleet/cluster-view.js';
+import type { EventHub } from '../jobs/event-hub.js';
+import { HttpError, badRequest } from '../http/http-error.js';
+import type { JobService } from '../jobs/job-service.js';
+import { followJob } from '../jobs/job-follower.js';
+import type { ApiOptions } from '../settings/options.js';
+import { describeZodError, parseModelName } from '../http/request-parsing.js';
 import { psEntries, showEntry, tagEntries } from './ollama-listing.js';
 
 const common = {

@@ -2,9 +2,9 @@
 import { Router } from 'express';
 import type { Redis } from 'ioredis';
 import { registry } from '../../protocol/metrics.js';
-import { metrics } from '../metrics.js';
-import { residentOn, type ClusterView } from '../cluster-view.js';
-import type { ModelQueues } from '../model-queues.js';
+import { metrics } from '../settings/metrics.js';
+import { residentOn, type ClusterView } from '../fleet/cluster-view.js';
+import type { ModelQueues } from '../jobs/model-queues.js';
 
 export function systemRoutes(d: { redis: Redis; cluster: ClusterView; queues: ModelQueues }): Router {
   const r = Router();

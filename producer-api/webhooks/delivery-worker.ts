@@ -17,7 +17,7 @@ import { createLogger, type Logger } from '../../protocol/logger.js';
 import type { WebhookEvent } from '../../protocol/statuses.js';
 import { WEBHOOK_QUEUE, type WebhookDelivery } from '../../protocol/webhook-enqueue.js';
 import { parseWebhookSecret, signatureHeader } from '../../protocol/webhook-signing.js';
-import { metrics } from '../metrics.js';
+import { metrics } from '../settings/metrics.js';
 import {
   EMPTY_ALLOW_LIST,
   checkWebhookUrl,

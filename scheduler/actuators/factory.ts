@@ -1,7 +1,7 @@
 /** Builds the configured scale actuator: the one place the real ones are wired. */
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../../protocol/logger.js';
-import { LogScaleActuator, type ScaleActuator, type WorkerLimits } from '../scale-actuator.js';
+import { LogScaleActuator, type ScaleActuator, type WorkerLimits } from './scale-actuator.js';
 import { kubernetesScaleActuator, type KubernetesActuatorOptions } from './kubernetes.js';
 import { metricScaleActuator, type DesiredScale } from './metric.js';
 

@@ -6,7 +6,7 @@
 import { ApiException, AppsV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { ConfigError } from '../../protocol/env.js';
 import type { Logger } from '../../protocol/logger.js';
-import { clampWorkers, desiredWorkersGauge, ScaleActuatorError, workerLimits, type ScaleActuator, type WorkerLimits } from '../scale-actuator.js';
+import { clampWorkers, desiredWorkersGauge, ScaleActuatorError, workerLimits, type ScaleActuator, type WorkerLimits } from './scale-actuator.js';
 
 export interface KubernetesActuatorOptions extends WorkerLimits {
   namespace: string;

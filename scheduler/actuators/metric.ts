@@ -9,7 +9,7 @@
  * null (the HTTP endpoint answers 503), so a restarted scheduler never tells the autoscaler
  * to shrink the pool to a default.
  */
-import { clampWorkers, desiredWorkersGauge, workerLimits, type ScaleActuator, type WorkerLimits } from '../scale-actuator.js';
+import { clampWorkers, desiredWorkersGauge, workerLimits, type ScaleActuator, type WorkerLimits } from './scale-actuator.js';
 import type { Logger } from '../../protocol/logger.js';
 
 export type MetricActuatorOptions = WorkerLimits;

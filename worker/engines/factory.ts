@@ -1,8 +1,8 @@
 /** Builds the configured engine. The llama.cpp and Ollama ones are imported only when chosen. */
 import type { Logger } from '../../protocol/logger.js';
-import type { EngineConfig } from '../config.js';
+import type { EngineConfig } from './engine-config.js';
 import type { GpuInfo } from '../../protocol/worker-state.js';
-import type { Engine } from './engine.js';
+import type { Engine } from './port/engine.js';
 import { FakeEngine } from './fake-engine.js';
 
 /**
@@ -13,12 +13,12 @@ import { FakeEngine } from './fake-engine.js';
 export async function createEngine(cfg: EngineConfig, log: Logger, gpus?: () => Promise<GpuInfo[]>, nvmlLibrary?: string): Promise<Engine> {
   if (cfg.kind === 'fake') {
     log.warn({ engine: 'fake' }, 'Using the fake engine: a deterministic test double, not a model');
-    return new FakeEngine({ loadMs: cfg.fakeLoadMs, tokensPerSecond: cfg.fakeTokensPerSecond, slotsPerModel: cfg.slotsPerModel, memoryBytes: cfg.memoryBytes });
+    return new FakeEngine({ loadMs: cfg.loadMs, tokensPerSecond: cfg.tokensPerSecond, slotsPerModel: cfg.slotsPerModel, memoryBytes: cfg.memoryBytes });
   }
   if (cfg.kind === 'ollama') {
     const { OllamaEngine } = await import('./ollama/ollama-engine.js');
-    log.info({ engine: 'ollama', url: cfg.ollamaUrl, pull: cfg.ollamaPull, slotsPerModel: cfg.slotsPerModel }, 'Using the Ollama engine');
-    return new OllamaEngine({ url: cfg.ollamaUrl, pull: cfg.ollamaPull, slotsPerModel: cfg.slotsPerModel, memoryBytes: cfg.memoryBytes }, { logger: log, gpuReader: gpus });
+    log.info({ engine: 'ollama', url: cfg.url, pull: cfg.pull, slotsPerModel: cfg.slotsPerModel }, 'Using the Ollama engine');
+    return new OllamaEngine({ url: cfg.url, pull: cfg.pull, slotsPerModel: cfg.slotsPerModel, memoryBytes: cfg.memoryBytes }, { logger: log, gpuReader: gpus });
   }
   const { ensureDemoModels } = await import('./llama-cpp/demo-models.js');
   const { LlamaCppEngine } = await import('./llama-cpp/llama-cpp-engine.js');

@@ -18,7 +18,7 @@ import type {
   LoadResult,
   ModelDescriptor,
   ResidentModel,
-} from './engine.js';
+} from './port/engine.js';
 
 export interface FakeEngineOptions {
   models: { name: string; sizeBytes: number }[];

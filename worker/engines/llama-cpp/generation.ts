@@ -7,7 +7,7 @@
  */
 import { LlamaGrammarEvaluationState, type LlamaContextSequence, type LlamaGrammar, type Token } from 'node-llama-cpp';
 import { EngineError } from '../../../protocol/errors.js';
-import type { GenerateResult } from '../engine.js';
+import type { GenerateResult } from '../port/engine.js';
 
 export interface SamplingParams {
   temperature: number;

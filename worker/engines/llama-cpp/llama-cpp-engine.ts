@@ -33,9 +33,9 @@ import type {
   LoadResult,
   ModelDescriptor,
   ResidentModel,
-} from '../engine.js';
+} from '../port/engine.js';
 import { runGeneration } from './generation.js';
-import { estimateFootprint } from '../../vram-ledger.js';
+import { estimateFootprint } from '../port/footprint-estimate.js';
 import { GgufCatalog, type GgufModelFile } from './model-catalog.js';
 import { formatGrammar, maxTokens, promptTokens, samplingParams, stopSequences } from './request-params.js';
 

@@ -7,7 +7,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GgufFileType, readGgufFileInfo, type GgufFileInfo } from 'node-llama-cpp';
 import { canonicalModelName, InvalidModelNameError } from '../../../protocol/model-names.js';
-import type { ModelDescriptor } from '../engine.js';
+import type { ModelDescriptor } from '../port/engine.js';
 
 /** A catalog entry plus what the engine needs to load it and estimate its memory. */
 export interface GgufModelFile extends ModelDescriptor {

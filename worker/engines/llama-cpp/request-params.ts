@@ -6,7 +6,7 @@
 import { isLlamaText, type ChatHistoryItem, type ChatWrapper, type Llama, type LlamaGrammar, type LlamaModel, type Token } from 'node-llama-cpp';
 import { EngineError } from '../../../protocol/errors.js';
 import type { ChatMessage, GenerationOptions } from '../../../protocol/job.js';
-import type { GenerateRequest } from '../engine.js';
+import type { GenerateRequest } from '../port/engine.js';
 import type { SamplingParams } from './generation.js';
 
 /** Ollama's sampling defaults, plus the fabric's default completion length. */

@@ -1,7 +1,7 @@
 /** The models on the Ollama server's disk: `/api/tags`, plus context lengths from `/api/show`. */
 import type { Logger } from '../../../protocol/logger.js';
 import { canonicalModelName } from '../../../protocol/model-names.js';
-import type { ModelDescriptor } from '../engine.js';
+import type { ModelDescriptor } from '../port/engine.js';
 import type { OllamaClient } from './client.js';
 import type { OllamaShowResponse, OllamaTag } from './wire.js';
 

@@ -20,8 +20,8 @@ import type {
   LoadResult,
   ModelDescriptor,
   ResidentModel,
-} from '../engine.js';
-import { estimateFootprint } from '../../vram-ledger.js';
+} from '../port/engine.js';
+import { estimateFootprint } from '../port/footprint-estimate.js';
 import { canonicalOrRaw, OllamaCatalog } from './catalog.js';
 import { OllamaClient } from './client.js';
 import { resolveOllamaOptions, type OllamaEngineOptions } from './options.js';

@@ -3,10 +3,10 @@
  * so a burst of submissions costs one read, plus the pure choice of a worker for a load.
  */
 import type { Redis } from 'ioredis';
-import { readFleet, type Fleet } from '../protocol/fleet.js';
-import type { Keys } from '../protocol/keys.js';
-import { footprintOf, usableBytes } from '../protocol/vram-rule.js';
-import type { Heartbeat } from '../protocol/worker-state.js';
+import { readFleet, type Fleet } from '../../protocol/fleet.js';
+import type { Keys } from '../../protocol/keys.js';
+import { footprintOf, usableBytes } from '../../protocol/vram-rule.js';
+import type { Heartbeat } from '../../protocol/worker-state.js';
 
 export interface ClusterSnapshot extends Fleet {
   readonly at: number;

@@ -1,5 +1,5 @@
 /** The API's environment variables, read once with typed readers. */
-import { ConfigError, envBytes, envDurationMs, envInt, envString, type Env } from '../protocol/env.js';
+import { ConfigError, envBytes, envDurationMs, envInt, envString, type Env } from '../../protocol/env.js';
 import { apiOptions, type ApiOptions } from './options.js';
 
 export interface ApiConfig {

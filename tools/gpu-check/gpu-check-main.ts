@@ -20,9 +20,9 @@ import {
   type CheckRow,
   type SmiMemory,
 } from './gpu-check.js';
-import type { GpuSnapshot } from './gpu-snapshot.js';
-import { execFileText, readNvidiaSmi } from './nvidia-smi.js';
-import { DEFAULT_NVML_LIBRARY, openNvml, type Nvml } from './nvml.js';
+import type { GpuSnapshot } from '../../worker/gpu/gpu-snapshot.js';
+import { execFileText, readNvidiaSmi } from '../../worker/gpu/nvidia-smi.js';
+import { DEFAULT_NVML_LIBRARY, openNvml, type Nvml } from '../../worker/gpu/nvml.js';
 
 interface CheckOptions {
   bytes: number;

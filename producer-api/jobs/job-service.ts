@@ -4,19 +4,19 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { recordArrival } from '../protocol/arrivals.js';
-import { BULL_PRIORITY, type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../protocol/job.js';
-import type { JobStore } from '../protocol/job-store.js';
-import type { Keys } from '../protocol/keys.js';
-import type { Logger } from '../protocol/logger.js';
-import { metrics } from './metrics.js';
-import { bullJobId, queueKeys } from '../protocol/queue-keys.js';
-import { RETRYABLE_STATUSES, isTerminal, visibleStatus, type JobStatus } from '../protocol/statuses.js';
-import { loadingOn, residentOn, type ClusterView } from './cluster-view.js';
+import { recordArrival } from '../../protocol/arrivals.js';
+import { BULL_PRIORITY, type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../../protocol/job.js';
+import type { JobStore } from '../../protocol/job-store.js';
+import type { Keys } from '../../protocol/keys.js';
+import type { Logger } from '../../protocol/logger.js';
+import { metrics } from '../settings/metrics.js';
+import { bullJobId, queueKeys } from '../../protocol/queue-keys.js';
+import { RETRYABLE_STATUSES, isTerminal, visibleStatus, type JobStatus } from '../../protocol/statuses.js';
+import { loadingOn, residentOn, type ClusterView } from '../fleet/cluster-view.js';
 import type { EventHub } from './event-hub.js';
-import { HttpError, conflict, notFound, unavailable } from './http-error.js';
+import { HttpError, conflict, notFound, unavailable } from '../http/http-error.js';
 import type { ModelQueues } from './model-queues.js';
-import type { ApiOptions } from './options.js';
+import type { ApiOptions } from '../settings/options.js';
 
 export interface JobServiceDeps {
   redis: Redis;

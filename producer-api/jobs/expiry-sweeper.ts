@@ -6,8 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Keys } from '../protocol/keys.js';
-import type { Logger } from '../protocol/logger.js';
+import type { Keys } from '../../protocol/keys.js';
+import type { Logger } from '../../protocol/logger.js';
 import type { JobService } from './job-service.js';
 
 export interface ExpirySweeperOptions {

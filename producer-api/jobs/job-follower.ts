@@ -1,7 +1,7 @@
 /** Follows a job's events to its end, handing each token to a callback (Ollama streaming). */
-import type { JobRecord } from '../protocol/job.js';
-import type { JobStore } from '../protocol/job-store.js';
-import { isTerminal, type JobStatus } from '../protocol/statuses.js';
+import type { JobRecord } from '../../protocol/job.js';
+import type { JobStore } from '../../protocol/job-store.js';
+import { isTerminal, type JobStatus } from '../../protocol/statuses.js';
 import type { EventHub } from './event-hub.js';
 
 export async function followJob(

@@ -4,9 +4,9 @@
  * whether a retry can help. Actuators: log (default), kubernetes, metric (`./actuators/`).
  */
 import { Gauge } from 'prom-client';
-import { ConfigError } from '../protocol/env.js';
-import type { Logger } from '../protocol/logger.js';
-import { registry } from '../protocol/metrics.js';
+import { ConfigError } from '../../protocol/env.js';
+import type { Logger } from '../../protocol/logger.js';
+import { registry } from '../../protocol/metrics.js';
 
 export interface ScaleActuator {
   /** Asks for `desiredWorkers` workers; called on every decision that wants a change, so it must be idempotent. */

@@ -1,20 +1,20 @@
 /**
- * Parts of the llama.cpp GPU check (worker/gpu/llama-gpu-check-main.ts) that are not the run
+ * Parts of the llama.cpp GPU check (tools/gpu-check/llama-gpu-check-main.ts) that are not the run
  * itself: its options, the synthetic model it loads (a demo model scaled up to a size given in
  * bytes), the CUDA libraries node-llama-cpp's prebuilt CUDA backend links and looks for, the
  * Vulkan loader and driver its Vulkan backend needs, NVML readings as the worker takes them, the
  * verdict and the report.
  */
-import { cudaBackendPath, type CudaFit } from './cuda-backend.js';
+import { cudaBackendPath, type CudaFit } from '../../worker/gpu/cuda-backend.js';
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { envBool, parseBytes } from '../../protocol/env.js';
-import { ensureDemoModels, type DemoModelFile, type DemoModelSpec } from '../engines/llama-cpp/demo-models.js';
-import { LLAMA_CPP_DEFAULTS } from '../engines/llama-cpp/llama-cpp-engine.js';
-import type { GpuReader } from './gpu-reader.js';
-import { DEFAULT_NVML_LIBRARY } from './nvml.js';
+import { ensureDemoModels, type DemoModelFile, type DemoModelSpec } from '../../worker/engines/llama-cpp/demo-models.js';
+import { LLAMA_CPP_DEFAULTS } from '../../worker/engines/llama-cpp/llama-cpp-engine.js';
+import type { GpuReader } from '../../worker/gpu/gpu-reader.js';
+import { DEFAULT_NVML_LIBRARY } from '../../worker/gpu/nvml.js';
 
 export const GB = 1e9;
 export const MiB = 1024 * 1024;

@@ -1,9 +1,9 @@
 /** BullMQ queues per model, created on first use, with the counts and positions the API reports. */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { JobPayload } from '../protocol/job.js';
-import type { Keys } from '../protocol/keys.js';
-import { queueKeys } from '../protocol/queue-keys.js';
+import type { JobPayload } from '../../protocol/job.js';
+import type { Keys } from '../../protocol/keys.js';
+import { queueKeys } from '../../protocol/queue-keys.js';
 
 export interface QueueCounts {
   waiting: number;

@@ -29,11 +29,11 @@ import { writeFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { getLlama, LlamaLogLevel } from 'node-llama-cpp';
 import { pino } from 'pino';
-import type { EngineCapacity } from '../engines/engine.js';
-import { llamaGpuRequest, type LlamaGpuRequest } from '../engines/llama-cpp/gpu-backend.js';
-import { LlamaCppEngine } from '../engines/llama-cpp/llama-cpp-engine.js';
-import { cudaBackendPath, cudaFit, nvmlCudaFacts, readFatbin } from './cuda-backend.js';
-import { createGpuReader, type GpuReader } from './gpu-reader.js';
+import type { EngineCapacity } from '../../worker/engines/port/engine.js';
+import { llamaGpuRequest, type LlamaGpuRequest } from '../../worker/engines/llama-cpp/gpu-backend.js';
+import { LlamaCppEngine } from '../../worker/engines/llama-cpp/llama-cpp-engine.js';
+import { cudaBackendPath, cudaFit, nvmlCudaFacts, readFatbin } from '../../worker/gpu/cuda-backend.js';
+import { createGpuReader, type GpuReader } from '../../worker/gpu/gpu-reader.js';
 import * as check from './llama-gpu-check.js';
 import type { Backend, LlamaGpuCheckOptions, Report } from './llama-gpu-check.js';
 

@@ -1,6 +1,6 @@
 /** The API's one options type: defaults written once, merged, validated and frozen up front. Durations are milliseconds. */
-import { checkBounds, type Bound } from '../protocol/options-check.js';
-import { QUEUE_SETTINGS_DEFAULTS, type QueueSettings } from '../protocol/queue-settings.js';
+import { checkBounds, type Bound } from '../../protocol/options-check.js';
+import { QUEUE_SETTINGS_DEFAULTS, type QueueSettings } from '../../protocol/queue-settings.js';
 
 export interface ApiOptions {
   /** Bearer key -> tenant (FABRIC_API_KEYS). Empty: auth off (laptop mode). @defaultValue empty */

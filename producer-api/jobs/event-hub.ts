@@ -4,7 +4,7 @@
  * Listening costs no round trip, so a waiter can be in place before its job is even queued.
  */
 import type { Redis } from 'ioredis';
-import type { Keys } from '../protocol/keys.js';
+import type { Keys } from '../../protocol/keys.js';
 
 /** What a notification says: the new stream entry id and its kind. */
 export interface JobNotice {

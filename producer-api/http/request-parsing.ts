@@ -1,7 +1,7 @@
 /** Turning raw request parts into validated values, with clear 4xx errors. */
 import type { ZodError } from 'zod';
-import { resolveTask, submitSchema, type SubmitBody, type Task } from '../protocol/job.js';
-import { InvalidModelNameError, canonicalModelName } from '../protocol/model-names.js';
+import { resolveTask, submitSchema, type SubmitBody, type Task } from '../../protocol/job.js';
+import { InvalidModelNameError, canonicalModelName } from '../../protocol/model-names.js';
 import { HttpError, badRequest } from './http-error.js';
 
 export function describeZodError(err: ZodError): string {
