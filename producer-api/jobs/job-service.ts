@@ -47,6 +47,20 @@ interface Watch {
   stop: () => void;
 }
 
+/** One submission: who asks, for what, and how long they will wait for the result. */
+export interface SubmitRequest {
+  readonly tenant: string;
+  readonly body: SubmitBody;
+  /** Canonical model name. */
+  readonly model: string;
+  readonly task: Task;
+  readonly idempotencyKey?: string | undefined;
+  /** Wait up to this long for the job to finish (0: answer at once). */
+  readonly waitMs?: number;
+  /** Aborts the wait (the caller went away); the job itself stays. */
+  readonly signal?: AbortSignal | undefined;
+}
+
 export class JobService {
   constructor(private readonly d: JobServiceDeps) {}
 
@@ -55,8 +69,9 @@ export class JobService {
    * `waitMs`, resolves once the job finished, the wait ran out or `signal` aborted (the
    * caller went away).
    */
-  async submit(tenant: string, body: SubmitBody, model: string, task: Task, idempotencyKey?: string, waitMs = 0, signal?: AbortSignal): Promise<SubmitResult> {
-    const { opts, keys, redis, store } = this.d;
+  async submit(req: SubmitRequest): Promise<SubmitResult> {
+    const { tenant, body, model, task, idempotencyKey, waitMs = 0, signal } = req;
+    const { opts, keys, redis } = this.d;
     const snap = await this.d.cluster.snapshot();
     if (!snap.catalog.has(model)) {
       metrics.jobsRejected.inc({ model, reason: 'unknown_model' });
@@ -81,13 +96,13 @@ export class JobService {
         throw conflict('idempotency_conflict', 'the job for this Idempotency-Key is still being created or has already been deleted; retry shortly, or use a new key');
       }
       try {
-        return await this.enqueue(id, tenant, body, model, task, waitMs, signal);
+        return await this.enqueue(id, req);
       } catch (err) {
         await redis.del(idemKey);
         throw err;
       }
     }
-    return this.enqueue(id, tenant, body, model, task, waitMs, signal);
+    return this.enqueue(id, req);
   }
 
   /** The first submission of a key may still be writing its record; give it a moment. */
@@ -100,7 +115,8 @@ export class JobService {
     return null;
   }
 
-  private async enqueue(id: string, tenant: string, body: SubmitBody, model: string, task: Task, waitMs: number, signal?: AbortSignal): Promise<SubmitResult> {
+  private async enqueue(id: string, req: SubmitRequest): Promise<SubmitResult> {
+    const { tenant, body, model, task, waitMs = 0, signal } = req;
     const { opts, store } = this.d;
     const now = Date.now();
     const ttlMs = body.ttl !== undefined ? body.ttl * 1000 : opts.defaultTtlMs;

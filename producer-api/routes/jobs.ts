@@ -54,7 +54,7 @@ export function jobRoutes(d: JobRoutesDeps): Router {
     const wait = preferWaitSec(req.get('prefer'));
     if (wait !== undefined) res.setHeader('Preference-Applied', `wait=${wait}`);
     const waitMs = clampWaitMs(wait, 0);
-    const result = await jobs.submit(tenant, body, model, task, idempotencyKey(req.get('idempotency-key')), waitMs);
+    const result = await jobs.submit({ tenant, body, model, task, idempotencyKey: idempotencyKey(req.get('idempotency-key')), waitMs });
     await respond(res, tenant, result, waitMs > 0);
   });
 
@@ -62,7 +62,7 @@ export function jobRoutes(d: JobRoutesDeps): Router {
     const { body, model, task } = parseSubmit(req.body);
     const tenant = res.locals.tenant as string;
     const waitMs = clampWaitMs(preferWaitSec(req.get('prefer')), opts.syncWaitMs);
-    const result = await jobs.submit(tenant, body, model, task, idempotencyKey(req.get('idempotency-key')), waitMs);
+    const result = await jobs.submit({ tenant, body, model, task, idempotencyKey: idempotencyKey(req.get('idempotency-key')), waitMs });
     await respond(res, tenant, result, waitMs > 0);
   });
 

@@ -88,7 +88,7 @@ export function ollamaRoutes(d: OllamaRoutesDeps): Router {
       if (!res.writableFinished) gone.abort();
     });
     if (!stream) {
-      const { record: rec } = await d.jobs.submit(res.locals.tenant as string, body, model, task, undefined, d.opts.maxWaitMs, gone.signal);
+      const { record: rec } = await d.jobs.submit({ tenant: res.locals.tenant as string, body, model, task, waitMs: d.opts.maxWaitMs, signal: gone.signal });
       if (gone.signal.aborted) {
         await d.jobs.cancel('*', rec.id).catch(() => undefined);
         return;
@@ -100,7 +100,7 @@ export function ollamaRoutes(d: OllamaRoutesDeps): Router {
       res.json({ model, created_at: created(), ...piece(text), ...finalFields(rec) });
       return;
     }
-    const { record } = await d.jobs.submit(res.locals.tenant as string, body, model, task);
+    const { record } = await d.jobs.submit({ tenant: res.locals.tenant as string, body, model, task });
     res.setHeader('X-Fabric-Job-Id', record.id);
     gone.signal.addEventListener('abort', () => void d.jobs.cancel('*', record.id).catch(() => undefined), { once: true });
     res.status(200).setHeader('Content-Type', 'application/x-ndjson');
@@ -138,7 +138,7 @@ export function ollamaRoutes(d: OllamaRoutesDeps): Router {
     const b = parse(embedSchema, req.body);
     const model = parseModelName(b.model);
     const body: SubmitBody = { model, task: 'embed', input: { input: b.input, options: b.options }, priority: 'normal' };
-    const { record: rec } = await d.jobs.submit(res.locals.tenant as string, body, model, 'embed', undefined, d.opts.maxWaitMs);
+    const { record: rec } = await d.jobs.submit({ tenant: res.locals.tenant as string, body, model, task: 'embed', waitMs: d.opts.maxWaitMs });
     res.setHeader('X-Fabric-Job-Id', rec.id);
     const failure = failureOf(isTerminal(rec.status) ? rec : null);
     if (failure) throw failure;
