@@ -16,11 +16,12 @@ import type { FootprintStore } from '../protocol/footprints.js';
 import { planLoad, type MemoryState } from './vram-ledger.js';
 import type { WorkerNodeOptions } from './options.js';
 
-interface Resident {
-  info: ResidentModelInfo;
-  consumer: Worker<JobPayload>;
-  loadMs: number;
-}
+/** A model on this worker is in exactly one state: loading (memory reserved) or resident (its queue consumed). */
+type ModelSlot =
+  | { state: 'loading'; startedAt: number; reservedBytes: number; done: Promise<void> }
+  | { state: 'resident'; info: ResidentModelInfo; consumer: Worker<JobPayload>; loadMs: number };
+type Resident = Extract<ModelSlot, { state: 'resident' }>;
+type Loading = Extract<ModelSlot, { state: 'loading' }>;
 
 /** Memory the engine loads into: GPUs when it has them, else its configured capacity. */
 export interface MemoryPort {
@@ -45,8 +46,7 @@ export interface ResidencyDeps {
 }
 
 export class Residency {
-  private readonly resident = new Map<string, Resident>();
-  private readonly loading = new Map<string, { startedAt: number; reservedBytes: number; done: Promise<void> }>();
+  private readonly models = new Map<string, ModelSlot>();
   private readonly engine: Engine;
   private readonly log: Logger;
 
@@ -59,27 +59,41 @@ export class Residency {
     this.d.changed();
   }
 
+  private residents(): Resident[] {
+    return [...this.models.values()].filter((m): m is Resident => m.state === 'resident');
+  }
+
+  private loadingOf(model: string): Loading | undefined {
+    const m = this.models.get(model);
+    return m?.state === 'loading' ? m : undefined;
+  }
+
+  private residentOf(model: string): Resident | undefined {
+    const m = this.models.get(model);
+    return m?.state === 'resident' ? m : undefined;
+  }
+
   residentModels(): ResidentModelInfo[] {
-    return [...this.resident.values()].map((r) => ({ ...r.info }));
+    return this.residents().map((r) => ({ ...r.info }));
   }
 
   loadingModels(): LoadingModelInfo[] {
-    return [...this.loading].map(([model, l]) => ({ model, startedAt: l.startedAt, reservedBytes: l.reservedBytes }));
+    return [...this.models].flatMap(([model, m]) => (m.state === 'loading' ? [{ model, startedAt: m.startedAt, reservedBytes: m.reservedBytes }] : []));
   }
 
   isResident(model: string): boolean {
-    return this.resident.has(model);
+    return this.residentOf(model) !== undefined;
   }
 
   /** When the model became resident here, for load-wait accounting. */
   loadedAt(model: string): { loadedAt: number; loadStartedAt: number } | undefined {
-    const r = this.resident.get(model);
+    const r = this.residentOf(model);
     return r ? { loadedAt: r.info.loadedAt, loadStartedAt: r.info.loadedAt - r.loadMs } : undefined;
   }
 
   /** Counts a job starting (+1) or ending (-1) on `model`; returns the model's active jobs after it. */
   touch(model: string, activeDelta: number): number {
-    const r = this.resident.get(model);
+    const r = this.residentOf(model);
     if (!r) return 0;
     r.info.lastUsedAt = Date.now();
     r.info.activeJobs += activeDelta;
@@ -88,16 +102,17 @@ export class Residency {
 
   /** Loads a model and starts consuming its queue; concurrent calls share one load. */
   async load(model: string): Promise<void> {
-    if (this.resident.has(model)) return;
-    const pending = this.loading.get(model);
-    if (pending) return pending.done;
+    const current = this.models.get(model);
+    if (current?.state === 'resident') return;
+    if (current?.state === 'loading') return current.done;
     const startedAt = Date.now();
-    const entry = { startedAt, reservedBytes: 0, done: Promise.resolve() };
+    const entry: Loading = { state: 'loading', startedAt, reservedBytes: 0, done: Promise.resolve() };
     entry.done = this.doLoad(model, startedAt, entry).finally(() => {
-      this.loading.delete(model);
+      // A successful load has already replaced the entry with the resident one.
+      if (this.models.get(model) === entry) this.models.delete(model);
       this.changed();
     });
-    this.loading.set(model, entry);
+    this.models.set(model, entry);
     this.changed();
     return entry.done;
   }
@@ -109,8 +124,8 @@ export class Residency {
   private async admit(model: string): Promise<{ estimatedBytes: number; needBytes: number }> {
     const [estimate, measured] = await Promise.all([this.engine.estimateFootprint?.(model), this.d.footprints.get(this.engine.kind, model)]);
     const estimatedBytes = estimate?.totalBytes ?? 0;
-    const residentBytes = [...this.resident.values()].reduce((s, r) => s + r.info.sizeBytes, 0);
-    const reserved = [...this.loading.values()].reduce((s, l) => s + l.reservedBytes, 0);
+    const residentBytes = this.residents().reduce((s, r) => s + r.info.sizeBytes, 0);
+    const reserved = [...this.models.values()].reduce((s, m) => s + (m.state === 'loading' ? m.reservedBytes : 0), 0);
     const memory = await this.d.memory.state(residentBytes);
     const plan = planLoad(model, { estimatedBytes, measuredBytes: measured?.measuredBytes ?? null }, { ...memory, freeBytes: memory.freeBytes - reserved }, { headroomRatio: this.d.opts.vramHeadroomRatio });
     if (!plan.ok) {
@@ -143,7 +158,8 @@ export class Residency {
     // Measured: the GPUs' used-memory delta when there are GPUs, else what the engine reports.
     const nvmlDelta = gpuBefore !== null && gpuAfter !== null ? gpuAfter - gpuBefore : 0;
     const measuredBytes = Math.max(nvmlDelta, res.sizeVramBytes) || res.sizeBytes;
-    this.resident.set(model, {
+    this.models.set(model, {
+      state: 'resident',
       info: { model, sizeBytes: measuredBytes, sizeVramBytes: Math.max(nvmlDelta, res.sizeVramBytes), estimatedBytes, loadedAt: now, lastUsedAt: now, activeJobs: 0 },
       consumer,
       loadMs: now - startedAt,
@@ -159,10 +175,10 @@ export class Residency {
 
   /** Stops taking the model's jobs, lets active ones finish, then unloads it from the engine. */
   async unload(model: string): Promise<void> {
-    await this.loading.get(model)?.done.catch(() => undefined);
-    const r = this.resident.get(model);
+    await this.loadingOf(model)?.done.catch(() => undefined);
+    const r = this.residentOf(model);
     if (!r) return;
-    this.resident.delete(model);
+    this.models.delete(model);
     this.changed();
     this.log.info({ model }, 'Model draining for unload');
     await r.consumer.close();
@@ -174,11 +190,10 @@ export class Residency {
   /** Stops consuming a model the engine dropped on its own (crash, restart, eviction). */
   async reconcile(): Promise<void> {
     const onEngine = new Set((await this.engine.resident()).map((m) => m.name));
-    for (const model of [...this.resident.keys()]) {
-      if (!onEngine.has(model)) {
+    for (const [model, r] of [...this.models]) {
+      if (r.state === 'resident' && !onEngine.has(model)) {
         this.log.warn({ model }, 'Engine no longer holds model; stopping its queue consumer');
-        const r = this.resident.get(model)!;
-        this.resident.delete(model);
+        this.models.delete(model);
         await r.consumer.close(true).catch(() => undefined);
         this.changed();
       }
@@ -187,20 +202,21 @@ export class Residency {
 
   /** Closes every consumer: waits for active jobs unless `force`. */
   async closeAll(force = false): Promise<void> {
-    await Promise.all([...this.resident.values()].map((r) => r.consumer.close(force).catch(() => undefined)));
+    await Promise.all(this.residents().map((r) => r.consumer.close(force).catch(() => undefined)));
   }
 
   /** Takes jobs again after `pauseAll` (the engine answers again). */
   resumeAll(): void {
-    for (const r of this.resident.values()) r.consumer.resume();
+    for (const r of this.residents()) r.consumer.resume();
   }
 
   /** Pauses intake everywhere without waiting (start of a drain, or the engine went away). */
   async pauseAll(): Promise<void> {
-    await Promise.all([...this.resident.values()].map((r) => r.consumer.pause(true).catch(() => undefined)));
+    await Promise.all(this.residents().map((r) => r.consumer.pause(true).catch(() => undefined)));
   }
 
+  /** Forgets every resident model (after `closeAll`); loads in flight finish on their own. */
   clear(): void {
-    this.resident.clear();
+    for (const [model, m] of [...this.models]) if (m.state === 'resident') this.models.delete(model);
   }
 }
