@@ -5,6 +5,7 @@
 import type { ChainableCommander } from 'ioredis';
 import { z } from 'zod';
 import type { Keys } from './keys.js';
+import { parseJsonAs } from './parse-json.js';
 
 export const controlCommandSchema = z.object({
   type: z.enum(['load', 'unload']),
@@ -25,11 +26,5 @@ export function sendControl(p: ChainableCommander, keys: Keys, workerId: string,
 /** A stream entry's fields (`[name, value, ...]`) to its command; null when missing or malformed. */
 export function parseControlCommand(fields: readonly string[]): ControlCommand | null {
   const i = fields.indexOf('command');
-  if (i < 0 || fields[i + 1] === undefined) return null;
-  try {
-    const r = controlCommandSchema.safeParse(JSON.parse(fields[i + 1]!));
-    return r.success ? r.data : null;
-  } catch {
-    return null;
-  }
+  return i < 0 || fields[i + 1] === undefined ? null : parseJsonAs(controlCommandSchema, fields[i + 1]!);
 }

@@ -6,6 +6,7 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Keys } from './keys.js';
+import { parseJsonAs } from './parse-json.js';
 
 export const schedulerDecisionSchema = z.discriminatedUnion('action', [
   z.object({ at: z.number(), action: z.enum(['load', 'unload']), model: z.string(), worker: z.string(), reason: z.string(), forModel: z.string().optional() }),
@@ -26,12 +27,8 @@ export async function readDecisions(redis: Redis, keys: Keys, count: number): Pr
   const rows = await redis.xrevrange(keys.schedulerDecisions(), '+', '-', 'COUNT', count);
   const out: (SchedulerDecision & { id: string })[] = [];
   for (const [id, kv] of rows) {
-    try {
-      const r = schedulerDecisionSchema.safeParse(JSON.parse(kv[kv.indexOf('decision') + 1] ?? ''));
-      if (r.success) out.push({ id, ...r.data });
-    } catch {
-      // skipped: malformed
-    }
+    const d = parseJsonAs(schedulerDecisionSchema, kv[kv.indexOf('decision') + 1] ?? '');
+    if (d) out.push({ id, ...d });
   }
   return out;
 }

@@ -9,6 +9,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { z } from 'zod';
 import { parseMeasured } from './footprints.js';
 import type { Keys } from './keys.js';
+import { parseJsonAs } from './parse-json.js';
 import { catalogEntrySchema, heartbeatSchema, type CatalogEntry, type Heartbeat } from './worker-state.js';
 
 export type FleetEntryKind = 'heartbeat' | 'catalog' | 'footprint';
@@ -33,13 +34,9 @@ function skipped(kind: FleetEntryKind, n: number): void {
   if (n > 0) skippedEntries.inc({ kind }, n);
 }
 
-function parseEntry<T>(schema: z.ZodType<T>, raw: string): T | null {
-  try {
-    const r = schema.safeParse(JSON.parse(raw));
-    return r.success ? (Object.freeze(r.data) as T) : null;
-  } catch {
-    return null;
-  }
+function parseEntry<T extends object>(schema: z.ZodType<T>, raw: string): T | null {
+  const v = parseJsonAs(schema, raw);
+  return v && Object.freeze(v);
 }
 
 /** Heartbeats from an MGET; null (expired) entries are gone workers, not counted as skipped. */

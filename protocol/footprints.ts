@@ -5,6 +5,7 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Keys } from './keys.js';
+import { parseJsonAs } from './parse-json.js';
 
 export const measuredFootprintSchema = z.object({
   engine: z.string(),
@@ -23,21 +24,12 @@ export function footprintKey(engine: string, model: string): string {
   return `${engine} ${model}`;
 }
 
-function parseJson<T>(schema: z.ZodType<T>, raw: string): T | null {
-  try {
-    const r = schema.safeParse(JSON.parse(raw));
-    return r.success ? r.data : null;
-  } catch {
-    return null;
-  }
-}
-
 /** Measured bytes by `<engine> <model>`; malformed entries are skipped and counted in `skipped`. */
 export function parseMeasured(raw: Record<string, string>): { measured: Map<string, number>; skipped: number } {
   const measured = new Map<string, number>();
   let skipped = 0;
   for (const [key, json] of Object.entries(raw)) {
-    const e = parseJson(measuredBytesSchema, json);
+    const e = parseJsonAs(measuredBytesSchema, json);
     if (e) measured.set(key, e.measuredBytes);
     else skipped++;
   }
@@ -53,7 +45,7 @@ export class FootprintStore {
 
   async get(engine: string, model: string): Promise<MeasuredFootprint | null> {
     const raw = await this.redis.hget(this.keys.footprints(), footprintKey(engine, model));
-    return raw ? parseJson(measuredFootprintSchema, raw) : null;
+    return raw ? parseJsonAs(measuredFootprintSchema, raw) : null;
   }
 
   async record(f: MeasuredFootprint): Promise<void> {
@@ -62,7 +54,7 @@ export class FootprintStore {
 
   async all(): Promise<MeasuredFootprint[]> {
     return Object.values(await this.redis.hgetall(this.keys.footprints()))
-      .map((v) => parseJson(measuredFootprintSchema, v))
+      .map((v) => parseJsonAs(measuredFootprintSchema, v))
       .filter((f): f is MeasuredFootprint => f !== null);
   }
 }

@@ -36,7 +36,6 @@ export function schedulerConfigFromEnv(env: Env): SchedulerConfig {
       ...(leaseTtlMs !== undefined ? { lease: { ttlMs: leaseTtlMs } } : {}),
       policy: {
         pinned: envList(env, 'FABRIC_PIN').map(pinnedName),
-        // Unset keeps the policy default (0.1, the API's and worker's too).
         // The policy asks within the same bounds the actuators clamp to; unset keeps the policy's own.
         ...(env.FABRIC_MIN_WORKERS ? { minWorkers: envInt(env, 'FABRIC_MIN_WORKERS', WORKER_LIMIT_DEFAULTS.minWorkers) } : {}),
         ...(env.FABRIC_MAX_WORKERS ? { maxWorkers: envInt(env, 'FABRIC_MAX_WORKERS', WORKER_LIMIT_DEFAULTS.maxWorkers, 1) } : {}),
