@@ -18,6 +18,9 @@ import { errorHandler, notFoundRoute } from './middleware/error-handler.js';
 import { jsonBody } from './middleware/json-body.js';
 import { requestContext } from './middleware/request-context.js';
 import { ModelQueues } from './model-queues.js';
+import { isOpenAiPath, openAiErrorHandler } from './openai/errors.js';
+import { openAiModelRoutes } from './openai/model-routes.js';
+import { openAiRoutes } from './openai/routes.js';
 import type { ApiOptions } from './options.js';
 import { adminRoutes } from './routes/admin.js';
 import { clusterViewRoutes } from './routes/cluster-view-page.js';
@@ -80,7 +83,10 @@ export function createApi(opts: ApiOptions, d: { redis: Redis; keys: Keys; log: 
   app.use(jobRoutes({ jobs, opts, redis, keys }));
   app.use(jobEventRoutes({ jobs, store, hub }));
   app.use(ollamaRoutes({ jobs, store, hub, cluster, opts }));
+  app.use(openAiRoutes({ jobs, store, hub, opts }));
+  app.use(openAiModelRoutes({ cluster, queues }));
   app.use(notFoundRoute());
+  app.use(openAiErrorHandler({ log, matches: (req) => isOpenAiPath(req.path) || (req.method === 'GET' && req.path.startsWith('/v1/models/')) }));
   app.use(errorHandler({ log, ollamaStyle: (path) => path.startsWith('/api/') }));
 
   let closing: Promise<void> | null = null;
