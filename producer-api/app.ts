@@ -28,6 +28,7 @@ import { jobEventRoutes } from './routes/job-events.js';
 import { jobRoutes } from './routes/jobs.js';
 import { modelRoutes } from './routes/models.js';
 import { ollamaRoutes } from './routes/ollama.js';
+import { ollamaCompatRoutes } from './routes/ollama-compat.js';
 import { systemRoutes } from './routes/system.js';
 import { checkWebhookUrl, parseAllowList } from './webhooks/ssrf-guard.js';
 
@@ -83,6 +84,7 @@ export function createApi(opts: ApiOptions, d: { redis: Redis; keys: Keys; log: 
   app.use(jobRoutes({ jobs, opts, redis, keys }));
   app.use(jobEventRoutes({ jobs, store, hub }));
   app.use(ollamaRoutes({ jobs, store, hub, cluster, opts }));
+  app.use(ollamaCompatRoutes({ jobs, opts }));
   app.use(openAiRoutes({ jobs, store, hub, opts }));
   app.use(openAiModelRoutes({ cluster, queues }));
   app.use(notFoundRoute());

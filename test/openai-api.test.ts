@@ -46,7 +46,7 @@ describe('OpenAI chat completions through the queues', () => {
   it('streams chat.completion.chunk events whose deltas add up to the non-streamed answer', async () => {
     const body = { model: 'fake-small', messages: user('stream me'), max_completion_tokens: 6, seed: 9 };
     const whole = await client.chat.completions.create(body);
-    const chunks = [];
+    const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
     for await (const chunk of await client.chat.completions.create({ ...body, stream: true })) chunks.push(chunk);
     expect(chunks.every((c) => c.object === 'chat.completion.chunk' && c.id === chunks[0]!.id)).toBe(true);
     expect(chunks[0]!.choices[0]!.delta.role).toBe('assistant');
@@ -71,7 +71,7 @@ describe('OpenAI chat completions through the queues', () => {
     expect(last.usage).toEqual({ prompt_tokens: 1, completion_tokens: 3, total_tokens: 4 });
     expect(chunks.slice(0, -1).every((c) => c.usage === null)).toBe(true);
     // The SDK reads the same stream and hands over the usage chunk.
-    const viaSdk = [];
+    const viaSdk: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
     for await (const c of await client.chat.completions.create({ model: 'fake-small', messages: user('count'), max_tokens: 3, stream: true, stream_options: { include_usage: true } })) viaSdk.push(c);
     expect(viaSdk.at(-1)!.usage).toEqual(last.usage);
   });
@@ -156,7 +156,7 @@ describe('OpenAI completions, embeddings and models', () => {
   });
 
   it('lists and retrieves models in OpenAI\'s shape, keeping the fabric\'s residency fields', async () => {
-    const ids = [];
+    const ids: string[] = [];
     for await (const m of client.models.list()) {
       expect(m.object).toBe('model');
       expect(typeof m.created).toBe('number');

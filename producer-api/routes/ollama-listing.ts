@@ -1,6 +1,7 @@
 /** `/api/tags` and `/api/ps` entries in Ollama's shapes, from the cluster snapshot. */
 import type { CatalogEntry } from '../../protocol/worker-state.js';
 import type { ClusterSnapshot } from '../cluster-view.js';
+import { modelCapabilities } from './ollama-compat.js';
 
 /** Residency is pinned by the fabric (keep_alive -1), which Ollama shows as a far-future expiry. */
 const PINNED_EXPIRY = '2318-08-30T00:00:00Z';
@@ -62,7 +63,7 @@ export function showEntry(e: CatalogEntry) {
     template: '',
     details: details(e),
     model_info: modelInfo,
-    capabilities: ['completion'],
+    capabilities: modelCapabilities(e),
     modified_at: e.modifiedAt,
   };
 }
