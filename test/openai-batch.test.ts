@@ -7,7 +7,7 @@ let a: OpenAI;
 let b: OpenAI;
 
 beforeAll(async () => {
-  f = await startFabric({ apiKeys: new Map([['key-a', 'tenant-a'], ['key-b', 'tenant-b']]) }, { maxFileLines: 50 });
+  f = await startFabric({ apiKeys: new Map([['key-a', 'tenant-a'], ['key-b', 'tenant-b']]) }, { maxFileLines: 50, lineJobTtlMs: 60_000 });
   await f.addWorker({ tokensPerSecond: 0, embeddingLength: 4 }, { preload: ['fake-small:latest'] });
   await f.addWorker({ tokensPerSecond: 20, models: [{ name: 'fake-slow:latest', sizeBytes: 1e9 }] }, { preload: ['fake-slow:latest'] });
   a = new OpenAI({ baseURL: `${f.url}/v1`, apiKey: 'key-a', maxRetries: 0 });
@@ -82,6 +82,10 @@ describe('Batches', () => {
     expect(first.response.body).toMatchObject({ object: 'chat.completion', choices: [{ message: { role: 'assistant' }, finish_reason: 'length' }], usage: { completion_tokens: 3 } });
     const job = await call(f.url, `/v1/jobs/${first.response.request_id}`, { headers: { authorization: 'Bearer key-a' } });
     expect(job.json).toMatchObject({ priority: 'low', status: 'succeeded', metadata: { batch_id: created.id, custom_id: first.custom_id } });
+    // Once collected, a line's job record is kept only for lineJobTtlMs (the output file is the record).
+    const ttl = await f.redis.pttl(f.keys.job(first.response.request_id));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(60_000);
     expect((await a.files.retrieve(done.output_file_id!)).purpose).toBe('batch_output');
     // The input can be deleted once the batch has ended.
     expect((await a.files.delete(file.id)).deleted).toBe(true);

@@ -39,6 +39,8 @@ export interface BatchRunnerDeps {
 
 type Lifecycle = 'idle' | 'running' | 'stopped';
 const SLICE = 1000;
+/** Idempotency key of a batch line: a resubmission after a crash finds the same job. */
+const lineKey = (batchId: string, line: number) => `${batchId}:${line}`;
 
 /** KEYS[1] lease. ARGV[1] owner, ARGV[2] ms. Extends the lease if this owner holds it; 1 or 0. */
 const RENEW_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
@@ -184,11 +186,22 @@ export class BatchRunner {
         const rec = await this.d.bridge.store.get(p.job);
         const stoppedByUs = stopping && rec?.status === 'canceled';
         const out = stoppedByUs ? { ok: false, text: stoppedLine(p.customId, stopping, p.job) } : resultLine(p.customId, rec, p.encoding, p.job);
-        await this.d.batches.collect(b.id, line, out.text, out.ok);
+        if (await this.d.batches.collect(b.id, line, out.text, out.ok)) await this.forgetJob(b, line, p.job);
         listeners.get(p.job)?.();
         listeners.delete(p.job);
       }),
     );
+  }
+
+  /** The line's result is in the batch now: its job record, events and idempotency key may go. */
+  private async forgetJob(b: BatchRecord, line: number, jobId: string): Promise<void> {
+    const keys = [this.d.keys.job(jobId), this.d.keys.jobEvents(jobId), this.d.keys.idempotency(b.tenant, lineKey(b.id, line))];
+    const pipe = this.d.redis.pipeline();
+    for (const k of keys) {
+      if (this.o.lineJobTtlMs === 0) pipe.del(k);
+      else pipe.pexpire(k, this.o.lineJobTtlMs);
+    }
+    await pipe.exec();
   }
 
   /** Submits lines until the window is full; false once every line has been submitted. */
@@ -211,7 +224,7 @@ export class BatchRunner {
           const parsed = parseLine(raw, line + 1, b.endpoint as OpenAiEndpoint, (m) => catalog.has(m), new Set());
           if ('error' in parsed) return { line, error: parsed.error };
           try {
-            const { record } = await submitOpenAiJob(this.d.bridge, b.tenant, parsed.job, { priority: 'low', metadata: { batch_id: b.id, custom_id: parsed.customId }, idempotencyKey: `${b.id}:${line}` });
+            const { record } = await submitOpenAiJob(this.d.bridge, b.tenant, parsed.job, { priority: 'low', metadata: { batch_id: b.id, custom_id: parsed.customId }, idempotencyKey: lineKey(b.id, line) });
             return { line, pending: { job: record.id, customId: parsed.customId, encoding: parsed.job.encodingFormat } satisfies PendingLine };
           } catch (err) {
             if (err instanceof HttpError && err.status === 503) return { line, blocked: true };

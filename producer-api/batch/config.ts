@@ -8,5 +8,6 @@ export function batchOptionsFromEnv(env: Record<string, string | undefined>): Pa
     maxFileLines: envInt(env, 'FABRIC_BATCH_MAX_LINES', BATCH_DEFAULTS.maxFileLines, 1),
     fileTtlMs: envDurationMs(env, 'FABRIC_FILE_TTL', BATCH_DEFAULTS.fileTtlMs),
     windowLines: envInt(env, 'FABRIC_BATCH_WINDOW', BATCH_DEFAULTS.windowLines, 1),
+    lineJobTtlMs: envDurationMs(env, 'FABRIC_BATCH_JOB_TTL', BATCH_DEFAULTS.lineJobTtlMs),
   };
 }

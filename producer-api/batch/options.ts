@@ -17,6 +17,12 @@ export interface BatchOptions {
   /** Completion windows accepted besides OpenAI's `24h` (`<n>s|m|h|d`), bounded by these. */
   minWindowMs: number;
   maxWindowMs: number;
+  /**
+   * How long a line's job record stays readable (GET /v1/jobs/:id) once its result is in the
+   * batch's output; 0 removes it at once. Its result lives on in the output file, and a
+   * 50,000-line batch would otherwise keep 50,000 job records for the result TTL.
+   */
+  lineJobTtlMs: number;
   /** Validation errors kept in `errors.data`. */
   maxReportedErrors: number;
 }
@@ -32,11 +38,12 @@ export const BATCH_DEFAULTS: BatchOptions = {
   minWindowMs: 1_000,
   maxWindowMs: 7 * 24 * 3600_000,
   maxReportedErrors: 1_000,
+  lineJobTtlMs: 0,
 };
 
 export function batchOptions(partial: Partial<BatchOptions> = {}): BatchOptions {
   const o = { ...BATCH_DEFAULTS };
   for (const [k, v] of Object.entries(partial)) if (v !== undefined && k in o) (o as Record<string, number>)[k] = v as number;
-  for (const [k, v] of Object.entries(o)) if (!(Number.isFinite(v) && v > 0)) throw new Error(`batch option ${k} must be a positive number, got ${v}`);
+  for (const [k, v] of Object.entries(o)) if (!(Number.isFinite(v) && (v > 0 || (k === 'lineJobTtlMs' && v === 0)))) throw new Error(`batch option ${k} must be a positive number, got ${v}`);
   return o;
 }
