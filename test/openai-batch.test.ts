@@ -1,6 +1,11 @@
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
+import { createApi } from '../producer-api/app.js';
+import { apiOptions } from '../producer-api/options.js';
+import { generateWebhookSecret, verifyWebhook } from '../protocol/webhook-signing.js';
+import { call, log, startFabric, waitFor, type TestFabric } from './support/fabric.js';
 
 let f: TestFabric;
 let a: OpenAI;
@@ -165,5 +170,51 @@ describe('Batches', () => {
     const noKey = await call(f.url, '/v1/batches');
     expect(noKey.status).toBe(401);
     expect(noKey.json.error.type).toBe('authentication_error');
+  });
+
+  it('sends a signed batch.completed webhook to the URL in metadata.webhook_url', async () => {
+    const secret = generateWebhookSecret();
+    await f.startWebhooks(secret);
+    const got: { headers: IncomingHttpHeaders; body: string }[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        got.push({ headers: req.headers, body });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+      const batch = await a.batches.create({ input_file_id: (await upload(a, [chatLine('w-1', 'x')])).id, endpoint: '/v1/chat/completions', completion_window: '24h', metadata: { webhook_url: url } });
+      await waitFor(async () => got.length >= 1, 10_000, 50);
+      const event = JSON.parse(got[0]!.body);
+      expect(event).toMatchObject({ type: 'batch.completed', data: { id: batch.id, status: 'completed', request_counts: { total: 1, completed: 1, failed: 0 } } });
+      expect(verifyWebhook(secret, got[0]!.headers, got[0]!.body).ok).toBe(true);
+      const refused = await a.batches.create({ input_file_id: (await upload(a, [chatLine('w-2', 'x')])).id, endpoint: '/v1/chat/completions', completion_window: '24h', metadata: { webhook_url: 'http://10.0.0.1/hook' } }).catch((e) => e);
+      expect(refused.status).toBe(422);
+    } finally {
+      await new Promise((r) => receiver.close(r));
+    }
+  });
+
+  it('is continued by another API instance when the one driving it stops, each line written once', async () => {
+    const lines = Array.from({ length: 10 }, (_, i) => chatLine(`m-${i}`, 'move', { max_tokens: 6 }, 'fake-slow'));
+    const batch = await a.batches.create({ input_file_id: (await upload(a, lines)).id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    await waitFor(async () => (await a.batches.retrieve(batch.id)).request_counts!.completed >= 2, 10_000, 20);
+    await f.api.batch.close(); // this instance stops driving (its lease is released)
+    const partial = await a.batches.retrieve(batch.id);
+    expect(partial.status).toBe('in_progress');
+    const other = createApi(apiOptions({ apiKeys: new Map([['key-a', 'tenant-a']]) }), { redis: f.redis, keys: f.keys, log, batch: { tickMs: 100 } });
+    await other.ready();
+    try {
+      const done = await until(a, batch.id, ['completed'], 20_000);
+      expect(done.request_counts).toEqual({ total: 10, completed: 10, failed: 0 });
+      const out = await jsonl(a, done.output_file_id);
+      expect(out.map((l) => l.custom_id).sort()).toEqual(lines.map((_, i) => `m-${i}`).sort());
+    } finally {
+      await other.close();
+    }
   });
 });
