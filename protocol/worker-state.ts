@@ -20,6 +20,8 @@ export interface ResidentModelInfo {
   loadedAt: number;
   lastUsedAt: number;
   activeJobs: number;
+  /** Context per slot the engine loaded it with, when the engine says (Ollama's /api/ps `context_length`). */
+  contextLength?: number;
 }
 
 export interface LoadingModelInfo {

@@ -1,6 +1,8 @@
 import { Ollama } from 'ollama';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
+import { OllamaEngine } from '../worker/engines/ollama/ollama-engine.js';
+import { call, log, startFabric, waitFor, type TestFabric } from './support/fabric.js';
+import { startFakeOllama } from './support/fake-ollama.js';
 
 let f: TestFabric;
 let ollama: Ollama;
@@ -43,5 +45,24 @@ describe('Ollama compatibility gaps', () => {
     const err = await ollama.chat({ model: 'fake-small', messages: [{ role: 'user', content: 'hi' }], tools }).catch((e) => e);
     expect(err.status_code).toBe(400);
     expect(err.error).toMatch(/tools are not supported/);
+  });
+});
+
+describe('Ollama compatibility over the Ollama engine', () => {
+  it('reports in /api/ps the context the server loaded (below the model\'s maximum), and embedding for a BERT model in /api/show', async () => {
+    const fake = await startFakeOllama({ contextLength: 1024 });
+    const g = await startFabric();
+    try {
+      await g.addWorker(new OllamaEngine({ url: fake.url, pollIntervalMs: 10 }, { logger: log }), { preload: ['tinyllama:latest'] });
+      const ps = await waitFor(async () => (await call(g.url, '/api/ps')).json.models.find((m: any) => m.name === 'tinyllama:latest'));
+      expect(ps.context_length).toBe(1024);
+      const show = await call(g.url, '/api/show', { body: { model: 'tinyllama' } });
+      expect(show.json.model_info['llama.context_length']).toBe(2048);
+      expect(show.json.capabilities).toEqual(['completion']);
+      expect((await call(g.url, '/api/show', { body: { model: 'all-minilm' } })).json.capabilities).toEqual(['embedding']);
+    } finally {
+      await g.close();
+      await fake.stop();
+    }
   });
 });

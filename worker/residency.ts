@@ -143,7 +143,7 @@ export class Residency {
     const nvmlDelta = gpuBefore !== null && gpuAfter !== null ? gpuAfter - gpuBefore : 0;
     const measuredBytes = Math.max(nvmlDelta, res.sizeVramBytes) || res.sizeBytes;
     this.resident.set(model, {
-      info: { model, sizeBytes: measuredBytes, sizeVramBytes: Math.max(nvmlDelta, res.sizeVramBytes), estimatedBytes, loadedAt: now, lastUsedAt: now, activeJobs: 0 },
+      info: { model, sizeBytes: measuredBytes, sizeVramBytes: Math.max(nvmlDelta, res.sizeVramBytes), estimatedBytes, loadedAt: now, lastUsedAt: now, activeJobs: 0, ...(res.contextLength ? { contextLength: res.contextLength } : {}) },
       consumer,
       loadMs: now - startedAt,
     });

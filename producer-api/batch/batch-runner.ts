@@ -38,6 +38,18 @@ export interface BatchRunnerDeps {
 }
 
 type Lifecycle = 'idle' | 'running' | 'stopped';
+
+/**
+ * What the instance driving a batch keeps in memory: the pending lines (Redis has the same,
+ * for whoever continues after it; the lease makes this instance the only writer meanwhile),
+ * job ids announced finished on the events bus, and those subscriptions.
+ */
+interface Drive {
+  pending: Map<number, PendingLine> | null;
+  announced: Set<string>;
+  listeners: Map<string, () => void>;
+  wake: () => void;
+}
 const SLICE = 1000;
 /** Idempotency key of a batch line: a resubmission after a crash finds the same job. */
 const lineKey = (batchId: string, line: number) => `${batchId}:${line}`;
@@ -88,8 +100,7 @@ export class BatchRunner {
     let wake: () => void = () => undefined;
     const slot = { wake: () => wake(), done: Promise.resolve() };
     this.driving.set(id, slot);
-    const announced = new Set<string>();
-    const listeners = new Map<string, () => void>();
+    const ctx: Drive = { pending: null, announced: new Set(), listeners: new Map(), wake: () => wake() };
     slot.done = (async () => {
       let lastFull = 0;
       try {
@@ -99,18 +110,18 @@ export class BatchRunner {
           if (renewed !== 1) return; // another instance holds it now
           const full = Date.now() - lastFull >= this.o.tickMs;
           if (full) lastFull = Date.now();
-          const more = await this.step(id, announced, listeners, full, () => wake());
+          const more = await this.step(id, ctx, full);
           if (!more) return;
           await new Promise<void>((r) => {
             wake = r;
-            if (announced.size > 0) r();
+            if (ctx.announced.size > 0) r();
             setTimeout(r, this.o.tickMs).unref();
           });
         }
       } catch (err) {
         this.d.log.error({ err, batchId: id }, 'Batch step failed; another tick retries it');
       } finally {
-        for (const stop of listeners.values()) stop();
+        for (const stop of ctx.listeners.values()) stop();
         this.driving.delete(id);
         await this.d.redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, this.d.bk.batchLease(id), this.owner).catch(() => undefined);
       }
@@ -118,7 +129,7 @@ export class BatchRunner {
   }
 
   /** One step of a batch; false once it needs no more driving. */
-  private async step(id: string, announced: Set<string>, listeners: Map<string, () => void>, full: boolean, wake: () => void): Promise<boolean> {
+  private async step(id: string, ctx: Drive, full: boolean): Promise<boolean> {
     const b = await this.d.batches.read(id);
     if (!b || isBatchTerminal(b.status)) {
       await this.d.batches.retire(id, b?.inputFileId ?? '');
@@ -128,17 +139,17 @@ export class BatchRunner {
     const stopping: 'expired' | 'cancelled' | null = b.status === 'cancelling' ? 'cancelled' : b.ending === 'expired' || Date.now() >= b.windowEndsAt ? 'expired' : null;
     if (b.status === 'in_progress' && stopping === 'expired' && b.ending !== 'expired') await this.d.batches.setFields(id, { ending: 'expired' });
     if (b.status !== 'finalizing') {
-      const pending = await this.d.batches.pending(id);
-      await this.collect(b, pending, announced, listeners, full, stopping);
+      const pending = (ctx.pending ??= await this.d.batches.pending(id));
+      await this.collect(b, ctx, full, stopping);
       if (stopping) {
         await Promise.all([...pending.values()].map((p) => cancelQuietly(this.d.bridge, p.job)));
-        await this.collect(b, await this.d.batches.pending(id), new Set(), listeners, true, stopping);
-        if ((await this.d.batches.pending(id)).size > 0) return true; // running jobs still aborting
+        await this.collect(b, ctx, true, stopping);
+        if (pending.size > 0) return true; // running jobs still aborting
         await this.writeOffRest(b, stopping);
         await this.d.batches.transition(id, 'finalizing', ['in_progress', 'cancelling'], { ending: stopping });
       } else {
-        const more = await this.refill(b, listeners, announced, wake);
-        if (more || (await this.d.batches.pending(id)).size > 0) return true;
+        const more = await this.refill(b, ctx);
+        if (more || pending.size > 0) return true;
         await this.d.batches.transition(id, 'finalizing', ['in_progress']);
       }
     }
@@ -172,7 +183,9 @@ export class BatchRunner {
   }
 
   /** Collects the results of pending lines whose jobs ended (announced ones, or all on a full pass). */
-  private async collect(b: BatchRecord, pending: Map<number, PendingLine>, announced: Set<string>, listeners: Map<string, () => void>, full: boolean, stopping: 'expired' | 'cancelled' | null): Promise<void> {
+  private async collect(b: BatchRecord, ctx: Drive, full: boolean, stopping: 'expired' | 'cancelled' | null): Promise<void> {
+    const { announced, listeners } = ctx;
+    const pending = ctx.pending!;
     let candidates = [...pending].filter(([, p]) => announced.has(p.job));
     if (full) {
       const pipe = this.d.redis.pipeline();
@@ -187,6 +200,7 @@ export class BatchRunner {
         const stoppedByUs = stopping && rec?.status === 'canceled';
         const out = stoppedByUs ? { ok: false, text: stoppedLine(p.customId, stopping, p.job) } : resultLine(p.customId, rec, p.encoding, p.job);
         if (await this.d.batches.collect(b.id, line, out.text, out.ok)) await this.forgetJob(b, line, p.job);
+        pending.delete(line);
         listeners.get(p.job)?.();
         listeners.delete(p.job);
       }),
@@ -205,10 +219,10 @@ export class BatchRunner {
   }
 
   /** Submits lines until the window is full; false once every line has been submitted. */
-  private async refill(b: BatchRecord, listeners: Map<string, () => void>, announced: Set<string>, wake: () => void): Promise<boolean> {
-    const current = await this.d.batches.pending(b.id);
+  private async refill(b: BatchRecord, ctx: Drive): Promise<boolean> {
+    const { listeners, announced, wake } = ctx;
     let cursor = b.cursor;
-    const room = this.o.windowLines - current.size;
+    const room = this.o.windowLines - ctx.pending!.size;
     if (cursor >= b.total) return false;
     if (room <= 0) return true;
     const raws = await this.d.files.lines(b.inputFileId, cursor, Math.min(room, SLICE));
@@ -256,6 +270,7 @@ export class BatchRunner {
         cursor = r.line + 1;
       }
       await this.d.batches.markSubmitted(b.id, cursor, submitted, errorLines);
+      for (const [l, p] of submitted) ctx.pending!.set(l, p);
       submitted.clear();
     }
     return cursor < b.total;

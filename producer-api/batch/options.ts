@@ -32,7 +32,7 @@ export const BATCH_DEFAULTS: BatchOptions = {
   maxFileLines: 50_000,
   fileTtlMs: 30 * 24 * 3600_000,
   windowLines: 256,
-  submitConcurrency: 16,
+  submitConcurrency: 32,
   tickMs: 500,
   leaseMs: 10_000,
   minWindowMs: 1_000,
