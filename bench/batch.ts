@@ -25,7 +25,7 @@ const progress = (msg: string) => process.stderr.write(`[bench:batch] ${msg}\n`)
 const SLOTS = 16;
 
 const { values: args } = parseArgs({
-  options: { lines: { type: 'string', default: '50000' }, jobs: { type: 'string', default: '10000' }, rate: { type: 'string', default: '20' }, 'duration-s': { type: 'string', default: '10' } },
+  options: { window: { type: 'string' }, 'submit-concurrency': { type: 'string' }, lines: { type: 'string', default: '50000' }, jobs: { type: 'string', default: '10000' }, rate: { type: 'string', default: '20' }, 'duration-s': { type: 'string', default: '10' } },
 });
 const LINES = Number(args.lines);
 const JOBS = Number(args.jobs);
@@ -58,7 +58,8 @@ async function json(res: Response): Promise<any> {
 
 async function batchPhase(redis: PrivateRedis, log: ReturnType<typeof createLogger>) {
   await redis.flush();
-  const fabric = await startBenchFabric({ redis, log, slots: SLOTS, topology: 'split' });
+  const batch = { ...(args.window ? { windowLines: Number(args.window) } : {}), ...(args['submit-concurrency'] ? { submitConcurrency: Number(args['submit-concurrency']) } : {}) };
+  const fabric = await startBenchFabric({ redis, log, slots: SLOTS, topology: 'split', batch });
   const admin = redis.connect();
   const mem: MemoryProbe = { redisBytes: async () => Number(/used_memory:(\d+)/.exec(await admin.info('memory'))?.[1]) };
   try {
