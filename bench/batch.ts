@@ -179,7 +179,7 @@ async function main(): Promise<number> {
       `| drain rate / async throughput (target >= 0.9) | ${fmt(ratio)}x |`,
       `| Redis, input file per 10,000 lines | ${mb(b.memory.redisInputPer10k)} |`,
       `| Redis, peak while draining per 10,000 lines | ${mb(b.memory.redisPeakPer10k)} |`,
-      `| Redis, after the batch (input + output files + job records kept for FABRIC_RESULT_TTL) per 10,000 lines | ${mb(b.memory.redisAfterPer10k)} |`,
+      `| Redis, after the batch (input and output files; line jobs dropped once collected) per 10,000 lines | ${mb(b.memory.redisAfterPer10k)} |`,
       `| API process RSS growth at peak per 10,000 lines (sampled each second after a GC; the bench process hosts the API) | ${mb(b.memory.apiRssPeakPer10k)} |`,
       `| API process live heap growth at peak per 10,000 lines | ${mb(b.memory.apiHeapPeakPer10k)} |`,
       '',

@@ -4,7 +4,7 @@
  * `x-fabric-job-id`. Streaming answers are server-sent events ending with `data: [DONE]`;
  * a client that goes away cancels its job.
  */
-import { Router, type Request, type Response } from 'express';
+import { Router, type Response } from 'express';
 import { isTerminal } from '../../protocol/statuses.js';
 import type { ApiOptions } from '../options.js';
 import { cancelQuietly, followTokens, submitOpenAiJob, type BridgeDeps } from './job-bridge.js';
@@ -29,7 +29,7 @@ function abortOnClose(res: Response): AbortSignal {
 export function openAiRoutes(d: OpenAiRoutesDeps): Router {
   const r = Router();
 
-  async function answer(req: Request, res: Response, job: OpenAiJob): Promise<void> {
+  async function answer(res: Response, job: OpenAiJob): Promise<void> {
     const tenant = res.locals.tenant as string;
     const signal = abortOnClose(res);
     if (job.stream) return stream(res, tenant, job, signal);
@@ -67,7 +67,7 @@ export function openAiRoutes(d: OpenAiRoutesDeps): Router {
   }
 
   for (const endpoint of OPENAI_ENDPOINTS) {
-    r.post(endpoint, (req, res) => answer(req, res, PARSERS[endpoint](req.body)));
+    r.post(endpoint, (req, res) => answer(res, PARSERS[endpoint](req.body)));
   }
   return r;
 }
