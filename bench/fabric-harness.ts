@@ -14,6 +14,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { RedisOptions } from 'ioredis';
 import { createApi } from '../producer-api/app.js';
+import type { BatchOptions } from '../producer-api/batch/options.js';
 import { apiOptions, type ApiOptions } from '../producer-api/settings/options.js';
 import { JobStore } from '../protocol/job-store.js';
 import type { StatusListener } from '../protocol/job.js';
@@ -48,6 +49,8 @@ export interface BenchFabricOptions {
   onSucceeded?: (jobId: string) => void;
   /** `shared` only: sees every status change the worker makes, after the fabric's own notifier. */
   onStatus?: (jobId: string, status: StoredStatus) => void;
+  /** Batch API options of the API (bench/batch.ts). */
+  batch?: Partial<BatchOptions>;
   /** ioredis enableAutoPipelining on the API's and (shared only) worker's connections (an experiment; off in the fabric). */
   autoPipelining?: boolean;
 }
@@ -80,7 +83,7 @@ export async function startBenchFabric(o: BenchFabricOptions): Promise<BenchFabr
   // Named so a MONITOR trace (bench/trace-job.ts) can tell the API's commands from the worker's.
   const apiRedis = redis.connect({ ...extra, connectionName: 'fabric-api' });
   const opts = apiOptions(o.maxBacklog !== undefined ? { maxBacklog: o.maxBacklog } : {});
-  const api = createApi(opts, { redis: apiRedis, keys, log });
+  const api = createApi(opts, { redis: apiRedis, keys, log, batch: o.batch });
   await api.ready();
   const server: Server = await new Promise((resolve) => {
     const s = api.app.listen(0, '127.0.0.1', () => resolve(s));

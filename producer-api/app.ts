@@ -9,6 +9,8 @@ import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
 import { createStatusNotifier } from '../protocol/status-notifier.js';
 import { WebhookDispatcher } from '../protocol/webhook-enqueue.js';
+import { createBatchApi, type BatchApi } from './batch/batch-api.js';
+import type { BatchOptions } from './batch/options.js';
 import { ClusterView } from './fleet/cluster-view.js';
 import { EventHub } from './jobs/event-hub.js';
 import { ExpirySweeper } from './jobs/expiry-sweeper.js';
@@ -19,12 +21,16 @@ import { jsonBody } from './middleware/json-body.js';
 import { requestContext } from './middleware/request-context.js';
 import { ModelQueues } from './jobs/model-queues.js';
 import type { ApiOptions } from './settings/options.js';
+import { isOpenAiPath, openAiErrorHandler } from './openai/errors.js';
+import { openAiModelRoutes } from './openai/model-routes.js';
+import { openAiRoutes } from './openai/routes.js';
 import { adminRoutes } from './routes/admin.js';
 import { clusterViewRoutes } from './routes/cluster-view-page.js';
 import { jobEventRoutes } from './routes/job-events.js';
 import { jobRoutes } from './routes/jobs.js';
 import { modelRoutes } from './routes/models.js';
 import { ollamaRoutes } from './routes/ollama.js';
+import { ollamaCompatRoutes } from './routes/ollama-compat.js';
 import { systemRoutes } from './routes/system.js';
 import { checkWebhookUrl, parseAllowList } from './webhooks/ssrf-guard.js';
 
@@ -34,12 +40,13 @@ export interface Api {
   sweeper: ExpirySweeper;
   store: JobStore;
   dispatcher: WebhookDispatcher;
+  batch: BatchApi;
   /** Resolves once the API listens to job events; await before serving. */
   ready(): Promise<void>;
   close(): Promise<void>;
 }
 
-export function createApi(opts: ApiOptions, d: { redis: Redis; keys: Keys; log: Logger; resultTtlSec?: number }): Api {
+export function createApi(opts: ApiOptions, d: { redis: Redis; keys: Keys; log: Logger; resultTtlSec?: number; batch?: Partial<BatchOptions> }): Api {
   const { redis, keys, log } = d;
   const store = new JobStore(redis, keys, d.resultTtlSec ? { resultTtlSec: d.resultTtlSec } : {});
   const cluster = new ClusterView(redis, keys);
@@ -47,6 +54,10 @@ export function createApi(opts: ApiOptions, d: { redis: Redis; keys: Keys; log: 
   const queues = new ModelQueues(redis, keys);
   const dispatcher = new WebhookDispatcher({ connection: redis, keys, logger: log });
   const allowList = parseAllowList(opts.webhookAllowList);
+  const webhookUrlCheck = async (url: string) => {
+    const r = await checkWebhookUrl(url, allowList);
+    return r.ok ? null : r.reason;
+  };
   const jobs = new JobService({
     redis,
     keys,
@@ -57,14 +68,12 @@ export function createApi(opts: ApiOptions, d: { redis: Redis; keys: Keys; log: 
     opts,
     log,
     onStatus: createStatusNotifier({ store, dispatcher, log }),
-    checkWebhookUrl: async (url) => {
-      const r = await checkWebhookUrl(url, allowList);
-      return r.ok ? null : r.reason;
-    },
+    checkWebhookUrl: webhookUrlCheck,
   });
   const sweeper = new ExpirySweeper({ redis, keys, jobs, log }, { intervalMs: opts.expirySweepMs, batch: 500 });
   const admin = adminAuth(opts);
   const tenant = tenantAuth(opts);
+  const batch = createBatchApi({ redis, keys, log, bridge: { jobs, store, hub }, cluster, dispatcher, tenant, checkWebhookUrl: webhookUrlCheck }, d.batch);
 
   const app = express();
   app.disable('x-powered-by');
@@ -72,6 +81,7 @@ export function createApi(opts: ApiOptions, d: { redis: Redis; keys: Keys; log: 
   app.use(systemRoutes({ redis, cluster, queues }));
   app.use(adminRoutes({ admin, cluster, queues, extraQueues: [dispatcher.queue] }));
   app.use(clusterViewRoutes({ admin, cluster, queues, redis, keys }));
+  app.use(batch.upload);
   app.use('/api', ...jsonBody({ limitBytes: opts.bodyLimitBytes, requireContentType: false }));
   app.use('/v1', ...jsonBody({ limitBytes: opts.bodyLimitBytes, requireContentType: true }));
   // Operator routes carry their own (admin) auth, so they sit before the tenant check.
@@ -80,7 +90,12 @@ export function createApi(opts: ApiOptions, d: { redis: Redis; keys: Keys; log: 
   app.use(jobRoutes({ jobs, opts, redis, keys }));
   app.use(jobEventRoutes({ jobs, store, hub }));
   app.use(ollamaRoutes({ jobs, store, hub, cluster, opts }));
+  app.use(ollamaCompatRoutes({ jobs, opts }));
+  app.use(openAiRoutes({ jobs, store, hub, opts }));
+  app.use(openAiModelRoutes({ cluster, queues }));
+  app.use(batch.routes);
   app.use(notFoundRoute());
+  app.use(openAiErrorHandler({ log, matches: (req) => isOpenAiPath(req.path) || (req.method === 'GET' && req.path.startsWith('/v1/models/')) }));
   app.use(errorHandler({ log, ollamaStyle: (path) => path.startsWith('/api/') }));
 
   let closing: Promise<void> | null = null;
@@ -90,13 +105,15 @@ export function createApi(opts: ApiOptions, d: { redis: Redis; keys: Keys; log: 
     sweeper,
     store,
     dispatcher,
+    batch,
     async ready() {
       await hub.start();
       sweeper.start();
+      batch.start();
     },
     close() {
       closing ??= (async () => {
-        for (const step of [() => sweeper.close(), () => hub.close(), () => queues.close(), () => dispatcher.close()]) {
+        for (const step of [() => batch.close(), () => sweeper.close(), () => hub.close(), () => queues.close(), () => dispatcher.close()]) {
           try {
             await step();
           } catch (err) {

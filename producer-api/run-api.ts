@@ -24,7 +24,7 @@ export async function runApi(cfg: ApiConfig, d: { redis: Redis; keys: Keys; log:
     secret = generateWebhookSecret();
     log.warn({ webhookSecret: secret }, 'FABRIC_WEBHOOK_SECRET is not set; webhooks are signed with this secret generated at start');
   }
-  const api = createApi(cfg.options, { redis, keys, log, resultTtlSec: cfg.resultTtlSec });
+  const api = createApi(cfg.options, { redis, keys, log, resultTtlSec: cfg.resultTtlSec, batch: cfg.batch });
   await api.ready();
   const deliveries = new WebhookDeliveryWorker({ connection: redis, keys, secret, allowList: parseAllowList(cfg.options.webhookAllowList), logger: log });
   const server: Server = await new Promise((resolve, reject) => {

@@ -29,6 +29,8 @@ export const residentModelSchema = z.object({
   loadedAt: epochMs,
   lastUsedAt: epochMs,
   activeJobs: z.number().int().nonnegative(),
+  /** Context per slot the engine loaded it with, when the engine says (Ollama's /api/ps `context_length`). */
+  contextLength: z.number().int().positive().optional(),
 });
 export type ResidentModelInfo = z.infer<typeof residentModelSchema>;
 

@@ -160,7 +160,7 @@ export class Residency {
     const measuredBytes = Math.max(nvmlDelta, res.sizeVramBytes) || res.sizeBytes;
     this.models.set(model, {
       state: 'resident',
-      info: { model, sizeBytes: measuredBytes, sizeVramBytes: Math.max(nvmlDelta, res.sizeVramBytes), estimatedBytes, loadedAt: now, lastUsedAt: now, activeJobs: 0 },
+      info: { model, sizeBytes: measuredBytes, sizeVramBytes: Math.max(nvmlDelta, res.sizeVramBytes), estimatedBytes, loadedAt: now, lastUsedAt: now, activeJobs: 0, ...(res.contextLength ? { contextLength: res.contextLength } : {}) },
       consumer,
       loadMs: now - startedAt,
     });

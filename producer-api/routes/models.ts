@@ -5,8 +5,9 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../../protocol/keys.js';
 import { sendControl, type ControlCommand } from '../../protocol/control.js';
 import { execOrThrow } from '../../protocol/fleet.js';
+import type { CatalogEntry } from '../../protocol/worker-state.js';
 import { footprintKey } from '../../protocol/footprints.js';
-import { loadingOn, pickWorkerForLoad, residentOn, type ClusterView } from '../fleet/cluster-view.js';
+import { loadingOn, pickWorkerForLoad, residentOn, type ClusterSnapshot, type ClusterView } from '../fleet/cluster-view.js';
 import { HttpError, notFound } from '../http/http-error.js';
 import type { ModelQueues } from '../jobs/model-queues.js';
 import { parseModelName } from '../http/request-parsing.js';
@@ -20,32 +21,35 @@ export interface ModelRoutesDeps {
   tenant: RequestHandler;
 }
 
+/** One model in OpenAI's shape (`id`, `object`, `created`, `owned_by`), extended with residency and queue counts. */
+export async function modelEntry(d: Pick<ModelRoutesDeps, 'queues'>, snap: ClusterSnapshot, e: CatalogEntry) {
+  return {
+    id: e.name,
+    object: 'model',
+    created: Math.floor((Date.parse(e.modifiedAt) || 0) / 1000),
+    owned_by: e.engine,
+    engine: e.engine,
+    size_bytes: e.sizeBytes,
+    family: e.family,
+    parameter_size: e.parameterSize,
+    quantization: e.quantization,
+    context_length: e.contextLength,
+    footprint: { estimated_bytes: e.estimatedBytes, measured_bytes: snap.measured.get(footprintKey(e.engine, e.name)) ?? null },
+    resident_on: residentOn(snap, e.name).map((w) => {
+      const m = w.resident.find((x) => x.model === e.name)!;
+      return { worker: w.workerId, size_bytes: m.sizeBytes, size_vram_bytes: m.sizeVramBytes, estimated_bytes: m.estimatedBytes, active_jobs: m.activeJobs, loaded_at: new Date(m.loadedAt).toISOString(), last_used_at: new Date(m.lastUsedAt).toISOString() };
+    }),
+    loading_on: loadingOn(snap, e.name).map((w) => ({ worker: w.workerId, since: new Date(w.loading.find((l) => l.model === e.name)!.startedAt).toISOString() })),
+    queue: await d.queues.counts(e.name),
+  };
+}
+
 export function modelRoutes(d: ModelRoutesDeps): Router {
   const r = Router();
 
   r.get('/v1/models', d.tenant, async (_req, res) => {
     const snap = await d.cluster.snapshot(0);
-    const data = await Promise.all(
-      [...snap.catalog.values()]
-        .sort((a, b) => a.name.localeCompare(b.name))
-        .map(async (e) => ({
-          id: e.name,
-          object: 'model',
-          engine: e.engine,
-          size_bytes: e.sizeBytes,
-          family: e.family,
-          parameter_size: e.parameterSize,
-          quantization: e.quantization,
-          context_length: e.contextLength,
-          footprint: { estimated_bytes: e.estimatedBytes, measured_bytes: snap.measured.get(footprintKey(e.engine, e.name)) ?? null },
-          resident_on: residentOn(snap, e.name).map((w) => {
-            const m = w.resident.find((x) => x.model === e.name)!;
-            return { worker: w.workerId, size_bytes: m.sizeBytes, size_vram_bytes: m.sizeVramBytes, estimated_bytes: m.estimatedBytes, active_jobs: m.activeJobs, loaded_at: new Date(m.loadedAt).toISOString(), last_used_at: new Date(m.lastUsedAt).toISOString() };
-          }),
-          loading_on: loadingOn(snap, e.name).map((w) => ({ worker: w.workerId, since: new Date(w.loading.find((l) => l.model === e.name)!.startedAt).toISOString() })),
-          queue: await d.queues.counts(e.name),
-        })),
-    );
+    const data = await Promise.all([...snap.catalog.values()].sort((a, b) => a.name.localeCompare(b.name)).map((e) => modelEntry(d, snap, e)));
     res.json({ object: 'list', data, workers: snap.workers.map((w) => ({ id: w.workerId, engine: w.engine, state: w.state, capacity_bytes: w.capacityBytes, used_bytes: w.usedBytes, gpus: w.gpus.map((g) => ({ index: g.index, uuid: g.uuid, name: g.name, memory_total_bytes: g.memoryTotalBytes, memory_used_bytes: g.memoryUsedBytes, memory_free_bytes: g.memoryFreeBytes, utilization: g.utilization })), free_slots: w.freeSlots, active_jobs: w.activeJobs, engine_healthy: w.engineHealthy })) });
   });
 

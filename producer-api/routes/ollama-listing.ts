@@ -1,6 +1,7 @@
 /** `/api/tags` and `/api/ps` entries in Ollama's shapes, from the cluster snapshot. */
 import type { CatalogEntry } from '../../protocol/worker-state.js';
 import type { ClusterSnapshot } from '../fleet/cluster-view.js';
+import { modelCapabilities } from './ollama-compat.js';
 
 /** Residency is pinned by the fabric (keep_alive -1), which Ollama shows as a far-future expiry. */
 const PINNED_EXPIRY = '2318-08-30T00:00:00Z';
@@ -24,10 +25,10 @@ export function tagEntries(snap: ClusterSnapshot) {
 
 /** One entry per resident model, cluster-wide; `replicas` lists where it lives. */
 export function psEntries(snap: ClusterSnapshot) {
-  const byModel = new Map<string, { size: number; sizeVram: number; replicas: { worker: string; size: number; size_vram: number; estimated_size: number; gpus: string[] }[] }>();
+  const byModel = new Map<string, { size: number; sizeVram: number; context?: number; replicas: { worker: string; size: number; size_vram: number; estimated_size: number; gpus: string[] }[] }>();
   for (const w of snap.workers) {
     for (const m of w.resident) {
-      const entry = byModel.get(m.model) ?? { size: m.sizeBytes, sizeVram: m.sizeVramBytes, replicas: [] };
+      const entry = byModel.get(m.model) ?? { size: m.sizeBytes, sizeVram: m.sizeVramBytes, context: m.contextLength, replicas: [] };
       entry.replicas.push({ worker: w.workerId, size: m.sizeBytes, size_vram: m.sizeVramBytes, estimated_size: m.estimatedBytes, gpus: w.gpus.map((g) => g.uuid) });
       byModel.set(m.model, entry);
     }
@@ -44,7 +45,8 @@ export function psEntries(snap: ClusterSnapshot) {
         details: cat ? details(cat) : null,
         expires_at: PINNED_EXPIRY,
         size_vram: e.sizeVram,
-        context_length: cat?.contextLength ?? undefined,
+        // What the engine loaded it with (a server's num_ctx may be below the model's maximum).
+        context_length: e.context ?? cat?.contextLength ?? undefined,
         replicas: e.replicas,
       };
     });
@@ -62,7 +64,7 @@ export function showEntry(e: CatalogEntry) {
     template: '',
     details: details(e),
     model_info: modelInfo,
-    capabilities: ['completion'],
+    capabilities: modelCapabilities(e),
     modified_at: e.modifiedAt,
   };
 }

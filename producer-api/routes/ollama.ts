@@ -128,6 +128,8 @@ export function ollamaRoutes(d: OllamaRoutesDeps): Router {
 
   r.post('/api/chat', async (req, res) => {
     const b = parse(chatSchema, req.body);
+    // Tool calling is not run by the fabric's engines: say so rather than answer without tools.
+    if (Array.isArray((req.body as { tools?: unknown }).tools) && (req.body as { tools: unknown[] }).tools.length > 0) throw badRequest('tools_unsupported', 'tools are not supported by the fabric');
     const model = parseModelName(b.model);
     if (!b.messages?.length) return loadOnly(res, model, { message: { role: 'assistant', content: '' } });
     const messages = b.messages.map((m) => ({ role: m.role, content: m.content, ...(m.images ? { images: m.images } : {}) }));

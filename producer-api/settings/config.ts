@@ -1,6 +1,8 @@
 /** The API's environment variables, read once with typed readers. */
 import { ConfigError, envBytes, envDurationMs, envInt, envString, type Env } from '../../protocol/env.js';
 import { apiOptions, type ApiOptions } from './options.js';
+import { batchOptionsFromEnv } from '../batch/config.js';
+import type { BatchOptions } from '../batch/options.js';
 
 export interface ApiConfig {
   port: number;
@@ -8,6 +10,7 @@ export interface ApiConfig {
   options: ApiOptions;
   resultTtlSec: number;
   webhookSecret: string | null;
+  batch?: Partial<BatchOptions>;
 }
 
 /** `tenant:key,tenant2:key2` -> key -> tenant. */
@@ -28,6 +31,7 @@ export function apiConfigFromEnv(env: Env): ApiConfig {
     host: envString(env, 'HOST', '127.0.0.1'),
     resultTtlSec: Math.round(envDurationMs(env, 'FABRIC_RESULT_TTL', 3_600_000) / 1000),
     webhookSecret: env.FABRIC_WEBHOOK_SECRET || null,
+    batch: batchOptionsFromEnv(env),
     options: apiOptions({
       apiKeys: parseApiKeys(envString(env, 'FABRIC_API_KEYS', '')),
       adminKey: env.FABRIC_ADMIN_KEY || null,

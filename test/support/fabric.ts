@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
 import { createApi, type Api } from '../../producer-api/app.js';
+import type { BatchOptions } from '../../producer-api/batch/options.js';
 import { apiOptions, type ApiOptions } from '../../producer-api/settings/options.js';
 import { WebhookDeliveryWorker } from '../../producer-api/webhooks/delivery-worker.js';
 import { parseAllowList } from '../../producer-api/webhooks/ssrf-guard.js';
@@ -35,11 +36,11 @@ export interface TestFabric {
   close(): Promise<void>;
 }
 
-export async function startFabric(partial: Partial<ApiOptions> = {}): Promise<TestFabric> {
+export async function startFabric(partial: Partial<ApiOptions> = {}, batch: Partial<BatchOptions> = {}): Promise<TestFabric> {
   const keys = testKeys();
   const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
   const opts = apiOptions({ webhookAllowList: '127.0.0.1/32', ...partial, queue: { ...apiOptions().queue, ...FAST_QUEUE, ...partial.queue } });
-  const api = createApi(opts, { redis, keys, log });
+  const api = createApi(opts, { redis, keys, log, batch: { tickMs: 100, ...batch } });
   await api.ready();
   const server: Server = await new Promise((resolve) => {
     const s = api.app.listen(0, '127.0.0.1', () => resolve(s));

@@ -44,6 +44,8 @@ export interface FakeOllamaOptions {
   tokenDelayMs: number;
   /** Ollama answers an unload before its runner has exited; /api/ps lists the model this long. */
   unloadDelayMs: number;
+  /** The server's context size (OLLAMA_CONTEXT_LENGTH): /api/ps reports the smaller of it and the model's. */
+  contextLength: number;
   /** 'split': every write ends inside a line, cut at an odd byte offset; 'burst': the whole answer in one write. */
   chunking: 'split' | 'burst';
 }
@@ -104,7 +106,7 @@ export class FakeOllama {
   private readonly stopping = new AbortController();
 
   constructor(opts: Partial<FakeOllamaOptions> = {}) {
-    this.opts = { models: [], registry: [], loadDelayMs: 30, tokenDelayMs: 3, unloadDelayMs: 20, chunking: 'split', ...opts };
+    this.opts = { models: [], registry: [], loadDelayMs: 30, tokenDelayMs: 3, unloadDelayMs: 20, chunking: 'split', contextLength: 4096, ...opts };
     for (const m of this.opts.models) this.models.set(canonical(m.name), m);
     this.server = createServer((req, res) => void this.handle(req, res));
   }
@@ -340,7 +342,7 @@ export class FakeOllama {
   private ps(m: FakeModelSpec, expiresAt: number) {
     const size = m.loadedSize ?? Math.round(m.size * 1.25);
     const expires = Number.isFinite(expiresAt) ? expiresAt : Date.now() + FOREVER_MS;
-    return { ...this.tag(m), size, size_vram: m.sizeVram ?? size, expires_at: new Date(expires).toISOString() };
+    return { ...this.tag(m), size, size_vram: m.sizeVram ?? size, expires_at: new Date(expires).toISOString(), context_length: Math.min(this.opts.contextLength, m.contextLength ?? 2048) };
   }
 
   private json(res: ServerResponse, body: unknown): void {

@@ -286,6 +286,7 @@ export class LlamaCppEngine implements Engine {
         sizeBytes: model.memoryUsage.ram + context.memoryUsage.ram + sizeVramBytes,
         sizeVramBytes,
         loadMs: Math.round(performance.now() - started),
+        contextLength: contextSize,
       };
       const entry: LoadedModel = { file, model, context, chatWrapper: resolveChatWrapper(model), result };
       if (this.closed) {

@@ -52,6 +52,7 @@ export interface OllamaEngineDeps {
 /** A model Ollama holds, with its expiry (far future when pinned). */
 export interface OllamaRunningModel extends ResidentModel {
   expiresAt: string | null;
+  contextLength?: number;
 }
 
 interface PendingLoad {
@@ -149,6 +150,7 @@ export class OllamaEngine implements Engine {
       sizeBytes: m.size,
       sizeVramBytes: m.size_vram ?? 0,
       expiresAt: m.expires_at ?? null,
+      ...(m.context_length ? { contextLength: m.context_length } : {}),
     }));
   }
 
@@ -260,7 +262,7 @@ export class OllamaEngine implements Engine {
     }
     const proc = (await this.running()).find((m) => m.name === name);
     if (!proc) throw new EngineError('engine_unavailable', `${name} loaded but /api/ps does not list it: ollama dropped it at once`);
-    const result: LoadResult = { sizeBytes: proc.sizeBytes, sizeVramBytes: proc.sizeVramBytes, loadMs };
+    const result: LoadResult = { sizeBytes: proc.sizeBytes, sizeVramBytes: proc.sizeVramBytes, loadMs, ...(proc.contextLength ? { contextLength: proc.contextLength } : {}) };
     this.log.info({ model: name, ...result }, 'Model loaded');
     return result;
   }

@@ -26,6 +26,8 @@ export interface OllamaProcess {
   size_vram: number;
   digest?: string;
   expires_at?: string;
+  /** The context the runner was started with (newer Ollama versions report it). */
+  context_length?: number;
   details?: OllamaModelDetails;
 }
 

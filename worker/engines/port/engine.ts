@@ -22,6 +22,8 @@ export interface LoadResult {
   sizeBytes: number;
   sizeVramBytes: number;
   loadMs: number;
+  /** Context (tokens per slot) the engine actually allocated, when it says. */
+  contextLength?: number;
 }
 
 /** Progress of a load that first has to fetch the model (an Ollama pull). */

@@ -1,0 +1,41 @@
+/**
+ * The one place the OpenAI routes and the Batch API hand work to the job service: an OpenAI
+ * request becomes a job like any other (its model's queue, backpressure, metrics, cancel).
+ */
+import type { JobRecord, Priority, SubmitBody } from '../../protocol/job.js';
+import type { JobStore } from '../../protocol/job-store.js';
+import type { EventHub } from '../jobs/event-hub.js';
+import { followJob } from '../jobs/job-follower.js';
+import type { JobService, SubmitResult } from '../jobs/job-service.js';
+import type { OpenAiJob } from './requests.js';
+
+export interface BridgeDeps {
+  jobs: JobService;
+  store: JobStore;
+  hub: EventHub;
+}
+
+export interface SubmitOptions {
+  priority?: Priority;
+  metadata?: Record<string, unknown>;
+  idempotencyKey?: string;
+  /** Wait up to this long for the job to finish (0: return at once). */
+  waitMs?: number;
+  signal?: AbortSignal;
+}
+
+/** Submits an OpenAI request as a job; throws the service's HttpError when refused (404, 503...). */
+export function submitOpenAiJob(d: BridgeDeps, tenant: string, job: OpenAiJob, o: SubmitOptions = {}): Promise<SubmitResult> {
+  const body: SubmitBody = { model: job.model, task: job.task, input: job.input, priority: o.priority ?? 'normal', ...(o.metadata ? { metadata: o.metadata } : {}) };
+  return d.jobs.submit({ tenant, body, model: job.model, task: job.task, idempotencyKey: o.idempotencyKey, waitMs: o.waitMs ?? 0, signal: o.signal });
+}
+
+/** Cancels a job nobody waits for any more; a job already finished is left as it is. */
+export async function cancelQuietly(d: BridgeDeps, id: string): Promise<void> {
+  await d.jobs.cancel('*', id).catch(() => undefined);
+}
+
+/** Follows a job's tokens to its end; null when the wait ran out or `signal` aborted first. */
+export function followTokens(d: BridgeDeps, id: string, onToken: (text: string) => void, timeoutMs: number, signal?: AbortSignal): Promise<JobRecord | null> {
+  return followJob(d, id, onToken, { timeoutMs, signal });
+}

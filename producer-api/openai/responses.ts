@@ -1,0 +1,111 @@
+/**
+ * OpenAI response bodies built from a finished job (pure). The synchronous routes, the
+ * streaming routes and the Batch API's output lines all use these, so a batch line's `body`
+ * is exactly what the same request would have answered online.
+ */
+import type { JobRecord, Task } from '../../protocol/job.js';
+import { OpenAiError, openAiErrorBody } from './errors.js';
+import type { EncodingFormat } from './requests.js';
+
+/** Stands in for OpenAI's `system_fingerprint`: which server produced the answer. */
+export const SYSTEM_FINGERPRINT = 'inference-fabric';
+
+const ID_PREFIX: Record<Task, string> = { chat: 'chatcmpl-', generate: 'cmpl-', embed: 'embd-' };
+
+/** The OpenAI object id of a job's answer: the job id with OpenAI's prefix, so one maps to the other. */
+export const responseId = (task: Task, jobId: string) => `${ID_PREFIX[task]}${jobId}`;
+
+export const unixSeconds = (ms: number) => Math.floor(ms / 1000);
+
+/** OpenAI's `finish_reason`: `length` when the token limit cut the answer, else `stop`. */
+export function finishReason(rec: Pick<JobRecord, 'output'>): 'stop' | 'length' {
+  return rec.output?.done_reason === 'length' ? 'length' : 'stop';
+}
+
+export function usageOf(rec: Pick<JobRecord, 'usage'>) {
+  const prompt = rec.usage?.prompt_tokens ?? 0;
+  const completion = rec.usage?.completion_tokens ?? 0;
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+}
+
+function text(rec: JobRecord): string {
+  return rec.output?.message?.content ?? rec.output?.response ?? '';
+}
+
+/** float32 little-endian, base64: what the SDKs decode when they ask for `encoding_format: base64`. */
+export function encodeEmbedding(vector: number[], format: EncodingFormat): number[] | string {
+  if (format === 'float') return vector;
+  const buf = Buffer.alloc(vector.length * 4);
+  vector.forEach((v, i) => buf.writeFloatLE(v, i * 4));
+  return buf.toString('base64');
+}
+
+/** The full response body of a succeeded job, in the shape of the endpoint that asked for it. */
+export function responseBody(rec: JobRecord, encodingFormat: EncodingFormat = 'float') {
+  const created = unixSeconds(rec.finishedAt ?? rec.createdAt);
+  const base = { id: responseId(rec.task, rec.id), created, model: rec.model, system_fingerprint: SYSTEM_FINGERPRINT };
+  if (rec.task === 'chat') {
+    return {
+      ...base,
+      object: 'chat.completion',
+      choices: [{ index: 0, message: { role: 'assistant', content: text(rec), refusal: null }, logprobs: null, finish_reason: finishReason(rec) }],
+      usage: usageOf(rec),
+    };
+  }
+  if (rec.task === 'generate') {
+    return { ...base, object: 'text_completion', choices: [{ index: 0, text: text(rec), logprobs: null, finish_reason: finishReason(rec) }], usage: usageOf(rec) };
+  }
+  const prompt = rec.usage?.prompt_tokens ?? 0;
+  return {
+    object: 'list',
+    data: (rec.output?.embeddings ?? []).map((v, index) => ({ object: 'embedding', index, embedding: encodeEmbedding(v, encodingFormat) })),
+    model: rec.model,
+    usage: { prompt_tokens: prompt, total_tokens: prompt },
+  };
+}
+
+/**
+ * The error a finished job that did not succeed answers with. `x-should-retry` follows the
+ * job's own error: a retryable engine failure may be retried, a final one must not be.
+ */
+export function jobFailure(rec: JobRecord | null): OpenAiError | null {
+  if (!rec) return new OpenAiError(504, 'timeout', 'the job did not finish within the wait limit; it was canceled', null, false);
+  switch (rec.status) {
+    case 'succeeded':
+      return null;
+    case 'failed':
+      return new OpenAiError(rec.error?.code === 'invalid_request' ? 400 : 500, rec.error?.code ?? 'job_failed', rec.error?.message ?? 'the job failed', null, rec.error?.retryable ?? false);
+    case 'timed_out':
+      return new OpenAiError(504, 'job_timed_out', rec.error?.message ?? 'the job ran past its execution timeout', null, false);
+    case 'expired':
+      return new OpenAiError(503, 'job_expired', 'the job waited past its deadline before it could start', null, true, { 'Retry-After': '1' });
+    case 'canceled':
+      return new OpenAiError(409, 'job_canceled', 'the job was canceled', null, false);
+    default:
+      return new OpenAiError(500, 'job_unfinished', `the job is ${rec.status}`, null, true);
+  }
+}
+
+/** `data: {"error": ...}` payload for an error after a stream has started (the SDKs raise on it). */
+export const streamError = (err: OpenAiError) => openAiErrorBody(err);
+
+/** A streaming chunk carrying `delta` text (or only the finish reason), in the endpoint's chunk shape. */
+export function streamChunk(
+  job: { id: string; task: Task; model: string; created: number },
+  piece: { content?: string; role?: boolean; finish?: 'stop' | 'length' },
+  includeUsage: boolean,
+) {
+  const base = { id: responseId(job.task, job.id), created: job.created, model: job.model, system_fingerprint: SYSTEM_FINGERPRINT };
+  const usage = includeUsage ? { usage: null } : {};
+  if (job.task === 'chat') {
+    const delta = piece.finish ? {} : { ...(piece.role ? { role: 'assistant' } : {}), content: piece.content ?? '' };
+    return { ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta, logprobs: null, finish_reason: piece.finish ?? null }], ...usage };
+  }
+  return { ...base, object: 'text_completion', choices: [{ index: 0, text: piece.content ?? '', logprobs: null, finish_reason: piece.finish ?? null }], ...usage };
+}
+
+/** The extra chunk `stream_options.include_usage` asks for: no choices, the totals. */
+export function usageChunk(job: { id: string; task: Task; model: string; created: number }, rec: JobRecord) {
+  const object = job.task === 'chat' ? 'chat.completion.chunk' : 'text_completion';
+  return { id: responseId(job.task, job.id), object, created: job.created, model: job.model, system_fingerprint: SYSTEM_FINGERPRINT, choices: [], usage: usageOf(rec) };
+}

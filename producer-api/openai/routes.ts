@@ -1,0 +1,73 @@
+/**
+ * OpenAI-compatible inference routes: `POST /v1/chat/completions`, `/v1/completions` and
+ * `/v1/embeddings`. Each request is a job in its model's queue; the answer names it in
+ * `x-fabric-job-id`. Streaming answers are server-sent events ending with `data: [DONE]`;
+ * a client that goes away cancels its job.
+ */
+import { Router, type Response } from 'express';
+import { isTerminal } from '../../protocol/statuses.js';
+import type { ApiOptions } from '../settings/options.js';
+import { cancelQuietly, followTokens, submitOpenAiJob, type BridgeDeps } from './job-bridge.js';
+import { OPENAI_ENDPOINTS, PARSERS, type OpenAiJob } from './requests.js';
+import { jobFailure, responseBody, streamChunk, streamError, unixSeconds, usageChunk } from './responses.js';
+
+export interface OpenAiRoutesDeps extends BridgeDeps {
+  opts: Pick<ApiOptions, 'maxWaitMs'>;
+}
+
+export const JOB_ID_HEADER = 'x-fabric-job-id';
+
+/** Aborts when the client goes away before the answer is complete. */
+function abortOnClose(res: Response): AbortSignal {
+  const gone = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) gone.abort();
+  });
+  return gone.signal;
+}
+
+export function openAiRoutes(d: OpenAiRoutesDeps): Router {
+  const r = Router();
+
+  async function answer(res: Response, job: OpenAiJob): Promise<void> {
+    const tenant = res.locals.tenant as string;
+    const signal = abortOnClose(res);
+    if (job.stream) return stream(res, tenant, job, signal);
+    const { record } = await submitOpenAiJob(d, tenant, job, { waitMs: d.opts.maxWaitMs, signal });
+    res.setHeader(JOB_ID_HEADER, record.id);
+    if (signal.aborted || !isTerminal(record.status)) {
+      // Nobody will read the answer (the client left, or the wait ran out): free the slot.
+      await cancelQuietly(d, record.id);
+      if (signal.aborted) return;
+    }
+    const failure = jobFailure(isTerminal(record.status) ? record : null);
+    if (failure) throw failure;
+    res.json(responseBody(record, job.encodingFormat));
+  }
+
+  async function stream(res: Response, tenant: string, job: OpenAiJob, signal: AbortSignal): Promise<void> {
+    const { record } = await submitOpenAiJob(d, tenant, job);
+    const meta = { id: record.id, task: job.task, model: record.model, created: unixSeconds(record.createdAt) };
+    signal.addEventListener('abort', () => void cancelQuietly(d, record.id), { once: true });
+    res.status(200).set({ [JOB_ID_HEADER]: record.id, 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.flushHeaders();
+    const send = (data: object | string) => res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
+    if (job.task === 'chat') send(streamChunk(meta, { role: true, content: '' }, job.includeUsage));
+    const rec = await followTokens(d, record.id, (t) => send(streamChunk(meta, { content: t }, job.includeUsage)), d.opts.maxWaitMs, signal);
+    if (signal.aborted) return;
+    if (!rec) await cancelQuietly(d, record.id);
+    const failure = jobFailure(rec);
+    if (failure) send(streamError(failure));
+    else {
+      send(streamChunk(meta, { finish: rec!.output?.done_reason === 'length' ? 'length' : 'stop' }, job.includeUsage));
+      if (job.includeUsage) send(usageChunk(meta, rec!));
+      send('[DONE]');
+    }
+    res.end();
+  }
+
+  for (const endpoint of OPENAI_ENDPOINTS) {
+    r.post(endpoint, (req, res) => answer(res, PARSERS[endpoint](req.body)));
+  }
+  return r;
+}

@@ -1,0 +1,46 @@
+/**
+ * The rest of Ollama's surface its clients touch: `GET|HEAD /` (the liveness probe clients and
+ * scripts use) and the legacy `POST /api/embeddings` that the `ollama` client's `embeddings()`
+ * still calls (one `prompt` in, one `embedding` out). It goes through the queues like
+ * `/api/embed`.
+ */
+import { Router } from 'express';
+import { z } from 'zod';
+import { optionsSchema, type SubmitBody } from '../../protocol/job.js';
+import { isTerminal } from '../../protocol/statuses.js';
+import { HttpError, badRequest } from '../http/http-error.js';
+import type { JobService } from '../jobs/job-service.js';
+import { describeZodError, parseModelName } from '../http/request-parsing.js';
+
+const legacyEmbedSchema = z.object({ model: z.string(), prompt: z.string().optional(), options: optionsSchema.optional(), keep_alive: z.union([z.string(), z.number()]).optional() });
+
+/** What the embedding models are: Ollama reports `embedding` for models with a pooling layer (BERT families). */
+const EMBEDDING_FAMILIES = new Set(['bert', 'nomic-bert', 'nomic-bert-moe', 'jina-bert-v2', 'xlm-roberta', 'new', 'gte']);
+
+/** Ollama's `capabilities` for a catalog entry: `embedding` for embedding models, else `completion`. */
+export function modelCapabilities(e: { name: string; family: string | null }): string[] {
+  const embedding = (e.family !== null && EMBEDDING_FAMILIES.has(e.family)) || /(^|[-_/.])embed/i.test(e.name);
+  return embedding ? ['embedding'] : ['completion'];
+}
+
+export function ollamaCompatRoutes(d: { jobs: JobService; opts: { maxWaitMs: number } }): Router {
+  const r = Router();
+  r.get('/', (_req, res) => {
+    res.type('text/plain').send('Ollama is running');
+  });
+
+  r.post('/api/embeddings', async (req, res) => {
+    const parsed = legacyEmbedSchema.safeParse(req.body ?? {});
+    if (!parsed.success) throw badRequest('invalid_request', describeZodError(parsed.error));
+    const model = parseModelName(parsed.data.model);
+    // Ollama answers an empty prompt with an empty embedding (it only loads the model).
+    if (!parsed.data.prompt) return void res.json({ embedding: [] });
+    const body: SubmitBody = { model, task: 'embed', input: { input: parsed.data.prompt, options: parsed.data.options }, priority: 'normal' };
+    const { record } = await d.jobs.submit({ tenant: res.locals.tenant as string, body, model, task: 'embed', waitMs: d.opts.maxWaitMs });
+    res.setHeader('X-Fabric-Job-Id', record.id);
+    if (!isTerminal(record.status)) throw new HttpError(504, 'timeout', 'timed out waiting for the job');
+    if (record.status !== 'succeeded') throw new HttpError(500, record.status, record.error?.message ?? `job ${record.status}`);
+    res.json({ embedding: record.output?.embeddings?.[0] ?? [] });
+  });
+  return r;
+}
