@@ -3,6 +3,7 @@
  * needs Node 22). Cockatiel runs in browsers and Node alike and has no dependencies.
  */
 import {
+  BrokenCircuitError,
   CircuitBreakerPolicy,
   ConsecutiveBreaker,
   CountBreaker,
@@ -78,7 +79,7 @@ export class Breaker {
     try {
       return await this.policy.execute(fn);
     } catch (err) {
-      if (err instanceof Error && err.name === 'BrokenCircuitError') {
+      if (err instanceof BrokenCircuitError) {
         const retryAfterMs = Math.max(0, this.opts.halfOpenAfterMs - (Date.now() - this.openedAt));
         throw new FabricError({
           status: null,
