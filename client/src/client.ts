@@ -1,4 +1,4 @@
-/** `FabricClient`: the entry point. One transport (retries + circuit breaker) per client and base URL. */
+/** `FabricClient`: the entry point. Retries per call; one circuit breaker per base URL (shared by clients with the same settings). */
 import { jobFailure } from './job-failure.js';
 import { Jobs, newIdempotencyKey, type CreateOptions } from './jobs.js';
 import { resolveOptions, type FabricClientOptions, type ResolvedOptions } from './options.js';

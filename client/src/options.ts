@@ -12,7 +12,7 @@ export interface RetryOptions {
 export interface BreakerOptions {
   /** Open after this many failures in a row. */
   consecutiveFailures: number;
-  /** ...or when this share of the last `windowSize` calls failed (0-1)... */
+  /** ...or when more than this share of the last `windowSize` calls failed (between 0 and 1)... */
   failureRate: number;
   windowSize: number;
   /** ...once at least this many calls are in the window. */
@@ -102,8 +102,8 @@ export function resolveOptions(o: FabricClientOptions): ResolvedOptions {
   if (r.breaker) {
     const b = r.breaker;
     check(Number.isInteger(b.consecutiveFailures) && b.consecutiveFailures >= 1, 'breaker.consecutiveFailures must be an integer >= 1');
-    check(b.failureRate > 0 && b.failureRate <= 1, 'breaker.failureRate must be in (0, 1]');
-    check(Number.isInteger(b.windowSize) && b.windowSize >= 1 && b.minimumCalls >= 1, 'breaker.windowSize and minimumCalls must be >= 1');
+    check(b.failureRate > 0 && b.failureRate < 1, 'breaker.failureRate must be between 0 and 1 (exclusive)');
+    check(Number.isInteger(b.windowSize) && Number.isInteger(b.minimumCalls) && b.minimumCalls >= 1 && b.minimumCalls <= b.windowSize, 'breaker.minimumCalls must be an integer from 1 to windowSize');
     check(nonNegative(b.halfOpenAfterMs), 'breaker.halfOpenAfterMs must be >= 0');
   }
   check(Number.isInteger(r.stream.maxReconnects) && r.stream.maxReconnects >= 0, 'stream.maxReconnects must be an integer >= 0');

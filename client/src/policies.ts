@@ -95,6 +95,19 @@ export class Breaker {
   }
 }
 
+const breakers = new Map<string, Breaker>();
+
+/**
+ * The breaker for a base URL: clients made for the same URL with the same settings share it,
+ * so a program that makes a client per request is still protected.
+ */
+export function breakerFor(baseUrl: string, opts: BreakerOptions): Breaker {
+  const key = `${baseUrl} ${JSON.stringify(opts)}`;
+  let b = breakers.get(key);
+  if (!b) breakers.set(key, (b = new Breaker(opts)));
+  return b;
+}
+
 /**
  * Exponential backoff with full jitter, except that a server's (or the open circuit's)
  * `retryAfterMs` wins, capped at `maxRetryAfterMs`.

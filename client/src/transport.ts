@@ -5,7 +5,7 @@
  */
 import { FabricError, errorFromResponse } from './fabric-error.js';
 import type { ResolvedOptions } from './options.js';
-import { Breaker, retryPolicy } from './policies.js';
+import { breakerFor, type Breaker, retryPolicy } from './policies.js';
 import { abortedError, childController, raceAbort } from './signals.js';
 
 export interface RequestSpec {
@@ -40,7 +40,7 @@ export class Transport {
   readonly breaker: Breaker | null;
 
   constructor(private readonly o: ResolvedOptions) {
-    this.breaker = o.breaker ? new Breaker(o.breaker) : null;
+    this.breaker = o.breaker ? breakerFor(o.baseUrl, o.breaker) : null;
   }
 
   /** A JSON call with retries; returns the parsed body with status and headers. */
