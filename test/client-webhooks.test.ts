@@ -3,34 +3,19 @@
  * by the server's signer: accepted as sent, refused when the body, the timestamp or the
  * secret is not the one signed.
  */
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FabricClient, verifyWebhook } from '../client/src/index.js';
 import { generateWebhookSecret, signWebhook, verifyWebhook as serverVerify } from '../protocol/webhook-signing.js';
 import { startFabric, waitFor, type TestFabric } from './support/fabric.js';
+import { startReceiver, type WebhookReceiver } from './support/webhook-receiver.js';
 
 let f: TestFabric | undefined;
-let receiver: Server | undefined;
+let receiver: WebhookReceiver | undefined;
 afterEach(async () => {
   await f?.close();
-  await new Promise((r) => (receiver ? receiver.close(r) : r(undefined)));
+  await receiver?.close();
   f = receiver = undefined;
 });
-
-async function startReceiver() {
-  const got: { headers: IncomingHttpHeaders; body: Buffer }[] = [];
-  receiver = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      got.push({ headers: req.headers, body: Buffer.concat(chunks) });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((r) => receiver!.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(receiver!.address() as AddressInfo).port}/hook`, got };
-}
 
 describe('client: verifyWebhook', () => {
   it('accepts a delivery the fabric sent and refuses a changed body, a stale timestamp and another secret', async () => {
@@ -38,11 +23,11 @@ describe('client: verifyWebhook', () => {
     const secret = generateWebhookSecret();
     await f.startWebhooks(secret);
     await f.addWorker({}, { preload: ['fake-small:latest'] });
-    const { url, got } = await startReceiver();
+    const { url, got } = (receiver = await startReceiver());
     const client = new FabricClient({ baseUrl: f.url });
     const job = await client.jobs.create({ model: 'fake-small', input: { prompt: 'hook me' }, webhook: { url, events: ['job.completed'] } });
     await waitFor(async () => got.length >= 1);
-    const { headers, body } = got[0]!;
+    const { headers, raw: body } = got[0]!;
 
     const ok = await verifyWebhook(headers, body, secret);
     expect(ok).toMatchObject({ ok: true, id: headers['webhook-id'], payload: { type: 'job.completed', data: { id: job.id, status: 'succeeded' } } });

@@ -64,6 +64,28 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
+/** The signed headers of a delivery, checked for presence and freshness (no signature check yet). */
+export type WebhookEnvelope = { ok: true; id: string; timestamp: string; timestampSec: number; signatures: string[] } | { ok: false; reason: WebhookVerifyFailure };
+
+/**
+ * The part of verification that needs no key: all three headers present and the timestamp
+ * within `toleranceSec` (default 300) of now. Shared with the server's Node verifier.
+ */
+export function readWebhookEnvelope(headers: WebhookHeaders, opts: VerifyWebhookOptions = {}): WebhookEnvelope {
+  const { toleranceSec = 300, nowSec = Math.floor(Date.now() / 1000) } = opts;
+  const id = header(headers, 'webhook-id');
+  const ts = header(headers, 'webhook-timestamp');
+  const signatures = header(headers, 'webhook-signature');
+  if (!id || !ts || !signatures) return { ok: false, reason: 'missing_headers' };
+  if (!/^\d{1,12}$/.test(ts)) return { ok: false, reason: 'invalid_timestamp' };
+  const timestampSec = Number(ts);
+  if (timestampSec < nowSec - toleranceSec) return { ok: false, reason: 'timestamp_too_old' };
+  if (timestampSec > nowSec + toleranceSec) return { ok: false, reason: 'timestamp_too_new' };
+  // `v1,<base64>` entries only; other versions (or asymmetric `v1a`) are not ours to check.
+  const v1 = signatures.split(' ').filter((e) => e.startsWith('v1,')).map((e) => e.slice(3));
+  return { ok: true, id, timestamp: ts, timestampSec, signatures: v1 };
+}
+
 /**
  * Checks a received webhook. `rawBody` must be the bytes as received (not re-serialized
  * JSON). Resolves `{ok: true, id, timestampSec, payload}` or `{ok: false, reason}`; a
@@ -77,30 +99,20 @@ export async function verifyWebhook<T = WebhookPayload>(
 ): Promise<WebhookVerifyResult<T>> {
   const key = secret.startsWith(PREFIX) ? base64ToBytes(secret.slice(PREFIX.length)) : null;
   if (!key || key.length < 24 || key.length > 64) throw new TypeError('webhook secret must be whsec_ followed by 24-64 bytes of base64');
-  const { toleranceSec = 300, nowSec = Math.floor(Date.now() / 1000) } = opts;
-  const id = header(headers, 'webhook-id');
-  const ts = header(headers, 'webhook-timestamp');
-  const signatures = header(headers, 'webhook-signature');
-  if (!id || !ts || !signatures) return { ok: false, reason: 'missing_headers' };
-  if (!/^\d{1,12}$/.test(ts)) return { ok: false, reason: 'invalid_timestamp' };
-  const timestampSec = Number(ts);
-  if (timestampSec < nowSec - toleranceSec) return { ok: false, reason: 'timestamp_too_old' };
-  if (timestampSec > nowSec + toleranceSec) return { ok: false, reason: 'timestamp_too_new' };
-
+  const env = readWebhookEnvelope(headers, opts);
+  if (!env.ok) return env;
   const body = bytesOf(rawBody);
-  const prefix = new TextEncoder().encode(`${id}.${ts}.`);
+  const prefix = new TextEncoder().encode(`${env.id}.${env.timestamp}.`);
   const signed = new Uint8Array(prefix.length + body.length);
   signed.set(prefix);
   signed.set(body, prefix.length);
   const hmacKey = await crypto.subtle.importKey('raw', key, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
   const expected = new Uint8Array(await crypto.subtle.sign('HMAC', hmacKey, signed));
   let matched = false;
-  for (const entry of signatures.split(' ')) {
-    const comma = entry.indexOf(',');
-    if (comma < 0 || entry.slice(0, comma) !== 'v1') continue;
-    const given = base64ToBytes(entry.slice(comma + 1));
+  for (const entry of env.signatures) {
+    const given = base64ToBytes(entry);
     if (given && sameBytes(given, expected)) matched = true;
   }
   if (!matched) return { ok: false, reason: 'no_matching_signature' };
-  return { ok: true, id, timestampSec, payload: JSON.parse(new TextDecoder().decode(body)) as T };
+  return { ok: true, id: env.id, timestampSec: env.timestampSec, payload: JSON.parse(new TextDecoder().decode(body)) as T };
 }
