@@ -4,7 +4,7 @@ import { Jobs, newIdempotencyKey, type CreateOptions } from './jobs.js';
 import { resolveOptions, type FabricClientOptions, type ResolvedOptions } from './options.js';
 import { TokenStream } from './token-stream.js';
 import { Transport } from './transport.js';
-import type { ChatMessage, GenerationOptions, Job, JobInput, JobRequest, Model } from './types.js';
+import { isTerminalStatus, type ChatMessage, type GenerationOptions, type Job, type JobInput, type JobRequest, type Model } from './types.js';
 
 /** What the convenience calls share: where the job goes and how it is submitted. */
 export interface CallOptions {
@@ -66,7 +66,7 @@ export class FabricClient {
     headers.prefer = `wait=${wait}`;
     const holdMs = wait * 1000;
     let job = (await this.transport.json<Job>({ method: 'POST', path: '/v1/run', body, headers, signal: opts.signal, timeoutMs: this.options.timeoutMs + holdMs })).body;
-    if (job.status !== 'succeeded') job = await this.jobs.wait(job.id, { signal: opts.signal });
+    if (!isTerminalStatus(job.status)) job = await this.jobs.wait(job.id, { signal: opts.signal });
     const failure = jobFailure(job);
     if (failure) throw failure;
     return job;

@@ -2,7 +2,6 @@
 import { FabricError } from './fabric-error.js';
 import { jobEvents, type EventsOptions } from './event-stream.js';
 import type { ResolvedOptions } from './options.js';
-import { raceAbort } from './signals.js';
 import { TokenStream } from './token-stream.js';
 import type { Transport } from './transport.js';
 import { isTerminalStatus, type Job, type JobEvent, type JobRequest } from './types.js';
@@ -62,7 +61,7 @@ export class Jobs {
         const left = deadline - Date.now();
         if (left <= 0) throw new FabricError({ status: null, code: 'timeout', message: `job ${id} did not finish within ${opts.timeoutMs} ms`, retryable: true, jobId: id });
         const waitSec = Math.max(1, Math.min(this.o.pollWaitSec, Math.ceil(left / 1000)));
-        const job = await raceAbort(this.get(id, { wait: waitSec, signal: opts.signal }), opts.signal, id);
+        const job = await this.get(id, { wait: waitSec, signal: opts.signal });
         if (isTerminalStatus(job.status)) return job;
       }
     } finally {
@@ -83,7 +82,7 @@ export class Jobs {
     }
   }
 
-  /** Submits a job and iterates its tokens (`.result` has the finished job). */
+  /** Submits a job when iteration starts and yields its tokens (`.result` has the finished job). */
   stream(body: JobRequest, opts: CreateOptions & { cancelOnAbort?: boolean } = {}): TokenStream {
     const createOpts = { ...opts, idempotencyKey: opts.idempotencyKey ?? newIdempotencyKey() };
     const self = this;
