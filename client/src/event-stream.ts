@@ -7,7 +7,7 @@ import { EventSourceParserStream } from 'eventsource-parser/stream';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { FabricError } from './fabric-error.js';
 import type { ResolvedOptions } from './options.js';
-import { abortedError } from './signals.js';
+import { abortedError, raceAbort } from './signals.js';
 import type { OpenResponse, Transport } from './transport.js';
 import type { Job, JobEvent, JobStatus } from './types.js';
 
@@ -49,7 +49,8 @@ async function* messages(open: OpenResponse, idleMs: number): AsyncGenerator<Eve
     .getReader();
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      // Raced with the abort, so the read ends at once whatever the body's pipes still do.
+      const { done, value } = await raceAbort(reader.read(), open.signal);
       clearTimeout(idle);
       if (done) return;
       yield value; // the consumer's own time between reads does not count as silence
