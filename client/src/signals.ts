@@ -33,11 +33,16 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return raceAbort(new Promise<void>((r) => setTimeout(r, ms)), signal);
 }
 
-/** A controller that aborts when `parent` does; `release()` detaches it. */
+/**
+ * A controller that aborts when `parent` does; `release()` detaches it. The abort reaches the
+ * child one macrotask later: tearing down an in-flight fetch runs synchronously inside
+ * `abort()` (undici: ~25 ms measured under the test runner), and the caller's promise, raced
+ * with `parent` (raceAbort), should reject without waiting for it.
+ */
 export function childController(parent: AbortSignal | undefined): { controller: AbortController; release: () => void } {
   const controller = new AbortController();
   if (!parent) return { controller, release: () => undefined };
-  const onAbort = () => controller.abort(parent.reason);
+  const onAbort = () => void setTimeout(() => controller.abort(parent.reason), 0);
   if (parent.aborted) controller.abort(parent.reason);
   else parent.addEventListener('abort', onAbort, { once: true });
   return { controller, release: () => parent.removeEventListener('abort', onAbort) };
