@@ -17,6 +17,8 @@ ENV NODE_ENV=production \
     # never download or compile one while building the image.
     NODE_LLAMA_CPP_SKIP_DOWNLOAD=true
 COPY package.json package-lock.json ./
+# client/ is an npm workspace: npm ci needs its manifest (the server uses its error-code list).
+COPY client/package.json ./client/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # ---- runtime --------------------------------------------------------------------------------
@@ -30,6 +32,7 @@ ENV NODE_ENV=production \
 COPY --from=deps --chown=node:node /app/node_modules ./node_modules
 COPY --chown=node:node package.json ./
 COPY --chown=node:node protocol ./protocol
+COPY --chown=node:node client/src ./client/src
 COPY --chown=node:node producer-api ./producer-api
 COPY --chown=node:node worker ./worker
 COPY --chown=node:node scheduler ./scheduler

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import type { JobStatus, StoredStatus, WebhookEvent } from './statuses.js';
 import { WEBHOOK_EVENTS } from './statuses.js';
+import type { JobErrorCode } from './error-codes.js';
 
 export type Task = 'generate' | 'chat' | 'embed';
 export type Priority = 'high' | 'normal' | 'low';
@@ -96,7 +97,7 @@ export function resolveTask(body: SubmitBody): { task: Task } | { error: string 
 }
 
 export interface JobError {
-  code: string;
+  code: JobErrorCode;
   message: string;
   retryable: boolean;
 }

@@ -11,6 +11,7 @@
  *   // result.id is stable across retries: use it as an idempotency key.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { readWebhookEnvelope, type VerifyWebhookOptions as VerifyOptions, type WebhookHeaders, type WebhookVerifyFailure as VerifyFailure } from '../client/src/webhooks.js';
 
 export const WEBHOOK_SECRET_PREFIX = 'whsec_';
 /** Standard Webhooks: a symmetric secret is random, 24 to 64 bytes. */
@@ -68,57 +69,27 @@ export function signatureHeader(secrets: readonly string[], msgId: string, times
   return secrets.map((s) => signWebhook(s, msgId, timestampSec, body)).join(' ');
 }
 
-/** Incoming headers as Node (`req.headers`) or fetch (`Headers`) present them. */
-export type WebhookHeaders = Record<string, string | string[] | undefined> | { get(name: string): string | null };
-
-export interface VerifyOptions {
-  /** Largest allowed distance between the webhook timestamp and now, either way (replay guard). */
-  toleranceSec?: number;
-  /** Current time in seconds; injectable for tests. */
-  nowSec?: number;
-}
-
-export type VerifyFailure =
-  | 'missing_headers'
-  | 'invalid_timestamp'
-  | 'timestamp_too_old'
-  | 'timestamp_too_new'
-  | 'no_matching_signature';
+/** Headers, options and failure reasons are the client's (one definition for both verifiers). */
+export type { WebhookHeaders, VerifyOptions, VerifyFailure };
 
 export type VerifyResult = { ok: true; id: string; timestampSec: number } | { ok: false; reason: VerifyFailure };
-
-function header(headers: WebhookHeaders, name: string): string | undefined {
-  if (typeof headers.get === 'function') return (headers as { get(n: string): string | null }).get(name) ?? undefined;
-  const record = headers as Record<string, string | string[] | undefined>;
-  const key = Object.keys(record).find((k) => k.toLowerCase() === name);
-  const value = key === undefined ? undefined : record[key];
-  return Array.isArray(value) ? value.join(' ') : value;
-}
 
 /**
  * Checks a received webhook: all three headers present, timestamp within `toleranceSec`
  * (default 300) of now, and at least one `v1,` signature matching in constant time.
  * `body` must be the raw bytes as received. A malformed `secret` throws `WebhookSecretError`
- * (a configuration error, unlike a bad request, which returns `{ok: false}`).
+ * (a configuration error, unlike a bad request, which returns `{ok: false}`). The client's
+ * `verifyWebhook` is the same check with Web Crypto, for receivers outside Node.
  */
 export function verifyWebhook(secret: string, headers: WebhookHeaders, body: string | Buffer, opts: VerifyOptions = {}): VerifyResult {
-  const { toleranceSec = 300, nowSec = Math.floor(Date.now() / 1000) } = opts;
-  const id = header(headers, 'webhook-id');
-  const ts = header(headers, 'webhook-timestamp');
-  const signatures = header(headers, 'webhook-signature');
-  if (!id || !ts || !signatures) return { ok: false, reason: 'missing_headers' };
-  if (!/^\d{1,12}$/.test(ts)) return { ok: false, reason: 'invalid_timestamp' };
-  const timestampSec = Number(ts);
-  if (timestampSec < nowSec - toleranceSec) return { ok: false, reason: 'timestamp_too_old' };
-  if (timestampSec > nowSec + toleranceSec) return { ok: false, reason: 'timestamp_too_new' };
-
+  const env = readWebhookEnvelope(headers, opts);
+  if (!env.ok) return env;
+  const { id, timestamp: ts, timestampSec } = env;
   const expected = mac(parseWebhookSecret(secret), id, ts, body);
   let matched = false;
   // Check every entry (no early exit) so timing does not reveal which one matched.
-  for (const entry of signatures.split(' ')) {
-    const comma = entry.indexOf(',');
-    if (comma < 0 || entry.slice(0, comma) !== SIGNATURE_VERSION) continue;
-    const given = Buffer.from(entry.slice(comma + 1), 'base64');
+  for (const entry of env.signatures) {
+    const given = Buffer.from(entry, 'base64');
     if (given.length === expected.length && timingSafeEqual(given, expected)) matched = true;
   }
   return matched ? { ok: true, id, timestampSec } : { ok: false, reason: 'no_matching_signature' };

@@ -1,31 +1,16 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { queueNameFor } from '../protocol/model-names.js';
 import { generateWebhookSecret, verifyWebhook } from '../protocol/webhook-signing.js';
 import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
+import { startReceiver, type WebhookReceiver } from './support/webhook-receiver.js';
 
 let f: TestFabric;
-let receiver: Server | undefined;
+let receiver: WebhookReceiver | undefined;
 afterEach(async () => {
   await f?.close();
-  await new Promise((r) => (receiver ? receiver.close(r) : r(undefined)));
+  await receiver?.close();
 });
-
-async function startReceiver() {
-  const got: { headers: IncomingHttpHeaders; body: string }[] = [];
-  receiver = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      got.push({ headers: req.headers, body });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((r) => receiver!.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(receiver!.address() as AddressInfo).port}/hook`, got };
-}
 
 describe('webhooks end to end', () => {
   it('delivers signed job.started and job.completed events that the receiver verifies, and logs them on the job', async () => {
@@ -33,7 +18,7 @@ describe('webhooks end to end', () => {
     const secret = generateWebhookSecret();
     await f.startWebhooks(secret);
     await f.addWorker({}, { preload: ['fake-small:latest'] });
-    const { url, got } = await startReceiver();
+    const { url, got } = (receiver = await startReceiver());
     const sub = await call(f.url, '/v1/jobs', {
       body: { model: 'fake-small', input: { prompt: 'hook' }, webhook: { url, events: ['job.started', 'job.completed'] } },
     });
@@ -58,7 +43,7 @@ describe('webhooks end to end', () => {
     // A worker that publishes the catalog but is never told to load the model: nothing picks the
     // job up, and the test never reads it through the API.
     await f.addWorker({});
-    const { url, got } = await startReceiver();
+    const { url, got } = (receiver = await startReceiver());
     const sub = await call(f.url, '/v1/jobs', { body: { model: 'fake-small', input: { prompt: 'late' }, ttl: 1, webhook: { url, events: ['job.expired'] } } });
     expect(sub.status).toBe(202);
     expect(await f.redis.zscore(f.keys.deadlines(), sub.json.id)).not.toBeNull();
@@ -83,7 +68,7 @@ describe('webhooks end to end', () => {
     f = await startFabric();
     await f.startWebhooks(generateWebhookSecret());
     await f.addWorker({}, { preload: ['fake-small:latest'] });
-    const { url, got } = await startReceiver();
+    const { url, got } = (receiver = await startReceiver());
     const sub = await call(f.url, '/v1/jobs', { body: { model: 'fake-small', input: { prompt: 'FAIL:engine_error' }, webhook: { url, events: ['job.failed'] } } });
     await waitFor(async () => got.length >= 1);
     await call(f.url, `/v1/jobs/${sub.json.id}?wait=5`);

@@ -4,6 +4,7 @@
  * delay, and `x-should-retry` to override their default of retrying 408/409/429/5xx.
  */
 import type { ErrorRequestHandler } from 'express';
+import type { HttpErrorCode } from '../../protocol/error-codes.js';
 import type { Logger } from '../../protocol/logger.js';
 import { HttpError } from '../http/http-error.js';
 import { toHttpError } from '../middleware/error-handler.js';
@@ -12,7 +13,7 @@ import { toHttpError } from '../middleware/error-handler.js';
 export class OpenAiError extends HttpError {
   constructor(
     status: number,
-    code: string,
+    code: HttpErrorCode,
     message: string,
     readonly param: string | null = null,
     readonly shouldRetry?: boolean,

@@ -11,6 +11,7 @@ import { isTerminal } from '../../protocol/statuses.js';
 import { HttpError, badRequest } from '../http/http-error.js';
 import type { JobService } from '../jobs/job-service.js';
 import { describeZodError, parseModelName } from '../http/request-parsing.js';
+import { failureOf } from './ollama.js';
 
 const legacyEmbedSchema = z.object({ model: z.string(), prompt: z.string().optional(), options: optionsSchema.optional(), keep_alive: z.union([z.string(), z.number()]).optional() });
 
@@ -38,8 +39,8 @@ export function ollamaCompatRoutes(d: { jobs: JobService; opts: { maxWaitMs: num
     const body: SubmitBody = { model, task: 'embed', input: { input: parsed.data.prompt, options: parsed.data.options }, priority: 'normal' };
     const { record } = await d.jobs.submit({ tenant: res.locals.tenant as string, body, model, task: 'embed', waitMs: d.opts.maxWaitMs });
     res.setHeader('X-Fabric-Job-Id', record.id);
-    if (!isTerminal(record.status)) throw new HttpError(504, 'timeout', 'timed out waiting for the job');
-    if (record.status !== 'succeeded') throw new HttpError(500, record.status, record.error?.message ?? `job ${record.status}`);
+    const failure = failureOf(isTerminal(record.status) ? record : null);
+    if (failure) throw failure;
     res.json({ embedding: record.output?.embeddings?.[0] ?? [] });
   });
   return r;

@@ -68,8 +68,9 @@ function finalFields(rec: JobRecord) {
   };
 }
 
-function failureOf(rec: JobRecord | null): HttpError | null {
-  if (!rec) return new HttpError(504, 'timeout', 'timed out waiting for the job');
+export function failureOf(rec: JobRecord | null): HttpError | null {
+  // A job still queued or running when the wait ended is a timeout, like no record at all.
+  if (!rec || rec.status === 'queued' || rec.status === 'running') return new HttpError(504, 'timeout', 'timed out waiting for the job');
   if (rec.status === 'succeeded') return null;
   const message = rec.error?.message ?? `job ${rec.status}`;
   return new HttpError(rec.status === 'timed_out' ? 504 : rec.status === 'canceled' ? 499 : 500, rec.status, message);

@@ -1,0 +1,106 @@
+/** The fabric's HTTP shapes as the client sees them (mirrors the API's JSON, snake_case kept). */
+import type { JobErrorCode } from './error-codes.js';
+
+export type JobStatus = 'queued' | 'loading_model' | 'running' | 'succeeded' | 'failed' | 'canceled' | 'timed_out' | 'expired';
+export const TERMINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'canceled', 'timed_out', 'expired'];
+export const isTerminalStatus = (s: JobStatus): boolean => TERMINAL_STATUSES.includes(s);
+
+export type Task = 'generate' | 'chat' | 'embed';
+export type WebhookEventType = 'job.started' | 'job.completed' | 'job.failed' | 'job.canceled' | 'job.expired';
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant' | 'tool';
+  content: string;
+  images?: string[];
+}
+
+/** Ollama-style generation options; unknown ones pass through. */
+export interface GenerationOptions {
+  num_predict?: number;
+  temperature?: number;
+  top_k?: number;
+  top_p?: number;
+  min_p?: number;
+  seed?: number;
+  stop?: string | string[];
+  num_ctx?: number;
+  repeat_penalty?: number;
+  [name: string]: unknown;
+}
+
+export interface JobInput {
+  prompt?: string;
+  system?: string;
+  suffix?: string;
+  template?: string;
+  raw?: boolean;
+  messages?: ChatMessage[];
+  input?: string | string[];
+  options?: GenerationOptions;
+  format?: 'json' | Record<string, unknown>;
+  images?: string[];
+  truncate?: boolean;
+}
+
+/** Body of `POST /v1/jobs` and `POST /v1/run`. */
+export interface JobRequest {
+  model: string;
+  task?: Task;
+  input: JobInput;
+  priority?: 'high' | 'normal' | 'low';
+  webhook?: { url: string; events?: WebhookEventType[] };
+  metadata?: Record<string, unknown>;
+  /** Seconds the job may wait in its queue before it expires unstarted. */
+  ttl?: number;
+  /** Seconds the job may run once started. */
+  timeout?: number;
+}
+
+export interface JobError {
+  code: JobErrorCode;
+  message: string;
+  retryable: boolean;
+}
+
+export interface Job {
+  id: string;
+  object: 'job';
+  model: string;
+  task: Task;
+  status: JobStatus;
+  priority: 'high' | 'normal' | 'low';
+  input: JobInput;
+  output: { response?: string; message?: { role: 'assistant'; content: string }; embeddings?: number[][]; done_reason?: string } | null;
+  error: JobError | null;
+  usage: { prompt_tokens: number; completion_tokens: number } | null;
+  timings: { queue_ms: number | null; load_wait_ms: number | null; run_ms: number | null; total_ms: number | null };
+  worker: string | null;
+  attempts: number;
+  metadata: Record<string, unknown>;
+  webhook: { url: string; events?: WebhookEventType[] } | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  /** Where a queued job stands. */
+  queue?: { position: number | null; depth: number };
+  urls?: { get: string; events: string; cancel: string };
+  webhook_deliveries?: unknown[];
+}
+
+/** One event of `GET /v1/jobs/:id/events`. `id` is the resume point (absent on `result`). */
+export type JobEvent =
+  | { type: 'status'; id: string; status: JobStatus; data: Record<string, unknown> }
+  | { type: 'token'; id: string; text: string }
+  | { type: 'progress'; id: string; data: Record<string, unknown> }
+  | { type: 'result'; job: Job };
+
+export interface Model {
+  id: string;
+  object: 'model';
+  engine: string;
+  size_bytes: number;
+  resident_on: { worker: string }[];
+  loading_on: { worker: string; since: string }[];
+  queue: Record<string, number>;
+  [field: string]: unknown;
+}
