@@ -8,7 +8,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { optionsSchema, type SubmitBody } from '../../protocol/job.js';
 import { isTerminal } from '../../protocol/statuses.js';
-import { HttpError, badRequest } from '../http/http-error.js';
+import { badRequest } from '../http/http-error.js';
 import type { JobService } from '../jobs/job-service.js';
 import { describeZodError, parseModelName } from '../http/request-parsing.js';
 import { failureOf } from './ollama.js';
