@@ -47,7 +47,7 @@ export interface Comparison {
 /** Runs each policy in `o.policies` on the same workload and cluster. */
 export function compare(o: SimCliOptions, w: Pick<Workload, 'trace' | 'models'>): Comparison {
   const service = serviceModel(o.gpuStartMs === undefined ? {} : { gpuStartMs: o.gpuStartMs });
-  const cluster: ClusterOptions = { gpus: o.gpus, gpuMemBytes: o.gpuMemBytes, maxGpus: o.maxGpus, tickMs: o.tickMs, stallLimitMs: 30 * 60_000 };
+  const cluster: ClusterOptions = { fleet: o.fleet, tickMs: o.tickMs, stallLimitMs: 30 * 60_000 };
   const results = o.policies.map((name) => simulate(createPolicy(name, w.trace), w.trace, w.models, cluster, service));
   return { results, rows: results.map(summarize), cluster, service };
 }

@@ -11,6 +11,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { simulate, type ClusterOptions } from './engine.js';
+import { uniformFleet, type WorkerClass } from './fleet.js';
 import { generateModels, generateTrace, GENERATE_DEFAULTS, type GenerateOptions } from './generate.js';
 import { createPolicy, POLICY_NAMES } from './policies/index.js';
 import { checkGoals } from './report.js';
@@ -22,19 +23,19 @@ const GiB = 2 ** 30;
 export interface Scenario {
   readonly name: string;
   readonly generate: Partial<GenerateOptions>;
-  readonly cluster: Pick<ClusterOptions, 'gpus' | 'gpuMemBytes' | 'maxGpus'>;
+  readonly fleet: readonly WorkerClass[];
 }
 
-const fixed = (gpus: number, gib: number) => ({ gpus, gpuMemBytes: gib * GiB, maxGpus: gpus });
+const fixed = (gpus: number, gib: number) => uniformFleet(gpus, gib * GiB, gpus);
 
 export function sweepScenarios(): Scenario[] {
   const out: Scenario[] = [];
-  for (const seed of [1, 2, 3, 4, 5]) out.push({ name: `seed ${seed}, 2 x 48 GiB`, generate: { seed }, cluster: fixed(2, 48) });
-  for (const seed of [1, 2, 3, 4, 5]) out.push({ name: `seed ${seed}, 3 x 48 GiB`, generate: { seed }, cluster: fixed(3, 48) });
-  for (const seed of [1, 3]) out.push({ name: `seed ${seed}, 2-4 x 48 GiB autoscaling`, generate: { seed }, cluster: { gpus: 2, gpuMemBytes: 48 * GiB, maxGpus: 4 } });
-  out.push({ name: 'seed 6, 20 models 1-70 GB, 4 x 80 GiB', generate: { seed: 6, models: 20, maxModelBytes: 70e9, meanRatePerSec: 1 }, cluster: fixed(4, 80) });
-  out.push({ name: 'seed 7, flat popularity (s 0.6), 2 x 48 GiB', generate: { seed: 7, zipfS: 0.6 }, cluster: fixed(2, 48) });
-  out.push({ name: 'seed 8, 8 models 1-20 GB, 1 x 24 GiB', generate: { seed: 8, models: 8, maxModelBytes: 20e9, meanRatePerSec: 0.3 }, cluster: fixed(1, 24) });
+  for (const seed of [1, 2, 3, 4, 5]) out.push({ name: `seed ${seed}, 2 x 48 GiB`, generate: { seed }, fleet: fixed(2, 48) });
+  for (const seed of [1, 2, 3, 4, 5]) out.push({ name: `seed ${seed}, 3 x 48 GiB`, generate: { seed }, fleet: fixed(3, 48) });
+  for (const seed of [1, 3]) out.push({ name: `seed ${seed}, 2-4 x 48 GiB autoscaling`, generate: { seed }, fleet: uniformFleet(2, 48 * GiB, 4) });
+  out.push({ name: 'seed 6, 20 models 1-70 GB, 4 x 80 GiB', generate: { seed: 6, models: 20, maxModelBytes: 70e9, meanRatePerSec: 1 }, fleet: fixed(4, 80) });
+  out.push({ name: 'seed 7, flat popularity (s 0.6), 2 x 48 GiB', generate: { seed: 7, zipfS: 0.6 }, fleet: fixed(2, 48) });
+  out.push({ name: 'seed 8, 8 models 1-20 GB, 1 x 24 GiB', generate: { seed: 8, models: 8, maxModelBytes: 20e9, meanRatePerSec: 0.3 }, fleet: fixed(1, 24) });
   return out;
 }
 
@@ -54,7 +55,7 @@ export function runScenario(s: Scenario): SweepRow {
   const models = generateModels(o);
   const trace = generateTrace(models, o);
   const service = serviceModel();
-  const cluster: ClusterOptions = { ...s.cluster, tickMs: 2_000, stallLimitMs: 30 * 60_000 };
+  const cluster: ClusterOptions = { fleet: s.fleet, tickMs: 2_000, stallLimitMs: 30 * 60_000 };
   const rows = POLICY_NAMES.map((name) => summarize(simulate(createPolicy(name, trace), trace, models, cluster, service)));
   const fabric = rows.find((r) => r.policy === 'fabric')!;
   const best = rows
@@ -62,7 +63,8 @@ export function runScenario(s: Scenario): SweepRow {
     .sort((a, b) => (a.ttft_ms.p95 as number) - (b.ttft_ms.p95 as number))[0];
   // Every model resident: one GPU's memory holds them all, so only queueing and prefill remain.
   const everything = models.reduce((sum, m) => sum + footprintBytes(service, m.sizeBytes), 0);
-  const floor = summarize(simulate(createPolicy('fabric', trace), trace, models, { ...cluster, gpuMemBytes: Math.max(everything, s.cluster.gpuMemBytes) }, service));
+  const roomy = s.fleet.map((c) => ({ ...c, gpuMemBytes: Math.max(everything, c.gpuMemBytes) }));
+  const floor = summarize(simulate(createPolicy('fabric', trace), trace, models, { ...cluster, fleet: roomy }, service));
   const checks = checkGoals(rows);
   return {
     scenario: s.name,
