@@ -34,9 +34,13 @@ export type WorkerLifecycle = 'starting' | 'running' | 'draining' | 'stopped';
 export interface Heartbeat {
   workerId: string;
   engine: string;
+  /** The worker pool (GPU class) it belongs to (FABRIC_WORKER_POOL); absent: the one default pool. */
+  pool?: string;
   host: string;
   pid: number;
   state: WorkerLifecycle;
+  /** Set while draining on the scheduler's command (scale-down), not for a shutdown: it waits to be released. */
+  drainedForScaleDown?: boolean;
   startedAt: number;
   at: number;
   /** Memory the engine may fill with models (VRAM, or configured RAM for CPU engines). */
@@ -55,7 +59,9 @@ export interface Heartbeat {
 
 export type ControlCommand =
   | { type: 'load'; model: string; requestId: string; at: number }
-  | { type: 'unload'; model: string; requestId: string; at: number };
+  | { type: 'unload'; model: string; requestId: string; at: number }
+  /** Stop taking jobs, let active ones finish, unload everything and stay empty until released. */
+  | { type: 'drain'; requestId: string; at: number };
 
 /** Entry in the catalog hash: a model some engine can serve. */
 export interface CatalogEntry {

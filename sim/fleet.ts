@@ -8,7 +8,7 @@
 import { parseBytes } from './trace.js';
 
 export interface WorkerClass {
-  /** Pool name: `<gpus>x<size>` unless given (one autoscaled Deployment per pool in k8s/). */
+  /** Pool name, `[<gpus>x]<size>` in lower case (one autoscaled Deployment per pool in k8s/). */
   readonly pool: string;
   /** Workers at the start; a scale-down never goes below `min`. */
   readonly count: number;
@@ -25,10 +25,11 @@ export function workerBytes(c: Pick<WorkerClass, 'gpusPerWorker' | 'gpuMemBytes'
 
 /**
  * The single class the older flags describe (`--gpus N --gpu-mem X --max-gpus M`): one GPU per
- * worker, starting at N, autoscaled up to M and down to 1 (as the simulator always allowed).
+ * worker, starting at N; a fixed pool when M = N, else autoscaled between 1 and M.
  */
 export function uniformFleet(gpus: number, gpuMemBytes: number, maxGpus: number): WorkerClass[] {
-  return [{ pool: 'default', count: gpus, min: 1, max: Math.max(gpus, maxGpus), gpusPerWorker: 1, gpuMemBytes }];
+  const max = Math.max(gpus, maxGpus);
+  return [{ pool: 'default', count: gpus, min: max === gpus ? gpus : 1, max, gpusPerWorker: 1, gpuMemBytes }];
 }
 
 /** Parses `COUNT[-MAX]x[GPUSx]SIZE[,...]`; throws with a readable message. */
@@ -44,7 +45,7 @@ export function parseFleet(text: string): WorkerClass[] {
     if (max < count || max < 1) throw new Error(`fleet entry "${part}": the maximum must be >= the count and >= 1`);
     if (gpusPerWorker < 1) throw new Error(`fleet entry "${part}": a worker needs at least one GPU`);
     if (gpuMemBytes <= 0) throw new Error(`fleet entry "${part}": GPU memory must be > 0`);
-    const pool = `${gpusPerWorker > 1 ? `${gpusPerWorker}x` : ''}${m[4]!.trim()}`;
+    const pool = `${gpusPerWorker > 1 ? `${gpusPerWorker}x` : ''}${m[4]!.trim()}`.toLowerCase();
     if (out.some((c) => c.pool === pool)) throw new Error(`fleet names the class ${pool} twice`);
     out.push({ pool, count, min: count, max, gpusPerWorker, gpuMemBytes });
   }

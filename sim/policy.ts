@@ -21,6 +21,8 @@ export interface ReplicaView {
   readonly lastUsedAt: number;
   /** Requests running on it now (at most `slotsPerReplica`). */
   readonly active: number;
+  /** Bytes it holds on each GPU of its worker (absent: all on the first). */
+  readonly perDevice?: readonly number[];
 }
 
 /** A worker: one or more GPUs (the name predates multi-GPU workers). */

@@ -67,9 +67,9 @@ describe('simulator flags', () => {
 
   it('reads --fleet as worker classes (counts, autoscaled ranges, GPUs per worker) and refuses it mixed with --gpus', () => {
     expect(parseSimArgs(['--fleet', '2x24GiB,1-4x80GiB,1x2x80GiB']).fleet).toEqual([
-      { pool: '24GiB', count: 2, min: 2, max: 2, gpusPerWorker: 1, gpuMemBytes: 24 * 2 ** 30 },
-      { pool: '80GiB', count: 1, min: 1, max: 4, gpusPerWorker: 1, gpuMemBytes: 80 * 2 ** 30 },
-      { pool: '2x80GiB', count: 1, min: 1, max: 1, gpusPerWorker: 2, gpuMemBytes: 80 * 2 ** 30 },
+      { pool: '24gib', count: 2, min: 2, max: 2, gpusPerWorker: 1, gpuMemBytes: 24 * 2 ** 30 },
+      { pool: '80gib', count: 1, min: 1, max: 4, gpusPerWorker: 1, gpuMemBytes: 80 * 2 ** 30 },
+      { pool: '2x80gib', count: 1, min: 1, max: 1, gpusPerWorker: 2, gpuMemBytes: 80 * 2 ** 30 },
     ]);
     expect(() => parseSimArgs(['--fleet', '2x24GiB', '--gpus', '2'])).toThrow(/--fleet replaces/);
     expect(() => parseSimArgs(['--fleet', '4-2x24GiB'])).toThrow(/maximum/);

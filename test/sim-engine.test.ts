@@ -99,7 +99,7 @@ describe('simulated fleets', () => {
     const models = [{ name: 'big', sizeBytes: 30e9 }]; // 36 GB: above one 24 GiB GPU, under two
     const trace = [req(0, 0, 'big'), req(1, 5_000, 'big')];
     const fleet = parseFleet('1x2x24GiB');
-    expect(fleet[0]).toMatchObject({ count: 1, gpusPerWorker: 2, gpuMemBytes: 24 * GiB, pool: '2x24GiB' });
+    expect(fleet[0]).toMatchObject({ count: 1, gpusPerWorker: 2, gpuMemBytes: 24 * GiB, pool: '2x24gib' });
     const r = simulate(createPolicy('fabric', trace), trace, models, { fleet, tickMs: 2_000, stallLimitMs: 600_000 }, service);
     expect(r).toMatchObject({ completed: 2, rejected: 0, oom: 0 });
     expect(r.gpuSeconds).toBeCloseTo((2 * r.endMs) / 1000, 3);

@@ -127,7 +127,7 @@ describe('oracle bound', () => {
 describe('fabric adapter', () => {
   it('runs the real decide(): a cold backlog becomes a load on the GPU with room', () => {
     const seen: string[] = [];
-    const policy = fabricPolicy({ observe: (snap, actions) => seen.push(`${snap.workers.length}:${actions.map((a) => (a.type === 'scale' ? 'scale' : `${a.type}:${a.model}`)).join(',')}`) });
+    const policy = fabricPolicy({ observe: (snap, actions) => seen.push(`${snap.workers.length}:${actions.map((a) => (a.type === 'scale' || a.type === 'drain' ? a.type : `${a.type}:${a.model}`)).join(',')}`) });
     const actions = policy.onTick!(view([gpu('gpu0', 10, [replica('a', 'gpu0')]), gpu('gpu1', 10, [])], { a: 1, b: 2 }, { b: 1 }));
     expect(actions).toContainEqual({ type: 'load', model: 'b', gpu: 'gpu1' });
     expect(seen[0]).toMatch(/^2:/);

@@ -59,6 +59,7 @@ export function workerConfigFromEnv(env: Env): WorkerConfig {
     },
     node: workerOptions({
       workerId: envString(env, 'FABRIC_WORKER_ID', defaultWorkerId()),
+      pool: envString(env, 'FABRIC_WORKER_POOL', '') || undefined,
       preload: envList(env, 'FABRIC_PRELOAD').map(canonicalModelName),
       heartbeatIntervalMs,
       drainTimeoutMs: envDurationMs(env, 'FABRIC_DRAIN_TIMEOUT', 60_000),

@@ -4,6 +4,8 @@ import { QUEUE_SETTINGS_DEFAULTS, type QueueSettings } from '../protocol/queue-s
 
 export interface WorkerNodeOptions {
   workerId: string;
+  /** Worker pool (GPU class) it reports in its heartbeat (FABRIC_WORKER_POOL); undefined: the default pool. */
+  pool?: string;
   /** Models to load at start. */
   preload: string[];
   heartbeatIntervalMs: number;
@@ -26,6 +28,7 @@ export function workerOptions(partial: Partial<WorkerNodeOptions> = {}): WorkerN
   const heartbeatIntervalMs = partial.heartbeatIntervalMs ?? 2_000;
   return {
     workerId: partial.workerId ?? defaultWorkerId(),
+    ...(partial.pool ? { pool: partial.pool } : {}),
     preload: partial.preload ?? [],
     heartbeatIntervalMs,
     heartbeatTtlMs: partial.heartbeatTtlMs ?? heartbeatIntervalMs * 3,
