@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { CatalogEntry, GpuInfo, Heartbeat, ResidentModelInfo } from '../protocol/worker-state.js';
 import { decide, type Action } from '../scheduler/decide.js';
 import { buildLedgers, bookLoad } from '../scheduler/ledger.js';
+import { parsePools } from '../scheduler/config.js';
 import { schedulerPolicy, type SchedulerPolicyInput, type WorkerPoolSpec } from '../scheduler/policy.js';
 import type { QueueDepth, Snapshot } from '../scheduler/snapshot.js';
 import { heartbeatOf, residentOf } from './support/heartbeats.js';
@@ -186,5 +187,16 @@ describe('per-GPU ledger', () => {
     const [ledger] = buildLedgers(snap([w('d1', [24, 24])], {}), schedulerPolicy({ headroomRatio: 0.1 }));
     expect(ledger!.gpuFree).toEqual([Math.floor(21.6 * GB), Math.floor(21.6 * GB)]);
     expect(ledger!.gpuFree.reduce((s, b) => s + b, 0)).toBeLessThanOrEqual(ledger!.free + 1);
+  });
+});
+
+describe('FABRIC_WORKER_POOLS', () => {
+  it('reads name:GPUSxSIZE:MIN-MAX entries and refuses a malformed one', () => {
+    expect(parsePools('small:1x24GiB:1-4, large:2x80GiB:0-2')).toEqual([
+      { name: 'small', gpus: 1, gpuBytes: 24 * 2 ** 30, minWorkers: 1, maxWorkers: 4 },
+      { name: 'large', gpus: 2, gpuBytes: 80 * 2 ** 30, minWorkers: 0, maxWorkers: 2 },
+    ]);
+    expect(() => parsePools('large:80GiB')).toThrow(/name:GPUSxSIZE:MIN-MAX/);
+    expect(() => schedulerPolicy({ pools: parsePools('a:1x24GiB:3-2') })).toThrow(/minWorkers <= maxWorkers/);
   });
 });
