@@ -25,6 +25,10 @@ export interface EngineConfig {
   ollamaUrl: string;
   /** Pull a model from the registry when a load finds it missing on the Ollama server. */
   ollamaPull: boolean;
+  /** Start and supervise `ollama serve` as a child (the one-container GPU worker image). */
+  ollamaServe: boolean;
+  /** The `ollama` binary the worker starts. */
+  ollamaCommand: string;
 }
 
 export interface WorkerConfig {
@@ -56,6 +60,8 @@ export function workerConfigFromEnv(env: Env): WorkerConfig {
       fakeTokensPerSecond: envInt(env, 'FABRIC_FAKE_TPS', 200),
       ollamaUrl: envString(env, 'OLLAMA_URL', 'http://127.0.0.1:11434'),
       ollamaPull: envBool(env, 'FABRIC_OLLAMA_PULL', false),
+      ollamaServe: envBool(env, 'FABRIC_OLLAMA_SERVE', false),
+      ollamaCommand: envString(env, 'FABRIC_OLLAMA_COMMAND', 'ollama'),
     },
     node: workerOptions({
       workerId: envString(env, 'FABRIC_WORKER_ID', defaultWorkerId()),
