@@ -10,8 +10,8 @@
  *    unless a worker is already starting (it will take the demand or show another is needed).
  *    For saturated queues alone, only if the waiting a replica saves (waiting jobs x half the
  *    oldest wait) reaches what a worker is worth: the same trade as a drain, so they do not flap.
- * 3. Down, for cost, in a decision that plans no load: past the cool-down since the last change, with nothing starting or
- *    draining and no queue over its wait target, the running idle worker whose models are
+ * 3. Down, for cost, in a decision that plans no load: past the cool-down since the last change
+ *    (and `minResidencyMs` since the worker started), with nothing starting or draining and no queue over its wait target, the running idle worker whose models are
  *    expected to cost the least waiting elsewhere is drained, if that cost (requests within the
  *    demand horizon x reload, for models with no other replica; see `victimOf`) is below
  *    `gpus x horizon x scaleWaitMsPerGpuSecond`. Its active jobs finish; its queues' next jobs
@@ -132,6 +132,9 @@ function drainForCost(snap: Snapshot, policy: SchedulerPolicy, ledgers: readonly
     const w = l.worker;
     // Without it, the models in demand must still fit at once, or the rest of the fleet thrashes.
     if (total - usable(l) < working) continue;
+    // A worker gets the minimum residency a model gets: one that just started (a new pod, a fresh
+    // scheduler's first decisions) has had no chance to be used yet.
+    if (snap.now - w.startedAt < policy.minResidencyMs) continue;
     if (!aboveMinimum(snap, policy, w) || w.loading.length > 0 || w.activeJobs > 0 || w.resident.some((m) => m.activeJobs > 0)) continue;
     const worthMs = workerWorthMs(policy, Math.max(1, w.gpus.length));
     const costMs = removalCost(snap, policy, w);
