@@ -24,13 +24,18 @@ export interface SimCliOptions {
   readonly rate?: number;
   /** Writes the trace and models actually used (handy for a generated one). */
   readonly saveTrace?: string;
+  /** Generated traces only: the daily cycle's swing (0.5: off-peak a third of the peak). */
+  readonly dailyAmplitude?: number;
+  /** The fabric's cost knob (`scaleWaitMsPerGpuSecond`); the policy default when absent. */
+  readonly costWeight?: number;
 }
 
 export const SIM_CLI_DEFAULTS = Object.freeze({ gpus: 2, gpuMem: '48GiB', seed: 1, tickMs: 2_000, durationMin: 120 });
 
 export const USAGE = `usage: npm run sim -- [--trace FILE --models FILE] [--gpus N] [--gpu-mem 48GiB]
   [--max-gpus M] [--fleet 2x24GiB,1-4x80GiB,1x2x80GiB] [--gpu-start-ms T] [--seed S] [--policies ${POLICY_NAMES.join(',')}]
-  [--json] [--report DIR] [--tick-ms 2000] [--duration-min 120] [--rate R] [--save-trace DIR]`;
+  [--json] [--report DIR] [--tick-ms 2000] [--duration-min 120] [--rate R] [--save-trace DIR]
+  [--daily-amplitude 0.6] [--cost-weight MS_PER_GPU_SECOND]`;
 
 export class UsageError extends Error {}
 
@@ -57,6 +62,8 @@ export function parseSimArgs(argv: string[]): SimCliOptions {
         'duration-min': { type: 'string' },
         rate: { type: 'string' },
         'save-trace': { type: 'string' },
+        'daily-amplitude': { type: 'string' },
+        'cost-weight': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -88,8 +95,13 @@ export function parseSimArgs(argv: string[]): SimCliOptions {
   if (unknown.length > 0 || policies.length === 0) throw new UsageError(`unknown policy ${unknown.join(', ')}; known: ${POLICY_NAMES.join(', ')}`);
   const rate = values.rate === undefined ? undefined : Number(values.rate);
   if (rate !== undefined && !(rate > 0)) throw new UsageError(`--rate must be > 0, got ${values.rate}`);
+  const dailyAmplitude = values['daily-amplitude'] === undefined ? undefined : Number(values['daily-amplitude']);
+  if (dailyAmplitude !== undefined && !(dailyAmplitude >= 0 && dailyAmplitude < 1)) throw new UsageError(`--daily-amplitude must be >= 0 and < 1, got ${values['daily-amplitude']}`);
+  const costWeight = values['cost-weight'] === undefined ? undefined : int('--cost-weight', values['cost-weight'], 0, 0);
   return {
     trace: values.trace,
+    ...(dailyAmplitude !== undefined ? { dailyAmplitude } : {}),
+    ...(costWeight !== undefined ? { costWeight } : {}),
     models: values.models,
     gpus,
     gpuMemBytes,

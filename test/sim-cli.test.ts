@@ -76,6 +76,12 @@ describe('simulator flags', () => {
     expect(() => parseSimArgs(['--fleet', 'two GPUs'])).toThrow(/COUNTxSIZE/);
   });
 
+  it('reads the cost knob and the daily cycle, and refuses them out of range', () => {
+    expect(parseSimArgs(['--cost-weight', '250', '--daily-amplitude', '0.5'])).toMatchObject({ costWeight: 250, dailyAmplitude: 0.5 });
+    expect(() => parseSimArgs(['--cost-weight', '-1'])).toThrow(/--cost-weight/);
+    expect(() => parseSimArgs(['--daily-amplitude', '1'])).toThrow(/--daily-amplitude/);
+  });
+
   it('refuses unknown policies, a trace without models and a ceiling under the pool', () => {
     expect(() => parseSimArgs(['--policies', 'fabric,lru'])).toThrow(UsageError);
     expect(() => parseSimArgs(['--trace', 'x.csv'])).toThrow(/--models/);
