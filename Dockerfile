@@ -6,8 +6,13 @@
 #   worker         node --import tsx worker/main.ts      (compose: command: ["node","--import","tsx","worker/main.ts"])
 #   scheduler      node --import tsx scheduler/main.ts   (compose: command: ["node","--import","tsx","scheduler/main.ts"])
 #   all-in-one     node --import tsx bin/start.ts        (needs REDIS_URL, or redis-server in the image)
+#
+# Target `gpu-worker` (docker build --target gpu-worker): the Ollama image with Node added; the
+# worker starts and supervises `ollama serve` as its child, in the one container that owns the
+# GPU, and reads NVML itself. k8s/ and docker-compose.yml run their GPU workers from it.
 
 ARG NODE_IMAGE=node:20-bookworm-slim
+ARG OLLAMA_IMAGE=ollama/ollama:latest
 
 # ---- deps: production dependencies only --------------------------------------------------
 FROM ${NODE_IMAGE} AS deps
@@ -20,6 +25,29 @@ COPY package.json package-lock.json ./
 # client/ is an npm workspace: npm ci needs its manifest (the server uses its error-code list).
 COPY client/package.json ./client/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+# ---- gpu-worker: Ollama + Node; the worker supervises `ollama serve` --------------------------
+# Before `runtime`, so a plain `docker build` still produces the default image.
+FROM ${NODE_IMAGE} AS node
+FROM ${OLLAMA_IMAGE} AS gpu-worker
+WORKDIR /app
+# Node's official binary (glibc); the Ollama image is Ubuntu-based with a newer glibc.
+COPY --from=node /usr/local/bin/node /usr/local/bin/node
+ENV NODE_ENV=production \
+    NODE_LLAMA_CPP_SKIP_DOWNLOAD=true \
+    FABRIC_ENGINE=ollama \
+    FABRIC_OLLAMA_SERVE=1 \
+    FABRIC_OLLAMA_COMMAND=/bin/ollama \
+    OLLAMA_URL=http://127.0.0.1:11434
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY protocol ./protocol
+COPY worker ./worker
+# 9091: worker /healthz and /metrics; 11434: Ollama (the worker's child; also its own clients).
+EXPOSE 9091 11434
+# The Ollama image's entry point is `ollama`; the worker is this image's process instead.
+ENTRYPOINT []
+CMD ["node", "--import", "tsx", "worker/main.ts"]
 
 # ---- runtime --------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime

@@ -1,5 +1,5 @@
 /**
- * Load/unload commands to a worker, on its control stream (`keys.workerControl(id)`, field
+ * Load/unload/drain commands to a worker, on its control stream (`keys.workerControl(id)`, field
  * `command`): the one writer (`sendControl`) and the one reader (`parseControlCommand`).
  */
 import type { ChainableCommander } from 'ioredis';
@@ -7,12 +7,11 @@ import { z } from 'zod';
 import type { Keys } from './keys.js';
 import { parseJsonAs } from './parse-json.js';
 
-export const controlCommandSchema = z.object({
-  type: z.enum(['load', 'unload']),
-  model: z.string().min(1),
-  requestId: z.string(),
-  at: z.number().finite(),
-});
+export const controlCommandSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.enum(['load', 'unload']), model: z.string().min(1), requestId: z.string(), at: z.number().finite() }),
+  /** Stop taking jobs, let active ones finish, unload everything and stay empty until released (scale-down). */
+  z.object({ type: z.literal('drain'), requestId: z.string(), at: z.number().finite() }),
+]);
 export type ControlCommand = z.infer<typeof controlCommandSchema>;
 
 /** Entries kept per worker's control stream (approximate trim); a worker deletes each once handled. */

@@ -10,7 +10,17 @@ import { parseJsonAs } from './parse-json.js';
 
 export const schedulerDecisionSchema = z.discriminatedUnion('action', [
   z.object({ at: z.number(), action: z.enum(['load', 'unload']), model: z.string(), worker: z.string(), reason: z.string(), forModel: z.string().optional() }),
-  z.object({ at: z.number(), action: z.literal('scale'), desiredWorkers: z.number().int(), reason: z.string(), models: z.array(z.string()) }),
+  z.object({ at: z.number(), action: z.literal('drain'), worker: z.string(), reason: z.string(), costMs: z.number(), worthMs: z.number() }),
+  z.object({
+    at: z.number(),
+    action: z.literal('scale'),
+    desiredWorkers: z.number().int(),
+    reason: z.string(),
+    models: z.array(z.string()),
+    pool: z.string().optional(),
+    /** The drained worker a scale-down removes. */
+    release: z.string().optional(),
+  }),
 ]);
 export type SchedulerDecision = z.infer<typeof schedulerDecisionSchema>;
 

@@ -48,9 +48,13 @@ export type WorkerLifecycle = (typeof WORKER_LIFECYCLES)[number];
 export const heartbeatSchema = z.object({
   workerId: z.string().min(1),
   engine: z.string(),
+  /** The worker pool (GPU class) it belongs to (FABRIC_WORKER_POOL); absent: the one default pool. */
+  pool: z.string().min(1).optional(),
   host: z.string(),
   pid: z.number().int(),
   state: z.enum(WORKER_LIFECYCLES),
+  /** Set while draining on the scheduler's command (scale-down), not for a shutdown: it waits to be released. */
+  drainedForScaleDown: z.boolean().optional(),
   startedAt: epochMs,
   at: epochMs,
   /** Memory the engine may fill with models (VRAM, or configured RAM for CPU engines). */

@@ -2,7 +2,14 @@
 
 export type LoadReason = 'cold_backlog' | 'replica_backlog' | 'prewarm';
 export type UnloadReason = 'make_room' | 'replica_idle';
-export type ScaleReason = 'unplaceable' | 'saturated' | 'idle';
+export type ScaleReason = 'unplaceable' | 'saturated' | 'idle' | 'drained';
+export type DrainReason = 'cost';
+
+/** The drained worker a scale-down removes; `host` is its pod name in Kubernetes. */
+export interface ReleaseTarget {
+  readonly worker: string;
+  readonly host: string;
+}
 
 export type Action =
   /** cold_backlog: waiting jobs and no replica; replica_backlog: a replica's queue wait is over target; prewarm: likely requested soon. */
@@ -11,7 +18,14 @@ export type Action =
   | { type: 'unload'; model: string; worker: string; reason: 'make_room'; forModel: string }
   /** An extra replica idle for the policy's `replicaIdleMs`. */
   | { type: 'unload'; model: string; worker: string; reason: 'replica_idle' }
-  /** unplaceable / saturated: up by one; idle: down by one. `models`: the demand that could not be placed (empty when idle). */
-  | { type: 'scale'; desiredWorkers: number; reason: ScaleReason; models: string[] };
+  /**
+   * unplaceable / saturated: up by one; idle: down by one (any empty worker); drained: down by
+   * one, releasing `release` (a worker that finished draining). `models`: the demand that could
+   * not be placed (empty otherwise). With pools, `desiredWorkers` counts the workers of `pool`
+   * (draining ones included, until released); without, all workers.
+   */
+  | { type: 'scale'; desiredWorkers: number; reason: ScaleReason; models: string[]; pool?: string; release?: ReleaseTarget }
+  /** The worker stops taking jobs, lets its active ones finish and unloads everything; it is released once empty. */
+  | { type: 'drain'; worker: string; reason: DrainReason; costMs: number; worthMs: number };
 
 export type ActionReason = Action['reason'];

@@ -1,9 +1,10 @@
 /** The scheduler's environment, read once through the typed readers. */
-import { ConfigError, envDurationMs, envInt, envList, envString, type Env } from '../protocol/env.js';
+import { ConfigError, envDurationMs, envInt, envList, envRatio, envString, parseBytes, type Env } from '../protocol/env.js';
 import { canonicalModelName, InvalidModelNameError } from '../protocol/model-names.js';
 import { redisConfigFromEnv, type RedisConfig } from '../protocol/redis-config.js';
 import { SCALE_ACTUATOR_KINDS, type ScaleActuatorConfig, type ScaleActuatorKind } from './actuators/factory.js';
 import { SCHEDULER_DEFAULTS, type SchedulerOptionsInput } from './options.js';
+import type { WorkerPoolSpec } from './policy.js';
 import { WORKER_LIMIT_DEFAULTS } from './actuators/scale-actuator.js';
 
 export interface SchedulerConfig extends RedisConfig {
@@ -22,7 +23,10 @@ export const SCHEDULER_HTTP_DEFAULTS = Object.freeze({ port: 9092, host: '0.0.0.
  * (5s: a standby takes over at most this long after the leader dies), FABRIC_SCHEDULER_PORT
  * (9092; 0 off), FABRIC_SCHEDULER_HOST (0.0.0.0), FABRIC_SCALE_ACTUATOR (log | kubernetes |
  * metric), FABRIC_MIN_WORKERS (1), FABRIC_MAX_WORKERS (10), FABRIC_K8S_NAMESPACE (the pod's
- * own), FABRIC_K8S_DEPLOYMENT (fabric-worker).
+ * own), FABRIC_K8S_DEPLOYMENT (fabric-worker), FABRIC_K8S_POOL_DEPLOYMENT (fabric-worker-{pool}),
+ * FABRIC_WORKER_POOLS (`name:GPUSxSIZE:MIN-MAX,...`, e.g. `small:1x24GiB:1-4,large:1x80GiB:0-2`;
+ * unset: one pool), FABRIC_SCALE_WAIT_PER_GPU_SECOND (ms of waiting one GPU-second is worth; 1000),
+ * FABRIC_SCALE_DOWN_COOLDOWN (5m).
  */
 export function schedulerConfigFromEnv(env: Env): SchedulerConfig {
   const instanceId = envString(env, 'FABRIC_SCHEDULER_ID', '');
@@ -39,6 +43,9 @@ export function schedulerConfigFromEnv(env: Env): SchedulerConfig {
         // The policy asks within the same bounds the actuators clamp to; unset keeps the policy's own.
         ...(env.FABRIC_MIN_WORKERS ? { minWorkers: envInt(env, 'FABRIC_MIN_WORKERS', WORKER_LIMIT_DEFAULTS.minWorkers) } : {}),
         ...(env.FABRIC_MAX_WORKERS ? { maxWorkers: envInt(env, 'FABRIC_MAX_WORKERS', WORKER_LIMIT_DEFAULTS.maxWorkers, 1) } : {}),
+        ...(env.FABRIC_SCALE_WAIT_PER_GPU_SECOND ? { scaleWaitMsPerGpuSecond: envInt(env, 'FABRIC_SCALE_WAIT_PER_GPU_SECOND', 1_000) } : {}),
+        ...(env.FABRIC_SCALE_DOWN_COOLDOWN ? { scaleDownCooldownMs: envDurationMs(env, 'FABRIC_SCALE_DOWN_COOLDOWN', 300_000) } : {}),
+        ...(env.FABRIC_WORKER_POOLS ? { pools: parsePools(env.FABRIC_WORKER_POOLS) } : {}),
       },
     },
     scale: scaleConfig(env),
@@ -65,7 +72,21 @@ function scaleConfig(env: Env): ScaleActuatorConfig {
   if (kind === 'metric') return { kind, options: limits };
   const namespace = envString(env, 'FABRIC_K8S_NAMESPACE', '');
   const deployment = envString(env, 'FABRIC_K8S_DEPLOYMENT', '');
-  return { kind, options: { ...limits, ...(namespace ? { namespace } : {}), ...(deployment ? { deployment } : {}) } };
+  const deploymentPerPool = envString(env, 'FABRIC_K8S_POOL_DEPLOYMENT', '');
+  return { kind, options: { ...limits, ...(namespace ? { namespace } : {}), ...(deployment ? { deployment } : {}), ...(deploymentPerPool ? { deploymentPerPool } : {}) } };
+}
+
+/** `small:1x24GiB:1-4,large:1x80GiB:0-2`: name, GPUs per worker x GPU size, min-max workers. */
+export function parsePools(text: string): WorkerPoolSpec[] {
+  return text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)
+    .map((part) => {
+      const m = /^([^:]+):(\d+)x([^:]+):(\d+)-(\d+)$/i.exec(part);
+      if (!m) throw new ConfigError(`FABRIC_WORKER_POOLS entry ${JSON.stringify(part)} must read name:GPUSxSIZE:MIN-MAX, e.g. large:1x80GiB:0-2`);
+      return { name: m[1]!, gpus: Number(m[2]), gpuBytes: parseBytes(m[3]!), minWorkers: Number(m[4]), maxWorkers: Number(m[5]) };
+    });
 }
 
 function pinnedName(name: string): string {

@@ -17,15 +17,19 @@
  * 4. Pre-warm: cold models likely requested within `prewarmHorizonMs` (arrival rate and
  *    inter-arrival histogram) load into free memory only, at most `prewarmMaxLoads` a decision.
  * 5. Idle extra replicas (unused for `replicaIdleMs`) are unloaded; one replica always stays.
- * 6. Scale: one more worker when demand cannot be placed (unless one is already starting);
- *    one fewer after `scaleDownCooldownMs` of an idle worker, nothing waiting and no recent change.
+ * 6. Scale (scheduler/scale-rule.ts): one more worker, in the smallest pool whose workers hold
+ *    what waits, when demand cannot be placed; a worker whose models are expected to cost less
+ *    waiting elsewhere than its GPU-seconds are worth is drained, then released once empty.
+ *
+ * Mixed fleets: placement prefers the smallest worker class that holds a model; a worker with
+ * several GPUs holds a model larger than one of them split across them (ledger per GPU).
  */
 import type { CatalogEntry } from '../protocol/worker-state.js';
 import type { Action, LoadReason } from './actions.js';
 import { arrivalProbability } from './demand.js';
-import { bookLoad, bookUnloads, buildLedgers, cheapestEviction, needOn, type EvictionPlan, type WorkerLedger } from './ledger.js';
+import { bookLoad, bookUnloads, buildLedgers, cheapestEviction, fitsOn, needOn, type EvictionPlan, type WorkerLedger } from './ledger.js';
 import type { SchedulerPolicy } from './policy.js';
-import { scaleAction } from './scale-rule.js';
+import { scaleActions } from './scale-rule.js';
 import type { Snapshot } from './snapshot.js';
 
 export type { Action, ActionReason, LoadReason, ScaleReason, UnloadReason } from './actions.js';
@@ -53,8 +57,7 @@ export function decide(snap: Snapshot, policy: SchedulerPolicy): Action[] {
   const saturated = addReplicas(ctx);
   prewarm(ctx);
   trimIdleReplicas(ctx);
-  const scale = scaleAction(snap, policy, unplaceable, saturated);
-  if (scale) ctx.actions.push(scale);
+  ctx.actions.push(...scaleActions(snap, policy, ctx.ledgers, unplaceable, saturated, ctx.planned.size > 0));
   return ctx.actions;
 }
 
@@ -115,10 +118,12 @@ function coldBacklog(ctx: Ctx): CatalogEntry[] {
  */
 function place(ctx: Ctx, entry: CatalogEntry, evict: boolean, young = false): Placement | undefined {
   const eligible = ctx.ledgers.filter((l) => l.worker.engine === entry.engine && !l.hosts.has(entry.name));
+  // Smallest worker class first: a small model stays off a large GPU while a smaller one has room,
+  // keeping the large one for a model only it can hold; within a class, the most usable memory.
   const fits = eligible
     .map((ledger) => ({ ledger, need: needOn(ctx.snap, entry.name, ledger) }))
-    .filter((p) => p.need <= p.ledger.free)
-    .sort((a, b) => b.ledger.free - a.ledger.free || a.ledger.worker.workerId.localeCompare(b.ledger.worker.workerId));
+    .filter((p) => fitsOn(p.ledger, p.need))
+    .sort((a, b) => a.ledger.capacity - b.ledger.capacity || b.ledger.free - a.ledger.free || a.ledger.worker.workerId.localeCompare(b.ledger.worker.workerId));
   if (fits[0] || !evict) return fits[0];
   const options: Placement[] = [];
   for (const ledger of eligible) {
@@ -130,6 +135,7 @@ function place(ctx: Ctx, entry: CatalogEntry, evict: boolean, young = false): Pl
     (a, b) =>
       a.eviction!.cost - b.eviction!.cost ||
       a.eviction!.victims.length - b.eviction!.victims.length ||
+      a.ledger.capacity - b.ledger.capacity ||
       a.ledger.worker.workerId.localeCompare(b.ledger.worker.workerId),
   );
   return options[0];

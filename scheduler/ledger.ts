@@ -25,6 +25,14 @@ export interface WorkerLedger {
   readonly worker: Heartbeat;
   /** Usable bytes (free less reservations and headroom) less what this decision booked here. */
   free: number;
+  /**
+   * The same per GPU (each GPU's free less its share of headroom, reservations taken from the
+   * GPUs with most free first); one entry for a worker that reports no GPUs. A model larger than
+   * any one entry is split across them, as Ollama and llama.cpp split layers.
+   */
+  readonly gpuFree: number[];
+  /** Total memory of the worker (its GPUs together): its class, for placement order. */
+  readonly capacity: number;
   /** Models resident, loading or planned to load here (victims chosen in this decision removed). */
   readonly hosts: Set<string>;
   /** Evictable models (young ones flagged), cheapest per byte freed first. */
@@ -39,15 +47,36 @@ export function buildLedgers(snap: Snapshot, policy: SchedulerPolicy): WorkerLed
 function ledgerFor(w: Heartbeat, snap: Snapshot, policy: SchedulerPolicy): WorkerLedger {
   // A commanded load the worker has not admitted yet reserves nothing; count it at its footprint.
   const reservedOf = (l: Heartbeat['loading'][number]) => Math.max(l.reservedBytes ?? 0, footprintOf(snap, l.model, w.engine).bytes);
+  const free = usableBytes(w, reservedOf);
   return {
     worker: w,
-    free: usableBytes(w, reservedOf),
+    free,
+    gpuFree: perGpuFree(w, w.headroomRatio, w.loading.reduce((s, l) => s + reservedOf(l), 0), free),
+    capacity: workerCapacity(w),
     hosts: new Set([...w.resident.map((m) => m.model), ...w.loading.map((l) => l.model)]),
     evictable: w.resident
       .filter((m) => isEvictable(m, snap, policy, true))
       .map((m) => victimOf(m, snap, policy))
       .sort((a, b) => a.cost / a.bytes - b.cost / b.bytes || a.lastUsedAt - b.lastUsedAt || a.model.localeCompare(b.model)),
   };
+}
+
+/** Usable bytes per GPU; their sum never exceeds the worker's `free` (the one VRAM rule). */
+function perGpuFree(w: Heartbeat, headroomRatio: number, reserved: number, free: number): number[] {
+  if (w.gpus.length === 0) return [free];
+  const out = w.gpus.map((g) => g.memoryFreeBytes - headroomRatio * g.memoryTotalBytes);
+  let left = reserved;
+  for (const i of out.map((_, i) => i).sort((a, b) => out[b]! - out[a]!)) {
+    const take = Math.min(left, Math.max(0, out[i]!));
+    out[i]! -= take;
+    left -= take;
+  }
+  return out.map((b) => Math.floor(Math.max(0, b)));
+}
+
+/** Total memory of a worker: its GPUs together (a split model may use all of them). */
+export function workerCapacity(w: Heartbeat): number {
+  return w.gpus.length > 0 ? w.gpus.reduce((s, g) => s + g.memoryTotalBytes, 0) : w.capacityBytes;
 }
 
 /**
@@ -70,7 +99,7 @@ export function isYoung(m: ResidentModelInfo, snap: Snapshot, policy: SchedulerP
   return snap.now - m.loadedAt < policy.minResidencyMs;
 }
 
-function victimOf(m: ResidentModelInfo, snap: Snapshot, policy: SchedulerPolicy): Victim {
+export function victimOf(m: ResidentModelInfo, snap: Snapshot, policy: SchedulerPolicy): Victim {
   const p = expectedRequests(snap.arrivals?.get(m.model), m.lastUsedAt, snap.now, policy.demandHorizonMs, policy.histogramMinSamples);
   // A zero-byte victim frees nothing; one byte keeps the per-byte ranking finite.
   const bytes = Math.max(1, m.sizeBytes);
@@ -133,18 +162,63 @@ function greedyEviction(c: Victim[], deficit: number): EvictionPlan {
   return { victims: picked, cost: picked.reduce((s, v) => s + v.cost, 0) };
 }
 
+/**
+ * Whether `bytes` fit on this worker now: within its usable total and within its GPUs' usable
+ * memory together (each GPU keeps its own headroom).
+ */
+export function fitsOn(l: WorkerLedger, bytes: number): boolean {
+  return bytes <= l.free && bytes <= l.gpuFree.reduce((s, b) => s + b, 0);
+}
+
+/**
+ * Where a load of `bytes` goes on the worker's GPUs: whole on the GPU with the least usable
+ * memory that holds it (keeping the roomier GPUs for larger models), else split across them,
+ * most usable first. Returns bytes per GPU; the caller checked `fitsOn`.
+ */
+export function gpuShares(l: WorkerLedger, bytes: number): number[] {
+  const order = l.gpuFree.map((f, i) => ({ f, i }));
+  const out = new Array<number>(l.gpuFree.length).fill(0);
+  const whole = order.filter((d) => d.f >= bytes).sort((a, b) => a.f - b.f || a.i - b.i)[0];
+  if (whole) {
+    out[whole.i] = bytes;
+    return out;
+  }
+  let left = bytes;
+  for (const { f, i } of order.sort((a, b) => b.f - a.f || a.i - b.i)) {
+    out[i] = Math.min(left, f);
+    left -= out[i]!;
+  }
+  return out;
+}
+
 /** Books unloads of `victims` on the ledger: their bytes become free, they stop being hosted or evictable. */
 export function bookUnloads(l: WorkerLedger, victims: readonly Victim[]): void {
   for (const v of victims) {
     l.free += v.bytes;
     l.hosts.delete(v.model);
+    // Which GPUs it occupied is not reported; credit the fullest first (an even split would do as well).
+    creditGpus(l, v.bytes);
   }
   const gone = new Set(victims.map((v) => v.model));
   l.evictable = l.evictable.filter((v) => !gone.has(v.model));
 }
 
-/** Books a load of `model` needing `bytes`. */
-export function bookLoad(l: WorkerLedger, model: string, bytes: number): void {
+/** Books a load of `model` needing `bytes`; returns the bytes it takes on each GPU. */
+export function bookLoad(l: WorkerLedger, model: string, bytes: number): number[] {
+  const shares = gpuShares(l, bytes);
+  shares.forEach((b, i) => (l.gpuFree[i]! -= b));
   l.free -= bytes;
   l.hosts.add(model);
+  return shares;
+}
+
+function creditGpus(l: WorkerLedger, bytes: number): void {
+  const caps = l.worker.gpus.length > 0 ? l.worker.gpus.map((g) => g.memoryTotalBytes) : [l.worker.capacityBytes];
+  let left = bytes;
+  for (const i of l.gpuFree.map((_, i) => i).sort((a, b) => l.gpuFree[a]! - l.gpuFree[b]!)) {
+    const take = Math.min(left, Math.max(0, (caps[i] ?? 0) - l.gpuFree[i]!));
+    l.gpuFree[i]! += take;
+    left -= take;
+  }
+  if (left > 0) l.gpuFree[0]! += left;
 }

@@ -41,11 +41,39 @@ export interface SchedulerPolicy {
   readonly prewarmMinProbability: number;
   /** Most pre-warm loads one decision starts (pre-warm never evicts). @defaultValue 2 */
   readonly prewarmMaxLoads: number;
-  /** An idle worker (and the last scale change) must be this old before a scale-down by one. @defaultValue 10 min */
+  /**
+   * Hysteresis: no scale-down within this long of the last scale change (up or down), and a
+   * scale-up is never followed by a drain sooner. @defaultValue 5 min
+   */
   readonly scaleDownCooldownMs: number;
+  /**
+   * The cost knob: milliseconds of request waiting one GPU-second is worth. A worker is drained
+   * and released when the waiting its models are expected to cause elsewhere within the demand
+   * horizon (requests x reload, as eviction is priced) is below `gpus x horizon x this`. Higher:
+   * cheaper fleets and more cold loads; 0: never scale down for cost (only the empty-worker rule).
+   * @defaultValue 1000
+   */
+  readonly scaleWaitMsPerGpuSecond: number;
+  /**
+   * Worker pools (one Deployment each, per GPU class). Empty: one anonymous pool bounded by
+   * `minWorkers`/`maxWorkers`, as before pools existed.
+   */
+  readonly pools: readonly WorkerPoolSpec[];
   /** Scale-down never asks for fewer workers. @defaultValue 1 */
   readonly minWorkers: number;
   /** Scale-up never asks for more workers (actuators clamp as well). @defaultValue Infinity */
+  readonly maxWorkers: number;
+}
+
+/** One worker pool: workers of one GPU class, scaled on their own (a Deployment in k8s/). */
+export interface WorkerPoolSpec {
+  /** Matches the `pool` of the heartbeats of its workers (FABRIC_WORKER_POOL). */
+  readonly name: string;
+  /** Memory of one GPU of its workers. */
+  readonly gpuBytes: number;
+  /** GPUs per worker: a model up to `gpus x gpuBytes` (less headroom) fits one of its workers. */
+  readonly gpus: number;
+  readonly minWorkers: number;
   readonly maxWorkers: number;
 }
 
@@ -66,12 +94,14 @@ export const SCHEDULER_POLICY_DEFAULTS: SchedulerPolicy = Object.freeze({
   prewarmHorizonMs: 60_000,
   prewarmMinProbability: 0.8,
   prewarmMaxLoads: 2,
-  scaleDownCooldownMs: 600_000,
+  scaleDownCooldownMs: 300_000,
+  scaleWaitMsPerGpuSecond: 1_000,
+  pools: [],
   minWorkers: 1,
   maxWorkers: Infinity,
 });
 
-type NumericKey = Exclude<keyof SchedulerPolicy, 'pinned'>;
+type NumericKey = Exclude<keyof SchedulerPolicy, 'pinned' | 'pools'>;
 
 /** Lower bound (inclusive unless `gt`) and whether the knob must be an integer. */
 const BOUNDS: Record<NumericKey, Bound> = {
@@ -88,6 +118,7 @@ const BOUNDS: Record<NumericKey, Bound> = {
   prewarmMinProbability: { min: 0, max: 1 },
   prewarmMaxLoads: { min: 0, int: true },
   scaleDownCooldownMs: { min: 0 },
+  scaleWaitMsPerGpuSecond: { min: 0 },
   minWorkers: { min: 0, int: true },
   maxWorkers: { min: 1, infinite: true },
 };
@@ -99,5 +130,19 @@ export function schedulerPolicy(input: SchedulerPolicyInput = {}): SchedulerPoli
   const policy: SchedulerPolicy = { ...SCHEDULER_POLICY_DEFAULTS, ...defined, pinned: new Set(pinned ?? SCHEDULER_POLICY_DEFAULTS.pinned) };
   checkBounds('scheduler policy', policy, BOUNDS);
   if (policy.maxWorkers < policy.minWorkers) throw new ConfigError(`scheduler policy maxWorkers (${policy.maxWorkers}) must be >= minWorkers (${policy.minWorkers})`);
-  return Object.freeze(policy);
+  validatePools(policy.pools);
+  return Object.freeze({ ...policy, pools: Object.freeze(policy.pools.map((p) => Object.freeze({ ...p }))) });
+}
+
+function validatePools(pools: readonly WorkerPoolSpec[]): void {
+  const names = new Set<string>();
+  for (const p of pools) {
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(p.name)) throw new ConfigError(`worker pool name ${JSON.stringify(p.name)} must be lower-case letters, digits and dashes`);
+    if (names.has(p.name)) throw new ConfigError(`worker pool ${p.name} is named twice`);
+    names.add(p.name);
+    if (!(p.gpuBytes > 0) || !Number.isInteger(p.gpus) || p.gpus < 1) throw new ConfigError(`worker pool ${p.name} needs gpuBytes > 0 and gpus >= 1`);
+    if (!Number.isInteger(p.minWorkers) || p.minWorkers < 0 || !(p.maxWorkers >= Math.max(1, p.minWorkers))) {
+      throw new ConfigError(`worker pool ${p.name} needs 0 <= minWorkers <= maxWorkers and maxWorkers >= 1`);
+    }
+  }
 }

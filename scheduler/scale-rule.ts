@@ -1,43 +1,211 @@
 /**
- * Rule 6 of `decide`, pure: when to ask for one more worker or one fewer. Cool-down state
- * comes in through the snapshot (`lastScaleAt`, each worker's `lastUsedAt`), never from
- * module state, so the simulator replays it on its virtual clock.
+ * Rule 6 of `decide`, pure: when the fleet grows, shrinks, and which worker goes. Cool-down
+ * state comes in through the snapshot (`lastScaleAt`, heartbeats), never from module state, so
+ * the simulator replays it on its virtual clock. At most one change per decision:
+ *
+ * 1. Release: a worker that finished a scale-down drain (`draining` on the scheduler's command,
+ *    nothing resident, loading or running; a worker shutting down on its own is not) is released: its pool goes down by one, naming it so the actuator removes that one.
+ * 2. Up: demand that could not be placed (`unplaceable` cold models, `saturated` replicas) adds
+ *    a worker to the smallest pool whose workers hold the largest such model, below its maximum,
+ *    unless a worker is already starting (it will take the demand or show another is needed).
+ *    For saturated queues alone, only if the waiting a replica saves (waiting jobs x half the
+ *    oldest wait) reaches what a worker is worth: the same trade as a drain, so they do not flap.
+ * 3. Down, for cost, in a decision that plans no load: past the cool-down since the last change
+ *    (and `minResidencyMs` since the worker started), with nothing starting or draining and no queue over its wait target, the running idle worker whose models are
+ *    expected to cost the least waiting elsewhere is drained, if that cost (requests within the
+ *    demand horizon x reload, for models with no other replica; see `victimOf`) is below
+ *    `gpus x horizon x scaleWaitMsPerGpuSecond`. Its active jobs finish; its queues' next jobs
+ *    go to other replicas or wait for a reload elsewhere.
  */
 import type { Heartbeat } from '../protocol/worker-state.js';
 import type { Action } from './actions.js';
-import type { SchedulerPolicy } from './policy.js';
+import { DEFAULT_VRAM_HEADROOM, footprintOf } from '../protocol/vram-rule.js';
+import { expectedRequests } from './demand.js';
+import { victimOf, workerCapacity, type WorkerLedger } from './ledger.js';
+import type { SchedulerPolicy, WorkerPoolSpec } from './policy.js';
 import type { Snapshot } from './snapshot.js';
 
 type ScaleAction = Extract<Action, { type: 'scale' }>;
+type DrainAction = Extract<Action, { type: 'drain' }>;
 
-/**
- * Up by one when some demand could not be placed (`unplaceable`: cold models that fit nowhere
- * even after eviction; `saturated`: backlogged models whose next replica has no room), unless a
- * worker is already starting. Otherwise down by one when a worker has been idle for the
- * cool-down, nothing waits anywhere and the last scale change is at least as old.
- */
-export function scaleAction(snap: Snapshot, policy: SchedulerPolicy, unplaceable: string[], saturated: string[]): ScaleAction | undefined {
-  const live = snap.workers.filter((w) => w.state === 'running' || w.state === 'starting').length;
+/** The scale and drain actions of one decision (at most one of them). */
+export function scaleActions(
+  snap: Snapshot,
+  policy: SchedulerPolicy,
+  ledgers: readonly WorkerLedger[],
+  unplaceable: string[],
+  saturated: string[],
+  loadsPlanned: boolean,
+): (ScaleAction | DrainAction)[] {
+  const release = releaseDrained(snap, policy);
+  if (release) return [release];
   if (unplaceable.length > 0 || saturated.length > 0) {
-    // A worker on its way will take the demand or show it needs yet another; asking again now would overshoot.
-    if (snap.workers.some((w) => w.state === 'starting')) return undefined;
-    const desiredWorkers = Math.min(policy.maxWorkers, live + 1);
-    if (desiredWorkers <= live) return undefined;
-    return { type: 'scale', desiredWorkers, reason: unplaceable.length > 0 ? 'unplaceable' : 'saturated', models: [...unplaceable, ...saturated] };
+    const up = scaleUp(snap, policy, unplaceable, saturated);
+    return up ? [up] : [];
   }
-  if (live <= policy.minWorkers) return undefined;
-  if (snap.lastScaleAt !== undefined && snap.now - snap.lastScaleAt < policy.scaleDownCooldownMs) return undefined;
-  for (const q of snap.queues.values()) if (q.waiting > 0) return undefined;
-  const idle = snap.workers.some((w) => isIdleFor(w, snap, policy));
-  return idle ? { type: 'scale', desiredWorkers: live - 1, reason: 'idle', models: [] } : undefined;
+  // A decision that places models is no time to shrink (and might place one on the worker it drains).
+  if (loadsPlanned) return [];
+  const drain = drainForCost(snap, policy, ledgers);
+  return drain ? [drain] : [];
 }
 
-/** Running, no job, no load, unused for the cool-down, and not the only home of a pinned model. */
-function isIdleFor(w: Heartbeat, snap: Snapshot, policy: SchedulerPolicy): boolean {
-  if (w.state !== 'running' || w.activeJobs > 0 || w.loading.length > 0) return false;
-  if (w.resident.some((m) => m.activeJobs > 0)) return false;
-  if (snap.now - w.lastUsedAt < policy.scaleDownCooldownMs) return false;
-  return w.resident.every(
-    (m) => !policy.pinned.has(m.model) || snap.workers.some((o) => o !== w && o.state === 'running' && o.resident.some((r) => r.model === m.model)),
+/**
+ * Workers that count against a pool's size: running, starting, and drained for a scale-down (its
+ * pod runs until released); a worker draining for a shutdown is already leaving.
+ */
+function pods(snap: Snapshot, pool?: string): Heartbeat[] {
+  const counts = (w: Heartbeat) => w.state === 'running' || w.state === 'starting' || (w.state === 'draining' && w.drainedForScaleDown === true);
+  return snap.workers.filter((w) => counts(w) && (pool === undefined || poolOf(w) === pool));
+}
+
+function poolOf(w: Heartbeat): string | undefined {
+  return w.pool;
+}
+
+/** The pool spec a worker belongs to; undefined without pools (the one anonymous pool). */
+function specOf(policy: SchedulerPolicy, w: Heartbeat): WorkerPoolSpec | undefined {
+  return policy.pools.find((p) => p.name === poolOf(w));
+}
+
+function releaseDrained(snap: Snapshot, policy: SchedulerPolicy): ScaleAction | undefined {
+  const done = snap.workers
+    .filter((w) => w.state === 'draining' && w.drainedForScaleDown === true && w.resident.length === 0 && w.loading.length === 0 && w.activeJobs === 0)
+    .sort((a, b) => a.workerId.localeCompare(b.workerId))[0];
+  if (!done) return undefined;
+  const spec = specOf(policy, done);
+  const desiredWorkers = pods(snap, spec?.name).length - 1;
+  return { type: 'scale', desiredWorkers, reason: 'drained', models: [], release: { worker: done.workerId, host: done.host }, ...(spec ? { pool: spec.name } : {}) };
+}
+
+function scaleUp(snap: Snapshot, policy: SchedulerPolicy, unplaceable: string[], saturated: string[]): ScaleAction | undefined {
+  if (snap.workers.some((w) => w.state === 'starting')) return undefined;
+  const all = pods(snap).length;
+  if (all >= policy.maxWorkers) return undefined;
+  const models = [...unplaceable, ...saturated];
+  const reason = unplaceable.length > 0 ? 'unplaceable' : 'saturated';
+  // A queue that has replicas drains by itself; a worker for it must save more waiting than it costs
+  // (the same trade as a drain, so the two do not undo each other). A cold model with no room has no other way.
+  if (unplaceable.length === 0 && policy.scaleWaitMsPerGpuSecond > 0 && waitSavedMs(snap, saturated) < workerWorthMs(policy, 1)) return undefined;
+  if (policy.pools.length === 0) return { type: 'scale', desiredWorkers: all + 1, reason, models };
+  // The largest model that waits decides the class; a pool whose workers cannot hold it is no help.
+  const need = Math.max(0, ...models.map((m) => largestFootprint(snap, m)));
+  const pool = [...policy.pools]
+    .filter((p) => p.gpus * p.gpuBytes * (1 - DEFAULT_VRAM_HEADROOM) >= need && pods(snap, p.name).length < p.maxWorkers)
+    .sort((a, b) => a.gpus * a.gpuBytes - b.gpus * b.gpuBytes || a.name.localeCompare(b.name))[0];
+  if (!pool) return undefined;
+  return { type: 'scale', desiredWorkers: pods(snap, pool.name).length + 1, reason, models, pool: pool.name };
+}
+
+/** What one more replica saves the saturated queues: every waiting job's wait so far (the oldest's, halved). */
+function waitSavedMs(snap: Snapshot, models: readonly string[]): number {
+  return models.reduce((s, m) => {
+    const q = snap.queues.get(m);
+    return s + (q ? (q.waiting * (q.oldestWaitMs ?? 0)) / 2 : 0);
+  }, 0);
+}
+
+/** What a worker of `gpus` GPUs is worth keeping over the demand horizon, in ms of waiting. */
+function workerWorthMs(policy: SchedulerPolicy, gpus: number): number {
+  return gpus * (policy.demandHorizonMs / 1000) * policy.scaleWaitMsPerGpuSecond;
+}
+
+function largestFootprint(snap: Snapshot, model: string): number {
+  const engine = snap.catalog.get(model)?.engine ?? '';
+  return footprintOf(snap, model, engine).bytes;
+}
+
+function drainForCost(snap: Snapshot, policy: SchedulerPolicy, ledgers: readonly WorkerLedger[]): DrainAction | undefined {
+  if (snap.workers.some((w) => w.state === 'starting' || w.state === 'draining')) return undefined;
+  if (snap.lastScaleAt !== undefined && snap.now - snap.lastScaleAt < policy.scaleDownCooldownMs) return undefined;
+  for (const [model, q] of snap.queues) {
+    if (q.waiting === 0) continue;
+    // Demand over its target, or waiting on a model nobody holds: the fleet is not too large now.
+    if ((q.oldestWaitMs ?? 0) > policy.replicaWaitTargetMs || !ledgers.some((l) => l.hosts.has(model))) return undefined;
+  }
+  // A model running on every slot of its replicas is at the fleet's edge: its next replica needs the room.
+  if (atCapacity(snap)) return undefined;
+  const working = workingSetBytes(snap, policy);
+  const usable = (l: WorkerLedger) => workerCapacity(l.worker) * (1 - l.worker.headroomRatio);
+  const total = ledgers.reduce((s, l) => s + usable(l), 0);
+  const options: { w: Heartbeat; costMs: number; worthMs: number }[] = [];
+  for (const l of ledgers) {
+    const w = l.worker;
+    // Without it, the models in demand must still fit at once, or the rest of the fleet thrashes.
+    if (total - usable(l) < working) continue;
+    // A worker gets the minimum residency a model gets: one that just started (a new pod, a fresh
+    // scheduler's first decisions) has had no chance to be used yet.
+    if (snap.now - w.startedAt < policy.minResidencyMs) continue;
+    if (!aboveMinimum(snap, policy, w) || w.loading.length > 0 || w.activeJobs > 0 || w.resident.some((m) => m.activeJobs > 0)) continue;
+    const worthMs = workerWorthMs(policy, Math.max(1, w.gpus.length));
+    const costMs = removalCost(snap, policy, w);
+    const longIdle = snap.now - w.lastUsedAt >= policy.scaleDownCooldownMs;
+    // The knob at 0 keeps only the rule that predates it: a worker unused for the cool-down goes.
+    if (costMs === Infinity || (policy.scaleWaitMsPerGpuSecond === 0 ? !longIdle : costMs >= worthMs && !longIdle)) continue;
+    options.push({ w, costMs, worthMs });
+  }
+  // The emptiest first: least expected waiting per GPU-second saved, then the least held, then the newest.
+  options.sort(
+    (a, b) =>
+      a.costMs / a.worthMs - b.costMs / b.worthMs ||
+      a.w.resident.length - b.w.resident.length ||
+      workerCapacity(a.w) - workerCapacity(b.w) ||
+      b.w.startedAt - a.w.startedAt ||
+      a.w.workerId.localeCompare(b.w.workerId),
   );
+  const best = options[0];
+  if (!best) return undefined;
+  return { type: 'drain', worker: best.w.workerId, reason: 'cost', costMs: Math.round(best.costMs), worthMs: Math.round(best.worthMs) };
+}
+
+/**
+ * Memory of the models in demand: each model expected to be asked for at least once within the
+ * demand horizon, at its footprint, once per running replica it has (at least one).
+ */
+function workingSetBytes(snap: Snapshot, policy: SchedulerPolicy): number {
+  let bytes = 0;
+  for (const [model, entry] of snap.catalog) {
+    const replicas = snap.workers.filter((w) => w.state === 'running' && w.resident.some((m) => m.model === model));
+    const lastUsedAt = Math.max(0, ...replicas.flatMap((w) => w.resident.filter((m) => m.model === model).map((m) => m.lastUsedAt)));
+    const stats = snap.arrivals?.get(model);
+    if (!stats && replicas.length === 0) continue;
+    if (expectedRequests(stats, lastUsedAt, snap.now, policy.scaleDownCooldownMs, policy.histogramMinSamples) < 1) continue;
+    bytes += footprintOf(snap, model, entry.engine).bytes;
+  }
+  return bytes;
+}
+
+/** Some model's active jobs fill every slot of its running replicas. */
+function atCapacity(snap: Snapshot): boolean {
+  for (const [model, q] of snap.queues) {
+    if (q.active === 0) continue;
+    const slots = snap.workers
+      .filter((w) => w.state === 'running' && w.resident.some((m) => m.model === model))
+      .reduce((s, w) => s + Math.max(1, w.slotsPerModel), 0);
+    if (q.active >= slots) return true;
+  }
+  return false;
+}
+
+/** Its pool (or the fleet, without pools) stays at or above its minimum without it. */
+function aboveMinimum(snap: Snapshot, policy: SchedulerPolicy, w: Heartbeat): boolean {
+  const spec = specOf(policy, w);
+  if (policy.pools.length > 0 && !spec) return false; // a worker of an unknown pool is not the scheduler's to release
+  const running = (pool?: string) => pods(snap, pool).filter((o) => o.state === 'running').length;
+  if (spec && running(spec.name) <= spec.minWorkers) return false;
+  return running() > policy.minWorkers;
+}
+
+/**
+ * Expected waiting its removal causes: for each resident model with no other running replica,
+ * its eviction cost; Infinity if it is the only home of a pinned model.
+ */
+function removalCost(snap: Snapshot, policy: SchedulerPolicy, w: Heartbeat): number {
+  let cost = 0;
+  for (const m of w.resident) {
+    const elsewhere = snap.workers.some((o) => o !== w && o.state === 'running' && o.resident.some((r) => r.model === m.model));
+    if (elsewhere) continue;
+    if (policy.pinned.has(m.model)) return Infinity;
+    cost += victimOf(m, snap, policy).cost;
+  }
+  return cost;
 }

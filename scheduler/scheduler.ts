@@ -8,7 +8,9 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
 import { sendControl, type ControlCommand } from '../protocol/control.js';
-import { recordDecision } from '../protocol/decisions.js';
+import { recordDecision, type SchedulerDecision } from '../protocol/decisions.js';
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 import { blockedModels, decide, type Action } from './decide.js';
 import { LeaderLease } from './leader-lease.js';
 import { schedulerMetrics } from './metrics.js';
@@ -32,7 +34,7 @@ export interface SchedulerDeps {
   clock?: () => number;
 }
 
-type CommandAction = Extract<Action, { type: 'load' | 'unload' }>;
+type CommandAction = Extract<Action, { type: 'load' | 'unload' | 'drain' }>;
 type ScaleAction = Extract<Action, { type: 'scale' }>;
 
 export class Scheduler {
@@ -52,7 +54,7 @@ export class Scheduler {
   private readonly hints = new Set<string>();
   private lastScale = '';
   /** The worker count last asked for and when it changed: the scale-down cool-down's input to `decide`. */
-  private lastDesired: number | undefined;
+  private lastDesired: string | undefined;
   private lastScaleAt: number | undefined;
   private starting: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
@@ -235,13 +237,16 @@ export class Scheduler {
   private async sendCommands(actions: CommandAction[]): Promise<void> {
     const { redis, keys, log } = this.deps;
     const at = this.clock();
-    const sent = actions.map((a) => ({ a, cmd: { type: a.type, model: a.model, requestId: randomUUID(), at } satisfies ControlCommand }));
+    const sent = actions.map((a) => ({
+      a,
+      cmd: (a.type === 'drain' ? { type: 'drain', requestId: randomUUID(), at } : { type: a.type, model: a.model, requestId: randomUUID(), at }) satisfies ControlCommand,
+    }));
     const p = redis.pipeline();
     for (const { a, cmd } of sent) {
       sendControl(p, keys, a.worker, cmd, this.options.controlStreamMaxLen);
     }
     // After the commands, so their replies keep their indices: the decision log the cluster view shows.
-    for (const { a } of sent) recordDecision(p, keys, { at, action: a.type, model: a.model, worker: a.worker, reason: a.reason, ...('forModel' in a ? { forModel: a.forModel } : {}) });
+    for (const { a } of sent) recordDecision(p, keys, { at, ...describe(a) });
     const results = (await p.exec()) ?? [];
     sent.forEach(({ a, cmd }, i) => {
       const err = results[i]?.[0] ?? (results[i] ? null : new Error('no pipeline reply'));
@@ -250,30 +255,37 @@ export class Scheduler {
         log.error({ err, action: a, requestId: cmd.requestId }, 'Scheduler command failed');
         return;
       }
-      this.pending.note({ type: a.type, model: a.model, worker: a.worker, at });
+      if (a.type === 'drain') {
+        // A drain is a scale change: the cool-down counts from it, so no second worker drains meanwhile.
+        this.lastScaleAt = at;
+      } else {
+        this.pending.note({ type: a.type, model: a.model, worker: a.worker, at });
+      }
       schedulerMetrics.decisions.inc({ action: a.type, reason: a.reason });
-      log.info({ action: a.type, model: a.model, worker: a.worker, reason: a.reason, requestId: cmd.requestId, ...('forModel' in a ? { forModel: a.forModel } : {}) }, 'Scheduler action');
+      log.info({ ...describe(a), requestId: cmd.requestId }, 'Scheduler action');
     });
   }
 
   private async applyScale(a: ScaleAction): Promise<void> {
     schedulerMetrics.decisions.inc({ action: 'scale', reason: a.reason });
-    if (a.desiredWorkers !== this.lastDesired) {
-      this.lastDesired = a.desiredWorkers;
+    const desired = `${a.pool ?? ''}:${a.desiredWorkers}`;
+    if (desired !== this.lastDesired) {
+      this.lastDesired = desired;
       this.lastScaleAt = this.clock();
     }
     // Every tick re-suggests an unchanged scale-up; only a change is worth an info line.
-    const key = `${a.desiredWorkers}|${a.reason}|${a.models.join(',')}`;
+    const key = `${desired}|${a.reason}|${a.models.join(',')}|${a.release?.worker ?? ''}`;
     const level = key === this.lastScale ? 'debug' : 'info';
     this.lastScale = key;
-    this.deps.log[level]({ action: 'scale', desiredWorkers: a.desiredWorkers, reason: a.reason, models: a.models }, 'Scheduler action');
+    const fields = { action: 'scale', desiredWorkers: a.desiredWorkers, reason: a.reason, models: a.models, ...(a.pool ? { pool: a.pool } : {}), ...(a.release ? { release: a.release.worker } : {}) };
+    this.deps.log[level](fields, 'Scheduler action');
     if (level === 'info') {
       const p = this.deps.redis.pipeline();
-      recordDecision(p, this.deps.keys, { at: this.clock(), action: 'scale', desiredWorkers: a.desiredWorkers, reason: a.reason, models: a.models });
+      recordDecision(p, this.deps.keys, { at: this.clock(), action: 'scale', desiredWorkers: a.desiredWorkers, reason: a.reason, models: a.models, ...(a.pool ? { pool: a.pool } : {}), ...(a.release ? { release: a.release.worker } : {}) });
       await p.exec().catch(() => undefined);
     }
     try {
-      await this.scaler.apply(a.desiredWorkers, a.reason);
+      await this.scaler.apply(a.desiredWorkers, a.reason, { ...(a.pool ? { pool: a.pool } : {}), ...(a.release ? { release: a.release } : {}) });
     } catch (err) {
       this.deps.log.warn({ err, desiredWorkers: a.desiredWorkers }, 'Scale actuator failed');
     }
@@ -284,4 +296,10 @@ export class Scheduler {
     this.state = state;
     this.deps.log.info({ state, instanceId: this.options.instanceId }, 'Scheduler state changed');
   }
+}
+
+/** The fields a command action is logged and recorded with. */
+function describe(a: CommandAction): DistributiveOmit<SchedulerDecision, 'at'> {
+  if (a.type === 'drain') return { action: 'drain', worker: a.worker, reason: a.reason, costMs: a.costMs, worthMs: a.worthMs };
+  return { action: a.type, model: a.model, worker: a.worker, reason: a.reason, ...('forModel' in a ? { forModel: a.forModel } : {}) };
 }

@@ -1,6 +1,7 @@
 /** The simulator's command line: one options type, defaults merged and validated in one place. */
 import { parseArgs } from 'node:util';
 import { isPolicyName, POLICY_NAMES, type PolicyName } from './policies/index.js';
+import { parseFleet, uniformFleet, type WorkerClass } from './fleet.js';
 import { parseBytes } from './trace.js';
 
 export interface SimCliOptions {
@@ -10,6 +11,8 @@ export interface SimCliOptions {
   readonly gpuMemBytes: number;
   /** Autoscaling ceiling; equal to `gpus` (a fixed pool) unless given. */
   readonly maxGpus: number;
+  /** The worker classes every policy runs on: `--fleet`, else one class from --gpus, --gpu-mem and --max-gpus. */
+  readonly fleet: WorkerClass[];
   readonly gpuStartMs?: number;
   readonly seed: number;
   readonly json: boolean;
@@ -21,13 +24,18 @@ export interface SimCliOptions {
   readonly rate?: number;
   /** Writes the trace and models actually used (handy for a generated one). */
   readonly saveTrace?: string;
+  /** Generated traces only: the daily cycle's swing (0.5: off-peak a third of the peak). */
+  readonly dailyAmplitude?: number;
+  /** The fabric's cost knob (`scaleWaitMsPerGpuSecond`); the policy default when absent. */
+  readonly costWeight?: number;
 }
 
 export const SIM_CLI_DEFAULTS = Object.freeze({ gpus: 2, gpuMem: '48GiB', seed: 1, tickMs: 2_000, durationMin: 120 });
 
 export const USAGE = `usage: npm run sim -- [--trace FILE --models FILE] [--gpus N] [--gpu-mem 48GiB]
-  [--max-gpus M] [--gpu-start-ms T] [--seed S] [--policies ${POLICY_NAMES.join(',')}]
-  [--json] [--report DIR] [--tick-ms 2000] [--duration-min 120] [--rate R] [--save-trace DIR]`;
+  [--max-gpus M] [--fleet 2x24GiB,1-4x80GiB,1x2x80GiB] [--gpu-start-ms T] [--seed S] [--policies ${POLICY_NAMES.join(',')}]
+  [--json] [--report DIR] [--tick-ms 2000] [--duration-min 120] [--rate R] [--save-trace DIR]
+  [--daily-amplitude 0.6] [--cost-weight MS_PER_GPU_SECOND]`;
 
 export class UsageError extends Error {}
 
@@ -44,6 +52,7 @@ export function parseSimArgs(argv: string[]): SimCliOptions {
         gpus: { type: 'string' },
         'gpu-mem': { type: 'string' },
         'max-gpus': { type: 'string' },
+        fleet: { type: 'string' },
         'gpu-start-ms': { type: 'string' },
         seed: { type: 'string' },
         json: { type: 'boolean' },
@@ -53,6 +62,8 @@ export function parseSimArgs(argv: string[]): SimCliOptions {
         'duration-min': { type: 'string' },
         rate: { type: 'string' },
         'save-trace': { type: 'string' },
+        'daily-amplitude': { type: 'string' },
+        'cost-weight': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -70,17 +81,32 @@ export function parseSimArgs(argv: string[]): SimCliOptions {
   }
   const maxGpus = int('--max-gpus', values['max-gpus'], gpus, 1);
   if (maxGpus < gpus) throw new UsageError(`--max-gpus (${maxGpus}) must be >= --gpus (${gpus})`);
+  let fleet = uniformFleet(gpus, gpuMemBytes, maxGpus);
+  if (values.fleet !== undefined) {
+    if (values.gpus !== undefined || values['gpu-mem'] !== undefined || values['max-gpus'] !== undefined) throw new UsageError('--fleet replaces --gpus, --gpu-mem and --max-gpus; give one or the other');
+    try {
+      fleet = parseFleet(values.fleet);
+    } catch (err) {
+      throw new UsageError(`--fleet: ${(err as Error).message}`);
+    }
+  }
   const policies = (values.policies ?? POLICY_NAMES.join(',')).split(',').map((p) => p.trim()).filter(Boolean);
   const unknown = policies.filter((p) => !isPolicyName(p));
   if (unknown.length > 0 || policies.length === 0) throw new UsageError(`unknown policy ${unknown.join(', ')}; known: ${POLICY_NAMES.join(', ')}`);
   const rate = values.rate === undefined ? undefined : Number(values.rate);
   if (rate !== undefined && !(rate > 0)) throw new UsageError(`--rate must be > 0, got ${values.rate}`);
+  const dailyAmplitude = values['daily-amplitude'] === undefined ? undefined : Number(values['daily-amplitude']);
+  if (dailyAmplitude !== undefined && !(dailyAmplitude >= 0 && dailyAmplitude < 1)) throw new UsageError(`--daily-amplitude must be >= 0 and < 1, got ${values['daily-amplitude']}`);
+  const costWeight = values['cost-weight'] === undefined ? undefined : int('--cost-weight', values['cost-weight'], 0, 0);
   return {
     trace: values.trace,
+    ...(dailyAmplitude !== undefined ? { dailyAmplitude } : {}),
+    ...(costWeight !== undefined ? { costWeight } : {}),
     models: values.models,
     gpus,
     gpuMemBytes,
     maxGpus,
+    fleet,
     gpuStartMs: values['gpu-start-ms'] === undefined ? undefined : int('--gpu-start-ms', values['gpu-start-ms'], 0, 0),
     seed: int('--seed', values.seed, SIM_CLI_DEFAULTS.seed, 0),
     json: values.json ?? false,

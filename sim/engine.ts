@@ -11,23 +11,32 @@
  *   picks the replica with the fewest running requests. Slots do not slow each other down.
  * - TTFT = arrival -> first token = queue wait (including any load wait) + prefill.
  * - A request is warm when, at its arrival, its model is ready (not loading) on a running GPU.
- * - A model whose footprint exceeds every GPU's memory is rejected at arrival (`too_large`).
+ * - A model whose footprint exceeds every worker class's memory (its GPUs together) is rejected
+ *   at arrival (`too_large`). A load goes on the worker's GPU with the least free memory that
+ *   holds it whole, else it is split across its GPUs, most free first (as Ollama splits layers).
  * - Unloading a busy replica drains it first; unloading a loading replica is ignored.
- * - Scale-ups add GPUs that run after `gpuStartMs`; scale-downs remove only empty GPUs.
- *   GPU-seconds count every provisioned GPU from its provisioning to its removal or the end.
- * - Each GPU is its own host: its page cache holds models it loaded within `pageCacheTtlMs`.
+ * - Scale-ups add workers that run after `gpuStartMs`; scale-downs remove only empty workers,
+ *   never below their pool's minimum; `release` removes one named empty worker.
+ *   GPU-seconds count every GPU of every provisioned worker from its provisioning to its
+ *   removal or the end.
+ * - Each worker is its own host: its page cache holds models it loaded within `pageCacheTtlMs`.
+ * - The "GPU" of the policy view is a worker (one or more GPUs); the names predate multi-GPU workers.
  * - Requests still queued when the run stalls (no arrivals left, nothing in flight, no
  *   progress for `stallLimitMs`) are rejected as `never_served`.
  */
 import { EventQueue } from './event-queue.js';
 import type { GpuView, ModelInfo, QueueView, ReplicaView, SimAction, SimPolicy, SimView } from './policy.js';
 import { decodeMs, footprintBytes, loadMs, prefillMs, type ServiceModel } from './service-model.js';
+import { uniformFleet, workerBytes, type WorkerClass } from './fleet.js';
 import type { ModelSpec, TraceRequest } from './trace.js';
 
 export interface ClusterOptions {
-  readonly gpus: number;
-  readonly gpuMemBytes: number;
-  readonly maxGpus: number;
+  /** One pool of single-GPU workers (the older form): ignored when `fleet` is given. */
+  readonly gpus?: number;
+  readonly gpuMemBytes?: number;
+  readonly maxGpus?: number;
+  /** Worker classes (sim/fleet.ts); each is a pool scaled on its own between its min and max. */
+  readonly fleet?: readonly WorkerClass[];
   /** Period of the policy's `onTick` (the real scheduler ticks every 2 s). */
   readonly tickMs: number;
   readonly stallLimitMs: number;
@@ -69,12 +78,15 @@ interface Replica extends ReplicaView {
   loadedAt: number | null;
   lastUsedAt: number;
   active: number;
+  /** Bytes it holds on each of its worker's GPUs. */
+  perDevice: number[];
 }
 
 interface Gpu extends GpuView {
   state: 'starting' | 'running';
   replicas: Replica[];
   usedBytes: number;
+  deviceUsedBytes: number[];
 }
 
 type SimEvent =
@@ -93,6 +105,8 @@ class Engine implements SimView {
   readonly gpus: Gpu[] = [];
   readonly models: Map<string, ModelInfo>;
   readonly maxGpus: number;
+  readonly fleet: readonly WorkerClass[];
+  private readonly largestWorkerBytes: number;
   readonly tickMs: number;
   private readonly events = new EventQueue<SimEvent>();
   private readonly queues = new Map<string, TraceRequest[]>();
@@ -122,9 +136,11 @@ class Engine implements SimView {
     readonly service: ServiceModel,
   ) {
     this.models = new Map(models.map((m) => [m.name, { name: m.name, sizeBytes: m.sizeBytes, footprintBytes: footprintBytes(service, m.sizeBytes) }]));
-    this.maxGpus = Math.max(cluster.maxGpus, cluster.gpus, 1);
+    this.fleet = cluster.fleet ?? uniformFleet(Math.max(cluster.gpus ?? 1, 1), cluster.gpuMemBytes ?? 0, cluster.maxGpus ?? 1);
+    this.maxGpus = Math.max(1, this.fleet.reduce((s, c) => s + c.max, 0));
+    this.largestWorkerBytes = Math.max(...this.fleet.map(workerBytes));
     this.tickMs = cluster.tickMs;
-    for (let i = 0; i < Math.max(cluster.gpus, 1); i++) this.addGpu('running');
+    for (const c of this.fleet) for (let i = 0; i < c.count; i++) this.addGpu(c, 'running');
   }
 
   // ---- SimView -----------------------------------------------------------------------
@@ -210,7 +226,7 @@ class Engine implements SimView {
     const info = this.models.get(req.model);
     this.lastProgress = this.now;
     if (!info) return this.reject('unknown_model');
-    if (info.footprintBytes > this.cluster.gpuMemBytes) return this.reject('too_large');
+    if (info.footprintBytes > this.largestWorkerBytes) return this.reject('too_large');
     if (this.policy.maxQueued !== undefined && this.waitingTotal >= this.policy.maxQueued) return this.reject('queue_full');
     this.accepted++;
     if (this.gpus.some((g) => g.state === 'running' && g.replicas.some((r) => r.model === req.model && r.state === 'ready' && !r.draining))) this.warm++;
@@ -270,7 +286,8 @@ class Engine implements SimView {
 
   private apply(actions: readonly SimAction[]): void {
     for (const a of actions) {
-      const ok = a.type === 'scale' ? this.scale(a.gpus) : a.type === 'load' ? this.load(a.model, a.gpu) : this.unload(a.model, a.gpu);
+      const ok =
+        a.type === 'scale' ? this.scale(a.gpus, a.pool) : a.type === 'release' ? this.release(a.gpu) : a.type === 'load' ? this.load(a.model, a.gpu) : this.unload(a.model, a.gpu);
       if (!ok) this.invalid++;
     }
   }
@@ -293,9 +310,11 @@ class Engine implements SimView {
     const key = `${gpu.id}\0${model}`;
     const cached = this.now - (this.pageCache.get(key) ?? -Infinity) <= this.service.pageCacheTtlMs;
     this.pageCache.set(key, this.now);
-    const replica: Replica = { model, gpuId, state: 'loading', draining: false, footprintBytes: info.footprintBytes, loadStartedAt: this.now, loadedAt: null, lastUsedAt: this.now, active: 0 };
+    const perDevice = spread(gpu, info.footprintBytes);
+    const replica: Replica = { model, gpuId, state: 'loading', draining: false, footprintBytes: info.footprintBytes, loadStartedAt: this.now, loadedAt: null, lastUsedAt: this.now, active: 0, perDevice };
     gpu.replicas.push(replica);
     gpu.usedBytes += info.footprintBytes;
+    perDevice.forEach((b, i) => (gpu.deviceUsedBytes[i]! += b));
     this.coldLoads++;
     if (cached) this.loadsFromCache++;
     this.events.push(this.now + loadMs(this.service, info.sizeBytes, cached), { kind: 'load_done', gpu, replica });
@@ -314,27 +333,72 @@ class Engine implements SimView {
   private removeReplica(gpu: Gpu, replica: Replica): void {
     gpu.replicas = gpu.replicas.filter((r) => r !== replica);
     gpu.usedBytes -= replica.footprintBytes;
+    replica.perDevice.forEach((b, i) => (gpu.deviceUsedBytes[i]! -= b));
     this.record(gpu);
   }
 
-  private scale(desired: number): boolean {
+  /**
+   * `desired` workers in `pool`; without a pool, workers in all (added to the first pool with
+   * room, in fleet order). Each pool stays within its min and max.
+   */
+  private scale(desired: number, pool?: string): boolean {
     if (!Number.isFinite(desired)) return false;
-    const target = Math.max(1, Math.min(this.maxGpus, Math.round(desired)));
-    while (this.gpus.length < target) this.addGpu('starting');
-    // Only empty GPUs go; the newest first (a starting one is always empty).
-    for (let i = this.gpus.length - 1; i >= 0 && this.gpus.length > target; i--) {
+    const classes = pool === undefined ? this.fleet : this.fleet.filter((c) => c.pool === pool);
+    if (classes.length === 0) return false;
+    const inPool = (c: WorkerClass) => this.gpus.filter((g) => g.pool === c.pool).length;
+    const lo = Math.max(1, classes.reduce((s, c) => s + c.min, 0));
+    const hi = classes.reduce((s, c) => s + c.max, 0);
+    const target = Math.max(pool === undefined ? lo : classes[0]!.min, Math.min(hi, Math.round(desired)));
+    let count = classes.reduce((s, c) => s + inPool(c), 0);
+    for (const c of classes) {
+      while (count < target && inPool(c) < c.max) {
+        this.addGpu(c, 'starting');
+        count++;
+      }
+    }
+    // Only empty workers go, above their pool's minimum; the newest first (a starting one is always empty).
+    for (let i = this.gpus.length - 1; i >= 0 && count > target; i--) {
       const g = this.gpus[i]!;
-      if (g.replicas.length > 0) continue;
-      this.gpuMs += this.now - g.provisionedAt;
-      this.gpus.splice(i, 1);
-      this.timeline.push({ at: this.now, gpu: g.id, resident: 0 });
+      const c = classes.find((k) => k.pool === g.pool);
+      if (!c || g.replicas.length > 0 || inPool(c) <= c.min) continue;
+      this.removeGpu(i);
+      count--;
     }
     return true;
   }
 
-  private addGpu(state: 'starting' | 'running'): void {
+  /** Removes the named worker if it is empty and its pool stays at or above its minimum. */
+  private release(gpuId: string): boolean {
+    const i = this.gpus.findIndex((g) => g.id === gpuId);
+    const g = this.gpus[i];
+    const c = this.fleet.find((k) => k.pool === g?.pool);
+    if (!g || !c || g.replicas.length > 0 || this.gpus.filter((x) => x.pool === c.pool).length <= c.min) return false;
+    this.removeGpu(i);
+    return true;
+  }
+
+  private removeGpu(i: number): void {
+    const g = this.gpus[i]!;
+    this.gpuMs += (this.now - g.provisionedAt) * g.gpuCount;
+    this.gpus.splice(i, 1);
+    this.timeline.push({ at: this.now, gpu: g.id, resident: 0 });
+  }
+
+  private addGpu(c: WorkerClass, state: 'starting' | 'running'): void {
     const index = this.nextGpuIndex++;
-    const gpu: Gpu = { id: `gpu${index}`, index, memBytes: this.cluster.gpuMemBytes, state, provisionedAt: this.now, replicas: [], usedBytes: 0 };
+    const gpu: Gpu = {
+      id: `gpu${index}`,
+      index,
+      pool: c.pool,
+      gpuCount: c.gpusPerWorker,
+      gpuMemBytes: c.gpuMemBytes,
+      memBytes: workerBytes(c),
+      state,
+      provisionedAt: this.now,
+      replicas: [],
+      usedBytes: 0,
+      deviceUsedBytes: new Array<number>(c.gpusPerWorker).fill(0),
+    };
     this.gpus.push(gpu);
     if (state === 'starting') this.events.push(this.now + this.service.gpuStartMs, { kind: 'gpu_ready', gpu });
     else this.record(gpu);
@@ -366,7 +430,7 @@ class Engine implements SimView {
       q.length = 0;
     }
     const endMs = this.lastProgress;
-    for (const g of this.gpus) this.gpuMs += Math.max(0, endMs - g.provisionedAt);
+    for (const g of this.gpus) this.gpuMs += Math.max(0, endMs - g.provisionedAt) * g.gpuCount;
     const rejected = Object.values(this.rejectedBy).reduce((s, n) => s + n, 0);
     return {
       policy: this.policy.name,
@@ -386,4 +450,25 @@ class Engine implements SimView {
       invalidActions: this.invalid,
     };
   }
+}
+
+/**
+ * Bytes per GPU for a new replica: whole on the fullest GPU that still holds it (keeping room
+ * on the others), else split across the GPUs, most free first. The caller checked the total fits.
+ */
+function spread(gpu: Gpu, bytes: number): number[] {
+  const free = gpu.deviceUsedBytes.map((u) => gpu.gpuMemBytes - u);
+  const out = new Array<number>(free.length).fill(0);
+  const whole = free.map((f, i) => ({ f, i })).filter((d) => d.f >= bytes).sort((a, b) => a.f - b.f || a.i - b.i)[0];
+  if (whole) {
+    out[whole.i] = bytes;
+    return out;
+  }
+  let left = bytes;
+  for (const { f, i } of free.map((f, i) => ({ f, i })).sort((a, b) => b.f - a.f || a.i - b.i)) {
+    const take = Math.min(left, Math.max(0, f));
+    out[i] = take;
+    left -= take;
+  }
+  return out;
 }

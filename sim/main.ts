@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSimArgs, UsageError } from './cli.js';
 import { goalsMarkdown, checkGoals, markdownTable, writeReport } from './report.js';
+import { describeFleet } from './fleet.js';
 import { compare, loadWorkload } from './run.js';
 import { formatTraceCsv } from './trace.js';
 
@@ -39,8 +40,7 @@ function main(argv: string[]): number {
 function setupLine(o: ReturnType<typeof parseSimArgs>, w: ReturnType<typeof loadWorkload>): string {
   const source = w.generated ? `generated trace (seed ${o.seed}, ${o.durationMin} min)` : `trace ${o.trace}`;
   const lastMs = w.trace.at(-1)?.arrivalMs ?? 0;
-  const gib = (o.gpuMemBytes / 2 ** 30).toFixed(0);
-  return `${source}: ${w.trace.length} requests over ${(lastMs / 60_000).toFixed(0)} min, ${w.models.length} models; ${o.gpus} GPU(s) x ${gib} GiB, max ${o.maxGpus}, tick ${o.tickMs} ms.`;
+  return `${source}: ${w.trace.length} requests over ${(lastMs / 60_000).toFixed(0)} min, ${w.models.length} models; fleet ${describeFleet(o.fleet)}, tick ${o.tickMs} ms.`;
 }
 
 try {

@@ -4,6 +4,7 @@
  * answers with actions, which the engine validates and applies in order. Policies never
  * mutate the view, so every policy runs against the same engine rules.
  */
+import type { WorkerClass } from './fleet.js';
 import type { ServiceModel } from './service-model.js';
 import type { TraceRequest } from './trace.js';
 
@@ -20,11 +21,20 @@ export interface ReplicaView {
   readonly lastUsedAt: number;
   /** Requests running on it now (at most `slotsPerReplica`). */
   readonly active: number;
+  /** Bytes it holds on each GPU of its worker (absent: all on the first). */
+  readonly perDevice?: readonly number[];
 }
 
+/** A worker: one or more GPUs (the name predates multi-GPU workers). */
 export interface GpuView {
   readonly id: string;
   readonly index: number;
+  /** Its worker class (sim/fleet.ts): scale actions name it. */
+  readonly pool: string;
+  /** GPUs in this worker, each of `gpuMemBytes`. */
+  readonly gpuCount: number;
+  readonly gpuMemBytes: number;
+  /** All its GPUs' memory: a model may be split across them. */
   readonly memBytes: number;
   /** `starting`: provisioned by a scale-up, not yet usable (takes `gpuStartMs`). */
   readonly state: 'starting' | 'running';
@@ -32,6 +42,8 @@ export interface GpuView {
   readonly replicas: readonly ReplicaView[];
   /** Footprint of every replica on it, loading and draining included. */
   readonly usedBytes: number;
+  /** The same, per GPU. */
+  readonly deviceUsedBytes: readonly number[];
 }
 
 export interface ModelInfo {
@@ -51,7 +63,10 @@ export interface SimView {
   readonly gpus: readonly GpuView[];
   readonly models: ReadonlyMap<string, ModelInfo>;
   readonly service: ServiceModel;
+  /** Most workers the fleet may hold (every pool at its maximum). */
   readonly maxGpus: number;
+  /** The worker classes (pools), with their min and max. */
+  readonly fleet: readonly WorkerClass[];
   readonly tickMs: number;
   queue(model: string): QueueView;
   /** Models with at least one waiting request, oldest waiting first. */
@@ -63,8 +78,10 @@ export interface SimView {
 export type SimAction =
   | { readonly type: 'load'; readonly model: string; readonly gpu: string }
   | { readonly type: 'unload'; readonly model: string; readonly gpu: string }
-  /** Desired number of provisioned GPUs; the engine clamps it to [1, maxGpus]. */
-  | { readonly type: 'scale'; readonly gpus: number };
+  /** Desired workers in `pool` (all pools when absent); the engine clamps it to the pools' min and max. */
+  | { readonly type: 'scale'; readonly gpus: number; readonly pool?: string }
+  /** Removes this worker, which must be empty (drained), its pool staying at or above its minimum. */
+  | { readonly type: 'release'; readonly gpu: string };
 
 export interface SimPolicy {
   readonly name: string;

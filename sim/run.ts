@@ -33,7 +33,12 @@ export function loadWorkload(o: SimCliOptions): Workload {
     note(o.trace, parsed.problems);
     return { trace: parsed.items, models, problems, generated: false };
   }
-  const trace = generateTrace(models, { seed: o.seed, durationMs: o.durationMin * 60_000, ...(o.rate ? { meanRatePerSec: o.rate } : {}) });
+  const trace = generateTrace(models, {
+    seed: o.seed,
+    durationMs: o.durationMin * 60_000,
+    ...(o.rate ? { meanRatePerSec: o.rate } : {}),
+    ...(o.dailyAmplitude !== undefined ? { dailyAmplitude: o.dailyAmplitude } : {}),
+  });
   return { trace, models, problems, generated: true };
 }
 
@@ -47,7 +52,8 @@ export interface Comparison {
 /** Runs each policy in `o.policies` on the same workload and cluster. */
 export function compare(o: SimCliOptions, w: Pick<Workload, 'trace' | 'models'>): Comparison {
   const service = serviceModel(o.gpuStartMs === undefined ? {} : { gpuStartMs: o.gpuStartMs });
-  const cluster: ClusterOptions = { gpus: o.gpus, gpuMemBytes: o.gpuMemBytes, maxGpus: o.maxGpus, tickMs: o.tickMs, stallLimitMs: 30 * 60_000 };
-  const results = o.policies.map((name) => simulate(createPolicy(name, w.trace), w.trace, w.models, cluster, service));
+  const cluster: ClusterOptions = { fleet: o.fleet, tickMs: o.tickMs, stallLimitMs: 30 * 60_000 };
+  const fabric = o.costWeight === undefined ? {} : { policy: { scaleWaitMsPerGpuSecond: o.costWeight } };
+  const results = o.policies.map((name) => simulate(createPolicy(name, w.trace, fabric), w.trace, w.models, cluster, service));
   return { results, rows: results.map(summarize), cluster, service };
 }

@@ -11,6 +11,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { simulate, type ClusterOptions } from './engine.js';
+import { parseFleet, uniformFleet, type WorkerClass } from './fleet.js';
 import { generateModels, generateTrace, GENERATE_DEFAULTS, type GenerateOptions } from './generate.js';
 import { createPolicy, POLICY_NAMES } from './policies/index.js';
 import { checkGoals } from './report.js';
@@ -22,19 +23,27 @@ const GiB = 2 ** 30;
 export interface Scenario {
   readonly name: string;
   readonly generate: Partial<GenerateOptions>;
-  readonly cluster: Pick<ClusterOptions, 'gpus' | 'gpuMemBytes' | 'maxGpus'>;
+  readonly fleet: readonly WorkerClass[];
 }
 
-const fixed = (gpus: number, gib: number) => ({ gpus, gpuMemBytes: gib * GiB, maxGpus: gpus });
+const fixed = (gpus: number, gib: number) => uniformFleet(gpus, gib * GiB, gpus);
 
 export function sweepScenarios(): Scenario[] {
   const out: Scenario[] = [];
-  for (const seed of [1, 2, 3, 4, 5]) out.push({ name: `seed ${seed}, 2 x 48 GiB`, generate: { seed }, cluster: fixed(2, 48) });
-  for (const seed of [1, 2, 3, 4, 5]) out.push({ name: `seed ${seed}, 3 x 48 GiB`, generate: { seed }, cluster: fixed(3, 48) });
-  for (const seed of [1, 3]) out.push({ name: `seed ${seed}, 2-4 x 48 GiB autoscaling`, generate: { seed }, cluster: { gpus: 2, gpuMemBytes: 48 * GiB, maxGpus: 4 } });
-  out.push({ name: 'seed 6, 20 models 1-70 GB, 4 x 80 GiB', generate: { seed: 6, models: 20, maxModelBytes: 70e9, meanRatePerSec: 1 }, cluster: fixed(4, 80) });
-  out.push({ name: 'seed 7, flat popularity (s 0.6), 2 x 48 GiB', generate: { seed: 7, zipfS: 0.6 }, cluster: fixed(2, 48) });
-  out.push({ name: 'seed 8, 8 models 1-20 GB, 1 x 24 GiB', generate: { seed: 8, models: 8, maxModelBytes: 20e9, meanRatePerSec: 0.3 }, cluster: fixed(1, 24) });
+  for (const seed of [1, 2, 3, 4, 5]) out.push({ name: `seed ${seed}, 2 x 48 GiB`, generate: { seed }, fleet: fixed(2, 48) });
+  for (const seed of [1, 2, 3, 4, 5]) out.push({ name: `seed ${seed}, 3 x 48 GiB`, generate: { seed }, fleet: fixed(3, 48) });
+  for (const seed of [1, 3]) out.push({ name: `seed ${seed}, 2-4 x 48 GiB autoscaling`, generate: { seed }, fleet: uniformFleet(2, 48 * GiB, 4) });
+  out.push({ name: 'seed 6, 20 models 1-70 GB, 4 x 80 GiB', generate: { seed: 6, models: 20, maxModelBytes: 70e9, meanRatePerSec: 1 }, fleet: fixed(4, 80) });
+  out.push({ name: 'seed 7, flat popularity (s 0.6), 2 x 48 GiB', generate: { seed: 7, zipfS: 0.6 }, fleet: fixed(2, 48) });
+  out.push({ name: 'seed 8, 8 models 1-20 GB, 1 x 24 GiB', generate: { seed: 8, models: 8, maxModelBytes: 20e9, meanRatePerSec: 0.3 }, fleet: fixed(1, 24) });
+  // A daily cycle whose off-peak is a third of its peak (amplitude 0.5), 4 h, autoscaling 1-8 from 4.
+  for (const [seed, rate] of [[1, 1], [2, 0.5], [3, 1]] as const) {
+    out.push({ name: `seed ${seed}, daily cycle ${rate} req/s, 4 h, 1-8 x 48 GiB autoscaling`, generate: { seed, meanRatePerSec: rate, durationMs: 4 * 3_600_000, dailyAmplitude: 0.5 }, fleet: uniformFleet(4, 48 * GiB, 8) });
+  }
+  // Mixed fleets: models larger than the small GPUs (up to 70 GB), some larger than any one GPU.
+  out.push({ name: 'seed 6, 20 models 1-70 GB, 0.4 req/s, 2 x 24 GiB + 2 x 80 GiB', generate: { seed: 6, models: 20, maxModelBytes: 70e9, meanRatePerSec: 0.4 }, fleet: parseFleet('2x24GiB,2x80GiB') });
+  out.push({ name: 'seed 9, 16 models 1-70 GB, 0.3 req/s, 2 x 24 GiB + 1 x 2 x 48 GiB', generate: { seed: 9, models: 16, maxModelBytes: 70e9, meanRatePerSec: 0.3 }, fleet: parseFleet('2x24GiB,1x2x48GiB') });
+  out.push({ name: 'seed 10, daily cycle 0.4 req/s, 16 models 1-60 GB, 2-4 x 24 GiB + 1-2 x 80 GiB', generate: { seed: 10, models: 16, maxModelBytes: 60e9, meanRatePerSec: 0.4, durationMs: 4 * 3_600_000, dailyAmplitude: 0.5 }, fleet: parseFleet('2-4x24GiB,1-2x80GiB') });
   return out;
 }
 
@@ -44,6 +53,8 @@ export interface SweepRow {
   readonly fabric: PolicySummary;
   readonly best: PolicySummary | undefined;
   readonly oracle: PolicySummary | undefined;
+  /** The scaling baseline: the seed article's gateway on the same fleet. */
+  readonly seedGateway: PolicySummary | undefined;
   readonly floorP95: number | null;
   readonly goalsMet: number;
   readonly goals: number;
@@ -54,7 +65,7 @@ export function runScenario(s: Scenario): SweepRow {
   const models = generateModels(o);
   const trace = generateTrace(models, o);
   const service = serviceModel();
-  const cluster: ClusterOptions = { ...s.cluster, tickMs: 2_000, stallLimitMs: 30 * 60_000 };
+  const cluster: ClusterOptions = { fleet: s.fleet, tickMs: 2_000, stallLimitMs: 30 * 60_000 };
   const rows = POLICY_NAMES.map((name) => summarize(simulate(createPolicy(name, trace), trace, models, cluster, service)));
   const fabric = rows.find((r) => r.policy === 'fabric')!;
   const best = rows
@@ -62,7 +73,8 @@ export function runScenario(s: Scenario): SweepRow {
     .sort((a, b) => (a.ttft_ms.p95 as number) - (b.ttft_ms.p95 as number))[0];
   // Every model resident: one GPU's memory holds them all, so only queueing and prefill remain.
   const everything = models.reduce((sum, m) => sum + footprintBytes(service, m.sizeBytes), 0);
-  const floor = summarize(simulate(createPolicy('fabric', trace), trace, models, { ...cluster, gpuMemBytes: Math.max(everything, s.cluster.gpuMemBytes) }, service));
+  const roomy = s.fleet.map((c) => ({ ...c, gpuMemBytes: Math.max(everything, c.gpuMemBytes) }));
+  const floor = summarize(simulate(createPolicy('fabric', trace), trace, models, { ...cluster, fleet: roomy }, service));
   const checks = checkGoals(rows);
   return {
     scenario: s.name,
@@ -70,6 +82,7 @@ export function runScenario(s: Scenario): SweepRow {
     fabric,
     best,
     oracle: rows.find((r) => r.policy === 'oracle'),
+    seedGateway: rows.find((r) => r.policy === 'seed-gateway'),
     floorP95: floor.ttft_ms.p95,
     goalsMet: checks.filter((c) => c.met).length,
     goals: checks.length,
@@ -82,11 +95,11 @@ const ratio = (a: number | null | undefined, b: number | null | undefined) => (a
 
 export function sweepMarkdown(rows: readonly SweepRow[]): string {
   const head =
-    '| scenario | requests | fabric p95 (ms) | best baseline p95 (ms) | ratio | floor p95 (ms) | fabric warm | oracle warm | fabric cold loads | / oracle | fabric GPU-s | its GPU-s | goals met |';
-  const sep = '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+    '| scenario | requests | fabric p95 (ms) | best baseline p95 (ms) | ratio | floor p95 (ms) | fabric warm | oracle warm | fabric cold loads | / oracle | fabric GPU-s | its GPU-s | / seed-gateway GPU-s (its p95 ms) | rejected (fabric) | goals met |';
+  const sep = '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
   const body = rows.map((r) => {
     const best = r.best ? `${n(r.best.ttft_ms.p95)} (${r.best.policy})` : 'n/a';
-    return `| ${r.scenario} | ${r.requests} | ${n(r.fabric.ttft_ms.p95)} | ${best} | ${ratio(r.fabric.ttft_ms.p95, r.best?.ttft_ms.p95)} | ${n(r.floorP95)} | ${pct(r.fabric.warm_ratio)} | ${pct(r.oracle?.warm_ratio)} | ${r.fabric.cold_loads} | ${ratio(r.fabric.cold_loads, r.oracle?.cold_loads)} | ${n(r.fabric.gpu_seconds)} | ${n(r.best?.gpu_seconds)} | ${r.goalsMet}/${r.goals} |`;
+    return `| ${r.scenario} | ${r.requests} | ${n(r.fabric.ttft_ms.p95)} | ${best} | ${ratio(r.fabric.ttft_ms.p95, r.best?.ttft_ms.p95)} | ${n(r.floorP95)} | ${pct(r.fabric.warm_ratio)} | ${pct(r.oracle?.warm_ratio)} | ${r.fabric.cold_loads} | ${ratio(r.fabric.cold_loads, r.oracle?.cold_loads)} | ${n(r.fabric.gpu_seconds)} | ${n(r.best?.gpu_seconds)} | ${ratio(r.fabric.gpu_seconds, r.seedGateway?.gpu_seconds)} (${n(r.seedGateway?.ttft_ms.p95)}) | ${r.fabric.rejected} | ${r.goalsMet}/${r.goals} |`;
   });
   return [head, sep, ...body].join('\n');
 }

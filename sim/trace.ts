@@ -66,7 +66,8 @@ function parseRow(f: string[], [a, m, p, o]: [number, number, number, number]): 
   if (f[a] === undefined || f[a] === '' || !Number.isFinite(arrivalMs) || arrivalMs < 0) return `arrival_ms must be a number >= 0, got "${f[a] ?? ''}"`;
   if (model === '') return 'model is empty';
   if (!Number.isInteger(promptTokens) || promptTokens < 0) return `prompt_tokens must be an integer >= 0, got "${f[p] ?? ''}"`;
-  if (!Number.isInteger(outputTokens) || outputTokens < 1) return `output_tokens must be an integer >= 1, got "${f[o] ?? ''}"`;
+  // 0: an embedding (no generation); its time to first token is the prefill.
+  if (!Number.isInteger(outputTokens) || outputTokens < 0) return `output_tokens must be an integer >= 0, got "${f[o] ?? ''}"`;
   return { arrivalMs, model, promptTokens, outputTokens };
 }
 

@@ -21,7 +21,7 @@ const read = (p: string): string => readFileSync(join(root, p), 'utf8');
 interface Healthcheck { test?: string[] | string; disable?: boolean }
 interface Service {
   image?: string;
-  build?: unknown;
+  build?: { target?: string } | string;
   command?: string[] | string;
   environment?: Record<string, string | number | boolean | null> | string[];
   volumes?: (string | { type?: string; source?: string; target?: string })[];
@@ -41,8 +41,9 @@ const TOLERATED_MISSING = ['deploy/prometheus/', 'deploy/grafana/'];
 
 const DEFAULT_CMD = dockerfileCmd();
 
+/** The CMD of the last stage: the image a plain `docker build` produces. */
 function dockerfileCmd(): string[] {
-  const m = /^CMD\s+(\[.*\])\s*$/m.exec(read('Dockerfile'));
+  const m = [...read('Dockerfile').matchAll(/^CMD\s+(\[.*\])\s*$/gm)].at(-1);
   if (!m?.[1]) throw new Error('Dockerfile has no exec-form CMD');
   return JSON.parse(m[1]) as string[];
 }
@@ -157,6 +158,8 @@ describe('docker-compose.yml', () => {
       const read = namesRead(entry);
       for (const key of Object.keys(envOf(svc))) {
         checked++;
+        // In the gpu-worker image, OLLAMA_* variables other than ours reach `ollama serve`, the worker's child.
+        if (typeof svc.build === 'object' && svc.build.target === 'gpu-worker' && key.startsWith('OLLAMA_') && !read.has(key)) continue;
         if (!read.has(key)) unknown.push(`${name} (${entry}): ${key}`);
       }
     }
@@ -245,24 +248,36 @@ describe('docker-compose.yml', () => {
     expect(redis.volumes?.some((v) => typeof v === 'string' && v.endsWith(':/data'))).toBe(true);
   });
 
-  it('two Ollama workers, each with a GPU and a sidecar whose slots match OLLAMA_NUM_PARALLEL', () => {
-    const sidecars = services.filter(([, s]) => isFabric(s) && envOf(s).FABRIC_ENGINE === 'ollama');
-    expect(sidecars).toHaveLength(2);
+  it('two GPU workers, each one container from the gpu-worker target that owns its GPU, supervises Ollama and sets no VRAM size', () => {
+    const gpuWorkers = services.filter(([, s]) => isFabric(s) && envOf(s).FABRIC_ENGINE === 'ollama');
+    expect(gpuWorkers).toHaveLength(2);
+    expect(services.filter(([, s]) => (s.image ?? '').startsWith('ollama/ollama'))).toEqual([]);
     const ids = new Set<string>();
-    for (const [name, svc] of sidecars) {
+    for (const [name, svc] of gpuWorkers) {
       const env = envOf(svc);
-      const host = new URL(env.OLLAMA_URL!).hostname;
-      const ollama = compose.services[host];
-      expect(ollama?.image, `${name} -> ${host}`).toMatch(/^ollama\/ollama/);
-      const gpu = ollama?.deploy?.resources?.reservations?.devices?.[0];
+      expect(typeof svc.build === 'object' ? svc.build.target : undefined, name).toBe('gpu-worker');
+      expect(env.FABRIC_OLLAMA_SERVE, name).toBe('1');
+      expect(new URL(env.OLLAMA_URL!).hostname, name).toBe('127.0.0.1');
+      const gpu = svc.deploy?.resources?.reservations?.devices?.[0];
       expect(gpu?.driver).toBe('nvidia');
-      expect(gpu?.capabilities).toContain('gpu');
-      expect(env.FABRIC_SLOTS).toBe(envOf(ollama!).OLLAMA_NUM_PARALLEL);
+      expect(gpu?.capabilities).toEqual(expect.arrayContaining(['gpu', 'utility']));
+      expect(env.FABRIC_SLOTS).toBe(env.OLLAMA_NUM_PARALLEL);
+      expect(env.FABRIC_VRAM_BYTES, name).toBeUndefined();
+      expect(env.FABRIC_GPU_READER, name).toBeUndefined();
       expect(env.REDIS_URL).toBe('redis://redis:6379');
-      expect((svc.depends_on as Record<string, { condition?: string }>)[host]?.condition).toBe('service_healthy');
       ids.add(env.FABRIC_WORKER_ID!);
     }
     expect(ids.size).toBe(2);
+  });
+
+  it('the gpu-worker target is the Ollama image with Node, running the worker instead of `ollama`', () => {
+    const dockerfile = read('Dockerfile');
+    const stage = dockerfile.slice(dockerfile.indexOf('AS gpu-worker'), dockerfile.indexOf('AS runtime'));
+    expect(dockerfile).toMatch(/^ARG OLLAMA_IMAGE=ollama\/ollama/m);
+    expect(stage).toMatch(/COPY --from=node \/usr\/local\/bin\/node/);
+    expect(stage).toMatch(/^ENTRYPOINT \[\]$/m);
+    expect(JSON.parse(/^CMD\s+(\[.*\])\s*$/m.exec(stage)![1]!)).toEqual(['node', '--import', 'tsx', 'worker/main.ts']);
+    expect(stage).toMatch(/FABRIC_OLLAMA_SERVE=1/);
   });
 
   it('a cpu profile runs the embedded engine with the demo models', () => {

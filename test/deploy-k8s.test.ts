@@ -21,14 +21,17 @@ import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v
 import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { parsePools } from '../scheduler/config.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const read = (p: string): string => readFileSync(join(root, p), 'utf8');
 const KUBECTL = process.env.KUBECTL ?? 'kubectl';
 const OVERLAYS = ['default', 'keda'] as const;
 const NAMESPACE = 'inference-fabric';
-const WORKER_DEPLOYMENT = 'fabric-worker';
+const WORKER_POOLS = ['fabric-worker-small', 'fabric-worker-large'];
 const OUR_IMAGE = 'inference-fabric';
+/** The `gpu-worker` target: the Ollama image with Node, whose worker supervises `ollama serve`. */
+const GPU_IMAGE = 'inference-fabric-gpu-worker';
 
 // ---- loose shapes of what we read from the rendered YAML ------------------------------------
 interface Meta { name: string; namespace?: string; labels?: Record<string, string> }
@@ -44,6 +47,7 @@ interface Container {
   ports?: ContainerPort[];
   env?: EnvVar[];
   readinessProbe?: Probe;
+  startupProbe?: Probe;
   livenessProbe?: Probe;
   resources?: { limits?: Record<string, string | number>; requests?: Record<string, string | number> };
   lifecycle?: unknown;
@@ -222,10 +226,14 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
     const known = readEnvNames();
     expect(known.has('FABRIC_K8S_DEPLOYMENT') && known.has('REDIS_URL')).toBe(true);
     for (const { owner, template } of podTemplates(objectsOf(overlay))) {
-      for (const c of template.spec.containers.filter((x) => x.image.split(':')[0] === OUR_IMAGE)) {
+      for (const c of template.spec.containers.filter((x) => [OUR_IMAGE, GPU_IMAGE].includes(x.image.split(':')[0]!))) {
         expect(c.command?.slice(0, 3)).toEqual(['node', '--import', 'tsx']);
         expect(existsSync(join(root, c.command![3]!)), `${owner.metadata.name}/${c.name} entry ${c.command![3]}`).toBe(true);
-        for (const e of c.env ?? []) expect(known.has(e.name), `${owner.metadata.name}/${c.name} env ${e.name} is read by no config reader`).toBe(true);
+        // In the GPU image, OLLAMA_* variables other than ours reach `ollama serve`, the worker's child.
+        for (const e of c.env ?? []) {
+          if (c.image.startsWith(GPU_IMAGE) && e.name.startsWith('OLLAMA_') && !known.has(e.name)) continue;
+          expect(known.has(e.name), `${owner.metadata.name}/${c.name} env ${e.name} is read by no config reader`).toBe(true);
+        }
       }
     }
   });
@@ -239,26 +247,55 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
     expect(sts.spec.volumeClaimTemplates.length).toBe(1);
   });
 
-  it('the worker pod: Ollama on one GPU plus the fabric sidecar, drained before it is killed', () => {
+  it('the worker pods: one container per pool that owns the GPU, supervises Ollama, reads NVML itself (no configured VRAM) and is probed', () => {
     const objs = objectsOf(overlay);
-    const worker = find(objs, 'Deployment', WORKER_DEPLOYMENT)!;
-    const ollama = container(objs, WORKER_DEPLOYMENT, 'ollama');
-    const sidecar = container(objs, WORKER_DEPLOYMENT, 'worker');
-    expect(ollama.image.startsWith('ollama/ollama')).toBe(true);
-    expect(String(ollama.resources?.limits?.['nvidia.com/gpu'])).toBe('1');
-    expect(envOf(ollama, 'OLLAMA_NUM_PARALLEL')?.value).toBe(envOf(sidecar, 'FABRIC_SLOTS')?.value);
-    expect(envOf(sidecar, 'FABRIC_ENGINE')?.value).toBe('ollama');
-    const port = ollama.ports!.find((p) => p.name === 'ollama')!.containerPort;
-    expect(envOf(sidecar, 'OLLAMA_URL')?.value).toBe(`http://127.0.0.1:${port}`);
-    expect(envOf(sidecar, 'FABRIC_WORKER_ID')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.name');
-    expect(sidecar.readinessProbe?.httpGet).toMatchObject({ path: '/healthz' });
-    expect(sidecar.livenessProbe?.httpGet).toMatchObject({ path: '/healthz' });
-    const probePort = sidecar.ports!.find((p) => p.name === sidecar.readinessProbe!.httpGet!.port)!.containerPort;
-    expect(String(probePort)).toBe(envOf(sidecar, 'FABRIC_WORKER_PORT')?.value);
-    const drain = durationSeconds(envOf(sidecar, 'FABRIC_DRAIN_TIMEOUT')?.value ?? '60s');
-    expect((worker.spec.template as PodTemplate).spec.terminationGracePeriodSeconds).toBeGreaterThan(drain);
-    const pdb = objs.find((o) => o.kind === 'PodDisruptionBudget' && matches(o.spec.selector.matchLabels, (worker.spec.template as PodTemplate).metadata.labels));
-    expect(pdb, 'a PodDisruptionBudget covers the workers').toBeDefined();
+    for (const name of WORKER_POOLS) {
+      const worker = find(objs, 'Deployment', name)!;
+      const template = worker.spec.template as PodTemplate;
+      expect(template.spec.containers.map((c) => c.name)).toEqual(['worker']);
+      const c = container(objs, name, 'worker');
+      expect(c.image.split(':')[0]).toBe(GPU_IMAGE);
+      expect(String(c.resources?.limits?.['nvidia.com/gpu'])).toBe('1');
+      expect(envOf(c, 'FABRIC_ENGINE')?.value).toBe('ollama');
+      expect(envOf(c, 'FABRIC_OLLAMA_SERVE')?.value).toBe('1');
+      expect(envOf(c, 'OLLAMA_NUM_PARALLEL')?.value).toBe(envOf(c, 'FABRIC_SLOTS')?.value);
+      const port = c.ports!.find((p) => p.name === 'ollama')!.containerPort;
+      expect(envOf(c, 'OLLAMA_URL')?.value).toBe(`http://127.0.0.1:${port}`);
+      // The GPU is this container's: no fixed memory budget and no switched-off GPU reader.
+      expect(envOf(c, 'FABRIC_VRAM_BYTES')).toBeUndefined();
+      expect(envOf(c, 'FABRIC_GPU_READER')).toBeUndefined();
+      expect(envOf(c, 'FABRIC_WORKER_POOL')?.value).toBe(name.replace('fabric-worker-', ''));
+      expect(envOf(c, 'FABRIC_WORKER_ID')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.name');
+      for (const probe of [c.startupProbe, c.readinessProbe, c.livenessProbe]) expect(probe?.httpGet).toMatchObject({ path: '/healthz', port: 'http' });
+      const probePort = c.ports!.find((p) => p.name === 'http')!.containerPort;
+      expect(String(probePort)).toBe(envOf(c, 'FABRIC_WORKER_PORT')?.value);
+      const drain = durationSeconds(envOf(c, 'FABRIC_DRAIN_TIMEOUT')?.value ?? '60s');
+      expect(template.spec.terminationGracePeriodSeconds).toBeGreaterThan(drain);
+      const pdb = objs.find((o) => o.kind === 'PodDisruptionBudget' && matches(o.spec.selector.matchLabels, template.metadata.labels));
+      expect(pdb, `a PodDisruptionBudget covers ${name}`).toBeDefined();
+    }
+  });
+
+  it('every container of every workload has readiness and liveness probes', () => {
+    for (const { owner, template } of podTemplates(objectsOf(overlay))) {
+      for (const c of template.spec.containers) {
+        expect(c.readinessProbe, `${owner.metadata.name}/${c.name} readinessProbe`).toBeDefined();
+        expect(c.livenessProbe, `${owner.metadata.name}/${c.name} livenessProbe`).toBeDefined();
+      }
+    }
+  });
+
+  it('the scheduler knows the pools the Deployments run (with KEDA, one metric: no pools)', () => {
+    const objs = objectsOf(overlay);
+    const sched = container(objs, 'fabric-scheduler', 'scheduler');
+    if (overlay === 'keda') return expect(envOf(sched, 'FABRIC_WORKER_POOLS')).toBeUndefined();
+    const pools = parsePools(envOf(sched, 'FABRIC_WORKER_POOLS')!.value!);
+    const template = envOf(sched, 'FABRIC_K8S_POOL_DEPLOYMENT')!.value!;
+    expect(pools.map((p) => template.replace('{pool}', p.name)).sort()).toEqual([...WORKER_POOLS].sort());
+    for (const p of pools) {
+      const c = container(objs, template.replace('{pool}', p.name), 'worker');
+      expect(envOf(c, 'FABRIC_WORKER_POOL')?.value).toBe(p.name);
+    }
   });
 
   it('the scheduler runs two replicas and its ServiceAccount exists', () => {
@@ -301,16 +338,18 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
 });
 
 describe('scaling the workers', () => {
-  it('default: the scheduler patches fabric-worker, and the Role allows exactly that', () => {
+  it('default: the scheduler patches each pool’s Deployment and annotates pods, and the Role allows exactly that', () => {
     const objs = objectsOf('default');
     const sched = container(objs, 'fabric-scheduler', 'scheduler');
     expect(envOf(sched, 'FABRIC_SCALE_ACTUATOR')?.value).toBe('kubernetes');
-    expect(envOf(sched, 'FABRIC_K8S_DEPLOYMENT')?.value).toBe(WORKER_DEPLOYMENT);
-    expect(find(objs, 'Deployment', WORKER_DEPLOYMENT)).toBeDefined();
+    for (const name of WORKER_POOLS) expect(find(objs, 'Deployment', name)).toBeDefined();
     const roles = objs.filter((o) => o.kind === 'Role');
     expect(roles.length).toBe(1);
     const rules = roles[0]!.rules as { apiGroups: string[]; resources: string[]; resourceNames?: string[]; verbs: string[] }[];
-    expect(rules).toEqual([{ apiGroups: ['apps'], resources: ['deployments/scale'], resourceNames: [WORKER_DEPLOYMENT], verbs: ['get', 'patch'] }]);
+    expect(rules).toEqual([
+      { apiGroups: ['apps'], resources: ['deployments/scale'], resourceNames: WORKER_POOLS, verbs: ['get', 'patch'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['patch'] },
+    ]);
     for (const name of rules.flatMap((r) => r.resourceNames ?? [])) expect(find(objs, 'Deployment', name), `Role names Deployment ${name}`).toBeDefined();
     const binding = objs.find((o) => o.kind === 'RoleBinding')! as K8sObject & { roleRef: { kind: string; name: string }; subjects: { kind: string; name: string }[] };
     expect(find(objs, binding.roleRef.kind, binding.roleRef.name)).toBeDefined();
@@ -318,14 +357,15 @@ describe('scaling the workers', () => {
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: sa, namespace: NAMESPACE }]);
   });
 
-  it('keda: the scheduler only publishes the metric, KEDA scales fabric-worker from /v1/scale', () => {
+  it('keda: the scheduler only publishes the metric, KEDA scales the small pool from /v1/scale', () => {
     const objs = objectsOf('keda');
     const sched = container(objs, 'fabric-scheduler', 'scheduler');
     expect(envOf(sched, 'FABRIC_SCALE_ACTUATOR')?.value).toBe('metric');
     expect(objs.filter((o) => o.kind === 'Role' || o.kind === 'RoleBinding')).toEqual([]);
     const so = objs.find((o) => o.kind === 'ScaledObject')!;
     expect(so.apiVersion).toBe('keda.sh/v1alpha1');
-    expect(so.spec.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: WORKER_DEPLOYMENT });
+    expect(so.spec.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: 'fabric-worker-small' });
+    expect(envOf(sched, 'FABRIC_WORKER_POOLS')).toBeUndefined();
     expect(find(objs, 'Deployment', so.spec.scaleTargetRef.name)).toBeDefined();
     expect(so.spec.minReplicaCount).toBeLessThanOrEqual(so.spec.maxReplicaCount);
     const trigger = (so.spec.triggers as { type: string; metadata: Record<string, string> }[])[0]!;

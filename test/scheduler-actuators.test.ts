@@ -33,8 +33,9 @@ interface SeenRequest {
  * and on a merge PATCH, a `Status` failure for unknown deployments, forbidden namespaces and
  * a forced outage.
  */
-async function fakeApiServer(deployments: Record<string, number>, opts: { forbidden?: string[]; down?: boolean } = {}) {
+async function fakeApiServer(deployments: Record<string, number>, opts: { forbidden?: string[]; down?: boolean; pods?: Record<string, Record<string, string>> } = {}) {
   const seen: SeenRequest[] = [];
+  const pods = opts.pods ?? {};
   const status = (res: ServerResponse, code: number, reason: string, message: string) => {
     res.writeHead(code, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }));
@@ -54,6 +55,15 @@ async function fakeApiServer(deployments: Record<string, number>, opts: { forbid
       seen.push({ method: req.method ?? '', path, contentType: req.headers['content-type'], authorization: req.headers.authorization, body: raw ? JSON.parse(raw) : undefined });
       if (opts.down) return status(res, 503, 'ServiceUnavailable', 'the server is currently unable to handle the request');
       if (req.headers.authorization !== `Bearer ${TOKEN}`) return status(res, 401, 'Unauthorized', 'Unauthorized');
+      const pod = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/.exec(path);
+      if (pod) {
+        const key = `${pod[1]}/${pod[2]}`;
+        if (!pods[key]) return status(res, 404, 'NotFound', `pods "${pod[2]}" not found`);
+        if (req.method !== 'PATCH' || req.headers['content-type'] !== 'application/merge-patch+json') return status(res, 415, 'UnsupportedMediaType', 'unsupported patch type');
+        Object.assign(pods[key]!, (JSON.parse(raw) as { metadata: { annotations: Record<string, string> } }).metadata.annotations);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return res.end(JSON.stringify({ kind: 'Pod', apiVersion: 'v1', metadata: { name: pod[2], namespace: pod[1], annotations: pods[key] } }));
+      }
       const m = /^\/apis\/apps\/v1\/namespaces\/([^/]+)\/deployments\/([^/]+)\/scale$/.exec(path);
       if (!m) return status(res, 404, 'NotFound', 'the server could not find the requested resource');
       const [, ns, name] = m as unknown as [string, string, string];
@@ -74,7 +84,7 @@ async function fakeApiServer(deployments: Record<string, number>, opts: { forbid
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   cleanups.push(() => new Promise((r) => server.close(r)));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, deployments };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, deployments, pods };
 }
 
 function kubeConfigFor(server: string, namespace = 'fabric'): KubeConfig {
@@ -100,6 +110,19 @@ describe('kubernetes scale actuator', () => {
       { method: 'PATCH', path: SCALE_PATH, contentType: 'application/merge-patch+json', authorization: `Bearer ${TOKEN}`, body: { spec: { replicas: 3 } } },
     ]);
     expect(api.deployments['fabric/fabric-worker']).toBe(3);
+  });
+
+  it('scales a pool’s own deployment and, releasing a drained worker, marks its pod with the lowest deletion cost before the scale-down', async () => {
+    const api = await fakeApiServer({ 'fabric/fabric-worker-large': 1, 'fabric/fabric-worker-small': 3 }, { pods: { 'fabric/small-a': {}, 'fabric/small-b': {} } });
+    const k8s = kubernetesScaleActuator({}, { log, kubeConfig: kubeConfigFor(api.url) });
+    await k8s.apply(2, 'unplaceable', { pool: 'large' });
+    expect(api.deployments['fabric/fabric-worker-large']).toBe(2);
+    await k8s.apply(2, 'drained', { pool: 'small', release: { worker: 'small-b-1', host: 'small-b' } });
+    expect(api.deployments['fabric/fabric-worker-small']).toBe(2);
+    expect(api.pods['fabric/small-b']).toEqual({ 'controller.kubernetes.io/pod-deletion-cost': '-1000000' });
+    expect(api.pods['fabric/small-a']).toEqual({});
+    const patches = api.seen.filter((r) => r.method === 'PATCH').map((r) => r.path);
+    expect(patches).toEqual(['/apis/apps/v1/namespaces/fabric/deployments/fabric-worker-large/scale', '/api/v1/namespaces/fabric/pods/small-b', '/apis/apps/v1/namespaces/fabric/deployments/fabric-worker-small/scale']);
   });
 
   it('does nothing but read when the deployment already has the desired count', async () => {

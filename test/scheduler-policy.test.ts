@@ -57,7 +57,7 @@ const load = (model: string, worker: string, reason: 'cold_backlog' | 'replica_b
 const evict = (model: string, worker: string, forModel: string): Action => ({ type: 'unload', model, worker, reason: 'make_room', forModel });
 const trim = (model: string, worker: string): Action => ({ type: 'unload', model, worker, reason: 'replica_idle' });
 const up = (desiredWorkers: number, models: string[], reason: 'unplaceable' | 'saturated' = 'unplaceable'): Action => ({ type: 'scale', desiredWorkers, reason, models });
-const down = (desiredWorkers: number): Action => ({ type: 'scale', desiredWorkers, reason: 'idle', models: [] });
+const drain = (worker: string, costMs = 0, worthMs = 60_000): Action => ({ type: 'drain', worker, reason: 'cost', costMs, worthMs });
 
 interface Case {
   name: string;
@@ -322,13 +322,14 @@ const SCALE: Case[] = [
     expected: [],
   },
   {
-    name: 'scales down by one once a worker has been idle for the cool-down',
-    snapshot: snap([idleWorker('w1'), hb('w2', 10)], {}),
-    expected: [down(1)],
+    name: 'drains an idle worker whose models nobody is expected to ask for (the emptiest first)',
+    snapshot: snap([idleWorker('w1'), hb('w2', 10, { resident: [res('b', 4)] })], {}),
+    expected: [drain('w1')],
   },
   {
-    name: 'does not scale down before the cool-down',
-    snapshot: snap([idleWorker('w1', { lastUsedAt: NOW - 5 * MIN }), hb('w2', 10)], {}),
+    name: 'with the cost knob at 0, drains only a worker unused for the cool-down',
+    policy: { scaleWaitMsPerGpuSecond: 0 },
+    snapshot: snap([idleWorker('w1', { lastUsedAt: NOW - 2 * MIN }), hb('w2', 10, { resident: [res('b', 4)] })], {}),
     expected: [],
   },
   {
@@ -337,8 +338,8 @@ const SCALE: Case[] = [
     expected: [],
   },
   {
-    name: 'does not scale down while jobs wait',
-    snapshot: snap([idleWorker('w1'), hb('w2', 10, { resident: [res('b', 4, { activeJobs: 1 })] })], { b: { waiting: 1, oldestWaitMs: 100 } }),
+    name: 'does not scale down while a job waits past its target',
+    snapshot: snap([idleWorker('w1'), hb('w2', 10, { resident: [res('b', 4, { activeJobs: 1 })] })], { b: { waiting: 1, oldestWaitMs: 5_000 } }),
     expected: [],
   },
   {
@@ -347,19 +348,23 @@ const SCALE: Case[] = [
     expected: [],
   },
   {
-    name: 'does not scale down the only home of a pinned model',
+    name: 'does not drain the only home of a pinned model (an empty worker goes instead)',
     policy: { pinned: ['b'] },
     snapshot: snap([idleWorker('w1', { resident: [res('b', 4)] }), hb('w2', 10)], {}),
-    expected: [],
+    expected: [drain('w2')],
   },
 ];
 
 const ALL = { placement: PLACEMENT, eviction: EVICTION, replicas: REPLICAS, 'pre-warm': PREWARM, scale: SCALE };
 
+// Scale-down for cost has its own group (and test/scheduler-fleet.test.ts); elsewhere an idle
+// worker of a table would otherwise be drained beside the action under test.
+const NO_COST_SCALING: SchedulerPolicyInput = { scaleWaitMsPerGpuSecond: 0 };
+
 for (const [group, cases] of Object.entries(ALL)) {
   describe(`decide: ${group}`, () => {
     it.each(cases)('$name', ({ snapshot, policy, expected }) => {
-      expect(decide(snapshot, schedulerPolicy(policy))).toEqual(expected);
+      expect(decide(snapshot, schedulerPolicy({ ...(group === 'scale' ? {} : NO_COST_SCALING), ...policy }))).toEqual(expected);
     });
   });
 }

@@ -59,8 +59,13 @@ interface DecideCase {
 
 const DECIDE_CASES: DecideCase[] = [
   {
-    name: 'loads a cold model with waiting jobs on the running worker with the most free memory',
+    name: 'loads a cold model with waiting jobs on the smallest running worker that holds it (the larger ones stay free for larger models)',
     snapshot: snap([hb('w1', 8), hb('w2', 16), hb('w3', 12)], CATALOG, { 'a:latest': { waiting: 3 } }),
+    expected: [load('a:latest', 'w1')],
+  },
+  {
+    name: 'among workers of one size, loads on the one with the most free memory',
+    snapshot: snap([hb('w1', 8, { usedBytes: 3 * 1e9 }), hb('w2', 8), hb('w3', 8, { usedBytes: 1e9 })], CATALOG, { 'a:latest': { waiting: 3 } }),
     expected: [load('a:latest', 'w2')],
   },
   {
@@ -99,7 +104,7 @@ const DECIDE_CASES: DecideCase[] = [
   {
     name: 'books each placement so two cold models that fit only one each go to different workers',
     snapshot: snap([hb('w1', 5), hb('w2', 6)], CATALOG, { 'a:latest': { waiting: 1, oldestWaitMs: 900 }, 'b:latest': { waiting: 1, oldestWaitMs: 100 } }),
-    expected: [load('a:latest', 'w2'), load('b:latest', 'w1')],
+    expected: [load('a:latest', 'w1'), load('b:latest', 'w2')],
   },
   {
     name: 'serves the longest-waiting model first when only one fits',

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseSimArgs, UsageError } from '../sim/cli.js';
+import { uniformFleet } from '../sim/fleet.js';
 import { POLICY_NAMES } from '../sim/policies/index.js';
 
 const run = promisify(execFile);
@@ -39,6 +40,16 @@ describe('npm run sim', () => {
     }
   });
 
+  it('--fleet runs every policy on the same mixed fleet: a zero-output row is served and a model larger than one GPU fits a two-GPU worker', async () => {
+    const f = files();
+    writeFileSync(f.trace, readFileSync(f.trace, 'utf8') + '15000,a,200,0\n');
+    const { stdout, stderr } = await sim(['--trace', f.trace, '--models', f.models, '--fleet', '1x24GiB,1x2x80GiB', '--json']);
+    expect(stderr).not.toMatch(/trace\.csv:7:/);
+    const out = JSON.parse(stdout) as { policies: { policy: string; requests: number; rejected: number; oom: number }[] };
+    expect(out.policies).toHaveLength(POLICY_NAMES.length);
+    for (const p of out.policies) expect(p, p.policy).toMatchObject({ requests: 5, rejected: 0, oom: 0 });
+  });
+
   it('--report writes report.md and an SVG chart', async () => {
     const f = files();
     const out = join(dir, 'report');
@@ -54,6 +65,23 @@ describe('simulator flags', () => {
     expect(parseSimArgs([])).toMatchObject({ gpus: 2, maxGpus: 2, gpuMemBytes: 48 * 2 ** 30, seed: 1, json: false, policies: [...POLICY_NAMES] });
   });
 
+  it('reads --fleet as worker classes (counts, autoscaled ranges, GPUs per worker) and refuses it mixed with --gpus', () => {
+    expect(parseSimArgs(['--fleet', '2x24GiB,1-4x80GiB,1x2x80GiB']).fleet).toEqual([
+      { pool: '24gib', count: 2, min: 2, max: 2, gpusPerWorker: 1, gpuMemBytes: 24 * 2 ** 30 },
+      { pool: '80gib', count: 1, min: 1, max: 4, gpusPerWorker: 1, gpuMemBytes: 80 * 2 ** 30 },
+      { pool: '2x80gib', count: 1, min: 1, max: 1, gpusPerWorker: 2, gpuMemBytes: 80 * 2 ** 30 },
+    ]);
+    expect(() => parseSimArgs(['--fleet', '2x24GiB', '--gpus', '2'])).toThrow(/--fleet replaces/);
+    expect(() => parseSimArgs(['--fleet', '4-2x24GiB'])).toThrow(/maximum/);
+    expect(() => parseSimArgs(['--fleet', 'two GPUs'])).toThrow(/COUNTxSIZE/);
+  });
+
+  it('reads the cost knob and the daily cycle, and refuses them out of range', () => {
+    expect(parseSimArgs(['--cost-weight', '250', '--daily-amplitude', '0.5'])).toMatchObject({ costWeight: 250, dailyAmplitude: 0.5 });
+    expect(() => parseSimArgs(['--cost-weight', '-1'])).toThrow(/--cost-weight/);
+    expect(() => parseSimArgs(['--daily-amplitude', '1'])).toThrow(/--daily-amplitude/);
+  });
+
   it('refuses unknown policies, a trace without models and a ceiling under the pool', () => {
     expect(() => parseSimArgs(['--policies', 'fabric,lru'])).toThrow(UsageError);
     expect(() => parseSimArgs(['--trace', 'x.csv'])).toThrow(/--models/);
@@ -67,7 +95,7 @@ describe('npm run sim:sweep', () => {
     const { runScenario, sweepMarkdown, sweepScenarios } = await import('../sim/sweep.js');
     expect(sweepScenarios().length).toBeGreaterThanOrEqual(10);
     // 20 minutes of the default generator on one 24 GiB GPU: models must be swapped, so the floor is below.
-    const row = runScenario({ name: 'small', generate: { seed: 3, durationMs: 20 * 60_000 }, cluster: { gpus: 1, gpuMemBytes: 24 * 2 ** 30, maxGpus: 1 } });
+    const row = runScenario({ name: 'small', generate: { seed: 3, durationMs: 20 * 60_000 }, fleet: uniformFleet(1, 24 * 2 ** 30, 1) });
     expect(row.fabric.policy).toBe('fabric');
     expect(row.fabric.requests).toBe(row.requests);
     expect(row.best?.policy).not.toMatch(/^(fabric|oracle)$/);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { simulate, type ClusterOptions } from '../sim/engine.js';
+import { parseFleet } from '../sim/fleet.js';
 import { createPolicy, POLICY_NAMES } from '../sim/policies/index.js';
 import { decodeMs, loadMs, prefillMs, serviceModel } from '../sim/service-model.js';
 import type { ModelSpec, TraceRequest } from '../sim/trace.js';
@@ -71,5 +72,39 @@ describe('simulation engine accounting', () => {
     expect(r.ttftMs[1]).toBeGreaterThan(service.gpuStartMs);
     expect(r.gpuSeconds).toBeGreaterThan(r.endMs / 1000);
     expect(r.gpuSeconds).toBeLessThan((2 * r.endMs) / 1000);
+  });
+});
+
+describe('simulated fleets', () => {
+  it('serves an embedding (zero output tokens) with TTFT = prefill and no decode', () => {
+    const trace = [req(0, 0, 'small', 100, 10), req(1, 60_000, 'small', 300, 0)];
+    const r = simulate(createPolicy('fabric', trace), trace, [small], cluster(), service);
+    expect(r.completed).toBe(2);
+    expect(r.ttftMs[0]).toBeCloseTo(prefillMs(service, 4e9, 300), 6);
+    expect(decodeMs(service, 4e9, 0)).toBe(0);
+  });
+
+  it('on 2x24GiB,1x80GiB serves a model only the 80 GiB worker holds, in every policy, with no OOM', () => {
+    const models = [small, { name: 'big', sizeBytes: 40e9 }]; // 48 GB footprint: above 24 GiB, under 80
+    const trace = [req(0, 0, 'big'), req(1, 1_000, 'small'), req(2, 90_000, 'big'), req(3, 91_000, 'small')];
+    for (const name of POLICY_NAMES) {
+      const r = simulate(createPolicy(name, trace), trace, models, { fleet: parseFleet('2x24GiB,1x80GiB'), tickMs: 2_000, stallLimitMs: 600_000 }, service);
+      expect(r.rejected, name).toBe(0);
+      expect(r.oom, name).toBe(0);
+      expect(r.completed, name).toBe(4);
+    }
+  });
+
+  it('splits a model larger than one GPU across a two-GPU worker and counts both GPUs in GPU-seconds', () => {
+    const models = [{ name: 'big', sizeBytes: 30e9 }]; // 36 GB: above one 24 GiB GPU, under two
+    const trace = [req(0, 0, 'big'), req(1, 5_000, 'big')];
+    const fleet = parseFleet('1x2x24GiB');
+    expect(fleet[0]).toMatchObject({ count: 1, gpusPerWorker: 2, gpuMemBytes: 24 * GiB, pool: '2x24gib' });
+    const r = simulate(createPolicy('fabric', trace), trace, models, { fleet, tickMs: 2_000, stallLimitMs: 600_000 }, service);
+    expect(r).toMatchObject({ completed: 2, rejected: 0, oom: 0 });
+    expect(r.gpuSeconds).toBeCloseTo((2 * r.endMs) / 1000, 3);
+    // On one 24 GiB GPU the same model is too large.
+    const single = simulate(createPolicy('fabric', trace), trace, models, cluster(), service);
+    expect(single.rejectedBy.too_large).toBe(2);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { simulate, type ClusterOptions } from '../sim/engine.js';
+import { uniformFleet } from '../sim/fleet.js';
 import { fabricPolicy } from '../sim/policies/fabric.js';
 import { createPolicy } from '../sim/policies/index.js';
 import { keepalive0Policy } from '../sim/policies/keepalive0.js';
@@ -20,7 +21,8 @@ function replica(model: string, gpuId: string, o: Partial<ReplicaView> = {}): Re
 }
 
 function gpu(id: string, memGb: number, replicas: ReplicaView[]): GpuView {
-  return { id, index: Number(id.replace(/\D/g, '')), memBytes: memGb * GB, state: 'running', provisionedAt: 0, replicas, usedBytes: replicas.reduce((s, r) => s + r.footprintBytes, 0) };
+  const usedBytes = replicas.reduce((s, r) => s + r.footprintBytes, 0);
+  return { id, index: Number(id.replace(/\D/g, '')), pool: 'default', gpuCount: 1, gpuMemBytes: memGb * GB, memBytes: memGb * GB, state: 'running', provisionedAt: 0, replicas, usedBytes, deviceUsedBytes: [usedBytes] };
 }
 
 function view(gpus: GpuView[], sizesGb: Record<string, number>, waiting: Record<string, number>): SimView {
@@ -30,6 +32,7 @@ function view(gpus: GpuView[], sizesGb: Record<string, number>, waiting: Record<
     models: new Map(Object.entries(sizesGb).map(([name, gb]) => [name, { name, sizeBytes: gb * GB, footprintBytes: gb * GB }])),
     service,
     maxGpus: gpus.length,
+    fleet: uniformFleet(gpus.length, Math.max(...gpus.map((g) => g.memBytes)), gpus.length),
     tickMs: 2_000,
     queue: (m) => ({ waiting: waiting[m] ?? 0, oldestArrivalMs: waiting[m] ? NOW - 100 : null }),
     queuedModels: () => Object.keys(waiting).filter((m) => (waiting[m] ?? 0) > 0),
@@ -124,7 +127,7 @@ describe('oracle bound', () => {
 describe('fabric adapter', () => {
   it('runs the real decide(): a cold backlog becomes a load on the GPU with room', () => {
     const seen: string[] = [];
-    const policy = fabricPolicy({ observe: (snap, actions) => seen.push(`${snap.workers.length}:${actions.map((a) => (a.type === 'scale' ? 'scale' : `${a.type}:${a.model}`)).join(',')}`) });
+    const policy = fabricPolicy({ observe: (snap, actions) => seen.push(`${snap.workers.length}:${actions.map((a) => (a.type === 'scale' || a.type === 'drain' ? a.type : `${a.type}:${a.model}`)).join(',')}`) });
     const actions = policy.onTick!(view([gpu('gpu0', 10, [replica('a', 'gpu0')]), gpu('gpu1', 10, [])], { a: 1, b: 2 }, { b: 1 }));
     expect(actions).toContainEqual({ type: 'load', model: 'b', gpu: 'gpu1' });
     expect(seen[0]).toMatch(/^2:/);

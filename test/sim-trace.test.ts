@@ -3,7 +3,7 @@ import { generateModels, generateTrace, GENERATE_DEFAULTS } from '../sim/generat
 import { formatTraceCsv, parseBytes, parseModelsJson, parseTraceCsv } from '../sim/trace.js';
 
 describe('trace CSV reader', () => {
-  it('skips bad lines, reports them with their line numbers and keeps the good ones sorted', () => {
+  it('skips bad lines, reports them with their line numbers and keeps the good ones sorted (zero output tokens is an embedding, not a bad line)', () => {
     const csv = [
       'arrival_ms,model,prompt_tokens,output_tokens',
       '2000,b,10,5',
@@ -13,6 +13,7 @@ describe('trace CSV reader', () => {
       '',
       '4000,a,-1,5',
       '5000,a,10,0',
+      '5500,a,10,-1',
       '6000,a,10',
       '# a comment',
       '7000,c,1.5,3',
@@ -21,8 +22,10 @@ describe('trace CSV reader', () => {
     expect(items.map((r) => [r.id, r.arrivalMs, r.model])).toEqual([
       [0, 1000, 'a'],
       [1, 2000, 'b'],
+      [2, 5000, 'a'],
     ]);
-    expect(problems.map((p) => p.line)).toEqual([3, 5, 7, 8, 9, 11]);
+    expect(items[2]?.outputTokens).toBe(0);
+    expect(problems.map((p) => p.line)).toEqual([3, 5, 7, 9, 10, 12]);
     expect(problems[0]?.message).toMatch(/arrival_ms/);
   });
 

@@ -27,6 +27,7 @@ export function workerConfigFromEnv(env: Env): WorkerConfig {
     engine: engineConfigFromEnv(env, kind as EngineKind),
     node: workerOptions({
       workerId: envString(env, 'FABRIC_WORKER_ID', defaultWorkerId()),
+      pool: envString(env, 'FABRIC_WORKER_POOL', '') || undefined,
       preload: envList(env, 'FABRIC_PRELOAD').map(canonicalModelName),
       heartbeatIntervalMs,
       drainTimeoutMs: envDurationMs(env, 'FABRIC_DRAIN_TIMEOUT', 60_000),
@@ -47,7 +48,14 @@ function engineConfigFromEnv(env: Env, kind: EngineKind): EngineConfig {
     case 'fake':
       return { kind, ...common, loadMs: envInt(env, 'FABRIC_FAKE_LOAD_MS', 50), tokensPerSecond: envInt(env, 'FABRIC_FAKE_TPS', 200) };
     case 'ollama':
-      return { kind, ...common, url: envString(env, 'OLLAMA_URL', 'http://127.0.0.1:11434'), pull: envBool(env, 'FABRIC_OLLAMA_PULL', false) };
+      return {
+        kind,
+        ...common,
+        url: envString(env, 'OLLAMA_URL', 'http://127.0.0.1:11434'),
+        pull: envBool(env, 'FABRIC_OLLAMA_PULL', false),
+        serve: envBool(env, 'FABRIC_OLLAMA_SERVE', false),
+        command: envString(env, 'FABRIC_OLLAMA_COMMAND', 'ollama'),
+      };
     case 'llama-cpp':
       return {
         kind,

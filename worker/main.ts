@@ -2,10 +2,21 @@
 import { createLogger } from '../protocol/logger.js';
 import { connectRedis, redisConfigFromEnv } from '../protocol/redis-config.js';
 import { workerConfigFromEnv } from './config.js';
+import { OllamaServeSupervisor } from './engines/ollama/serve-supervisor.js';
 import { runWorker } from './run-worker.js';
 
 const log = createLogger('worker');
 const cfg = workerConfigFromEnv(process.env);
+// The GPU worker image: Ollama runs as this process's child, in the container that owns the GPU.
+const serve =
+  cfg.engine.kind === 'ollama' && cfg.engine.serve
+    ? new OllamaServeSupervisor({ command: cfg.engine.command, url: cfg.engine.url, readyTimeoutMs: 120_000, stopTimeoutMs: 20_000 }, log)
+    : null;
+if (serve) {
+  await serve.start();
+  // Without its engine the worker is no use: exit, and the pod (or container) restarts both.
+  serve.onExit(() => process.exit(1));
+}
 const { redis, keys } = connectRedis(redisConfigFromEnv(process.env));
 const worker = await runWorker(cfg, { redis, keys, log, serveMetrics: true });
 log.info({ workerId: worker.node.id, engine: cfg.engine.kind }, 'Worker started');
@@ -16,9 +27,12 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'Draining: no new jobs, finishing active ones');
-    void worker.close().finally(() => {
-      redis.disconnect();
-      process.exit(0);
-    });
+    void worker
+      .close()
+      .then(() => serve?.stop())
+      .finally(() => {
+        redis.disconnect();
+        process.exit(0);
+      });
   });
 }

@@ -7,6 +7,8 @@ import { DEFAULT_VRAM_HEADROOM } from '../protocol/vram-rule.js';
 export interface WorkerNodeOptions {
   /** Names this worker in heartbeats, control streams and logs (FABRIC_WORKER_ID). @defaultValue `<hostname>-<pid>` */
   readonly workerId: string;
+  /** Worker pool (GPU class) it reports in its heartbeat (FABRIC_WORKER_POOL). @defaultValue undefined (the default pool) */
+  readonly pool?: string;
   /** Models to load at start (FABRIC_PRELOAD). @defaultValue [] */
   readonly preload: readonly string[];
   /** How often the heartbeat is written (FABRIC_HEARTBEAT_INTERVAL). @defaultValue 2 s */
@@ -56,6 +58,7 @@ export function workerOptions(input: WorkerNodeOptionsInput = {}): WorkerNodeOpt
   const opts: WorkerNodeOptions = {
     workerId: input.workerId ?? defaultWorkerId(),
     preload: Object.freeze([...(input.preload ?? WORKER_DEFAULTS.preload)]),
+    ...(input.pool ? { pool: input.pool } : {}),
     heartbeatIntervalMs,
     heartbeatTtlMs: input.heartbeatTtlMs ?? heartbeatIntervalMs * WORKER_DEFAULTS.heartbeatTtlIntervals,
     residencyCheckMs: input.residencyCheckMs ?? WORKER_DEFAULTS.residencyCheckMs,

@@ -50,6 +50,8 @@ export class WorkerNode {
   private gpus: GpuInfo[] = [];
   private engineHealthy = true;
   private closing: Promise<void> | null = null;
+  /** Drained on the scheduler's command (a scale-down), as opposed to a shutdown. */
+  private drainedForScaleDown = false;
 
   constructor(
     private readonly opts: WorkerNodeOptions,
@@ -186,7 +188,7 @@ export class WorkerNode {
       if (this.runner.abort(jobId, 'canceled')) log.info({ jobId }, 'Running job canceled');
     });
     this.control = new ControlStream(redis.duplicate(), keys.workerControl(this.id), log, (cmd) =>
-      cmd.type === 'load' ? this.load(cmd.model) : this.unload(cmd.model),
+      cmd.type === 'load' ? this.load(cmd.model) : cmd.type === 'unload' ? this.unload(cmd.model) : this.drain(),
     );
     void this.control.run(() => this.state === 'starting' || this.state === 'running');
     this.timers.push(setInterval(() => void this.beat(), this.opts.heartbeatIntervalMs));
@@ -249,6 +251,24 @@ export class WorkerNode {
     await this.residency.unload(model);
   }
 
+  /**
+   * The scheduler's scale-down: stop taking jobs, let active ones finish, unload every model,
+   * and stay up, empty and `draining`, until the actuator removes this worker. Its queues' next
+   * jobs go to other replicas (the queues are shared) or wait for a load elsewhere.
+   */
+  async drain(): Promise<void> {
+    if (this.state !== 'running') return;
+    this.drainedForScaleDown = true;
+    this.setState('draining');
+    await this.beat();
+    await this.residency.pauseAll();
+    for (const m of this.residency.residentModels()) {
+      await this.residency.unload(m.model).catch((err) => this.deps.log.warn({ model: m.model, err }, 'Unload during drain failed'));
+    }
+    await this.beat();
+    this.deps.log.info({ workerId: this.id }, 'Worker drained; waiting to be released');
+  }
+
   heartbeat(): Heartbeat {
     const resident = this.residency.residentModels();
     const activeJobs = this.runner.activeCount;
@@ -257,9 +277,11 @@ export class WorkerNode {
     return {
       workerId: this.id,
       engine: this.deps.engine.kind,
+      ...(this.opts.pool ? { pool: this.opts.pool } : {}),
       host: hostname(),
       pid: process.pid,
       state: this.state,
+      ...(this.drainedForScaleDown && this.state === 'draining' ? { drainedForScaleDown: true } : {}),
       startedAt: this.startedAt,
       at: Date.now(),
       // With GPUs the capacity is their memory; `usedBytes` stays the fabric's own models.

@@ -1,17 +1,23 @@
 /**
  * Scales the worker Deployment through its `scale` subresource: read the scale, and only if
- * the clamped wish differs, JSON-merge-patch `{"spec":{"replicas":N}}`. Needs RBAC `get` and
- * `patch` on `deployments/scale` in the namespace; in-cluster credentials by default.
+ * the clamped wish differs, JSON-merge-patch `{"spec":{"replicas":N}}`. With worker pools, each
+ * pool is its own Deployment (`deploymentPerPool`, `{pool}` replaced by the pool's name). A
+ * scale-down that names the drained worker first marks its pod with the
+ * `controller.kubernetes.io/pod-deletion-cost` annotation (lowest), so the ReplicaSet removes
+ * that pod and not a busy one. Needs RBAC `get` and `patch` on `deployments/scale` and `patch`
+ * on `pods` in the namespace; in-cluster credentials by default.
  */
-import { ApiException, AppsV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { ApiException, AppsV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { ConfigError } from '../../protocol/env.js';
 import type { Logger } from '../../protocol/logger.js';
-import { clampWorkers, desiredWorkersGauge, ScaleActuatorError, workerLimits, type ScaleActuator, type WorkerLimits } from './scale-actuator.js';
+import { clampWorkers, desiredWorkersGauge, ScaleActuatorError, workerLimits, type ScaleActuator, type ScaleTarget, type WorkerLimits } from './scale-actuator.js';
 
 export interface KubernetesActuatorOptions extends WorkerLimits {
   namespace: string;
-  /** The worker Deployment's name. */
+  /** The worker Deployment's name (no pools). */
   deployment: string;
+  /** A pool's Deployment: `{pool}` is replaced by the pool's name. */
+  deploymentPerPool: string;
   /** Recorded in the Deployment's managedFields as the writer of `spec.replicas`. */
   fieldManager: string;
 }
@@ -19,6 +25,7 @@ export interface KubernetesActuatorOptions extends WorkerLimits {
 export const KUBERNETES_ACTUATOR_DEFAULTS = Object.freeze({
   namespace: 'default',
   deployment: 'fabric-worker',
+  deploymentPerPool: 'fabric-worker-{pool}',
   fieldManager: 'fabric-scheduler',
 });
 
@@ -26,6 +33,7 @@ export function kubernetesActuatorOptions(input: Partial<KubernetesActuatorOptio
   const o: KubernetesActuatorOptions = {
     namespace: input.namespace ?? KUBERNETES_ACTUATOR_DEFAULTS.namespace,
     deployment: input.deployment ?? KUBERNETES_ACTUATOR_DEFAULTS.deployment,
+    deploymentPerPool: input.deploymentPerPool ?? KUBERNETES_ACTUATOR_DEFAULTS.deploymentPerPool,
     fieldManager: input.fieldManager ?? KUBERNETES_ACTUATOR_DEFAULTS.fieldManager,
     ...workerLimits(input),
   };
@@ -35,6 +43,7 @@ export function kubernetesActuatorOptions(input: Partial<KubernetesActuatorOptio
   if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(o.deployment) || o.deployment.length > 253) {
     throw new ConfigError(`kubernetes deployment ${JSON.stringify(o.deployment)} is not a valid name`);
   }
+  if (!o.deploymentPerPool.includes('{pool}')) throw new ConfigError(`kubernetes deploymentPerPool ${JSON.stringify(o.deploymentPerPool)} must contain {pool}`);
   return o;
 }
 
@@ -44,10 +53,16 @@ export interface ScaleSubresource {
   getReplicas(namespace: string, deployment: string): Promise<number>;
   /** Sets `spec.replicas`; returns the value the server stored. */
   setReplicas(namespace: string, deployment: string, replicas: number, fieldManager: string): Promise<number>;
+  /** Sets the pod's `controller.kubernetes.io/pod-deletion-cost` annotation. */
+  setDeletionCost(namespace: string, pod: string, cost: number, fieldManager: string): Promise<void>;
 }
 
+export const POD_DELETION_COST = 'controller.kubernetes.io/pod-deletion-cost';
+/** Below the default 0 of every other pod: the ReplicaSet removes this one first. */
+const RELEASE_COST = -1_000_000;
+
 /** The scale subresource over the generated client, with API errors mapped to `ScaleActuatorError`. */
-export function scaleSubresource(api: AppsV1Api): ScaleSubresource {
+export function scaleSubresource(api: AppsV1Api, core: CoreV1Api): ScaleSubresource {
   const target = (ns: string, name: string) => `deployments/${name} in namespace ${ns}`;
   return {
     async getReplicas(namespace, name) {
@@ -68,6 +83,16 @@ export function scaleSubresource(api: AppsV1Api): ScaleSubresource {
         return scale.spec?.replicas ?? replicas;
       } catch (err) {
         throw scaleError(err, `patch scale of ${target(namespace, name)}`);
+      }
+    },
+    async setDeletionCost(namespace, pod, cost, fieldManager) {
+      try {
+        await core.patchNamespacedPod(
+          { name: pod, namespace, body: { metadata: { annotations: { [POD_DELETION_COST]: String(cost) } } }, fieldManager },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        );
+      } catch (err) {
+        throw scaleError(err, `annotate pod ${pod} in namespace ${namespace}`);
       }
     },
   };
@@ -112,15 +137,24 @@ export class KubernetesScaleActuator implements ScaleActuator {
     private readonly log: Logger,
   ) {}
 
-  /** Sets the Deployment to the clamped count unless it is already there; throws `ScaleActuatorError`. */
-  async apply(desiredWorkers: number, reason: string): Promise<void> {
-    const { namespace, deployment, fieldManager } = this.options;
-    const target = clampWorkers(desiredWorkers, this.options);
+  /**
+   * Sets the Deployment (the pool's, with `scale.pool`) to the clamped count unless it is already
+   * there, after marking the released worker's pod as the one to delete; throws `ScaleActuatorError`.
+   */
+  async apply(desiredWorkers: number, reason: string, scale: ScaleTarget = {}): Promise<void> {
+    const { namespace, fieldManager } = this.options;
+    const deployment = scale.pool ? this.options.deploymentPerPool.replaceAll('{pool}', scale.pool) : this.options.deployment;
+    // Pools carry their own min and max in the scheduler's policy; the actuator's bounds apply to the one Deployment.
+    const target = scale.pool ? Math.max(0, Math.round(desiredWorkers)) : clampWorkers(desiredWorkers, this.options);
     desiredWorkersGauge.set({ actuator: 'kubernetes' }, target);
     const current = await this.scale.getReplicas(namespace, deployment);
     if (current === target) {
       this.log.debug({ actuator: 'kubernetes', namespace, deployment, replicas: current, desiredWorkers, reason }, 'Scale unchanged');
       return;
+    }
+    if (scale.release && target < current) {
+      await this.scale.setDeletionCost(namespace, scale.release.host, RELEASE_COST, fieldManager);
+      this.log.info({ actuator: 'kubernetes', namespace, pod: scale.release.host, worker: scale.release.worker }, 'Drained worker pod marked for deletion');
     }
     const stored = await this.scale.setReplicas(namespace, deployment, target, fieldManager);
     this.log.info({ actuator: 'kubernetes', namespace, deployment, from: current, to: stored, desiredWorkers, reason }, 'Worker deployment scaled');
@@ -143,5 +177,5 @@ export function kubernetesScaleActuator(input: Partial<KubernetesActuatorOptions
   }
   const contextNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
   const options = kubernetesActuatorOptions({ ...input, namespace: input.namespace ?? contextNamespace });
-  return new KubernetesScaleActuator(options, scaleSubresource(kc.makeApiClient(AppsV1Api)), deps.log);
+  return new KubernetesScaleActuator(options, scaleSubresource(kc.makeApiClient(AppsV1Api), kc.makeApiClient(CoreV1Api)), deps.log);
 }

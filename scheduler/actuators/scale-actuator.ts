@@ -7,10 +7,20 @@ import { Gauge } from 'prom-client';
 import { ConfigError } from '../../protocol/env.js';
 import type { Logger } from '../../protocol/logger.js';
 import { registry } from '../../protocol/metrics.js';
+import type { ReleaseTarget } from '../actions.js';
 
 export interface ScaleActuator {
-  /** Asks for `desiredWorkers` workers; called on every decision that wants a change, so it must be idempotent. */
-  apply(desiredWorkers: number, reason: string): Promise<void>;
+  /**
+   * Asks for `desiredWorkers` workers (in `target.pool` when given); called on every decision
+   * that wants a change, so it must be idempotent. `target.release` names the drained worker a
+   * scale-down should remove (actuators that cannot choose ignore it).
+   */
+  apply(desiredWorkers: number, reason: string, target?: ScaleTarget): Promise<void>;
+}
+
+export interface ScaleTarget {
+  readonly pool?: string;
+  readonly release?: ReleaseTarget;
 }
 
 /** Bounds every actuator applies to the policy's wish. */
@@ -65,7 +75,7 @@ export class ScaleActuatorError extends Error {
 
 /** Logs the suggestion; repeats of the same one are logged at most once per `repeatMs`. */
 export class LogScaleActuator implements ScaleActuator {
-  private last: { desiredWorkers: number; reason: string; at: number } | null = null;
+  private last: { desiredWorkers: number; reason: string; pool: string; at: number } | null = null;
 
   constructor(
     private readonly log: Logger,
@@ -73,12 +83,13 @@ export class LogScaleActuator implements ScaleActuator {
     private readonly clock: () => number = Date.now,
   ) {}
 
-  async apply(desiredWorkers: number, reason: string): Promise<void> {
+  async apply(desiredWorkers: number, reason: string, target: ScaleTarget = {}): Promise<void> {
+    const pool = target.pool ?? '';
     desiredWorkersGauge.set({ actuator: 'log' }, desiredWorkers);
     const now = this.clock();
     const l = this.last;
-    if (l && l.desiredWorkers === desiredWorkers && l.reason === reason && now - l.at < this.repeatMs) return;
-    this.last = { desiredWorkers, reason, at: now };
-    this.log.info({ desiredWorkers, reason, actuator: 'log' }, 'Scale suggested');
+    if (l && l.desiredWorkers === desiredWorkers && l.reason === reason && l.pool === pool && now - l.at < this.repeatMs) return;
+    this.last = { desiredWorkers, reason, pool, at: now };
+    this.log.info({ desiredWorkers, reason, actuator: 'log', ...(target.pool ? { pool: target.pool } : {}), ...(target.release ? { release: target.release.worker } : {}) }, 'Scale suggested');
   }
 }

@@ -7,13 +7,14 @@
  *
  * Like the real scheduler it decides on every tick, is woken at once by an arrival for a model
  * with no resident or loading replica, and, while such a cold backlog waits for room, by a
- * replica going idle or a load landing. Actions map one to one: load, unload, scale.
+ * replica going idle or a load landing. Actions map one to one: load, unload, scale (per pool);
+ * a drain unloads everything on the worker and marks it `draining`; a release removes it.
  */
 import { arrivalStatsAt, nextArrivalRecord, type ArrivalRecord, type ArrivalStats } from '../../protocol/arrivals.js';
 import { footprintKey } from '../../protocol/footprints.js';
-import type { CatalogEntry, Heartbeat, ResidentModelInfo } from '../../protocol/worker-state.js';
+import type { CatalogEntry, GpuInfo, Heartbeat, ResidentModelInfo } from '../../protocol/worker-state.js';
 import { decide, type Action } from '../../scheduler/decide.js';
-import { schedulerPolicy, type SchedulerPolicy, type SchedulerPolicyInput } from '../../scheduler/policy.js';
+import { schedulerPolicy, type SchedulerPolicy, type SchedulerPolicyInput, type WorkerPoolSpec } from '../../scheduler/policy.js';
 import type { QueueDepth, Snapshot } from '../../scheduler/snapshot.js';
 import { coldQueuedModels, hasReplica, type GpuView, type SimAction, type SimPolicy, type SimView } from '../policy.js';
 
@@ -34,13 +35,45 @@ export function fabricPolicy(o: FabricPolicyOptions = {}): SimPolicy {
   const measured = new Map<string, number>();
   let policy: SchedulerPolicy | undefined;
 
+  /** Workers told to drain (the real worker reports `draining` in its heartbeat from then on). */
+  const draining = new Set<string>();
+  /** When the last scale change (drain, release or resize) was made: the real scheduler's `lastScaleAt`. */
+  let lastScaleAt: number | undefined;
+
   function run(view: SimView): SimAction[] {
-    policy ??= schedulerPolicy({ maxWorkers: view.maxGpus, ...o.policy });
+    // Headroom guards against a footprint estimate that is off; here the estimate is exactly the
+    // footprint the engine charges (see the header), so the sim's heartbeats publish none, as the baselines plan.
+    policy ??= schedulerPolicy({ maxWorkers: view.maxGpus, minWorkers: 1, pools: poolsOf(view), ...o.policy });
     for (const g of view.gpus) for (const r of g.replicas) if (r.state === 'ready') measured.set(footprintKey(SIM_ENGINE, r.model), r.footprintBytes);
-    const snap = buildSnapshot(view, history, measured);
+    for (const id of draining) if (!view.gpus.some((g) => g.id === id)) draining.delete(id);
+    const built = buildSnapshot(view, history, measured, draining);
+    const snap = lastScaleAt === undefined ? built : { ...built, lastScaleAt };
     const actions = decide(snap, policy);
     o.observe?.(snap, actions);
-    return actions.flatMap(toSimAction);
+    return actions.flatMap((a) => toSimAction(a, view));
+  }
+
+  function toSimAction(a: Action, view: SimView): SimAction[] {
+    switch (a.type) {
+      case 'load':
+        return [{ type: 'load', model: a.model, gpu: a.worker }];
+      case 'unload':
+        return [{ type: 'unload', model: a.model, gpu: a.worker }];
+      case 'drain': {
+        // The worker stops taking jobs and unloads everything (busy replicas finish first).
+        draining.add(a.worker);
+        lastScaleAt = view.now;
+        const g = view.gpus.find((x) => x.id === a.worker);
+        return (g?.replicas ?? []).filter((r) => r.state === 'ready' && !r.draining).map((r) => ({ type: 'unload', model: r.model, gpu: g!.id }));
+      }
+      case 'scale': {
+        const pool = a.pool === undefined ? {} : { pool: a.pool };
+        const current = view.gpus.filter((g) => a.pool === undefined || g.pool === a.pool).length;
+        if (a.desiredWorkers !== current) lastScaleAt = view.now;
+        if (a.release) return [{ type: 'release', gpu: a.release.worker }];
+        return [{ type: 'scale', gpus: a.desiredWorkers, ...pool }];
+      }
+    }
   }
 
   return {
@@ -61,21 +94,18 @@ export function fabricPolicy(o: FabricPolicyOptions = {}): SimPolicy {
   };
 }
 
-function toSimAction(a: Action): SimAction[] {
-  switch (a.type) {
-    case 'load':
-      return [{ type: 'load', model: a.model, gpu: a.worker }];
-    case 'unload':
-      return [{ type: 'unload', model: a.model, gpu: a.worker }];
-    case 'scale':
-      return [{ type: 'scale', gpus: a.desiredWorkers }];
-    default:
-      return [];
-  }
+/** The fleet's classes as the scheduler's worker pools (the real scheduler reads FABRIC_WORKER_POOLS). */
+function poolsOf(view: SimView): WorkerPoolSpec[] {
+  return view.fleet.map((c) => ({ name: c.pool, gpuBytes: c.gpuMemBytes, gpus: c.gpusPerWorker, minWorkers: c.min, maxWorkers: c.max }));
 }
 
 /** The snapshot `readSnapshot` would return for this simulated cluster at `view.now`. */
-export function buildSnapshot(view: SimView, history: ReadonlyMap<string, ArrivalRecord> = new Map(), measured: ReadonlyMap<string, number> = new Map()): Snapshot {
+export function buildSnapshot(
+  view: SimView,
+  history: ReadonlyMap<string, ArrivalRecord> = new Map(),
+  measured: ReadonlyMap<string, number> = new Map(),
+  draining: ReadonlySet<string> = new Set(),
+): Snapshot {
   const catalog = new Map<string, CatalogEntry>();
   const queues = new Map<string, QueueDepth>();
   const active = new Map<string, number>();
@@ -88,7 +118,7 @@ export function buildSnapshot(view: SimView, history: ReadonlyMap<string, Arriva
   const arrivals = new Map<string, ArrivalStats>();
   for (const [model, rec] of history) arrivals.set(model, arrivalStatsAt(rec, view.now));
   // Built as a variable, not a literal: fields the Snapshot type may not declare yet pass through.
-  const snap = { now: view.now, workers: view.gpus.map((g) => heartbeat(view, g)), catalog, queues, arrivals, measured };
+  const snap = { now: view.now, workers: view.gpus.map((g) => heartbeat(view, g, draining.has(g.id))), catalog, queues, arrivals, measured };
   return snap;
 }
 
@@ -96,7 +126,7 @@ function catalogEntry(name: string, sizeBytes: number, footprintBytes: number): 
   return { name, sizeBytes, engine: SIM_ENGINE, family: null, parameterSize: null, quantization: null, digest: null, modifiedAt: '', contextLength: null, estimatedBytes: footprintBytes };
 }
 
-function heartbeat(view: SimView, g: GpuView): Heartbeat {
+function heartbeat(view: SimView, g: GpuView, draining: boolean): Heartbeat {
   const slots = view.service.slotsPerReplica;
   const ready = g.replicas.filter((r) => r.state === 'ready');
   const resident: ResidentModelInfo[] = ready.map((r) => ({
@@ -109,17 +139,24 @@ function heartbeat(view: SimView, g: GpuView): Heartbeat {
     activeJobs: r.active,
   }));
   const activeJobs = ready.reduce((s, r) => s + r.active, 0);
+  // Per GPU, as NVML would read it; a loading replica is not counted (its reservation is).
+  const gpus: GpuInfo[] = g.deviceUsedBytes.map((_, index) => {
+    const usedNow = ready.reduce((s, r) => s + (r.perDevice ? (r.perDevice[index] ?? 0) : index === 0 ? r.footprintBytes : 0), 0);
+    return { index, uuid: `${g.id}-${index}`, name: 'sim', memoryTotalBytes: g.gpuMemBytes, memoryUsedBytes: usedNow, memoryFreeBytes: g.gpuMemBytes - usedNow, utilization: null };
+  });
   return {
     workerId: g.id,
     engine: SIM_ENGINE,
+    pool: g.pool,
     host: g.id,
     pid: 0,
-    state: g.state,
+    state: draining ? 'draining' : g.state,
+    ...(draining ? { drainedForScaleDown: true } : {}),
     startedAt: g.provisionedAt,
     at: view.now,
     capacityBytes: g.memBytes,
     usedBytes: resident.reduce((s, m) => s + m.sizeBytes, 0),
-    gpus: [],
+    gpus,
     slotsPerModel: slots,
     resident,
     loading: g.replicas.filter((r) => r.state === 'loading').map((r) => ({ model: r.model, startedAt: r.loadStartedAt, reservedBytes: r.footprintBytes })),

@@ -1,7 +1,7 @@
 /** The policies the simulator knows, by the name `--policies` uses. */
 import type { SimPolicy } from '../policy.js';
 import type { TraceRequest } from '../trace.js';
-import { fabricPolicy } from './fabric.js';
+import { fabricPolicy, type FabricPolicyOptions } from './fabric.js';
 import { keepalive0Policy } from './keepalive0.js';
 import { keepforeverPolicy } from './keepforever.js';
 import { lruAffinityPolicy } from './lru-affinity.js';
@@ -16,11 +16,11 @@ export function isPolicyName(name: string): name is PolicyName {
   return (POLICY_NAMES as readonly string[]).includes(name);
 }
 
-/** A fresh policy instance (policies keep per-run state); `trace` is read only by the oracle. */
-export function createPolicy(name: PolicyName, trace: readonly TraceRequest[]): SimPolicy {
+/** A fresh policy instance (policies keep per-run state); `trace` is read only by the oracle, `fabric` only by the fabric. */
+export function createPolicy(name: PolicyName, trace: readonly TraceRequest[], fabric: FabricPolicyOptions = {}): SimPolicy {
   switch (name) {
     case 'fabric':
-      return fabricPolicy();
+      return fabricPolicy(fabric);
     case 'ollama':
       return ollamaPolicy();
     case 'keepalive0':

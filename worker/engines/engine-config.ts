@@ -25,6 +25,10 @@ export interface OllamaEngineConfig extends EngineCommon {
   readonly url: string;
   /** Pull a model from the registry when a load finds it missing on the Ollama server. */
   readonly pull: boolean;
+  /** Start and supervise `ollama serve` as a child (the one-container GPU worker image). */
+  readonly serve: boolean;
+  /** The `ollama` binary the worker starts. */
+  readonly command: string;
 }
 
 export interface FakeEngineConfig extends EngineCommon {
