@@ -19,6 +19,7 @@ import { adminAuth, tenantAuth } from './middleware/auth.js';
 import { errorHandler, notFoundRoute } from './middleware/error-handler.js';
 import { jsonBody } from './middleware/json-body.js';
 import { requestContext } from './middleware/request-context.js';
+import { authThenLimit, tenantRateLimit } from './tenants/rate-limit.js';
 import { ModelQueues } from './jobs/model-queues.js';
 import type { ApiOptions } from './settings/options.js';
 import { isOpenAiPath, openAiErrorHandler } from './openai/errors.js';
@@ -72,7 +73,7 @@ export function createApi(opts: ApiOptions, d: { redis: Redis; keys: Keys; log: 
   });
   const sweeper = new ExpirySweeper({ redis, keys, jobs, log }, { intervalMs: opts.expirySweepMs, batch: 500 });
   const admin = adminAuth(opts);
-  const tenant = tenantAuth(opts);
+  const tenant = authThenLimit(tenantAuth(opts), tenantRateLimit({ ledger: store.ledger, limits: opts.tenantLimits }));
   const batch = createBatchApi({ redis, keys, log, bridge: { jobs, store, hub }, cluster, dispatcher, tenant, checkWebhookUrl: webhookUrlCheck }, d.batch);
 
   const app = express();
