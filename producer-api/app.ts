@@ -20,6 +20,7 @@ import { errorHandler, notFoundRoute } from './middleware/error-handler.js';
 import { jsonBody } from './middleware/json-body.js';
 import { requestContext } from './middleware/request-context.js';
 import { authThenLimit, tenantRateLimit } from './tenants/rate-limit.js';
+import { collectTenantMetrics, usageRoutes } from './tenants/usage.js';
 import { ModelQueues } from './jobs/model-queues.js';
 import type { ApiOptions } from './settings/options.js';
 import { isOpenAiPath, openAiErrorHandler } from './openai/errors.js';
@@ -79,7 +80,7 @@ export function createApi(opts: ApiOptions, d: { redis: Redis; keys: Keys; log: 
   const app = express();
   app.disable('x-powered-by');
   app.use(requestContext({ log }));
-  app.use(systemRoutes({ redis, cluster, queues }));
+  app.use(systemRoutes({ redis, cluster, queues, metricsKey: opts.metricsKey, onScrape: () => collectTenantMetrics(store.ledger, opts.tenantLimits) }));
   app.use(adminRoutes({ admin, cluster, queues, extraQueues: [dispatcher.queue] }));
   app.use(clusterViewRoutes({ admin, cluster, queues, redis, keys }));
   app.use(batch.upload);
@@ -88,6 +89,7 @@ export function createApi(opts: ApiOptions, d: { redis: Redis; keys: Keys; log: 
   // Operator routes carry their own (admin) auth, so they sit before the tenant check.
   app.use(modelRoutes({ cluster, queues, redis, keys, admin, tenant }));
   app.use(['/v1', '/api'], tenant);
+  app.use(usageRoutes({ ledger: store.ledger, limits: opts.tenantLimits, apiKeys: opts.apiKeys }));
   app.use(jobRoutes({ jobs, opts, redis, keys }));
   app.use(jobEventRoutes({ jobs, store, hub }));
   app.use(ollamaRoutes({ jobs, store, hub, cluster, opts }));

@@ -37,6 +37,8 @@ export interface Keys {
   tenantJobs(tenant: string): string;
   /** A tenant's usage on one UTC day `YYYY-MM-DD` (hash: jobs, prompt_tokens, completion_tokens, gpu_ms, ...). */
   tenantUsage(tenant: string, day: string): string;
+  /** Usage of all tenants together since the start (hash, fields as tenantUsage), for the `unknown` metric label. */
+  fleetUsage(): string;
   /** Fair-share virtual clock of one model and priority class (hash: tenant -> next start tag). */
   fairClock(model: string, priorityClass: string): string;
 }
@@ -67,6 +69,7 @@ export function createKeys(prefix = 'fabric'): Keys {
     tenantBucket: (tenant) => k('tenant', tenant, 'bucket'),
     tenantJobs: (tenant) => k('tenant', tenant, 'jobs'),
     tenantUsage: (tenant, day) => k('tenant', tenant, 'usage', day),
+    fleetUsage: () => k('usage', 'total'),
     fairClock: (model, priorityClass) => k('model', model, 'fair', priorityClass),
   };
 }

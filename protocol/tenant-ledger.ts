@@ -137,12 +137,15 @@ export class TenantLedger {
     if (m.to === 'queued' || m.to === 'running') tx.hincrby(jobs, m.to, 1);
     if (TERMINAL_STATUSES.has(m.to)) {
       const at = m.finishedAt ?? Date.now();
-      const usage = this.keys.tenantUsage(m.tenant, utcDay(at));
-      tx.hincrby(usage, 'jobs', 1).hincrby(usage, `jobs_${m.to}`, 1);
-      if (m.usage?.prompt_tokens) tx.hincrby(usage, 'prompt_tokens', m.usage.prompt_tokens);
-      if (m.usage?.completion_tokens) tx.hincrby(usage, 'completion_tokens', m.usage.completion_tokens);
-      if (m.from === 'running' && m.startedAt) tx.hincrby(usage, 'gpu_ms', Math.max(0, at - m.startedAt));
-      tx.expire(usage, USAGE_TTL_SEC);
+      const day = this.keys.tenantUsage(m.tenant, utcDay(at));
+      // Per day (kept USAGE_TTL_SEC), per tenant since the start, and the fleet's total.
+      for (const usage of [day, this.keys.tenantUsage(m.tenant, 'total'), this.keys.fleetUsage()]) {
+        tx.hincrby(usage, 'jobs', 1).hincrby(usage, `jobs_${m.to}`, 1);
+        if (m.usage?.prompt_tokens) tx.hincrby(usage, 'prompt_tokens', m.usage.prompt_tokens);
+        if (m.usage?.completion_tokens) tx.hincrby(usage, 'completion_tokens', m.usage.completion_tokens);
+        if (m.from === 'running' && m.startedAt) tx.hincrby(usage, 'gpu_ms', Math.max(0, at - m.startedAt));
+      }
+      tx.expire(day, USAGE_TTL_SEC);
     }
     await tx.exec();
   }
@@ -153,16 +156,22 @@ export class TenantLedger {
     return { queued: Math.max(0, Number(q ?? 0)), running: Math.max(0, Number(r ?? 0)) };
   }
 
+  /** Usage since the start: of one tenant, or of the whole fleet when `tenant` is null. */
+  async totals(tenant: string | null): Promise<Omit<UsageDay, 'day'>> {
+    return toUsage(await this.redis.hgetall(tenant === null ? this.keys.fleetUsage() : this.keys.tenantUsage(tenant, 'total')));
+  }
+
   /** A tenant's usage on each of the `days` UTC days ending with `until`'s, oldest first. */
   async usage(tenant: string, days: number, until = Date.now()): Promise<UsageDay[]> {
     const list = Array.from({ length: days }, (_, i) => utcDay(until - (days - 1 - i) * DAY_MS));
     const tx = this.redis.multi();
     for (const day of list) tx.hgetall(this.keys.tenantUsage(tenant, day));
     const rows = ((await tx.exec()) ?? []).map(([, h]) => (h ?? {}) as Record<string, string>);
-    return list.map((day, i) => {
-      const h = rows[i] ?? {};
-      const n = (f: string) => Number(h[f] ?? 0);
-      return { day, jobs: n('jobs'), succeeded: n('jobs_succeeded'), failed: n('jobs_failed'), prompt_tokens: n('prompt_tokens'), completion_tokens: n('completion_tokens'), gpu_seconds: n('gpu_ms') / 1000 };
-    });
+    return list.map((day, i) => ({ day, ...toUsage(rows[i] ?? {}) }));
   }
+}
+
+function toUsage(h: Record<string, string>): Omit<UsageDay, 'day'> {
+  const n = (f: string) => Number(h[f] ?? 0);
+  return { jobs: n('jobs'), succeeded: n('jobs_succeeded'), failed: n('jobs_failed'), prompt_tokens: n('prompt_tokens'), completion_tokens: n('completion_tokens'), gpu_seconds: n('gpu_ms') / 1000 };
 }

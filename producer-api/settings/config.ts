@@ -36,6 +36,7 @@ export function apiConfigFromEnv(env: Env): ApiConfig {
     options: apiOptions({
       apiKeys: parseApiKeys(envString(env, 'FABRIC_API_KEYS', '')),
       adminKey: env.FABRIC_ADMIN_KEY || null,
+      metricsKey: env.FABRIC_METRICS_KEY || null,
       bodyLimitBytes: envBytes(env, 'FABRIC_BODY_LIMIT', base.bodyLimitBytes),
       maxBacklog: envInt(env, 'FABRIC_MAX_BACKLOG', base.maxBacklog, 1),
       defaultTimeoutMs: envDurationMs(env, 'FABRIC_JOB_TIMEOUT', base.defaultTimeoutMs),

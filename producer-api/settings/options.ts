@@ -30,6 +30,8 @@ export interface ApiOptions {
   readonly queue: Readonly<QueueSettings>;
   /** Allow-list for webhook targets that resolve to private addresses (FABRIC_WEBHOOK_ALLOWLIST). @defaultValue '' */
   readonly webhookAllowList: string;
+  /** Key `/metrics` requires (FABRIC_METRICS_KEY); null: open. @defaultValue null */
+  readonly metricsKey: string | null;
   /** Per-tenant limits and fair-share weights (FABRIC_TENANT_LIMITS, protocol/tenant-limits.ts). @defaultValue none */
   readonly tenantLimits: TenantLimits;
   /** Reported by /healthz and the Ollama version route. @defaultValue '0.1.0' */
@@ -53,6 +55,7 @@ export const API_DEFAULTS: ApiOptions = Object.freeze({
   queue: QUEUE_SETTINGS_DEFAULTS,
   webhookAllowList: '',
   tenantLimits: tenantLimits({}),
+  metricsKey: null,
   version: '0.1.0',
 });
 
