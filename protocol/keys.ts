@@ -37,6 +37,8 @@ export interface Keys {
   tenantJobs(tenant: string): string;
   /** A tenant's usage on one UTC day `YYYY-MM-DD` (hash: jobs, prompt_tokens, completion_tokens, gpu_ms, ...). */
   tenantUsage(tenant: string, day: string): string;
+  /** Operators' holds and pins by model (hash, see protocol/operator-holds.ts). */
+  operatorHolds(): string;
   /** Usage of all tenants together since the start (hash, fields as tenantUsage), for the `unknown` metric label. */
   fleetUsage(): string;
   /** Fair-share virtual clock of one model and priority class (hash: tenant -> next start tag). */
@@ -69,6 +71,7 @@ export function createKeys(prefix = 'fabric'): Keys {
     tenantBucket: (tenant) => k('tenant', tenant, 'bucket'),
     tenantJobs: (tenant) => k('tenant', tenant, 'jobs'),
     tenantUsage: (tenant, day) => k('tenant', tenant, 'usage', day),
+    operatorHolds: () => k('operator', 'holds'),
     fleetUsage: () => k('usage', 'total'),
     fairClock: (model, priorityClass) => k('model', model, 'fair', priorityClass),
   };
