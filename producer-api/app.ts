@@ -20,7 +20,7 @@ import { errorHandler, notFoundRoute } from './middleware/error-handler.js';
 import { jsonBody } from './middleware/json-body.js';
 import { requestContext } from './middleware/request-context.js';
 import { authThenLimit, tenantRateLimit } from './tenants/rate-limit.js';
-import { collectTenantMetrics, usageRoutes } from './tenants/usage.js';
+import { collectTenantMetrics, knownTenants, tenantCounts, usageRoutes } from './tenants/usage.js';
 import { ModelQueues } from './jobs/model-queues.js';
 import type { ApiOptions } from './settings/options.js';
 import { isOpenAiPath, openAiErrorHandler } from './openai/errors.js';
@@ -82,7 +82,8 @@ export function createApi(opts: ApiOptions, d: { redis: Redis; keys: Keys; log: 
   app.use(requestContext({ log }));
   app.use(systemRoutes({ redis, cluster, queues, metricsKey: opts.metricsKey, onScrape: () => collectTenantMetrics(store.ledger, opts.tenantLimits) }));
   app.use(adminRoutes({ admin, cluster, queues, extraQueues: [dispatcher.queue] }));
-  app.use(clusterViewRoutes({ admin, cluster, queues, redis, keys }));
+  const tenantNames = knownTenants(opts.tenantLimits, opts.apiKeys);
+  app.use(clusterViewRoutes({ admin, cluster, queues, redis, keys, tenantCounts: () => tenantCounts(store.ledger, tenantNames) }));
   app.use(batch.upload);
   app.use('/api', ...jsonBody({ limitBytes: opts.bodyLimitBytes, requireContentType: false }));
   app.use('/v1', ...jsonBody({ limitBytes: opts.bodyLimitBytes, requireContentType: true }));

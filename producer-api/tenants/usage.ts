@@ -53,10 +53,25 @@ export function usageRoutes(d: { ledger: TenantLedger; limits: TenantLimits; api
     const caller = res.locals.tenant as string;
     const asked = typeof req.query.tenant === 'string' ? req.query.tenant : null;
     let tenants: string[];
-    if (caller === ADMIN_TENANT) tenants = asked ? [asked] : [...new Set([...d.limits.tenants, ...d.apiKeys.values()])].sort();
+    if (caller === ADMIN_TENANT) tenants = asked ? [asked] : knownTenants(d.limits, d.apiKeys);
     else tenants = [caller];
     const data = await Promise.all(tenants.map(async (tenant) => ({ tenant, days: await d.ledger.usage(tenant, days) })));
     res.json({ object: 'list', data });
   });
   return r;
+}
+
+/** Tenants the API knows: configured under FABRIC_TENANT_LIMITS or keyed in FABRIC_API_KEYS (`default` without auth). */
+export function knownTenants(limits: TenantLimits, apiKeys: ReadonlyMap<string, string>): string[] {
+  const names = new Set([...limits.tenants, ...apiKeys.values()]);
+  if (apiKeys.size === 0) names.add('default');
+  return [...names].sort();
+}
+
+/** Waiting and running jobs of every known tenant (the cluster view's tenants table). */
+export async function tenantCounts(ledger: TenantLedger, tenants: readonly string[]): Promise<{ tenant: string; waiting: number; running: number }[]> {
+  return Promise.all(tenants.map(async (tenant) => {
+    const c = await ledger.counts(tenant);
+    return { tenant, waiting: c.queued, running: c.running };
+  }));
 }
