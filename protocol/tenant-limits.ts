@@ -34,28 +34,35 @@ export interface TenantLimits {
   readonly tenants: ReadonlySet<string>;
 }
 
+// No defaults here: an entry's absent fields must not override the default entry's.
 const limitSchema = z
   .object({
-    requestsPerSecond: z.number().min(0).default(0),
+    requestsPerSecond: z.number().min(0).optional(),
     burst: z.number().int().min(1).optional(),
-    maxWaiting: z.number().int().min(0).default(0),
-    dailyTokens: z.number().int().min(0).default(0),
-    weight: z.number().positive().max(1000).default(1),
+    maxWaiting: z.number().int().min(0).optional(),
+    dailyTokens: z.number().int().min(0).optional(),
+    weight: z.number().positive().max(1000).optional(),
   })
   .strict();
 
 const fileSchema = z
   .object({
-    default: limitSchema.partial().default({}),
-    tenants: z.record(z.string().min(1).max(64), limitSchema.partial()).default({}),
+    default: limitSchema.default({}),
+    tenants: z.record(z.string().min(1).max(64), limitSchema).default({}),
   })
   .strict();
 
 export const NO_LIMITS: TenantLimit = Object.freeze({ requestsPerSecond: 0, burst: 1, maxWaiting: 0, dailyTokens: 0, weight: 1 });
 
-function complete(partial: z.input<typeof limitSchema>): TenantLimit {
-  const l = limitSchema.parse(partial);
-  return Object.freeze({ ...l, burst: l.burst ?? Math.max(1, Math.ceil(l.requestsPerSecond)) });
+function complete(l: z.infer<typeof limitSchema>): TenantLimit {
+  const rate = l.requestsPerSecond ?? 0;
+  return Object.freeze({
+    requestsPerSecond: rate,
+    burst: l.burst ?? Math.max(1, Math.ceil(rate)),
+    maxWaiting: l.maxWaiting ?? 0,
+    dailyTokens: l.dailyTokens ?? 0,
+    weight: l.weight ?? 1,
+  });
 }
 
 /** Builds the limits from the parsed configuration object; throws ConfigError naming the problem. */

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { apiOptions } from '../producer-api/settings/options.js';
-import { tenantLimits } from '../protocol/tenant-limits.js';
+import { NO_LIMITS, tenantLabel, tenantLimits, tenantLimitsFromText } from '../protocol/tenant-limits.js';
+import { formatReset } from '../producer-api/tenants/rate-limit.js';
 import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
 import { startSecondApi } from './support/second-api.js';
 
@@ -94,5 +95,28 @@ describe('tenant limits shared by two API instances', () => {
     expect(after.headers.get('x-ratelimit-reset-tokens')).toMatch(/^\d+h\d+m\d+s$|^\d+m\d+s$|^\d+(\.\d)?s$/);
     // Reading is still allowed: the budget applies to new work only.
     expect((await call(urls[1], `/v1/jobs/${first.json.id}`, { headers: as('key-c') })).status).toBe(200);
+  });
+});
+
+describe('tenant limits configuration', () => {
+  it('merges a tenant entry over the default, field by field, and names an invalid field', () => {
+    const l = tenantLimitsFromText('{"default":{"requestsPerSecond":20,"maxWaiting":5},"tenants":{"a":{"requestsPerSecond":2,"weight":3}}}');
+    expect(l.forTenant('a')).toEqual({ requestsPerSecond: 2, burst: 2, maxWaiting: 5, dailyTokens: 0, weight: 3 });
+    expect(l.forTenant('other')).toMatchObject({ requestsPerSecond: 20, burst: 20, maxWaiting: 5, weight: 1 });
+    expect([...l.tenants]).toEqual(['a']);
+    expect(tenantLabel(l, 'a')).toBe('a');
+    expect(tenantLabel(l, 'other')).toBe('unknown');
+    expect(() => tenantLimitsFromText('{"tenants":{"a":{"weight":-1}}}')).toThrow(/tenants\.a\.weight/);
+    expect(() => tenantLimitsFromText('{"tenants":{"a":{"rps":1}}}')).toThrow(/FABRIC_TENANT_LIMITS/);
+    expect(() => tenantLimitsFromText('{nope')).toThrow(/not valid JSON/);
+    expect(() => tenantLimitsFromText('@/no/such/file.json')).toThrow(/cannot read/);
+    expect(tenantLimitsFromText('').forTenant('x')).toEqual(NO_LIMITS);
+  });
+
+  it("writes reset times in OpenAI's duration style", () => {
+    expect(formatReset(20)).toBe('20ms');
+    expect(formatReset(1_500)).toBe('1.5s');
+    expect(formatReset(360_000)).toBe('6m0s');
+    expect(formatReset(3_723_000)).toBe('1h2m3s');
   });
 });
