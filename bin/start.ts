@@ -32,7 +32,10 @@ const scale = createScaleActuator(schedulerCfg.scale, { log: schedulerLog });
 const scheduler = await startScheduler({ redis, keys, log: schedulerLog, options: schedulerCfg.options, scaler: scale.actuator });
 const api = await runApi(apiCfg, { redis, keys, log: createLogger('api') });
 
-const example = `curl -s ${api.url}/v1/run -H 'content-type: application/json' -d '{"model":"demo-chat","task":"chat","input":{"messages":[{"role":"user","content":"hi"}],"options":{"num_predict":16}}}'`;
+// With auth on, the example carries the header; the key itself comes from the shell, never printed.
+const authOn = apiCfg.options.apiKeys.size > 0;
+const authHeader = authOn ? ` -H "Authorization: Bearer $FABRIC_KEY"` : '';
+const example = `curl -s ${api.url}/v1/run${authHeader} -H 'content-type: application/json' -d '{"model":"demo-chat","task":"chat","input":{"messages":[{"role":"user","content":"hi"}],"options":{"num_predict":16}}}'`;
 log.info({ api: api.url, bullBoard: `${api.url}${BULL_BOARD_PATH}`, models: `${api.url}/v1/models`, redis: ensured.url, worker: worker.node.id }, 'inference-fabric is up');
 process.stdout.write(
   [
@@ -46,6 +49,7 @@ process.stdout.write(
     `  Redis        ${ensured.url}${ensured.child ? ' (private, started for this run)' : ''}`,
     '',
     '  Try (the demo models have random weights: their output is gibberish):',
+    ...(authOn ? ['  export FABRIC_KEY=<one of the keys in FABRIC_API_KEYS>'] : []),
     `  ${example}`,
     '',
   ].join('\n') + '\n',

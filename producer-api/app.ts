@@ -19,6 +19,8 @@ import { adminAuth, tenantAuth } from './middleware/auth.js';
 import { errorHandler, notFoundRoute } from './middleware/error-handler.js';
 import { jsonBody } from './middleware/json-body.js';
 import { requestContext } from './middleware/request-context.js';
+import { authThenLimit, tenantRateLimit } from './tenants/rate-limit.js';
+import { collectTenantMetrics, knownTenants, tenantCounts, usageRoutes } from './tenants/usage.js';
 import { ModelQueues } from './jobs/model-queues.js';
 import type { ApiOptions } from './settings/options.js';
 import { isOpenAiPath, openAiErrorHandler } from './openai/errors.js';
@@ -72,21 +74,23 @@ export function createApi(opts: ApiOptions, d: { redis: Redis; keys: Keys; log: 
   });
   const sweeper = new ExpirySweeper({ redis, keys, jobs, log }, { intervalMs: opts.expirySweepMs, batch: 500 });
   const admin = adminAuth(opts);
-  const tenant = tenantAuth(opts);
+  const tenant = authThenLimit(tenantAuth(opts), tenantRateLimit({ ledger: store.ledger, limits: opts.tenantLimits }));
   const batch = createBatchApi({ redis, keys, log, bridge: { jobs, store, hub }, cluster, dispatcher, tenant, checkWebhookUrl: webhookUrlCheck }, d.batch);
 
   const app = express();
   app.disable('x-powered-by');
   app.use(requestContext({ log }));
-  app.use(systemRoutes({ redis, cluster, queues }));
+  app.use(systemRoutes({ redis, cluster, queues, metricsKey: opts.metricsKey, onScrape: () => collectTenantMetrics(store.ledger, opts.tenantLimits) }));
   app.use(adminRoutes({ admin, cluster, queues, extraQueues: [dispatcher.queue] }));
-  app.use(clusterViewRoutes({ admin, cluster, queues, redis, keys }));
+  const tenantNames = knownTenants(opts.tenantLimits, opts.apiKeys);
+  app.use(clusterViewRoutes({ admin, cluster, queues, redis, keys, tenantCounts: () => tenantCounts(store.ledger, tenantNames) }));
   app.use(batch.upload);
   app.use('/api', ...jsonBody({ limitBytes: opts.bodyLimitBytes, requireContentType: false }));
   app.use('/v1', ...jsonBody({ limitBytes: opts.bodyLimitBytes, requireContentType: true }));
   // Operator routes carry their own (admin) auth, so they sit before the tenant check.
   app.use(modelRoutes({ cluster, queues, redis, keys, admin, tenant }));
   app.use(['/v1', '/api'], tenant);
+  app.use(usageRoutes({ ledger: store.ledger, limits: opts.tenantLimits, apiKeys: opts.apiKeys }));
   app.use(jobRoutes({ jobs, opts, redis, keys }));
   app.use(jobEventRoutes({ jobs, store, hub }));
   app.use(ollamaRoutes({ jobs, store, hub, cluster, opts }));

@@ -60,7 +60,8 @@ return n
  * ARGV[7] job id
  * ARGV[8] text still to append as a token event before the status event ('' for none)
  * ARGV[9..] field, value pairs written to the hash with the status
- * Returns {1, streamId} when applied, {0, currentStatus} when refused, {-1} when no such job.
+ * Returns {1, streamId, previousStatus, tenant, model, started_at} when applied (the rest feed
+ * the tenant ledger), {0, currentStatus} when refused, {-1} when no such job.
  */
 export const TRANSITION_LUA = `
 local current = redis.call('HGET', KEYS[1], 'status')
@@ -86,7 +87,8 @@ else
   redis.call('PERSIST', KEYS[2])
 end
 redis.call('PUBLISH', ARGV[4], ARGV[7] .. ' ' .. id .. ' status ' .. ARGV[1])
-return {1, id}
+local owner = redis.call('HMGET', KEYS[1], 'tenant', 'model', 'started_at')
+return {1, id, current, owner[1] or '', owner[2] or '', owner[3] or ''}
 `;
 
 /*

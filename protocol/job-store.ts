@@ -9,6 +9,7 @@ import type { Keys } from './keys.js';
 import type { JobRecord, Priority, Task } from './job.js';
 import type { StoredStatus } from './statuses.js';
 import { TERMINAL_STATUSES } from './statuses.js';
+import { TenantLedger, type JobMove } from './tenant-ledger.js';
 import { APPEND_LUA, CLEAR_DEADLINES_LUA, CREATE_LUA, TRANSITION_LUA } from './job-store-scripts.js';
 
 export interface JobStoreOptions {
@@ -89,6 +90,8 @@ export function decodeRecord(h: Record<string, string>): JobRecord | null {
 
 export class JobStore {
   private readonly opts: JobStoreOptions;
+  /** Follows each status change into the tenants' waiting/running counts and usage. */
+  readonly ledger: TenantLedger;
 
   constructor(
     private readonly redis: Redis,
@@ -96,6 +99,7 @@ export class JobStore {
     opts: Partial<JobStoreOptions> = {},
   ) {
     this.opts = { ...JOB_STORE_DEFAULTS, ...opts };
+    this.ledger = new TenantLedger(redis, keys);
     redis.defineCommand('fabricCreate', { numberOfKeys: 6, lua: CREATE_LUA });
     redis.defineCommand('fabricClearDeadlines', { numberOfKeys: 1, lua: CLEAR_DEADLINES_LUA });
     redis.defineCommand('fabricTransition', { numberOfKeys: 2, lua: TRANSITION_LUA });
@@ -189,8 +193,19 @@ export class JobStore {
       id,
       pendingText,
       ...encodeFields(fields),
-    )) as [number, string?];
-    if (res[0] === 1) return { ok: true, eventId: res[1] as string };
+    )) as [number, string?, string?, string?, string?, string?];
+    if (res[0] === 1) {
+      await this.ledger.move({
+        tenant: res[3] ?? '',
+        model: res[4] ?? '',
+        from: res[2] as StoredStatus,
+        to,
+        startedAt: res[5] ? Number(res[5]) : null,
+        finishedAt: typeof fields.finished_at === 'number' ? fields.finished_at : null,
+        usage: (fields.usage as JobMove['usage']) ?? null,
+      });
+      return { ok: true, eventId: res[1] as string };
+    }
     return { ok: false, current: res[0] === 0 ? (res[1] as StoredStatus) : null };
   }
 

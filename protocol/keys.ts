@@ -31,6 +31,18 @@ export interface Keys {
   modelArrivals(model: string): string;
   /** Measured model footprints, field `<engine> <model>`. */
   footprints(): string;
+  /** A tenant's request bucket (hash: tokens, ts), see protocol/tenant-scripts.ts. */
+  tenantBucket(tenant: string): string;
+  /** A tenant's jobs waiting and running across the fleet (hash: queued, running). */
+  tenantJobs(tenant: string): string;
+  /** A tenant's usage on one UTC day `YYYY-MM-DD` (hash: jobs, prompt_tokens, completion_tokens, gpu_ms, ...). */
+  tenantUsage(tenant: string, day: string): string;
+  /** Operators' holds and pins by model (hash, see protocol/operator-holds.ts). */
+  operatorHolds(): string;
+  /** Usage of all tenants together since the start (hash, fields as tenantUsage), for the `unknown` metric label. */
+  fleetUsage(): string;
+  /** Fair-share virtual clock of one model and priority class (hash: tenant -> next start tag). */
+  fairClock(model: string, priorityClass: string): string;
 }
 
 export function createKeys(prefix = 'fabric'): Keys {
@@ -56,5 +68,11 @@ export function createKeys(prefix = 'fabric'): Keys {
     schedulerDecisions: () => k('scheduler', 'decisions'),
     modelArrivals: (model) => k('model', model, 'arrivals'),
     footprints: () => k('footprints'),
+    tenantBucket: (tenant) => k('tenant', tenant, 'bucket'),
+    tenantJobs: (tenant) => k('tenant', tenant, 'jobs'),
+    tenantUsage: (tenant, day) => k('tenant', tenant, 'usage', day),
+    operatorHolds: () => k('operator', 'holds'),
+    fleetUsage: () => k('usage', 'total'),
+    fairClock: (model, priorityClass) => k('model', model, 'fair', priorityClass),
   };
 }

@@ -23,7 +23,11 @@
  *
  * Mixed fleets: placement prefers the smallest worker class that holds a model; a worker with
  * several GPUs holds a model larger than one of them split across them (ledger per GPU).
+ *
+ * Operators come first: a model under an operator's hold (an unload) is never loaded by rules
+ * 1, 3 or 4 until the hold lapses, and an operator's pin counts as `policy.pinned`.
  */
+import { isActive } from '../protocol/operator-holds.js';
 import type { CatalogEntry } from '../protocol/worker-state.js';
 import type { Action, LoadReason } from './actions.js';
 import { arrivalProbability } from './demand.js';
@@ -51,7 +55,8 @@ interface Placement {
 }
 
 /** Returns the actions that bring residency closer to demand; never does I/O. */
-export function decide(snap: Snapshot, policy: SchedulerPolicy): Action[] {
+export function decide(snap: Snapshot, basePolicy: SchedulerPolicy): Action[] {
+  const policy = withOperatorPins(snap, basePolicy);
   const ctx: Ctx = { snap, policy, ledgers: buildLedgers(snap, policy), actions: [], planned: new Set() };
   const unplaceable = placeColdBacklog(ctx);
   const saturated = addReplicas(ctx);
@@ -59,6 +64,18 @@ export function decide(snap: Snapshot, policy: SchedulerPolicy): Action[] {
   trimIdleReplicas(ctx);
   ctx.actions.push(...scaleActions(snap, policy, ctx.ledgers, unplaceable, saturated, ctx.planned.size > 0));
   return ctx.actions;
+}
+
+/** Operators' active pins join the policy's pinned set for this decision. */
+function withOperatorPins(snap: Snapshot, policy: SchedulerPolicy): SchedulerPolicy {
+  const pins = [...(snap.holds ?? [])].filter(([, h]) => h.kind === 'pin' && isActive(h, snap.now)).map(([m]) => m);
+  return pins.length === 0 ? policy : { ...policy, pinned: new Set([...policy.pinned, ...pins]) };
+}
+
+/** An operator unloaded the model and holds it off: no load of any kind until the hold lapses. */
+function held(snap: Snapshot, model: string): boolean {
+  const h = snap.holds?.get(model);
+  return h?.kind === 'hold' && isActive(h, snap.now);
 }
 
 /**
@@ -104,7 +121,7 @@ function coldBacklog(ctx: Ctx): CatalogEntry[] {
   for (const [model, q] of ctx.snap.queues) {
     const entry = ctx.snap.catalog.get(model);
     // Without a catalog entry there is no size and no engine: nothing can be placed.
-    if (q.waiting === 0 || !entry || serves(ctx, model)) continue;
+    if (q.waiting === 0 || !entry || serves(ctx, model) || held(ctx.snap, model)) continue;
     cold.push({ entry, waiting: q.waiting, ageMs: q.oldestWaitMs ?? -1 });
   }
   cold.sort((a, b) => b.ageMs - a.ageMs || b.waiting - a.waiting || a.entry.name.localeCompare(b.entry.name));
@@ -158,7 +175,7 @@ function addReplicas(ctx: Ctx): string[] {
   const { snap, policy } = ctx;
   const saturated: string[] = [];
   const backlogged = [...snap.queues]
-    .filter(([model, q]) => q.waiting > 0 && (q.oldestWaitMs ?? 0) > policy.replicaWaitTargetMs && snap.catalog.has(model) && !ctx.planned.has(model))
+    .filter(([model, q]) => q.waiting > 0 && (q.oldestWaitMs ?? 0) > policy.replicaWaitTargetMs && snap.catalog.has(model) && !ctx.planned.has(model) && !held(snap, model))
     .sort(([am, a], [bm, b]) => (b.oldestWaitMs ?? 0) - (a.oldestWaitMs ?? 0) || am.localeCompare(bm));
   for (const [model, q] of backlogged) {
     const hosts = snap.workers.filter((w) => w.state === 'running' && w.resident.some((m) => m.model === model));
@@ -199,7 +216,7 @@ function prewarm(ctx: Ctx): void {
   for (const [model, stats] of snap.arrivals) {
     const entry = snap.catalog.get(model);
     // A model with waiting jobs and no replica was handled (or found unplaceable) by rule 1.
-    if (!entry || (snap.queues.get(model)?.waiting ?? 0) > 0 || serves(ctx, model)) continue;
+    if (!entry || (snap.queues.get(model)?.waiting ?? 0) > 0 || serves(ctx, model) || held(snap, model)) continue;
     const p = arrivalProbability(stats, snap.now, policy.prewarmHorizonMs, policy.histogramMinSamples);
     if (p >= policy.prewarmMinProbability && p > 0) likely.push({ entry, p });
   }

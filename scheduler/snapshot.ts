@@ -8,6 +8,7 @@
 import type { Redis } from 'ioredis';
 import { arrivalStatsAt, parseArrivalRecord, type ArrivalStats } from '../protocol/arrivals.js';
 import { execOrThrow, parseCatalog, parseFootprints, parseHeartbeats } from '../protocol/fleet.js';
+import { parseHolds, type OperatorHold } from '../protocol/operator-holds.js';
 import type { Keys } from '../protocol/keys.js';
 import { queueKeys } from '../protocol/queue-keys.js';
 import type { CatalogEntry, Heartbeat } from '../protocol/worker-state.js';
@@ -46,15 +47,15 @@ export interface Snapshot {
    * cool-down. Absent: none known (the cool-down then counts only from workers' idle time).
    */
   readonly lastScaleAt?: number;
+  /** Operators' holds and pins by model (protocol/operator-holds.ts). Absent: none. */
+  readonly holds?: ReadonlyMap<string, OperatorHold>;
 }
 
 /** Reads a snapshot at time `now`; `extraModels` adds queues outside the catalog (wake hints). */
 export async function readSnapshot(redis: Redis, keys: Keys, now: number, extraModels: Iterable<string> = []): Promise<Snapshot> {
-  const [ids, catalogRaw, footprintsRaw] = (await execOrThrow(redis.pipeline().smembers(keys.workersIndex()).hgetall(keys.catalog()).hgetall(keys.footprints()))) as [
-    string[],
-    Record<string, string>,
-    Record<string, string>,
-  ];
+  const [ids, catalogRaw, footprintsRaw, holdsRaw] = (await execOrThrow(
+    redis.pipeline().smembers(keys.workersIndex()).hgetall(keys.catalog()).hgetall(keys.footprints()).hgetall(keys.operatorHolds()),
+  )) as [string[], Record<string, string>, Record<string, string>, Record<string, string>];
   const catalog = parseCatalog(catalogRaw);
   const models = [...new Set([...catalog.keys(), ...extraModels])].sort();
 
@@ -83,7 +84,7 @@ export async function readSnapshot(redis: Redis, keys: Keys, now: number, extraM
     const oldest = enqueuedAt.get(c.model);
     queues.set(c.model, Object.freeze({ waiting: c.waiting, active: c.active, oldestWaitMs: c.waiting > 0 && oldest !== undefined ? Math.max(0, now - oldest) : null }));
   }
-  return Object.freeze({ now, workers: Object.freeze(workers), catalog, queues, measured: parseFootprints(footprintsRaw), arrivals });
+  return Object.freeze({ now, workers: Object.freeze(workers), catalog, queues, measured: parseFootprints(footprintsRaw), arrivals, holds: parseHolds(holdsRaw) });
 }
 
 /** Earliest BullMQ `timestamp` among each model's head jobs; one pipelined HGET per job. */

@@ -174,6 +174,52 @@ describe('cluster view in a real browser', () => {
     await page.close();
   });
 
+  it('works when opened with the admin credentials in the URL, with one unit style, used memory as /v1/models reports it, and per-tenant counts', async () => {
+    const g = await startFabric({ adminKey: 'admin-secret', apiKeys: new Map([['key-a', 'team-a'], ['key-b', 'team-b']]) });
+    try {
+      await g.addWorker({ models: MODELS, memoryBytes: 8_000_000_000, loadMs: 20, tokensPerSecond: 2, slotsPerModel: 1 }, { drainTimeoutMs: 200, preload: [SMALL] });
+      const admin = { authorization: 'Bearer admin-secret' };
+      await waitFor(async () => (await call(g.url, '/v1/models', { headers: admin })).json?.data?.find((m: any) => m.id === SMALL)?.resident_on.length === 1);
+      // team-a: one running (one slot) and two waiting; team-b: one waiting.
+      for (const key of ['key-a', 'key-a', 'key-a', 'key-b']) {
+        const r = await call(g.url, '/v1/jobs', { body: { model: SMALL, input: { prompt: 'slow', options: { num_predict: 40 } } }, headers: { authorization: `Bearer ${key}` } });
+        expect(r.status).toBe(202);
+      }
+      await waitFor(async () => (await call(g.url, '/v1/models', { headers: admin })).json.data.find((m: any) => m.id === SMALL).queue.active === 1);
+      const page = await browser!.newPage({ viewport: { width: 1200, height: 800 } });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      const withCreds = g.url.replace('http://', 'http://ops:admin-secret@');
+      await page.goto(`${withCreds}/admin/cluster`);
+      await page.locator('[data-testid="tenant-row"][data-tenant="team-b"]').waitFor({ timeout: 5_000 });
+      await page.locator('[data-testid="worker-bar"]').first().waitFor({ timeout: 5_000 });
+      const shown = await page.evaluate(() => ({
+        status: document.getElementById('status')!.className,
+        tenants: [...document.querySelectorAll<HTMLElement>('[data-testid="tenant-row"]')].map((r) => ({
+          tenant: r.dataset.tenant,
+          waiting: Number(r.querySelector('[data-testid="tenant-waiting"]')!.textContent),
+          running: Number(r.querySelector('[data-testid="tenant-running"]')!.textContent),
+        })),
+        used: Number(document.querySelector<HTMLElement>('[data-testid="worker-used"]')!.dataset.bytes),
+        text: document.body.innerText,
+      }));
+      expect(shown.status).toBe('ok');
+      expect(shown.tenants).toEqual([
+        { tenant: 'team-a', waiting: 2, running: 1 },
+        { tenant: 'team-b', waiting: 1, running: 0 },
+      ]);
+      const api = (await call(g.url, '/v1/models', { headers: admin })).json;
+      expect(shown.used).toBe(api.workers[0].used_bytes);
+      // One unit style: binary units only.
+      expect(shown.text).toMatch(/\d(\.\d)? GiB/);
+      expect(shown.text).not.toMatch(/\d (GB|MB|kB)\b/);
+      expect(errors).toEqual([]);
+      await page.close();
+    } finally {
+      await g.close();
+    }
+  });
+
   it('keeps the page and its data behind the admin key', async () => {
     const g = await startFabric({ adminKey: 'admin-secret', apiKeys: new Map([['tenant-key', 'acme']]) });
     try {

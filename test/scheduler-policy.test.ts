@@ -1,6 +1,7 @@
 /** The scheduler's policy rules in the pure `decide`: table-driven, no Redis (one round trip test at the end). */
 import { afterAll, describe, expect, it } from 'vitest';
 import { arrivalStatsAt, nextArrivalRecord, parseArrivalRecord, recordArrival, type ArrivalRecord, type ArrivalStats } from '../protocol/arrivals.js';
+import type { OperatorHold } from '../protocol/operator-holds.js';
 import type { CatalogEntry, Heartbeat, ResidentModelInfo } from '../protocol/worker-state.js';
 import { blockedModels, decide, type Action } from '../scheduler/decide.js';
 import { histogramProbability } from '../scheduler/demand.js';
@@ -31,6 +32,7 @@ interface SnapExtras {
   measured?: Record<string, number>;
   arrivals?: Record<string, ArrivalStats>;
   lastScaleAt?: number;
+  holds?: Record<string, OperatorHold>;
 }
 
 function snap(workers: Heartbeat[], queues: Record<string, Partial<QueueDepth>>, extras: SnapExtras = {}): Snapshot {
@@ -42,6 +44,7 @@ function snap(workers: Heartbeat[], queues: Record<string, Partial<QueueDepth>>,
     ...(extras.measured ? { measured: new Map(Object.entries(extras.measured).map(([k, gb]) => [k, gb * GB])) } : {}),
     ...(extras.arrivals ? { arrivals: new Map(Object.entries(extras.arrivals)) } : {}),
     ...(extras.lastScaleAt !== undefined ? { lastScaleAt: extras.lastScaleAt } : {}),
+    ...(extras.holds ? { holds: new Map(Object.entries(extras.holds)) } : {}),
   };
 }
 
@@ -147,6 +150,11 @@ const EVICTION: Case[] = [
     name: 'never evicts a pinned model',
     policy: { pinned: ['b'] },
     snapshot: snap([hb('w1', 5, { resident: [res('b', 4)] })], { a: waiting() }),
+    expected: [up(2, ['a'])],
+  },
+  {
+    name: 'never evicts a model an operator pinned while the pin lasts',
+    snapshot: snap([hb('w1', 5, { resident: [res('b', 4)] })], { a: waiting() }, { holds: { b: { kind: 'pin', until: NOW + MIN, at: NOW - MIN } } }),
     expected: [up(2, ['a'])],
   },
   {
@@ -267,6 +275,21 @@ const REPLICAS: Case[] = [
 ];
 
 const PREWARM: Case[] = [
+  {
+    name: 'does not pre-warm a model an operator unloaded while the hold lasts',
+    snapshot: snap([hb('w1', 10)], {}, { arrivals: { a: periodic(5_000, 20, 3_000) }, holds: { a: { kind: 'hold', until: NOW + MIN, at: NOW - 1_000 } } }),
+    expected: [],
+  },
+  {
+    name: 'pre-warms a held model again once its hold time has passed',
+    snapshot: snap([hb('w1', 10)], {}, { arrivals: { a: periodic(5_000, 20, 3_000) }, holds: { a: { kind: 'hold', until: NOW - 1, at: NOW - MIN } } }),
+    expected: [load('a', 'w1', 'prewarm')],
+  },
+  {
+    name: 'does not load a model held until the next operator load, even for waiting jobs',
+    snapshot: snap([hb('w1', 10)], { a: { waiting: 3, oldestWaitMs: 60_000 } }, { holds: { a: { kind: 'hold', until: 0, at: NOW - MIN } } }),
+    expected: [],
+  },
   {
     name: 'pre-warms a model with a high recent arrival rate into free memory',
     snapshot: snap([hb('w1', 10)], {}, { arrivals: { a: periodic(5_000, 20, 3_000) } }),

@@ -22,6 +22,8 @@ export const HTTP_ERROR_CODES = [
   'empty_file',
   'file_too_large',
   'file_too_many_lines',
+  'invalid_duration',
+  'invalid_days',
   // 401 / 403
   'unauthorized',
   'forbidden',
@@ -41,6 +43,10 @@ export const HTTP_ERROR_CODES = [
   'file_in_use',
   'batch_not_cancellable',
   'job_canceled',
+  // 429: a tenant over one of its limits (with Retry-After and x-ratelimit-* headers)
+  'rate_limited',
+  'token_budget_exhausted',
+  'too_many_waiting_jobs',
   // 503: overload and readiness (with Retry-After)
   'backlog_full',
   'queue_unavailable',

@@ -2,8 +2,12 @@
 (function () {
   'use strict';
   var POLL_MS = 2000;
-  var DATA_URL = '/admin/cluster/models';
-  var DECISIONS_URL = '/admin/cluster/decisions';
+  // Absolute URLs from location.origin: a page opened as http://user:key@host/... has credentials
+  // in its own URL, and fetch refuses any URL that carries them (a relative one inherits them).
+  var BASE = window.location.origin;
+  var DATA_URL = BASE + '/admin/cluster/models';
+  var DECISIONS_URL = BASE + '/admin/cluster/decisions';
+  var TENANTS_URL = BASE + '/admin/cluster/tenants';
   var PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
 
   function esc(v) {
@@ -11,10 +15,12 @@
       return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c];
     });
   }
+  /** Every size on the page goes through here: binary units (GiB, MiB), as nvidia-smi reports memory. */
   function gb(n) {
     if (n == null || !isFinite(n)) return '–';
-    if (n >= 1e9) return (n / 1e9).toFixed(1) + ' GB';
-    if (n >= 1e6) return (n / 1e6).toFixed(0) + ' MB';
+    if (n >= 1073741824) return (n / 1073741824).toFixed(1) + ' GiB';
+    if (n >= 1048576) return (n / 1048576).toFixed(0) + ' MiB';
+    if (n >= 1024) return (n / 1024).toFixed(0) + ' KiB';
     return Math.round(n) + ' B';
   }
   function hashColor(name) {
@@ -66,12 +72,13 @@
     var wh = '';
     workers.forEach(function (w) {
       var segs = byWorker[w.id] || [];
-      var resident = segs.filter(function (s) { return !s.loading; }).reduce(function (a, s) { return a + s.bytes; }, 0);
+      // Memory used is the worker's own figure, the one /v1/models reports (used_bytes).
+      var used = w.used_bytes != null ? w.used_bytes : segs.filter(function (s) { return !s.loading; }).reduce(function (a, s) { return a + s.bytes; }, 0);
       wh += '<section class="worker" data-testid="worker" data-worker-id="' + esc(w.id) + '">' +
         '<h3><span data-testid="worker-id">' + esc(w.id) + '</span> <small>' + esc(w.engine) + ' · ' + esc(w.state) +
         (w.engine_healthy === false ? ' · <b class="bad">engine unhealthy</b>' : '') +
         ' · ' + esc(w.active_jobs) + ' active · ' + esc(w.free_slots) + ' free slots · ' +
-        esc(gb(resident)) + ' of ' + esc(gb(w.capacity_bytes)) + '</small></h3>' +
+        '<span data-testid="worker-used" data-bytes="' + esc(used) + '">' + esc(gb(used)) + ' used of ' + esc(gb(w.capacity_bytes)) + '</span></small></h3>' +
         bar('worker-bar', w.id, w.capacity_bytes, segs, null);
       (w.gpus || []).forEach(function (g) {
         wh += '<div class="gpu" data-testid="gpu" data-gpu-uuid="' + esc(g.uuid) + '"><div class="gpu-label">GPU ' + esc(g.index) + ' ' + esc(g.name) +
@@ -95,9 +102,10 @@
         '<td class="num" data-testid="queue-waiting">' + esc(q.waiting || 0) + '</td>' +
         '<td class="num" data-testid="queue-active">' + esc(q.active || 0) + '</td>' +
         '<td class="num" data-testid="replicas">' + esc(replicas.length) + '</td>' +
-        '<td>' + esc(replicas.join(', ')) + (loading.length ? ' <em>loading on ' + esc(loading.join(', ')) + '</em>' : '') + '</td></tr>';
+        '<td>' + esc(replicas.join(', ')) + (loading.length ? ' <em>loading on ' + esc(loading.join(', ')) + '</em>' : '') + '</td>' +
+        '<td data-testid="operator">' + (m.operator ? esc(m.operator.kind) + (m.operator.until ? ' until ' + esc(new Date(m.operator.until).toLocaleTimeString()) : ' until the next operator command') : '') + '</td></tr>';
     });
-    document.getElementById('models').innerHTML = th || '<tr><td colspan="7" class="empty">No models in the catalog.</td></tr>';
+    document.getElementById('models').innerHTML = th || '<tr><td colspan="8" class="empty">No models in the catalog.</td></tr>';
 
     var lh = '';
     models.forEach(function (m) {
@@ -116,6 +124,18 @@
             (x.forModel ? ' (for ' + esc(x.forModel) + ')' : '') + ' · ' + esc(ago(new Date(x.at).toISOString())) + '</li>';
         });
         document.getElementById('decisions').innerHTML = dh || '<li class="empty">No decisions yet.</li>';
+      })
+      .catch(function () {});
+
+    fetch(TENANTS_URL, { credentials: 'same-origin', cache: 'no-store' })
+      .then(function (res) { return res.ok ? res.json() : { data: [] }; })
+      .then(function (b) {
+        var rows = '';
+        (b.data || []).forEach(function (t) {
+          rows += '<tr data-testid="tenant-row" data-tenant="' + esc(t.tenant) + '"><td>' + esc(t.tenant) + '</td>' +
+            '<td class="num" data-testid="tenant-waiting">' + esc(t.waiting) + '</td><td class="num" data-testid="tenant-running">' + esc(t.running) + '</td></tr>';
+        });
+        document.getElementById('tenants').innerHTML = rows || '<tr><td colspan="3" class="empty">No tenants.</td></tr>';
       })
       .catch(function () {});
 

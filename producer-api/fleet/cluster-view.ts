@@ -2,6 +2,7 @@
  * The API's read of the fleet: live worker heartbeats and the model catalog, cached briefly
  * so a burst of submissions costs one read, plus the pure choice of a worker for a load.
  */
+import { readHolds, type OperatorHold } from '../../protocol/operator-holds.js';
 import type { Redis } from 'ioredis';
 import { readFleet, type Fleet } from '../../protocol/fleet.js';
 import type { Keys } from '../../protocol/keys.js';
@@ -10,6 +11,8 @@ import type { Heartbeat } from '../../protocol/worker-state.js';
 
 export interface ClusterSnapshot extends Fleet {
   readonly at: number;
+  /** Operators' holds and pins by model. */
+  readonly holds: ReadonlyMap<string, OperatorHold>;
 }
 
 export class ClusterView {
@@ -36,10 +39,10 @@ export class ClusterView {
   }
 
   private async read(): Promise<ClusterSnapshot> {
-    const { gone, ...fleet } = await readFleet(this.redis, this.keys);
+    const [{ gone, ...fleet }, holds] = await Promise.all([readFleet(this.redis, this.keys), readHolds(this.redis, this.keys)]);
     // A worker whose heartbeat expired is gone: drop it from the index.
     if (gone.length) await this.redis.srem(this.keys.workersIndex(), ...gone);
-    this.cached = { at: Date.now(), ...fleet };
+    this.cached = { at: Date.now(), ...fleet, holds };
     return this.cached;
   }
 }

@@ -5,11 +5,13 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { recordArrival } from '../../protocol/arrivals.js';
-import { BULL_PRIORITY, type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../../protocol/job.js';
+import { type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../../protocol/job.js';
 import type { JobStore } from '../../protocol/job-store.js';
 import type { Keys } from '../../protocol/keys.js';
 import type { Logger } from '../../protocol/logger.js';
 import { metrics } from '../settings/metrics.js';
+import { priorityBand, priorityClassOf } from '../../protocol/tenant-fairness.js';
+import { tenantLimitError } from '../tenants/limit-error.js';
 import { bullJobId, queueKeys } from '../../protocol/queue-keys.js';
 import { RETRYABLE_STATUSES, isTerminal, visibleStatus, type JobStatus } from '../../protocol/statuses.js';
 import { loadingOn, residentOn, type ClusterView } from '../fleet/cluster-view.js';
@@ -134,17 +136,32 @@ export class JobService {
       createdAt: now,
     };
     const q = queueKeys(this.d.keys.bullPrefix, model);
-    const created = await store.create(rec, { waitKey: q.wait, prioritizedKey: q.prioritized, maxBacklog: opts.maxBacklog, priority: BULL_PRIORITY[rec.priority] });
+    const cls = priorityClassOf(rec.priority, rec.metadata);
+    const admitted = await store.ledger.admit({ tenant, model, cls, limit: opts.tenantLimits.forTenant(tenant), prioritizedKey: q.prioritized });
+    if (!admitted.admitted) {
+      metrics.jobsRejected.inc({ model, reason: 'quota' });
+      throw tenantLimitError('waiting_jobs', `tenant ${tenant} has ${admitted.waiting} jobs waiting (limit ${opts.tenantLimits.forTenant(tenant).maxWaiting}); retry once some have started`, this.retryAfterSec(admitted.waiting));
+    }
+    const priority = admitted.priority;
+    let created: Awaited<ReturnType<JobStore['create']>>;
+    try {
+      created = await store.create(rec, { waitKey: q.wait, prioritizedKey: q.prioritized, maxBacklog: opts.maxBacklog, priority });
+    } catch (err) {
+      await store.ledger.release(tenant, cls).catch(() => undefined);
+      throw err;
+    }
     if (!created.created) {
+      await store.ledger.release(tenant, cls);
       metrics.jobsRejected.inc({ model, reason: 'backlog' });
       throw unavailable('backlog_full', `model ${model} has ${created.backlog} jobs waiting (limit ${opts.maxBacklog}); retry later`, this.retryAfterSec(created.backlog));
     }
     // In place before the job is queued, so even an instant completion is not missed.
     const watch = waitMs > 0 ? this.watch(id, signal) : null;
     try {
-      await this.addToQueue({ ...rec, run: 0 });
+      await this.addToQueue({ ...rec, run: 0 }, priority);
     } catch (err) {
       watch?.stop();
+      await store.ledger.release(tenant, cls).catch(() => undefined);
       await this.d.redis.del(this.d.keys.job(id)).catch(() => undefined);
       throw unavailable('queue_unavailable', `could not enqueue: ${(err as Error).message}`, 1);
     }
@@ -162,12 +179,13 @@ export class JobService {
     }
   }
 
-  private async addToQueue(r: Pick<JobRecord, 'id' | 'model' | 'task' | 'input' | 'timeoutMs' | 'deadline' | 'webhook' | 'priority' | 'run'>): Promise<void> {
+  /** `priority`: the BullMQ priority from the tenant ledger's admission (class band + fair-share tag). */
+  private async addToQueue(r: Pick<JobRecord, 'id' | 'model' | 'task' | 'input' | 'timeoutMs' | 'deadline' | 'webhook' | 'run'>, priority: number): Promise<void> {
     const q = this.d.opts.queue;
     const payload: JobPayload = { id: r.id, model: r.model, task: r.task, input: r.input, timeoutMs: r.timeoutMs, deadline: r.deadline, run: r.run, webhook: r.webhook };
     await this.d.queues.get(r.model).add(r.task, payload, {
       jobId: bullJobId(r.id, r.run),
-      priority: BULL_PRIORITY[r.priority],
+      priority,
       attempts: q.attempts,
       backoff: { type: 'exponential', delay: q.backoffMs },
       removeOnComplete: { age: q.keepCompletedSec, count: q.keepCompletedCount },
@@ -294,7 +312,10 @@ export class JobService {
     }, { retry: true, run });
     if (!res.ok) throw conflict('job_not_retryable', `job ${id} changed to ${res.current}`);
     await this.d.store.setDeadline(id, deadline);
-    await this.addToQueue({ ...record, run, deadline });
+    const q = queueKeys(this.d.keys.bullPrefix, record.model);
+    const cls = priorityClassOf(record.priority, record.metadata);
+    const admitted = await this.d.store.ledger.admit({ tenant: record.tenant, model: record.model, cls, limit: this.d.opts.tenantLimits.forTenant(record.tenant), prioritizedKey: q.prioritized, counted: false });
+    await this.addToQueue({ ...record, run, deadline }, admitted.admitted ? admitted.priority : priorityBand(cls).base);
     metrics.jobsSubmitted.inc({ model: record.model, task: record.task });
     void this.wakeSchedulerIfCold(record.model);
     return this.get(tenant, id);

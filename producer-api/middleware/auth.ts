@@ -8,8 +8,12 @@ import type { Request, RequestHandler } from 'express';
 import { HttpError } from '../http/http-error.js';
 
 export const DEFAULT_TENANT = 'default';
+/** The tenant an admin key acts as: it sees every tenant's jobs. */
+export const ADMIN_TENANT = '*';
 
 function presentedKey(req: Request): string | null {
+  const apiKey = req.get('x-api-key');
+  if (apiKey) return apiKey.trim();
   const header = req.get('authorization') ?? '';
   const bearer = /^Bearer\s+(.+)$/i.exec(header);
   if (bearer) return bearer[1]!.trim();
@@ -27,15 +31,22 @@ function same(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** Sets `res.locals.tenant` from the caller's key. */
-export function tenantAuth(opts: { apiKeys: ReadonlyMap<string, string> }): RequestHandler {
+/**
+ * Sets `res.locals.tenant` from the caller's key (`Authorization: Bearer` or `x-api-key`). The
+ * admin key passes as tenant `*`: an operator who may read and cancel any tenant's job.
+ */
+export function tenantAuth(opts: { apiKeys: ReadonlyMap<string, string>; adminKey?: string | null }): RequestHandler {
   return (req, res, next) => {
     if (opts.apiKeys.size === 0) {
       res.locals.tenant = DEFAULT_TENANT;
       return next();
     }
     const key = presentedKey(req);
-    if (!key) throw new HttpError(401, 'unauthorized', 'missing API key: send Authorization: Bearer <key>', { 'WWW-Authenticate': 'Bearer' });
+    if (!key) throw new HttpError(401, 'unauthorized', 'missing API key: send Authorization: Bearer <key> or x-api-key: <key>', { 'WWW-Authenticate': 'Bearer' });
+    if (opts.adminKey && same(key, opts.adminKey)) {
+      res.locals.tenant = ADMIN_TENANT;
+      return next();
+    }
     for (const [k, tenant] of opts.apiKeys) {
       if (same(k, key)) {
         res.locals.tenant = tenant;
@@ -56,7 +67,18 @@ export function adminAuth(opts: { apiKeys: ReadonlyMap<string, string>; adminKey
     const key = presentedKey(req);
     if (!key) throw new HttpError(401, 'unauthorized', 'admin key required', { 'WWW-Authenticate': 'Basic realm="inference-fabric admin"' });
     if (!same(key, opts.adminKey)) throw new HttpError(403, 'forbidden', 'not an admin key');
-    res.locals.tenant = '*';
+    res.locals.tenant = ADMIN_TENANT;
+    next();
+  };
+}
+
+/** Guards `/metrics` when FABRIC_METRICS_KEY is set (Bearer, x-api-key or Basic password); open otherwise. */
+export function metricsAuth(metricsKey: string | null): RequestHandler {
+  return (req, _res, next) => {
+    if (!metricsKey) return next();
+    const key = presentedKey(req);
+    if (!key) throw new HttpError(401, 'unauthorized', 'metrics key required', { 'WWW-Authenticate': 'Bearer' });
+    if (!same(key, metricsKey)) throw new HttpError(403, 'forbidden', 'not the metrics key');
     next();
   };
 }

@@ -7,7 +7,9 @@
  * The script polls `/admin/cluster/models`, which answers exactly what `GET /v1/models` does
  * (the same handler, mounted again) but behind the admin key: an operator's browser holds the
  * admin key, which is not a tenant key, so it could not read `/v1/models` when tenants are set.
- * Decisions come from the scheduler's capped decision stream (protocol/decisions.ts).
+ * Decisions come from the scheduler's capped decision stream (protocol/decisions.ts); tenants'
+ * waiting/running counts from the tenant ledger. The script builds every URL from
+ * `location.origin`, so the page also works when opened as `http://admin:key@host/admin/cluster`.
  * The assets name these paths literally: keep them in step with CLUSTER_VIEW_PATH.
  */
 import { readFileSync } from 'node:fs';
@@ -31,6 +33,8 @@ export interface ClusterViewPageDeps {
   queues: ModelQueues;
   redis: Redis;
   keys: Keys;
+  /** Waiting/running counts per tenant, for the tenants table. */
+  tenantCounts: () => Promise<{ tenant: string; waiting: number; running: number }[]>;
 }
 
 export function clusterViewRoutes(d: ClusterViewPageDeps): Router {
@@ -46,6 +50,9 @@ export function clusterViewRoutes(d: ClusterViewPageDeps): Router {
   r.get(`${CLUSTER_VIEW_PATH}/decisions`, d.admin, async (_req, res) => {
     const data = await readDecisions(d.redis, d.keys, 30);
     res.set('cache-control', 'no-store').json({ data });
+  });
+  r.get(`${CLUSTER_VIEW_PATH}/tenants`, d.admin, async (_req, res) => {
+    res.set('cache-control', 'no-store').json({ data: await d.tenantCounts() });
   });
   r.get(CLUSTER_VIEW_PATH, d.admin, (_req, res) => {
     res.set('cache-control', 'no-store').type('html').send(PAGE_HTML);

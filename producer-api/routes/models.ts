@@ -7,6 +7,8 @@ import { sendControl, type ControlCommand } from '../../protocol/control.js';
 import { execOrThrow } from '../../protocol/fleet.js';
 import type { CatalogEntry } from '../../protocol/worker-state.js';
 import { footprintKey } from '../../protocol/footprints.js';
+import { parseDurationMs } from '../../protocol/env.js';
+import { holdView, setHold } from '../../protocol/operator-holds.js';
 import { loadingOn, pickWorkerForLoad, residentOn, type ClusterSnapshot, type ClusterView } from '../fleet/cluster-view.js';
 import { HttpError, notFound } from '../http/http-error.js';
 import type { ModelQueues } from '../jobs/model-queues.js';
@@ -41,7 +43,21 @@ export async function modelEntry(d: Pick<ModelRoutesDeps, 'queues'>, snap: Clust
     }),
     loading_on: loadingOn(snap, e.name).map((w) => ({ worker: w.workerId, since: new Date(w.loading.find((l) => l.model === e.name)!.startedAt).toISOString() })),
     queue: await d.queues.counts(e.name),
+    operator: holdView(snap.holds?.get(e.name), Date.now()),
   };
+}
+
+/** `?pin=` / `?hold=`: a duration (`90s`, `10m`, seconds as a bare number); absent: null. */
+function durationQuery(v: unknown, name: string): number | null {
+  if (v === undefined) return null;
+  if (typeof v !== 'string') throw new HttpError(400, 'invalid_duration', `${name} must be one duration such as 30s or 10m`);
+  try {
+    const ms = parseDurationMs(v);
+    if (ms > 0) return ms;
+  } catch {
+    // reported below
+  }
+  throw new HttpError(400, 'invalid_duration', `${name} must be a positive duration such as 30s or 10m, got ${JSON.stringify(v)}`);
 }
 
 export function modelRoutes(d: ModelRoutesDeps): Router {
@@ -61,6 +77,8 @@ export function modelRoutes(d: ModelRoutesDeps): Router {
   // Model names may contain `/` (hf.co/org/repo:tag), so the name is everything before the verb.
   r.post(/^\/v1\/models\/(.+)\/load$/, d.admin, async (req, res) => {
     const model = parseModelName(decodeURIComponent((req.params as Record<string, string>)[0]!));
+    // A load ends any hold; `?pin=<duration>` keeps the model from eviction for that long.
+    const pinMs = durationQuery(req.query.pin, 'pin');
     const snap = await d.cluster.snapshot(0);
     const entry = snap.catalog.get(model);
     if (!entry) throw notFound('model_not_found', `model ${model} is not available on any engine`);
@@ -69,18 +87,22 @@ export function modelRoutes(d: ModelRoutesDeps): Router {
     const worker = pick.worker;
     const cmd: ControlCommand = { type: 'load', model, requestId: randomUUID(), at: Date.now() };
     await command(worker.workerId, cmd);
-    res.status(202).json({ model, action: 'load', worker: worker.workerId, need_bytes: pick.needBytes, request_id: cmd.requestId });
+    const hold = await setHold(d.redis, d.keys, model, pinMs === null ? null : 'pin', pinMs ?? 0);
+    res.status(202).json({ model, action: 'load', worker: worker.workerId, need_bytes: pick.needBytes, request_id: cmd.requestId, operator: holdView(hold ?? undefined, Date.now()) });
   });
 
   r.post(/^\/v1\/models\/(.+)\/unload$/, d.admin, async (req, res) => {
     const model = parseModelName(decodeURIComponent((req.params as Record<string, string>)[0]!));
+    const holdMs = durationQuery(req.query.hold, 'hold') ?? 0;
     const snap = await d.cluster.snapshot(0);
     const only = typeof req.query.worker === 'string' ? req.query.worker : undefined;
     const targets = [...residentOn(snap, model), ...loadingOn(snap, model)].filter((w) => !only || w.workerId === only);
     if (targets.length === 0) throw notFound('model_not_resident', `model ${model} is not resident${only ? ` on ${only}` : ''}`);
+    // The scheduler must not load it straight back: held until an operator load, or for `?hold=<duration>`.
+    const hold = only ? null : await setHold(d.redis, d.keys, model, 'hold', holdMs);
     const requestId = randomUUID();
     for (const w of targets) await command(w.workerId, { type: 'unload', model, requestId, at: Date.now() });
-    res.status(202).json({ model, action: 'unload', workers: targets.map((w) => w.workerId), request_id: requestId });
+    res.status(202).json({ model, action: 'unload', workers: targets.map((w) => w.workerId), request_id: requestId, operator: holdView(hold ?? undefined, Date.now()) });
   });
 
   return r;

@@ -5,8 +5,9 @@ import { registry } from '../../protocol/metrics.js';
 import { metrics } from '../settings/metrics.js';
 import { residentOn, type ClusterView } from '../fleet/cluster-view.js';
 import type { ModelQueues } from '../jobs/model-queues.js';
+import { metricsAuth } from '../middleware/auth.js';
 
-export function systemRoutes(d: { redis: Redis; cluster: ClusterView; queues: ModelQueues }): Router {
+export function systemRoutes(d: { redis: Redis; cluster: ClusterView; queues: ModelQueues; metricsKey: string | null; onScrape?: () => Promise<void> }): Router {
   const r = Router();
   r.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -21,7 +22,7 @@ export function systemRoutes(d: { redis: Redis; cluster: ClusterView; queues: Mo
     }
   });
 
-  r.get('/metrics', async (_req, res) => {
+  r.get('/metrics', metricsAuth(d.metricsKey), async (_req, res) => {
     // Queue depths and live workers are read at scrape time, not kept up to date on every job.
     try {
       const snap = await d.cluster.snapshot(0);
@@ -31,6 +32,7 @@ export function systemRoutes(d: { redis: Redis; cluster: ClusterView; queues: Mo
         const c = await d.queues.counts(model);
         for (const state of ['waiting', 'active', 'delayed', 'failed'] as const) metrics.queueDepth.set({ model, state }, c[state]);
       }
+      await d.onScrape?.();
     } catch {
       // Metrics still render from what is recorded if Redis is briefly unavailable.
     }

@@ -1,5 +1,6 @@
 /** The API's environment variables, read once with typed readers. */
 import { ConfigError, envBytes, envDurationMs, envInt, envString, type Env } from '../../protocol/env.js';
+import { tenantLimitsFromText } from '../../protocol/tenant-limits.js';
 import { apiOptions, type ApiOptions } from './options.js';
 import { batchOptionsFromEnv } from '../batch/config.js';
 import type { BatchOptions } from '../batch/options.js';
@@ -35,6 +36,7 @@ export function apiConfigFromEnv(env: Env): ApiConfig {
     options: apiOptions({
       apiKeys: parseApiKeys(envString(env, 'FABRIC_API_KEYS', '')),
       adminKey: env.FABRIC_ADMIN_KEY || null,
+      metricsKey: env.FABRIC_METRICS_KEY || null,
       bodyLimitBytes: envBytes(env, 'FABRIC_BODY_LIMIT', base.bodyLimitBytes),
       maxBacklog: envInt(env, 'FABRIC_MAX_BACKLOG', base.maxBacklog, 1),
       defaultTimeoutMs: envDurationMs(env, 'FABRIC_JOB_TIMEOUT', base.defaultTimeoutMs),
@@ -43,6 +45,7 @@ export function apiConfigFromEnv(env: Env): ApiConfig {
       syncWaitMs: envDurationMs(env, 'FABRIC_SYNC_WAIT', base.syncWaitMs),
       maxWaitMs: envDurationMs(env, 'FABRIC_MAX_WAIT', base.maxWaitMs),
       webhookAllowList: envString(env, 'FABRIC_WEBHOOK_ALLOWLIST', ''),
+      tenantLimits: tenantLimitsFromText(envString(env, 'FABRIC_TENANT_LIMITS', '')),
       queue: { ...base.queue, attempts: envInt(env, 'FABRIC_JOB_ATTEMPTS', base.queue.attempts, 1) },
     }),
   };

@@ -1,6 +1,7 @@
 /** The API's one options type: defaults written once, merged, validated and frozen up front. Durations are milliseconds. */
 import { checkBounds, type Bound } from '../../protocol/options-check.js';
 import { QUEUE_SETTINGS_DEFAULTS, type QueueSettings } from '../../protocol/queue-settings.js';
+import { tenantLimits, type TenantLimits } from '../../protocol/tenant-limits.js';
 
 export interface ApiOptions {
   /** Bearer key -> tenant (FABRIC_API_KEYS). Empty: auth off (laptop mode). @defaultValue empty */
@@ -29,6 +30,10 @@ export interface ApiOptions {
   readonly queue: Readonly<QueueSettings>;
   /** Allow-list for webhook targets that resolve to private addresses (FABRIC_WEBHOOK_ALLOWLIST). @defaultValue '' */
   readonly webhookAllowList: string;
+  /** Key `/metrics` requires (FABRIC_METRICS_KEY); null: open. @defaultValue null */
+  readonly metricsKey: string | null;
+  /** Per-tenant limits and fair-share weights (FABRIC_TENANT_LIMITS, protocol/tenant-limits.ts). @defaultValue none */
+  readonly tenantLimits: TenantLimits;
   /** Reported by /healthz and the Ollama version route. @defaultValue '0.1.0' */
   readonly version: string;
 }
@@ -49,6 +54,8 @@ export const API_DEFAULTS: ApiOptions = Object.freeze({
   pollRetryAfterSec: 1,
   queue: QUEUE_SETTINGS_DEFAULTS,
   webhookAllowList: '',
+  tenantLimits: tenantLimits({}),
+  metricsKey: null,
   version: '0.1.0',
 });
 

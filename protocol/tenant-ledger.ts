@@ -1,0 +1,177 @@
+/**
+ * The tenants' shared ledger in Redis: the per-request gate (rate, token budget), admission of
+ * a job (waiting cap, fair-share tag), the waiting/running counts that follow each job's status,
+ * and usage per UTC day. Scripts: protocol/tenant-scripts.ts.
+ */
+import type { Redis } from 'ioredis';
+import type { Keys } from './keys.js';
+import type { StoredStatus } from './statuses.js';
+import { TERMINAL_STATUSES } from './statuses.js';
+import type { TenantLimit } from './tenant-limits.js';
+import { priorityBand, type PriorityClass } from './tenant-fairness.js';
+import { ADMIT_LUA, GATE_LUA } from './tenant-scripts.js';
+
+/** Usage days are kept this long. */
+const USAGE_TTL_SEC = 400 * 24 * 3600;
+const DAY_MS = 24 * 3600 * 1000;
+
+export type GateLimit = 'requests' | 'tokens';
+
+export interface GateResult {
+  allowed: boolean;
+  /** The limit that refused the request. */
+  refused: GateLimit | null;
+  /** Requests left in the bucket, null when no rate limit applies. */
+  remainingRequests: number | null;
+  /** Ms until the bucket is full again. */
+  resetRequestsMs: number;
+  retryAfterMs: number;
+  tokensUsedToday: number;
+}
+
+export type AdmitResult = { admitted: true; priority: number } | { admitted: false; waiting: number };
+
+export interface UsageDay {
+  day: string;
+  jobs: number;
+  succeeded: number;
+  failed: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  gpu_seconds: number;
+}
+
+/** What a status change moved, as the job store reports it. */
+export interface JobMove {
+  tenant: string;
+  model: string;
+  from: StoredStatus;
+  to: StoredStatus;
+  startedAt: number | null;
+  finishedAt: number | null;
+  usage: { prompt_tokens?: number; completion_tokens?: number } | null;
+}
+
+/** `YYYY-MM-DD` in UTC. */
+export function utcDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+export function msToNextUtcDay(now: number): number {
+  return DAY_MS - (now % DAY_MS);
+}
+
+type Scripts = Record<'fabricTenantGate' | 'fabricTenantAdmit', (...args: unknown[]) => Promise<number[]>>;
+
+export class TenantLedger {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {
+    redis.defineCommand('fabricTenantGate', { numberOfKeys: 2, lua: GATE_LUA });
+    redis.defineCommand('fabricTenantAdmit', { numberOfKeys: 3, lua: ADMIT_LUA });
+  }
+
+  private scripts(): Scripts {
+    return this.redis as unknown as Scripts;
+  }
+
+  /** The one round trip of every tenant request: takes a request from the bucket, checks the token budget. */
+  async gate(tenant: string, limit: TenantLimit, submits: boolean, now = Date.now()): Promise<GateResult> {
+    const bucketTtlMs = limit.requestsPerSecond > 0 ? Math.ceil((limit.burst / limit.requestsPerSecond) * 1000) + 1000 : 1000;
+    const r = await this.scripts().fabricTenantGate(
+      this.keys.tenantBucket(tenant),
+      this.keys.tenantUsage(tenant, utcDay(now)),
+      now,
+      limit.requestsPerSecond,
+      limit.burst,
+      limit.dailyTokens,
+      bucketTtlMs,
+      submits ? '1' : '0',
+      msToNextUtcDay(now),
+    );
+    return {
+      allowed: r[0] === 1,
+      refused: r[1] === 1 ? 'requests' : r[1] === 2 ? 'tokens' : null,
+      remainingRequests: r[2]! < 0 ? null : r[2]!,
+      resetRequestsMs: r[3]!,
+      retryAfterMs: r[4]!,
+      tokensUsedToday: r[5]!,
+    };
+  }
+
+  /**
+   * Admits a job to `prioritizedKey` (its model's BullMQ prioritized zset): under the waiting cap
+   * it is counted as waiting and gets its BullMQ priority (class band + fair-share tag).
+   * `counted` false: a retried job, already counted by its status change.
+   */
+  async admit(a: { tenant: string; model: string; cls: PriorityClass; limit: TenantLimit; prioritizedKey: string; counted?: boolean }): Promise<AdmitResult> {
+    const band = priorityBand(a.cls);
+    const count = a.counted !== false && a.cls !== 'batch';
+    const r = await this.scripts().fabricTenantAdmit(
+      this.keys.tenantJobs(a.tenant),
+      this.keys.fairClock(a.model, a.cls),
+      a.prioritizedKey,
+      a.tenant,
+      a.limit.weight,
+      band.base,
+      band.size,
+      a.limit.maxWaiting,
+      count ? '1' : '0',
+    );
+    if (r[0] === 1) return { admitted: true, priority: band.base + r[1]! };
+    return { admitted: false, waiting: r[1]! };
+  }
+
+  /** Gives back an admission whose job was not created after all. */
+  async release(tenant: string, cls: PriorityClass): Promise<void> {
+    if (cls !== 'batch') await this.redis.hincrby(this.keys.tenantJobs(tenant), 'queued', -1);
+  }
+
+  /** Follows one job's status change: waiting/running counts, and usage once it ends. */
+  async move(m: JobMove): Promise<void> {
+    if (!m.tenant || m.from === m.to) return;
+    const jobs = this.keys.tenantJobs(m.tenant);
+    const tx = this.redis.multi();
+    if (m.from === 'queued' || m.from === 'running') tx.hincrby(jobs, m.from, -1);
+    if (m.to === 'queued' || m.to === 'running') tx.hincrby(jobs, m.to, 1);
+    if (TERMINAL_STATUSES.has(m.to)) {
+      const at = m.finishedAt ?? Date.now();
+      const day = this.keys.tenantUsage(m.tenant, utcDay(at));
+      // Per day (kept USAGE_TTL_SEC), per tenant since the start, and the fleet's total.
+      for (const usage of [day, this.keys.tenantUsage(m.tenant, 'total'), this.keys.fleetUsage()]) {
+        tx.hincrby(usage, 'jobs', 1).hincrby(usage, `jobs_${m.to}`, 1);
+        if (m.usage?.prompt_tokens) tx.hincrby(usage, 'prompt_tokens', m.usage.prompt_tokens);
+        if (m.usage?.completion_tokens) tx.hincrby(usage, 'completion_tokens', m.usage.completion_tokens);
+        if (m.from === 'running' && m.startedAt) tx.hincrby(usage, 'gpu_ms', Math.max(0, at - m.startedAt));
+      }
+      tx.expire(day, USAGE_TTL_SEC);
+    }
+    await tx.exec();
+  }
+
+  /** Waiting and running jobs of a tenant across the fleet. */
+  async counts(tenant: string): Promise<{ queued: number; running: number }> {
+    const [q, r] = await this.redis.hmget(this.keys.tenantJobs(tenant), 'queued', 'running');
+    return { queued: Math.max(0, Number(q ?? 0)), running: Math.max(0, Number(r ?? 0)) };
+  }
+
+  /** Usage since the start: of one tenant, or of the whole fleet when `tenant` is null. */
+  async totals(tenant: string | null): Promise<Omit<UsageDay, 'day'>> {
+    return toUsage(await this.redis.hgetall(tenant === null ? this.keys.fleetUsage() : this.keys.tenantUsage(tenant, 'total')));
+  }
+
+  /** A tenant's usage on each of the `days` UTC days ending with `until`'s, oldest first. */
+  async usage(tenant: string, days: number, until = Date.now()): Promise<UsageDay[]> {
+    const list = Array.from({ length: days }, (_, i) => utcDay(until - (days - 1 - i) * DAY_MS));
+    const tx = this.redis.multi();
+    for (const day of list) tx.hgetall(this.keys.tenantUsage(tenant, day));
+    const rows = ((await tx.exec()) ?? []).map(([, h]) => (h ?? {}) as Record<string, string>);
+    return list.map((day, i) => ({ day, ...toUsage(rows[i] ?? {}) }));
+  }
+}
+
+function toUsage(h: Record<string, string>): Omit<UsageDay, 'day'> {
+  const n = (f: string) => Number(h[f] ?? 0);
+  return { jobs: n('jobs'), succeeded: n('jobs_succeeded'), failed: n('jobs_failed'), prompt_tokens: n('prompt_tokens'), completion_tokens: n('completion_tokens'), gpu_seconds: n('gpu_ms') / 1000 };
+}

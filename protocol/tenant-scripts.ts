@@ -1,0 +1,76 @@
+/**
+ * Lua for tenant limits and fair share. Each runs atomically in one round trip, so several API
+ * instances share one limit without races.
+ */
+
+/*
+ * The per-request gate: a token bucket for the request rate, and the daily token budget.
+ * KEYS[1] the tenant's bucket hash (tokens, ts), KEYS[2] the tenant's usage hash for today
+ * ARGV[1] now (epoch ms), ARGV[2] requests per second (0: no rate limit), ARGV[3] burst,
+ * ARGV[4] daily token budget (0: none), ARGV[5] bucket expiry in ms,
+ * ARGV[6] '1' when this request submits work (the token budget applies), ARGV[7] ms to the next UTC day
+ * Returns {allowed 1|0, refused limit 0 none|1 requests|2 tokens, remaining requests (-1: no
+ * rate limit), ms until the bucket is full, retry after ms, tokens used today}.
+ * A refused request takes nothing from the bucket.
+ */
+export const GATE_LUA = `
+local now = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local budget = tonumber(ARGV[4])
+local used = 0
+if budget > 0 then
+  local u = redis.call('HMGET', KEYS[2], 'prompt_tokens', 'completion_tokens')
+  used = (tonumber(u[1]) or 0) + (tonumber(u[2]) or 0)
+end
+if rate <= 0 then
+  if ARGV[6] == '1' and budget > 0 and used >= budget then return {0, 2, -1, 0, tonumber(ARGV[7]), used} end
+  return {1, 0, -1, 0, 0, used}
+end
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(b[1]) or burst
+local ts = tonumber(b[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)
+if ARGV[6] == '1' and budget > 0 and used >= budget then
+  return {0, 2, math.floor(tokens), math.ceil((burst - tokens) * 1000 / rate), tonumber(ARGV[7]), used}
+end
+if tokens < 1 then
+  return {0, 1, 0, math.ceil((burst - tokens) * 1000 / rate), math.ceil((1 - tokens) * 1000 / rate), used}
+end
+tokens = tokens - 1
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return {1, 0, math.floor(tokens), math.ceil((burst - tokens) * 1000 / rate), 0, used}
+`;
+
+/*
+ * Admits one job of a tenant to a model's queue: checks the tenant's waiting cap, counts the job
+ * as waiting, and gives it its fair-share start tag (start-time fair queueing on BullMQ
+ * priorities): start = max(tenant's next tag, tag of the class's head job), next tag = start +
+ * 1/weight. A class with nothing waiting resets its clock, so tags stay small.
+ * KEYS[1] the tenant's jobs hash (queued, running), KEYS[2] the model's fair clock for this
+ * class (tenant -> next tag), KEYS[3] the model's BullMQ prioritized zset
+ * ARGV[1] tenant, ARGV[2] weight, ARGV[3] the class's lowest BullMQ priority, ARGV[4] the class's
+ * band size, ARGV[5] waiting cap (0: none), ARGV[6] '1' to count the job as waiting, '0' for a
+ * job that is already counted (a retry)
+ * Returns {1, offset} (BullMQ priority = ARGV[3] + offset) or {0, waiting} over the cap.
+ */
+export const ADMIT_LUA = `
+local queued = tonumber(redis.call('HGET', KEYS[1], 'queued') or '0')
+local cap = tonumber(ARGV[5])
+if ARGV[6] == '1' and cap > 0 and queued >= cap then return {0, queued} end
+local base = tonumber(ARGV[3])
+local size = tonumber(ARGV[4])
+-- BullMQ scores a prioritized job priority * 2^32 + counter.
+local head = redis.call('ZRANGEBYSCORE', KEYS[3], base * 4294967296, (base + size) * 4294967296 - 1, 'LIMIT', 0, 1, 'WITHSCORES')
+local v = 0
+if #head == 0 then
+  redis.call('DEL', KEYS[2])
+else
+  v = math.floor(tonumber(head[2]) / 4294967296) - base
+end
+local start = math.max(tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0'), v)
+redis.call('HSET', KEYS[2], ARGV[1], tostring(start + 1 / tonumber(ARGV[2])))
+if ARGV[6] == '1' then redis.call('HINCRBY', KEYS[1], 'queued', 1) end
+return {1, math.min(size - 1, math.floor(start))}
+`;
