@@ -1,13 +1,20 @@
 /** `npm run worker`: one worker process next to its engine. */
 import { createLogger } from '../protocol/logger.js';
-import { connectRedis, redisConfigFromEnv } from '../protocol/redis-config.js';
+import { awaitRedisAtStart, connectRedis, redisConfigFromEnv } from '../protocol/redis-config.js';
+import { startOrExit } from '../protocol/startup.js';
 import { workerConfigFromEnv } from './config.js';
 import { runWorker } from './run-worker.js';
 
 const log = createLogger('worker');
-const cfg = workerConfigFromEnv(process.env);
-const { redis, keys } = connectRedis(redisConfigFromEnv(process.env));
-const worker = await runWorker(cfg, { redis, keys, log, serveMetrics: true });
+const { cfg, redis, worker } = await startOrExit('worker', async (cleanups) => {
+  const cfg = workerConfigFromEnv(process.env);
+  const redisCfg = redisConfigFromEnv(process.env);
+  const { redis, keys } = connectRedis(redisCfg, log);
+  cleanups.add(() => redis.disconnect());
+  await awaitRedisAtStart(redis, redisCfg.redisUrl);
+  const worker = await runWorker(cfg, { redis, keys, log, serveMetrics: true });
+  return { cfg, redis, worker };
+});
 log.info({ workerId: worker.node.id, engine: cfg.engine.kind }, 'Worker started');
 
 let stopping = false;
