@@ -32,7 +32,8 @@ export async function runApi(cfg: ApiConfig, d: { redis: Redis; background: Redi
   let server: Server;
   try {
     server = await new Promise((resolve, reject) => {
-      const s = api.app.listen(cfg.port, cfg.host, () => resolve(s)).once('error', reject);
+      // Express 5 hands a listen error to this callback (and the server then serves nothing).
+      const s = api.app.listen(cfg.port, cfg.host, (err?: Error) => (err ? reject(err) : resolve(s))).once('error', reject);
     });
   } catch (err) {
     await deliveries.close().catch(() => undefined);
