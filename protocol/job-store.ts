@@ -36,6 +36,8 @@ export type NewJob = Pick<
 export interface BacklogGuard {
   waitKey: string;
   prioritizedKey: string;
+  /** The model's admissions in flight (`keys.modelAdmissions(model)`); remove the job once added to BullMQ. */
+  admissionsKey: string;
   maxBacklog: number;
   priority: number;
 }
@@ -96,7 +98,7 @@ export class JobStore {
     opts: Partial<JobStoreOptions> = {},
   ) {
     this.opts = { ...JOB_STORE_DEFAULTS, ...opts };
-    redis.defineCommand('fabricCreate', { numberOfKeys: 6, lua: CREATE_LUA });
+    redis.defineCommand('fabricCreate', { numberOfKeys: 7, lua: CREATE_LUA });
     redis.defineCommand('fabricClearDeadlines', { numberOfKeys: 1, lua: CLEAR_DEADLINES_LUA });
     redis.defineCommand('fabricTransition', { numberOfKeys: 2, lua: TRANSITION_LUA });
     redis.defineCommand('fabricAppend', { numberOfKeys: 1, lua: APPEND_LUA });
@@ -114,6 +116,7 @@ export class JobStore {
       backlog.waitKey,
       backlog.prioritizedKey,
       this.keys.deadlines(),
+      backlog.admissionsKey,
       backlog.maxBacklog,
       backlog.priority,
       this.opts.eventsMaxLen,

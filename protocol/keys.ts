@@ -31,6 +31,8 @@ export interface Keys {
   modelArrivals(model: string): string;
   /** Measured model footprints, field `<engine> <model>`. */
   footprints(): string;
+  /** Jobs of a model created and not yet in its BullMQ queue (zset, see CREATE_LUA): counted against the backlog bound. */
+  modelAdmissions(model: string): string;
 }
 
 export function createKeys(prefix = 'fabric'): Keys {
@@ -56,5 +58,6 @@ export function createKeys(prefix = 'fabric'): Keys {
     schedulerDecisions: () => k('scheduler', 'decisions'),
     modelArrivals: (model) => k('model', model, 'arrivals'),
     footprints: () => k('footprints'),
+    modelAdmissions: (model) => k('model', model, 'admissions'),
   };
 }

@@ -9,7 +9,7 @@ import { BULL_PRIORITY, type JobPayload, type JobRecord, type StatusListener, ty
 import type { JobStore } from '../../protocol/job-store.js';
 import type { Keys } from '../../protocol/keys.js';
 import type { Logger } from '../../protocol/logger.js';
-import { metrics } from '../settings/metrics.js';
+import { UNKNOWN_LABEL, metrics } from '../settings/metrics.js';
 import { bullJobId, queueKeys } from '../../protocol/queue-keys.js';
 import { RETRYABLE_STATUSES, isTerminal, visibleStatus, type JobStatus } from '../../protocol/statuses.js';
 import { loadingOn, residentOn, type ClusterView } from '../fleet/cluster-view.js';
@@ -74,7 +74,8 @@ export class JobService {
     const { opts, keys, redis } = this.d;
     const snap = await this.d.cluster.snapshot();
     if (!snap.catalog.has(model)) {
-      metrics.jobsRejected.inc({ model, reason: 'unknown_model' });
+      // Only known models become label values: invented names would add a series each, forever.
+      metrics.jobsRejected.inc({ model: UNKNOWN_LABEL, reason: 'unknown_model' });
       throw notFound('model_not_found', `model ${model} is not available on any engine; see GET /v1/models`);
     }
     if (body.webhook) {
@@ -134,16 +135,20 @@ export class JobService {
       createdAt: now,
     };
     const q = queueKeys(this.d.keys.bullPrefix, model);
-    const created = await store.create(rec, { waitKey: q.wait, prioritizedKey: q.prioritized, maxBacklog: opts.maxBacklog, priority: BULL_PRIORITY[rec.priority] });
+    const admissionsKey = this.d.keys.modelAdmissions(model);
+    const created = await store.create(rec, { waitKey: q.wait, prioritizedKey: q.prioritized, admissionsKey, maxBacklog: opts.maxBacklog, priority: BULL_PRIORITY[rec.priority] });
     if (!created.created) {
       metrics.jobsRejected.inc({ model, reason: 'backlog' });
-      throw unavailable('backlog_full', `model ${model} has ${created.backlog} jobs waiting (limit ${opts.maxBacklog}); retry later`, this.retryAfterSec(created.backlog));
+      // Admissions in flight may be counted twice for a moment, so the bound is what is known exactly.
+      throw unavailable('backlog_full', `model ${model} has its limit of ${opts.maxBacklog} jobs waiting; retry later`, this.retryAfterSec(created.backlog));
     }
     // In place before the job is queued, so even an instant completion is not missed.
     const watch = waitMs > 0 ? this.watch(id, signal) : null;
     try {
       await this.addToQueue({ ...rec, run: 0 });
+      void this.d.redis.zrem(admissionsKey, id).catch(() => undefined);
     } catch (err) {
+      void this.d.redis.zrem(admissionsKey, id).catch(() => undefined);
       watch?.stop();
       await this.d.redis.del(this.d.keys.job(id)).catch(() => undefined);
       throw unavailable('queue_unavailable', `could not enqueue: ${(err as Error).message}`, 1);
