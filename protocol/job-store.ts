@@ -208,6 +208,12 @@ export class JobStore {
   }
 
   /** Events after `afterId` (exclusive), oldest first. */
+  /** The id of the job's newest event, or null when it has none. */
+  async lastEventId(id: string): Promise<string | null> {
+    const rows = await this.redis.xrevrange(this.keys.jobEvents(id), '+', '-', 'COUNT', 1);
+    return rows[0]?.[0] ?? null;
+  }
+
   async readEvents(id: string, afterId = '-', count = 1000): Promise<JobEvent[]> {
     const start = afterId === '-' ? '-' : `(${afterId}`;
     const rows = await this.redis.xrange(this.keys.jobEvents(id), start, '+', 'COUNT', count);

@@ -5,6 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { recordArrival } from '../../protocol/arrivals.js';
+import { minPromptTokens } from '../../protocol/context-length.js';
 import { BULL_PRIORITY, type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../../protocol/job.js';
 import type { JobStore } from '../../protocol/job-store.js';
 import type { Keys } from '../../protocol/keys.js';
@@ -14,7 +15,7 @@ import { bullJobId, queueKeys } from '../../protocol/queue-keys.js';
 import { RETRYABLE_STATUSES, isTerminal, visibleStatus, type JobStatus } from '../../protocol/statuses.js';
 import { loadingOn, residentOn, type ClusterView } from '../fleet/cluster-view.js';
 import type { EventHub } from './event-hub.js';
-import { HttpError, conflict, notFound, unavailable } from '../http/http-error.js';
+import { HttpError, badRequest, conflict, notFound, unavailable } from '../http/http-error.js';
 import type { ModelQueues } from './model-queues.js';
 import type { ApiOptions } from '../settings/options.js';
 
@@ -77,6 +78,10 @@ export class JobService {
       // Only known models become label values: invented names would add a series each, forever.
       metrics.jobsRejected.inc({ model: UNKNOWN_LABEL, reason: 'unknown_model' });
       throw notFound('model_not_found', `model ${model} is not available on any engine; see GET /v1/models`);
+    }
+    const contextLength = snap.catalog.get(model)?.contextLength;
+    if (contextLength && task !== 'embed' && minPromptTokens(body.input) > contextLength) {
+      throw badRequest('context_length_exceeded', `the prompt takes at least ${minPromptTokens(body.input)} tokens, more than the ${contextLength} of ${model}'s context`);
     }
     if (body.webhook) {
       const reason = await this.d.checkWebhookUrl(body.webhook.url);

@@ -55,8 +55,9 @@ export function modelRoutes(d: ModelRoutesDeps): Router {
   };
 
   // Model names may contain `/` (hf.co/org/repo:tag), so the name is everything before the verb.
+  // Express has decoded the parameter already; decoding it again would misread a literal `%`.
   r.post(/^\/v1\/models\/(.+)\/load$/, d.admin, async (req, res) => {
-    const model = parseModelName(decodeURIComponent((req.params as Record<string, string>)[0]!));
+    const model = parseModelName((req.params as Record<string, string>)[0]!);
     const snap = await d.cluster.snapshot(0);
     const entry = snap.catalog.get(model);
     if (!entry) throw notFound('model_not_found', `model ${model} is not available on any engine`);
@@ -69,7 +70,7 @@ export function modelRoutes(d: ModelRoutesDeps): Router {
   });
 
   r.post(/^\/v1\/models\/(.+)\/unload$/, d.admin, async (req, res) => {
-    const model = parseModelName(decodeURIComponent((req.params as Record<string, string>)[0]!));
+    const model = parseModelName((req.params as Record<string, string>)[0]!);
     const snap = await d.cluster.snapshot(0);
     const only = typeof req.query.worker === 'string' ? req.query.worker : undefined;
     const targets = [...residentOn(snap, model), ...loadingOn(snap, model)].filter((w) => !only || w.workerId === only);
