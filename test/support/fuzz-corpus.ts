@@ -2,6 +2,7 @@
  * A generated corpus of hostile requests across every route of the API, for the fuzz test.
  * Deterministic for a seed. Grow it with the API: each new route or field gets its own mutations.
  */
+import { prng } from '../../sim/generate.js';
 
 export interface FuzzRequest {
   method: string;
@@ -25,18 +26,6 @@ export interface FuzzTargets {
   doneLastEventId: string;
   /** A BullMQ queue name Bull Board lists. */
   queueName: string;
-}
-
-/** mulberry32: small, seeded, good enough to pick mutations. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const nest = (depth: number, leaf: unknown = 1, key = 'a'): unknown => {
@@ -71,7 +60,7 @@ const WEIRD_EVENT_IDS = ['x', '-1', '1', '1-', '-1-1', '99999999999999999999-0',
 const STATUSES = ['latest', 'active', 'waiting', 'failed', '%01', '%00', 'bogus', '%E0%A4%A', 'waiting%0d%0a'];
 
 export function fuzzCorpus(t: FuzzTargets, count: number, seed = 1): FuzzRequest[] {
-  const r = rng(seed);
+  const r = prng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
   const json = { 'content-type': 'application/json' };
   const validJob = () => ({ model: t.model, input: { prompt: 'hi', options: { num_predict: 4 } } });
