@@ -1,17 +1,21 @@
 /**
- * For the one-command start: use the Redis at REDIS_URL if one answers; otherwise, when
- * `redis-server` is on the PATH, start a private one (data under .fabric/redis) and say so.
+ * For the one-command start: the Redis at REDIS_URL when it is set (and it must answer), else the
+ * default local one if it answers, else a private redis-server started for this run when
+ * `redis-server` is on the PATH, keeping its data under .fabric/redis between runs.
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Redis } from 'ioredis';
 import type { Logger } from '../protocol/logger.js';
+import { DEFAULT_REDIS_URL, createRedisConnection, parseRedisConnection } from '../protocol/redis-config.js';
+import { StartupError } from '../protocol/startup.js';
 import { startRedisServer } from './redis-server.js';
 
+/** Where the private Redis keeps its data (append-only file); delete the folder to start empty. */
+export const PRIVATE_REDIS_DIR = '.fabric/redis';
+
 async function answers(url: string): Promise<boolean> {
-  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1500 });
-  probe.on('error', () => undefined);
+  const probe = createRedisConnection(parseRedisConnection(url), 'requests', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1500 });
   try {
     await probe.connect();
     return (await probe.ping()) === 'PONG';
@@ -25,19 +29,24 @@ async function answers(url: string): Promise<boolean> {
 export interface EnsuredRedis {
   url: string;
   child: ChildProcess | null;
+  /** The private server's data folder, when one was started. */
+  dataDir: string | null;
 }
 
-export async function ensureRedis(url: string, log: Logger): Promise<EnsuredRedis> {
-  if (await answers(url)) return { url, child: null };
-  if (spawnSync('redis-server', ['--version']).status !== 0) {
-    log.fatal({ redisUrl: url }, 'No Redis answers at REDIS_URL and redis-server is not installed. Install Redis (e.g. apt-get install redis-server, brew install redis) or point REDIS_URL at one.');
-    process.exit(1);
+/** `explicitUrl`: REDIS_URL as set by the user (undefined or empty: not set). */
+export async function ensureRedis(explicitUrl: string | undefined, log: Logger): Promise<EnsuredRedis> {
+  if (explicitUrl) {
+    parseRedisConnection(explicitUrl);
+    if (await answers(explicitUrl)) return { url: explicitUrl, child: null, dataDir: null };
+    throw new StartupError(`no Redis answers at ${explicitUrl} (REDIS_URL); start Redis there, or unset REDIS_URL to let npm start run a private one`);
   }
-  const dir = resolve('.fabric/redis');
+  if (await answers(DEFAULT_REDIS_URL)) return { url: DEFAULT_REDIS_URL, child: null, dataDir: null };
+  if (spawnSync('redis-server', ['--version']).status !== 0) {
+    throw new StartupError(`no Redis answers at ${DEFAULT_REDIS_URL} and redis-server is not installed; install Redis (apt-get install redis-server, brew install redis) or set REDIS_URL`);
+  }
+  const dir = resolve(PRIVATE_REDIS_DIR);
   mkdirSync(dir, { recursive: true });
   const server = await startRedisServer({ dir, persistent: true });
-  const privateUrl = server.url;
-  const child = server.child;
-  log.warn({ redisUrl: privateUrl, dataDir: dir, unreachable: url }, 'No Redis answered at REDIS_URL: started a private redis-server for this run');
-  return { url: privateUrl, child };
+  log.warn({ redisUrl: server.url, dataDir: dir }, 'REDIS_URL is not set and no Redis answers locally: started a private redis-server for this run (its data persists in dataDir; delete that folder to start empty)');
+  return { url: server.url, child: server.child, dataDir: dir };
 }

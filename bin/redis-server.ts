@@ -32,10 +32,12 @@ export interface PrivateRedisOptions {
   dir?: string;
   /** Append-only persistence (for `npm start`); tests and the bench run without. */
   persistent?: boolean;
+  /** A fixed port (to restart a server where its clients expect it); a free one when absent. */
+  port?: number;
 }
 
 export async function startRedisServer(opts: PrivateRedisOptions = {}): Promise<PrivateRedisServer> {
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'fabric-redis-'));
   const child = spawn(
     'redis-server',

@@ -8,29 +8,40 @@ import { CLUSTER_VIEW_PATH } from '../producer-api/routes/cluster-view-page.js';
 import { runApi } from '../producer-api/run-api.js';
 import { envList } from '../protocol/env.js';
 import { createLogger } from '../protocol/logger.js';
-import { connectRedis, redisConfigFromEnv } from '../protocol/redis-config.js';
+import { createKeys } from '../protocol/keys.js';
+import { connectForRequests, redisConfigFromEnv } from '../protocol/redis-config.js';
+import { startOrExit } from '../protocol/startup.js';
 import { createScaleActuator, schedulerConfigFromEnv, startScheduler } from '../scheduler/index.js';
 import { workerConfigFromEnv } from '../worker/config.js';
 import { runWorker } from '../worker/run-worker.js';
 import { ensureRedis } from './ensure-redis.js';
 
 const log = createLogger('fabric');
-const env = { ...process.env };
-// The laptop default preloads the demo models unless the user chose what to preload.
-if (envList(env, 'FABRIC_PRELOAD').length === 0 && (env.FABRIC_ENGINE ?? 'llama-cpp') === 'llama-cpp') {
-  env.FABRIC_PRELOAD = 'demo-chat,demo-tiny,demo-embed';
-}
-const redisCfg = redisConfigFromEnv(env);
-const ensured = await ensureRedis(redisCfg.redisUrl, log);
-const { redis, keys } = connectRedis({ ...redisCfg, redisUrl: ensured.url });
-
-const apiCfg = apiConfigFromEnv(env);
-const worker = await runWorker(workerConfigFromEnv(env), { redis, keys, log: createLogger('worker'), serveMetrics: false });
-const schedulerCfg = schedulerConfigFromEnv(env);
-const schedulerLog = createLogger('scheduler');
-const scale = createScaleActuator(schedulerCfg.scale, { log: schedulerLog });
-const scheduler = await startScheduler({ redis, keys, log: schedulerLog, options: schedulerCfg.options, scaler: scale.actuator });
-const api = await runApi(apiCfg, { redis, keys, log: createLogger('api') });
+const { api, worker, scheduler, conns, ensured, apiCfg } = await startOrExit('start', async (cleanups) => {
+  const env = { ...process.env };
+  // The laptop default preloads the demo models unless the user chose what to preload.
+  if (envList(env, 'FABRIC_PRELOAD').length === 0 && (env.FABRIC_ENGINE ?? 'llama-cpp') === 'llama-cpp') {
+    env.FABRIC_PRELOAD = 'demo-chat,demo-tiny,demo-embed';
+  }
+  // Every variable is read before anything starts, so a bad one stops the start at once.
+  const apiCfg = apiConfigFromEnv(env);
+  const workerCfg = workerConfigFromEnv(env);
+  const schedulerCfg = schedulerConfigFromEnv(env);
+  const redisCfg = redisConfigFromEnv(env);
+  const ensured = await ensureRedis(env.REDIS_URL, log);
+  cleanups.add(() => void ensured.child?.kill('SIGTERM'));
+  const conns = await connectForRequests(ensured.url, log);
+  cleanups.add(() => conns.disconnect());
+  const keys = createKeys(redisCfg.prefix);
+  const worker = await runWorker(workerCfg, { redis: conns.background, keys, log: createLogger('worker'), serveMetrics: false });
+  cleanups.add(() => worker.close());
+  const schedulerLog = createLogger('scheduler');
+  const scale = createScaleActuator(schedulerCfg.scale, { log: schedulerLog });
+  const scheduler = await startScheduler({ redis: conns.background, keys, log: schedulerLog, options: schedulerCfg.options, scaler: scale.actuator });
+  cleanups.add(() => scheduler.close());
+  const api = await runApi(apiCfg, { redis: conns.requests, background: conns.background, keys, log: createLogger('api') });
+  return { api, worker, scheduler, conns, ensured, apiCfg };
+});
 
 // With auth on, the example carries the header; the key itself comes from the shell, never printed.
 const authOn = apiCfg.options.apiKeys.size > 0;
@@ -46,7 +57,7 @@ process.stdout.write(
     `  Cluster view ${api.url}${CLUSTER_VIEW_PATH}`,
     `  Models       ${api.url}/v1/models`,
     `  Metrics      ${api.url}/metrics`,
-    `  Redis        ${ensured.url}${ensured.child ? ' (private, started for this run)' : ''}`,
+    `  Redis        ${ensured.url}${ensured.dataDir ? ` (private, started for this run; data in ${ensured.dataDir}, delete it to start empty)` : ''}`,
     '',
     '  Try (the demo models have random weights: their output is gibberish):',
     ...(authOn ? ['  export FABRIC_KEY=<one of the keys in FABRIC_API_KEYS>'] : []),
@@ -71,7 +82,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
           log.warn({ err }, 'Shutdown step failed');
         }
       }
-      redis.disconnect();
+      conns.disconnect();
       ensured.child?.kill('SIGTERM');
       process.exit(0);
     })();

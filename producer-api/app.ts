@@ -48,11 +48,17 @@ export interface Api {
   close(): Promise<void>;
 }
 
-export function createApi(opts: ApiOptions, d: { redis: Redis; keys: Keys; log: Logger; resultTtlSec?: number; batch?: Partial<BatchOptions> }): Api {
+/**
+ * `redis` serves request handlers (with the `requests` role it fails fast while Redis is away);
+ * `background`, when given, serves what should wait out an outage instead (the events
+ * subscriber, the expiry sweeper). Tests may pass one connection for both.
+ */
+export function createApi(opts: ApiOptions, d: { redis: Redis; background?: Redis; keys: Keys; log: Logger; resultTtlSec?: number; batch?: Partial<BatchOptions> }): Api {
   const { redis, keys, log } = d;
+  const background = d.background ?? redis;
   const store = new JobStore(redis, keys, d.resultTtlSec ? { resultTtlSec: d.resultTtlSec } : {});
   const cluster = new ClusterView(redis, keys);
-  const hub = new EventHub(redis.duplicate(), keys);
+  const hub = new EventHub(background.duplicate(), keys);
   const queues = new ModelQueues(redis, keys);
   const dispatcher = new WebhookDispatcher({ connection: redis, keys, logger: log });
   const allowList = parseAllowList(opts.webhookAllowList);
@@ -72,7 +78,7 @@ export function createApi(opts: ApiOptions, d: { redis: Redis; keys: Keys; log: 
     onStatus: createStatusNotifier({ store, dispatcher, log }),
     checkWebhookUrl: webhookUrlCheck,
   });
-  const sweeper = new ExpirySweeper({ redis, keys, jobs, log }, { intervalMs: opts.expirySweepMs, batch: 500 });
+  const sweeper = new ExpirySweeper({ redis: background, keys, jobs, log }, { intervalMs: opts.expirySweepMs, batch: 500 });
   const admin = adminAuth(opts);
   const tenant = authThenLimit(tenantAuth(opts), tenantRateLimit({ ledger: store.ledger, limits: opts.tenantLimits }));
   const batch = createBatchApi({ redis, keys, log, bridge: { jobs, store, hub }, cluster, dispatcher, tenant, checkWebhookUrl: webhookUrlCheck }, d.batch);

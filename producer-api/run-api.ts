@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
+import { listenError } from '../protocol/startup.js';
 import { generateWebhookSecret } from '../protocol/webhook-signing.js';
 import { createApi, type Api } from './app.js';
 import type { ApiConfig } from './settings/config.js';
@@ -16,20 +17,29 @@ export interface RunningApi {
   close(): Promise<void>;
 }
 
-export async function runApi(cfg: ApiConfig, d: { redis: Redis; keys: Keys; log: Logger }): Promise<RunningApi> {
-  const { redis, keys, log } = d;
+/** `redis` is the request handlers' connection, `background` the one BullMQ workers and subscribers wait on. */
+export async function runApi(cfg: ApiConfig, d: { redis: Redis; background: Redis; keys: Keys; log: Logger }): Promise<RunningApi> {
+  const { redis, background, keys, log } = d;
   if (cfg.options.apiKeys.size === 0) log.warn({}, 'Auth is off: FABRIC_API_KEYS is not set, every caller is tenant "default"');
   let secret = cfg.webhookSecret;
   if (!secret) {
     secret = generateWebhookSecret();
     log.warn({ webhookSecret: secret }, 'FABRIC_WEBHOOK_SECRET is not set; webhooks are signed with this secret generated at start');
   }
-  const api = createApi(cfg.options, { redis, keys, log, resultTtlSec: cfg.resultTtlSec, batch: cfg.batch });
+  const api = createApi(cfg.options, { redis, background, keys, log, resultTtlSec: cfg.resultTtlSec, batch: cfg.batch });
   await api.ready();
-  const deliveries = new WebhookDeliveryWorker({ connection: redis, keys, secret, allowList: parseAllowList(cfg.options.webhookAllowList), logger: log });
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = api.app.listen(cfg.port, cfg.host, () => resolve(s)).once('error', reject);
-  });
+  const deliveries = new WebhookDeliveryWorker({ connection: background, keys, secret, allowList: parseAllowList(cfg.options.webhookAllowList), logger: log });
+  let server: Server;
+  try {
+    server = await new Promise((resolve, reject) => {
+      // Express 5 hands a listen error to this callback (and the server then serves nothing).
+      const s = api.app.listen(cfg.port, cfg.host, (err?: Error) => (err ? reject(err) : resolve(s))).once('error', reject);
+    });
+  } catch (err) {
+    await deliveries.close().catch(() => undefined);
+    await api.close().catch(() => undefined);
+    throw listenError(err as NodeJS.ErrnoException, 'API', cfg.host, cfg.port, 'PORT');
+  }
   const shownHost = cfg.host === '0.0.0.0' ? '127.0.0.1' : cfg.host;
   let closing: Promise<void> | null = null;
   return {

@@ -9,6 +9,8 @@ export type EngineErrorCode =
   | 'insufficient_vram'
   | 'engine_unavailable'
   | 'invalid_request'
+  /** The prompt does not fit the model's context: the caller's input, never retried. */
+  | 'context_length_exceeded'
   | 'aborted'
   | 'engine_error';
 
@@ -19,6 +21,7 @@ const RETRYABLE: Record<EngineErrorCode, boolean> = {
   insufficient_vram: false,
   engine_unavailable: true,
   invalid_request: false,
+  context_length_exceeded: false,
   aborted: false,
   engine_error: false,
 };

@@ -9,7 +9,10 @@
  * KEYS[1] job hash, KEYS[2] job event stream, KEYS[3] job delivery log,
  * KEYS[4] BullMQ wait list, KEYS[5] BullMQ prioritized zset (of the model's queue),
  * KEYS[6] deadlines zset (the expiry sweeper's index)
- * ARGV[1] maximum backlog (waiting + prioritized jobs)
+ * KEYS[7] the model's admissions zset: jobs created here and not yet added to BullMQ (score:
+ *         Redis time in ms; the caller removes each once its add returned; entries older than
+ *         ADMISSION_TTL_MS are dropped, so a crash between the two steps cannot hold a slot)
+ * ARGV[1] maximum backlog (waiting + prioritized + admitted jobs)
  * ARGV[2] BullMQ priority the job will get
  * ARGV[3] approximate maximum length of the event stream
  * ARGV[4] first event data (JSON)
@@ -17,12 +20,22 @@
  * ARGV[7..] field, value pairs of the record
  * Returns {1, position, depth}: jobs ahead of this one and the backlog including it, or
  * {0, backlog} when the backlog is full (nothing written).
+ * The check counts admissions in flight, so concurrent submissions can never take the queue
+ * past its bound (a job already added but not yet removed from KEYS[7] counts twice for a moment:
+ * the bound may refuse early, never late).
  */
+export const ADMISSION_TTL_MS = 30_000;
 export const CREATE_LUA = `
+local t = redis.call('TIME')
+local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', nowMs - ${ADMISSION_TTL_MS})
 local waiting = redis.call('LLEN', KEYS[4])
 local prioritized = redis.call('ZCARD', KEYS[5])
+local admitting = redis.call('ZCARD', KEYS[7])
 local backlog = waiting + prioritized
-if backlog >= tonumber(ARGV[1]) then return {0, backlog} end
+if backlog + admitting >= tonumber(ARGV[1]) then return {0, backlog + admitting} end
+redis.call('ZADD', KEYS[7], nowMs, ARGV[5])
+redis.call('PEXPIRE', KEYS[7], ${ADMISSION_TTL_MS})
 -- BullMQ scores prioritized jobs priority * 2^32 + counter: all with a priority <= ours are ahead.
 local ahead = waiting + redis.call('ZCOUNT', KEYS[5], 0, (tonumber(ARGV[2]) + 1) * 4294967296 - 1)
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])

@@ -37,6 +37,8 @@ export type NewJob = Pick<
 export interface BacklogGuard {
   waitKey: string;
   prioritizedKey: string;
+  /** The model's admissions in flight (`keys.modelAdmissions(model)`); remove the job once added to BullMQ. */
+  admissionsKey: string;
   maxBacklog: number;
   priority: number;
 }
@@ -100,7 +102,7 @@ export class JobStore {
   ) {
     this.opts = { ...JOB_STORE_DEFAULTS, ...opts };
     this.ledger = new TenantLedger(redis, keys);
-    redis.defineCommand('fabricCreate', { numberOfKeys: 6, lua: CREATE_LUA });
+    redis.defineCommand('fabricCreate', { numberOfKeys: 7, lua: CREATE_LUA });
     redis.defineCommand('fabricClearDeadlines', { numberOfKeys: 1, lua: CLEAR_DEADLINES_LUA });
     redis.defineCommand('fabricTransition', { numberOfKeys: 2, lua: TRANSITION_LUA });
     redis.defineCommand('fabricAppend', { numberOfKeys: 1, lua: APPEND_LUA });
@@ -118,6 +120,7 @@ export class JobStore {
       backlog.waitKey,
       backlog.prioritizedKey,
       this.keys.deadlines(),
+      backlog.admissionsKey,
       backlog.maxBacklog,
       backlog.priority,
       this.opts.eventsMaxLen,
@@ -220,6 +223,12 @@ export class JobStore {
   }
 
   /** Events after `afterId` (exclusive), oldest first. */
+  /** The id of the job's newest event, or null when it has none. */
+  async lastEventId(id: string): Promise<string | null> {
+    const rows = await this.redis.xrevrange(this.keys.jobEvents(id), '+', '-', 'COUNT', 1);
+    return rows[0]?.[0] ?? null;
+  }
+
   async readEvents(id: string, afterId = '-', count = 1000): Promise<JobEvent[]> {
     const start = afterId === '-' ? '-' : `(${afterId}`;
     const rows = await this.redis.xrange(this.keys.jobEvents(id), start, '+', 'COUNT', count);

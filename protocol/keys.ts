@@ -43,6 +43,8 @@ export interface Keys {
   fleetUsage(): string;
   /** Fair-share virtual clock of one model and priority class (hash: tenant -> next start tag). */
   fairClock(model: string, priorityClass: string): string;
+  /** Jobs of a model created and not yet in its BullMQ queue (zset, see CREATE_LUA): counted against the backlog bound. */
+  modelAdmissions(model: string): string;
 }
 
 export function createKeys(prefix = 'fabric'): Keys {
@@ -74,5 +76,6 @@ export function createKeys(prefix = 'fabric'): Keys {
     operatorHolds: () => k('operator', 'holds'),
     fleetUsage: () => k('usage', 'total'),
     fairClock: (model, priorityClass) => k('model', model, 'fair', priorityClass),
+    modelAdmissions: (model) => k('model', model, 'admissions'),
   };
 }

@@ -4,7 +4,7 @@
  * service defines its own metrics in its own module on this registry, so the one-process start
  * exposes them all on each of its servers, as the separate deployables do theirs.
  */
-import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { registerFleetMetrics } from './fleet.js';
 
 export const registry = new Registry();
@@ -19,5 +19,13 @@ export const jobsFinished = new Counter({
   name: 'fabric_jobs_total',
   help: 'Jobs that reached a terminal status',
   labelNames: ['model', 'status'] as const,
+  registers: [registry],
+});
+
+/** 1 while the process's Redis connections of a role are connected, else 0 (protocol/redis-config.ts). */
+export const redisConnected = new Gauge({
+  name: 'fabric_redis_connected',
+  help: 'Whether this process is connected to Redis, by connection role (requests, background)',
+  labelNames: ['role'] as const,
   registers: [registry],
 });

@@ -1,21 +1,150 @@
-/** Settings every deployable shares: where Redis is and the key namespace. */
-import { Redis } from 'ioredis';
-import { envString, type Env } from './env.js';
+/**
+ * Where Redis is, the key namespace, and the one factory every Redis connection of the fabric
+ * comes from (`createRedisConnection`). A connection serves one of two roles:
+ * - `requests`: what an HTTP handler waits on. No offline queue and a bounded command time, so
+ *   while Redis is away a command fails within about a second instead of waiting for Redis
+ *   to return (the handler answers 503), and nothing sent during an outage runs late.
+ * - `background`: BullMQ workers, subscribers, the scheduler, sweepers. Commands wait for
+ *   Redis to come back (BullMQ requires `maxRetriesPerRequest: null` for its blocking reads), so
+ *   these pause during an outage and resume on their own.
+ * Every connection reports to `fabric_redis_connected{role}`.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import { ConfigError, envString, type Env } from './env.js';
 import { createKeys, type Keys } from './keys.js';
+import type { Logger } from './logger.js';
+import { redisConnected } from './metrics.js';
+import { StartupError } from './startup.js';
+
+/** A parsed connection target; a single server today (one place to add other kinds). */
+export type RedisConnectionConfig = { readonly kind: 'standalone'; readonly url: string };
 
 export interface RedisConfig {
   redisUrl: string;
   prefix: string;
 }
 
+export type RedisRole = 'requests' | 'background';
+
+/** Bound on one command of a `requests` connection, and on connecting. */
+export const REQUEST_COMMAND_TIMEOUT_MS = 1_000;
+
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
 export function redisConfigFromEnv(env: Env): RedisConfig {
   return {
-    redisUrl: envString(env, 'REDIS_URL', 'redis://127.0.0.1:6379'),
+    redisUrl: envString(env, 'REDIS_URL', DEFAULT_REDIS_URL),
     prefix: envString(env, 'FABRIC_PREFIX', 'fabric'),
   };
 }
 
-/** A connection suitable for BullMQ workers too (no per-command retry limit). */
-export function connectRedis(cfg: RedisConfig): { redis: Redis; keys: Keys } {
-  return { redis: new Redis(cfg.redisUrl, { maxRetriesPerRequest: null }), keys: createKeys(cfg.prefix) };
+/** Parses REDIS_URL (`redis://` or `rediss://`); a ConfigError names what is wrong. */
+export function parseRedisConnection(url: string): RedisConnectionConfig {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ConfigError(`REDIS_URL must be a URL like redis://host:6379, got ${JSON.stringify(url)}`);
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new ConfigError(`REDIS_URL must start with redis:// or rediss://, got ${JSON.stringify(url)}`);
+  return { kind: 'standalone', url };
+}
+
+const ROLE_OPTIONS: Record<RedisRole, RedisOptions> = {
+  requests: { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: REQUEST_COMMAND_TIMEOUT_MS, connectTimeout: REQUEST_COMMAND_TIMEOUT_MS },
+  background: { maxRetriesPerRequest: null },
+};
+
+/**
+ * The one place a Redis connection is made. `extra` may add options (a connection name,
+ * lazyConnect). With `log`, losing the connection is logged once per outage (not per retry).
+ */
+export function createRedisConnection(conn: RedisConnectionConfig, role: RedisRole, extra: RedisOptions = {}, log?: Logger): Redis {
+  const redis = new Redis(conn.url, { ...ROLE_OPTIONS[role], ...extra });
+  const gauge = redisConnected.labels({ role });
+  let up = false;
+  redis.on('ready', () => {
+    gauge.set(1);
+    if (!up) log?.info({ role }, 'Redis connected');
+    up = true;
+  });
+  redis.on('close', () => gauge.set(0));
+  // Without a listener ioredis prints every failed reconnect as an unhandled error.
+  redis.on('error', (err: Error) => {
+    if (up) log?.warn({ role, err: err.message }, 'Redis connection lost; retrying');
+    up = false;
+  });
+  return redis;
+}
+
+/** How long a start waits for Redis before it gives up. */
+export const STARTUP_REDIS_TIMEOUT_MS = 5_000;
+
+/** Waits for Redis at start; a StartupError names REDIS_URL when it does not answer. */
+export async function awaitRedisAtStart(redis: Redis, url: string): Promise<void> {
+  try {
+    await waitUntilReady(redis, STARTUP_REDIS_TIMEOUT_MS);
+  } catch {
+    throw new StartupError(`no Redis answers at ${url} (REDIS_URL) within ${STARTUP_REDIS_TIMEOUT_MS / 1000} s; start Redis there or point REDIS_URL at one`);
+  }
+}
+
+export interface ApiConnections {
+  /** For request handlers: fails fast while Redis is away. */
+  readonly requests: Redis;
+  /** For BullMQ workers and subscribers: waits Redis out. */
+  readonly background: Redis;
+  disconnect(): void;
+}
+
+/** The API's two connections, connected (or a StartupError). */
+export async function connectForRequests(url: string, log?: Logger): Promise<ApiConnections> {
+  const conn = parseRedisConnection(url);
+  const requests = createRedisConnection(conn, 'requests', {}, log);
+  const background = createRedisConnection(conn, 'background', {}, log);
+  const disconnect = () => {
+    requests.disconnect();
+    background.disconnect();
+  };
+  try {
+    await Promise.all([awaitRedisAtStart(requests, url), awaitRedisAtStart(background, url)]);
+  } catch (err) {
+    disconnect();
+    throw err;
+  }
+  return { requests, background, disconnect };
+}
+
+/** Resolves once `redis` is connected, or rejects after `timeoutMs`. */
+export async function waitUntilReady(redis: Redis, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`Redis did not answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onReady = () => {
+      cleanup();
+      resolve();
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+    };
+    redis.on('ready', onReady);
+  });
+}
+
+/** A background connection (BullMQ workers, the scheduler) and the key builder. */
+export function connectRedis(cfg: RedisConfig, log?: Logger): { redis: Redis; keys: Keys } {
+  return { redis: createRedisConnection(parseRedisConnection(cfg.redisUrl), 'background', {}, log), keys: createKeys(cfg.prefix) };
+}
+
+/** True for an error that means Redis is unreachable now (not a bad command): answer 503, retry later. */
+export function isRedisUnavailable(err: unknown): boolean {
+  const e = err as { name?: string; message?: string; code?: string } | null;
+  if (!e || typeof e !== 'object') return false;
+  if (e.name === 'MaxRetriesPerRequestError') return true;
+  if (typeof e.code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH)$/.test(e.code)) return true;
+  return /enableOfflineQueue|Connection is closed|Command timed out|Stream isn't writeable|connect ETIMEDOUT|ECONNREFUSED/i.test(e.message ?? '');
 }

@@ -1,20 +1,27 @@
 /** `npm run scheduler`: one scheduler process; several may run, the lease holder acts. */
 import { createLogger } from '../protocol/logger.js';
-import { connectRedis } from '../protocol/redis-config.js';
+import { awaitRedisAtStart, connectRedis } from '../protocol/redis-config.js';
+import { listenError, startOrExit } from '../protocol/startup.js';
 import { createScaleActuator, listenSchedulerHttp, schedulerConfigFromEnv, startScheduler, type SchedulerHttpServer } from './index.js';
 
 const log = createLogger('scheduler');
-const cfg = schedulerConfigFromEnv(process.env);
-const scale = createScaleActuator(cfg.scale, { log });
-const { redis, keys } = connectRedis(cfg);
-// Without a listener ioredis prints every failed reconnect as an unhandled error.
-redis.on('error', (err) => log.warn({ err }, 'Redis connection error'));
-const scheduler = await startScheduler({ redis, keys, log, options: cfg.options, scaler: scale.actuator });
-let http: SchedulerHttpServer | null = null;
-if (cfg.http.port > 0) {
-  http = await listenSchedulerHttp(cfg.http.port, cfg.http.host, { scheduler, desiredScale: scale.desiredScale });
-  log.info({ url: http.url, actuator: cfg.scale.kind }, 'Scheduler HTTP listening');
-}
+const { redis, scheduler, http } = await startOrExit('scheduler', async (cleanups) => {
+  const cfg = schedulerConfigFromEnv(process.env);
+  const scale = createScaleActuator(cfg.scale, { log });
+  const { redis, keys } = connectRedis(cfg, log);
+  cleanups.add(() => redis.disconnect());
+  await awaitRedisAtStart(redis, cfg.redisUrl);
+  const scheduler = await startScheduler({ redis, keys, log, options: cfg.options, scaler: scale.actuator });
+  cleanups.add(() => scheduler.close());
+  let http: SchedulerHttpServer | null = null;
+  if (cfg.http.port > 0) {
+    http = await listenSchedulerHttp(cfg.http.port, cfg.http.host, { scheduler, desiredScale: scale.desiredScale }).catch((err: NodeJS.ErrnoException) => {
+      throw listenError(err, 'scheduler HTTP', cfg.http.host, cfg.http.port, 'FABRIC_SCHEDULER_PORT');
+    });
+    log.info({ url: http.url, actuator: cfg.scale.kind }, 'Scheduler HTTP listening');
+  }
+  return { redis, scheduler, http };
+});
 
 let stopping = false;
 const stop = async (signal: NodeJS.Signals): Promise<void> => {

@@ -21,7 +21,7 @@ function newJob(id: string) {
   };
 }
 
-const guard = { waitKey: 'test-q:wait', prioritizedKey: 'test-q:prioritized', maxBacklog: 100, priority: 5 };
+const guard = { waitKey: 'test-q:wait', prioritizedKey: 'test-q:prioritized', admissionsKey: 'test-q:admissions', maxBacklog: 100, priority: 5 };
 
 describe('job store', () => {
   it('records a transition with its event and refuses one from a terminal status', async () => {
@@ -55,7 +55,7 @@ describe('job store', () => {
   it('refuses to create a job past the backlog bound and reports position and depth otherwise', async () => {
     const keys = testKeys();
     const store = new JobStore(redis, keys);
-    const g = { waitKey: keys.job('q-wait'), prioritizedKey: keys.job('q-prio'), maxBacklog: 2, priority: 5 };
+    const g = { waitKey: keys.job('q-wait'), prioritizedKey: keys.job('q-prio'), admissionsKey: keys.job('q-adm'), maxBacklog: 2, priority: 5 };
     await redis.zadd(g.prioritizedKey, 1 * 2 ** 32 + 1, 'high-one', 10 * 2 ** 32 + 2, 'low-one');
     expect(await store.create(newJob('j3'), g)).toEqual({ created: false, backlog: 2 });
     expect(await store.get('j3')).toBeNull();

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
+import { QUEUE_SETTINGS_DEFAULTS } from '../protocol/queue-settings.js';
 import { redisUrl } from './support/redis.js';
 
 let f: TestFabric;
@@ -51,6 +52,31 @@ describe('worker failure', () => {
     expect(done.json.worker).toBe(survivor.id);
     expect(done.json.output.response.split(' ')).toHaveLength(30);
     expect(recoveryMs).toBeLessThan(15_000);
+  }, 60_000);
+
+  it('runs a SIGKILLed worker’s job again on another worker within 8 s with the production queue settings, once', async () => {
+    f = await startFabric();
+    child = spawnWorker(f.keys.prefix, 'doomed-defaults');
+    await waitFor(async () => (await call(f.url, '/api/ps')).json.models.length === 1, 30_000, 100);
+    const sub = await call(f.url, '/v1/jobs', { body: { model: 'fake-small', input: { prompt: 'survive', options: { num_predict: 50 } } } });
+    await waitFor(async () => {
+      const r = await call(f.url, `/v1/jobs/${sub.json.id}`);
+      return r.json.status === 'running' && r.json.worker === 'doomed-defaults';
+    }, 10_000);
+    const survivor = await f.addWorker({ tokensPerSecond: 0 }, { preload: ['fake-small:latest'], queue: QUEUE_SETTINGS_DEFAULTS });
+    child.kill('SIGKILL');
+    const killedAt = Date.now();
+    const done = await waitFor(async () => {
+      const r = await call(f.url, `/v1/jobs/${sub.json.id}`);
+      return r.json.status === 'succeeded' ? r : undefined;
+    }, 20_000, 50);
+    const recoveryMs = Date.now() - killedAt;
+    console.info(`with the default lock (${QUEUE_SETTINGS_DEFAULTS.lockDurationMs} ms) and stalled check (${QUEUE_SETTINGS_DEFAULTS.stalledIntervalMs} ms): done elsewhere ${recoveryMs} ms after SIGKILL`);
+    expect(done.json.worker).toBe(survivor.id);
+    expect(recoveryMs).toBeLessThan(8_000);
+    const statuses = (await f.api.store.readEvents(sub.json.id)).filter((e) => e.type === 'status').map((e) => JSON.parse(e.data) as { status: string; worker?: string });
+    expect(statuses.filter((e) => e.status === 'succeeded')).toHaveLength(1);
+    expect(statuses.filter((e) => e.status === 'running').map((e) => e.worker)).toEqual(['doomed-defaults', survivor.id]);
   }, 60_000);
 
   it('drains on SIGTERM: the active job finishes and the worker deregisters', async () => {

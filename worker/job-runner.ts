@@ -28,7 +28,8 @@ export interface JobRunnerDeps {
   loadWaitMs: (model: string, createdAt: number) => number | null;
 }
 
-type AbortReason = 'canceled' | 'timed_out' | 'shutdown';
+/** lock_lost: this worker could not renew the job's lock, so another may run it now: stop, write nothing. */
+type AbortReason = 'canceled' | 'timed_out' | 'shutdown' | 'lock_lost';
 
 export class JobRunner {
   private readonly active = new Map<string, AbortController>();
@@ -143,6 +144,10 @@ export class JobRunner {
     const p = job.data;
     const { store, log } = this.deps;
     const reason = signal.aborted ? (signal.reason as AbortReason) : undefined;
+    if (reason === 'lock_lost') {
+      log.warn({ jobId: p.id }, 'Job stopped: its lock was lost; the record is left to the worker that takes it');
+      throw new Error('job lock lost');
+    }
     if (reason === 'canceled' || reason === 'timed_out') {
       const error: JobError | null =
         reason === 'timed_out'

@@ -43,6 +43,8 @@ export interface ResidencyDeps {
   changed: () => void;
   /** Told of a load's progress (a pull), to pass on to the jobs waiting for the model. */
   onLoadProgress: (model: string, p: LoadProgress) => void;
+  /** Told of BullMQ jobs whose lock this worker failed to renew: another worker may take them now. */
+  onLockLost: (bullJobIds: string[]) => void;
 }
 
 export class Residency {
@@ -154,6 +156,7 @@ export class Residency {
       name: this.d.opts.workerId,
     });
     consumer.on('error', (err) => this.log.error({ model, err }, 'Queue consumer error'));
+    consumer.on('lockRenewalFailed', (ids) => this.d.onLockLost(ids));
     const now = Date.now();
     // Measured: the GPUs' used-memory delta when there are GPUs, else what the engine reports.
     const nvmlDelta = gpuBefore !== null && gpuAfter !== null ? gpuAfter - gpuBefore : 0;

@@ -5,6 +5,7 @@ import { JobStore } from '../protocol/job-store.js';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
 import { registry } from '../protocol/metrics.js';
+import { listenError } from '../protocol/startup.js';
 import { createStatusNotifier } from '../protocol/status-notifier.js';
 import { WebhookDispatcher } from '../protocol/webhook-enqueue.js';
 import type { WorkerConfig } from './config.js';
@@ -40,7 +41,12 @@ export async function runWorker(cfg: WorkerConfig, d: { redis: Redis; keys: Keys
       } else {
         res.writeHead(404).end();
       }
-    }).listen(cfg.metricsPort);
+    });
+    const srv = server;
+    await new Promise<void>((resolve, reject) => srv.once('error', reject).listen(cfg.metricsPort, () => resolve())).catch(async (err: NodeJS.ErrnoException) => {
+      for (const step of [() => engine.close(), () => reader.close(), () => dispatcher.close()]) await Promise.resolve().then(step).catch(() => undefined);
+      throw listenError(err, 'worker metrics', '0.0.0.0', cfg.metricsPort, 'FABRIC_WORKER_PORT');
+    });
   }
   await node.start();
   let closing: Promise<void> | null = null;

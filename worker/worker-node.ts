@@ -79,6 +79,12 @@ export class WorkerNode {
       keys: deps.keys,
       opts,
       processor: this.processJob,
+      onLockLost: (ids) => {
+        for (const bullId of ids) {
+          const { id } = parseBullJobId(bullId);
+          if (this.runner.abort(id, 'lock_lost')) deps.log.warn({ jobId: id, workerId: opts.workerId }, 'Job lock lost: aborted here, the stalled check hands it to another worker');
+        }
+      },
       log: deps.log,
       memory: this.memoryPort(),
       footprints: new FootprintStore(deps.redis, deps.keys),

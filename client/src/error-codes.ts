@@ -23,6 +23,9 @@ export const HTTP_ERROR_CODES = [
   'file_too_large',
   'file_too_many_lines',
   'invalid_duration',
+  'json_too_deep',
+  'invalid_last_event_id',
+  'context_length_exceeded',
   'invalid_days',
   // 401 / 403
   'unauthorized',
@@ -51,6 +54,7 @@ export const HTTP_ERROR_CODES = [
   'backlog_full',
   'queue_unavailable',
   'not_ready',
+  'redis_unavailable',
   // 500 / 504
   'internal_error',
   'timeout',
@@ -80,6 +84,7 @@ export type HttpErrorCode = (typeof HTTP_ERROR_CODES)[number];
 /** `job.error.code` of a job that failed, timed out or is being retried. */
 export const JOB_ERROR_CODES = [
   'model_not_found',
+  'context_length_exceeded',
   'engine_busy',
   'out_of_memory',
   'insufficient_vram',

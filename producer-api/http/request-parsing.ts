@@ -3,6 +3,7 @@ import type { ZodError } from 'zod';
 import { resolveTask, submitSchema, type SubmitBody, type Task } from '../../protocol/job.js';
 import { InvalidModelNameError, canonicalModelName } from '../../protocol/model-names.js';
 import { HttpError, badRequest } from './http-error.js';
+import { MAX_FREEFORM_BYTES, jsonBytes } from './json-limits.js';
 
 export function describeZodError(err: ZodError): string {
   return err.issues
@@ -29,8 +30,12 @@ export function parseSubmit(body: unknown): { body: SubmitBody; model: string; t
   const parsed = submitSchema.safeParse(body);
   if (!parsed.success) throw badRequest('invalid_request', describeZodError(parsed.error));
   const model = parseModelName(parsed.data.model);
+  for (const [field, value] of [['metadata', parsed.data.metadata], ['input.format', parsed.data.input.format]] as const) {
+    if (value !== undefined && jsonBytes(value) > MAX_FREEFORM_BYTES) throw badRequest('invalid_request', `${field} is larger than ${MAX_FREEFORM_BYTES} bytes`);
+  }
   const task = resolveTask(parsed.data);
   if ('error' in task) throw new HttpError(422, 'invalid_input', task.error);
+  if (task.task === 'chat' && parsed.data.input.messages?.length === 0) throw badRequest('invalid_input', 'input.messages is empty: a chat needs at least one message');
   return { body: parsed.data, model, task: task.task };
 }
 

@@ -5,18 +5,19 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { recordArrival } from '../../protocol/arrivals.js';
+import { minPromptTokens } from '../../protocol/context-length.js';
 import { type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../../protocol/job.js';
 import type { JobStore } from '../../protocol/job-store.js';
 import type { Keys } from '../../protocol/keys.js';
 import type { Logger } from '../../protocol/logger.js';
-import { metrics } from '../settings/metrics.js';
+import { UNKNOWN_LABEL, metrics } from '../settings/metrics.js';
 import { priorityBand, priorityClassOf } from '../../protocol/tenant-fairness.js';
 import { tenantLimitError } from '../tenants/limit-error.js';
 import { bullJobId, queueKeys } from '../../protocol/queue-keys.js';
 import { RETRYABLE_STATUSES, isTerminal, visibleStatus, type JobStatus } from '../../protocol/statuses.js';
 import { loadingOn, residentOn, type ClusterView } from '../fleet/cluster-view.js';
 import type { EventHub } from './event-hub.js';
-import { HttpError, conflict, notFound, unavailable } from '../http/http-error.js';
+import { HttpError, badRequest, conflict, notFound, unavailable } from '../http/http-error.js';
 import type { ModelQueues } from './model-queues.js';
 import type { ApiOptions } from '../settings/options.js';
 
@@ -76,8 +77,13 @@ export class JobService {
     const { opts, keys, redis } = this.d;
     const snap = await this.d.cluster.snapshot();
     if (!snap.catalog.has(model)) {
-      metrics.jobsRejected.inc({ model, reason: 'unknown_model' });
+      // Only known models become label values: invented names would add a series each, forever.
+      metrics.jobsRejected.inc({ model: UNKNOWN_LABEL, reason: 'unknown_model' });
       throw notFound('model_not_found', `model ${model} is not available on any engine; see GET /v1/models`);
+    }
+    const contextLength = snap.catalog.get(model)?.contextLength;
+    if (contextLength && task !== 'embed' && minPromptTokens(body.input) > contextLength) {
+      throw badRequest('context_length_exceeded', `the prompt takes at least ${minPromptTokens(body.input)} tokens, more than the ${contextLength} of ${model}'s context`);
     }
     if (body.webhook) {
       const reason = await this.d.checkWebhookUrl(body.webhook.url);
@@ -143,9 +149,10 @@ export class JobService {
       throw tenantLimitError('waiting_jobs', `tenant ${tenant} has ${admitted.waiting} jobs waiting (limit ${opts.tenantLimits.forTenant(tenant).maxWaiting}); retry once some have started`, this.retryAfterSec(admitted.waiting));
     }
     const priority = admitted.priority;
+    const admissionsKey = this.d.keys.modelAdmissions(model);
     let created: Awaited<ReturnType<JobStore['create']>>;
     try {
-      created = await store.create(rec, { waitKey: q.wait, prioritizedKey: q.prioritized, maxBacklog: opts.maxBacklog, priority });
+      created = await store.create(rec, { waitKey: q.wait, prioritizedKey: q.prioritized, admissionsKey, maxBacklog: opts.maxBacklog, priority });
     } catch (err) {
       await store.ledger.release(tenant, cls).catch(() => undefined);
       throw err;
@@ -153,13 +160,16 @@ export class JobService {
     if (!created.created) {
       await store.ledger.release(tenant, cls);
       metrics.jobsRejected.inc({ model, reason: 'backlog' });
-      throw unavailable('backlog_full', `model ${model} has ${created.backlog} jobs waiting (limit ${opts.maxBacklog}); retry later`, this.retryAfterSec(created.backlog));
+      // Admissions in flight may be counted twice for a moment, so the bound is what is known exactly.
+      throw unavailable('backlog_full', `model ${model} has its limit of ${opts.maxBacklog} jobs waiting; retry later`, this.retryAfterSec(created.backlog));
     }
     // In place before the job is queued, so even an instant completion is not missed.
     const watch = waitMs > 0 ? this.watch(id, signal) : null;
     try {
       await this.addToQueue({ ...rec, run: 0 }, priority);
+      void this.d.redis.zrem(admissionsKey, id).catch(() => undefined);
     } catch (err) {
+      void this.d.redis.zrem(admissionsKey, id).catch(() => undefined);
       watch?.stop();
       await store.ledger.release(tenant, cls).catch(() => undefined);
       await this.d.redis.del(this.d.keys.job(id)).catch(() => undefined);

@@ -1,7 +1,8 @@
 /** The final handler: every error leaves as JSON `{error:{code,message}}` with its status. */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from '../../protocol/logger.js';
-import { HttpError } from '../http/http-error.js';
+import { isRedisUnavailable } from '../../protocol/redis-config.js';
+import { HttpError, unavailable } from '../http/http-error.js';
 
 interface BodyParserError {
   type?: string;
@@ -9,8 +10,12 @@ interface BodyParserError {
   message?: string;
 }
 
+/** Seconds a client is told to wait before retrying while Redis is away. */
+const REDIS_RETRY_AFTER_SEC = 2;
+
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
+  if (isRedisUnavailable(err)) return unavailable('redis_unavailable', 'the job store (Redis) is unreachable; retry shortly', REDIS_RETRY_AFTER_SEC);
   const e = err as BodyParserError;
   if (e?.type === 'entity.too.large') return new HttpError(413, 'payload_too_large', 'request body exceeds the size limit');
   if (e?.type === 'entity.parse.failed') return new HttpError(400, 'invalid_json', 'request body is not valid JSON');
@@ -22,7 +27,8 @@ export function toHttpError(err: unknown): HttpError {
 export function errorHandler(opts: { log: Logger; ollamaStyle?: (path: string) => boolean }): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const httpErr = toHttpError(err);
-    if (httpErr.status >= 500) opts.log.error({ err, requestId: res.locals.requestId, path: req.path }, 'Request failed');
+    if (httpErr.code === 'redis_unavailable') opts.log.warn({ err, requestId: res.locals.requestId, path: req.path }, 'Request refused: Redis unreachable');
+    else if (httpErr.status >= 500) opts.log.error({ err, requestId: res.locals.requestId, path: req.path }, 'Request failed');
     if (res.headersSent) {
       res.end();
       return;

@@ -1,6 +1,7 @@
-/** JSON bodies: size limit (413), content type (415), malformed JSON (400). */
+/** JSON bodies: size limit (413), content type (415), malformed JSON (400), nesting depth (400). */
 import express, { type RequestHandler } from 'express';
 import { HttpError } from '../http/http-error.js';
+import { MAX_JSON_DEPTH, deeperThan } from '../http/json-limits.js';
 
 /**
  * `requireContentType` is on for the fabric's own routes; the Ollama-compatible routes parse
@@ -15,5 +16,9 @@ export function jsonBody(opts: { limitBytes: number; requireContentType: boolean
     next();
   };
   const parse = express.json({ limit: opts.limitBytes, type: opts.requireContentType ? 'application/json' : () => true, strict: true });
-  return [check, parse];
+  const depth: RequestHandler = (req, _res, next) => {
+    if (deeperThan(req.body, MAX_JSON_DEPTH)) throw new HttpError(400, 'json_too_deep', `request body nests deeper than ${MAX_JSON_DEPTH} levels`);
+    next();
+  };
+  return [check, parse, depth];
 }

@@ -6,6 +6,7 @@ import type { Queue } from 'bullmq';
 import { Router, type RequestHandler } from 'express';
 import type { ClusterView } from '../fleet/cluster-view.js';
 import type { ModelQueues } from '../jobs/model-queues.js';
+import { bullBoardGuard } from '../middleware/bull-board-guard.js';
 
 export const BULL_BOARD_PATH = '/admin/queues';
 
@@ -29,6 +30,6 @@ export function adminRoutes(d: { admin: RequestHandler; cluster: ClusterView; qu
   };
 
   const r = Router();
-  r.use(BULL_BOARD_PATH, d.admin, refresh, serverAdapter.getRouter() as RequestHandler);
+  r.use(BULL_BOARD_PATH, d.admin, bullBoardGuard(), refresh, serverAdapter.getRouter() as RequestHandler);
   return r;
 }

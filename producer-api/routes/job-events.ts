@@ -9,8 +9,21 @@ import type { JobEvent, JobStore } from '../../protocol/job-store.js';
 import { isTerminal, type JobStatus } from '../../protocol/statuses.js';
 import type { EventHub } from '../jobs/event-hub.js';
 import type { JobService } from '../jobs/job-service.js';
+import { badRequest } from '../http/http-error.js';
 
-const STREAM_ID = /^\d+-\d+$/;
+const STREAM_ID = /^(\d{1,20})-(\d{1,20})$/;
+const U64_MAX = 2n ** 64n - 1n;
+
+/** A stream id Redis accepts (`<ms>-<seq>`, each an unsigned 64-bit number) as a comparable pair, or null. */
+export function parseStreamId(text: string): [bigint, bigint] | null {
+  const m = STREAM_ID.exec(text);
+  if (!m) return null;
+  const ms = BigInt(m[1]!);
+  const seq = BigInt(m[2]!);
+  return ms <= U64_MAX && seq <= U64_MAX ? [ms, seq] : null;
+}
+
+const after = (a: [bigint, bigint], b: [bigint, bigint]) => a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
 
 export function jobEventRoutes(d: { jobs: JobService; store: JobStore; hub: EventHub; keepAliveMs?: number }): Router {
   const r = Router();
@@ -19,7 +32,15 @@ export function jobEventRoutes(d: { jobs: JobService; store: JobStore; hub: Even
     const id = req.params.id;
     await d.jobs.get(tenant, id); // 404 before the stream opens
     const resume = req.get('last-event-id') ?? (typeof req.query.last_event_id === 'string' ? req.query.last_event_id : '');
-    let lastId = STREAM_ID.test(resume) ? resume : '-';
+    let lastId = '-';
+    if (resume !== '') {
+      const parsed = parseStreamId(resume);
+      if (!parsed) throw badRequest('invalid_last_event_id', 'Last-Event-ID must be an event id this stream sent (<ms>-<seq>)');
+      // An id beyond the stream's end is not one this stream sent (a stream of an earlier run, say): replay it all.
+      const newest = await d.store.lastEventId(id);
+      const newestParsed = newest ? parseStreamId(newest) : null;
+      lastId = newestParsed && !after(parsed, newestParsed) ? resume : '-';
+    }
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-cache, no-transform',

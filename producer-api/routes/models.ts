@@ -75,8 +75,9 @@ export function modelRoutes(d: ModelRoutesDeps): Router {
   };
 
   // Model names may contain `/` (hf.co/org/repo:tag), so the name is everything before the verb.
+  // Express has decoded the parameter already; decoding it again would misread a literal `%`.
   r.post(/^\/v1\/models\/(.+)\/load$/, d.admin, async (req, res) => {
-    const model = parseModelName(decodeURIComponent((req.params as Record<string, string>)[0]!));
+    const model = parseModelName((req.params as Record<string, string>)[0]!);
     // A load ends any hold; `?pin=<duration>` keeps the model from eviction for that long.
     const pinMs = durationQuery(req.query.pin, 'pin');
     const snap = await d.cluster.snapshot(0);
@@ -92,7 +93,7 @@ export function modelRoutes(d: ModelRoutesDeps): Router {
   });
 
   r.post(/^\/v1\/models\/(.+)\/unload$/, d.admin, async (req, res) => {
-    const model = parseModelName(decodeURIComponent((req.params as Record<string, string>)[0]!));
+    const model = parseModelName((req.params as Record<string, string>)[0]!);
     const holdMs = durationQuery(req.query.hold, 'hold') ?? 0;
     const snap = await d.cluster.snapshot(0);
     const only = typeof req.query.worker === 'string' ? req.query.worker : undefined;

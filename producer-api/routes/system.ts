@@ -14,11 +14,15 @@ export function systemRoutes(d: { redis: Redis; cluster: ClusterView; queues: Mo
   });
 
   r.get('/readyz', async (_req, res) => {
+    if (d.redis.status !== 'ready') {
+      res.status(503).set('Retry-After', '2').json({ error: { code: 'not_ready', message: `redis: connection ${d.redis.status}` } });
+      return;
+    }
     try {
       await d.redis.ping();
       res.json({ status: 'ready', redis: 'ok' });
     } catch (err) {
-      res.status(503).json({ error: { code: 'not_ready', message: `redis: ${(err as Error).message}` } });
+      res.status(503).set('Retry-After', '2').json({ error: { code: 'not_ready', message: `redis: ${(err as Error).message}` } });
     }
   });
 

@@ -2,6 +2,9 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { LATENCY_BUCKETS, jobsFinished, registry } from '../../protocol/metrics.js';
 
+/** The label value for anything not known to the fabric (an invented model name), so label sets stay bounded. */
+export const UNKNOWN_LABEL = 'unknown';
+
 export const metrics = {
   jobsFinished,
   jobsSubmitted: new Counter({

@@ -169,7 +169,7 @@ export class LlamaCppEngine implements Engine {
     const tokens = promptTokens(req, entry.model, entry.chatWrapper);
     const contextSize = entry.context.contextSize;
     if (tokens.length >= contextSize) {
-      throw new EngineError('invalid_request', `prompt of ${tokens.length} tokens does not fit the context of ${contextSize}`);
+      throw new EngineError('context_length_exceeded', `prompt of ${tokens.length} tokens does not fit the context of ${contextSize}`);
     }
     const grammar = await formatGrammar(entry.model.llama, req.format);
     if (req.signal.aborted) throw new EngineError('aborted', 'generation aborted before it started');
