@@ -14,8 +14,8 @@ import { startRedisServer } from './redis-server.js';
 /** Where the private Redis keeps its data (append-only file); delete the folder to start empty. */
 export const PRIVATE_REDIS_DIR = '.fabric/redis';
 
-async function answers(url: string): Promise<boolean> {
-  const probe = createRedisConnection(parseRedisConnection(url), 'requests', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1500 });
+async function answers(url: string, extra: { sentinelPassword?: string } = {}): Promise<boolean> {
+  const probe = createRedisConnection(parseRedisConnection(url, extra), 'requests', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, sentinelRetryStrategy: () => null, connectTimeout: 1500 });
   try {
     await probe.connect();
     return (await probe.ping()) === 'PONG';
@@ -33,11 +33,14 @@ export interface EnsuredRedis {
   dataDir: string | null;
 }
 
-/** `explicitUrl`: REDIS_URL as set by the user (undefined or empty: not set). */
-export async function ensureRedis(explicitUrl: string | undefined, log: Logger): Promise<EnsuredRedis> {
+/**
+ * `explicitUrl`: REDIS_URL as set by the user (undefined or empty: not set); a sentinel group is
+ * always the operator's, so only an unset REDIS_URL falls back to a private server.
+ */
+export async function ensureRedis(explicitUrl: string | undefined, log: Logger, extra: { sentinelPassword?: string } = {}): Promise<EnsuredRedis> {
   if (explicitUrl) {
-    parseRedisConnection(explicitUrl);
-    if (await answers(explicitUrl)) return { url: explicitUrl, child: null, dataDir: null };
+    parseRedisConnection(explicitUrl, extra);
+    if (await answers(explicitUrl, extra)) return { url: explicitUrl, child: null, dataDir: null };
     throw new StartupError(`no Redis answers at ${explicitUrl} (REDIS_URL); start Redis there, or unset REDIS_URL to let npm start run a private one`);
   }
   if (await answers(DEFAULT_REDIS_URL)) return { url: DEFAULT_REDIS_URL, child: null, dataDir: null };

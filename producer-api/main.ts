@@ -12,7 +12,7 @@ const log = createLogger('api');
 const { running, conns } = await startOrExit('api', async (cleanups) => {
   const cfg = apiConfigFromEnv(process.env);
   const redisCfg = redisConfigFromEnv(process.env);
-  const conns = await connectForRequests(redisCfg.redisUrl, log);
+  const conns = await connectForRequests(redisCfg, log);
   cleanups.add(() => conns.disconnect());
   const running = await runApi(cfg, { redis: conns.requests, background: conns.background, keys: createKeys(redisCfg.prefix), log });
   return { running, conns };

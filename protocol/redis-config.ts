@@ -14,14 +14,17 @@ import { ConfigError, envString, type Env } from './env.js';
 import { createKeys, type Keys } from './keys.js';
 import type { Logger } from './logger.js';
 import { redisConnected } from './metrics.js';
+import { parseRedisEndpoint, redact, type RedisEndpoint } from './redis-endpoint.js';
 import { StartupError } from './startup.js';
 
-/** A parsed connection target; a single server today (one place to add other kinds). */
-export type RedisConnectionConfig = { readonly kind: 'standalone'; readonly url: string };
+/** A parsed connection target the fabric can use: one server, or a sentinel-managed master. */
+export type RedisConnectionConfig = Exclude<RedisEndpoint, { kind: 'cluster' }>;
 
 export interface RedisConfig {
   redisUrl: string;
   prefix: string;
+  /** Password of the sentinels themselves, when they have one apart from the data servers' (REDIS_SENTINEL_PASSWORD). */
+  sentinelPassword?: string;
 }
 
 export type RedisRole = 'requests' | 'background';
@@ -32,22 +35,25 @@ export const REQUEST_COMMAND_TIMEOUT_MS = 1_000;
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
 export function redisConfigFromEnv(env: Env): RedisConfig {
+  const sentinelPassword = envString(env, 'REDIS_SENTINEL_PASSWORD', '');
   return {
     redisUrl: envString(env, 'REDIS_URL', DEFAULT_REDIS_URL),
     prefix: envString(env, 'FABRIC_PREFIX', 'fabric'),
+    ...(sentinelPassword ? { sentinelPassword } : {}),
   };
 }
 
-/** Parses REDIS_URL (`redis://` or `rediss://`); a ConfigError names what is wrong. */
-export function parseRedisConnection(url: string): RedisConnectionConfig {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new ConfigError(`REDIS_URL must be a URL like redis://host:6379, got ${JSON.stringify(url)}`);
+/**
+ * Parses REDIS_URL: `redis://` / `rediss://` (one server) or `redis+sentinel://h1:26379,h2/<master>[/<db>]`
+ * (a sentinel-managed master, followed across failovers). A ConfigError names what is wrong;
+ * Redis Cluster URLs are refused (the fabric's multi-key scripts are not slot-aware yet).
+ */
+export function parseRedisConnection(url: string, extra: { sentinelPassword?: string } = {}): RedisConnectionConfig {
+  const endpoint = parseRedisEndpoint(url, extra);
+  if (endpoint.kind === 'cluster') {
+    throw new ConfigError(`Redis Cluster is not supported yet (${JSON.stringify(redact(url))}): use one server or a sentinel group (redis+sentinel://host:26379,.../<master>)`);
   }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new ConfigError(`REDIS_URL must start with redis:// or rediss://, got ${JSON.stringify(url)}`);
-  return { kind: 'standalone', url };
+  return endpoint;
 }
 
 const ROLE_OPTIONS: Record<RedisRole, RedisOptions> = {
@@ -60,7 +66,8 @@ const ROLE_OPTIONS: Record<RedisRole, RedisOptions> = {
  * lazyConnect). With `log`, losing the connection is logged once per outage (not per retry).
  */
 export function createRedisConnection(conn: RedisConnectionConfig, role: RedisRole, extra: RedisOptions = {}, log?: Logger): Redis {
-  const redis = new Redis(conn.url, { ...ROLE_OPTIONS[role], ...extra });
+  const options = { ...ROLE_OPTIONS[role], ...extra };
+  const redis = conn.kind === 'single' ? new Redis(conn.url, options) : new Redis({ ...options, ...sentinelOptions(conn) });
   const gauge = redisConnected.labels({ role });
   let up = false;
   redis.on('ready', () => {
@@ -75,6 +82,22 @@ export function createRedisConnection(conn: RedisConnectionConfig, role: RedisRo
     up = false;
   });
   return redis;
+}
+
+/**
+ * ioredis options for a sentinel-managed master: it asks the sentinels for the master and asks
+ * again after every disconnect, so connections follow a failover on their own.
+ */
+function sentinelOptions(conn: Extract<RedisConnectionConfig, { kind: 'sentinel' }>): RedisOptions {
+  return {
+    sentinels: conn.sentinels.map((x) => ({ host: x.host, port: x.port })),
+    name: conn.masterName,
+    db: conn.db,
+    ...(conn.username ? { username: conn.username } : {}),
+    ...(conn.password ? { password: conn.password } : {}),
+    ...(conn.sentinelPassword ? { sentinelPassword: conn.sentinelPassword } : {}),
+    ...(conn.tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
+  };
 }
 
 /** How long a start waits for Redis before it gives up. */
@@ -98,8 +121,9 @@ export interface ApiConnections {
 }
 
 /** The API's two connections, connected (or a StartupError). */
-export async function connectForRequests(url: string, log?: Logger): Promise<ApiConnections> {
-  const conn = parseRedisConnection(url);
+export async function connectForRequests(cfg: Pick<RedisConfig, 'redisUrl' | 'sentinelPassword'>, log?: Logger): Promise<ApiConnections> {
+  const url = cfg.redisUrl;
+  const conn = parseRedisConnection(url, cfg);
   const requests = createRedisConnection(conn, 'requests', {}, log);
   const background = createRedisConnection(conn, 'background', {}, log);
   const disconnect = () => {
@@ -137,7 +161,15 @@ export async function waitUntilReady(redis: Redis, timeoutMs: number): Promise<v
 
 /** A background connection (BullMQ workers, the scheduler) and the key builder. */
 export function connectRedis(cfg: RedisConfig, log?: Logger): { redis: Redis; keys: Keys } {
-  return { redis: createRedisConnection(parseRedisConnection(cfg.redisUrl), 'background', {}, log), keys: createKeys(cfg.prefix) };
+  return { redis: createRedisConnection(parseRedisConnection(cfg.redisUrl, cfg), 'background', {}, log), keys: createKeys(cfg.prefix) };
+}
+
+/**
+ * Waits until `replicas` replicas acknowledged every write this connection made so far
+ * (Redis WAIT), at most `timeoutMs`; returns how many did.
+ */
+export async function waitForReplicas(redis: Redis, replicas: number, timeoutMs: number): Promise<number> {
+  return Number(await redis.call('WAIT', replicas, timeoutMs));
 }
 
 /** True for an error that means Redis is unreachable now (not a bad command): answer 503, retry later. */

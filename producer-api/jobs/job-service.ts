@@ -5,6 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { recordArrival } from '../../protocol/arrivals.js';
+import { waitForReplicas } from '../../protocol/redis-config.js';
 import { minPromptTokens } from '../../protocol/context-length.js';
 import { type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../../protocol/job.js';
 import type { JobStore } from '../../protocol/job-store.js';
@@ -64,8 +65,31 @@ export interface SubmitRequest {
   readonly signal?: AbortSignal | undefined;
 }
 
+/** How long submissions stop waiting for replicas after a wait came back short. */
+const REPLICA_SHORT_PAUSE_MS = 10_000;
+
 export class JobService {
+  private replicasShortUntil = 0;
+
   constructor(private readonly d: JobServiceDeps) {}
+
+  /**
+   * With `replicaAcks`, holds the answer until replicas have the new job, so a failover keeps it.
+   * WAIT holds the shared connection, so after a short answer (no replica, e.g. just after a
+   * failover) the waits pause for a while instead of stalling every request.
+   */
+  private async awaitReplicas(id: string): Promise<void> {
+    const { replicaAcks, replicaAckTimeoutMs } = this.d.opts;
+    if (replicaAcks === 0 || Date.now() < this.replicasShortUntil) return;
+    const acked = await waitForReplicas(this.d.redis, replicaAcks, replicaAckTimeoutMs).catch((err: Error) => {
+      this.d.log.warn({ err, id }, 'Replica acknowledgement wait failed');
+      return null;
+    });
+    if (acked !== null && acked < replicaAcks) {
+      this.replicasShortUntil = Date.now() + REPLICA_SHORT_PAUSE_MS;
+      this.d.log.warn({ id, acked, wanted: replicaAcks, timeoutMs: replicaAckTimeoutMs, pauseMs: REPLICA_SHORT_PAUSE_MS }, 'Job accepted before enough replicas acknowledged it; not waiting for replicas for a while');
+    }
+  }
 
   /**
    * Validated body in, accepted job out; throws HttpError for anything refused. With
@@ -175,6 +199,7 @@ export class JobService {
       await this.d.redis.del(this.d.keys.job(id)).catch(() => undefined);
       throw unavailable('queue_unavailable', `could not enqueue: ${(err as Error).message}`, 1);
     }
+    await this.awaitReplicas(id);
     metrics.jobsSubmitted.inc({ model, task });
     void this.wakeSchedulerIfCold(model);
     // Arrival history feeds the scheduler's pre-warm and eviction; losing one is harmless.

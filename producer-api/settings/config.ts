@@ -44,6 +44,8 @@ export function apiConfigFromEnv(env: Env): ApiConfig {
       expirySweepMs: envDurationMs(env, 'FABRIC_EXPIRY_SWEEP', base.expirySweepMs),
       syncWaitMs: envDurationMs(env, 'FABRIC_SYNC_WAIT', base.syncWaitMs),
       maxWaitMs: envDurationMs(env, 'FABRIC_MAX_WAIT', base.maxWaitMs),
+      replicaAcks: envInt(env, 'FABRIC_REPLICA_ACKS', base.replicaAcks),
+      replicaAckTimeoutMs: envDurationMs(env, 'FABRIC_REPLICA_ACK_TIMEOUT', base.replicaAckTimeoutMs),
       webhookAllowList: envString(env, 'FABRIC_WEBHOOK_ALLOWLIST', ''),
       tenantLimits: tenantLimitsFromText(envString(env, 'FABRIC_TENANT_LIMITS', '')),
       queue: { ...base.queue, attempts: envInt(env, 'FABRIC_JOB_ATTEMPTS', base.queue.attempts, 1) },

@@ -24,6 +24,14 @@ export interface ApiOptions {
   readonly maxWaitMs: number;
   /** How long an Idempotency-Key keeps naming its job. @defaultValue 24 h */
   readonly idempotencyTtlSec: number;
+  /**
+   * Replicas that must acknowledge a new job's writes (Redis WAIT) before it is answered as
+   * accepted, so a failover to a replica cannot lose it (FABRIC_REPLICA_ACKS); 0: don't wait.
+   * @defaultValue 0
+   */
+  readonly replicaAcks: number;
+  /** Longest wait for those acknowledgements; past it the job is answered anyway and a warning logged (FABRIC_REPLICA_ACK_TIMEOUT). @defaultValue 1 s */
+  readonly replicaAckTimeoutMs: number;
   /** Seconds sent in Retry-After when a wait ends before the job does. @defaultValue 1 */
   readonly pollRetryAfterSec: number;
   /** BullMQ settings shared with the workers (attempts: FABRIC_JOB_ATTEMPTS). @defaultValue QUEUE_SETTINGS_DEFAULTS */
@@ -51,6 +59,8 @@ export const API_DEFAULTS: ApiOptions = Object.freeze({
   syncWaitMs: 90_000,
   maxWaitMs: 300_000,
   idempotencyTtlSec: 24 * 3600,
+  replicaAcks: 0,
+  replicaAckTimeoutMs: 1_000,
   pollRetryAfterSec: 1,
   queue: QUEUE_SETTINGS_DEFAULTS,
   webhookAllowList: '',
@@ -59,7 +69,7 @@ export const API_DEFAULTS: ApiOptions = Object.freeze({
   version: '0.1.0',
 });
 
-type NumericKey = 'bodyLimitBytes' | 'maxBacklog' | 'defaultTimeoutMs' | 'defaultTtlMs' | 'expirySweepMs' | 'syncWaitMs' | 'maxWaitMs' | 'idempotencyTtlSec' | 'pollRetryAfterSec';
+type NumericKey = 'bodyLimitBytes' | 'maxBacklog' | 'defaultTimeoutMs' | 'defaultTtlMs' | 'expirySweepMs' | 'syncWaitMs' | 'maxWaitMs' | 'idempotencyTtlSec' | 'pollRetryAfterSec' | 'replicaAcks' | 'replicaAckTimeoutMs';
 
 const BOUNDS: Record<NumericKey, Bound> = {
   bodyLimitBytes: { min: 1, int: true },
@@ -71,6 +81,8 @@ const BOUNDS: Record<NumericKey, Bound> = {
   maxWaitMs: { min: 0 },
   idempotencyTtlSec: { min: 1, int: true },
   pollRetryAfterSec: { min: 1, int: true },
+  replicaAcks: { min: 0, int: true },
+  replicaAckTimeoutMs: { min: 0, gt: true, int: true },
 };
 
 /** Merges `input` over `API_DEFAULTS`, validates and freezes the result. */

@@ -36,9 +36,10 @@ export interface TestFabric {
   close(): Promise<void>;
 }
 
-export async function startFabric(partial: Partial<ApiOptions> = {}, batch: Partial<BatchOptions> = {}): Promise<TestFabric> {
-  const keys = testKeys();
-  const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+/** `conn`: another Redis to run on (a sentinel group); the run's private server by default. */
+export async function startFabric(partial: Partial<ApiOptions> = {}, batch: Partial<BatchOptions> = {}, conn?: { redis: Redis; keys: Keys }): Promise<TestFabric> {
+  const keys = conn?.keys ?? testKeys();
+  const redis = conn?.redis ?? new Redis(redisUrl(), { maxRetriesPerRequest: null });
   const opts = apiOptions({ webhookAllowList: '127.0.0.1/32', ...partial, queue: { ...apiOptions().queue, ...FAST_QUEUE, ...partial.queue } });
   const api = createApi(opts, { redis, keys, log, batch: { tickMs: 100, ...batch } });
   await api.ready();
