@@ -170,6 +170,13 @@ describe('OpenAI completions, embeddings and models', () => {
     expect(one.queue).toBeDefined();
     const missing = await client.models.retrieve('nope:latest').catch((e) => e);
     expect(missing).toBeInstanceOf(OpenAI.NotFoundError);
+    // The id is decoded once: `%25` is a literal `%`, not the start of another escape.
+    for (const [path, id] of [['%25', '%'], ['%25E0%25A4', '%E0%A4']]) {
+      const odd = await call(f.url, `/v1/models/${path}`);
+      expect(odd.status).toBe(404);
+      expect(odd.json.error).toMatchObject({ type: 'invalid_request_error', code: 'model_not_found', message: `The model '${id}' does not exist` });
+    }
+    expect((await call(f.url, `/v1/models/${encodeURIComponent('fake-small:latest')}`)).json.id).toBe('fake-small:latest');
   });
 });
 

@@ -65,6 +65,22 @@ describe('Files', () => {
     expect(wrong).toBeInstanceOf(OpenAI.BadRequestError);
     expect(wrong.param).toBe('purpose');
   });
+
+  it('serves a file whose name a header cannot carry as is, and answers an upload cut short with 400', async () => {
+    const name = '💥 "x"\u0001.jsonl';
+    const named = `--b\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n--b\r\nContent-Disposition: form-data; name="file"; filename*=UTF-8''${encodeURIComponent(name)}\r\n\r\n${chatLine('r1', 'one')}\r\n--b--\r\n`;
+    const odd = (await call(f.url, '/v1/files', { method: 'POST', body: named, headers: { authorization: 'Bearer key-a', 'content-type': 'multipart/form-data; boundary=b' } })).json;
+    expect(odd.filename).toBe(name);
+    const res = await fetch(`${f.url}/v1/files/${odd.id}/content`, { headers: { authorization: 'Bearer key-a' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-disposition')).toContain(`filename*=UTF-8''${encodeURIComponent(name).replace(/'/g, '%27')}`);
+    const part = `--b\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n--b\r\nContent-Disposition: form-data; name="file"; filename="in.jsonl"\r\n\r\n${chatLine('r1', 'one')}`;
+    for (const body of [part, part.replace('name="file"', 'name="other"')]) {
+      const cut = await call(f.url, '/v1/files', { method: 'POST', body, headers: { authorization: 'Bearer key-a', 'content-type': 'multipart/form-data; boundary=b' } });
+      expect(cut.status).toBe(400);
+      expect(cut.json.error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_multipart' });
+    }
+  });
 });
 
 describe('Batches', () => {

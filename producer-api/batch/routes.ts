@@ -30,13 +30,18 @@ function receiveUpload(req: Request, ingest: (content: Readable, filename: strin
     let work: Promise<StoredFile> | null = null;
     bb.on('field', (name, value) => (fields[name] = value));
     bb.on('file', (name, stream, info) => {
+      // A body cut short errors the open part's stream as well as busboy: a client's fault (400),
+      // and without a listener here that error would be thrown out of the process.
+      let cut: Error | null = null;
+      stream.on('error', (err) => (cut = err));
       if (name !== 'file' || work) return void stream.resume();
       work = ingest(stream, info.filename ?? 'upload.jsonl');
       // A refused file (too large) answers at once; the rest of the body is read and dropped.
       work.catch((err) => {
         req.unpipe(bb);
         req.resume();
-        reject(err);
+        // The store's own refusals (413) stand; a read that failed because the body was cut is the client's.
+        reject(cut && !(err instanceof HttpError) ? new HttpError(400, 'invalid_multipart', cut.message) : err);
       });
     });
     bb.on('error', (err) => reject(new HttpError(400, 'invalid_multipart', (err as Error).message)));
@@ -118,7 +123,8 @@ export function fileAndBatchRoutes(d: BatchRoutesDeps): Router {
   });
   r.get('/v1/files/:id/content', async (req, res) => {
     const f = await d.files.get(tenantOf(res), req.params.id!);
-    res.status(200).set({ 'content-type': 'application/jsonl; charset=utf-8', 'content-disposition': `attachment; filename="${f.filename.replace(/"/g, '')}"` });
+    // The name is the uploader's: `attachment` escapes it (and adds `filename*` for what a header cannot carry as is).
+    res.status(200).attachment(f.filename).set('content-type', 'application/jsonl; charset=utf-8');
     await d.files.pipeContent(f.id, res);
     res.end();
   });

@@ -8,8 +8,9 @@ import { OpenAiError } from './errors.js';
 export function openAiModelRoutes(d: { cluster: ClusterView; queues: ModelQueues }): Router {
   const r = Router();
   // Model names may contain `/` (hf.co/org/repo:tag); the SDKs send the id percent-encoded.
+  // Express has decoded the parameter already; decoding it again would misread a literal `%`.
   r.get(/^\/v1\/models\/(.+)$/, async (req, res) => {
-    const raw = decodeURIComponent((req.params as Record<string, string>)[0]!);
+    const raw = (req.params as Record<string, string>)[0]!;
     const snap = await d.cluster.snapshot(0);
     // Accept the name as listed and Ollama's short form without `:latest`.
     const entry = snap.catalog.get(raw) ?? snap.catalog.get(`${raw}:latest`);
