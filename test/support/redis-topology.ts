@@ -1,18 +1,14 @@
 /**
- * Real multi-process Redis topologies for tests: a master with a replica and sentinels, or a
- * Redis Cluster. Every process started is remembered and `stop()` kills them all (also when
- * the test failed half way, and on process exit as a last resort).
+ * Real multi-process Redis topologies for tests: a master with a replica and sentinels. Every
+ * process started is remembered and `stop()` kills them all (also when the test failed half
+ * way, and on process exit as a last resort).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { freePort } from '../../bin/redis-server.js';
-
-const run = promisify(execFile);
 
 export interface RedisProcess {
   readonly port: number;
@@ -76,18 +72,6 @@ export class RedisTopology {
     return { master, replica, sentinels: started };
   }
 
-  /** A Redis Cluster of `masters` masters (no replicas), all slots assigned and the state ok. */
-  async startCluster(masters = 3): Promise<RedisProcess[]> {
-    const nodes: RedisProcess[] = [];
-    for (let i = 0; i < masters; i++) nodes.push(await this.start(['--cluster-enabled', 'yes', '--cluster-node-timeout', '2000', '--maxmemory-policy', 'noeviction']));
-    await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes']);
-    await waitUntil(async () => {
-      for (const n of nodes) if (!(await info(n.port, 'cluster', 'CLUSTER', 'INFO')).includes('cluster_state:ok')) return false;
-      return true;
-    }, 20_000);
-    return nodes;
-  }
-
   /** Kills every process started (SIGKILL: nothing to flush) and removes their folders. Idempotent. */
   async stop(): Promise<void> {
     const exits = this.children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((r) => c.once('exit', r)));
@@ -115,11 +99,11 @@ function probe(port: number): Redis {
   return c;
 }
 
-async function info(port: number, section: string, ...cmd: string[]): Promise<string> {
+async function info(port: number, section: string): Promise<string> {
   const c = probe(port);
   try {
     await c.connect();
-    return String(cmd.length > 0 ? await c.call(cmd[0]!, ...cmd.slice(1)) : await c.info(section));
+    return await c.info(section);
   } catch {
     return '';
   } finally {
