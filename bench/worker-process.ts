@@ -61,7 +61,9 @@ function workerEnv(o: WorkerProcessOptions): NodeJS.ProcessEnv {
 }
 
 export function spawnWorkerProcess(o: WorkerProcessOptions): WorkerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER_ENTRY], { cwd: REPO_ROOT, env: workerEnv(o), stdio: ['ignore', 'pipe', 'pipe'] });
+  // BENCH_WORKER_NODE_ARGS: extra Node flags for the worker, e.g. `--cpu-prof --cpu-prof-dir=DIR`.
+  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', WORKER_ENTRY], { cwd: REPO_ROOT, env: workerEnv(o), stdio: ['ignore', 'pipe', 'pipe'] });
   if (child.pid === undefined) throw new Error(`could not spawn the worker process (${process.execPath} --import tsx ${WORKER_ENTRY})`);
   const pid = child.pid;
   live.add(child);

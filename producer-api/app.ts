@@ -12,6 +12,7 @@ import { WebhookDispatcher } from '../protocol/webhook-enqueue.js';
 import { createBatchApi, type BatchApi } from './batch/batch-api.js';
 import type { BatchOptions } from './batch/options.js';
 import { ClusterView } from './fleet/cluster-view.js';
+import { ArrivalBatcher } from './jobs/arrival-batcher.js';
 import { EventHub } from './jobs/event-hub.js';
 import { ExpirySweeper } from './jobs/expiry-sweeper.js';
 import { JobService } from './jobs/job-service.js';
@@ -66,6 +67,7 @@ export function createApi(opts: ApiOptions, d: { redis: Redis; background?: Redi
     const r = await checkWebhookUrl(url, allowList);
     return r.ok ? null : r.reason;
   };
+  const arrivals = new ArrivalBatcher(redis, keys, log);
   const jobs = new JobService({
     redis,
     keys,
@@ -73,6 +75,7 @@ export function createApi(opts: ApiOptions, d: { redis: Redis; background?: Redi
     queues,
     cluster,
     hub,
+    arrivals,
     opts,
     log,
     onStatus: createStatusNotifier({ store, dispatcher, log }),
@@ -123,7 +126,7 @@ export function createApi(opts: ApiOptions, d: { redis: Redis; background?: Redi
     },
     close() {
       closing ??= (async () => {
-        for (const step of [() => batch.close(), () => sweeper.close(), () => hub.close(), () => queues.close(), () => dispatcher.close()]) {
+        for (const step of [() => batch.close(), () => sweeper.close(), () => hub.close(), () => arrivals.flush(), () => queues.close(), () => dispatcher.close()]) {
           try {
             await step();
           } catch (err) {

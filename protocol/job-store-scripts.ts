@@ -3,13 +3,14 @@
  * notifies the events bus atomically, in one round trip. Bus messages are
  * `<jobId> <streamId> <type> [status]`.
  */
+import { TERMINAL_STATUSES } from './statuses.js';
 
 /*
  * Creates a job record in status `queued`, unless the model's backlog is full.
- * KEYS[1] job hash, KEYS[2] job event stream, KEYS[3] job delivery log,
- * KEYS[4] BullMQ wait list, KEYS[5] BullMQ prioritized zset (of the model's queue),
- * KEYS[6] deadlines zset (the expiry sweeper's index)
- * KEYS[7] the model's admissions zset: jobs created here and not yet added to BullMQ (score:
+ * KEYS[1] job hash, KEYS[2] job event stream (both new: job ids are random, 128 bits),
+ * KEYS[3] BullMQ wait list, KEYS[4] BullMQ prioritized zset (of the model's queue),
+ * KEYS[5] deadlines zset (the expiry sweeper's index)
+ * KEYS[6] the model's admissions zset: jobs created here and not yet added to BullMQ (score:
  *         Redis time in ms; the caller removes each once its add returned; entries older than
  *         ADMISSION_TTL_MS are dropped, so a crash between the two steps cannot hold a slot)
  * ARGV[1] maximum backlog (waiting + prioritized + admitted jobs)
@@ -21,27 +22,28 @@
  * Returns {1, position, depth}: jobs ahead of this one and the backlog including it, or
  * {0, backlog} when the backlog is full (nothing written).
  * The check counts admissions in flight, so concurrent submissions can never take the queue
- * past its bound (a job already added but not yet removed from KEYS[7] counts twice for a moment:
+ * past its bound (a job already added but not yet removed from KEYS[6] counts twice for a moment:
  * the bound may refuse early, never late).
  */
+/** `,succeeded,failed,...,` for a plain substring test in Lua. */
+const TERMINAL_LIST = `,${[...TERMINAL_STATUSES].join(',')},`;
+
 export const ADMISSION_TTL_MS = 30_000;
 export const CREATE_LUA = `
 local t = redis.call('TIME')
 local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', nowMs - ${ADMISSION_TTL_MS})
-local waiting = redis.call('LLEN', KEYS[4])
-local prioritized = redis.call('ZCARD', KEYS[5])
-local admitting = redis.call('ZCARD', KEYS[7])
+redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', nowMs - ${ADMISSION_TTL_MS})
+local waiting = redis.call('LLEN', KEYS[3])
+local prioritized = redis.call('ZCARD', KEYS[4])
+local admitting = redis.call('ZCARD', KEYS[6])
 local backlog = waiting + prioritized
 if backlog + admitting >= tonumber(ARGV[1]) then return {0, backlog + admitting} end
-redis.call('ZADD', KEYS[7], nowMs, ARGV[5])
-redis.call('PEXPIRE', KEYS[7], ${ADMISSION_TTL_MS})
+redis.call('ZADD', KEYS[6], nowMs, ARGV[5])
 -- BullMQ scores prioritized jobs priority * 2^32 + counter: all with a priority <= ours are ahead.
-local ahead = waiting + redis.call('ZCOUNT', KEYS[5], 0, (tonumber(ARGV[2]) + 1) * 4294967296 - 1)
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+local ahead = waiting + redis.call('ZCOUNT', KEYS[4], 0, (tonumber(ARGV[2]) + 1) * 4294967296 - 1)
 redis.call('HSET', KEYS[1], unpack(ARGV, 7))
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'type', 'status', 'data', ARGV[4])
-if tonumber(ARGV[6]) > 0 then redis.call('ZADD', KEYS[6], ARGV[6], ARGV[5]) end
+if tonumber(ARGV[6]) > 0 then redis.call('ZADD', KEYS[5], ARGV[6], ARGV[5]) end
 return {1, ahead, backlog + 1}
 `;
 
@@ -63,7 +65,10 @@ return n
 `;
 
 /*
- * KEYS[1] job hash, KEYS[2] job event stream
+ * KEYS[1] job hash, KEYS[2] job event stream; the owning tenant's ledger as the caller believes
+ * it (used only when ARGV[9] names the record's tenant): KEYS[3] its jobs hash (queued,
+ * running), KEYS[4] its usage on the day the job ends, KEYS[5] its usage since the start,
+ * KEYS[6] the fleet's usage since the start
  * ARGV[1] new status
  * ARGV[2] comma-separated statuses the job may be in for the change to apply
  * ARGV[3] event data (JSON) appended to the stream as {type=status, data}
@@ -72,12 +77,17 @@ return n
  * ARGV[6] approximate maximum length of the event stream
  * ARGV[7] job id
  * ARGV[8] text still to append as a token event before the status event ('' for none)
- * ARGV[9..] field, value pairs written to the hash with the status
- * Returns {1, streamId, previousStatus, tenant, model, started_at} when applied (the rest feed
- * the tenant ledger), {0, currentStatus} when refused, {-1} when no such job.
+ * ARGV[9] the tenant KEYS[3..5] belong to ('' when the caller does not know it)
+ * ARGV[10] prompt tokens, ARGV[11] completion tokens, ARGV[12] finished at (epoch ms, 0: now
+ *          unknown), ARGV[13] seconds to keep the day's usage: counted when the status is terminal
+ * ARGV[14..] field, value pairs written to the hash with the status
+ * Returns {1, streamId, previousStatus, tenant, model, started_at, counted} when applied
+ * (counted 1: the tenant's counts and usage moved here; otherwise the caller moves them),
+ * {0, currentStatus} when refused, {-1} when no such job.
  */
 export const TRANSITION_LUA = `
-local current = redis.call('HGET', KEYS[1], 'status')
+local rec = redis.call('HMGET', KEYS[1], 'status', 'tenant', 'model', 'started_at')
+local current = rec[1]
 if not current then return {-1} end
 local allowed = false
 for s in string.gmatch(ARGV[2], '([^,]+)') do
@@ -88,20 +98,38 @@ if ARGV[8] ~= '' then
   local tid = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'type', 'token', 'data', ARGV[8])
   redis.call('PUBLISH', ARGV[4], ARGV[7] .. ' ' .. tid .. ' token')
 end
-redis.call('HSET', KEYS[1], 'status', ARGV[1])
-if #ARGV >= 9 then redis.call('HSET', KEYS[1], unpack(ARGV, 9)) end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], unpack(ARGV, 14))
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'type', 'status', 'data', ARGV[3])
 local ttl = tonumber(ARGV[5])
 if ttl > 0 then
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[2], ttl)
-else
+elseif string.find(${JSON.stringify(TERMINAL_LIST)}, ',' .. current .. ',', 1, true) then
+  -- Leaving a terminal status (a retry): the record lives on without its expiry.
   redis.call('PERSIST', KEYS[1])
   redis.call('PERSIST', KEYS[2])
 end
 redis.call('PUBLISH', ARGV[4], ARGV[7] .. ' ' .. id .. ' status ' .. ARGV[1])
-local owner = redis.call('HMGET', KEYS[1], 'tenant', 'model', 'started_at')
-return {1, id, current, owner[1] or '', owner[2] or '', owner[3] or ''}
+local tenant = rec[2] or ''
+if tenant == '' or ARGV[9] ~= tenant then return {1, id, current, tenant, rec[3] or '', rec[4] or '', 0} end
+if current ~= ARGV[1] then
+  if current == 'queued' or current == 'running' then redis.call('HINCRBY', KEYS[3], current, -1) end
+  if ARGV[1] == 'queued' or ARGV[1] == 'running' then redis.call('HINCRBY', KEYS[3], ARGV[1], 1) end
+  if string.find(${JSON.stringify(TERMINAL_LIST)}, ',' .. ARGV[1] .. ',', 1, true) then
+    local gpu = 0
+    local started = tonumber(rec[4] or '')
+    local finished = tonumber(ARGV[12])
+    if current == 'running' and started and finished > 0 and finished > started then gpu = finished - started end
+    for k = 4, 6 do
+      redis.call('HINCRBY', KEYS[k], 'jobs_' .. ARGV[1], 1)
+      if ARGV[10] ~= '0' then redis.call('HINCRBY', KEYS[k], 'prompt_tokens', ARGV[10]) end
+      if ARGV[11] ~= '0' then redis.call('HINCRBY', KEYS[k], 'completion_tokens', ARGV[11]) end
+      if gpu > 0 then redis.call('HINCRBY', KEYS[k], 'gpu_ms', gpu) end
+    end
+    redis.call('EXPIRE', KEYS[4], ARGV[13])
+  end
+end
+return {1, id, current, tenant, rec[3] or '', rec[4] or '', 1}
 `;
 
 /*

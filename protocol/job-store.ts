@@ -9,7 +9,7 @@ import type { Keys } from './keys.js';
 import type { JobRecord, Priority, Task } from './job.js';
 import type { StoredStatus } from './statuses.js';
 import { TERMINAL_STATUSES } from './statuses.js';
-import { TenantLedger, type JobMove } from './tenant-ledger.js';
+import { TenantLedger, USAGE_TTL_SEC, utcDay, type JobMove } from './tenant-ledger.js';
 import { APPEND_LUA, CLEAR_DEADLINES_LUA, CREATE_LUA, TRANSITION_LUA } from './job-store-scripts.js';
 
 export interface JobStoreOptions {
@@ -102,9 +102,9 @@ export class JobStore {
   ) {
     this.opts = { ...JOB_STORE_DEFAULTS, ...opts };
     this.ledger = new TenantLedger(redis, keys);
-    redis.defineCommand('fabricCreate', { numberOfKeys: 7, lua: CREATE_LUA });
+    redis.defineCommand('fabricCreate', { numberOfKeys: 6, lua: CREATE_LUA });
     redis.defineCommand('fabricClearDeadlines', { numberOfKeys: 1, lua: CLEAR_DEADLINES_LUA });
-    redis.defineCommand('fabricTransition', { numberOfKeys: 2, lua: TRANSITION_LUA });
+    redis.defineCommand('fabricTransition', { numberOfKeys: 6, lua: TRANSITION_LUA });
     redis.defineCommand('fabricAppend', { numberOfKeys: 1, lua: APPEND_LUA });
   }
 
@@ -116,7 +116,6 @@ export class JobStore {
     const res = (await this.scripts().fabricCreate(
       this.keys.job(job.id),
       this.keys.jobEvents(job.id),
-      this.keys.jobDeliveries(job.id),
       backlog.waitKey,
       backlog.prioritizedKey,
       this.keys.deadlines(),
@@ -174,6 +173,8 @@ export class JobStore {
   /**
    * Moves a job to `to` if it is currently in one of `from`; writes `fields` with it.
    * `pendingText` is generated text not yet appended: it goes in as a token event first.
+   * `tenant`, when the caller knows the job's owner, lets the same script move the tenant's
+   * waiting/running counts (one round trip); otherwise the ledger moves them after.
    */
   async transition(
     id: string,
@@ -182,11 +183,18 @@ export class JobStore {
     fields: Fields = {},
     event: Record<string, unknown> = {},
     pendingText = '',
+    tenant = '',
   ): Promise<TransitionResult> {
     const ttl = TERMINAL_STATUSES.has(to) ? this.opts.resultTtlSec : 0;
+    const finishedAt = typeof fields.finished_at === 'number' ? fields.finished_at : null;
+    const usage = (fields.usage as JobMove['usage']) ?? null;
     const res = (await this.scripts().fabricTransition(
       this.keys.job(id),
       this.keys.jobEvents(id),
+      this.keys.tenantJobs(tenant),
+      this.keys.tenantUsage(tenant, utcDay(finishedAt ?? Date.now())),
+      this.keys.tenantUsage(tenant, 'total'),
+      this.keys.fleetUsage(),
       to,
       from.join(','),
       JSON.stringify({ status: to, ...event }),
@@ -195,8 +203,13 @@ export class JobStore {
       this.opts.eventsMaxLen,
       id,
       pendingText,
+      tenant,
+      Math.max(0, Math.round(usage?.prompt_tokens ?? 0)),
+      Math.max(0, Math.round(usage?.completion_tokens ?? 0)),
+      finishedAt ?? 0,
+      USAGE_TTL_SEC,
       ...encodeFields(fields),
-    )) as [number, string?, string?, string?, string?, string?];
+    )) as [number, string?, string?, string?, string?, string?, number?];
     if (res[0] === 1) {
       await this.ledger.move({
         tenant: res[3] ?? '',
@@ -204,8 +217,9 @@ export class JobStore {
         from: res[2] as StoredStatus,
         to,
         startedAt: res[5] ? Number(res[5]) : null,
-        finishedAt: typeof fields.finished_at === 'number' ? fields.finished_at : null,
-        usage: (fields.usage as JobMove['usage']) ?? null,
+        finishedAt,
+        usage,
+        counted: res[6] === 1,
       });
       return { ok: true, eventId: res[1] as string };
     }

@@ -12,7 +12,7 @@ import { priorityBand, type PriorityClass } from './tenant-fairness.js';
 import { ADMIT_LUA, GATE_LUA } from './tenant-scripts.js';
 
 /** Usage days are kept this long. */
-const USAGE_TTL_SEC = 400 * 24 * 3600;
+export const USAGE_TTL_SEC = 400 * 24 * 3600;
 const DAY_MS = 24 * 3600 * 1000;
 
 export type GateLimit = 'requests' | 'tokens';
@@ -50,6 +50,8 @@ export interface JobMove {
   startedAt: number | null;
   finishedAt: number | null;
   usage: { prompt_tokens?: number; completion_tokens?: number } | null;
+  /** The waiting/running counts already moved with the status (in the transition script). */
+  counted?: boolean;
 }
 
 /** `YYYY-MM-DD` in UTC. */
@@ -128,9 +130,12 @@ export class TenantLedger {
     if (cls !== 'batch') await this.redis.hincrby(this.keys.tenantJobs(tenant), 'queued', -1);
   }
 
-  /** Follows one job's status change: waiting/running counts, and usage once it ends. */
+  /**
+   * Follows one job's status change into the waiting/running counts and, once it ends, usage;
+   * nothing to do when the transition script already did it (`counted`).
+   */
   async move(m: JobMove): Promise<void> {
-    if (!m.tenant || m.from === m.to) return;
+    if (!m.tenant || m.from === m.to || m.counted) return;
     const jobs = this.keys.tenantJobs(m.tenant);
     const tx = this.redis.multi();
     if (m.from === 'queued' || m.from === 'running') tx.hincrby(jobs, m.from, -1);
@@ -140,7 +145,7 @@ export class TenantLedger {
       const day = this.keys.tenantUsage(m.tenant, utcDay(at));
       // Per day (kept USAGE_TTL_SEC), per tenant since the start, and the fleet's total.
       for (const usage of [day, this.keys.tenantUsage(m.tenant, 'total'), this.keys.fleetUsage()]) {
-        tx.hincrby(usage, 'jobs', 1).hincrby(usage, `jobs_${m.to}`, 1);
+        tx.hincrby(usage, `jobs_${m.to}`, 1);
         if (m.usage?.prompt_tokens) tx.hincrby(usage, 'prompt_tokens', m.usage.prompt_tokens);
         if (m.usage?.completion_tokens) tx.hincrby(usage, 'completion_tokens', m.usage.completion_tokens);
         if (m.from === 'running' && m.startedAt) tx.hincrby(usage, 'gpu_ms', Math.max(0, at - m.startedAt));
@@ -173,5 +178,7 @@ export class TenantLedger {
 
 function toUsage(h: Record<string, string>): Omit<UsageDay, 'day'> {
   const n = (f: string) => Number(h[f] ?? 0);
-  return { jobs: n('jobs'), succeeded: n('jobs_succeeded'), failed: n('jobs_failed'), prompt_tokens: n('prompt_tokens'), completion_tokens: n('completion_tokens'), gpu_seconds: n('gpu_ms') / 1000 };
+  // Jobs by how they ended (`jobs_<status>`); their sum is the jobs that ended.
+  const jobs = Object.keys(h).reduce((s, f) => (f.startsWith('jobs_') ? s + n(f) : s), 0);
+  return { jobs, succeeded: n('jobs_succeeded'), failed: n('jobs_failed'), prompt_tokens: n('prompt_tokens'), completion_tokens: n('completion_tokens'), gpu_seconds: n('gpu_ms') / 1000 };
 }

@@ -58,7 +58,7 @@ export class JobRunner {
     const { store, log } = this.deps;
     const now = Date.now();
     if (p.deadline > 0 && now > p.deadline) {
-      const r = await store.transition(p.id, 'expired', ['queued'], { finished_at: now }, { reason: 'deadline passed before start' });
+      const r = await store.transition(p.id, 'expired', ['queued'], { finished_at: now }, { reason: 'deadline passed before start' }, '', p.tenant);
       if (r.ok) await this.finished(p, 'expired');
       return;
     }
@@ -71,7 +71,7 @@ export class JobRunner {
       started_at: now,
       attempts: job.attemptsMade + 1,
       load_wait_ms: this.deps.loadWaitMs(p.model, createdAt),
-    }, { worker: this.deps.workerId, attempt: job.attemptsMade + 1 });
+    }, { worker: this.deps.workerId, attempt: job.attemptsMade + 1 }, '', p.tenant);
     if (!started.ok) {
       this.active.delete(p.id);
       log.info({ jobId: p.id, status: started.current }, 'Job not started: no longer queued');
@@ -136,7 +136,7 @@ export class JobRunner {
       eval_ms: r.gen?.evalMs,
       error: null,
     };
-    const res = await this.deps.store.transition(p.id, 'succeeded', ['running'], fields, {}, pendingText);
+    const res = await this.deps.store.transition(p.id, 'succeeded', ['running'], fields, {}, pendingText, p.tenant);
     if (res.ok) await this.finished(p, 'succeeded');
   }
 
@@ -153,7 +153,7 @@ export class JobRunner {
         reason === 'timed_out'
           ? { code: 'timed_out', message: `job ran longer than its timeout of ${p.timeoutMs} ms`, retryable: true }
           : null;
-      const res = await store.transition(p.id, reason, ['running'], { finished_at: Date.now(), error }, {}, pendingText);
+      const res = await store.transition(p.id, reason, ['running'], { finished_at: Date.now(), error }, {}, pendingText, p.tenant);
       if (res.ok) await this.finished(p, reason);
       return;
     }
@@ -168,10 +168,10 @@ export class JobRunner {
     };
     if (retryable && job.attemptsMade + 1 < attempts) {
       log.warn({ jobId: p.id, error, attempt: job.attemptsMade + 1 }, 'Job failed, will retry');
-      await store.transition(p.id, 'queued', ['running'], { error }, { retry: true, error }, pendingText);
+      await store.transition(p.id, 'queued', ['running'], { error }, { retry: true, error }, pendingText, p.tenant);
       throw err instanceof Error ? err : new Error(String(err));
     }
-    const res = await store.transition(p.id, 'failed', ['running'], { finished_at: Date.now(), error }, {}, pendingText);
+    const res = await store.transition(p.id, 'failed', ['running'], { finished_at: Date.now(), error }, {}, pendingText, p.tenant);
     if (res.ok) await this.finished(p, 'failed');
     log.warn({ jobId: p.id, error }, 'Job failed');
     throw new UnrecoverableError(error.message);

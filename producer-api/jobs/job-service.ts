@@ -4,7 +4,6 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { recordArrival } from '../../protocol/arrivals.js';
 import { waitForReplicas } from '../../protocol/redis-config.js';
 import { minPromptTokens } from '../../protocol/context-length.js';
 import { type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../../protocol/job.js';
@@ -17,6 +16,7 @@ import { tenantLimitError } from '../tenants/limit-error.js';
 import { bullJobId, queueKeys } from '../../protocol/queue-keys.js';
 import { RETRYABLE_STATUSES, isTerminal, visibleStatus, type JobStatus } from '../../protocol/statuses.js';
 import { loadingOn, residentOn, type ClusterView } from '../fleet/cluster-view.js';
+import type { ArrivalBatcher } from './arrival-batcher.js';
 import type { EventHub } from './event-hub.js';
 import { HttpError, badRequest, conflict, notFound, unavailable } from '../http/http-error.js';
 import type { ModelQueues } from './model-queues.js';
@@ -29,6 +29,7 @@ export interface JobServiceDeps {
   queues: ModelQueues;
   cluster: ClusterView;
   hub: EventHub;
+  arrivals: ArrivalBatcher;
   opts: ApiOptions;
   log: Logger;
   onStatus: StatusListener;
@@ -203,7 +204,7 @@ export class JobService {
     metrics.jobsSubmitted.inc({ model, task });
     void this.wakeSchedulerIfCold(model);
     // Arrival history feeds the scheduler's pre-warm and eviction; losing one is harmless.
-    void recordArrival(this.d.redis, this.d.keys, model, now).catch((err) => this.d.log.warn({ err, model }, 'Arrival record failed'));
+    this.d.arrivals.record(model, now);
     const record: JobRecord = { ...rec, status: 'queued', output: null, error: null, usage: null, worker: null, attempts: 0, startedAt: null, finishedAt: null, loadWaitMs: null, promptEvalMs: null, evalMs: null, cancelRequested: false, run: 0 };
     const queue = { position: created.position, depth: created.depth };
     if (!watch) return { record, created: true, queue };
@@ -215,9 +216,9 @@ export class JobService {
   }
 
   /** `priority`: the BullMQ priority from the tenant ledger's admission (class band + fair-share tag). */
-  private async addToQueue(r: Pick<JobRecord, 'id' | 'model' | 'task' | 'input' | 'timeoutMs' | 'deadline' | 'webhook' | 'run'>, priority: number): Promise<void> {
+  private async addToQueue(r: Pick<JobRecord, 'id' | 'tenant' | 'model' | 'task' | 'input' | 'timeoutMs' | 'deadline' | 'webhook' | 'run'>, priority: number): Promise<void> {
     const q = this.d.opts.queue;
-    const payload: JobPayload = { id: r.id, model: r.model, task: r.task, input: r.input, timeoutMs: r.timeoutMs, deadline: r.deadline, run: r.run, webhook: r.webhook };
+    const payload: JobPayload = { id: r.id, tenant: r.tenant, model: r.model, task: r.task, input: r.input, timeoutMs: r.timeoutMs, deadline: r.deadline, run: r.run, webhook: r.webhook };
     await this.d.queues.get(r.model).add(r.task, payload, {
       jobId: bullJobId(r.id, r.run),
       priority,
@@ -264,7 +265,7 @@ export class JobService {
    */
   async expireIfDue(record: JobRecord, now: number): Promise<boolean> {
     if (record.status !== 'queued' || record.deadline <= 0 || now <= record.deadline) return false;
-    const res = await this.d.store.transition(record.id, 'expired', ['queued'], { finished_at: now }, { reason: 'deadline passed before start' });
+    const res = await this.d.store.transition(record.id, 'expired', ['queued'], { finished_at: now }, { reason: 'deadline passed before start' }, '', record.tenant);
     if (!res.ok) return false;
     await this.removeFromQueue(record);
     metrics.jobsFinished.inc({ model: record.model, status: 'expired' });
@@ -311,7 +312,7 @@ export class JobService {
   async cancel(tenant: string, id: string): Promise<{ record: JobRecord; status: JobStatus }> {
     const { record } = await this.get(tenant, id);
     if (isTerminal(record.status)) throw conflict('job_finished', `job ${id} already ${record.status}`);
-    const res = await this.d.store.transition(id, 'canceled', ['queued'], { finished_at: Date.now() });
+    const res = await this.d.store.transition(id, 'canceled', ['queued'], { finished_at: Date.now() }, {}, '', record.tenant);
     if (res.ok) {
       await this.removeFromQueue(record);
       metrics.jobsFinished.inc({ model: record.model, status: 'canceled' });
@@ -323,7 +324,7 @@ export class JobService {
       // No worker confirmed the abort (it may have died): cancel here. A late completion
       // cannot overwrite it, and a stalled re-run will not start a canceled job.
       if (after?.status === 'running') {
-        const forced = await this.d.store.transition(id, 'canceled', ['running'], { finished_at: Date.now() }, { reason: 'no worker confirmed the abort' });
+        const forced = await this.d.store.transition(id, 'canceled', ['running'], { finished_at: Date.now() }, { reason: 'no worker confirmed the abort' }, '', record.tenant);
         if (forced.ok) {
           metrics.jobsFinished.inc({ model: record.model, status: 'canceled' });
           await this.d.onStatus(record, 'canceled');
@@ -344,7 +345,7 @@ export class JobService {
     const deadline = ttlMs > 0 ? Date.now() + ttlMs : 0;
     const res = await this.d.store.transition(id, 'queued', [...RETRYABLE_STATUSES].filter((s) => s !== 'loading_model') as JobRecord['status'][], {
       run, deadline, output: null, error: null, usage: null, worker: null, started_at: null, finished_at: null, load_wait_ms: null, cancel_requested: 0,
-    }, { retry: true, run });
+    }, { retry: true, run }, '', record.tenant);
     if (!res.ok) throw conflict('job_not_retryable', `job ${id} changed to ${res.current}`);
     await this.d.store.setDeadline(id, deadline);
     const q = queueKeys(this.d.keys.bullPrefix, record.model);
