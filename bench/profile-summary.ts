@@ -55,12 +55,28 @@ function main(): void {
     areas.set(a, (areas.get(a) ?? 0) + us);
   }
   const busy = total - (fn.get('(idle)') ?? 0);
+  // Inclusive time: a node's self time counted for every distinct function on its stack.
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const incl = new Map<string, number>();
+  for (const [id, us] of self) {
+    const seen = new Set<string>();
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const n = byId.get(cur)!;
+      const name = `${n.callFrame.functionName || '(anonymous)'} ${area(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`;
+      if (seen.has(name) || name.startsWith('(root)') || name.startsWith('(idle)')) continue;
+      seen.add(name);
+      incl.set(name, (incl.get(name) ?? 0) + us);
+    }
+  }
   const row = (k: string, us: number) => `| ${k} | ${(us / 1000).toFixed(0)} | ${((100 * us) / busy).toFixed(1)}% |`;
   console.log(`profile ${file}: ${(total / 1e6).toFixed(2)} s sampled, ${(busy / 1e6).toFixed(2)} s not idle\n`);
   console.log('| area | self ms | of busy |\n| --- | ---: | ---: |');
   for (const [k, v] of [...areas].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(row(k, v));
   console.log('\n| function | self ms | of busy |\n| --- | ---: | ---: |');
   for (const [k, v] of [...fn].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(row(k, v));
+  console.log('\n| function (inclusive) | total ms | of busy |\n| --- | ---: | ---: |');
+  for (const [k, v] of [...incl].filter(([k]) => !k.startsWith('(program)') && !k.startsWith('(garbage')).sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(row(k, v));
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) main();

@@ -88,6 +88,9 @@ export function createApi(opts: ApiOptions, d: { redis: Redis; background?: Redi
 
   const app = express();
   app.disable('x-powered-by');
+  // No ETag on JSON answers: hashing every body cost ~3% of the API's CPU per job, and job
+  // state changes are followed by long-poll or events, not conditional GETs.
+  app.set('etag', false);
   app.use(requestContext({ log }));
   app.use(systemRoutes({ redis, cluster, queues, metricsKey: opts.metricsKey, onScrape: () => collectTenantMetrics(store.ledger, opts.tenantLimits) }));
   app.use(adminRoutes({ admin, cluster, queues, extraQueues: [dispatcher.queue] }));

@@ -4,30 +4,36 @@
  * `<jobId> <streamId> <type> [status]`.
  */
 import { TERMINAL_STATUSES } from './statuses.js';
+import { admitLuaStep } from './tenant-scripts.js';
+
+/** `,succeeded,failed,...,` for a plain substring test in Lua. */
+const TERMINAL_LIST = `,${[...TERMINAL_STATUSES].join(',')},`;
 
 /*
- * Creates a job record in status `queued`, unless the model's backlog is full.
+ * Admits a job for its tenant (waiting cap, fair-share priority: see admitLuaStep) and creates
+ * its record in status `queued`, unless the model's backlog is full, in one round trip.
  * KEYS[1] job hash, KEYS[2] job event stream (both new: job ids are random, 128 bits),
  * KEYS[3] BullMQ wait list, KEYS[4] BullMQ prioritized zset (of the model's queue),
  * KEYS[5] deadlines zset (the expiry sweeper's index)
  * KEYS[6] the model's admissions zset: jobs created here and not yet added to BullMQ (score:
  *         Redis time in ms; the caller removes each once its add returned; entries older than
  *         ADMISSION_TTL_MS are dropped, so a crash between the two steps cannot hold a slot)
+ * KEYS[7] the tenant's jobs hash, KEYS[8] the model's fair clock for the job's priority class
  * ARGV[1] maximum backlog (waiting + prioritized + admitted jobs)
- * ARGV[2] BullMQ priority the job will get
- * ARGV[3] approximate maximum length of the event stream
- * ARGV[4] first event data (JSON)
- * ARGV[5] job id, ARGV[6] expiry deadline in epoch ms (0: none)
- * ARGV[7..] field, value pairs of the record
- * Returns {1, position, depth}: jobs ahead of this one and the backlog including it, or
- * {0, backlog} when the backlog is full (nothing written).
+ * ARGV[2] approximate maximum length of the event stream
+ * ARGV[3] first event data (JSON)
+ * ARGV[4] job id, ARGV[5] expiry deadline in epoch ms (0: none)
+ * ARGV[6..11] the admission's arguments (tenant, weight, class base, band size, waiting cap,
+ *         count flag)
+ * ARGV[12] '1' to admit the job here; otherwise ARGV[13] is its BullMQ priority, admitted already
+ * ARGV[14..] field, value pairs of the record
+ * Returns {1, position, depth, priority}: jobs ahead of this one, the backlog including it and
+ * the BullMQ priority to add it with; {0, backlog} when the backlog is full; {2, waiting} when
+ * the tenant has its limit of jobs waiting (nothing written either way).
  * The check counts admissions in flight, so concurrent submissions can never take the queue
  * past its bound (a job already added but not yet removed from KEYS[6] counts twice for a moment:
  * the bound may refuse early, never late).
  */
-/** `,succeeded,failed,...,` for a plain substring test in Lua. */
-const TERMINAL_LIST = `,${[...TERMINAL_STATUSES].join(',')},`;
-
 export const ADMISSION_TTL_MS = 30_000;
 export const CREATE_LUA = `
 local t = redis.call('TIME')
@@ -38,13 +44,18 @@ local prioritized = redis.call('ZCARD', KEYS[4])
 local admitting = redis.call('ZCARD', KEYS[6])
 local backlog = waiting + prioritized
 if backlog + admitting >= tonumber(ARGV[1]) then return {0, backlog + admitting} end
-redis.call('ZADD', KEYS[6], nowMs, ARGV[5])
+local priority = tonumber(ARGV[13])
+if ARGV[12] == '1' then
+${admitLuaStep({ jobs: 7, clock: 8, prioritized: 4 }, 6, 2)}
+  priority = base + admitOffset
+end
+redis.call('ZADD', KEYS[6], nowMs, ARGV[4])
 -- BullMQ scores prioritized jobs priority * 2^32 + counter: all with a priority <= ours are ahead.
-local ahead = waiting + redis.call('ZCOUNT', KEYS[4], 0, (tonumber(ARGV[2]) + 1) * 4294967296 - 1)
-redis.call('HSET', KEYS[1], unpack(ARGV, 7))
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'type', 'status', 'data', ARGV[4])
-if tonumber(ARGV[6]) > 0 then redis.call('ZADD', KEYS[5], ARGV[6], ARGV[5]) end
-return {1, ahead, backlog + 1}
+local ahead = waiting + redis.call('ZCOUNT', KEYS[4], 0, (priority + 1) * 4294967296 - 1)
+redis.call('HSET', KEYS[1], unpack(ARGV, 14))
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', 'status', 'data', ARGV[3])
+if tonumber(ARGV[5]) > 0 then redis.call('ZADD', KEYS[5], ARGV[5], ARGV[4]) end
+return {1, ahead, backlog + 1, priority}
 `;
 
 /*

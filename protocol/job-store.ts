@@ -9,7 +9,9 @@ import type { Keys } from './keys.js';
 import type { JobRecord, Priority, Task } from './job.js';
 import type { StoredStatus } from './statuses.js';
 import { TERMINAL_STATUSES } from './statuses.js';
-import { TenantLedger, USAGE_TTL_SEC, utcDay, type JobMove } from './tenant-ledger.js';
+import { TenantLedger, USAGE_TTL_SEC, admitArgs, utcDay, type JobMove } from './tenant-ledger.js';
+import type { PriorityClass } from './tenant-fairness.js';
+import type { TenantLimit } from './tenant-limits.js';
 import { APPEND_LUA, CLEAR_DEADLINES_LUA, CREATE_LUA, TRANSITION_LUA } from './job-store-scripts.js';
 
 export interface JobStoreOptions {
@@ -40,10 +42,21 @@ export interface BacklogGuard {
   /** The model's admissions in flight (`keys.modelAdmissions(model)`); remove the job once added to BullMQ. */
   admissionsKey: string;
   maxBacklog: number;
-  priority: number;
+  /** The BullMQ priority of a job admitted already (no `Admission` given to create). */
+  priority?: number;
 }
 
-export type CreateResult = { created: true; position: number; depth: number } | { created: false; backlog: number };
+/** The tenant's admission, made with the create: its priority class and limits. */
+export interface Admission {
+  cls: PriorityClass;
+  limit: TenantLimit;
+}
+
+/** `priority` is the one the admission gave (absent when the caller gave it). */
+export type CreateResult =
+  | { created: true; position: number; depth: number; priority?: number }
+  | { created: false; backlog: number }
+  | { created: false; waiting: number };
 
 type Fields = Record<string, string | number | null | undefined | object | boolean>;
 
@@ -102,17 +115,19 @@ export class JobStore {
   ) {
     this.opts = { ...JOB_STORE_DEFAULTS, ...opts };
     this.ledger = new TenantLedger(redis, keys);
-    redis.defineCommand('fabricCreate', { numberOfKeys: 6, lua: CREATE_LUA });
+    redis.defineCommand('fabricCreate', { numberOfKeys: 8, lua: CREATE_LUA });
     redis.defineCommand('fabricClearDeadlines', { numberOfKeys: 1, lua: CLEAR_DEADLINES_LUA });
     redis.defineCommand('fabricTransition', { numberOfKeys: 6, lua: TRANSITION_LUA });
     redis.defineCommand('fabricAppend', { numberOfKeys: 1, lua: APPEND_LUA });
   }
 
   /**
-   * Writes a new record in status `queued` with its first event, unless the model's backlog
-   * (the BullMQ keys in `backlog`) is full. Returns where the job will stand in its queue.
+   * Admits the job for its tenant (waiting cap, fair-share priority) and writes its record in
+   * status `queued` with its first event, unless the model's backlog (the BullMQ keys in
+   * `backlog`) or the tenant's waiting cap is full; one round trip. Returns where the job will
+   * stand in its queue and the BullMQ priority to add it with.
    */
-  async create(job: NewJob, backlog: BacklogGuard): Promise<CreateResult> {
+  async create(job: NewJob, backlog: BacklogGuard, admission?: Admission): Promise<CreateResult> {
     const res = (await this.scripts().fabricCreate(
       this.keys.job(job.id),
       this.keys.jobEvents(job.id),
@@ -120,12 +135,16 @@ export class JobStore {
       backlog.prioritizedKey,
       this.keys.deadlines(),
       backlog.admissionsKey,
+      this.keys.tenantJobs(job.tenant),
+      this.keys.fairClock(job.model, admission?.cls ?? 'normal'),
       backlog.maxBacklog,
-      backlog.priority,
       this.opts.eventsMaxLen,
       JSON.stringify({ status: 'queued' }),
       job.id,
       job.deadline,
+      ...(admission ? admitArgs(job.tenant, admission.cls, admission.limit, true) : ['', 1, 0, 0, 0, '0']),
+      admission ? '1' : '0',
+      backlog.priority ?? 0,
       ...encodeFields({
         id: job.id,
         tenant: job.tenant,
@@ -142,7 +161,8 @@ export class JobStore {
         created_at: job.createdAt,
       }),
     )) as number[];
-    if (res[0] === 1) return { created: true, position: res[1]!, depth: res[2]! };
+    if (res[0] === 1) return admission ? { created: true, position: res[1]!, depth: res[2]!, priority: res[3]! } : { created: true, position: res[1]!, depth: res[2]! };
+    if (res[0] === 2) return { created: false, waiting: res[1]! };
     return { created: false, backlog: res[1]! };
   }
 

@@ -54,6 +54,15 @@ export interface JobMove {
   counted?: boolean;
 }
 
+/**
+ * The admission step's arguments (see admitLuaStep): batch lines are never counted as waiting;
+ * `counted` false for a retried job, already counted by its status change.
+ */
+export function admitArgs(tenant: string, cls: PriorityClass, limit: TenantLimit, counted: boolean): (string | number)[] {
+  const band = priorityBand(cls);
+  return [tenant, limit.weight, band.base, band.size, limit.maxWaiting, counted && cls !== 'batch' ? '1' : '0'];
+}
+
 /** `YYYY-MM-DD` in UTC. */
 export function utcDay(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
@@ -109,17 +118,11 @@ export class TenantLedger {
    */
   async admit(a: { tenant: string; model: string; cls: PriorityClass; limit: TenantLimit; prioritizedKey: string; counted?: boolean }): Promise<AdmitResult> {
     const band = priorityBand(a.cls);
-    const count = a.counted !== false && a.cls !== 'batch';
     const r = await this.scripts().fabricTenantAdmit(
       this.keys.tenantJobs(a.tenant),
       this.keys.fairClock(a.model, a.cls),
       a.prioritizedKey,
-      a.tenant,
-      a.limit.weight,
-      band.base,
-      band.size,
-      a.limit.maxWaiting,
-      count ? '1' : '0',
+      ...admitArgs(a.tenant, a.cls, a.limit, a.counted !== false),
     );
     if (r[0] === 1) return { admitted: true, priority: band.base + r[1]! };
     return { admitted: false, waiting: r[1]! };

@@ -43,6 +43,36 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return {1, 0, math.floor(tokens), math.ceil((burst - tokens) * 1000 / rate), 0, used}
 `;
 
+/**
+ * The admission step as a Lua fragment, shared by ADMIT_LUA and the job store's create script
+ * (which admits and creates in one round trip). `k`: indexes into KEYS of the tenant's jobs
+ * hash, the model's fair clock for the class and the model's BullMQ prioritized zset; `a`: the
+ * index into ARGV of the first of its six arguments (tenant, weight, class base, band size,
+ * waiting cap, count flag). Over the cap it returns `{refused, waiting}`; otherwise it leaves
+ * the job's offset in the band in the local `admitOffset`.
+ */
+export function admitLuaStep(k: { jobs: number; clock: number; prioritized: number }, a: number, refused: number): string {
+  return `
+local queued = tonumber(redis.call('HGET', KEYS[${k.jobs}], 'queued') or '0')
+local cap = tonumber(ARGV[${a + 4}])
+if ARGV[${a + 5}] == '1' and cap > 0 and queued >= cap then return {${refused}, queued} end
+local base = tonumber(ARGV[${a + 2}])
+local size = tonumber(ARGV[${a + 3}])
+-- BullMQ scores a prioritized job priority * 2^32 + counter.
+local head = redis.call('ZRANGEBYSCORE', KEYS[${k.prioritized}], base * 4294967296, (base + size) * 4294967296 - 1, 'LIMIT', 0, 1, 'WITHSCORES')
+local v = 0
+if #head == 0 then
+  redis.call('DEL', KEYS[${k.clock}])
+else
+  v = math.floor(tonumber(head[2]) / 4294967296) - base
+end
+local start = math.max(tonumber(redis.call('HGET', KEYS[${k.clock}], ARGV[${a}]) or '0'), v)
+redis.call('HSET', KEYS[${k.clock}], ARGV[${a}], tostring(start + 1 / tonumber(ARGV[${a + 1}])))
+if ARGV[${a + 5}] == '1' then redis.call('HINCRBY', KEYS[${k.jobs}], 'queued', 1) end
+local admitOffset = math.min(size - 1, math.floor(start))
+`;
+}
+
 /*
  * Admits one job of a tenant to a model's queue: checks the tenant's waiting cap, counts the job
  * as waiting, and gives it its fair-share start tag (start-time fair queueing on BullMQ
@@ -55,22 +85,6 @@ return {1, 0, math.floor(tokens), math.ceil((burst - tokens) * 1000 / rate), 0, 
  * job that is already counted (a retry)
  * Returns {1, offset} (BullMQ priority = ARGV[3] + offset) or {0, waiting} over the cap.
  */
-export const ADMIT_LUA = `
-local queued = tonumber(redis.call('HGET', KEYS[1], 'queued') or '0')
-local cap = tonumber(ARGV[5])
-if ARGV[6] == '1' and cap > 0 and queued >= cap then return {0, queued} end
-local base = tonumber(ARGV[3])
-local size = tonumber(ARGV[4])
--- BullMQ scores a prioritized job priority * 2^32 + counter.
-local head = redis.call('ZRANGEBYSCORE', KEYS[3], base * 4294967296, (base + size) * 4294967296 - 1, 'LIMIT', 0, 1, 'WITHSCORES')
-local v = 0
-if #head == 0 then
-  redis.call('DEL', KEYS[2])
-else
-  v = math.floor(tonumber(head[2]) / 4294967296) - base
-end
-local start = math.max(tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0'), v)
-redis.call('HSET', KEYS[2], ARGV[1], tostring(start + 1 / tonumber(ARGV[2])))
-if ARGV[6] == '1' then redis.call('HINCRBY', KEYS[1], 'queued', 1) end
-return {1, math.min(size - 1, math.floor(start))}
+export const ADMIT_LUA = `${admitLuaStep({ jobs: 1, clock: 2, prioritized: 3 }, 1, 0)}
+return {1, admitOffset}
 `;

@@ -168,26 +168,19 @@ export class JobService {
     };
     const q = queueKeys(this.d.keys.bullPrefix, model);
     const cls = priorityClassOf(rec.priority, rec.metadata);
-    const admitted = await store.ledger.admit({ tenant, model, cls, limit: opts.tenantLimits.forTenant(tenant), prioritizedKey: q.prioritized });
-    if (!admitted.admitted) {
-      metrics.jobsRejected.inc({ model, reason: 'quota' });
-      throw tenantLimitError('waiting_jobs', `tenant ${tenant} has ${admitted.waiting} jobs waiting (limit ${opts.tenantLimits.forTenant(tenant).maxWaiting}); retry once some have started`, this.retryAfterSec(admitted.waiting));
-    }
-    const priority = admitted.priority;
+    const limit = opts.tenantLimits.forTenant(tenant);
     const admissionsKey = this.d.keys.modelAdmissions(model);
-    let created: Awaited<ReturnType<JobStore['create']>>;
-    try {
-      created = await store.create(rec, { waitKey: q.wait, prioritizedKey: q.prioritized, admissionsKey, maxBacklog: opts.maxBacklog, priority });
-    } catch (err) {
-      await store.ledger.release(tenant, cls).catch(() => undefined);
-      throw err;
+    const created = await store.create(rec, { waitKey: q.wait, prioritizedKey: q.prioritized, admissionsKey, maxBacklog: opts.maxBacklog }, { cls, limit });
+    if (!created.created && 'waiting' in created) {
+      metrics.jobsRejected.inc({ model, reason: 'quota' });
+      throw tenantLimitError('waiting_jobs', `tenant ${tenant} has ${created.waiting} jobs waiting (limit ${limit.maxWaiting}); retry once some have started`, this.retryAfterSec(created.waiting));
     }
     if (!created.created) {
-      await store.ledger.release(tenant, cls);
       metrics.jobsRejected.inc({ model, reason: 'backlog' });
       // Admissions in flight may be counted twice for a moment, so the bound is what is known exactly.
       throw unavailable('backlog_full', `model ${model} has its limit of ${opts.maxBacklog} jobs waiting; retry later`, this.retryAfterSec(created.backlog));
     }
+    const priority = created.priority!;
     // In place before the job is queued, so even an instant completion is not missed.
     const watch = waitMs > 0 ? this.watch(id, signal) : null;
     try {
