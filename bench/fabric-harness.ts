@@ -41,6 +41,8 @@ export interface BenchFabricOptions {
   log: Logger;
   /** FakeEngine slotsPerModel, which is the worker's BullMQ concurrency. */
   slots: number;
+  /** FakeEngine tokens per second (0, the default: zero latency). */
+  tokensPerSecond?: number;
   /** Waiting jobs a model queue may hold before 503 (the API default is 1000). */
   maxBacklog?: number;
   /** Where the worker runs; `shared` if left out. */
@@ -133,7 +135,7 @@ async function runSteps(steps: (() => Promise<unknown>)[], log: Logger): Promise
 async function startInProcessWorker(o: BenchFabricOptions, keys: Keys, queue: ApiOptions['queue'], extra: RedisOptions): Promise<WorkerSide> {
   const { redis, log } = o;
   const workerRedis = redis.connect({ ...extra, connectionName: 'fabric-worker' });
-  const engine = zeroLatencyEngine(o.slots);
+  const engine = zeroLatencyEngine(o.slots, o.tokensPerSecond);
   const store = new JobStore(workerRedis, keys);
   const dispatcher = new WebhookDispatcher({ connection: workerRedis, keys, logger: log });
   const notifier = createStatusNotifier({ store, dispatcher, log });
@@ -176,7 +178,7 @@ async function startWorkerProcess(o: BenchFabricOptions, keys: Keys, apiUrl: str
       });
       await conn.subscribe(keys.eventsBus());
     }
-    const child = spawnWorkerProcess({ redisUrl: redis.url, prefix: keys.prefix, workerId: `bench-worker-${keys.prefix}`, slots: o.slots });
+    const child = spawnWorkerProcess({ redisUrl: redis.url, prefix: keys.prefix, workerId: `bench-worker-${keys.prefix}`, slots: o.slots, tokensPerSecond: o.tokensPerSecond });
     // Stopped first: the worker drains before the API and the completion subscriber go.
     steps.unshift(() => child.stop(5000));
     await Promise.race([waitForResident(apiUrl, MODEL, WORKER_READY_TIMEOUT_MS), child.exited]);

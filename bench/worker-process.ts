@@ -15,6 +15,8 @@ export interface WorkerProcessOptions {
   workerId: string;
   /** FABRIC_SLOTS: FakeEngine slotsPerModel, which is the worker's BullMQ concurrency. */
   slots: number;
+  /** FABRIC_FAKE_TPS: tokens per second (0, the default: no delay). */
+  tokensPerSecond?: number;
 }
 
 export interface WorkerProcess {
@@ -51,7 +53,7 @@ function workerEnv(o: WorkerProcessOptions): NodeJS.ProcessEnv {
     FABRIC_PREFIX: o.prefix,
     FABRIC_WORKER_ID: o.workerId,
     FABRIC_ENGINE: 'fake',
-    FABRIC_FAKE_TPS: '0',
+    FABRIC_FAKE_TPS: String(o.tokensPerSecond ?? 0),
     FABRIC_FAKE_LOAD_MS: '0',
     FABRIC_SLOTS: String(o.slots),
     FABRIC_PRELOAD: MODEL.replace(/:latest$/, ''),
