@@ -1,10 +1,14 @@
 /**
  * Lua for the job record. Each script changes the record, appends to its event stream and
  * notifies the events bus atomically, in one round trip. Bus messages are
- * `<jobId> <streamId> <type> [status]`.
+ * `<jobId> <streamId> status <status>`, `<jobId> <streamId> <type>`, or for a token of at most
+ * BUS_TOKEN_MAX_BYTES `<jobId> <streamId> token <text>` (its reader need not read the stream).
  */
 import { TERMINAL_STATUSES } from './statuses.js';
 import { admitLuaStep } from './tenant-scripts.js';
+
+/** Tokens up to this size ride on their bus message; longer ones are read from the stream. */
+export const BUS_TOKEN_MAX_BYTES = 4096;
 
 /** `,succeeded,failed,...,` for a plain substring test in Lua. */
 const TERMINAL_LIST = `,${[...TERMINAL_STATUSES].join(',')},`;
@@ -107,7 +111,9 @@ end
 if not allowed then return {0, current} end
 if ARGV[8] ~= '' then
   local tid = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'type', 'token', 'data', ARGV[8])
-  redis.call('PUBLISH', ARGV[4], ARGV[7] .. ' ' .. tid .. ' token')
+  local text = ''
+  if #ARGV[8] <= ${BUS_TOKEN_MAX_BYTES} then text = ' ' .. ARGV[8] end
+  redis.call('PUBLISH', ARGV[4], ARGV[7] .. ' ' .. tid .. ' token' .. text)
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], unpack(ARGV, 14))
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'type', 'status', 'data', ARGV[3])
@@ -152,6 +158,8 @@ return {1, id, current, tenant, rec[3] or '', rec[4] or '', 1}
  */
 export const APPEND_LUA = `
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'type', ARGV[1], 'data', ARGV[2])
-redis.call('PUBLISH', ARGV[4], ARGV[5] .. ' ' .. id .. ' ' .. ARGV[1])
+local text = ''
+if ARGV[1] == 'token' and #ARGV[2] <= ${BUS_TOKEN_MAX_BYTES} then text = ' ' .. ARGV[2] end
+redis.call('PUBLISH', ARGV[4], ARGV[5] .. ' ' .. id .. ' ' .. ARGV[1] .. text)
 return id
 `;
