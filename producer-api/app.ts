@@ -21,7 +21,7 @@ import { errorHandler, notFoundRoute } from './middleware/error-handler.js';
 import { jsonBody } from './middleware/json-body.js';
 import { requestContext } from './middleware/request-context.js';
 import { authThenLimit, tenantRateLimit } from './tenants/rate-limit.js';
-import { collectTenantMetrics, knownTenants, tenantCounts, usageRoutes } from './tenants/usage.js';
+import { clearTenantMetrics, collectTenantMetrics, knownTenants, tenantCounts, usageRoutes } from './tenants/usage.js';
 import { ModelQueues } from './jobs/model-queues.js';
 import type { ApiOptions } from './settings/options.js';
 import { isOpenAiPath, openAiErrorHandler } from './openai/errors.js';
@@ -92,7 +92,7 @@ export function createApi(opts: ApiOptions, d: { redis: Redis; background?: Redi
   // state changes are followed by long-poll or events, not conditional GETs.
   app.set('etag', false);
   app.use(requestContext({ log }));
-  app.use(systemRoutes({ redis, cluster, queues, metricsKey: opts.metricsKey, onScrape: () => collectTenantMetrics(store.ledger, opts.tenantLimits) }));
+  app.use(systemRoutes({ redis, cluster, queues, metricsKey: opts.metricsKey, onScrape: () => collectTenantMetrics(store.ledger, opts.tenantLimits), afterScrape: clearTenantMetrics }));
   app.use(adminRoutes({ admin, cluster, queues, extraQueues: [dispatcher.queue] }));
   const tenantNames = knownTenants(opts.tenantLimits, opts.apiKeys);
   app.use(clusterViewRoutes({ admin, cluster, queues, redis, keys, tenantCounts: () => tenantCounts(store.ledger, tenantNames) }));
