@@ -20,8 +20,9 @@ const TERMINAL_LIST = `,${[...TERMINAL_STATUSES].join(',')},`;
  * KEYS[3] BullMQ wait list, KEYS[4] BullMQ prioritized zset (of the model's queue),
  * KEYS[5] deadlines zset (the expiry sweeper's index)
  * KEYS[6] the model's admissions zset: jobs created here and not yet added to BullMQ (score:
- *         Redis time in ms; the caller removes each once its add returned; entries older than
- *         ADMISSION_TTL_MS are dropped, so a crash between the two steps cannot hold a slot)
+ *         the API's clock in ms; the caller removes each once its add returned; at the bound,
+ *         entries older than ADMISSION_TTL_MS are dropped, so a crash between the two steps
+ *         cannot hold a slot)
  * KEYS[7] the tenant's jobs hash, KEYS[8] the model's fair clock for the job's priority class
  * ARGV[1] maximum backlog (waiting + prioritized + admitted jobs)
  * ARGV[2] approximate maximum length of the event stream
@@ -30,7 +31,8 @@ const TERMINAL_LIST = `,${[...TERMINAL_STATUSES].join(',')},`;
  * ARGV[6..11] the admission's arguments (tenant, weight, class base, band size, waiting cap,
  *         count flag)
  * ARGV[12] '1' to admit the job here; otherwise ARGV[13] is its BullMQ priority, admitted already
- * ARGV[14..] field, value pairs of the record
+ * ARGV[14] now (epoch ms)
+ * ARGV[15..] field, value pairs of the record
  * Returns {1, position, depth, priority}: jobs ahead of this one, the backlog including it and
  * the BullMQ priority to add it with; {0, backlog} when the backlog is full; {2, waiting} when
  * the tenant has its limit of jobs waiting (nothing written either way).
@@ -40,14 +42,17 @@ const TERMINAL_LIST = `,${[...TERMINAL_STATUSES].join(',')},`;
  */
 export const ADMISSION_TTL_MS = 30_000;
 export const CREATE_LUA = `
-local t = redis.call('TIME')
-local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', nowMs - ${ADMISSION_TTL_MS})
+local nowMs = tonumber(ARGV[14])
 local waiting = redis.call('LLEN', KEYS[3])
 local prioritized = redis.call('ZCARD', KEYS[4])
 local admitting = redis.call('ZCARD', KEYS[6])
 local backlog = waiting + prioritized
-if backlog + admitting >= tonumber(ARGV[1]) then return {0, backlog + admitting} end
+if backlog + admitting >= tonumber(ARGV[1]) then
+  -- At the bound: drop admissions left by a crash between the create and the add, count again.
+  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', nowMs - ${ADMISSION_TTL_MS})
+  admitting = redis.call('ZCARD', KEYS[6])
+  if backlog + admitting >= tonumber(ARGV[1]) then return {0, backlog + admitting} end
+end
 local priority = tonumber(ARGV[13])
 if ARGV[12] == '1' then
 ${admitLuaStep({ jobs: 7, clock: 8, prioritized: 4 }, 6, 2)}
@@ -56,7 +61,7 @@ end
 redis.call('ZADD', KEYS[6], nowMs, ARGV[4])
 -- BullMQ scores prioritized jobs priority * 2^32 + counter: all with a priority <= ours are ahead.
 local ahead = waiting + redis.call('ZCOUNT', KEYS[4], 0, (priority + 1) * 4294967296 - 1)
-redis.call('HSET', KEYS[1], unpack(ARGV, 14))
+redis.call('HSET', KEYS[1], unpack(ARGV, 15))
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', 'status', 'data', ARGV[3])
 if tonumber(ARGV[5]) > 0 then redis.call('ZADD', KEYS[5], ARGV[5], ARGV[4]) end
 return {1, ahead, backlog + 1, priority}

@@ -145,6 +145,7 @@ export class JobStore {
       ...(admission ? admitArgs(job.tenant, admission.cls, admission.limit, true) : ['', 1, 0, 0, 0, '0']),
       admission ? '1' : '0',
       backlog.priority ?? 0,
+      Date.now(),
       ...encodeFields({
         id: job.id,
         tenant: job.tenant,

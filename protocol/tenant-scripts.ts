@@ -53,9 +53,11 @@ return {1, 0, math.floor(tokens), math.ceil((burst - tokens) * 1000 / rate), 0, 
  */
 export function admitLuaStep(k: { jobs: number; clock: number; prioritized: number }, a: number, refused: number): string {
   return `
-local queued = tonumber(redis.call('HGET', KEYS[${k.jobs}], 'queued') or '0')
 local cap = tonumber(ARGV[${a + 4}])
-if ARGV[${a + 5}] == '1' and cap > 0 and queued >= cap then return {${refused}, queued} end
+if ARGV[${a + 5}] == '1' and cap > 0 then
+  local queued = tonumber(redis.call('HGET', KEYS[${k.jobs}], 'queued') or '0')
+  if queued >= cap then return {${refused}, queued} end
+end
 local base = tonumber(ARGV[${a + 2}])
 local size = tonumber(ARGV[${a + 3}])
 -- BullMQ scores a prioritized job priority * 2^32 + counter.

@@ -29,7 +29,8 @@ export interface JobRunnerDeps {
 }
 
 /** lock_lost: this worker could not renew the job's lock, so another may run it now: stop, write nothing. */
-type AbortReason = 'canceled' | 'timed_out' | 'shutdown' | 'lock_lost';
+/** not_started: the job turned out not to be queued any more as its engine run began. */
+type AbortReason = 'canceled' | 'timed_out' | 'shutdown' | 'lock_lost' | 'not_started';
 
 export class JobRunner {
   private readonly active = new Map<string, AbortController>();
@@ -66,27 +67,41 @@ export class JobRunner {
     // Registered before the job reads `running`, so a cancel that sees `running` finds it here.
     const ac = new AbortController();
     this.active.set(p.id, ac);
-    const started = await store.transition(p.id, 'running', ['queued', 'running'], {
+    const starting = store.transition(p.id, 'running', ['queued', 'running'], {
       worker: this.deps.workerId,
       started_at: now,
       attempts: job.attemptsMade + 1,
       load_wait_ms: this.deps.loadWaitMs(p.model, createdAt),
     }, { worker: this.deps.workerId, attempt: job.attemptsMade + 1 }, '', p.tenant);
-    if (!started.ok) {
-      this.active.delete(p.id);
-      log.info({ jobId: p.id, status: started.current }, 'Job not started: no longer queued');
-      return;
-    }
-    metrics.queueWait.observe({ model: p.model }, Math.max(0, now - createdAt) / 1000);
-    await this.deps.onStatus(p, 'running');
-
+    // The engine starts while the record turns `running` (a round trip less to the first token);
+    // its tokens are written only once it has, and a job that is no longer queued (canceled,
+    // expired) is aborted before anything of it is written.
+    const sink = new TokenSink(async (text) => {
+      if ((await starting.catch(() => null))?.ok) await store.appendEvent(p.id, 'token', text);
+    });
     const timer = setTimeout(() => ac.abort('timed_out'), p.timeoutMs);
-    const sink = new TokenSink((text) => store.appendEvent(p.id, 'token', text));
+    const run = this.execute(p, ac.signal, sink).then(
+      (result) => ({ result }),
+      (err: unknown) => ({ err }),
+    );
     try {
-      const result = await this.execute(p, ac.signal, sink);
-      await this.succeed(p, result, await sink.settle());
-    } catch (err) {
-      await this.fail(job, err, ac.signal, await sink.settle());
+      const started = await starting.catch(async (err: unknown) => {
+        ac.abort('not_started');
+        await run;
+        throw err;
+      });
+      if (!started.ok) {
+        ac.abort('not_started');
+        await run;
+        await sink.settle();
+        log.info({ jobId: p.id, status: started.current }, 'Job not started: no longer queued');
+        return;
+      }
+      metrics.queueWait.observe({ model: p.model }, Math.max(0, now - createdAt) / 1000);
+      await this.deps.onStatus(p, 'running');
+      const outcome = await run;
+      if ('err' in outcome) await this.fail(job, outcome.err, ac.signal, await sink.settle());
+      else await this.succeed(p, outcome.result, await sink.settle());
     } finally {
       clearTimeout(timer);
       this.active.delete(p.id);
