@@ -17,6 +17,7 @@ import { createApi } from '../producer-api/app.js';
 import type { BatchOptions } from '../producer-api/batch/options.js';
 import { apiOptions, type ApiOptions } from '../producer-api/settings/options.js';
 import { JobStore } from '../protocol/job-store.js';
+import { coalesceWrites } from '../protocol/write-coalescing.js';
 import type { StatusListener } from '../protocol/job.js';
 import { createKeys, type Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
@@ -84,6 +85,8 @@ export async function startBenchFabric(o: BenchFabricOptions): Promise<BenchFabr
   const extra = o.autoPipelining ? { enableAutoPipelining: true } : {};
   // Named so a MONITOR trace (bench/trace-job.ts) can tell the API's commands from the worker's.
   const apiRedis = redis.connect({ ...extra, connectionName: 'fabric-api' });
+  // As createRedisConnection makes every connection of the fabric.
+  coalesceWrites(apiRedis);
   const opts = apiOptions(o.maxBacklog !== undefined ? { maxBacklog: o.maxBacklog } : {});
   const api = createApi(opts, { redis: apiRedis, keys, log, batch: o.batch });
   await api.ready();
@@ -135,6 +138,7 @@ async function runSteps(steps: (() => Promise<unknown>)[], log: Logger): Promise
 async function startInProcessWorker(o: BenchFabricOptions, keys: Keys, queue: ApiOptions['queue'], extra: RedisOptions): Promise<WorkerSide> {
   const { redis, log } = o;
   const workerRedis = redis.connect({ ...extra, connectionName: 'fabric-worker' });
+  coalesceWrites(workerRedis);
   const engine = zeroLatencyEngine(o.slots, o.tokensPerSecond);
   const store = new JobStore(workerRedis, keys);
   const dispatcher = new WebhookDispatcher({ connection: workerRedis, keys, logger: log });
