@@ -74,3 +74,45 @@ redis.call('HSET', KEYS[2], ARGV[1], tostring(start + 1 / tonumber(ARGV[2])))
 if ARGV[6] == '1' then redis.call('HINCRBY', KEYS[1], 'queued', 1) end
 return {1, math.min(size - 1, math.floor(start))}
 `;
+
+/*
+ * Takes one of a tenant's running slots for a job, if the tenant is under its cap. Slots are
+ * leased: a zset of job id -> lease expiry (Redis time, so workers' clocks do not matter), expired
+ * entries dropped here first, so a worker that died holding slots loses them after one lease.
+ * KEYS[1] the tenant's running slots zset
+ * ARGV[1] job id, ARGV[2] the cap, ARGV[3] lease in ms
+ * Returns {1, running} when the job holds a slot now (taken, or already its own: a stalled job
+ * run again on another worker keeps its first run's slot), {0, running} at the cap (nothing written).
+ */
+export const TAKE_SLOT_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  local running = redis.call('ZCARD', KEYS[1])
+  if running >= tonumber(ARGV[2]) then return {0, running} end
+end
+local lease = tonumber(ARGV[3])
+redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
+-- The key outlives its longest lease (workers may be configured with different leases).
+if redis.call('PTTL', KEYS[1]) < lease then redis.call('PEXPIRE', KEYS[1], lease) end
+return {1, redis.call('ZCARD', KEYS[1])}
+`;
+
+/*
+ * Renews the leases of running slots a worker holds. A slot already dropped (its lease ran out
+ * while the worker could not renew it) is not brought back: it may have been given to another job.
+ * KEYS[1] the tenant's running slots zset
+ * ARGV[1] lease in ms, ARGV[2..] job ids
+ * Returns how many leases were renewed.
+ */
+export const RENEW_SLOTS_LUA = `
+local t = redis.call('TIME')
+local expiry = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1])
+local n = 0
+for i = 2, #ARGV do
+  n = n + redis.call('ZADD', KEYS[1], 'XX', 'CH', expiry, ARGV[i])
+end
+if n > 0 and redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n
+`;
