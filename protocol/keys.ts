@@ -37,6 +37,8 @@ export interface Keys {
   tenantJobs(tenant: string): string;
   /** A tenant's running slots (zset: job id -> lease expiry, Redis time ms), see protocol/tenant-slots.ts. */
   tenantRunning(tenant: string): string;
+  /** A tenant's jobs put back at its running cap (zset: `<queue>\n<BullMQ id>` -> BullMQ priority), woken as slots free up. */
+  tenantParked(tenant: string): string;
   /** A tenant's usage on one UTC day `YYYY-MM-DD` (hash: jobs, prompt_tokens, completion_tokens, gpu_ms, ...). */
   tenantUsage(tenant: string, day: string): string;
   /** Operators' holds and pins by model (hash, see protocol/operator-holds.ts). */
@@ -75,6 +77,7 @@ export function createKeys(prefix = 'fabric'): Keys {
     tenantBucket: (tenant) => k('tenant', tenant, 'bucket'),
     tenantJobs: (tenant) => k('tenant', tenant, 'jobs'),
     tenantRunning: (tenant) => k('tenant', tenant, 'running'),
+    tenantParked: (tenant) => k('tenant', tenant, 'parked'),
     tenantUsage: (tenant, day) => k('tenant', tenant, 'usage', day),
     operatorHolds: () => k('operator', 'holds'),
     fleetUsage: () => k('usage', 'total'),

@@ -9,12 +9,22 @@ import type { Redis } from 'ioredis';
 import type { RunningCap } from './job.js';
 import type { Keys } from './keys.js';
 import type { TenantLimits } from './tenant-limits.js';
-import { RENEW_SLOTS_LUA, TAKE_SLOT_LUA } from './tenant-scripts.js';
+import { RELEASE_SLOT_LUA, RENEW_SLOTS_LUA, TAKE_SLOT_LUA } from './tenant-scripts.js';
 
 type Scripts = {
-  fabricTakeSlot(key: string, jobId: string, cap: number, leaseMs: number): Promise<[number, number]>;
-  fabricRenewSlots(key: string, leaseMs: number, ...jobIds: string[]): Promise<number>;
+  fabricTakeSlot(slots: string, parked: string, jobId: string, cap: number, leaseMs: number, member: string, priority: number, parkedTtlMs: number): Promise<[number, number]>;
+  fabricRenewSlots(slots: string, leaseMs: number, ...jobIds: string[]): Promise<number>;
+  fabricReleaseSlot(slots: string, parked: string, jobId: string, wake: number): Promise<string[]>;
 };
+
+/** A job waiting for a slot, as the parked set names it: its BullMQ queue and id. */
+export interface ParkedJob {
+  queue: string;
+  bullId: string;
+}
+
+/** The parked set lives this long after its last change (jobs still waiting park again sooner). */
+const PARKED_TTL_MS = 10 * 60_000;
 
 /**
  * The `runningCap` a new job of `tenant` carries in its payload; undefined when the tenant has no
@@ -31,17 +41,30 @@ export class TenantSlots {
     private readonly redis: Redis,
     private readonly keys: Keys,
   ) {
-    redis.defineCommand('fabricTakeSlot', { numberOfKeys: 1, lua: TAKE_SLOT_LUA });
+    redis.defineCommand('fabricTakeSlot', { numberOfKeys: 2, lua: TAKE_SLOT_LUA });
     redis.defineCommand('fabricRenewSlots', { numberOfKeys: 1, lua: RENEW_SLOTS_LUA });
+    redis.defineCommand('fabricReleaseSlot', { numberOfKeys: 2, lua: RELEASE_SLOT_LUA });
   }
 
   private scripts(): Scripts {
     return this.redis as unknown as Scripts;
   }
 
-  /** Takes a running slot for `jobId` if its tenant is under the cap (or the job already holds one). */
-  async take(jobId: string, cap: RunningCap, leaseMs: number): Promise<{ taken: boolean; running: number }> {
-    const [taken, running] = await this.scripts().fabricTakeSlot(this.keys.tenantRunning(cap.tenant), jobId, cap.max, leaseMs);
+  /**
+   * Takes a running slot for `jobId` if its tenant is under the cap (or the job already holds
+   * one); at the cap, parks `parked` (BullMQ `priority` orders the wake-ups).
+   */
+  async take(jobId: string, cap: RunningCap, leaseMs: number, parked: ParkedJob = { queue: '', bullId: jobId }, priority = 0): Promise<{ taken: boolean; running: number }> {
+    const [taken, running] = await this.scripts().fabricTakeSlot(
+      this.keys.tenantRunning(cap.tenant),
+      this.keys.tenantParked(cap.tenant),
+      jobId,
+      cap.max,
+      leaseMs,
+      `${parked.queue}\n${parked.bullId}`,
+      priority,
+      PARKED_TTL_MS,
+    );
     return { taken: taken === 1, running };
   }
 
@@ -51,9 +74,13 @@ export class TenantSlots {
     return this.scripts().fabricRenewSlots(this.keys.tenantRunning(tenant), leaseMs, ...jobIds);
   }
 
-  /** Gives a job's slot back. */
-  async release(tenant: string, jobId: string): Promise<void> {
-    await this.redis.zrem(this.keys.tenantRunning(tenant), jobId);
+  /** Gives a job's slot back; returns up to `wake` parked jobs to wake, first in priority order. */
+  async release(tenant: string, jobId: string, wake = 1): Promise<ParkedJob[]> {
+    const picked = await this.scripts().fabricReleaseSlot(this.keys.tenantRunning(tenant), this.keys.tenantParked(tenant), jobId, wake);
+    return picked.map((m) => {
+      const at = m.indexOf('\n');
+      return { queue: m.slice(0, at), bullId: m.slice(at + 1) };
+    });
   }
 
   /** Jobs holding one of the tenant's slots with a live lease (by Redis time). */

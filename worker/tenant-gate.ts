@@ -3,14 +3,44 @@
  * tenant's running slots (protocol/tenant-slots.ts). At the cap the job goes back to its queue
  * untouched for a short, growing wait (BullMQ's delayed set; its priority, and so its fair-share
  * place, is kept): its record stays `queued`, no attempt is counted, no status event is written,
- * and the worker takes its next job. Slots held here are renewed while their jobs run and given
- * back when they end; a job without a cap costs nothing here.
+ * and the worker takes its next job. The job is also parked, so the worker that gives a slot
+ * back wakes the tenant's first parked job at once; the wait is the fallback when a wake-up is
+ * missed. Slots held here are renewed while their jobs run and given back when they end; a job
+ * without a cap costs nothing here.
  */
-import type { Job } from 'bullmq';
+import { Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { JobPayload } from '../protocol/job.js';
 import type { Logger } from '../protocol/logger.js';
-import type { TenantSlots } from '../protocol/tenant-slots.js';
+import type { ParkedJob, TenantSlots } from '../protocol/tenant-slots.js';
 import { metrics } from './metrics.js';
+
+/** Moves a parked job from BullMQ's delayed set back to its queue now; false when it is not delayed (any more). */
+export interface ParkedJobWaker {
+  wake(job: ParkedJob): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** The real waker: BullMQ's promote on the job's queue (one round trip). */
+export function bullWaker(connection: Redis, prefix: string): ParkedJobWaker {
+  const queues = new Map<string, Queue>();
+  return {
+    async wake({ queue, bullId }) {
+      let q = queues.get(queue);
+      if (!q) queues.set(queue, (q = new Queue(queue, { connection, prefix })));
+      try {
+        // Promote needs only the id: no read of the job first.
+        await new Job(q, '', {}, {}, bullId).promote();
+        return true;
+      } catch {
+        return false; // running, taken, or gone since it parked
+      }
+    },
+    async close() {
+      await Promise.all([...queues.values()].map((q) => q.close().catch(() => undefined)));
+    },
+  };
+}
 
 export interface TenantGateOptions {
   leaseMs: number;
@@ -20,6 +50,8 @@ export interface TenantGateOptions {
 
 /** Put-back counts are per job on this worker; past this many jobs the memory starts over. */
 const MAX_TRACKED_DEFERRALS = 10_000;
+/** Parked jobs tried per slot given back until one wakes (the others were running or gone). */
+const WAKE_TRIES = 3;
 
 export class TenantGate {
   /** Slots held by jobs running here: job id -> tenant. */
@@ -30,6 +62,7 @@ export class TenantGate {
 
   constructor(
     private readonly slots: TenantSlots,
+    private readonly waker: ParkedJobWaker,
     private readonly log: Logger,
     private readonly o: TenantGateOptions,
   ) {}
@@ -43,7 +76,7 @@ export class TenantGate {
     const cap = p.runningCap;
     // A job past its deadline runs no engine work (the runner expires it): it needs no slot.
     if (!cap || !token || (p.deadline > 0 && Date.now() > p.deadline)) return true;
-    const { taken } = await this.slots.take(p.id, cap, this.o.leaseMs);
+    const { taken } = await this.slots.take(p.id, cap, this.o.leaseMs, { queue: job.queueName, bullId: job.id! }, job.opts.priority ?? 0);
     if (taken) {
       this.held.set(p.id, cap.tenant);
       this.deferrals.delete(p.id);
@@ -74,8 +107,15 @@ export class TenantGate {
     if (tenant === undefined) return;
     this.held.delete(jobId);
     if (this.held.size === 0) this.stopTimer();
-    // Failing here only delays the slot's return to the end of its lease.
-    await this.slots.release(tenant, jobId).catch((err) => this.log.warn({ err, jobId, tenant }, 'Giving back a running slot failed; it returns when its lease runs out'));
+    try {
+      for (let i = 0; i < WAKE_TRIES; i++) {
+        const [next] = await this.slots.release(tenant, jobId);
+        if (!next || (await this.waker.wake(next))) return;
+      }
+    } catch (err) {
+      // Only delays the slot's return to the end of its lease, and the parked jobs to their wait.
+      this.log.warn({ err, jobId, tenant }, 'Giving back a running slot failed; it returns when its lease runs out');
+    }
   }
 
   /**
@@ -107,7 +147,8 @@ export class TenantGate {
     this.timer = null;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.stopTimer();
+    await this.waker.close();
   }
 }

@@ -20,7 +20,7 @@ import type { WorkerNodeOptions } from './options.js';
 import { Residency, type MemoryPort } from './residency.js';
 import { FootprintStore } from '../protocol/footprints.js';
 import { TenantSlots } from '../protocol/tenant-slots.js';
-import { TenantGate } from './tenant-gate.js';
+import { TenantGate, bullWaker } from './tenant-gate.js';
 
 export interface WorkerNodeDeps {
   engine: Engine;
@@ -77,7 +77,7 @@ export class WorkerNode {
         return r.loadedAt - Math.max(createdAt, r.loadStartedAt);
       },
     });
-    this.gate = new TenantGate(new TenantSlots(deps.redis, deps.keys), deps.log, { leaseMs: opts.tenantSlotLeaseMs, deferMinMs: opts.tenantDeferMinMs, deferMaxMs: opts.tenantDeferMaxMs });
+    this.gate = new TenantGate(new TenantSlots(deps.redis, deps.keys), bullWaker(deps.redis, deps.keys.bullPrefix), deps.log, { leaseMs: opts.tenantSlotLeaseMs, deferMinMs: opts.tenantDeferMinMs, deferMaxMs: opts.tenantDeferMaxMs });
     this.residency = new Residency({
       engine: deps.engine,
       connection: deps.redis,
@@ -373,6 +373,6 @@ export class WorkerNode {
       }
     }
     this.residency.clear();
-    this.gate.close();
+    await this.gate.close().catch((err) => log.warn({ err }, 'Closing the tenant gate failed'));
   }
 }
