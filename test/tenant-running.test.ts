@@ -11,7 +11,10 @@ import { TenantSlots } from '../protocol/tenant-slots.js';
 import type { GenerateRequest, GenerateResult } from '../worker/engines/port/engine.js';
 import { FakeEngine, type FakeEngineOptions } from '../worker/engines/fake-engine.js';
 import { metrics as workerMetrics } from '../worker/metrics.js';
-import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
+import { workerConfigFromEnv } from '../worker/config.js';
+import { workerOptions } from '../worker/options.js';
+import { TenantGate } from '../worker/tenant-gate.js';
+import { call, log, startFabric, waitFor, type TestFabric } from './support/fabric.js';
 import { redisUrl } from './support/redis.js';
 import { startSecondApi } from './support/second-api.js';
 
@@ -182,4 +185,20 @@ describe('running cap per tenant', () => {
     expect(b.finishedAt! - killedAt).toBeLessThan(15_000);
     expect(await new TenantSlots(f.redis, f.keys).holders('team-a')).toEqual([]);
   }, 60_000);
+});
+
+describe('running cap settings', () => {
+  it('waits 200 ms doubling to at most 2 s between put-backs by default, and reads the slot lease from FABRIC_TENANT_SLOT_LEASE', () => {
+    const o = workerOptions({});
+    const gate = new TenantGate({} as TenantSlots, { wake: async () => false, close: async () => undefined }, log, { leaseMs: o.tenantSlotLeaseMs, deferMinMs: o.tenantDeferMinMs, deferMaxMs: o.tenantDeferMaxMs });
+    const waits = Array.from({ length: 40 }, (_, n) => gate.backoffMs(n));
+    expect(Math.min(...waits)).toBeGreaterThanOrEqual(200);
+    expect(Math.max(...waits)).toBeLessThanOrEqual(2_000);
+    expect(waits[0]).toBe(200);
+    expect(Math.min(...waits.slice(5))).toBeGreaterThanOrEqual(1_500);
+    expect(o.tenantSlotLeaseMs).toBe(15_000);
+    expect(workerConfigFromEnv({ FABRIC_ENGINE: 'fake', FABRIC_TENANT_SLOT_LEASE: '30s' }).node.tenantSlotLeaseMs).toBe(30_000);
+    expect(() => workerOptions({ tenantDeferMinMs: 500, tenantDeferMaxMs: 100 })).toThrow(/tenantDeferMaxMs/);
+    expect(() => workerOptions({ tenantSlotLeaseMs: 10 })).toThrow(/tenantSlotLeaseMs/);
+  });
 });

@@ -54,8 +54,8 @@ const MAX_TRACKED_DEFERRALS = 10_000;
 const WAKE_TRIES = 3;
 
 export class TenantGate {
-  /** Slots held by jobs running here: job id -> tenant. */
-  private readonly held = new Map<string, string>();
+  /** Slots held by jobs running here: job id -> tenant, and the BullMQ token of the run that took it. */
+  private readonly held = new Map<string, { tenant: string; token: string }>();
   /** Times each job was put back by this worker, for its next wait. */
   private readonly deferrals = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
@@ -78,7 +78,7 @@ export class TenantGate {
     if (!cap || !token || (p.deadline > 0 && Date.now() > p.deadline)) return true;
     const { taken } = await this.slots.take(p.id, cap, this.o.leaseMs, { queue: job.queueName, bullId: job.id! }, job.opts.priority ?? 0);
     if (taken) {
-      this.held.set(p.id, cap.tenant);
+      this.held.set(p.id, { tenant: cap.tenant, token });
       this.deferrals.delete(p.id);
       if (!this.timer) {
         this.timer = setInterval(() => void this.renew(), Math.max(50, Math.floor(this.o.leaseMs / 3)));
@@ -101,10 +101,14 @@ export class TenantGate {
     return Math.max(min, Math.round(base * (0.75 + 0.25 * Math.random())));
   }
 
-  /** Gives the job's slot back, if it holds one here (after success, failure, cancel or a retry). */
-  async release(jobId: string): Promise<void> {
-    const tenant = this.held.get(jobId);
-    if (tenant === undefined) return;
+  /**
+   * Gives the job's slot back if this run (`token`) holds one here, after success, failure,
+   * cancel or a retry, and wakes the tenant's first parked job.
+   */
+  async release(jobId: string, token: string | undefined): Promise<void> {
+    const h = this.held.get(jobId);
+    if (!h || h.token !== token) return;
+    const { tenant } = h;
     this.held.delete(jobId);
     if (this.held.size === 0) this.stopTimer();
     try {
@@ -129,7 +133,7 @@ export class TenantGate {
 
   private async renew(): Promise<void> {
     const byTenant = new Map<string, string[]>();
-    for (const [jobId, tenant] of this.held) byTenant.set(tenant, [...(byTenant.get(tenant) ?? []), jobId]);
+    for (const [jobId, { tenant }] of this.held) byTenant.set(tenant, [...(byTenant.get(tenant) ?? []), jobId]);
     await Promise.all(
       [...byTenant].map(async ([tenant, ids]) => {
         try {

@@ -163,7 +163,7 @@ export class WorkerNode {
     try {
       await this.runner.process(job);
     } finally {
-      await this.gate.release(job.data.id);
+      await this.gate.release(job.data.id, token);
       // Idle now: a cold backlog the scheduler could not place may be waiting for exactly this.
       if (this.residency.touch(job.data.model, -1) === 0) this.signalIdle();
       this.lastUsedAt = Date.now();
