@@ -1,6 +1,6 @@
 /**
- * Lua for tenant limits and fair share. Each runs atomically in one round trip, so several API
- * instances share one limit without races.
+ * Lua for tenant limits, fair share and running slots. Each runs atomically in one round trip,
+ * so several API instances and workers share one limit without races.
  */
 
 /*
