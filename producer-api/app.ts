@@ -84,7 +84,7 @@ export function createApi(opts: ApiOptions, d: { redis: Redis; background?: Redi
   const sweeper = new ExpirySweeper({ redis: background, keys, jobs, log }, { intervalMs: opts.expirySweepMs, batch: 500 });
   const admin = adminAuth(opts);
   const tenant = authThenLimit(tenantAuth(opts), tenantRateLimit({ ledger: store.ledger, limits: opts.tenantLimits }));
-  const batch = createBatchApi({ redis, keys, log, bridge: { jobs, store, hub }, cluster, dispatcher, tenant, checkWebhookUrl: webhookUrlCheck }, d.batch);
+  const batch = createBatchApi({ redis, keys, log, bridge: { jobs, store, hub }, cluster, dispatcher, tenant, checkWebhookUrl: webhookUrlCheck, tenantLimits: opts.tenantLimits }, d.batch);
 
   const app = express();
   app.disable('x-powered-by');

@@ -128,6 +128,17 @@ export interface JobPayload {
   /** 0 for the first run; each `retry` of the job by a client adds one. */
   run: number;
   webhook: WebhookSpec | null;
+  /**
+   * The tenant's cap on jobs running at once, as the API had it when the job was queued; absent
+   * when the tenant has none (the worker then takes no running slot: no extra Redis call).
+   */
+  runningCap?: RunningCap;
+}
+
+/** Who a capped job counts against and how many of that tenant's jobs may run at once. */
+export interface RunningCap {
+  tenant: string;
+  max: number;
 }
 
 /** The stored job record (one Redis hash) as read back. */

@@ -35,6 +35,10 @@ export interface Keys {
   tenantBucket(tenant: string): string;
   /** A tenant's jobs waiting and running across the fleet (hash: queued, running). */
   tenantJobs(tenant: string): string;
+  /** A tenant's running slots (zset: job id -> lease expiry, Redis time ms), see protocol/tenant-slots.ts. */
+  tenantRunning(tenant: string): string;
+  /** A tenant's jobs put back at its running cap (zset: `<queue>\n<BullMQ id>` -> BullMQ priority), woken as slots free up. */
+  tenantParked(tenant: string): string;
   /** A tenant's usage on one UTC day `YYYY-MM-DD` (hash: jobs, prompt_tokens, completion_tokens, gpu_ms, ...). */
   tenantUsage(tenant: string, day: string): string;
   /** Operators' holds and pins by model (hash, see protocol/operator-holds.ts). */
@@ -72,6 +76,8 @@ export function createKeys(prefix = 'fabric'): Keys {
     footprints: () => k('footprints'),
     tenantBucket: (tenant) => k('tenant', tenant, 'bucket'),
     tenantJobs: (tenant) => k('tenant', tenant, 'jobs'),
+    tenantRunning: (tenant) => k('tenant', tenant, 'running'),
+    tenantParked: (tenant) => k('tenant', tenant, 'parked'),
     tenantUsage: (tenant, day) => k('tenant', tenant, 'usage', day),
     operatorHolds: () => k('operator', 'holds'),
     fleetUsage: () => k('usage', 'total'),

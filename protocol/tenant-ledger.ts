@@ -158,6 +158,13 @@ export class TenantLedger {
     await tx.exec();
   }
 
+  /** Whether the tenant has used its daily token budget today (UTC); never with no budget (and no round trip). */
+  async budgetUsedUp(tenant: string, limit: TenantLimit, now = Date.now()): Promise<boolean> {
+    if (limit.dailyTokens <= 0) return false;
+    const [p, c] = await this.redis.hmget(this.keys.tenantUsage(tenant, utcDay(now)), 'prompt_tokens', 'completion_tokens');
+    return Number(p ?? 0) + Number(c ?? 0) >= limit.dailyTokens;
+  }
+
   /** Waiting and running jobs of a tenant across the fleet. */
   async counts(tenant: string): Promise<{ queued: number; running: number }> {
     const [q, r] = await this.redis.hmget(this.keys.tenantJobs(tenant), 'queued', 'running');

@@ -4,7 +4,7 @@
  *
  *   { "default": { "requestsPerSecond": 20, "burst": 40 },
  *     "tenants": { "team-a": { "requestsPerSecond": 5, "burst": 10, "maxWaiting": 200,
- *                              "dailyTokens": 1000000, "weight": 2 } } }
+ *                              "maxRunning": 4, "dailyTokens": 1000000, "weight": 2 } } }
  *
  * A tenant named under `tenants` takes its own fields over `default`'s. Every limit is
  * optional; 0 or absent means unlimited. The tenant set named here also bounds the `tenant`
@@ -21,6 +21,8 @@ export interface TenantLimit {
   readonly burst: number;
   /** Jobs the tenant may have waiting across the fleet; 0: no cap. Batch lines are exempt. */
   readonly maxWaiting: number;
+  /** Jobs the tenant may have running at once across the fleet (Batch lines included); 0: no cap. */
+  readonly maxRunning: number;
   /** Prompt + completion tokens per UTC day; 0: no budget. */
   readonly dailyTokens: number;
   /** Share of a model's queue when tenants compete (fair share). */
@@ -40,6 +42,7 @@ const limitSchema = z
     requestsPerSecond: z.number().min(0).optional(),
     burst: z.number().int().min(1).optional(),
     maxWaiting: z.number().int().min(0).optional(),
+    maxRunning: z.number().int().min(0).optional(),
     dailyTokens: z.number().int().min(0).optional(),
     weight: z.number().positive().max(1000).optional(),
   })
@@ -52,7 +55,7 @@ const fileSchema = z
   })
   .strict();
 
-export const NO_LIMITS: TenantLimit = Object.freeze({ requestsPerSecond: 0, burst: 1, maxWaiting: 0, dailyTokens: 0, weight: 1 });
+export const NO_LIMITS: TenantLimit = Object.freeze({ requestsPerSecond: 0, burst: 1, maxWaiting: 0, maxRunning: 0, dailyTokens: 0, weight: 1 });
 
 function complete(l: z.infer<typeof limitSchema>): TenantLimit {
   const rate = l.requestsPerSecond ?? 0;
@@ -60,6 +63,7 @@ function complete(l: z.infer<typeof limitSchema>): TenantLimit {
     requestsPerSecond: rate,
     burst: l.burst ?? Math.max(1, Math.ceil(rate)),
     maxWaiting: l.maxWaiting ?? 0,
+    maxRunning: l.maxRunning ?? 0,
     dailyTokens: l.dailyTokens ?? 0,
     weight: l.weight ?? 1,
   });

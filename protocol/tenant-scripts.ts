@@ -1,6 +1,6 @@
 /**
- * Lua for tenant limits and fair share. Each runs atomically in one round trip, so several API
- * instances share one limit without races.
+ * Lua for tenant limits, fair share and running slots. Each runs atomically in one round trip,
+ * so several API instances and workers share one limit without races.
  */
 
 /*
@@ -89,4 +89,68 @@ local admitOffset = math.min(size - 1, math.floor(start))
  */
 export const ADMIT_LUA = `${admitLuaStep({ jobs: 1, clock: 2, prioritized: 3 }, 1, 0)}
 return {1, admitOffset}
+`;
+
+/*
+ * Takes one of a tenant's running slots for a job, if the tenant is under its cap. Slots are
+ * leased: a zset of job id -> lease expiry (Redis time, so workers' clocks do not matter), expired
+ * entries dropped here first, so a worker that died holding slots loses them after one lease.
+ * A job refused at the cap is parked (KEYS[2]) so that the next slot given back wakes it.
+ * KEYS[1] the tenant's running slots zset, KEYS[2] the tenant's parked jobs zset
+ * ARGV[1] job id, ARGV[2] the cap, ARGV[3] lease in ms, ARGV[4] the job's parked member
+ * (`<queue>\n<BullMQ id>`), ARGV[5] its BullMQ priority (parked jobs wake in priority order),
+ * ARGV[6] how long the parked set is kept after its last change, in ms
+ * Returns {1, running} when the job holds a slot now (taken, or already its own: a stalled job
+ * run again on another worker keeps its first run's slot), {0, running} at the cap.
+ */
+export const TAKE_SLOT_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  local running = redis.call('ZCARD', KEYS[1])
+  if running >= tonumber(ARGV[2]) then
+    redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
+    redis.call('PEXPIRE', KEYS[2], ARGV[6])
+    return {0, running}
+  end
+end
+redis.call('ZREM', KEYS[2], ARGV[4])
+local lease = tonumber(ARGV[3])
+redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
+-- The key outlives its longest lease (workers may be configured with different leases).
+if redis.call('PTTL', KEYS[1]) < lease then redis.call('PEXPIRE', KEYS[1], lease) end
+return {1, redis.call('ZCARD', KEYS[1])}
+`;
+
+/*
+ * Gives a job's running slot back and picks parked jobs to wake, first in priority order.
+ * KEYS[1] the tenant's running slots zset, KEYS[2] the tenant's parked jobs zset
+ * ARGV[1] job id, ARGV[2] how many parked jobs to pick
+ * Returns the picked parked members (removed from the set: a job still waiting parks again).
+ */
+export const RELEASE_SLOT_LUA = `
+redis.call('ZREM', KEYS[1], ARGV[1])
+local picked = redis.call('ZPOPMIN', KEYS[2], ARGV[2])
+local out = {}
+for i = 1, #picked, 2 do out[#out + 1] = picked[i] end
+return out
+`;
+
+/*
+ * Renews the leases of running slots a worker holds. A slot already dropped (its lease ran out
+ * while the worker could not renew it) is not brought back: it may have been given to another job.
+ * KEYS[1] the tenant's running slots zset
+ * ARGV[1] lease in ms, ARGV[2..] job ids
+ * Returns how many leases were renewed.
+ */
+export const RENEW_SLOTS_LUA = `
+local t = redis.call('TIME')
+local expiry = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1])
+local n = 0
+for i = 2, #ARGV do
+  n = n + redis.call('ZADD', KEYS[1], 'XX', 'CH', expiry, ARGV[i])
+end
+if n > 0 and redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n
 `;

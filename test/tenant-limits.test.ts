@@ -100,8 +100,8 @@ describe('tenant limits shared by two API instances', () => {
 
 describe('tenant limits configuration', () => {
   it('merges a tenant entry over the default, field by field, and names an invalid field', () => {
-    const l = tenantLimitsFromText('{"default":{"requestsPerSecond":20,"maxWaiting":5},"tenants":{"a":{"requestsPerSecond":2,"weight":3}}}');
-    expect(l.forTenant('a')).toEqual({ requestsPerSecond: 2, burst: 2, maxWaiting: 5, dailyTokens: 0, weight: 3 });
+    const l = tenantLimitsFromText('{"default":{"requestsPerSecond":20,"maxWaiting":5,"maxRunning":3},"tenants":{"a":{"requestsPerSecond":2,"weight":3}}}');
+    expect(l.forTenant('a')).toEqual({ requestsPerSecond: 2, burst: 2, maxWaiting: 5, maxRunning: 3, dailyTokens: 0, weight: 3 });
     expect(l.forTenant('other')).toMatchObject({ requestsPerSecond: 20, burst: 20, maxWaiting: 5, weight: 1 });
     expect([...l.tenants]).toEqual(['a']);
     expect(tenantLabel(l, 'a')).toBe('a');

@@ -6,7 +6,7 @@ import { DEFAULT_VRAM_HEADROOM } from '../protocol/vram-rule.js';
 import { gpuReaderOptionsFromEnv } from './gpu/gpu-config.js';
 import { ENGINE_KINDS, type EngineConfig, type EngineKind } from './engines/engine-config.js';
 import type { GpuReaderOptions } from './gpu/gpu-reader.js';
-import { defaultWorkerId, workerOptions, type WorkerNodeOptions } from './options.js';
+import { WORKER_DEFAULTS, defaultWorkerId, workerOptions, type WorkerNodeOptions } from './options.js';
 
 export interface WorkerConfig {
   engine: EngineConfig;
@@ -32,6 +32,7 @@ export function workerConfigFromEnv(env: Env): WorkerConfig {
       heartbeatIntervalMs,
       drainTimeoutMs: envDurationMs(env, 'FABRIC_DRAIN_TIMEOUT', 60_000),
       vramHeadroomRatio: envRatio(env, 'FABRIC_VRAM_HEADROOM', DEFAULT_VRAM_HEADROOM),
+      tenantSlotLeaseMs: envDurationMs(env, 'FABRIC_TENANT_SLOT_LEASE', WORKER_DEFAULTS.tenantSlotLeaseMs),
     }),
     gpu: gpuReaderOptionsFromEnv(env),
     metricsPort: envInt(env, 'FABRIC_WORKER_PORT', 9091),

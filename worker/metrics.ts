@@ -41,6 +41,12 @@ export const metrics = {
   gpuMemoryUsed: new Gauge({ name: 'fabric_gpu_memory_used_bytes', help: 'GPU memory in use (all processes)', labelNames: ['gpu', 'worker'] as const, registers: [registry] }),
   gpuMemoryFree: new Gauge({ name: 'fabric_gpu_memory_free_bytes', help: 'GPU memory free', labelNames: ['gpu', 'worker'] as const, registers: [registry] }),
   gpuUtilization: new Gauge({ name: 'fabric_gpu_utilization_ratio', help: 'GPU compute utilization, 0 to 1', labelNames: ['gpu', 'worker'] as const, registers: [registry] }),
+  jobsDeferred: new Counter({
+    name: 'fabric_jobs_deferred_total',
+    help: 'Jobs put back in their queue unstarted because their tenant was at its running cap',
+    labelNames: ['model'] as const,
+    registers: [registry],
+  }),
   heartbeats: new Counter({
     name: 'fabric_worker_heartbeats_total',
     help: 'Heartbeats written by a worker',

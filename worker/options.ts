@@ -1,5 +1,6 @@
 /** The worker's one options type: defaults written once, merged, validated and frozen up front. */
 import { hostname } from 'node:os';
+import { ConfigError } from '../protocol/env.js';
 import { checkBounds, type Bound } from '../protocol/options-check.js';
 import { QUEUE_SETTINGS_DEFAULTS, type QueueSettings } from '../protocol/queue-settings.js';
 import { DEFAULT_VRAM_HEADROOM } from '../protocol/vram-rule.js';
@@ -21,6 +22,15 @@ export interface WorkerNodeOptions {
   readonly drainTimeoutMs: number;
   /** Share of total memory a load must leave free (FABRIC_VRAM_HEADROOM); published in the heartbeat for the API and scheduler. @defaultValue 0.1 */
   readonly vramHeadroomRatio: number;
+  /**
+   * Lease on a tenant's running slot held for a job here, renewed every third of it while the job
+   * runs; a worker that dies gives its slots back after this long (FABRIC_TENANT_SLOT_LEASE). @defaultValue 15 s
+   */
+  readonly tenantSlotLeaseMs: number;
+  /** First wait of a job put back because its tenant is at its running cap; doubles per put-back. @defaultValue 200 ms */
+  readonly tenantDeferMinMs: number;
+  /** Longest such wait. @defaultValue 2 s */
+  readonly tenantDeferMaxMs: number;
   /** BullMQ settings shared with the API. @defaultValue QUEUE_SETTINGS_DEFAULTS */
   readonly queue: Readonly<QueueSettings>;
 }
@@ -35,10 +45,13 @@ export const WORKER_DEFAULTS = Object.freeze({
   residencyCheckMs: 10_000,
   drainTimeoutMs: 60_000,
   vramHeadroomRatio: DEFAULT_VRAM_HEADROOM,
+  tenantSlotLeaseMs: 15_000,
+  tenantDeferMinMs: 200,
+  tenantDeferMaxMs: 2_000,
   queue: QUEUE_SETTINGS_DEFAULTS,
 });
 
-type NumericKey = 'heartbeatIntervalMs' | 'heartbeatTtlMs' | 'residencyCheckMs' | 'drainTimeoutMs' | 'vramHeadroomRatio';
+type NumericKey = 'heartbeatIntervalMs' | 'heartbeatTtlMs' | 'residencyCheckMs' | 'drainTimeoutMs' | 'vramHeadroomRatio' | 'tenantSlotLeaseMs' | 'tenantDeferMinMs' | 'tenantDeferMaxMs';
 
 const BOUNDS: Record<NumericKey, Bound> = {
   heartbeatIntervalMs: { min: 10 },
@@ -46,6 +59,9 @@ const BOUNDS: Record<NumericKey, Bound> = {
   residencyCheckMs: { min: 10 },
   drainTimeoutMs: { min: 0 },
   vramHeadroomRatio: { min: 0, max: 0.99 },
+  tenantSlotLeaseMs: { min: 100, int: true },
+  tenantDeferMinMs: { min: 1, int: true },
+  tenantDeferMaxMs: { min: 1, int: true },
 };
 
 export function defaultWorkerId(): string {
@@ -64,8 +80,12 @@ export function workerOptions(input: WorkerNodeOptionsInput = {}): WorkerNodeOpt
     residencyCheckMs: input.residencyCheckMs ?? WORKER_DEFAULTS.residencyCheckMs,
     drainTimeoutMs: input.drainTimeoutMs ?? WORKER_DEFAULTS.drainTimeoutMs,
     vramHeadroomRatio: input.vramHeadroomRatio ?? WORKER_DEFAULTS.vramHeadroomRatio,
+    tenantSlotLeaseMs: input.tenantSlotLeaseMs ?? WORKER_DEFAULTS.tenantSlotLeaseMs,
+    tenantDeferMinMs: input.tenantDeferMinMs ?? WORKER_DEFAULTS.tenantDeferMinMs,
+    tenantDeferMaxMs: input.tenantDeferMaxMs ?? WORKER_DEFAULTS.tenantDeferMaxMs,
     queue: Object.freeze({ ...WORKER_DEFAULTS.queue, ...input.queue }),
   };
   checkBounds('worker', opts, BOUNDS);
+  if (opts.tenantDeferMaxMs < opts.tenantDeferMinMs) throw new ConfigError(`worker tenantDeferMaxMs (${opts.tenantDeferMaxMs}) must be >= tenantDeferMinMs (${opts.tenantDeferMinMs})`);
   return Object.freeze(opts);
 }

@@ -19,6 +19,8 @@ import { JobRunner } from './job-runner.js';
 import type { WorkerNodeOptions } from './options.js';
 import { Residency, type MemoryPort } from './residency.js';
 import { FootprintStore } from '../protocol/footprints.js';
+import { TenantSlots } from '../protocol/tenant-slots.js';
+import { TenantGate, bullWaker } from './tenant-gate.js';
 
 export interface WorkerNodeDeps {
   engine: Engine;
@@ -41,6 +43,8 @@ export class WorkerNode {
   state: WorkerLifecycle = 'starting';
   private readonly residency: Residency;
   private readonly runner: JobRunner;
+  /** Tenants' running caps: a capped job takes a slot before it runs. */
+  private readonly gate: TenantGate;
   private readonly startedAt = Date.now();
   private lastUsedAt = 0;
   private control: ControlStream | null = null;
@@ -73,6 +77,7 @@ export class WorkerNode {
         return r.loadedAt - Math.max(createdAt, r.loadStartedAt);
       },
     });
+    this.gate = new TenantGate(new TenantSlots(deps.redis, deps.keys), bullWaker(deps.redis, deps.keys.bullPrefix), deps.log, { leaseMs: opts.tenantSlotLeaseMs, deferMinMs: opts.tenantDeferMinMs, deferMaxMs: opts.tenantDeferMaxMs });
     this.residency = new Residency({
       engine: deps.engine,
       connection: deps.redis,
@@ -82,6 +87,7 @@ export class WorkerNode {
       onLockLost: (ids) => {
         for (const bullId of ids) {
           const { id } = parseBullJobId(bullId);
+          this.gate.abandon(id);
           if (this.runner.abort(id, 'lock_lost')) deps.log.warn({ jobId: id, workerId: opts.workerId }, 'Job lock lost: aborted here, the stalled check hands it to another worker');
         }
       },
@@ -150,11 +156,14 @@ export class WorkerNode {
       await job.moveToDelayed(Date.now() + this.opts.residencyCheckMs, token);
       throw new DelayedError();
     }
+    // Its tenant at its running cap: back to the queue untouched, for a short wait.
+    if (!(await this.gate.admit(job, token))) throw new DelayedError();
     this.residency.touch(job.data.model, +1);
     this.lastUsedAt = Date.now();
     try {
       await this.runner.process(job);
     } finally {
+      await this.gate.release(job.data.id, token);
       // Idle now: a cold backlog the scheduler could not place may be waiting for exactly this.
       if (this.residency.touch(job.data.model, -1) === 0) this.signalIdle();
       this.lastUsedAt = Date.now();
@@ -364,5 +373,6 @@ export class WorkerNode {
       }
     }
     this.residency.clear();
+    await this.gate.close().catch((err) => log.warn({ err }, 'Closing the tenant gate failed'));
   }
 }

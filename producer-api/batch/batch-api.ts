@@ -3,9 +3,11 @@ import type { RequestHandler, Router } from 'express';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../../protocol/keys.js';
 import type { Logger } from '../../protocol/logger.js';
+import type { TenantLimits } from '../../protocol/tenant-limits.js';
 import type { WebhookDispatcher } from '../../protocol/webhook-enqueue.js';
 import type { ClusterView } from '../fleet/cluster-view.js';
 import type { BridgeDeps } from '../openai/job-bridge.js';
+import { BatchBudget } from './batch-budget.js';
 import { batchKeys } from './batch-keys.js';
 import { BatchRunner } from './batch-runner.js';
 import { BatchStore } from './batch-store.js';
@@ -24,14 +26,15 @@ export interface BatchApi {
 }
 
 export function createBatchApi(
-  d: { redis: Redis; keys: Keys; log: Logger; bridge: BridgeDeps; cluster: ClusterView; dispatcher: WebhookDispatcher; tenant: RequestHandler; checkWebhookUrl: (url: string) => Promise<string | null> },
+  d: { redis: Redis; keys: Keys; log: Logger; bridge: BridgeDeps; cluster: ClusterView; dispatcher: WebhookDispatcher; tenant: RequestHandler; checkWebhookUrl: (url: string) => Promise<string | null>; tenantLimits: TenantLimits },
   partial: Partial<BatchOptions> = {},
 ): BatchApi {
   const opts = batchOptions(partial);
   const bk = batchKeys(d.keys);
   const files = new FileStore(d.redis, bk, opts);
   const batches = new BatchStore(d.redis, bk, opts.fileTtlMs);
-  const runner = new BatchRunner({ redis: d.redis, keys: d.keys, bk, files, batches, bridge: d.bridge, cluster: d.cluster, onFinished: batchWebhookNotifier(d), log: d.log }, opts);
+  const budget = new BatchBudget(d.bridge.store.ledger, d.tenantLimits, d.log);
+  const runner = new BatchRunner({ redis: d.redis, keys: d.keys, bk, files, batches, bridge: d.bridge, cluster: d.cluster, budget, onFinished: batchWebhookNotifier(d), log: d.log }, opts);
   return {
     upload: fileUploadRoutes({ tenant: d.tenant, files, opts }),
     routes: fileAndBatchRoutes({ files, batches, runner, opts, checkWebhookUrl: d.checkWebhookUrl }),

@@ -18,6 +18,7 @@ import type { ClusterView } from '../fleet/cluster-view.js';
 import { HttpError } from '../http/http-error.js';
 import { submitOpenAiJob, cancelQuietly, type BridgeDeps } from '../openai/job-bridge.js';
 import type { OpenAiEndpoint } from '../openai/requests.js';
+import type { BatchBudget } from './batch-budget.js';
 import type { BatchKeys } from './batch-keys.js';
 import { customIdOf, parseLine, resultLine, stoppedLine } from './batch-lines.js';
 import { isBatchTerminal, type BatchLineError, type BatchRecord, type BatchStore, type PendingLine } from './batch-store.js';
@@ -32,6 +33,8 @@ export interface BatchRunnerDeps {
   batches: BatchStore;
   bridge: BridgeDeps;
   cluster: ClusterView;
+  /** Holds back a batch whose tenant used its daily token budget. */
+  budget: BatchBudget;
   /** Told when a batch reaches a terminal status (webhooks); must not throw. */
   onFinished: (b: BatchRecord) => Promise<void>;
   log: Logger;
@@ -123,6 +126,7 @@ export class BatchRunner {
       } finally {
         for (const stop of ctx.listeners.values()) stop();
         this.driving.delete(id);
+        this.d.budget.forget(id);
         await this.d.redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, this.d.bk.batchLease(id), this.owner).catch(() => undefined);
       }
     })();
@@ -224,7 +228,7 @@ export class BatchRunner {
     let cursor = b.cursor;
     const room = this.o.windowLines - ctx.pending!.size;
     if (cursor >= b.total) return false;
-    if (room <= 0) return true;
+    if (room <= 0 || (await this.d.budget.holds(b))) return true;
     const raws = await this.d.files.lines(b.inputFileId, cursor, Math.min(room, SLICE));
     const catalog = (await this.d.cluster.snapshot()).catalog;
     const submitted = new Map<number, PendingLine>();

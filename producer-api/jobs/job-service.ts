@@ -13,6 +13,7 @@ import type { Logger } from '../../protocol/logger.js';
 import { UNKNOWN_LABEL, metrics } from '../settings/metrics.js';
 import { priorityBand, priorityClassOf } from '../../protocol/tenant-fairness.js';
 import { tenantLimitError } from '../tenants/limit-error.js';
+import { runningCapOf } from '../../protocol/tenant-slots.js';
 import { bullJobId, queueKeys } from '../../protocol/queue-keys.js';
 import { RETRYABLE_STATUSES, isTerminal, visibleStatus, type JobStatus } from '../../protocol/statuses.js';
 import { loadingOn, residentOn, type ClusterView } from '../fleet/cluster-view.js';
@@ -211,7 +212,8 @@ export class JobService {
   /** `priority`: the BullMQ priority from the tenant ledger's admission (class band + fair-share tag). */
   private async addToQueue(r: Pick<JobRecord, 'id' | 'tenant' | 'model' | 'task' | 'input' | 'timeoutMs' | 'deadline' | 'webhook' | 'run'>, priority: number): Promise<void> {
     const q = this.d.opts.queue;
-    const payload: JobPayload = { id: r.id, tenant: r.tenant, model: r.model, task: r.task, input: r.input, timeoutMs: r.timeoutMs, deadline: r.deadline, run: r.run, webhook: r.webhook };
+    const runningCap = runningCapOf(this.d.opts.tenantLimits, r.tenant);
+    const payload: JobPayload = { id: r.id, tenant: r.tenant, model: r.model, task: r.task, input: r.input, timeoutMs: r.timeoutMs, deadline: r.deadline, run: r.run, webhook: r.webhook, ...(runningCap ? { runningCap } : {}) };
     await this.d.queues.get(r.model).add(r.task, payload, {
       jobId: bullJobId(r.id, r.run),
       priority,

@@ -10,8 +10,8 @@ import { msToNextUtcDay } from '../../protocol/tenant-ledger.js';
 import type { TenantLimit, TenantLimits } from '../../protocol/tenant-limits.js';
 import { tenantLimitError } from './limit-error.js';
 
-/** POST routes that create jobs (the token budget applies to them). */
-const SUBMIT_PATHS = /^\/(v1\/(jobs|run|chat\/completions|completions|embeddings)|api\/(generate|chat|embed|embeddings))\/?$/;
+/** POST routes that create jobs, or a batch of them (the token budget applies to them). */
+const SUBMIT_PATHS = /^\/(v1\/(jobs|run|chat\/completions|completions|embeddings|batches)|api\/(generate|chat|embed|embeddings))\/?$/;
 
 export function isSubmission(method: string, path: string): boolean {
   return method === 'POST' && SUBMIT_PATHS.test(path);
