@@ -106,7 +106,7 @@ return n
  * {0, currentStatus} when refused, {-1} when no such job.
  */
 export const TRANSITION_LUA = `
-local rec = redis.call('HMGET', KEYS[1], 'status', 'tenant', 'model', 'started_at')
+local rec = redis.call('HMGET', KEYS[1], 'status', 'tenant', 'model', 'started_at', 'counts_waiting')
 local current = rec[1]
 if not current then return {-1} end
 local allowed = false
@@ -135,8 +135,10 @@ redis.call('PUBLISH', ARGV[4], ARGV[7] .. ' ' .. id .. ' status ' .. ARGV[1])
 local tenant = rec[2] or ''
 if tenant == '' or ARGV[9] ~= tenant then return {1, id, current, tenant, rec[3] or '', rec[4] or '', 0} end
 if current ~= ARGV[1] then
-  if current == 'queued' or current == 'running' then redis.call('HINCRBY', KEYS[3], current, -1) end
-  if ARGV[1] == 'queued' or ARGV[1] == 'running' then redis.call('HINCRBY', KEYS[3], ARGV[1], 1) end
+  -- Batch lines (counts_waiting 0) are not among the waiting jobs the admission counted.
+  local waits = rec[5] ~= '0'
+  if current == 'running' or (current == 'queued' and waits) then redis.call('HINCRBY', KEYS[3], current, -1) end
+  if ARGV[1] == 'running' or (ARGV[1] == 'queued' and waits) then redis.call('HINCRBY', KEYS[3], ARGV[1], 1) end
   if string.find(${JSON.stringify(TERMINAL_LIST)}, ',' .. ARGV[1] .. ',', 1, true) then
     local gpu = 0
     local started = tonumber(rec[4] or '')

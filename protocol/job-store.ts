@@ -160,6 +160,8 @@ export class JobStore {
         timeout_ms: job.timeoutMs,
         deadline: job.deadline,
         created_at: job.createdAt,
+        // Whether the job counts among its tenant's waiting jobs (batch lines do not).
+        counts_waiting: admission?.cls === 'batch' ? 0 : 1,
       }),
     )) as number[];
     if (res[0] === 1) return admission ? { created: true, position: res[1]!, depth: res[2]!, priority: res[3]! } : { created: true, position: res[1]!, depth: res[2]! };
