@@ -3,8 +3,8 @@
  * a job (waiting cap, fair-share tag), the waiting/running counts that follow each job's status,
  * and usage per UTC day. Scripts: protocol/tenant-scripts.ts.
  */
-import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
+import type { RedisClient } from './redis-client.js';
 import type { StoredStatus } from './statuses.js';
 import { TERMINAL_STATUSES } from './statuses.js';
 import type { TenantLimit } from './tenant-limits.js';
@@ -65,7 +65,7 @@ type Scripts = Record<'fabricTenantGate' | 'fabricTenantAdmit', (...args: unknow
 
 export class TenantLedger {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {
     redis.defineCommand('fabricTenantGate', { numberOfKeys: 2, lua: GATE_LUA });

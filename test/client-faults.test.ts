@@ -24,8 +24,8 @@ const fast = { initialDelayMs: 20, maxDelayMs: 200 };
 
 /** Job records in the fabric's namespace (one Redis hash per job). */
 async function jobCount(fab: TestFabric): Promise<number> {
-  const keys = await fab.redis.keys(fab.keys.job('*'));
-  return keys.filter((k) => /^[^:]+:job:[^:]+$/.test(k)).length;
+  const keys = await fab.redis.keys(`${fab.keys.prefix}:{*}:job:*`);
+  return keys.filter((k) => /^[^:]+:\{[^}]+\}:job:[^:]+$/.test(k)).length;
 }
 
 async function queued(fab: TestFabric): Promise<number> {

@@ -36,7 +36,7 @@ async function withRedis<T>(fn: (r: Redis) => Promise<T>): Promise<T> {
 }
 
 async function jobRecords(): Promise<number> {
-  return withRedis(async (r) => (await r.keys(`${keys.prefix}:job:*`)).filter((k) => !k.endsWith(':events') && !k.endsWith(':deliveries')).length);
+  return withRedis(async (r) => (await r.keys(`${keys.prefix}:{*}:job:*`)).filter((k) => !k.endsWith(':events') && !k.endsWith(':deliveries')).length);
 }
 
 beforeAll(async () => {
