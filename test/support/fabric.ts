@@ -37,12 +37,15 @@ export interface TestFabric {
   close(): Promise<void>;
 }
 
-/** `conn`: another Redis to run on (a sentinel group); the run's private server by default. */
-export async function startFabric(partial: Partial<ApiOptions> = {}, batch: Partial<BatchOptions> = {}, conn?: { redis: RedisClient; keys: Keys }): Promise<TestFabric> {
+/**
+ * `conn`: another Redis to run on (a sentinel group, a cluster); the run's private server by
+ * default. `conn.requests`, when given, serves the API's request handlers (`redis` the rest).
+ */
+export async function startFabric(partial: Partial<ApiOptions> = {}, batch: Partial<BatchOptions> = {}, conn?: { redis: RedisClient; keys: Keys; requests?: RedisClient }): Promise<TestFabric> {
   const keys = conn?.keys ?? testKeys();
   const redis: RedisClient = conn?.redis ?? new Redis(redisUrl(), { maxRetriesPerRequest: null });
   const opts = apiOptions({ webhookAllowList: '127.0.0.1/32', ...partial, queue: { ...apiOptions().queue, ...FAST_QUEUE, ...partial.queue } });
-  const api = createApi(opts, { redis, keys, log, batch: { tickMs: 100, ...batch } });
+  const api = createApi(opts, { redis: conn?.requests ?? redis, background: redis, keys, log, batch: { tickMs: 100, ...batch } });
   await api.ready();
   const server: Server = await new Promise((resolve) => {
     const s = api.app.listen(0, '127.0.0.1', () => resolve(s));
