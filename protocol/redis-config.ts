@@ -183,7 +183,8 @@ export async function waitUntilReady(redis: RedisClient, timeoutMs: number): Pro
 
 /** A background connection (BullMQ workers, the scheduler) and the key builder. */
 export function connectRedis(cfg: RedisConfig, log?: Logger): { redis: RedisClient; keys: Keys } {
-  return { redis: createRedisConnection(parseRedisConnection(cfg.redisUrl, cfg), 'background', {}, log), keys: createKeys(cfg.prefix) };
+  const keys = createKeys(cfg.prefix); // first: a bad prefix must not leave a connection open
+  return { redis: createRedisConnection(parseRedisConnection(cfg.redisUrl, cfg), 'background', {}, log), keys };
 }
 
 /**
