@@ -16,7 +16,7 @@
  *
  * `nextArrivalRecord` is the same update as the Lua script, pure, for the simulator and tests.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.js';
 import type { Keys } from './keys.js';
 
 /** Time constant of the decayed arrival rate. */
@@ -158,7 +158,7 @@ return bucket
 `;
 
 /** Records one accepted job for `model` at `now` in one atomic round trip. */
-export async function recordArrival(redis: Redis, keys: Keys, model: string, now: number = Date.now()): Promise<void> {
+export async function recordArrival(redis: RedisClient, keys: Keys, model: string, now: number = Date.now()): Promise<void> {
   await redis.eval(
     RECORD_ARRIVAL_LUA,
     1,

@@ -8,7 +8,8 @@
  * Creates a job record in status `queued`, unless the model's backlog is full.
  * KEYS[1] job hash, KEYS[2] job event stream, KEYS[3] job delivery log,
  * KEYS[4] BullMQ wait list, KEYS[5] BullMQ prioritized zset (of the model's queue),
- * KEYS[6] deadlines zset (the expiry sweeper's index)
+ * KEYS[6] deadlines zset of the job's tag (the expiry sweeper's index)
+ * (All keys share the model's hash tag: one Redis Cluster slot.)
  * KEYS[7] the model's admissions zset: jobs created here and not yet added to BullMQ (score:
  *         Redis time in ms; the caller removes each once its add returned; entries older than
  *         ADMISSION_TTL_MS are dropped, so a crash between the two steps cannot hold a slot)
@@ -48,7 +49,7 @@ return {1, ahead, backlog + 1}
 /*
  * Drops swept ids from the deadlines zset, each only if its deadline is still the one that was
  * due (a retry in between set a later one, which must stay).
- * KEYS[1] deadlines zset; ARGV[1] now (epoch ms); ARGV[2..] job ids
+ * KEYS[1] deadlines zset of one tag; ARGV[1] now (epoch ms); ARGV[2..] job ids of that tag
  */
 export const CLEAR_DEADLINES_LUA = `
 local n = 0

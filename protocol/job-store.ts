@@ -4,8 +4,9 @@
  * terminal status is never overwritten by a late writer (a cancel racing a completion, say),
  * and each costs one round trip.
  */
-import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
+import type { RedisClient } from './redis-client.js';
+import { jobTag } from './slot-tags.js';
 import type { JobRecord, Priority, Task } from './job.js';
 import type { StoredStatus } from './statuses.js';
 import { TERMINAL_STATUSES } from './statuses.js';
@@ -94,9 +95,11 @@ export class JobStore {
   private readonly opts: JobStoreOptions;
   /** Follows each status change into the tenants' waiting/running counts and usage. */
   readonly ledger: TenantLedger;
+  /** Tags this store has put in `keys.deadlineTags()` (each once per process). */
+  private readonly deadlineTags = new Set<string>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     opts: Partial<JobStoreOptions> = {},
   ) {
@@ -113,13 +116,15 @@ export class JobStore {
    * (the BullMQ keys in `backlog`) is full. Returns where the job will stand in its queue.
    */
   async create(job: NewJob, backlog: BacklogGuard): Promise<CreateResult> {
+    // Sent with the script, not after it: no extra round trip (a tag indexed for a refused job is harmless).
+    if (job.deadline > 0) void this.indexDeadlineTag(job.id);
     const res = (await this.scripts().fabricCreate(
       this.keys.job(job.id),
       this.keys.jobEvents(job.id),
       this.keys.jobDeliveries(job.id),
       backlog.waitKey,
       backlog.prioritizedKey,
-      this.keys.deadlines(),
+      this.keys.deadlines(jobTag(job.id)),
       backlog.admissionsKey,
       backlog.maxBacklog,
       backlog.priority,
@@ -151,20 +156,41 @@ export class JobStore {
     return this.redis as unknown as Record<'fabricCreate' | 'fabricTransition' | 'fabricAppend' | 'fabricClearDeadlines', (...args: unknown[]) => Promise<unknown>>;
   }
 
-  /** Ids of jobs whose expiry deadline is at or before `now`, soonest first (at most `limit`). */
+  /** Records that `id`'s tag has a deadlines zset (once per tag and process; failures retry next time). */
+  private indexDeadlineTag(id: string): Promise<void> {
+    const tag = jobTag(id);
+    if (this.deadlineTags.has(tag)) return Promise.resolve();
+    this.deadlineTags.add(tag);
+    return this.redis.sadd(this.keys.deadlineTags(), tag).then(
+      () => undefined,
+      () => void this.deadlineTags.delete(tag),
+    );
+  }
+
+  /**
+   * Ids of jobs whose expiry deadline is at or before `now`, soonest first (at most `limit`),
+   * from every tag's deadlines zset.
+   */
   async dueDeadlines(now: number, limit: number): Promise<string[]> {
-    return this.redis.zrangebyscore(this.keys.deadlines(), '-inf', now, 'LIMIT', 0, limit);
+    const tags = await this.redis.smembers(this.keys.deadlineTags());
+    const rows = await Promise.all(tags.map((tag) => this.redis.zrangebyscore(this.keys.deadlines(tag), '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)));
+    const due: { id: string; at: number }[] = [];
+    for (const r of rows) for (let i = 0; i < r.length; i += 2) due.push({ id: r[i]!, at: Number(r[i + 1]) });
+    return due.sort((a, b) => a.at - b.at).slice(0, limit).map((d) => d.id);
   }
 
   /** Sets (or moves) a queued job's expiry deadline in the sweeper's index; 0 removes it. */
   async setDeadline(id: string, deadline: number): Promise<void> {
-    if (deadline > 0) await this.redis.zadd(this.keys.deadlines(), deadline, id);
-    else await this.redis.zrem(this.keys.deadlines(), id);
+    const key = this.keys.deadlines(jobTag(id));
+    if (deadline > 0) await Promise.all([this.redis.zadd(key, deadline, id), this.indexDeadlineTag(id)]);
+    else await this.redis.zrem(key, id);
   }
 
   /** Removes swept ids from the index unless their deadline moved past `now` meanwhile. */
   async clearDeadlines(ids: readonly string[], now: number): Promise<void> {
-    if (ids.length > 0) await this.scripts().fabricClearDeadlines(this.keys.deadlines(), now, ...ids);
+    const byTag = new Map<string, string[]>();
+    for (const id of ids) byTag.set(jobTag(id), [...(byTag.get(jobTag(id)) ?? []), id]);
+    await Promise.all([...byTag].map(([tag, group]) => this.scripts().fabricClearDeadlines(this.keys.deadlines(tag), now, ...group)));
   }
 
   async get(id: string): Promise<JobRecord | null> {

@@ -54,26 +54,39 @@ return {1, 0, math.floor(tokens), math.ceil((burst - tokens) * 1000 / rate), 0, 
  * band size, ARGV[5] waiting cap (0: none), ARGV[6] '1' to count the job as waiting, '0' for a
  * job that is already counted (a retry)
  * Returns {1, offset} (BullMQ priority = ARGV[3] + offset) or {0, waiting} over the cap.
+ *
+ * On a Redis Cluster the tenant's keys and the model's keys live in different slots, so the
+ * same steps run as two scripts with the same ARGV: ADMIT_TENANT_LUA (KEYS[1] the tenant's jobs
+ * hash: cap and count, returns {1, 0} or {0, waiting}) and then FAIR_TAG_LUA (KEYS[1] the fair
+ * clock, KEYS[2] the prioritized zset: returns {1, offset}); the caller gives the count back if
+ * the second fails.
  */
-export const ADMIT_LUA = `
-local queued = tonumber(redis.call('HGET', KEYS[1], 'queued') or '0')
+const capCheck = (jobs: string) => `
+local queued = tonumber(redis.call('HGET', ${jobs}, 'queued') or '0')
 local cap = tonumber(ARGV[5])
 if ARGV[6] == '1' and cap > 0 and queued >= cap then return {0, queued} end
+`;
+const countWaiting = (jobs: string) => `
+if ARGV[6] == '1' then redis.call('HINCRBY', ${jobs}, 'queued', 1) end
+`;
+const fairTag = (clock: string, prioritized: string) => `
 local base = tonumber(ARGV[3])
 local size = tonumber(ARGV[4])
 -- BullMQ scores a prioritized job priority * 2^32 + counter.
-local head = redis.call('ZRANGEBYSCORE', KEYS[3], base * 4294967296, (base + size) * 4294967296 - 1, 'LIMIT', 0, 1, 'WITHSCORES')
+local head = redis.call('ZRANGEBYSCORE', ${prioritized}, base * 4294967296, (base + size) * 4294967296 - 1, 'LIMIT', 0, 1, 'WITHSCORES')
 local v = 0
 if #head == 0 then
-  redis.call('DEL', KEYS[2])
+  redis.call('DEL', ${clock})
 else
   v = math.floor(tonumber(head[2]) / 4294967296) - base
 end
-local start = math.max(tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0'), v)
-redis.call('HSET', KEYS[2], ARGV[1], tostring(start + 1 / tonumber(ARGV[2])))
-if ARGV[6] == '1' then redis.call('HINCRBY', KEYS[1], 'queued', 1) end
-return {1, math.min(size - 1, math.floor(start))}
+local start = math.max(tonumber(redis.call('HGET', ${clock}, ARGV[1]) or '0'), v)
+redis.call('HSET', ${clock}, ARGV[1], tostring(start + 1 / tonumber(ARGV[2])))
+local offset = math.min(size - 1, math.floor(start))
 `;
+export const ADMIT_LUA = `${capCheck('KEYS[1]')}${fairTag('KEYS[2]', 'KEYS[3]')}${countWaiting('KEYS[1]')}return {1, offset}`;
+export const ADMIT_TENANT_LUA = `${capCheck('KEYS[1]')}${countWaiting('KEYS[1]')}return {1, 0}`;
+export const FAIR_TAG_LUA = `${fairTag('KEYS[1]', 'KEYS[2]')}return {1, offset}`;
 
 /*
  * Takes one of a tenant's running slots for a job, if the tenant is under its cap. Slots are

@@ -2,8 +2,7 @@
  * The API's job operations: submit (idempotent, bounded), read (with lazy expiry and the
  * `loading_model` view), cancel, retry and wait. Routes translate HTTP to these calls.
  */
-import { createHash, randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { createHash } from 'node:crypto';
 import { recordArrival } from '../../protocol/arrivals.js';
 import { waitForReplicas } from '../../protocol/redis-config.js';
 import { minPromptTokens } from '../../protocol/context-length.js';
@@ -11,6 +10,8 @@ import { type JobPayload, type JobRecord, type StatusListener, type SubmitBody, 
 import type { JobStore } from '../../protocol/job-store.js';
 import type { Keys } from '../../protocol/keys.js';
 import type { Logger } from '../../protocol/logger.js';
+import type { RedisClient } from '../../protocol/redis-client.js';
+import { newJobId } from '../../protocol/slot-tags.js';
 import { UNKNOWN_LABEL, metrics } from '../settings/metrics.js';
 import { priorityBand, priorityClassOf } from '../../protocol/tenant-fairness.js';
 import { tenantLimitError } from '../tenants/limit-error.js';
@@ -24,7 +25,7 @@ import type { ModelQueues } from './model-queues.js';
 import type { ApiOptions } from '../settings/options.js';
 
 export interface JobServiceDeps {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   store: JobStore;
   queues: ModelQueues;
@@ -114,7 +115,8 @@ export class JobService {
       const reason = await this.d.checkWebhookUrl(body.webhook.url);
       if (reason) throw new HttpError(422, 'webhook_url_refused', `webhook url refused: ${reason}`);
     }
-    const id = `job_${randomUUID().replace(/-/g, '')}`;
+    // The id carries the model's hash tag: its record lives in its queue's cluster slot.
+    const id = newJobId(model);
     if (idempotencyKey) {
       const fingerprint = createHash('sha256').update(JSON.stringify(body)).digest('base64url');
       const idemKey = keys.idempotency(tenant, idempotencyKey);

@@ -1,13 +1,13 @@
 /** Liveness, readiness and Prometheus metrics. */
 import { Router } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../protocol/redis-client.js';
 import { registry } from '../../protocol/metrics.js';
 import { metrics } from '../settings/metrics.js';
 import { residentOn, type ClusterView } from '../fleet/cluster-view.js';
 import type { ModelQueues } from '../jobs/model-queues.js';
 import { metricsAuth } from '../middleware/auth.js';
 
-export function systemRoutes(d: { redis: Redis; cluster: ClusterView; queues: ModelQueues; metricsKey: string | null; onScrape?: () => Promise<void> }): Router {
+export function systemRoutes(d: { redis: RedisClient; cluster: ClusterView; queues: ModelQueues; metricsKey: string | null; onScrape?: () => Promise<void> }): Router {
   const r = Router();
   r.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
