@@ -3,7 +3,7 @@
  * (Redis, BullMQ queues, webhooks) in one place.
  */
 import express, { type Express } from 'express';
-import type { Redis } from 'ioredis';
+import { duplicateClient, type RedisClient } from '../protocol/redis-client.js';
 import { JobStore } from '../protocol/job-store.js';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
@@ -54,12 +54,12 @@ export interface Api {
  * `background`, when given, serves what should wait out an outage instead (the events
  * subscriber, the expiry sweeper). Tests may pass one connection for both.
  */
-export function createApi(opts: ApiOptions, d: { redis: Redis; background?: Redis; keys: Keys; log: Logger; resultTtlSec?: number; batch?: Partial<BatchOptions> }): Api {
+export function createApi(opts: ApiOptions, d: { redis: RedisClient; background?: RedisClient; keys: Keys; log: Logger; resultTtlSec?: number; batch?: Partial<BatchOptions> }): Api {
   const { redis, keys, log } = d;
   const background = d.background ?? redis;
   const store = new JobStore(redis, keys, d.resultTtlSec ? { resultTtlSec: d.resultTtlSec } : {});
   const cluster = new ClusterView(redis, keys);
-  const hub = new EventHub(background.duplicate(), keys);
+  const hub = new EventHub(duplicateClient(background), keys);
   const queues = new ModelQueues(redis, keys);
   const dispatcher = new WebhookDispatcher({ connection: redis, keys, logger: log });
   const allowList = parseAllowList(opts.webhookAllowList);

@@ -1,6 +1,6 @@
 /** Starts the API deployable: HTTP server plus the webhook delivery worker. */
 import type { Server } from 'node:http';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../protocol/redis-client.js';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
 import { listenError } from '../protocol/startup.js';
@@ -18,7 +18,7 @@ export interface RunningApi {
 }
 
 /** `redis` is the request handlers' connection, `background` the one BullMQ workers and subscribers wait on. */
-export async function runApi(cfg: ApiConfig, d: { redis: Redis; background: Redis; keys: Keys; log: Logger }): Promise<RunningApi> {
+export async function runApi(cfg: ApiConfig, d: { redis: RedisClient; background: RedisClient; keys: Keys; log: Logger }): Promise<RunningApi> {
   const { redis, background, keys, log } = d;
   if (cfg.options.apiKeys.size === 0) log.warn({}, 'Auth is off: FABRIC_API_KEYS is not set, every caller is tenant "default"');
   let secret = cfg.webhookSecret;

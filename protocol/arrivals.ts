@@ -16,7 +16,7 @@
  *
  * `nextArrivalRecord` is the same update as the Lua script, pure, for the simulator and tests.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.js';
 import type { Keys } from './keys.js';
 
 /** Time constant of the decayed arrival rate. */
@@ -172,9 +172,9 @@ return #ARGV - 5
 `;
 
 /** Records accepted jobs for `model` at the given times (oldest first) in one atomic round trip. */
-export async function recordArrivals(redis: Redis, keys: Keys, model: string, times: readonly number[]): Promise<void> {
+export async function recordArrivals(redis: RedisClient, keys: Keys, model: string, times: readonly number[]): Promise<void> {
   if (times.length === 0) return;
-  const r = redis as Redis & { fabricRecordArrivals?: (...args: string[]) => Promise<number> };
+  const r = redis as RedisClient & { fabricRecordArrivals?: (...args: string[]) => Promise<number> };
   if (!r.fabricRecordArrivals) redis.defineCommand('fabricRecordArrivals', { numberOfKeys: 1, lua: RECORD_ARRIVALS_LUA });
   await r.fabricRecordArrivals!(
     keys.modelArrivals(model),
@@ -188,7 +188,7 @@ export async function recordArrivals(redis: Redis, keys: Keys, model: string, ti
 }
 
 /** Records one accepted job for `model` at `now` in one atomic round trip. */
-export async function recordArrival(redis: Redis, keys: Keys, model: string, now: number = Date.now()): Promise<void> {
+export async function recordArrival(redis: RedisClient, keys: Keys, model: string, now: number = Date.now()): Promise<void> {
   await recordArrivals(redis, keys, model, [now]);
 }
 

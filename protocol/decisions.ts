@@ -3,9 +3,10 @@
  * (`keys.schedulerDecisions()`, field `decision`): written by the scheduler, read by the
  * API's cluster view.
  */
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
 import { z } from 'zod';
 import type { Keys } from './keys.js';
+import type { RedisClient } from './redis-client.js';
 import { parseJsonAs } from './parse-json.js';
 
 export const schedulerDecisionSchema = z.discriminatedUnion('action', [
@@ -33,7 +34,7 @@ export function recordDecision(p: ChainableCommander, keys: Keys, decision: Sche
 }
 
 /** The newest `count` decisions, newest first, each with its stream id; malformed entries are skipped. */
-export async function readDecisions(redis: Redis, keys: Keys, count: number): Promise<(SchedulerDecision & { id: string })[]> {
+export async function readDecisions(redis: RedisClient, keys: Keys, count: number): Promise<(SchedulerDecision & { id: string })[]> {
   const rows = await redis.xrevrange(keys.schedulerDecisions(), '+', '-', 'COUNT', count);
   const out: (SchedulerDecision & { id: string })[] = [];
   for (const [id, kv] of rows) {

@@ -4,7 +4,8 @@
  * bad entry everywhere: it is skipped and counted (`fabric_fleet_entries_skipped_total`), so
  * one bad writer cannot stop the API or the scheduler from serving the rest.
  */
-import type { Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from './redis-client.js';
 import { Counter, type Registry } from 'prom-client';
 import type { z } from 'zod';
 import { parseMeasured } from './footprints.js';
@@ -77,7 +78,7 @@ export function parseFootprints(raw: Record<string, string>): Map<string, number
  * Reads the fleet in two round trips. Ids in the workers index whose heartbeat expired are
  * returned as `gone` (the caller may prune them from the index).
  */
-export async function readFleet(redis: Redis, keys: Keys): Promise<Fleet & { gone: string[] }> {
+export async function readFleet(redis: RedisClient, keys: Keys): Promise<Fleet & { gone: string[] }> {
   const [ids, catalogRaw, footprintsRaw] = (await execOrThrow(redis.pipeline().smembers(keys.workersIndex()).hgetall(keys.catalog()).hgetall(keys.footprints()))) as [
     string[],
     Record<string, string>,
@@ -93,7 +94,7 @@ export async function readFleet(redis: Redis, keys: Keys): Promise<Fleet & { gon
 }
 
 /** Runs a pipeline and returns its replies, throwing the first command error. */
-export async function execOrThrow(p: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
+export async function execOrThrow(p: ChainableCommander): Promise<unknown[]> {
   const res = await p.exec();
   if (!res) throw new Error('redis pipeline returned no result');
   return res.map(([err, value]) => {

@@ -2,7 +2,7 @@
  * Footprints measured when a model loaded, kept in one Redis hash (`keys.footprints()`) with
  * field `<engine> <model>`: the worker records them, the VRAM rule prefers them to estimates.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.js';
 import { z } from 'zod';
 import type { Keys } from './keys.js';
 import { parseJsonAs } from './parse-json.js';
@@ -39,7 +39,7 @@ export function parseMeasured(raw: Record<string, string>): { measured: Map<stri
 /** Measured footprints in one Redis hash, field `footprintKey(engine, model)`. */
 export class FootprintStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {}
 

@@ -18,12 +18,15 @@ const TERMINAL_LIST = `,${[...TERMINAL_STATUSES].join(',')},`;
  * its record in status `queued`, unless the model's backlog is full, in one round trip.
  * KEYS[1] job hash, KEYS[2] job event stream (both new: job ids are random, 128 bits),
  * KEYS[3] BullMQ wait list, KEYS[4] BullMQ prioritized zset (of the model's queue),
- * KEYS[5] deadlines zset (the expiry sweeper's index)
+ * KEYS[5] deadlines zset of the job's tag (the expiry sweeper's index)
  * KEYS[6] the model's admissions zset: jobs created here and not yet added to BullMQ (score:
  *         the API's clock in ms; the caller removes each once its add returned; at the bound,
  *         entries older than ADMISSION_TTL_MS are dropped, so a crash between the two steps
  *         cannot hold a slot)
- * KEYS[7] the tenant's jobs hash, KEYS[8] the model's fair clock for the job's priority class
+ * KEYS[7] the tenant's jobs hash, KEYS[8] the model's fair clock for the job's priority class:
+ *         read only when the job is admitted here (ARGV[12] '1'). KEYS[1..6] and KEYS[8] share
+ *         the model's hash tag; on a Redis Cluster the tenant's hash lives in another slot, so
+ *         there the caller admits first (two scripts) and passes a key of the model's slot.
  * ARGV[1] maximum backlog (waiting + prioritized + admitted jobs)
  * ARGV[2] approximate maximum length of the event stream
  * ARGV[3] first event data (JSON)
@@ -70,7 +73,7 @@ return {1, ahead, backlog + 1, priority}
 /*
  * Drops swept ids from the deadlines zset, each only if its deadline is still the one that was
  * due (a retry in between set a later one, which must stay).
- * KEYS[1] deadlines zset; ARGV[1] now (epoch ms); ARGV[2..] job ids
+ * KEYS[1] deadlines zset of one tag; ARGV[1] now (epoch ms); ARGV[2..] job ids of that tag
  */
 export const CLEAR_DEADLINES_LUA = `
 local n = 0
@@ -101,8 +104,8 @@ return n
  * ARGV[10] prompt tokens, ARGV[11] completion tokens, ARGV[12] finished at (epoch ms, 0: now
  *          unknown), ARGV[13] seconds to keep the day's usage: counted when the status is terminal
  * ARGV[14..] field, value pairs written to the hash with the status
- * Returns {1, streamId, previousStatus, tenant, model, started_at, counted} when applied
- * (counted 1: the tenant's counts and usage moved here; otherwise the caller moves them),
+ * Returns {1, streamId, previousStatus, tenant, model, started_at, counted, counts_waiting} when
+ * applied (counted 1: the tenant's counts and usage moved here; otherwise the caller moves them),
  * {0, currentStatus} when refused, {-1} when no such job.
  */
 export const TRANSITION_LUA = `
@@ -133,7 +136,7 @@ elseif string.find(${JSON.stringify(TERMINAL_LIST)}, ',' .. current .. ',', 1, t
 end
 redis.call('PUBLISH', ARGV[4], ARGV[7] .. ' ' .. id .. ' status ' .. ARGV[1])
 local tenant = rec[2] or ''
-if tenant == '' or ARGV[9] ~= tenant then return {1, id, current, tenant, rec[3] or '', rec[4] or '', 0} end
+if tenant == '' or ARGV[9] ~= tenant then return {1, id, current, tenant, rec[3] or '', rec[4] or '', 0, rec[5] or ''} end
 if current ~= ARGV[1] then
   -- Batch lines (counts_waiting 0) are not among the waiting jobs the admission counted.
   local waits = rec[5] ~= '0'

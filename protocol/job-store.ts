@@ -4,8 +4,9 @@
  * terminal status is never overwritten by a late writer (a cancel racing a completion, say),
  * and each costs one round trip.
  */
-import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
+import { isCluster, type RedisClient } from './redis-client.js';
+import { jobTag } from './slot-tags.js';
 import type { JobRecord, Priority, Task } from './job.js';
 import type { StoredStatus } from './statuses.js';
 import { TERMINAL_STATUSES } from './statuses.js';
@@ -46,10 +47,14 @@ export interface BacklogGuard {
   priority?: number;
 }
 
-/** The tenant's admission, made with the create: its priority class and limits. */
+/**
+ * The tenant's admission: its priority class and limits, made with the create; or, with
+ * `priority`, already made (on a Redis Cluster, where it is a script of its own).
+ */
 export interface Admission {
   cls: PriorityClass;
   limit: TenantLimit;
+  priority?: number;
 }
 
 /** `priority` is the one the admission gave (absent when the caller gave it). */
@@ -107,9 +112,11 @@ export class JobStore {
   private readonly opts: JobStoreOptions;
   /** Follows each status change into the tenants' waiting/running counts and usage. */
   readonly ledger: TenantLedger;
+  /** Tags this store has put in `keys.deadlineTags()` (each once per process). */
+  private readonly deadlineTags = new Set<string>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     opts: Partial<JobStoreOptions> = {},
   ) {
@@ -128,23 +135,27 @@ export class JobStore {
    * stand in its queue and the BullMQ priority to add it with.
    */
   async create(job: NewJob, backlog: BacklogGuard, admission?: Admission): Promise<CreateResult> {
+    // Sent with the script, not after it: no extra round trip (a tag indexed for a refused job is harmless).
+    if (job.deadline > 0) void this.indexDeadlineTag(job.id);
+    const admitHere = admission !== undefined && admission.priority === undefined;
     const res = (await this.scripts().fabricCreate(
       this.keys.job(job.id),
       this.keys.jobEvents(job.id),
       backlog.waitKey,
       backlog.prioritizedKey,
-      this.keys.deadlines(),
+      this.keys.deadlines(jobTag(job.id)),
       backlog.admissionsKey,
-      this.keys.tenantJobs(job.tenant),
+      // Without an admission here the tenant's hash is not read: a key of the job's slot stands in.
+      admitHere ? this.keys.tenantJobs(job.tenant) : this.keys.job(job.id),
       this.keys.fairClock(job.model, admission?.cls ?? 'normal'),
       backlog.maxBacklog,
       this.opts.eventsMaxLen,
       JSON.stringify({ status: 'queued' }),
       job.id,
       job.deadline,
-      ...(admission ? admitArgs(job.tenant, admission.cls, admission.limit, true) : ['', 1, 0, 0, 0, '0']),
-      admission ? '1' : '0',
-      backlog.priority ?? 0,
+      ...(admitHere ? admitArgs(job.tenant, admission.cls, admission.limit, true) : ['', 1, 0, 0, 0, '0']),
+      admitHere ? '1' : '0',
+      admission?.priority ?? backlog.priority ?? 0,
       Date.now(),
       ...encodeFields({
         id: job.id,
@@ -173,20 +184,41 @@ export class JobStore {
     return this.redis as unknown as Record<'fabricCreate' | 'fabricTransition' | 'fabricAppend' | 'fabricClearDeadlines', (...args: unknown[]) => Promise<unknown>>;
   }
 
-  /** Ids of jobs whose expiry deadline is at or before `now`, soonest first (at most `limit`). */
+  /** Records that `id`'s tag has a deadlines zset (once per tag and process; failures retry next time). */
+  private indexDeadlineTag(id: string): Promise<void> {
+    const tag = jobTag(id);
+    if (this.deadlineTags.has(tag)) return Promise.resolve();
+    this.deadlineTags.add(tag);
+    return this.redis.sadd(this.keys.deadlineTags(), tag).then(
+      () => undefined,
+      () => void this.deadlineTags.delete(tag),
+    );
+  }
+
+  /**
+   * Ids of jobs whose expiry deadline is at or before `now`, soonest first (at most `limit`),
+   * from every tag's deadlines zset.
+   */
   async dueDeadlines(now: number, limit: number): Promise<string[]> {
-    return this.redis.zrangebyscore(this.keys.deadlines(), '-inf', now, 'LIMIT', 0, limit);
+    const tags = await this.redis.smembers(this.keys.deadlineTags());
+    const rows = await Promise.all(tags.map((tag) => this.redis.zrangebyscore(this.keys.deadlines(tag), '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)));
+    const due: { id: string; at: number }[] = [];
+    for (const r of rows) for (let i = 0; i < r.length; i += 2) due.push({ id: r[i]!, at: Number(r[i + 1]) });
+    return due.sort((a, b) => a.at - b.at).slice(0, limit).map((d) => d.id);
   }
 
   /** Sets (or moves) a queued job's expiry deadline in the sweeper's index; 0 removes it. */
   async setDeadline(id: string, deadline: number): Promise<void> {
-    if (deadline > 0) await this.redis.zadd(this.keys.deadlines(), deadline, id);
-    else await this.redis.zrem(this.keys.deadlines(), id);
+    const key = this.keys.deadlines(jobTag(id));
+    if (deadline > 0) await Promise.all([this.redis.zadd(key, deadline, id), this.indexDeadlineTag(id)]);
+    else await this.redis.zrem(key, id);
   }
 
   /** Removes swept ids from the index unless their deadline moved past `now` meanwhile. */
   async clearDeadlines(ids: readonly string[], now: number): Promise<void> {
-    if (ids.length > 0) await this.scripts().fabricClearDeadlines(this.keys.deadlines(), now, ...ids);
+    const byTag = new Map<string, string[]>();
+    for (const id of ids) byTag.set(jobTag(id), [...(byTag.get(jobTag(id)) ?? []), id]);
+    await Promise.all([...byTag].map(([tag, group]) => this.scripts().fabricClearDeadlines(this.keys.deadlines(tag), now, ...group)));
   }
 
   async get(id: string): Promise<JobRecord | null> {
@@ -211,13 +243,16 @@ export class JobStore {
     const ttl = TERMINAL_STATUSES.has(to) ? this.opts.resultTtlSec : 0;
     const finishedAt = typeof fields.finished_at === 'number' ? fields.finished_at : null;
     const usage = (fields.usage as JobMove['usage']) ?? null;
+    // On a Redis Cluster the tenant's keys live in other slots than the job's: the ledger moves
+    // its counts after the script there, and keys of the job's slot stand in for them.
+    const owner = isCluster(this.redis) ? '' : tenant;
+    const ledgerKeys = owner
+      ? [this.keys.tenantJobs(owner), this.keys.tenantUsage(owner, utcDay(finishedAt ?? Date.now())), this.keys.tenantUsage(owner, 'total'), this.keys.fleetUsage()]
+      : Array<string>(4).fill(this.keys.job(id));
     const res = (await this.scripts().fabricTransition(
       this.keys.job(id),
       this.keys.jobEvents(id),
-      this.keys.tenantJobs(tenant),
-      this.keys.tenantUsage(tenant, utcDay(finishedAt ?? Date.now())),
-      this.keys.tenantUsage(tenant, 'total'),
-      this.keys.fleetUsage(),
+      ...ledgerKeys,
       to,
       from.join(','),
       JSON.stringify({ status: to, ...event }),
@@ -226,13 +261,13 @@ export class JobStore {
       this.opts.eventsMaxLen,
       id,
       pendingText,
-      tenant,
+      owner,
       Math.max(0, Math.round(usage?.prompt_tokens ?? 0)),
       Math.max(0, Math.round(usage?.completion_tokens ?? 0)),
       finishedAt ?? 0,
       USAGE_TTL_SEC,
       ...encodeFields(fields),
-    )) as [number, string?, string?, string?, string?, string?, number?];
+    )) as [number, string?, string?, string?, string?, string?, number?, string?];
     if (res[0] === 1) {
       await this.ledger.move({
         tenant: res[3] ?? '',
@@ -243,6 +278,7 @@ export class JobStore {
         finishedAt,
         usage,
         counted: res[6] === 1,
+        countsWaiting: res[7] !== '0',
       });
       return { ok: true, eventId: res[1] as string };
     }

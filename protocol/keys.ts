@@ -1,19 +1,28 @@
 /**
  * Every Redis key the fabric uses (besides BullMQ's own, which live under `bullPrefix`)
  * comes from this builder, so a namespace change is one line and tests can isolate.
+ * Keys are `<prefix>:{<tag>}:...`: the hash tag says which keys share a Redis Cluster slot
+ * (protocol/slot-tags.ts). Pub/sub channels carry no tag.
  */
+import { ConfigError } from './env.js';
+import { FLEET_TAG, jobTag, modelTag, tenantTag } from './slot-tags.js';
+
 export interface Keys {
   readonly prefix: string;
-  /** Prefix handed to BullMQ queues and workers. */
+  /** Prefix handed to BullMQ queues and workers (queue names carry their own tag). */
   readonly bullPrefix: string;
+  /** A key in this namespace sharing `tag`'s slot, for key builders derived from this one. */
+  tagged(tag: string, ...parts: string[]): string;
   job(id: string): string;
   jobEvents(id: string): string;
   /** Pub/sub channel announcing every job event: `<jobId> <streamId> <type> [status | token text]` (protocol/job-store-scripts.ts). */
   eventsBus(): string;
   jobDeliveries(id: string): string;
   idempotency(tenant: string, key: string): string;
-  /** Queued jobs' expiry deadlines (zset, score: epoch ms), for the expiry sweeper. */
-  deadlines(): string;
+  /** Queued jobs' expiry deadlines of one tag's jobs (zset, score: epoch ms), for the expiry sweeper. */
+  deadlines(tag: string): string;
+  /** Tags whose deadlines zset may hold entries (set), so the sweeper knows where to look. */
+  deadlineTags(): string;
   /** Held by the API instance sweeping expired jobs this interval. */
   expirySweepLock(): string;
   catalog(): string;
@@ -52,36 +61,42 @@ export interface Keys {
 }
 
 export function createKeys(prefix = 'fabric'): Keys {
+  // A brace in the prefix would become every key's hash tag: the whole fabric on one slot.
+  if (/[{}]/.test(prefix)) throw new ConfigError(`FABRIC_PREFIX must not contain { or } (keys carry their own hash tags), got ${JSON.stringify(prefix)}`);
   const k = (...parts: string[]) => [prefix, ...parts].join(':');
+  const at = (tag: string, ...parts: string[]) => k(`{${tag}}`, ...parts);
+  const fleet = (...parts: string[]) => at(FLEET_TAG, ...parts);
   return {
     prefix,
     bullPrefix: k('q'),
-    job: (id) => k('job', id),
-    jobEvents: (id) => k('job', id, 'events'),
+    tagged: at,
+    job: (id) => at(jobTag(id), 'job', id),
+    jobEvents: (id) => at(jobTag(id), 'job', id, 'events'),
     eventsBus: () => k('events'),
-    jobDeliveries: (id) => k('job', id, 'deliveries'),
-    idempotency: (tenant, key) => k('idem', tenant, key),
-    deadlines: () => k('deadlines'),
-    expirySweepLock: () => k('deadlines', 'lock'),
-    catalog: () => k('catalog'),
-    workersIndex: () => k('workers'),
-    workerHeartbeat: (workerId) => k('worker', workerId),
-    workerControl: (workerId) => k('worker', workerId, 'control'),
+    jobDeliveries: (id) => at(jobTag(id), 'job', id, 'deliveries'),
+    idempotency: (tenant, key) => at(tenantTag(tenant), 'idem', key),
+    deadlines: (tag) => at(tag, 'deadlines'),
+    deadlineTags: () => fleet('deadline-tags'),
+    expirySweepLock: () => fleet('deadlines', 'lock'),
+    catalog: () => fleet('catalog'),
+    workersIndex: () => fleet('workers'),
+    workerHeartbeat: (workerId) => fleet('worker', workerId),
+    workerControl: (workerId) => fleet('worker', workerId, 'control'),
     cancelChannel: () => k('cancel'),
     schedulerWake: () => k('scheduler', 'wake'),
     schedulerIdle: () => k('scheduler', 'idle'),
-    schedulerLease: () => k('scheduler', 'lease'),
-    schedulerDecisions: () => k('scheduler', 'decisions'),
-    modelArrivals: (model) => k('model', model, 'arrivals'),
-    footprints: () => k('footprints'),
-    tenantBucket: (tenant) => k('tenant', tenant, 'bucket'),
-    tenantJobs: (tenant) => k('tenant', tenant, 'jobs'),
-    tenantRunning: (tenant) => k('tenant', tenant, 'running'),
-    tenantParked: (tenant) => k('tenant', tenant, 'parked'),
-    tenantUsage: (tenant, day) => k('tenant', tenant, 'usage', day),
-    operatorHolds: () => k('operator', 'holds'),
-    fleetUsage: () => k('usage', 'total'),
-    fairClock: (model, priorityClass) => k('model', model, 'fair', priorityClass),
-    modelAdmissions: (model) => k('model', model, 'admissions'),
+    schedulerLease: () => fleet('scheduler', 'lease'),
+    schedulerDecisions: () => fleet('scheduler', 'decisions'),
+    modelArrivals: (model) => at(modelTag(model), 'model', model, 'arrivals'),
+    footprints: () => fleet('footprints'),
+    tenantBucket: (tenant) => at(tenantTag(tenant), 'bucket'),
+    tenantJobs: (tenant) => at(tenantTag(tenant), 'jobs'),
+    tenantRunning: (tenant) => at(tenantTag(tenant), 'running'),
+    tenantParked: (tenant) => at(tenantTag(tenant), 'parked'),
+    tenantUsage: (tenant, day) => at(tenantTag(tenant), 'usage', day),
+    operatorHolds: () => fleet('operator', 'holds'),
+    fleetUsage: () => fleet('usage', 'total'),
+    fairClock: (model, priorityClass) => at(modelTag(model), 'model', model, 'fair', priorityClass),
+    modelAdmissions: (model) => at(modelTag(model), 'model', model, 'admissions'),
   };
 }

@@ -7,7 +7,7 @@ import { QueueKeys } from 'bullmq';
 import { queueNameFor } from './model-names.js';
 
 export interface ModelQueueKeys {
-  /** BullMQ queue name (`model-<escaped model>`). */
+  /** BullMQ queue name (`model-<escaped model>{<model tag>}`): all its keys share one cluster slot. */
   readonly name: string;
   /** List of plain waiting job ids: pushed on the left, served from the right. */
   readonly wait: string;

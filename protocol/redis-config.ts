@@ -1,6 +1,7 @@
 /**
  * Where Redis is, the key namespace, and the one factory every Redis connection of the fabric
- * comes from (`createRedisConnection`). A connection serves one of two roles:
+ * comes from (`createRedisConnection`): one server, a sentinel-managed master or a Redis Cluster
+ * (protocol/redis-client.ts says what differs). A connection serves one of two roles:
  * - `requests`: what an HTTP handler waits on. No offline queue and a bounded command time, so
  *   while Redis is away a command fails within about a second instead of waiting for Redis
  *   to return (the handler answers 503), and nothing sent during an outage runs late.
@@ -10,16 +11,17 @@
  * Every connection reports to `fabric_redis_connected{role}`.
  */
 import { coalesceWrites } from './write-coalescing.js';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { ConfigError, envString, type Env } from './env.js';
 import { createKeys, type Keys } from './keys.js';
 import type { Logger } from './logger.js';
 import { redisConnected } from './metrics.js';
-import { parseRedisEndpoint, redact, type RedisEndpoint } from './redis-endpoint.js';
+import { isCluster, type RedisClient } from './redis-client.js';
+import { parseRedisEndpoint, type RedisEndpoint } from './redis-endpoint.js';
 import { StartupError } from './startup.js';
 
-/** A parsed connection target the fabric can use: one server, or a sentinel-managed master. */
-export type RedisConnectionConfig = Exclude<RedisEndpoint, { kind: 'cluster' }>;
+/** A parsed connection target: one server, a sentinel-managed master, or a cluster's seed nodes. */
+export type RedisConnectionConfig = RedisEndpoint;
 
 export interface RedisConfig {
   redisUrl: string;
@@ -45,16 +47,12 @@ export function redisConfigFromEnv(env: Env): RedisConfig {
 }
 
 /**
- * Parses REDIS_URL: `redis://` / `rediss://` (one server) or `redis+sentinel://h1:26379,h2/<master>[/<db>]`
- * (a sentinel-managed master, followed across failovers). A ConfigError names what is wrong;
- * Redis Cluster URLs are refused (the fabric's multi-key scripts are not slot-aware yet).
+ * Parses REDIS_URL: `redis://` / `rediss://` (one server), `redis+sentinel://h1:26379,h2/<master>[/<db>]`
+ * (a sentinel-managed master, followed across failovers) or `redis+cluster://h1:7000,h2:7001`
+ * (a Redis Cluster, these are seed nodes). A ConfigError names what is wrong.
  */
 export function parseRedisConnection(url: string, extra: { sentinelPassword?: string } = {}): RedisConnectionConfig {
-  const endpoint = parseRedisEndpoint(url, extra);
-  if (endpoint.kind === 'cluster') {
-    throw new ConfigError(`Redis Cluster is not supported yet (${JSON.stringify(redact(url))}): use one server or a sentinel group (redis+sentinel://host:26379,.../<master>)`);
-  }
-  return endpoint;
+  return parseRedisEndpoint(url, extra);
 }
 
 const ROLE_OPTIONS: Record<RedisRole, RedisOptions> = {
@@ -67,9 +65,10 @@ const ROLE_OPTIONS: Record<RedisRole, RedisOptions> = {
  * lazyConnect). With `log`, losing the connection is logged once per outage (not per retry).
  * Writes made in one turn of the event loop go out in one system call (protocol/write-coalescing.ts).
  */
-export function createRedisConnection(conn: RedisConnectionConfig, role: RedisRole, extra: RedisOptions = {}, log?: Logger): Redis {
+export function createRedisConnection(conn: RedisConnectionConfig, role: RedisRole, extra: RedisOptions = {}, log?: Logger): RedisClient {
   const options = { ...ROLE_OPTIONS[role], ...extra };
-  const redis = conn.kind === 'single' ? new Redis(conn.url, options) : new Redis({ ...options, ...sentinelOptions(conn) });
+  const redis: RedisClient =
+    conn.kind === 'single' ? new Redis(conn.url, options) : conn.kind === 'sentinel' ? new Redis({ ...options, ...sentinelOptions(conn) }) : clusterClient(conn, options);
   const gauge = redisConnected.labels({ role });
   let up = false;
   redis.on('ready', () => {
@@ -103,11 +102,34 @@ function sentinelOptions(conn: Extract<RedisConnectionConfig, { kind: 'sentinel'
   };
 }
 
+/**
+ * An ioredis Cluster from its seed nodes. Options meant for one connection go to every node's
+ * connection, except those the cluster client takes itself: the offline queue, lazy connect and
+ * the reconnect strategy (for the cluster as a whole).
+ */
+function clusterClient(conn: Extract<RedisConnectionConfig, { kind: 'cluster' }>, options: RedisOptions): Cluster {
+  const { enableOfflineQueue, lazyConnect, retryStrategy, sentinelRetryStrategy: _unused, ...nodeOptions } = options;
+  return new Cluster(
+    conn.nodes.map((n) => ({ host: n.host, port: n.port })),
+    {
+      ...(enableOfflineQueue !== undefined ? { enableOfflineQueue } : {}),
+      ...(lazyConnect !== undefined ? { lazyConnect } : {}),
+      ...(retryStrategy !== undefined ? { clusterRetryStrategy: retryStrategy } : {}),
+      redisOptions: {
+        ...nodeOptions,
+        ...(conn.username ? { username: conn.username } : {}),
+        ...(conn.password ? { password: conn.password } : {}),
+        ...(conn.tls ? { tls: {} } : {}),
+      },
+    },
+  );
+}
+
 /** How long a start waits for Redis before it gives up. */
 export const STARTUP_REDIS_TIMEOUT_MS = 5_000;
 
 /** Waits for Redis at start; a StartupError names REDIS_URL when it does not answer. */
-export async function awaitRedisAtStart(redis: Redis, url: string): Promise<void> {
+export async function awaitRedisAtStart(redis: RedisClient, url: string): Promise<void> {
   try {
     await waitUntilReady(redis, STARTUP_REDIS_TIMEOUT_MS);
   } catch {
@@ -117,9 +139,9 @@ export async function awaitRedisAtStart(redis: Redis, url: string): Promise<void
 
 export interface ApiConnections {
   /** For request handlers: fails fast while Redis is away. */
-  readonly requests: Redis;
+  readonly requests: RedisClient;
   /** For BullMQ workers and subscribers: waits Redis out. */
-  readonly background: Redis;
+  readonly background: RedisClient;
   disconnect(): void;
 }
 
@@ -143,7 +165,7 @@ export async function connectForRequests(cfg: Pick<RedisConfig, 'redisUrl' | 'se
 }
 
 /** Resolves once `redis` is connected, or rejects after `timeoutMs`. */
-export async function waitUntilReady(redis: Redis, timeoutMs: number): Promise<void> {
+export async function waitUntilReady(redis: RedisClient, timeoutMs: number): Promise<void> {
   if (redis.status === 'ready') return;
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -163,16 +185,21 @@ export async function waitUntilReady(redis: Redis, timeoutMs: number): Promise<v
 }
 
 /** A background connection (BullMQ workers, the scheduler) and the key builder. */
-export function connectRedis(cfg: RedisConfig, log?: Logger): { redis: Redis; keys: Keys } {
-  return { redis: createRedisConnection(parseRedisConnection(cfg.redisUrl, cfg), 'background', {}, log), keys: createKeys(cfg.prefix) };
+export function connectRedis(cfg: RedisConfig, log?: Logger): { redis: RedisClient; keys: Keys } {
+  const keys = createKeys(cfg.prefix); // first: a bad prefix must not leave a connection open
+  return { redis: createRedisConnection(parseRedisConnection(cfg.redisUrl, cfg), 'background', {}, log), keys };
 }
 
 /**
  * Waits until `replicas` replicas acknowledged every write this connection made so far
- * (Redis WAIT), at most `timeoutMs`; returns how many did.
+ * (Redis WAIT), at most `timeoutMs`; returns how many did. On a cluster WAIT runs on every
+ * master's connection at once (a master this connection wrote nothing to answers at once) and
+ * the fewest acknowledgements count.
  */
-export async function waitForReplicas(redis: Redis, replicas: number, timeoutMs: number): Promise<number> {
-  return Number(await redis.call('WAIT', replicas, timeoutMs));
+export async function waitForReplicas(redis: RedisClient, replicas: number, timeoutMs: number): Promise<number> {
+  if (!isCluster(redis)) return Number(await redis.call('WAIT', replicas, timeoutMs));
+  const acks = await Promise.all(redis.nodes('master').map(async (node) => Number(await node.call('WAIT', replicas, timeoutMs))));
+  return acks.length > 0 ? Math.min(...acks) : 0;
 }
 
 /** True for an error that means Redis is unreachable now (not a bad command): answer 503, retry later. */

@@ -3,13 +3,13 @@
  * a job (waiting cap, fair-share tag), the waiting/running counts that follow each job's status,
  * and usage per UTC day. Scripts: protocol/tenant-scripts.ts.
  */
-import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
+import { isCluster, type RedisClient } from './redis-client.js';
 import type { StoredStatus } from './statuses.js';
 import { TERMINAL_STATUSES } from './statuses.js';
 import type { TenantLimit } from './tenant-limits.js';
 import { priorityBand, type PriorityClass } from './tenant-fairness.js';
-import { ADMIT_LUA, GATE_LUA } from './tenant-scripts.js';
+import { ADMIT_LUA, ADMIT_TENANT_LUA, FAIR_TAG_LUA, GATE_LUA } from './tenant-scripts.js';
 
 /** Usage days are kept this long. */
 export const USAGE_TTL_SEC = 400 * 24 * 3600;
@@ -52,6 +52,8 @@ export interface JobMove {
   usage: { prompt_tokens?: number; completion_tokens?: number } | null;
   /** The waiting/running counts already moved with the status (in the transition script). */
   counted?: boolean;
+  /** False for a job not counted among its tenant's waiting jobs (a batch line). */
+  countsWaiting?: boolean;
 }
 
 /**
@@ -72,15 +74,17 @@ export function msToNextUtcDay(now: number): number {
   return DAY_MS - (now % DAY_MS);
 }
 
-type Scripts = Record<'fabricTenantGate' | 'fabricTenantAdmit', (...args: unknown[]) => Promise<number[]>>;
+type Scripts = Record<'fabricTenantGate' | 'fabricTenantAdmit' | 'fabricTenantAdmitTenant' | 'fabricTenantFairTag', (...args: unknown[]) => Promise<number[]>>;
 
 export class TenantLedger {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {
     redis.defineCommand('fabricTenantGate', { numberOfKeys: 2, lua: GATE_LUA });
     redis.defineCommand('fabricTenantAdmit', { numberOfKeys: 3, lua: ADMIT_LUA });
+    redis.defineCommand('fabricTenantAdmitTenant', { numberOfKeys: 1, lua: ADMIT_TENANT_LUA });
+    redis.defineCommand('fabricTenantFairTag', { numberOfKeys: 2, lua: FAIR_TAG_LUA });
   }
 
   private scripts(): Scripts {
@@ -118,14 +122,24 @@ export class TenantLedger {
    */
   async admit(a: { tenant: string; model: string; cls: PriorityClass; limit: TenantLimit; prioritizedKey: string; counted?: boolean }): Promise<AdmitResult> {
     const band = priorityBand(a.cls);
-    const r = await this.scripts().fabricTenantAdmit(
-      this.keys.tenantJobs(a.tenant),
-      this.keys.fairClock(a.model, a.cls),
-      a.prioritizedKey,
-      ...admitArgs(a.tenant, a.cls, a.limit, a.counted !== false),
-    );
+    const jobs = this.keys.tenantJobs(a.tenant);
+    const clock = this.keys.fairClock(a.model, a.cls);
+    const argv = admitArgs(a.tenant, a.cls, a.limit, a.counted !== false);
+    const r = isCluster(this.redis) ? await this.admitAcrossSlots(jobs, clock, a.prioritizedKey, argv, a.tenant, a.cls) : await this.scripts().fabricTenantAdmit(jobs, clock, a.prioritizedKey, ...argv);
     if (r[0] === 1) return { admitted: true, priority: band.base + r[1]! };
     return { admitted: false, waiting: r[1]! };
+  }
+
+  /** On a cluster: the cap and count on the tenant's slot, then the fair tag on the model's; the count is given back if the tag fails. */
+  private async admitAcrossSlots(jobs: string, clock: string, prioritized: string, argv: unknown[], tenant: string, cls: PriorityClass): Promise<number[]> {
+    const capped = await this.scripts().fabricTenantAdmitTenant(jobs, ...argv);
+    if (capped[0] !== 1) return capped;
+    try {
+      return await this.scripts().fabricTenantFairTag(clock, prioritized, ...argv);
+    } catch (err) {
+      if (argv[5] === '1') await this.release(tenant, cls).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** Gives back an admission whose job was not created after all. */
@@ -141,21 +155,25 @@ export class TenantLedger {
     if (!m.tenant || m.from === m.to || m.counted) return;
     const jobs = this.keys.tenantJobs(m.tenant);
     const tx = this.redis.multi();
-    if (m.from === 'queued' || m.from === 'running') tx.hincrby(jobs, m.from, -1);
-    if (m.to === 'queued' || m.to === 'running') tx.hincrby(jobs, m.to, 1);
+    // The fleet's total lives in another cluster slot than the tenant's keys: its own MULTI there.
+    const fleetTx = isCluster(this.redis) ? this.redis.multi() : tx;
+    // Batch lines are not among the waiting jobs the admission counted.
+    const waits = m.countsWaiting !== false;
+    if (m.from === 'running' || (m.from === 'queued' && waits)) tx.hincrby(jobs, m.from, -1);
+    if (m.to === 'running' || (m.to === 'queued' && waits)) tx.hincrby(jobs, m.to, 1);
     if (TERMINAL_STATUSES.has(m.to)) {
       const at = m.finishedAt ?? Date.now();
       const day = this.keys.tenantUsage(m.tenant, utcDay(at));
       // Per day (kept USAGE_TTL_SEC), per tenant since the start, and the fleet's total.
-      for (const usage of [day, this.keys.tenantUsage(m.tenant, 'total'), this.keys.fleetUsage()]) {
-        tx.hincrby(usage, `jobs_${m.to}`, 1);
-        if (m.usage?.prompt_tokens) tx.hincrby(usage, 'prompt_tokens', m.usage.prompt_tokens);
-        if (m.usage?.completion_tokens) tx.hincrby(usage, 'completion_tokens', m.usage.completion_tokens);
-        if (m.from === 'running' && m.startedAt) tx.hincrby(usage, 'gpu_ms', Math.max(0, at - m.startedAt));
+      for (const [usage, t] of [[day, tx], [this.keys.tenantUsage(m.tenant, 'total'), tx], [this.keys.fleetUsage(), fleetTx]] as const) {
+        t.hincrby(usage, `jobs_${m.to}`, 1);
+        if (m.usage?.prompt_tokens) t.hincrby(usage, 'prompt_tokens', m.usage.prompt_tokens);
+        if (m.usage?.completion_tokens) t.hincrby(usage, 'completion_tokens', m.usage.completion_tokens);
+        if (m.from === 'running' && m.startedAt) t.hincrby(usage, 'gpu_ms', Math.max(0, at - m.startedAt));
       }
       tx.expire(day, USAGE_TTL_SEC);
     }
-    await tx.exec();
+    await Promise.all(fleetTx === tx || fleetTx.length === 0 ? [tx.exec()] : [tx.exec(), fleetTx.exec()]);
   }
 
   /** Whether the tenant has used its daily token budget today (UTC); never with no budget (and no round trip). */

@@ -43,36 +43,43 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return {1, 0, math.floor(tokens), math.ceil((burst - tokens) * 1000 / rate), 0, used}
 `;
 
-/**
- * The admission step as a Lua fragment, shared by ADMIT_LUA and the job store's create script
- * (which admits and creates in one round trip). `k`: indexes into KEYS of the tenant's jobs
- * hash, the model's fair clock for the class and the model's BullMQ prioritized zset; `a`: the
- * index into ARGV of the first of its six arguments (tenant, weight, class base, band size,
- * waiting cap, count flag). Over the cap it returns `{refused, waiting}`; otherwise it leaves
- * the job's offset in the band in the local `admitOffset`.
- */
-export function admitLuaStep(k: { jobs: number; clock: number; prioritized: number }, a: number, refused: number): string {
-  return `
+/** The admission's pieces; `a` is the index into ARGV of the first of its six arguments. */
+const capCheck = (jobs: string, a: number, refused: number) => `
 local cap = tonumber(ARGV[${a + 4}])
 if ARGV[${a + 5}] == '1' and cap > 0 then
-  local queued = tonumber(redis.call('HGET', KEYS[${k.jobs}], 'queued') or '0')
+  local queued = tonumber(redis.call('HGET', ${jobs}, 'queued') or '0')
   if queued >= cap then return {${refused}, queued} end
 end
+`;
+const countWaiting = (jobs: string, a: number) => `
+if ARGV[${a + 5}] == '1' then redis.call('HINCRBY', ${jobs}, 'queued', 1) end
+`;
+const fairTag = (clock: string, prioritized: string, a: number) => `
 local base = tonumber(ARGV[${a + 2}])
 local size = tonumber(ARGV[${a + 3}])
 -- BullMQ scores a prioritized job priority * 2^32 + counter.
-local head = redis.call('ZRANGEBYSCORE', KEYS[${k.prioritized}], base * 4294967296, (base + size) * 4294967296 - 1, 'LIMIT', 0, 1, 'WITHSCORES')
+local head = redis.call('ZRANGEBYSCORE', ${prioritized}, base * 4294967296, (base + size) * 4294967296 - 1, 'LIMIT', 0, 1, 'WITHSCORES')
 local v = 0
 if #head == 0 then
-  redis.call('DEL', KEYS[${k.clock}])
+  redis.call('DEL', ${clock})
 else
   v = math.floor(tonumber(head[2]) / 4294967296) - base
 end
-local start = math.max(tonumber(redis.call('HGET', KEYS[${k.clock}], ARGV[${a}]) or '0'), v)
-redis.call('HSET', KEYS[${k.clock}], ARGV[${a}], tostring(start + 1 / tonumber(ARGV[${a + 1}])))
-if ARGV[${a + 5}] == '1' then redis.call('HINCRBY', KEYS[${k.jobs}], 'queued', 1) end
+local start = math.max(tonumber(redis.call('HGET', ${clock}, ARGV[${a}]) or '0'), v)
+redis.call('HSET', ${clock}, ARGV[${a}], tostring(start + 1 / tonumber(ARGV[${a + 1}])))
 local admitOffset = math.min(size - 1, math.floor(start))
 `;
+
+/**
+ * The whole admission as a Lua fragment, shared by ADMIT_LUA and the job store's create script
+ * (which admits and creates in one round trip on one server). `k`: indexes into KEYS of the
+ * tenant's jobs hash, the model's fair clock for the class and the model's BullMQ prioritized
+ * zset; `a`: the index into ARGV of the first of its six arguments (tenant, weight, class base,
+ * band size, waiting cap, count flag). Over the cap it returns `{refused, waiting}`; otherwise
+ * it leaves the job's offset in the band in the local `admitOffset`.
+ */
+export function admitLuaStep(k: { jobs: number; clock: number; prioritized: number }, a: number, refused: number): string {
+  return capCheck(`KEYS[${k.jobs}]`, a, refused) + fairTag(`KEYS[${k.clock}]`, `KEYS[${k.prioritized}]`, a) + countWaiting(`KEYS[${k.jobs}]`, a);
 }
 
 /*
@@ -86,10 +93,16 @@ local admitOffset = math.min(size - 1, math.floor(start))
  * band size, ARGV[5] waiting cap (0: none), ARGV[6] '1' to count the job as waiting, '0' for a
  * job that is already counted (a retry)
  * Returns {1, offset} (BullMQ priority = ARGV[3] + offset) or {0, waiting} over the cap.
+ *
+ * On a Redis Cluster the tenant's keys and the model's keys live in different slots, so the
+ * same steps run as two scripts with the same ARGV: ADMIT_TENANT_LUA (KEYS[1] the tenant's jobs
+ * hash: cap and count, returns {1, 0} or {0, waiting}) and then FAIR_TAG_LUA (KEYS[1] the fair
+ * clock, KEYS[2] the prioritized zset: returns {1, offset}); the caller gives the count back if
+ * the second fails.
  */
-export const ADMIT_LUA = `${admitLuaStep({ jobs: 1, clock: 2, prioritized: 3 }, 1, 0)}
-return {1, admitOffset}
-`;
+export const ADMIT_LUA = `${admitLuaStep({ jobs: 1, clock: 2, prioritized: 3 }, 1, 0)}return {1, admitOffset}`;
+export const ADMIT_TENANT_LUA = `${capCheck('KEYS[1]', 1, 0)}${countWaiting('KEYS[1]', 1)}return {1, 0}`;
+export const FAIR_TAG_LUA = `${fairTag('KEYS[1]', 'KEYS[2]', 1)}return {1, admitOffset}`;
 
 /*
  * Takes one of a tenant's running slots for a job, if the tenant is under its cap. Slots are

@@ -5,7 +5,7 @@
  * worker renews the lease, so the slots of a worker that died come back after one lease without
  * anyone cleaning up. Scripts: protocol/tenant-scripts.ts (TAKE_SLOT_LUA, RENEW_SLOTS_LUA).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.js';
 import type { RunningCap } from './job.js';
 import type { Keys } from './keys.js';
 import type { TenantLimits } from './tenant-limits.js';
@@ -38,7 +38,7 @@ export function runningCapOf(limits: TenantLimits, tenant: string): RunningCap |
 
 export class TenantSlots {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {
     redis.defineCommand('fabricTakeSlot', { numberOfKeys: 2, lua: TAKE_SLOT_LUA });

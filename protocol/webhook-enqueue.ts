@@ -5,13 +5,14 @@
  * beyond Redis, so a slow receiver never slows a status change.
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.js';
 import type { Keys } from './keys.js';
 import { createLogger, type Logger } from './logger.js';
 import type { WebhookSpec } from './job.js';
 import type { WebhookEvent } from './statuses.js';
 
-export const WEBHOOK_QUEUE = 'webhooks';
+/** In braces: the whole queue is one hash tag, so it works on a Redis Cluster (one slot). */
+export const WEBHOOK_QUEUE = '{webhooks}';
 
 /** What a delivery job carries: everything the delivery worker needs, body frozen at enqueue. */
 export interface WebhookDelivery {
@@ -27,9 +28,9 @@ export interface WebhookDelivery {
 }
 
 export interface WebhookDispatcherOptions {
-  connection: Redis;
+  connection: RedisClient;
   keys: Keys;
-  /** @defaultValue 'webhooks' */
+  /** On a Redis Cluster the name needs a hash tag (`{...}`). @defaultValue '{webhooks}' */
   queueName?: string;
   /** Delivery attempts in all, the first included. @defaultValue 8 */
   attempts?: number;

@@ -5,29 +5,41 @@
  * auto-pipelining, commands are not held back until an earlier batch has answered, so a
  * request's round trip does not wait behind others'; under load, the replies to several
  * requests arrive together and the commands their handlers send next go out in one write.
+ * On a Redis Cluster each node's connection is coalesced on its own.
  */
-import type { Redis } from 'ioredis';
 import type { Socket } from 'node:net';
+import type { Redis } from 'ioredis';
+import { isCluster, type RedisClient } from './redis-client.js';
 
-export function coalesceWrites(redis: Redis): void {
+type CoalescedSocket = Socket & { fabricCoalesced?: boolean };
+
+function coalesceStream(stream: CoalescedSocket): void {
+  if (stream.fabricCoalesced) return;
+  stream.fabricCoalesced = true;
+  const write = stream.write.bind(stream) as (...a: unknown[]) => boolean;
+  let corked = false;
+  stream.write = ((...args: unknown[]) => {
+    if (!corked) {
+      corked = true;
+      stream.cork();
+      setImmediate(() => {
+        corked = false;
+        stream.uncork();
+      });
+    }
+    return write(...args);
+  }) as Socket['write'];
+}
+
+export function coalesceWrites(client: RedisClient): void {
+  if (isCluster(client)) {
+    client.on('+node', (node: Redis) => coalesceWrites(node));
+    return;
+  }
   const patch = () => {
-    const stream = (redis as unknown as { stream?: Socket }).stream;
-    if (!stream || (stream as { fabricCoalesced?: boolean }).fabricCoalesced) return;
-    (stream as { fabricCoalesced?: boolean }).fabricCoalesced = true;
-    const write = stream.write.bind(stream) as (...a: unknown[]) => boolean;
-    let corked = false;
-    stream.write = ((...args: unknown[]) => {
-      if (!corked) {
-        corked = true;
-        stream.cork();
-        setImmediate(() => {
-          corked = false;
-          stream.uncork();
-        });
-      }
-      return write(...args);
-    }) as Socket['write'];
+    const stream = (client as unknown as { stream?: CoalescedSocket }).stream;
+    if (stream) coalesceStream(stream);
   };
   patch();
-  redis.on('connect', patch);
+  client.on('connect', patch);
 }

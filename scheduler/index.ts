@@ -1,5 +1,5 @@
 /** The scheduler deployable's entry points, for its own main and the one-process start. */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../protocol/redis-client.js';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
 import { schedulerOptions, type SchedulerOptionsInput } from './options.js';
@@ -21,7 +21,7 @@ export { Scheduler, type DecisionTrigger, type SchedulerDeps, type SchedulerStat
 export { readSnapshot, type QueueDepth, type Snapshot } from './snapshot.js';
 
 export interface StartSchedulerParams {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   log: Logger;
   options?: SchedulerOptionsInput;

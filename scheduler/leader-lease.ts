@@ -6,7 +6,7 @@
  * Redis stops acting before its key can expire and another instance can win.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../protocol/redis-client.js';
 import { ConfigError } from '../protocol/env.js';
 import type { Logger } from '../protocol/logger.js';
 import { settleWithin } from './settle-within.js';
@@ -65,7 +65,7 @@ export class LeaderLease {
   private stopped = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: string,
     private readonly log: Logger,
     readonly options: LeaderLeaseOptions = leaderLeaseOptions(),

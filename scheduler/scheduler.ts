@@ -4,7 +4,7 @@
  * while a decision runs coalesce into one more run right after it.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { duplicateClient, type RedisClient } from '../protocol/redis-client.js';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
 import { sendControl, type ControlCommand } from '../protocol/control.js';
@@ -27,7 +27,7 @@ export type DecisionTrigger = 'wake' | 'idle' | 'tick' | 'leader' | 'manual' | '
 
 export interface SchedulerDeps {
   /** Shared connection for reads, commands and the lease; the scheduler duplicates it to subscribe. */
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   log: Logger;
   scaler?: ScaleActuator;
@@ -44,7 +44,7 @@ export class Scheduler {
   private readonly pending: PendingCommands;
   private readonly scaler: ScaleActuator;
   private readonly clock: () => number;
-  private sub: Redis | null = null;
+  private sub: RedisClient | null = null;
   private timer: NodeJS.Timeout | null = null;
   private inFlight: Promise<void> | null = null;
   private again = false;
@@ -124,7 +124,7 @@ export class Scheduler {
     const { redis, keys, log } = this.deps;
     this.setState('starting');
     try {
-      this.sub = redis.duplicate();
+      this.sub = duplicateClient(redis);
       this.sub.on('error', (err) => log.warn({ err }, 'Scheduler wake subscription error'));
       const idleChannel = keys.schedulerIdle();
       this.sub.on('message', (channel: string, message: string) => {

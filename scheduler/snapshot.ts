@@ -5,7 +5,7 @@
  * BullMQ keys are read directly (`queueKeys`: wait, prioritized, active) so a snapshot costs
  * no Queue objects and no per-queue connections.
  */
-import type { Redis } from 'ioredis';
+import { crossSlotPipeline, type RedisClient } from '../protocol/redis-client.js';
 import { arrivalStatsAt, parseArrivalRecord, type ArrivalStats } from '../protocol/arrivals.js';
 import { execOrThrow, parseCatalog, parseFootprints, parseHeartbeats } from '../protocol/fleet.js';
 import { parseHolds, type OperatorHold } from '../protocol/operator-holds.js';
@@ -52,14 +52,15 @@ export interface Snapshot {
 }
 
 /** Reads a snapshot at time `now`; `extraModels` adds queues outside the catalog (wake hints). */
-export async function readSnapshot(redis: Redis, keys: Keys, now: number, extraModels: Iterable<string> = []): Promise<Snapshot> {
+export async function readSnapshot(redis: RedisClient, keys: Keys, now: number, extraModels: Iterable<string> = []): Promise<Snapshot> {
   const [ids, catalogRaw, footprintsRaw, holdsRaw] = (await execOrThrow(
     redis.pipeline().smembers(keys.workersIndex()).hgetall(keys.catalog()).hgetall(keys.footprints()).hgetall(keys.operatorHolds()),
   )) as [string[], Record<string, string>, Record<string, string>, Record<string, string>];
   const catalog = parseCatalog(catalogRaw);
   const models = [...new Set([...catalog.keys(), ...extraModels])].sort();
 
-  const p = redis.pipeline();
+  // Heartbeats and each model's keys live in different cluster slots.
+  const p = crossSlotPipeline(redis);
   if (ids.length > 0) p.mget(ids.map((id) => keys.workerHeartbeat(id)));
   for (const model of models) {
     const q = queueKeys(keys.bullPrefix, model);
@@ -88,10 +89,10 @@ export async function readSnapshot(redis: Redis, keys: Keys, now: number, extraM
 }
 
 /** Earliest BullMQ `timestamp` among each model's head jobs; one pipelined HGET per job. */
-async function readEnqueueTimes(redis: Redis, keys: Keys, heads: { model: string; jobIds: string[] }[]): Promise<Map<string, number>> {
+async function readEnqueueTimes(redis: RedisClient, keys: Keys, heads: { model: string; jobIds: string[] }[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   if (heads.length === 0) return out;
-  const p = redis.pipeline();
+  const p = crossSlotPipeline(redis);
   for (const h of heads) {
     const q = queueKeys(keys.bullPrefix, h.model);
     for (const id of h.jobIds) p.hget(q.job(id), 'timestamp');

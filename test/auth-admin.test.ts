@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { queueNameFor } from '../protocol/model-names.js';
 import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
 
 let f: TestFabric;
@@ -48,7 +49,7 @@ describe('auth and operator routes', () => {
     expect(board.status).toBe(200);
     expect(board.text).toContain('<div id="root"');
     const api = await call(f.url, '/admin/queues/api/queues', { headers: basic });
-    expect(api.json.queues.map((q: any) => q.name)).toContain('model-fake-small~3alatest');
+    expect(api.json.queues.map((q: any) => q.name)).toContain(queueNameFor('fake-small:latest'));
     const load = await call(f.url, '/v1/models/fake-small/load', { method: 'POST', headers: as('root') });
     expect(load.status).toBe(202);
     await waitFor(async () => (await call(f.url, '/api/ps', { headers: as('key-a') })).json.models.length === 1);

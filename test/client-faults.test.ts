@@ -9,6 +9,7 @@ import { queueNameFor } from '../protocol/model-names.js';
 import { apiProcess, type ApiProcess } from './support/api-process.js';
 import { droppingProxy, type DroppingProxy } from './support/dropping-proxy.js';
 import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
+import { jobKeysPattern } from './support/redis.js';
 
 let f: TestFabric | undefined;
 let proxy: DroppingProxy | undefined;
@@ -24,8 +25,8 @@ const fast = { initialDelayMs: 20, maxDelayMs: 200 };
 
 /** Job records in the fabric's namespace (one Redis hash per job). */
 async function jobCount(fab: TestFabric): Promise<number> {
-  const keys = await fab.redis.keys(fab.keys.job('*'));
-  return keys.filter((k) => /^[^:]+:job:[^:]+$/.test(k)).length;
+  const keys = await fab.redis.keys(jobKeysPattern(fab.keys));
+  return keys.filter((k) => /^[^:]+:\{[^}]+\}:job:[^:]+$/.test(k)).length;
 }
 
 async function queued(fab: TestFabric): Promise<number> {

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { duplicateClient } from '../protocol/redis-client.js';
 import { FakeEngine } from '../worker/engines/fake-engine.js';
 import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
 
@@ -34,10 +35,10 @@ describe('engine out of memory', () => {
   it('wakes the scheduler when a job fails for lack of engine memory', async () => {
     f = await startFabric();
     await f.addWorker({ tokensPerSecond: 0 }, { preload: ['fake-small:latest'] });
-    const sub = f.redis.duplicate();
+    const sub = duplicateClient(f.redis);
     const woke: string[] = [];
     await sub.subscribe(f.keys.schedulerWake());
-    sub.on('message', (_c, m: string) => woke.push(m));
+    sub.on('message', (_c: string, m: string) => woke.push(m));
     await call(f.url, '/v1/run', { body: { model: 'fake-small', input: { prompt: 'FAIL:out_of_memory' } } });
     await waitFor(async () => woke.includes('fake-small:latest'));
     sub.disconnect();

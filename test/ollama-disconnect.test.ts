@@ -1,11 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFabric, waitFor, type TestFabric } from './support/fabric.js';
+import { jobKeysPattern } from './support/redis.js';
 
 let f: TestFabric;
 afterEach(async () => f?.close());
 
 async function onlyJobStatus(): Promise<string | undefined> {
-  const keys = (await f.redis.keys(f.keys.job('*'))).filter((k) => !/:(events|deliveries)$/.test(k));
+  const keys = (await f.redis.keys(jobKeysPattern(f.keys))).filter((k) => !/:(events|deliveries)$/.test(k));
   if (keys.length !== 1) return undefined;
   return (await f.redis.hget(keys[0]!, 'status')) ?? undefined;
 }

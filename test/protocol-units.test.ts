@@ -18,7 +18,7 @@ describe('model names', () => {
     it(`maps ${input} to ${canonical} and to a queue name that round-trips`, () => {
       expect(canonicalModelName(input)).toBe(canonical);
       const q = queueNameFor(canonical);
-      expect(q).toMatch(/^model-[a-z0-9._~-]+$/);
+      expect(q).toMatch(/^model-[a-z0-9._~-]+\{[0-9a-f]{8}\}$/);
       expect(q).not.toContain(':');
       expect(modelNameForQueue(q)).toBe(canonical);
     });

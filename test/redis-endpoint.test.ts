@@ -40,8 +40,9 @@ describe('REDIS_URL', () => {
     expect(redact('redis://:pw@h:1')).toBe('redis://:***@h:1');
   });
 
-  it('refuses a Redis Cluster URL where a connection is made, with a message that says so', () => {
-    expect(() => parseRedisConnection('redis+cluster://h1:7000,h2:7001')).toThrow(/Redis Cluster is not supported yet/);
+  it('accepts every kind where a connection is made: one server, a sentinel group, a cluster', () => {
+    expect(parseRedisConnection('redis://h:6379').kind).toBe('single');
     expect(parseRedisConnection('redis+sentinel://h1:26379/m').kind).toBe('sentinel');
+    expect(parseRedisConnection('redis+cluster://h1:7000,h2:7001')).toMatchObject({ kind: 'cluster', nodes: [{ host: 'h1', port: 7000 }, { host: 'h2', port: 7001 }] });
   });
 });

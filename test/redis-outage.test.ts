@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startRedisServer, type PrivateRedisServer } from '../bin/redis-server.js';
 import { call, waitFor } from './support/fabric.js';
 import { spawnEntry, stopChild } from './support/processes.js';
-import { testKeys } from './support/redis.js';
+import { jobKeysPattern, testKeys } from './support/redis.js';
 
 const MODEL = 'outage-model:latest';
 const keys = testKeys();
@@ -36,7 +36,7 @@ async function withRedis<T>(fn: (r: Redis) => Promise<T>): Promise<T> {
 }
 
 async function jobRecords(): Promise<number> {
-  return withRedis(async (r) => (await r.keys(`${keys.prefix}:job:*`)).filter((k) => !k.endsWith(':events') && !k.endsWith(':deliveries')).length);
+  return withRedis(async (r) => (await r.keys(jobKeysPattern(keys))).filter((k) => !k.endsWith(':events') && !k.endsWith(':deliveries')).length);
 }
 
 beforeAll(async () => {

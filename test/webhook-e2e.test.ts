@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { queueNameFor } from '../protocol/model-names.js';
+import { jobTag } from '../protocol/slot-tags.js';
 import { generateWebhookSecret, verifyWebhook } from '../protocol/webhook-signing.js';
 import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
 import { startReceiver, type WebhookReceiver } from './support/webhook-receiver.js';
@@ -46,7 +47,7 @@ describe('webhooks end to end', () => {
     const { url, got } = (receiver = await startReceiver());
     const sub = await call(f.url, '/v1/jobs', { body: { model: 'fake-small', input: { prompt: 'late' }, ttl: 1, webhook: { url, events: ['job.expired'] } } });
     expect(sub.status).toBe(202);
-    expect(await f.redis.zscore(f.keys.deadlines(), sub.json.id)).not.toBeNull();
+    expect(await f.redis.zscore(f.keys.deadlines(jobTag(sub.json.id)), sub.json.id)).not.toBeNull();
     const rec = await waitFor(async () => {
       const r = await f.api.store.get(sub.json.id);
       return r?.status === 'expired' ? r : undefined;
@@ -61,7 +62,7 @@ describe('webhooks end to end', () => {
     } finally {
       await queue.close();
     }
-    expect(await f.redis.zscore(f.keys.deadlines(), sub.json.id)).toBeNull();
+    expect(await f.redis.zscore(f.keys.deadlines(jobTag(sub.json.id)), sub.json.id)).toBeNull();
   });
 
   it('sends only the events a job asked for', async () => {

@@ -4,14 +4,14 @@
  * unload must free memory before the load that follows it starts). Each entry is deleted
  * once handled, so a restarted worker with the same id picks up what it had not done.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../protocol/redis-client.js';
 import type { Logger } from '../protocol/logger.js';
 import { parseControlCommand, type ControlCommand } from '../protocol/control.js';
 
 export class ControlStream {
   constructor(
     /** A dedicated connection: the reads block. */
-    private readonly conn: Redis,
+    private readonly conn: RedisClient,
     private readonly key: string,
     private readonly log: Logger,
     private readonly handle: (cmd: ControlCommand) => Promise<void>,

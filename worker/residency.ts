@@ -3,7 +3,7 @@
  * is resident on this worker's engine. Loads and unloads go through here.
  */
 import { Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../protocol/redis-client.js';
 import type { JobPayload } from '../protocol/job.js';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
@@ -33,7 +33,7 @@ export interface MemoryPort {
 
 export interface ResidencyDeps {
   engine: Engine;
-  connection: Redis;
+  connection: RedisClient;
   keys: Keys;
   opts: WorkerNodeOptions;
   processor: (job: Job<JobPayload>, token?: string) => Promise<void>;

@@ -1,6 +1,6 @@
 /** Starts one worker deployable (engine, node, webhooks producer, health/metrics server). */
 import { createServer, type Server } from 'node:http';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../protocol/redis-client.js';
 import { JobStore } from '../protocol/job-store.js';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
@@ -18,7 +18,7 @@ export interface RunningWorker {
   close(): Promise<void>;
 }
 
-export async function runWorker(cfg: WorkerConfig, d: { redis: Redis; keys: Keys; log: Logger; serveMetrics: boolean }): Promise<RunningWorker> {
+export async function runWorker(cfg: WorkerConfig, d: { redis: RedisClient; keys: Keys; log: Logger; serveMetrics: boolean }): Promise<RunningWorker> {
   const { redis, keys, log } = d;
   const reader = await createGpuReader({ ...cfg.gpu, logger: log });
   const readGpus = async () => (await reader.read()).map(toGpuInfo);

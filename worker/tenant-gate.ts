@@ -9,7 +9,7 @@
  * without a cap costs nothing here.
  */
 import { Job, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../protocol/redis-client.js';
 import type { JobPayload } from '../protocol/job.js';
 import type { Logger } from '../protocol/logger.js';
 import type { ParkedJob, TenantSlots } from '../protocol/tenant-slots.js';
@@ -22,7 +22,7 @@ export interface ParkedJobWaker {
 }
 
 /** The real waker: BullMQ's promote on the job's queue (one round trip). */
-export function bullWaker(connection: Redis, prefix: string): ParkedJobWaker {
+export function bullWaker(connection: RedisClient, prefix: string): ParkedJobWaker {
   const queues = new Map<string, Queue>();
   return {
     async wake({ queue, bullId }) {

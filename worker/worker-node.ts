@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { DelayedError, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { duplicateClient, type RedisClient } from '../protocol/redis-client.js';
 import { JobStore } from '../protocol/job-store.js';
 import type { JobPayload, StatusListener } from '../protocol/job.js';
 import type { Keys } from '../protocol/keys.js';
@@ -25,7 +25,7 @@ import { TenantGate, bullWaker } from './tenant-gate.js';
 export interface WorkerNodeDeps {
   engine: Engine;
   /** Connection for commands and BullMQ; the node duplicates it for blocking reads. */
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   store: JobStore;
   log: Logger;
@@ -48,7 +48,7 @@ export class WorkerNode {
   private readonly startedAt = Date.now();
   private lastUsedAt = 0;
   private control: ControlStream | null = null;
-  private cancelSub: Redis | null = null;
+  private cancelSub: RedisClient | null = null;
   private timers: NodeJS.Timeout[] = [];
   private capacity = { slotsPerModel: 1, memoryBytes: 0, gpus: [] as Heartbeat['gpus'] };
   private gpus: GpuInfo[] = [];
@@ -197,12 +197,12 @@ export class WorkerNode {
     const { redis, keys, engine, log } = this.deps;
     this.capacity = await engine.capacity();
     await this.publishCatalog();
-    this.cancelSub = redis.duplicate();
+    this.cancelSub = duplicateClient(redis);
     await this.cancelSub.subscribe(keys.cancelChannel());
     this.cancelSub.on('message', (_ch, jobId: string) => {
       if (this.runner.abort(jobId, 'canceled')) log.info({ jobId }, 'Running job canceled');
     });
-    this.control = new ControlStream(redis.duplicate(), keys.workerControl(this.id), log, (cmd) =>
+    this.control = new ControlStream(duplicateClient(redis), keys.workerControl(this.id), log, (cmd) =>
       cmd.type === 'load' ? this.load(cmd.model) : cmd.type === 'unload' ? this.unload(cmd.model) : this.drain(),
     );
     void this.control.run(() => this.state === 'starting' || this.state === 'running');

@@ -1,6 +1,6 @@
 /** Wires the Batch API: stores, the runner and the routes, from the API's real ports. */
 import type { RequestHandler, Router } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../protocol/redis-client.js';
 import type { Keys } from '../../protocol/keys.js';
 import type { Logger } from '../../protocol/logger.js';
 import type { TenantLimits } from '../../protocol/tenant-limits.js';
@@ -26,7 +26,7 @@ export interface BatchApi {
 }
 
 export function createBatchApi(
-  d: { redis: Redis; keys: Keys; log: Logger; bridge: BridgeDeps; cluster: ClusterView; dispatcher: WebhookDispatcher; tenant: RequestHandler; checkWebhookUrl: (url: string) => Promise<string | null>; tenantLimits: TenantLimits },
+  d: { redis: RedisClient; keys: Keys; log: Logger; bridge: BridgeDeps; cluster: ClusterView; dispatcher: WebhookDispatcher; tenant: RequestHandler; checkWebhookUrl: (url: string) => Promise<string | null>; tenantLimits: TenantLimits },
   partial: Partial<BatchOptions> = {},
 ): BatchApi {
   const opts = batchOptions(partial);

@@ -1,8 +1,11 @@
 /**
  * Redis keys of the Batch API's files and batches, derived from the fabric's key builder so
- * they share its namespace (tests stay isolated, one prefix moves everything).
+ * they share its namespace (tests stay isolated, one prefix moves everything). All of them share
+ * one hash tag: the Batch API's MULTIs and renames move data between files, batches and the
+ * runners' index, so on a Redis Cluster they live in one slot.
  */
 import type { Keys } from '../../protocol/keys.js';
+import { BATCH_TAG } from '../../protocol/slot-tags.js';
 
 export interface BatchKeys {
   /** File metadata (hash). */
@@ -29,7 +32,7 @@ export interface BatchKeys {
 }
 
 export function batchKeys(keys: Keys): BatchKeys {
-  const k = (...parts: string[]) => [keys.prefix, ...parts].join(':');
+  const k = (...parts: string[]) => keys.tagged(BATCH_TAG, ...parts);
   return {
     file: (id) => k('file', id),
     fileLines: (id) => k('file', id, 'lines'),

@@ -10,7 +10,7 @@
  * result is written once (BatchStore.collect).
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { crossSlotPipeline, type RedisClient } from '../../protocol/redis-client.js';
 import type { Keys } from '../../protocol/keys.js';
 import type { Logger } from '../../protocol/logger.js';
 import { isTerminal, type JobStatus } from '../../protocol/statuses.js';
@@ -26,7 +26,7 @@ import { newFileId, type FileStore } from './file-store.js';
 import type { BatchOptions } from './options.js';
 
 export interface BatchRunnerDeps {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   bk: BatchKeys;
   files: FileStore;
@@ -192,7 +192,7 @@ export class BatchRunner {
     const pending = ctx.pending!;
     let candidates = [...pending].filter(([, p]) => announced.has(p.job));
     if (full) {
-      const pipe = this.d.redis.pipeline();
+      const pipe = crossSlotPipeline(this.d.redis);
       for (const [, p] of pending) pipe.hget(this.d.keys.job(p.job), 'status');
       const statuses = ((await pipe.exec()) ?? []).map(([, s]) => s as string | null);
       candidates = [...pending].filter((_, i) => statuses[i] === null || isTerminal(statuses[i] as JobStatus));
@@ -214,7 +214,7 @@ export class BatchRunner {
   /** The line's result is in the batch now: its job record, events and idempotency key may go. */
   private async forgetJob(b: BatchRecord, line: number, jobId: string): Promise<void> {
     const keys = [this.d.keys.job(jobId), this.d.keys.jobEvents(jobId), this.d.keys.idempotency(b.tenant, lineKey(b.id, line))];
-    const pipe = this.d.redis.pipeline();
+    const pipe = crossSlotPipeline(this.d.redis);
     for (const k of keys) {
       if (this.o.lineJobTtlMs === 0) pipe.del(k);
       else pipe.pexpire(k, this.o.lineJobTtlMs);

@@ -3,7 +3,7 @@
  * runner and the cancel route race on: a status transition and collecting one line's result.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../protocol/redis-client.js';
 import { HttpError } from '../http/http-error.js';
 import type { BatchKeys } from './batch-keys.js';
 
@@ -80,7 +80,7 @@ const sec = (ms: number) => Math.floor(ms / 1000);
 
 export class BatchStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly k: BatchKeys,
     private readonly ttlMs: number,
   ) {}

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import { once } from 'node:events';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../protocol/redis-client.js';
 import { HttpError } from '../http/http-error.js';
 import type { BatchKeys } from './batch-keys.js';
 
@@ -38,7 +38,7 @@ export const newFileId = () => `file-${randomUUID().replace(/-/g, '')}`;
 
 export class FileStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly k: BatchKeys,
     private readonly opts: { fileTtlMs: number; maxFileBytes: number; maxFileLines: number },
   ) {}

@@ -3,7 +3,7 @@
  * so a burst of submissions costs one read, plus the pure choice of a worker for a load.
  */
 import { readHolds, type OperatorHold } from '../../protocol/operator-holds.js';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../protocol/redis-client.js';
 import { readFleet, type Fleet } from '../../protocol/fleet.js';
 import type { Keys } from '../../protocol/keys.js';
 import { footprintOf, usableBytes } from '../../protocol/vram-rule.js';
@@ -20,7 +20,7 @@ export class ClusterView {
   private inFlight: Promise<ClusterSnapshot> | null = null;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly maxAgeMs = 500,
   ) {}

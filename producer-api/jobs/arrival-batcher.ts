@@ -3,7 +3,7 @@
  * model per interval, see protocol/arrivals.ts), off the request path. The scheduler reads
  * arrival history on its own tick, so a few milliseconds of delay change nothing it decides.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../protocol/redis-client.js';
 import { recordArrivals } from '../../protocol/arrivals.js';
 import type { Keys } from '../../protocol/keys.js';
 import type { Logger } from '../../protocol/logger.js';
@@ -16,7 +16,7 @@ export class ArrivalBatcher {
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly log: Logger,
   ) {}

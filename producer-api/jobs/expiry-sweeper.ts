@@ -5,7 +5,7 @@
  * lost lock or an overlapping reader costs nothing but a repeated read.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../protocol/redis-client.js';
 import type { Keys } from '../../protocol/keys.js';
 import type { Logger } from '../../protocol/logger.js';
 import type { JobService } from './job-service.js';
@@ -23,7 +23,7 @@ export class ExpirySweeper {
   private readonly owner = randomUUID();
 
   constructor(
-    private readonly d: { redis: Redis; keys: Keys; jobs: Pick<JobService, 'sweepExpired'>; log: Logger },
+    private readonly d: { redis: RedisClient; keys: Keys; jobs: Pick<JobService, 'sweepExpired'>; log: Logger },
     private readonly opts: ExpirySweeperOptions,
   ) {}
 

@@ -2,14 +2,15 @@
  * The API's job operations: submit (idempotent, bounded), read (with lazy expiry and the
  * `loading_model` view), cancel, retry and wait. Routes translate HTTP to these calls.
  */
-import { createHash, randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { createHash } from 'node:crypto';
 import { waitForReplicas } from '../../protocol/redis-config.js';
 import { minPromptTokens } from '../../protocol/context-length.js';
 import { type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../../protocol/job.js';
 import type { JobStore } from '../../protocol/job-store.js';
 import type { Keys } from '../../protocol/keys.js';
 import type { Logger } from '../../protocol/logger.js';
+import { isCluster, type RedisClient } from '../../protocol/redis-client.js';
+import { newJobId } from '../../protocol/slot-tags.js';
 import { UNKNOWN_LABEL, metrics } from '../settings/metrics.js';
 import { priorityBand, priorityClassOf } from '../../protocol/tenant-fairness.js';
 import { tenantLimitError } from '../tenants/limit-error.js';
@@ -24,7 +25,7 @@ import type { ModelQueues } from './model-queues.js';
 import type { ApiOptions } from '../settings/options.js';
 
 export interface JobServiceDeps {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   store: JobStore;
   queues: ModelQueues;
@@ -115,7 +116,8 @@ export class JobService {
       const reason = await this.d.checkWebhookUrl(body.webhook.url);
       if (reason) throw new HttpError(422, 'webhook_url_refused', `webhook url refused: ${reason}`);
     }
-    const id = `job_${randomUUID().replace(/-/g, '')}`;
+    // The id carries the model's hash tag: its record lives in its queue's cluster slot.
+    const id = newJobId(model);
     if (idempotencyKey) {
       const fingerprint = createHash('sha256').update(JSON.stringify(body)).digest('base64url');
       const idemKey = keys.idempotency(tenant, idempotencyKey);
@@ -171,12 +173,22 @@ export class JobService {
     const cls = priorityClassOf(rec.priority, rec.metadata);
     const limit = opts.tenantLimits.forTenant(tenant);
     const admissionsKey = this.d.keys.modelAdmissions(model);
-    const created = await store.create(rec, { waitKey: q.wait, prioritizedKey: q.prioritized, admissionsKey, maxBacklog: opts.maxBacklog }, { cls, limit });
-    if (!created.created && 'waiting' in created) {
+    // One script on one server; on a Redis Cluster the admission is its own (the tenant's keys live in another slot).
+    const admission = isCluster(this.d.redis) ? await store.ledger.admit({ tenant, model, cls, limit, prioritizedKey: q.prioritized }) : null;
+    const refused = (waiting: number) => {
       metrics.jobsRejected.inc({ model, reason: 'quota' });
-      throw tenantLimitError('waiting_jobs', `tenant ${tenant} has ${created.waiting} jobs waiting (limit ${limit.maxWaiting}); retry once some have started`, this.retryAfterSec(created.waiting));
-    }
+      return tenantLimitError('waiting_jobs', `tenant ${tenant} has ${waiting} jobs waiting (limit ${limit.maxWaiting}); retry once some have started`, this.retryAfterSec(waiting));
+    };
+    if (admission && !admission.admitted) throw refused(admission.waiting);
+    const created = await store
+      .create(rec, { waitKey: q.wait, prioritizedKey: q.prioritized, admissionsKey, maxBacklog: opts.maxBacklog }, { cls, limit, ...(admission?.admitted ? { priority: admission.priority } : {}) })
+      .catch(async (err: unknown) => {
+        if (admission) await store.ledger.release(tenant, cls).catch(() => undefined);
+        throw err;
+      });
+    if (!created.created && 'waiting' in created) throw refused(created.waiting);
     if (!created.created) {
+      if (admission) await store.ledger.release(tenant, cls).catch(() => undefined);
       metrics.jobsRejected.inc({ model, reason: 'backlog' });
       // Admissions in flight may be counted twice for a moment, so the bound is what is known exactly.
       throw unavailable('backlog_full', `model ${model} has its limit of ${opts.maxBacklog} jobs waiting; retry later`, this.retryAfterSec(created.backlog));

@@ -1,6 +1,6 @@
 /** BullMQ queues per model, created on first use, with the counts and positions the API reports. */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../protocol/redis-client.js';
 import type { JobPayload } from '../../protocol/job.js';
 import type { Keys } from '../../protocol/keys.js';
 import { queueKeys } from '../../protocol/queue-keys.js';
@@ -17,7 +17,7 @@ export class ModelQueues {
   private readonly queues = new Map<string, Queue<JobPayload>>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {}
 

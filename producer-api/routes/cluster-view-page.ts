@@ -14,7 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Router, type RequestHandler } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../protocol/redis-client.js';
 import { readDecisions } from '../../protocol/decisions.js';
 import type { Keys } from '../../protocol/keys.js';
 import type { ClusterView } from '../fleet/cluster-view.js';
@@ -31,7 +31,7 @@ export interface ClusterViewPageDeps {
   admin: RequestHandler;
   cluster: ClusterView;
   queues: ModelQueues;
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   /** Waiting/running counts per tenant, for the tenants table. */
   tenantCounts: () => Promise<{ tenant: string; waiting: number; running: number }[]>;

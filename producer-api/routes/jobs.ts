@@ -1,6 +1,6 @@
 /** `/v1/jobs` and `/v1/run`: submit, read, long-poll, cancel, retry, and the sync wrapper. */
 import { Router, type Response } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../protocol/redis-client.js';
 import { jobView, type JobRecord } from '../../protocol/job.js';
 import type { Keys } from '../../protocol/keys.js';
 import { isTerminal, type JobStatus } from '../../protocol/statuses.js';
@@ -11,7 +11,7 @@ import { idempotencyKey, parseSubmit, preferWaitSec, queryWaitSec } from '../htt
 export interface JobRoutesDeps {
   jobs: JobService;
   opts: ApiOptions;
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
 }
 

@@ -1,7 +1,7 @@
 /** `GET /v1/models` and the operator's `POST /v1/models/:name/load|unload`. */
 import { randomUUID } from 'node:crypto';
 import { Router, type RequestHandler } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../protocol/redis-client.js';
 import type { Keys } from '../../protocol/keys.js';
 import { sendControl, type ControlCommand } from '../../protocol/control.js';
 import { execOrThrow } from '../../protocol/fleet.js';
@@ -17,7 +17,7 @@ import { parseModelName } from '../http/request-parsing.js';
 export interface ModelRoutesDeps {
   cluster: ClusterView;
   queues: ModelQueues;
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   admin: RequestHandler;
   tenant: RequestHandler;

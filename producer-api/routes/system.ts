@@ -1,6 +1,6 @@
 /** Liveness, readiness and Prometheus metrics. */
 import { Router } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../protocol/redis-client.js';
 import { registry } from '../../protocol/metrics.js';
 import { metrics } from '../settings/metrics.js';
 import { residentOn, type ClusterView } from '../fleet/cluster-view.js';
@@ -13,7 +13,7 @@ import { inApiCluster, metricsText } from '../api-processes.js';
  * with several API processes their metrics are summed, so only the one taking the scrape may
  * hold those values.
  */
-export function systemRoutes(d: { redis: Redis; cluster: ClusterView; queues: ModelQueues; metricsKey: string | null; onScrape?: () => Promise<void>; afterScrape?: () => void }): Router {
+export function systemRoutes(d: { redis: RedisClient; cluster: ClusterView; queues: ModelQueues; metricsKey: string | null; onScrape?: () => Promise<void>; afterScrape?: () => void }): Router {
   const r = Router();
   r.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

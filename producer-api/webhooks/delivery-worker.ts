@@ -10,7 +10,7 @@
  * never lead a delivery to an address the guard did not check.
  */
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../protocol/redis-client.js';
 import { request, type Agent } from 'undici';
 import type { Keys } from '../../protocol/keys.js';
 import { createLogger, type Logger } from '../../protocol/logger.js';
@@ -29,14 +29,14 @@ import {
 } from './ssrf-guard.js';
 
 export interface WebhookDeliveryWorkerOptions {
-  connection: Redis;
+  connection: RedisClient;
   keys: Keys;
   /**
    * Signing secret(s) `whsec_...`, required: unsigned webhooks cannot be trusted by anyone.
    * Several secrets sign with each (old and new during a rotation).
    */
   secret: string | readonly string[];
-  /** @defaultValue 'webhooks' */
+  /** @defaultValue '{webhooks}' */
   queueName?: string;
   /** Whole-attempt limit: connect, send, response headers and body. @defaultValue 10000 */
   timeoutMs?: number;
@@ -114,7 +114,7 @@ export interface DeliveryLogEntry {
 }
 
 /** The attempts recorded for a job, oldest first (at most the last `logMaxEntries`). */
-export async function readDeliveryLog(redis: Redis, keys: Keys, jobId: string): Promise<DeliveryLogEntry[]> {
+export async function readDeliveryLog(redis: RedisClient, keys: Keys, jobId: string): Promise<DeliveryLogEntry[]> {
   const raw = await redis.lrange(keys.jobDeliveries(jobId), 0, -1);
   return raw.flatMap((s) => {
     try {
@@ -150,7 +150,7 @@ export type WebhookWorkerState = 'running' | 'closing' | 'closed';
 
 export class WebhookDeliveryWorker {
   private readonly opts: CompiledWorkerOptions;
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly keys: Keys;
   private readonly log: Logger;
   private readonly agent: Agent;

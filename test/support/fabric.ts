@@ -5,6 +5,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
+import type { RedisClient } from '../../protocol/redis-client.js';
 import { createApi, type Api } from '../../producer-api/app.js';
 import type { BatchOptions } from '../../producer-api/batch/options.js';
 import { apiOptions, type ApiOptions } from '../../producer-api/settings/options.js';
@@ -28,7 +29,7 @@ export const FAST_QUEUE = { lockDurationMs: 2_000, stalledIntervalMs: 1_000, bac
 export interface TestFabric {
   url: string;
   keys: Keys;
-  redis: Redis;
+  redis: RedisClient;
   api: Api;
   workers: WorkerNode[];
   addWorker(engine?: Engine | Partial<FakeEngineOptions>, opts?: Partial<WorkerNodeOptions>, deps?: Pick<WorkerNodeDeps, 'gpus'>): Promise<WorkerNode>;
@@ -36,12 +37,15 @@ export interface TestFabric {
   close(): Promise<void>;
 }
 
-/** `conn`: another Redis to run on (a sentinel group); the run's private server by default. */
-export async function startFabric(partial: Partial<ApiOptions> = {}, batch: Partial<BatchOptions> = {}, conn?: { redis: Redis; keys: Keys }): Promise<TestFabric> {
+/**
+ * `conn`: another Redis to run on (a sentinel group, a cluster); the run's private server by
+ * default. `conn.requests`, when given, serves the API's request handlers (`redis` the rest).
+ */
+export async function startFabric(partial: Partial<ApiOptions> = {}, batch: Partial<BatchOptions> = {}, conn?: { redis: RedisClient; keys: Keys; requests?: RedisClient }): Promise<TestFabric> {
   const keys = conn?.keys ?? testKeys();
-  const redis = conn?.redis ?? new Redis(redisUrl(), { maxRetriesPerRequest: null });
+  const redis: RedisClient = conn?.redis ?? new Redis(redisUrl(), { maxRetriesPerRequest: null });
   const opts = apiOptions({ webhookAllowList: '127.0.0.1/32', ...partial, queue: { ...apiOptions().queue, ...FAST_QUEUE, ...partial.queue } });
-  const api = createApi(opts, { redis, keys, log, batch: { tickMs: 100, ...batch } });
+  const api = createApi(opts, { redis: conn?.requests ?? redis, background: redis, keys, log, batch: { tickMs: 100, ...batch } });
   await api.ready();
   const server: Server = await new Promise((resolve) => {
     const s = api.app.listen(0, '127.0.0.1', () => resolve(s));

@@ -1,12 +1,13 @@
 /**
- * Real multi-process Redis topologies for tests: a master with a replica and sentinels. Every
- * process started is remembered and `stop()` kills them all (also when the test failed half
- * way, and on process exit as a last resort).
+ * Real multi-process Redis topologies for tests: a master with a replica and sentinels, or a
+ * Redis Cluster. Every process started is remembered and `stop()` kills them all (also when the
+ * test failed half way, and on process exit as a last resort).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { freePort } from '../../bin/redis-server.js';
 
@@ -72,6 +73,23 @@ export class RedisTopology {
     return { master, replica, sentinels: started };
   }
 
+  /**
+   * A Redis Cluster of `masters` masters and no replicas, from `redis-server --cluster-enabled yes`
+   * and `redis-cli --cluster create`; resolves once every node reports `cluster_state:ok`.
+   */
+  async startCluster(masters = 3): Promise<RedisProcess[]> {
+    const nodes: RedisProcess[] = [];
+    for (let i = 0; i < masters; i++) {
+      nodes.push(await this.start(['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${i}.conf`, '--cluster-node-timeout', '2000', '--maxmemory-policy', 'noeviction']));
+    }
+    await promisify(execFile)('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes']);
+    await waitUntil(async () => {
+      for (const n of nodes) if (!(await clusterInfo(n.port)).includes('cluster_state:ok')) return false;
+      return true;
+    }, 20_000);
+    return nodes;
+  }
+
   /** Kills every process started (SIGKILL: nothing to flush) and removes their folders. Idempotent. */
   async stop(): Promise<void> {
     const exits = this.children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((r) => c.once('exit', r)));
@@ -104,6 +122,18 @@ async function info(port: number, section: string): Promise<string> {
   try {
     await c.connect();
     return await c.info(section);
+  } catch {
+    return '';
+  } finally {
+    c.disconnect();
+  }
+}
+
+async function clusterInfo(port: number): Promise<string> {
+  const c = probe(port);
+  try {
+    await c.connect();
+    return String(await c.call('CLUSTER', 'INFO'));
   } catch {
     return '';
   } finally {

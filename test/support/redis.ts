@@ -12,6 +12,11 @@ export function newRedis(): Redis {
   return new Redis(redisUrl(), { maxRetriesPerRequest: null });
 }
 
+/** KEYS pattern of every job's keys (record, events, deliveries) in `keys`' namespace, whatever their tag. */
+export function jobKeysPattern(keys: Keys): string {
+  return `${keys.prefix}:{*}:job:*`;
+}
+
 /** A key namespace no other test shares. */
 export function testKeys(): Keys {
   return createKeys(`test-${randomUUID().slice(0, 8)}`);
