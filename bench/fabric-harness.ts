@@ -27,6 +27,7 @@ import { WebhookDispatcher } from '../protocol/webhook-enqueue.js';
 import { workerOptions } from '../worker/options.js';
 import { WorkerNode } from '../worker/worker-node.js';
 import type { PrivateRedis } from './private-redis.js';
+import { startApiProcesses } from './api-process.js';
 import { spawnWorkerProcess, type WorkerProcess } from './worker-process.js';
 import { MODEL, zeroLatencyEngine } from './workload.js';
 
@@ -56,6 +57,8 @@ export interface BenchFabricOptions {
   batch?: Partial<BatchOptions>;
   /** ioredis enableAutoPipelining on the API's and (shared only) worker's connections (an experiment; off in the fabric). */
   autoPipelining?: boolean;
+  /** Run the API as `producer-api/main.ts` with FABRIC_API_PROCESSES = this, instead of in this process (split only). */
+  apiProcesses?: number;
 }
 
 export interface BenchFabric {
@@ -82,6 +85,7 @@ export async function startBenchFabric(o: BenchFabricOptions): Promise<BenchFabr
   const topology = o.topology ?? 'shared';
   if (topology === 'split' && o.onStatus) throw new Error('onStatus needs the worker in this process (topology shared)');
   const keys = createKeys(`bench-${randomUUID().slice(0, 8)}`);
+  if (o.apiProcesses) return startWithApiProcesses(o, keys, o.apiProcesses);
   const extra = o.autoPipelining ? { enableAutoPipelining: true } : {};
   // Named so a MONITOR trace (bench/trace-job.ts) can tell the API's commands from the worker's.
   const apiRedis = redis.connect({ ...extra, connectionName: 'fabric-api' });
@@ -119,6 +123,32 @@ export async function startBenchFabric(o: BenchFabricOptions): Promise<BenchFabr
     workerCpuSeconds: () => worker.process?.cpuSeconds() ?? 0,
     close() {
       closing ??= runSteps([...worker.steps, ...apiSteps], log);
+      return closing;
+    },
+  };
+}
+
+/** The API as processes of its own (bench/api-process.ts) and the worker as in `split`. */
+async function startWithApiProcesses(o: BenchFabricOptions, keys: Keys, processes: number): Promise<BenchFabric> {
+  const api = await startApiProcesses({ redisUrl: o.redis.url, prefix: keys.prefix, processes, maxBacklog: o.maxBacklog ?? 1000 });
+  let worker: WorkerSide;
+  try {
+    worker = await startWorkerProcess(o, keys, api.url);
+  } catch (err) {
+    await api.stop();
+    throw err;
+  }
+  let closing: Promise<void> | null = null;
+  return {
+    url: api.url,
+    keys,
+    topology: 'split',
+    worker: null,
+    workerPid: worker.process?.pid ?? null,
+    // What runs outside this process: the worker and the API processes.
+    workerCpuSeconds: () => (worker.process?.cpuSeconds() ?? 0) + api.cpuSeconds(),
+    close() {
+      closing ??= runSteps([...worker.steps, () => api.stop()], o.log);
       return closing;
     },
   };

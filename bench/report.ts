@@ -77,7 +77,7 @@ export function derive(
   streaming: StreamingReport | null = null,
 ): { derived: Derived; targets: Target[]; problems: string[] } {
   const { engineDirect: a, fabricSync: b, rawBullmq: c } = latency;
-  const fabricRuns = throughput.filter((t) => t.label.startsWith('fabric'));
+  const fabricRuns = throughput.filter((t) => t.label === 'fabric POST /v1/jobs');
   const bestFabric = fabricRuns.reduce((best, t) => (t.jobsPerSec > best.jobsPerSec ? t : best));
   const rawAtSameConcurrency = throughput.find((t) => t.label === RAW_ADD_LABEL && t.concurrency === bestFabric.concurrency);
   const rawFabricOptions = throughput.find((t) => t.label === RAW_FABRIC_OPTIONS_LABEL && t.concurrency === bestFabric.concurrency);

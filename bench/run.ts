@@ -56,6 +56,9 @@ async function throughputPhases(cfg: BenchConfig, base: ThroughputBase): Promise
       note(await rawThroughput({ ...o, mode: 'add', jobOptions: MINIMAL_JOB_OPTIONS, label: RAW_ADD_LABEL }));
       note(await rawThroughput({ ...o, mode: 'add', jobOptions: fabricLikeJobOptions(), label: RAW_FABRIC_OPTIONS_LABEL }));
       note(await rawThroughput({ ...o, mode: 'addBulk', jobOptions: MINIMAL_JOB_OPTIONS, label: 'raw BullMQ addBulk (lean options)' }));
+      if (concurrency === cfg.throughputConcurrency[0] && cfg.topology === 'split') {
+        for (const apiProcesses of cfg.apiProcesses) note(await fabricThroughput({ ...o, apiProcesses }));
+      }
     }
   }
   const best = new Map<string, ThroughputResult>();
