@@ -29,6 +29,12 @@ export interface BenchConfig {
   clientMode: ClientMode;
   /** ioredis enableAutoPipelining on the fabric's connections (an experiment). */
   autoPipelining: boolean;
+  /** FABRIC_API_PROCESSES values of the extra throughput phase with the API as its own process(es) (empty: skip). */
+  apiProcesses: number[];
+  /** Streams per path in the streaming phase (0: skip it). */
+  streams: number;
+  streamTps: number;
+  streamTokens: number;
 }
 
 export const USAGE = `usage: npx tsx bench/run.ts [flags]
@@ -48,6 +54,11 @@ export const USAGE = `usage: npx tsx bench/run.ts [flags]
   --rounds N               rounds of the throughput phases, best reported (default 2; quick 1)
   --client thread|inline   HTTP load generator in its own worker thread (default) or on the
                            fabric's event loop
+  --api-processes A,B      extra throughput phases with the API as its own process(es),
+                           FABRIC_API_PROCESSES = each value (default 1,2; quick none; 0 skips)
+  --streams N              streaming phase: streams per path, one at a time (default 30; quick 5; 0 skips)
+  --stream-tps N           FakeEngine tokens per second in the streaming phase (default 50)
+  --stream-tokens N        tokens per stream (default 20)
   --auto-pipelining        experiment: ioredis enableAutoPipelining on the fabric's connections
                            (split: the API's only; the worker process takes no such setting)
 `;
@@ -80,6 +91,10 @@ export function parseBenchArgs(argv: string[]): BenchConfig | 'help' {
       client: { type: 'string' },
       rounds: { type: 'string' },
       'auto-pipelining': { type: 'boolean', default: false },
+      streams: { type: 'string' },
+      'api-processes': { type: 'string' },
+      'stream-tps': { type: 'string' },
+      'stream-tokens': { type: 'string' },
     },
   });
   if (values.help) return 'help';
@@ -107,5 +122,9 @@ export function parseBenchArgs(argv: string[]): BenchConfig | 'help' {
     throughputRounds: Math.round(positive('rounds', values.rounds, quick ? 1 : 2)),
     clientMode,
     autoPipelining: values['auto-pipelining'] ?? false,
+    streams: values.streams === '0' ? 0 : Math.round(positive('streams', values.streams, quick ? 5 : 30)),
+    apiProcesses: (values['api-processes'] ?? (quick ? '' : '1,2')).split(',').filter((x) => x.trim() !== '' && x.trim() !== '0').map((x) => Math.round(positive('api-processes', x.trim(), 1))),
+    streamTps: positive('stream-tps', values['stream-tps'], 50),
+    streamTokens: Math.round(positive('stream-tokens', values['stream-tokens'], 20)),
   };
 }

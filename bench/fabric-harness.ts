@@ -17,6 +17,7 @@ import { createApi } from '../producer-api/app.js';
 import type { BatchOptions } from '../producer-api/batch/options.js';
 import { apiOptions, type ApiOptions } from '../producer-api/settings/options.js';
 import { JobStore } from '../protocol/job-store.js';
+import { coalesceWrites } from '../protocol/write-coalescing.js';
 import type { StatusListener } from '../protocol/job.js';
 import { createKeys, type Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
@@ -26,6 +27,7 @@ import { WebhookDispatcher } from '../protocol/webhook-enqueue.js';
 import { workerOptions } from '../worker/options.js';
 import { WorkerNode } from '../worker/worker-node.js';
 import type { PrivateRedis } from './private-redis.js';
+import { startApiProcesses } from './api-process.js';
 import { spawnWorkerProcess, type WorkerProcess } from './worker-process.js';
 import { MODEL, zeroLatencyEngine } from './workload.js';
 
@@ -41,6 +43,8 @@ export interface BenchFabricOptions {
   log: Logger;
   /** FakeEngine slotsPerModel, which is the worker's BullMQ concurrency. */
   slots: number;
+  /** FakeEngine tokens per second (0, the default: zero latency). */
+  tokensPerSecond?: number;
   /** Waiting jobs a model queue may hold before 503 (the API default is 1000). */
   maxBacklog?: number;
   /** Where the worker runs; `shared` if left out. */
@@ -53,6 +57,8 @@ export interface BenchFabricOptions {
   batch?: Partial<BatchOptions>;
   /** ioredis enableAutoPipelining on the API's and (shared only) worker's connections (an experiment; off in the fabric). */
   autoPipelining?: boolean;
+  /** Run the API as `producer-api/main.ts` with FABRIC_API_PROCESSES = this, instead of in this process (split only). */
+  apiProcesses?: number;
 }
 
 export interface BenchFabric {
@@ -79,9 +85,12 @@ export async function startBenchFabric(o: BenchFabricOptions): Promise<BenchFabr
   const topology = o.topology ?? 'shared';
   if (topology === 'split' && o.onStatus) throw new Error('onStatus needs the worker in this process (topology shared)');
   const keys = createKeys(`bench-${randomUUID().slice(0, 8)}`);
+  if (o.apiProcesses) return startWithApiProcesses(o, keys, o.apiProcesses);
   const extra = o.autoPipelining ? { enableAutoPipelining: true } : {};
   // Named so a MONITOR trace (bench/trace-job.ts) can tell the API's commands from the worker's.
   const apiRedis = redis.connect({ ...extra, connectionName: 'fabric-api' });
+  // As createRedisConnection makes every connection of the fabric.
+  coalesceWrites(apiRedis);
   const opts = apiOptions(o.maxBacklog !== undefined ? { maxBacklog: o.maxBacklog } : {});
   const api = createApi(opts, { redis: apiRedis, keys, log, batch: o.batch });
   await api.ready();
@@ -119,6 +128,32 @@ export async function startBenchFabric(o: BenchFabricOptions): Promise<BenchFabr
   };
 }
 
+/** The API as processes of its own (bench/api-process.ts) and the worker as in `split`. */
+async function startWithApiProcesses(o: BenchFabricOptions, keys: Keys, processes: number): Promise<BenchFabric> {
+  const api = await startApiProcesses({ redisUrl: o.redis.url, prefix: keys.prefix, processes, maxBacklog: o.maxBacklog ?? 1000 });
+  let worker: WorkerSide;
+  try {
+    worker = await startWorkerProcess(o, keys, api.url);
+  } catch (err) {
+    await api.stop();
+    throw err;
+  }
+  let closing: Promise<void> | null = null;
+  return {
+    url: api.url,
+    keys,
+    topology: 'split',
+    worker: null,
+    workerPid: worker.process?.pid ?? null,
+    // What runs outside this process: the worker and the API processes.
+    workerCpuSeconds: () => (worker.process?.cpuSeconds() ?? 0) + api.cpuSeconds(),
+    close() {
+      closing ??= runSteps([...worker.steps, () => api.stop()], o.log);
+      return closing;
+    },
+  };
+}
+
 async function runSteps(steps: (() => Promise<unknown>)[], log: Logger): Promise<void> {
   for (const step of steps) {
     try {
@@ -133,7 +168,8 @@ async function runSteps(steps: (() => Promise<unknown>)[], log: Logger): Promise
 async function startInProcessWorker(o: BenchFabricOptions, keys: Keys, queue: ApiOptions['queue'], extra: RedisOptions): Promise<WorkerSide> {
   const { redis, log } = o;
   const workerRedis = redis.connect({ ...extra, connectionName: 'fabric-worker' });
-  const engine = zeroLatencyEngine(o.slots);
+  coalesceWrites(workerRedis);
+  const engine = zeroLatencyEngine(o.slots, o.tokensPerSecond);
   const store = new JobStore(workerRedis, keys);
   const dispatcher = new WebhookDispatcher({ connection: workerRedis, keys, logger: log });
   const notifier = createStatusNotifier({ store, dispatcher, log });
@@ -176,7 +212,7 @@ async function startWorkerProcess(o: BenchFabricOptions, keys: Keys, apiUrl: str
       });
       await conn.subscribe(keys.eventsBus());
     }
-    const child = spawnWorkerProcess({ redisUrl: redis.url, prefix: keys.prefix, workerId: `bench-worker-${keys.prefix}`, slots: o.slots });
+    const child = spawnWorkerProcess({ redisUrl: redis.url, prefix: keys.prefix, workerId: `bench-worker-${keys.prefix}`, slots: o.slots, tokensPerSecond: o.tokensPerSecond });
     // Stopped first: the worker drains before the API and the completion subscriber go.
     steps.unshift(() => child.stop(5000));
     await Promise.race([waitForResident(apiUrl, MODEL, WORKER_READY_TIMEOUT_MS), child.exited]);

@@ -16,8 +16,9 @@ import { engineDirectLatency, fabricSyncLatency, rawBullmqLatency, type LatencyP
 import { commandLine, machineInfo } from './machine.js';
 import { startPrivateRedis, type PrivateRedis } from './private-redis.js';
 import { MINIMAL_JOB_OPTIONS, fabricLikeJobOptions } from './raw-bullmq.js';
-import { RAW_ADD_LABEL, derive, renderMarkdown, roundedJson, type BenchReport, type LatencyResults } from './report.js';
+import { RAW_ADD_LABEL, RAW_FABRIC_OPTIONS_LABEL, derive, renderMarkdown, roundedJson, type BenchReport, type LatencyResults } from './report.js';
 import { fmt } from './stats.js';
+import { streamingPhases } from './streaming.js';
 import { fabricThroughput, rawThroughput, type ThroughputOptions, type ThroughputResult } from './throughput.js';
 
 const progress = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
@@ -53,8 +54,11 @@ async function throughputPhases(cfg: BenchConfig, base: ThroughputBase): Promise
       progress(`(d) throughput round ${round}/${cfg.throughputRounds}, worker concurrency ${concurrency}, ${cfg.jobs} jobs`);
       note(await fabricThroughput(o));
       note(await rawThroughput({ ...o, mode: 'add', jobOptions: MINIMAL_JOB_OPTIONS, label: RAW_ADD_LABEL }));
-      note(await rawThroughput({ ...o, mode: 'add', jobOptions: fabricLikeJobOptions(), label: "raw BullMQ add() (fabric's job options)" }));
+      note(await rawThroughput({ ...o, mode: 'add', jobOptions: fabricLikeJobOptions(), label: RAW_FABRIC_OPTIONS_LABEL }));
       note(await rawThroughput({ ...o, mode: 'addBulk', jobOptions: MINIMAL_JOB_OPTIONS, label: 'raw BullMQ addBulk (lean options)' }));
+      if (concurrency === cfg.throughputConcurrency[0] && cfg.topology === 'split') {
+        for (const apiProcesses of cfg.apiProcesses) note(await fabricThroughput({ ...o, apiProcesses }));
+      }
     }
   }
   const best = new Map<string, ThroughputResult>();
@@ -99,7 +103,12 @@ async function main(): Promise<number> {
         ? await latencyPhases(cfg, { redis, log, ratePerSec: cfg.lowRatePerSec, durationMs: cfg.lowRateDurationSec * 1000, warmupMs: Math.min(1000, cfg.warmupSec * 1000) })
         : null;
     const throughput = await throughputPhases(cfg, { redis, log, jobs: cfg.jobs, warmupJobs: cfg.warmupJobs, clientConcurrency: cfg.clientConcurrency });
-    const { derived, targets, problems } = derive(latency, lowRateLatency, throughput.best, throughput.all);
+    let streaming = null;
+    if (cfg.streams > 0) {
+      progress(`(e) streaming: ${cfg.streams} streams of ${cfg.streamTokens} tokens at ${cfg.streamTps} tokens/s per path`);
+      streaming = await streamingPhases({ redis, log, topology: cfg.topology, tokensPerSecond: cfg.streamTps, tokens: cfg.streamTokens, streams: cfg.streams });
+    }
+    const { derived, targets, problems } = derive(latency, lowRateLatency, throughput.best, throughput.all, streaming);
     const report: BenchReport = {
       startedAt,
       finishedAt: new Date().toISOString(),
@@ -111,6 +120,7 @@ async function main(): Promise<number> {
       lowRateLatency,
       throughput: throughput.best,
       throughputAllRounds: throughput.all,
+      streaming,
       derived,
       targets,
       problems,

@@ -29,6 +29,8 @@ export interface ThroughputOptions {
   topology: Topology;
   /** See BenchFabricOptions.autoPipelining. */
   autoPipelining?: boolean;
+  /** See BenchFabricOptions.apiProcesses. */
+  apiProcesses?: number;
 }
 
 export interface ThroughputResult {
@@ -130,11 +132,13 @@ export async function fabricThroughput(o: ThroughputOptions): Promise<Throughput
     maxBacklog: 10 * (o.jobs + o.warmupJobs),
     topology: o.topology,
     autoPipelining: o.autoPipelining ?? false,
+    ...(o.apiProcesses ? { apiProcesses: o.apiProcesses } : {}),
     onSucceeded: () => counter.hit(),
   });
   const client = await startLoadClient(o.clientMode, fabric.url, o.clientConcurrency);
   try {
-    return await timeRun('fabric POST /v1/jobs', o, { counter, workerCpuSeconds: fabric.workerCpuSeconds, submit: (n) => client.submit(n, o.clientConcurrency) });
+    const label = o.apiProcesses ? `fabric POST /v1/jobs, API as ${o.apiProcesses} process${o.apiProcesses > 1 ? 'es' : ''} of its own` : 'fabric POST /v1/jobs';
+    return await timeRun(label, o, { counter, workerCpuSeconds: fabric.workerCpuSeconds, submit: (n) => client.submit(n, o.clientConcurrency) });
   } finally {
     await client.close();
     await fabric.close();

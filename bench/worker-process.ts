@@ -15,6 +15,8 @@ export interface WorkerProcessOptions {
   workerId: string;
   /** FABRIC_SLOTS: FakeEngine slotsPerModel, which is the worker's BullMQ concurrency. */
   slots: number;
+  /** FABRIC_FAKE_TPS: tokens per second (0, the default: no delay). */
+  tokensPerSecond?: number;
 }
 
 export interface WorkerProcess {
@@ -51,7 +53,7 @@ function workerEnv(o: WorkerProcessOptions): NodeJS.ProcessEnv {
     FABRIC_PREFIX: o.prefix,
     FABRIC_WORKER_ID: o.workerId,
     FABRIC_ENGINE: 'fake',
-    FABRIC_FAKE_TPS: '0',
+    FABRIC_FAKE_TPS: String(o.tokensPerSecond ?? 0),
     FABRIC_FAKE_LOAD_MS: '0',
     FABRIC_SLOTS: String(o.slots),
     FABRIC_PRELOAD: MODEL.replace(/:latest$/, ''),
@@ -61,7 +63,9 @@ function workerEnv(o: WorkerProcessOptions): NodeJS.ProcessEnv {
 }
 
 export function spawnWorkerProcess(o: WorkerProcessOptions): WorkerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER_ENTRY], { cwd: REPO_ROOT, env: workerEnv(o), stdio: ['ignore', 'pipe', 'pipe'] });
+  // BENCH_WORKER_NODE_ARGS: extra Node flags for the worker, e.g. `--cpu-prof --cpu-prof-dir=DIR`.
+  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', WORKER_ENTRY], { cwd: REPO_ROOT, env: workerEnv(o), stdio: ['ignore', 'pipe', 'pipe'] });
   if (child.pid === undefined) throw new Error(`could not spawn the worker process (${process.execPath} --import tsx ${WORKER_ENTRY})`);
   const pid = child.pid;
   live.add(child);

@@ -16,9 +16,9 @@ export const SUBMIT_BODY = {
 
 export const SUBMIT_JSON = JSON.stringify(SUBMIT_BODY);
 
-/** A zero-latency engine with `slots` parallel generations per model. */
-export function zeroLatencyEngine(slots: number): FakeEngine {
-  return new FakeEngine({ tokensPerSecond: 0, loadMs: 0, slotsPerModel: slots });
+/** A zero-latency engine with `slots` parallel generations per model (or `tokensPerSecond` paced). */
+export function zeroLatencyEngine(slots: number, tokensPerSecond = 0): FakeEngine {
+  return new FakeEngine({ tokensPerSecond, loadMs: 0, slotsPerModel: slots });
 }
 
 /** The same request the fabric's job runner makes for SUBMIT_BODY (tokens go nowhere here). */

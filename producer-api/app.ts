@@ -12,6 +12,7 @@ import { WebhookDispatcher } from '../protocol/webhook-enqueue.js';
 import { createBatchApi, type BatchApi } from './batch/batch-api.js';
 import type { BatchOptions } from './batch/options.js';
 import { ClusterView } from './fleet/cluster-view.js';
+import { ArrivalBatcher } from './jobs/arrival-batcher.js';
 import { EventHub } from './jobs/event-hub.js';
 import { ExpirySweeper } from './jobs/expiry-sweeper.js';
 import { JobService } from './jobs/job-service.js';
@@ -20,7 +21,7 @@ import { errorHandler, notFoundRoute } from './middleware/error-handler.js';
 import { jsonBody } from './middleware/json-body.js';
 import { requestContext } from './middleware/request-context.js';
 import { authThenLimit, tenantRateLimit } from './tenants/rate-limit.js';
-import { collectTenantMetrics, knownTenants, tenantCounts, usageRoutes } from './tenants/usage.js';
+import { clearTenantMetrics, collectTenantMetrics, knownTenants, tenantCounts, usageRoutes } from './tenants/usage.js';
 import { ModelQueues } from './jobs/model-queues.js';
 import type { ApiOptions } from './settings/options.js';
 import { isOpenAiPath, openAiErrorHandler } from './openai/errors.js';
@@ -66,6 +67,7 @@ export function createApi(opts: ApiOptions, d: { redis: RedisClient; background?
     const r = await checkWebhookUrl(url, allowList);
     return r.ok ? null : r.reason;
   };
+  const arrivals = new ArrivalBatcher(redis, keys, log);
   const jobs = new JobService({
     redis,
     keys,
@@ -73,6 +75,7 @@ export function createApi(opts: ApiOptions, d: { redis: RedisClient; background?
     queues,
     cluster,
     hub,
+    arrivals,
     opts,
     log,
     onStatus: createStatusNotifier({ store, dispatcher, log }),
@@ -85,8 +88,11 @@ export function createApi(opts: ApiOptions, d: { redis: RedisClient; background?
 
   const app = express();
   app.disable('x-powered-by');
+  // No ETag on JSON answers: hashing every body cost ~3% of the API's CPU per job, and job
+  // state changes are followed by long-poll or events, not conditional GETs.
+  app.set('etag', false);
   app.use(requestContext({ log }));
-  app.use(systemRoutes({ redis, cluster, queues, metricsKey: opts.metricsKey, onScrape: () => collectTenantMetrics(store.ledger, opts.tenantLimits) }));
+  app.use(systemRoutes({ redis, cluster, queues, metricsKey: opts.metricsKey, onScrape: () => collectTenantMetrics(store.ledger, opts.tenantLimits), afterScrape: clearTenantMetrics }));
   app.use(adminRoutes({ admin, cluster, queues, extraQueues: [dispatcher.queue] }));
   const tenantNames = knownTenants(opts.tenantLimits, opts.apiKeys);
   app.use(clusterViewRoutes({ admin, cluster, queues, redis, keys, tenantCounts: () => tenantCounts(store.ledger, tenantNames) }));
@@ -123,7 +129,7 @@ export function createApi(opts: ApiOptions, d: { redis: RedisClient; background?
     },
     close() {
       closing ??= (async () => {
-        for (const step of [() => batch.close(), () => sweeper.close(), () => hub.close(), () => queues.close(), () => dispatcher.close()]) {
+        for (const step of [() => batch.close(), () => sweeper.close(), () => hub.close(), () => arrivals.flush(), () => queues.close(), () => dispatcher.close()]) {
           try {
             await step();
           } catch (err) {

@@ -1,4 +1,6 @@
-/** `npm run api`: the HTTP API alone. */
+/** `npm run api`: the HTTP API alone; FABRIC_API_PROCESSES > 1 runs that many on the port (producer-api/api-processes.ts). */
+import cluster from 'node:cluster';
+import { envInt } from '../protocol/env.js';
 import { createKeys } from '../protocol/keys.js';
 import { createLogger } from '../protocol/logger.js';
 import { connectForRequests, redisConfigFromEnv } from '../protocol/redis-config.js';
@@ -7,23 +9,30 @@ import { BULL_BOARD_PATH } from './routes/admin.js';
 import { CLUSTER_VIEW_PATH } from './routes/cluster-view-page.js';
 import { apiConfigFromEnv } from './settings/config.js';
 import { runApi } from './run-api.js';
+import { runApiPrimary } from './api-processes.js';
 
 const log = createLogger('api');
-const { running, conns } = await startOrExit('api', async (cleanups) => {
-  const cfg = apiConfigFromEnv(process.env);
-  const redisCfg = redisConfigFromEnv(process.env);
-  const conns = await connectForRequests(redisCfg, log);
-  cleanups.add(() => conns.disconnect());
-  const running = await runApi(cfg, { redis: conns.requests, background: conns.background, keys: createKeys(redisCfg.prefix), log });
-  return { running, conns };
-});
-log.info({ url: running.url, bullBoard: `${running.url}${BULL_BOARD_PATH}`, clusterView: `${running.url}${CLUSTER_VIEW_PATH}` }, 'API listening');
+const processes = await startOrExit('api', async () => envInt(process.env, 'FABRIC_API_PROCESSES', 1, 1));
+if (processes > 1 && cluster.isPrimary) runApiPrimary(processes, log);
+else await serve();
 
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
-    void running.close().finally(() => {
-      conns.disconnect();
-      process.exit(0);
-    });
+async function serve(): Promise<void> {
+  const { running, conns } = await startOrExit('api', async (cleanups) => {
+    const cfg = apiConfigFromEnv(process.env);
+    const redisCfg = redisConfigFromEnv(process.env);
+    const conns = await connectForRequests(redisCfg, log);
+    cleanups.add(() => conns.disconnect());
+    const running = await runApi(cfg, { redis: conns.requests, background: conns.background, keys: createKeys(redisCfg.prefix), log });
+    return { running, conns };
   });
+  log.info({ url: running.url, bullBoard: `${running.url}${BULL_BOARD_PATH}`, clusterView: `${running.url}${CLUSTER_VIEW_PATH}` }, 'API listening');
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      void running.close().finally(() => {
+        conns.disconnect();
+        process.exit(0);
+      });
+    });
+  }
 }

@@ -112,64 +112,84 @@ export function arrivalStatsAt(rec: ArrivalRecord, now: number): ArrivalStats {
 }
 
 /*
- * Records one arrival in a model's arrivals hash.
+ * Records arrivals in a model's arrivals hash, each as `nextArrivalRecord` does, in order.
  * KEYS[1] the model's arrivals hash
- * ARGV[1] now (epoch ms)  ARGV[2] rate time constant (ms)  ARGV[3] first bucket edge (ms)
- * ARGV[4] bucket count    ARGV[5] histogram cap            ARGV[6] ttl (ms)
- * Returns the bucket index of the recorded gap, or -1 for the model's first arrival.
+ * ARGV[1] rate time constant (ms)  ARGV[2] first bucket edge (ms)  ARGV[3] bucket count
+ * ARGV[4] histogram cap            ARGV[5] ttl (ms)                ARGV[6..] arrival times (epoch ms)
+ * Reads the hash once and writes each touched field once, so a batch costs about what one
+ * arrival does. Returns the arrivals recorded.
  */
-export const RECORD_ARRIVAL_LUA = `
-local now = tonumber(ARGV[1])
-local tau = tonumber(ARGV[2])
-local last = tonumber(redis.call('HGET', KEYS[1], 'last'))
-local bucket = -1
-if last == nil then
-  redis.call('HSET', KEYS[1], 'last', ARGV[1], 'rate', string.format('%.17g', 1000 / tau), 'n', 1, 'hsum', 0)
-else
-  local gap = now - last
-  if gap < 0 then gap = 0 end
-  local rate = tonumber(redis.call('HGET', KEYS[1], 'rate')) or 0
-  rate = rate * math.exp(-gap / tau) + 1000 / tau
-  local edge = tonumber(ARGV[3])
-  local count = tonumber(ARGV[4])
-  bucket = 0
-  while bucket < count - 1 and gap >= edge do
-    edge = edge * 2
-    bucket = bucket + 1
-  end
-  redis.call('HINCRBYFLOAT', KEYS[1], 'h' .. bucket, 1)
-  redis.call('HINCRBYFLOAT', KEYS[1], 's' .. bucket, gap)
-  local hsum = tonumber(redis.call('HINCRBYFLOAT', KEYS[1], 'hsum', 1))
-  if hsum > tonumber(ARGV[5]) then
-    for i = 0, count - 1 do
-      for _, f in ipairs({'h', 's'}) do
-        local c = tonumber(redis.call('HGET', KEYS[1], f .. i))
-        if c then redis.call('HSET', KEYS[1], f .. i, string.format('%.17g', c / 2)) end
-      end
-    end
-    redis.call('HSET', KEYS[1], 'hsum', string.format('%.17g', hsum / 2))
-  end
-  if now > last then redis.call('HSET', KEYS[1], 'last', ARGV[1]) end
-  redis.call('HSET', KEYS[1], 'rate', string.format('%.17g', rate))
-  redis.call('HINCRBY', KEYS[1], 'n', 1)
+export const RECORD_ARRIVALS_LUA = `
+local tau = tonumber(ARGV[1])
+local count = tonumber(ARGV[3])
+local cap = tonumber(ARGV[4])
+local f = redis.call('HMGET', KEYS[1], 'last', 'rate', 'hsum')
+local last = tonumber(f[1])
+local rate = tonumber(f[2]) or 0
+local hsum = tonumber(f[3]) or 0
+local inc = {}
+local function flush()
+  for field, d in pairs(inc) do redis.call('HINCRBYFLOAT', KEYS[1], field, d) end
+  inc = {}
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
-return bucket
+for i = 6, #ARGV do
+  local now = tonumber(ARGV[i])
+  if last == nil then
+    last = now
+    rate = 1000 / tau
+    hsum = 0
+  else
+    local gap = now - last
+    if gap < 0 then gap = 0 end
+    rate = rate * math.exp(-gap / tau) + 1000 / tau
+    local edge = tonumber(ARGV[2])
+    local bucket = 0
+    while bucket < count - 1 and gap >= edge do
+      edge = edge * 2
+      bucket = bucket + 1
+    end
+    inc['h' .. bucket] = (inc['h' .. bucket] or 0) + 1
+    inc['s' .. bucket] = (inc['s' .. bucket] or 0) + gap
+    hsum = hsum + 1
+    if hsum > cap then
+      flush()
+      for j = 0, count - 1 do
+        for _, p in ipairs({'h', 's'}) do
+          local c = tonumber(redis.call('HGET', KEYS[1], p .. j))
+          if c then redis.call('HSET', KEYS[1], p .. j, string.format('%.17g', c / 2)) end
+        end
+      end
+      hsum = hsum / 2
+    end
+    if now > last then last = now end
+  end
+end
+flush()
+redis.call('HSET', KEYS[1], 'last', string.format('%d', last), 'rate', string.format('%.17g', rate), 'hsum', string.format('%.17g', hsum))
+redis.call('HINCRBY', KEYS[1], 'n', #ARGV - 5)
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return #ARGV - 5
 `;
 
-/** Records one accepted job for `model` at `now` in one atomic round trip. */
-export async function recordArrival(redis: RedisClient, keys: Keys, model: string, now: number = Date.now()): Promise<void> {
-  await redis.eval(
-    RECORD_ARRIVAL_LUA,
-    1,
+/** Records accepted jobs for `model` at the given times (oldest first) in one atomic round trip. */
+export async function recordArrivals(redis: RedisClient, keys: Keys, model: string, times: readonly number[]): Promise<void> {
+  if (times.length === 0) return;
+  const r = redis as RedisClient & { fabricRecordArrivals?: (...args: string[]) => Promise<number> };
+  if (!r.fabricRecordArrivals) redis.defineCommand('fabricRecordArrivals', { numberOfKeys: 1, lua: RECORD_ARRIVALS_LUA });
+  await r.fabricRecordArrivals!(
     keys.modelArrivals(model),
-    String(Math.round(now)),
     String(ARRIVAL_RATE_TAU_MS),
     String(ARRIVAL_BUCKET_BASE_MS),
     String(ARRIVAL_BUCKETS),
     String(ARRIVAL_HISTOGRAM_CAP),
     String(ARRIVAL_TTL_MS),
+    ...times.map((t) => String(Math.round(t))),
   );
+}
+
+/** Records one accepted job for `model` at `now` in one atomic round trip. */
+export async function recordArrival(redis: RedisClient, keys: Keys, model: string, now: number = Date.now()): Promise<void> {
+  await recordArrivals(redis, keys, model, [now]);
 }
 
 /** Parses a model's arrivals hash (HGETALL); null when empty or malformed. */

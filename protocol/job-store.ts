@@ -5,12 +5,14 @@
  * and each costs one round trip.
  */
 import type { Keys } from './keys.js';
-import type { RedisClient } from './redis-client.js';
+import { isCluster, type RedisClient } from './redis-client.js';
 import { jobTag } from './slot-tags.js';
 import type { JobRecord, Priority, Task } from './job.js';
 import type { StoredStatus } from './statuses.js';
 import { TERMINAL_STATUSES } from './statuses.js';
-import { TenantLedger, type JobMove } from './tenant-ledger.js';
+import { TenantLedger, USAGE_TTL_SEC, admitArgs, utcDay, type JobMove } from './tenant-ledger.js';
+import type { PriorityClass } from './tenant-fairness.js';
+import type { TenantLimit } from './tenant-limits.js';
 import { APPEND_LUA, CLEAR_DEADLINES_LUA, CREATE_LUA, TRANSITION_LUA } from './job-store-scripts.js';
 
 export interface JobStoreOptions {
@@ -41,10 +43,25 @@ export interface BacklogGuard {
   /** The model's admissions in flight (`keys.modelAdmissions(model)`); remove the job once added to BullMQ. */
   admissionsKey: string;
   maxBacklog: number;
-  priority: number;
+  /** The BullMQ priority of a job admitted already (no `Admission` given to create). */
+  priority?: number;
 }
 
-export type CreateResult = { created: true; position: number; depth: number } | { created: false; backlog: number };
+/**
+ * The tenant's admission: its priority class and limits, made with the create; or, with
+ * `priority`, already made (on a Redis Cluster, where it is a script of its own).
+ */
+export interface Admission {
+  cls: PriorityClass;
+  limit: TenantLimit;
+  priority?: number;
+}
+
+/** `priority` is the one the admission gave (absent when the caller gave it). */
+export type CreateResult =
+  | { created: true; position: number; depth: number; priority?: number }
+  | { created: false; backlog: number }
+  | { created: false; waiting: number };
 
 type Fields = Record<string, string | number | null | undefined | object | boolean>;
 
@@ -105,33 +122,41 @@ export class JobStore {
   ) {
     this.opts = { ...JOB_STORE_DEFAULTS, ...opts };
     this.ledger = new TenantLedger(redis, keys);
-    redis.defineCommand('fabricCreate', { numberOfKeys: 7, lua: CREATE_LUA });
+    redis.defineCommand('fabricCreate', { numberOfKeys: 8, lua: CREATE_LUA });
     redis.defineCommand('fabricClearDeadlines', { numberOfKeys: 1, lua: CLEAR_DEADLINES_LUA });
-    redis.defineCommand('fabricTransition', { numberOfKeys: 2, lua: TRANSITION_LUA });
+    redis.defineCommand('fabricTransition', { numberOfKeys: 6, lua: TRANSITION_LUA });
     redis.defineCommand('fabricAppend', { numberOfKeys: 1, lua: APPEND_LUA });
   }
 
   /**
-   * Writes a new record in status `queued` with its first event, unless the model's backlog
-   * (the BullMQ keys in `backlog`) is full. Returns where the job will stand in its queue.
+   * Admits the job for its tenant (waiting cap, fair-share priority) and writes its record in
+   * status `queued` with its first event, unless the model's backlog (the BullMQ keys in
+   * `backlog`) or the tenant's waiting cap is full; one round trip. Returns where the job will
+   * stand in its queue and the BullMQ priority to add it with.
    */
-  async create(job: NewJob, backlog: BacklogGuard): Promise<CreateResult> {
+  async create(job: NewJob, backlog: BacklogGuard, admission?: Admission): Promise<CreateResult> {
     // Sent with the script, not after it: no extra round trip (a tag indexed for a refused job is harmless).
     if (job.deadline > 0) void this.indexDeadlineTag(job.id);
+    const admitHere = admission !== undefined && admission.priority === undefined;
     const res = (await this.scripts().fabricCreate(
       this.keys.job(job.id),
       this.keys.jobEvents(job.id),
-      this.keys.jobDeliveries(job.id),
       backlog.waitKey,
       backlog.prioritizedKey,
       this.keys.deadlines(jobTag(job.id)),
       backlog.admissionsKey,
+      // Without an admission here the tenant's hash is not read: a key of the job's slot stands in.
+      admitHere ? this.keys.tenantJobs(job.tenant) : this.keys.job(job.id),
+      this.keys.fairClock(job.model, admission?.cls ?? 'normal'),
       backlog.maxBacklog,
-      backlog.priority,
       this.opts.eventsMaxLen,
       JSON.stringify({ status: 'queued' }),
       job.id,
       job.deadline,
+      ...(admitHere ? admitArgs(job.tenant, admission.cls, admission.limit, true) : ['', 1, 0, 0, 0, '0']),
+      admitHere ? '1' : '0',
+      admission?.priority ?? backlog.priority ?? 0,
+      Date.now(),
       ...encodeFields({
         id: job.id,
         tenant: job.tenant,
@@ -146,9 +171,12 @@ export class JobStore {
         timeout_ms: job.timeoutMs,
         deadline: job.deadline,
         created_at: job.createdAt,
+        // Whether the job counts among its tenant's waiting jobs (batch lines do not).
+        counts_waiting: admission?.cls === 'batch' ? 0 : 1,
       }),
     )) as number[];
-    if (res[0] === 1) return { created: true, position: res[1]!, depth: res[2]! };
+    if (res[0] === 1) return admission ? { created: true, position: res[1]!, depth: res[2]!, priority: res[3]! } : { created: true, position: res[1]!, depth: res[2]! };
+    if (res[0] === 2) return { created: false, waiting: res[1]! };
     return { created: false, backlog: res[1]! };
   }
 
@@ -200,6 +228,8 @@ export class JobStore {
   /**
    * Moves a job to `to` if it is currently in one of `from`; writes `fields` with it.
    * `pendingText` is generated text not yet appended: it goes in as a token event first.
+   * `tenant`, when the caller knows the job's owner, lets the same script move the tenant's
+   * waiting/running counts (one round trip); otherwise the ledger moves them after.
    */
   async transition(
     id: string,
@@ -208,11 +238,21 @@ export class JobStore {
     fields: Fields = {},
     event: Record<string, unknown> = {},
     pendingText = '',
+    tenant = '',
   ): Promise<TransitionResult> {
     const ttl = TERMINAL_STATUSES.has(to) ? this.opts.resultTtlSec : 0;
+    const finishedAt = typeof fields.finished_at === 'number' ? fields.finished_at : null;
+    const usage = (fields.usage as JobMove['usage']) ?? null;
+    // On a Redis Cluster the tenant's keys live in other slots than the job's: the ledger moves
+    // its counts after the script there, and keys of the job's slot stand in for them.
+    const owner = isCluster(this.redis) ? '' : tenant;
+    const ledgerKeys = owner
+      ? [this.keys.tenantJobs(owner), this.keys.tenantUsage(owner, utcDay(finishedAt ?? Date.now())), this.keys.tenantUsage(owner, 'total'), this.keys.fleetUsage()]
+      : Array<string>(4).fill(this.keys.job(id));
     const res = (await this.scripts().fabricTransition(
       this.keys.job(id),
       this.keys.jobEvents(id),
+      ...ledgerKeys,
       to,
       from.join(','),
       JSON.stringify({ status: to, ...event }),
@@ -221,8 +261,13 @@ export class JobStore {
       this.opts.eventsMaxLen,
       id,
       pendingText,
+      owner,
+      Math.max(0, Math.round(usage?.prompt_tokens ?? 0)),
+      Math.max(0, Math.round(usage?.completion_tokens ?? 0)),
+      finishedAt ?? 0,
+      USAGE_TTL_SEC,
       ...encodeFields(fields),
-    )) as [number, string?, string?, string?, string?, string?];
+    )) as [number, string?, string?, string?, string?, string?, number?, string?];
     if (res[0] === 1) {
       await this.ledger.move({
         tenant: res[3] ?? '',
@@ -230,8 +275,10 @@ export class JobStore {
         from: res[2] as StoredStatus,
         to,
         startedAt: res[5] ? Number(res[5]) : null,
-        finishedAt: typeof fields.finished_at === 'number' ? fields.finished_at : null,
-        usage: (fields.usage as JobMove['usage']) ?? null,
+        finishedAt,
+        usage,
+        counted: res[6] === 1,
+        countsWaiting: res[7] !== '0',
       });
       return { ok: true, eventId: res[1] as string };
     }

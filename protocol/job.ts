@@ -117,6 +117,8 @@ export interface JobOutput {
 /** What travels in the BullMQ job: all a worker needs to run it. */
 export interface JobPayload {
   id: string;
+  /** The owner; absent on jobs queued by older versions. */
+  tenant?: string;
   model: string;
   task: Task;
   input: JobInput;

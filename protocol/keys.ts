@@ -15,7 +15,7 @@ export interface Keys {
   tagged(tag: string, ...parts: string[]): string;
   job(id: string): string;
   jobEvents(id: string): string;
-  /** Pub/sub channel announcing every job event: `<jobId> <streamId> <type> [status]`. */
+  /** Pub/sub channel announcing every job event: `<jobId> <streamId> <type> [status | token text]` (protocol/job-store-scripts.ts). */
   eventsBus(): string;
   jobDeliveries(id: string): string;
   idempotency(tenant: string, key: string): string;

@@ -28,4 +28,6 @@ export const redisConnected = new Gauge({
   help: 'Whether this process is connected to Redis, by connection role (requests, background)',
   labelNames: ['role'] as const,
   registers: [registry],
+  // Several API processes on one host (FABRIC_API_PROCESSES): connected only if all of them are.
+  aggregator: 'min',
 });

@@ -10,6 +10,7 @@
  *   these pause during an outage and resume on their own.
  * Every connection reports to `fabric_redis_connected{role}`.
  */
+import { coalesceWrites } from './write-coalescing.js';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { ConfigError, envString, type Env } from './env.js';
 import { createKeys, type Keys } from './keys.js';
@@ -62,6 +63,7 @@ const ROLE_OPTIONS: Record<RedisRole, RedisOptions> = {
 /**
  * The one place a Redis connection is made. `extra` may add options (a connection name,
  * lazyConnect). With `log`, losing the connection is logged once per outage (not per retry).
+ * Writes made in one turn of the event loop go out in one system call (protocol/write-coalescing.ts).
  */
 export function createRedisConnection(conn: RedisConnectionConfig, role: RedisRole, extra: RedisOptions = {}, log?: Logger): RedisClient {
   const options = { ...ROLE_OPTIONS[role], ...extra };
@@ -80,6 +82,7 @@ export function createRedisConnection(conn: RedisConnectionConfig, role: RedisRo
     if (up) log?.warn({ role, err: err.message }, 'Redis connection lost; retrying');
     up = false;
   });
+  coalesceWrites(redis);
   return redis;
 }
 

@@ -12,7 +12,7 @@ import { priorityBand, type PriorityClass } from './tenant-fairness.js';
 import { ADMIT_LUA, ADMIT_TENANT_LUA, FAIR_TAG_LUA, GATE_LUA } from './tenant-scripts.js';
 
 /** Usage days are kept this long. */
-const USAGE_TTL_SEC = 400 * 24 * 3600;
+export const USAGE_TTL_SEC = 400 * 24 * 3600;
 const DAY_MS = 24 * 3600 * 1000;
 
 export type GateLimit = 'requests' | 'tokens';
@@ -50,6 +50,19 @@ export interface JobMove {
   startedAt: number | null;
   finishedAt: number | null;
   usage: { prompt_tokens?: number; completion_tokens?: number } | null;
+  /** The waiting/running counts already moved with the status (in the transition script). */
+  counted?: boolean;
+  /** False for a job not counted among its tenant's waiting jobs (a batch line). */
+  countsWaiting?: boolean;
+}
+
+/**
+ * The admission step's arguments (see admitLuaStep): batch lines are never counted as waiting;
+ * `counted` false for a retried job, already counted by its status change.
+ */
+export function admitArgs(tenant: string, cls: PriorityClass, limit: TenantLimit, counted: boolean): (string | number)[] {
+  const band = priorityBand(cls);
+  return [tenant, limit.weight, band.base, band.size, limit.maxWaiting, counted && cls !== 'batch' ? '1' : '0'];
 }
 
 /** `YYYY-MM-DD` in UTC. */
@@ -109,10 +122,9 @@ export class TenantLedger {
    */
   async admit(a: { tenant: string; model: string; cls: PriorityClass; limit: TenantLimit; prioritizedKey: string; counted?: boolean }): Promise<AdmitResult> {
     const band = priorityBand(a.cls);
-    const count = a.counted !== false && a.cls !== 'batch';
     const jobs = this.keys.tenantJobs(a.tenant);
     const clock = this.keys.fairClock(a.model, a.cls);
-    const argv = [a.tenant, a.limit.weight, band.base, band.size, a.limit.maxWaiting, count ? '1' : '0'];
+    const argv = admitArgs(a.tenant, a.cls, a.limit, a.counted !== false);
     const r = isCluster(this.redis) ? await this.admitAcrossSlots(jobs, clock, a.prioritizedKey, argv, a.tenant, a.cls) : await this.scripts().fabricTenantAdmit(jobs, clock, a.prioritizedKey, ...argv);
     if (r[0] === 1) return { admitted: true, priority: band.base + r[1]! };
     return { admitted: false, waiting: r[1]! };
@@ -135,21 +147,26 @@ export class TenantLedger {
     if (cls !== 'batch') await this.redis.hincrby(this.keys.tenantJobs(tenant), 'queued', -1);
   }
 
-  /** Follows one job's status change: waiting/running counts, and usage once it ends. */
+  /**
+   * Follows one job's status change into the waiting/running counts and, once it ends, usage;
+   * nothing to do when the transition script already did it (`counted`).
+   */
   async move(m: JobMove): Promise<void> {
-    if (!m.tenant || m.from === m.to) return;
+    if (!m.tenant || m.from === m.to || m.counted) return;
     const jobs = this.keys.tenantJobs(m.tenant);
     const tx = this.redis.multi();
     // The fleet's total lives in another cluster slot than the tenant's keys: its own MULTI there.
     const fleetTx = isCluster(this.redis) ? this.redis.multi() : tx;
-    if (m.from === 'queued' || m.from === 'running') tx.hincrby(jobs, m.from, -1);
-    if (m.to === 'queued' || m.to === 'running') tx.hincrby(jobs, m.to, 1);
+    // Batch lines are not among the waiting jobs the admission counted.
+    const waits = m.countsWaiting !== false;
+    if (m.from === 'running' || (m.from === 'queued' && waits)) tx.hincrby(jobs, m.from, -1);
+    if (m.to === 'running' || (m.to === 'queued' && waits)) tx.hincrby(jobs, m.to, 1);
     if (TERMINAL_STATUSES.has(m.to)) {
       const at = m.finishedAt ?? Date.now();
       const day = this.keys.tenantUsage(m.tenant, utcDay(at));
       // Per day (kept USAGE_TTL_SEC), per tenant since the start, and the fleet's total.
       for (const [usage, t] of [[day, tx], [this.keys.tenantUsage(m.tenant, 'total'), tx], [this.keys.fleetUsage(), fleetTx]] as const) {
-        t.hincrby(usage, 'jobs', 1).hincrby(usage, `jobs_${m.to}`, 1);
+        t.hincrby(usage, `jobs_${m.to}`, 1);
         if (m.usage?.prompt_tokens) t.hincrby(usage, 'prompt_tokens', m.usage.prompt_tokens);
         if (m.usage?.completion_tokens) t.hincrby(usage, 'completion_tokens', m.usage.completion_tokens);
         if (m.from === 'running' && m.startedAt) t.hincrby(usage, 'gpu_ms', Math.max(0, at - m.startedAt));
@@ -189,5 +206,7 @@ export class TenantLedger {
 
 function toUsage(h: Record<string, string>): Omit<UsageDay, 'day'> {
   const n = (f: string) => Number(h[f] ?? 0);
-  return { jobs: n('jobs'), succeeded: n('jobs_succeeded'), failed: n('jobs_failed'), prompt_tokens: n('prompt_tokens'), completion_tokens: n('completion_tokens'), gpu_seconds: n('gpu_ms') / 1000 };
+  // Jobs by how they ended (`jobs_<status>`); their sum is the jobs that ended.
+  const jobs = Object.keys(h).reduce((s, f) => (f.startsWith('jobs_') ? s + n(f) : s), 0);
+  return { jobs, succeeded: n('jobs_succeeded'), failed: n('jobs_failed'), prompt_tokens: n('prompt_tokens'), completion_tokens: n('completion_tokens'), gpu_seconds: n('gpu_ms') / 1000 };
 }

@@ -43,6 +43,45 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return {1, 0, math.floor(tokens), math.ceil((burst - tokens) * 1000 / rate), 0, used}
 `;
 
+/** The admission's pieces; `a` is the index into ARGV of the first of its six arguments. */
+const capCheck = (jobs: string, a: number, refused: number) => `
+local cap = tonumber(ARGV[${a + 4}])
+if ARGV[${a + 5}] == '1' and cap > 0 then
+  local queued = tonumber(redis.call('HGET', ${jobs}, 'queued') or '0')
+  if queued >= cap then return {${refused}, queued} end
+end
+`;
+const countWaiting = (jobs: string, a: number) => `
+if ARGV[${a + 5}] == '1' then redis.call('HINCRBY', ${jobs}, 'queued', 1) end
+`;
+const fairTag = (clock: string, prioritized: string, a: number) => `
+local base = tonumber(ARGV[${a + 2}])
+local size = tonumber(ARGV[${a + 3}])
+-- BullMQ scores a prioritized job priority * 2^32 + counter.
+local head = redis.call('ZRANGEBYSCORE', ${prioritized}, base * 4294967296, (base + size) * 4294967296 - 1, 'LIMIT', 0, 1, 'WITHSCORES')
+local v = 0
+if #head == 0 then
+  redis.call('DEL', ${clock})
+else
+  v = math.floor(tonumber(head[2]) / 4294967296) - base
+end
+local start = math.max(tonumber(redis.call('HGET', ${clock}, ARGV[${a}]) or '0'), v)
+redis.call('HSET', ${clock}, ARGV[${a}], tostring(start + 1 / tonumber(ARGV[${a + 1}])))
+local admitOffset = math.min(size - 1, math.floor(start))
+`;
+
+/**
+ * The whole admission as a Lua fragment, shared by ADMIT_LUA and the job store's create script
+ * (which admits and creates in one round trip on one server). `k`: indexes into KEYS of the
+ * tenant's jobs hash, the model's fair clock for the class and the model's BullMQ prioritized
+ * zset; `a`: the index into ARGV of the first of its six arguments (tenant, weight, class base,
+ * band size, waiting cap, count flag). Over the cap it returns `{refused, waiting}`; otherwise
+ * it leaves the job's offset in the band in the local `admitOffset`.
+ */
+export function admitLuaStep(k: { jobs: number; clock: number; prioritized: number }, a: number, refused: number): string {
+  return capCheck(`KEYS[${k.jobs}]`, a, refused) + fairTag(`KEYS[${k.clock}]`, `KEYS[${k.prioritized}]`, a) + countWaiting(`KEYS[${k.jobs}]`, a);
+}
+
 /*
  * Admits one job of a tenant to a model's queue: checks the tenant's waiting cap, counts the job
  * as waiting, and gives it its fair-share start tag (start-time fair queueing on BullMQ
@@ -61,32 +100,9 @@ return {1, 0, math.floor(tokens), math.ceil((burst - tokens) * 1000 / rate), 0, 
  * clock, KEYS[2] the prioritized zset: returns {1, offset}); the caller gives the count back if
  * the second fails.
  */
-const capCheck = (jobs: string) => `
-local queued = tonumber(redis.call('HGET', ${jobs}, 'queued') or '0')
-local cap = tonumber(ARGV[5])
-if ARGV[6] == '1' and cap > 0 and queued >= cap then return {0, queued} end
-`;
-const countWaiting = (jobs: string) => `
-if ARGV[6] == '1' then redis.call('HINCRBY', ${jobs}, 'queued', 1) end
-`;
-const fairTag = (clock: string, prioritized: string) => `
-local base = tonumber(ARGV[3])
-local size = tonumber(ARGV[4])
--- BullMQ scores a prioritized job priority * 2^32 + counter.
-local head = redis.call('ZRANGEBYSCORE', ${prioritized}, base * 4294967296, (base + size) * 4294967296 - 1, 'LIMIT', 0, 1, 'WITHSCORES')
-local v = 0
-if #head == 0 then
-  redis.call('DEL', ${clock})
-else
-  v = math.floor(tonumber(head[2]) / 4294967296) - base
-end
-local start = math.max(tonumber(redis.call('HGET', ${clock}, ARGV[1]) or '0'), v)
-redis.call('HSET', ${clock}, ARGV[1], tostring(start + 1 / tonumber(ARGV[2])))
-local offset = math.min(size - 1, math.floor(start))
-`;
-export const ADMIT_LUA = `${capCheck('KEYS[1]')}${fairTag('KEYS[2]', 'KEYS[3]')}${countWaiting('KEYS[1]')}return {1, offset}`;
-export const ADMIT_TENANT_LUA = `${capCheck('KEYS[1]')}${countWaiting('KEYS[1]')}return {1, 0}`;
-export const FAIR_TAG_LUA = `${fairTag('KEYS[1]', 'KEYS[2]')}return {1, offset}`;
+export const ADMIT_LUA = `${admitLuaStep({ jobs: 1, clock: 2, prioritized: 3 }, 1, 0)}return {1, admitOffset}`;
+export const ADMIT_TENANT_LUA = `${capCheck('KEYS[1]', 1, 0)}${countWaiting('KEYS[1]', 1)}return {1, 0}`;
+export const FAIR_TAG_LUA = `${fairTag('KEYS[1]', 'KEYS[2]', 1)}return {1, admitOffset}`;
 
 /*
  * Takes one of a tenant's running slots for a job, if the tenant is under its cap. Slots are

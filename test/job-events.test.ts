@@ -59,6 +59,26 @@ describe('server-sent events', () => {
     expect(result.data.output.response).toBe(text);
   });
 
+  it('gives every follower of a fast stream each token once, in order, whether it came with its bus message or was read', async () => {
+    f = await startFabric();
+    await f.addWorker({ tokensPerSecond: 400 }, { preload: ['fake-small:latest'] });
+    const sub = await call(f.url, '/v1/jobs', { body: { model: 'fake-small', input: { prompt: 'p', options: { num_predict: 80 } } } });
+    // Followers that join at different moments: some replay first, then take tokens as announced.
+    const followers = await Promise.all(
+      [0, 20, 60, 120].map(async (delay) => {
+        await new Promise((r) => setTimeout(r, delay));
+        return readSse(`${f.url}/v1/jobs/${sub.json.id}/events`);
+      }),
+    );
+    for (const events of followers) {
+      const result = events.at(-1)!;
+      expect(result.data.status).toBe('succeeded');
+      expect(events.filter((e) => e.event === 'token').map((e) => e.data.text).join('')).toBe(result.data.output.response);
+      const ids = events.filter((e) => e.id).map((e) => e.id!.split('-').map(BigInt));
+      for (let i = 1; i < ids.length; i++) expect(ids[i]![0]! > ids[i - 1]![0]! || (ids[i]![0] === ids[i - 1]![0] && ids[i]![1]! > ids[i - 1]![1]!)).toBe(true);
+    }
+  });
+
   it('resumes after Last-Event-ID without repeating or losing events', async () => {
     f = await startFabric();
     await f.addWorker({ tokensPerSecond: 50 }, { preload: ['fake-small:latest'] });

@@ -42,6 +42,18 @@ class PeakEngine extends FakeEngine {
 }
 
 describe('Batch API lines and tenant limits', () => {
+  it("leaves the tenant's waiting and running counts at zero once a batch and its other jobs are done (batch lines are not counted as waiting)", async () => {
+    f = await startFabric({ apiKeys: KEYS, tenantLimits: LIMITS }, { lineJobTtlMs: 60_000 });
+    await f.addWorker({ tokensPerSecond: 0 }, { preload: ['fake-small:latest'] });
+    await waitFor(async () => (await call(f.url, '/api/ps', { headers: { authorization: 'Bearer key-c' } })).json.models.length === 1);
+    const c = new OpenAI({ baseURL: `${f.url}/v1`, apiKey: 'key-c', maxRetries: 0 });
+    const batch = await startBatch(c, Array.from({ length: 6 }, (_, i) => chatLine(`r${i}`, `x${i}`)));
+    const run = await call(f.url, '/v1/run', { body: { model: 'fake-small', input: { prompt: 'one' } }, headers: { authorization: 'Bearer key-c' } });
+    expect(run.json.status).toBe('succeeded');
+    await waitFor(async () => (await c.batches.retrieve(batch.id)).status === 'completed', 20_000, 50);
+    expect(await f.redis.hmget(f.keys.tenantJobs('team-c'), 'queued', 'running')).toEqual(['0', '0']);
+  });
+
   it("runs a capped tenant's batch lines one at a time (running cap 1) on an engine with 4 free slots, and finishes every line", async () => {
     f = await startFabric({ apiKeys: KEYS, tenantLimits: LIMITS }, { lineJobTtlMs: 60_000 });
     const engine = new PeakEngine({ tokensPerSecond: 40, slotsPerModel: 4 });

@@ -29,7 +29,8 @@ export interface JobRunnerDeps {
 }
 
 /** lock_lost: this worker could not renew the job's lock, so another may run it now: stop, write nothing. */
-type AbortReason = 'canceled' | 'timed_out' | 'shutdown' | 'lock_lost';
+/** not_started: the job turned out not to be queued any more as its engine run began. */
+type AbortReason = 'canceled' | 'timed_out' | 'shutdown' | 'lock_lost' | 'not_started';
 
 export class JobRunner {
   private readonly active = new Map<string, AbortController>();
@@ -58,7 +59,7 @@ export class JobRunner {
     const { store, log } = this.deps;
     const now = Date.now();
     if (p.deadline > 0 && now > p.deadline) {
-      const r = await store.transition(p.id, 'expired', ['queued'], { finished_at: now }, { reason: 'deadline passed before start' });
+      const r = await store.transition(p.id, 'expired', ['queued'], { finished_at: now }, { reason: 'deadline passed before start' }, '', p.tenant);
       if (r.ok) await this.finished(p, 'expired');
       return;
     }
@@ -66,27 +67,41 @@ export class JobRunner {
     // Registered before the job reads `running`, so a cancel that sees `running` finds it here.
     const ac = new AbortController();
     this.active.set(p.id, ac);
-    const started = await store.transition(p.id, 'running', ['queued', 'running'], {
+    const starting = store.transition(p.id, 'running', ['queued', 'running'], {
       worker: this.deps.workerId,
       started_at: now,
       attempts: job.attemptsMade + 1,
       load_wait_ms: this.deps.loadWaitMs(p.model, createdAt),
-    }, { worker: this.deps.workerId, attempt: job.attemptsMade + 1 });
-    if (!started.ok) {
-      this.active.delete(p.id);
-      log.info({ jobId: p.id, status: started.current }, 'Job not started: no longer queued');
-      return;
-    }
-    metrics.queueWait.observe({ model: p.model }, Math.max(0, now - createdAt) / 1000);
-    await this.deps.onStatus(p, 'running');
-
+    }, { worker: this.deps.workerId, attempt: job.attemptsMade + 1 }, '', p.tenant);
+    // The engine starts while the record turns `running` (a round trip less to the first token);
+    // its tokens are written only once it has, and a job that is no longer queued (canceled,
+    // expired) is aborted before anything of it is written.
+    const sink = new TokenSink(async (text) => {
+      if ((await starting.catch(() => null))?.ok) await store.appendEvent(p.id, 'token', text);
+    });
     const timer = setTimeout(() => ac.abort('timed_out'), p.timeoutMs);
-    const sink = new TokenSink((text) => store.appendEvent(p.id, 'token', text));
+    const run = this.execute(p, ac.signal, sink).then(
+      (result) => ({ result }),
+      (err: unknown) => ({ err }),
+    );
     try {
-      const result = await this.execute(p, ac.signal, sink);
-      await this.succeed(p, result, await sink.settle());
-    } catch (err) {
-      await this.fail(job, err, ac.signal, await sink.settle());
+      const started = await starting.catch(async (err: unknown) => {
+        ac.abort('not_started');
+        await run;
+        throw err;
+      });
+      if (!started.ok) {
+        ac.abort('not_started');
+        await run;
+        await sink.settle();
+        log.info({ jobId: p.id, status: started.current }, 'Job not started: no longer queued');
+        return;
+      }
+      metrics.queueWait.observe({ model: p.model }, Math.max(0, now - createdAt) / 1000);
+      await this.deps.onStatus(p, 'running');
+      const outcome = await run;
+      if ('err' in outcome) await this.fail(job, outcome.err, ac.signal, await sink.settle());
+      else await this.succeed(p, outcome.result, await sink.settle());
     } finally {
       clearTimeout(timer);
       this.active.delete(p.id);
@@ -136,7 +151,7 @@ export class JobRunner {
       eval_ms: r.gen?.evalMs,
       error: null,
     };
-    const res = await this.deps.store.transition(p.id, 'succeeded', ['running'], fields, {}, pendingText);
+    const res = await this.deps.store.transition(p.id, 'succeeded', ['running'], fields, {}, pendingText, p.tenant);
     if (res.ok) await this.finished(p, 'succeeded');
   }
 
@@ -153,7 +168,7 @@ export class JobRunner {
         reason === 'timed_out'
           ? { code: 'timed_out', message: `job ran longer than its timeout of ${p.timeoutMs} ms`, retryable: true }
           : null;
-      const res = await store.transition(p.id, reason, ['running'], { finished_at: Date.now(), error }, {}, pendingText);
+      const res = await store.transition(p.id, reason, ['running'], { finished_at: Date.now(), error }, {}, pendingText, p.tenant);
       if (res.ok) await this.finished(p, reason);
       return;
     }
@@ -168,10 +183,10 @@ export class JobRunner {
     };
     if (retryable && job.attemptsMade + 1 < attempts) {
       log.warn({ jobId: p.id, error, attempt: job.attemptsMade + 1 }, 'Job failed, will retry');
-      await store.transition(p.id, 'queued', ['running'], { error }, { retry: true, error }, pendingText);
+      await store.transition(p.id, 'queued', ['running'], { error }, { retry: true, error }, pendingText, p.tenant);
       throw err instanceof Error ? err : new Error(String(err));
     }
-    const res = await store.transition(p.id, 'failed', ['running'], { finished_at: Date.now(), error }, {}, pendingText);
+    const res = await store.transition(p.id, 'failed', ['running'], { finished_at: Date.now(), error }, {}, pendingText, p.tenant);
     if (res.ok) await this.finished(p, 'failed');
     log.warn({ jobId: p.id, error }, 'Job failed');
     throw new UnrecoverableError(error.message);

@@ -9,8 +9,10 @@ import type { Keys } from '../../protocol/keys.js';
 /** What a notification says: the new stream entry id and its kind. */
 export interface JobNotice {
   eventId: string;
-  type: 'status' | 'token' | 'progress';
+  type: 'status' | 'token' | 'progress' | 'resync';
   status?: string;
+  /** A token's text, when the bus message carried it (short tokens do). */
+  data?: string;
 }
 
 type Listener = (notice: JobNotice) => void;
@@ -24,10 +26,22 @@ export class EventHub {
     private readonly keys: Keys,
   ) {
     sub.on('message', (_channel: string, message: string) => {
-      const [jobId = '', eventId = '', type = 'status', status] = message.split(' ');
-      const set = this.listeners.get(jobId);
+      const a = message.indexOf(' ');
+      const set = this.listeners.get(message.slice(0, a));
       if (!set) return;
-      for (const l of set) l({ eventId, type: type as JobNotice['type'], status });
+      const b = message.indexOf(' ', a + 1);
+      const c = message.indexOf(' ', b + 1);
+      const eventId = message.slice(a + 1, b);
+      const type = (c < 0 ? message.slice(b + 1) : message.slice(b + 1, c)) as JobNotice['type'];
+      const rest = c < 0 ? undefined : message.slice(c + 1);
+      const notice: JobNotice = type === 'token' ? { eventId, type, data: rest } : { eventId, type, status: rest };
+      for (const l of set) l(notice);
+    });
+    // Messages published while the subscription was down are lost: everyone re-reads their stream.
+    let connected = false;
+    sub.on('ready', () => {
+      if (connected) for (const set of this.listeners.values()) for (const l of set) l({ eventId: '', type: 'resync' });
+      connected = true;
     });
   }
 

@@ -2,6 +2,7 @@
 import type { JobRecord } from '../../protocol/job.js';
 import type { JobStore } from '../../protocol/job-store.js';
 import { isTerminal, type JobStatus } from '../../protocol/statuses.js';
+import { streamIdTextAfter } from '../../protocol/stream-ids.js';
 import type { EventHub } from './event-hub.js';
 
 export async function followJob(
@@ -41,11 +42,22 @@ export async function followJob(
         pumping = null;
       });
   };
-  const stop = d.hub.listen(id, trigger);
+  let replayed = false;
+  const stop = d.hub.listen(id, (n) => {
+    // A token that carries its text and directly follows what was read is taken as is: no read.
+    if (n.type === 'token' && n.data !== undefined && replayed && !pumping && !done && streamIdTextAfter(n.eventId, lastId)) {
+      lastId = n.eventId;
+      onToken(n.data);
+      return;
+    }
+    trigger();
+  });
   const timer = setTimeout(wake, opts.timeoutMs);
   opts.signal?.addEventListener('abort', () => wake(), { once: true });
   try {
     trigger();
+    await pumping;
+    replayed = true;
     await finished;
     while (pumping) await pumping;
     return done ? await d.store.get(id) : null;

@@ -3,14 +3,13 @@
  * `loading_model` view), cancel, retry and wait. Routes translate HTTP to these calls.
  */
 import { createHash } from 'node:crypto';
-import { recordArrival } from '../../protocol/arrivals.js';
 import { waitForReplicas } from '../../protocol/redis-config.js';
 import { minPromptTokens } from '../../protocol/context-length.js';
 import { type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../../protocol/job.js';
 import type { JobStore } from '../../protocol/job-store.js';
 import type { Keys } from '../../protocol/keys.js';
 import type { Logger } from '../../protocol/logger.js';
-import type { RedisClient } from '../../protocol/redis-client.js';
+import { isCluster, type RedisClient } from '../../protocol/redis-client.js';
 import { newJobId } from '../../protocol/slot-tags.js';
 import { UNKNOWN_LABEL, metrics } from '../settings/metrics.js';
 import { priorityBand, priorityClassOf } from '../../protocol/tenant-fairness.js';
@@ -19,6 +18,7 @@ import { runningCapOf } from '../../protocol/tenant-slots.js';
 import { bullJobId, queueKeys } from '../../protocol/queue-keys.js';
 import { RETRYABLE_STATUSES, isTerminal, visibleStatus, type JobStatus } from '../../protocol/statuses.js';
 import { loadingOn, residentOn, type ClusterView } from '../fleet/cluster-view.js';
+import type { ArrivalBatcher } from './arrival-batcher.js';
 import type { EventHub } from './event-hub.js';
 import { HttpError, badRequest, conflict, notFound, unavailable } from '../http/http-error.js';
 import type { ModelQueues } from './model-queues.js';
@@ -31,6 +31,7 @@ export interface JobServiceDeps {
   queues: ModelQueues;
   cluster: ClusterView;
   hub: EventHub;
+  arrivals: ArrivalBatcher;
   opts: ApiOptions;
   log: Logger;
   onStatus: StatusListener;
@@ -170,26 +171,29 @@ export class JobService {
     };
     const q = queueKeys(this.d.keys.bullPrefix, model);
     const cls = priorityClassOf(rec.priority, rec.metadata);
-    const admitted = await store.ledger.admit({ tenant, model, cls, limit: opts.tenantLimits.forTenant(tenant), prioritizedKey: q.prioritized });
-    if (!admitted.admitted) {
-      metrics.jobsRejected.inc({ model, reason: 'quota' });
-      throw tenantLimitError('waiting_jobs', `tenant ${tenant} has ${admitted.waiting} jobs waiting (limit ${opts.tenantLimits.forTenant(tenant).maxWaiting}); retry once some have started`, this.retryAfterSec(admitted.waiting));
-    }
-    const priority = admitted.priority;
+    const limit = opts.tenantLimits.forTenant(tenant);
     const admissionsKey = this.d.keys.modelAdmissions(model);
-    let created: Awaited<ReturnType<JobStore['create']>>;
-    try {
-      created = await store.create(rec, { waitKey: q.wait, prioritizedKey: q.prioritized, admissionsKey, maxBacklog: opts.maxBacklog, priority });
-    } catch (err) {
-      await store.ledger.release(tenant, cls).catch(() => undefined);
-      throw err;
-    }
+    // One script on one server; on a Redis Cluster the admission is its own (the tenant's keys live in another slot).
+    const admission = isCluster(this.d.redis) ? await store.ledger.admit({ tenant, model, cls, limit, prioritizedKey: q.prioritized }) : null;
+    const refused = (waiting: number) => {
+      metrics.jobsRejected.inc({ model, reason: 'quota' });
+      return tenantLimitError('waiting_jobs', `tenant ${tenant} has ${waiting} jobs waiting (limit ${limit.maxWaiting}); retry once some have started`, this.retryAfterSec(waiting));
+    };
+    if (admission && !admission.admitted) throw refused(admission.waiting);
+    const created = await store
+      .create(rec, { waitKey: q.wait, prioritizedKey: q.prioritized, admissionsKey, maxBacklog: opts.maxBacklog }, { cls, limit, ...(admission?.admitted ? { priority: admission.priority } : {}) })
+      .catch(async (err: unknown) => {
+        if (admission) await store.ledger.release(tenant, cls).catch(() => undefined);
+        throw err;
+      });
+    if (!created.created && 'waiting' in created) throw refused(created.waiting);
     if (!created.created) {
-      await store.ledger.release(tenant, cls);
+      if (admission) await store.ledger.release(tenant, cls).catch(() => undefined);
       metrics.jobsRejected.inc({ model, reason: 'backlog' });
       // Admissions in flight may be counted twice for a moment, so the bound is what is known exactly.
       throw unavailable('backlog_full', `model ${model} has its limit of ${opts.maxBacklog} jobs waiting; retry later`, this.retryAfterSec(created.backlog));
     }
+    const priority = created.priority!;
     // In place before the job is queued, so even an instant completion is not missed.
     const watch = waitMs > 0 ? this.watch(id, signal) : null;
     try {
@@ -206,7 +210,7 @@ export class JobService {
     metrics.jobsSubmitted.inc({ model, task });
     void this.wakeSchedulerIfCold(model);
     // Arrival history feeds the scheduler's pre-warm and eviction; losing one is harmless.
-    void recordArrival(this.d.redis, this.d.keys, model, now).catch((err) => this.d.log.warn({ err, model }, 'Arrival record failed'));
+    this.d.arrivals.record(model, now);
     const record: JobRecord = { ...rec, status: 'queued', output: null, error: null, usage: null, worker: null, attempts: 0, startedAt: null, finishedAt: null, loadWaitMs: null, promptEvalMs: null, evalMs: null, cancelRequested: false, run: 0 };
     const queue = { position: created.position, depth: created.depth };
     if (!watch) return { record, created: true, queue };
@@ -221,7 +225,7 @@ export class JobService {
   private async addToQueue(r: Pick<JobRecord, 'id' | 'tenant' | 'model' | 'task' | 'input' | 'timeoutMs' | 'deadline' | 'webhook' | 'run'>, priority: number): Promise<void> {
     const q = this.d.opts.queue;
     const runningCap = runningCapOf(this.d.opts.tenantLimits, r.tenant);
-    const payload: JobPayload = { id: r.id, model: r.model, task: r.task, input: r.input, timeoutMs: r.timeoutMs, deadline: r.deadline, run: r.run, webhook: r.webhook, ...(runningCap ? { runningCap } : {}) };
+    const payload: JobPayload = { id: r.id, tenant: r.tenant, model: r.model, task: r.task, input: r.input, timeoutMs: r.timeoutMs, deadline: r.deadline, run: r.run, webhook: r.webhook, ...(runningCap ? { runningCap } : {}) };
     await this.d.queues.get(r.model).add(r.task, payload, {
       jobId: bullJobId(r.id, r.run),
       priority,
@@ -268,7 +272,7 @@ export class JobService {
    */
   async expireIfDue(record: JobRecord, now: number): Promise<boolean> {
     if (record.status !== 'queued' || record.deadline <= 0 || now <= record.deadline) return false;
-    const res = await this.d.store.transition(record.id, 'expired', ['queued'], { finished_at: now }, { reason: 'deadline passed before start' });
+    const res = await this.d.store.transition(record.id, 'expired', ['queued'], { finished_at: now }, { reason: 'deadline passed before start' }, '', record.tenant);
     if (!res.ok) return false;
     await this.removeFromQueue(record);
     metrics.jobsFinished.inc({ model: record.model, status: 'expired' });
@@ -315,7 +319,7 @@ export class JobService {
   async cancel(tenant: string, id: string): Promise<{ record: JobRecord; status: JobStatus }> {
     const { record } = await this.get(tenant, id);
     if (isTerminal(record.status)) throw conflict('job_finished', `job ${id} already ${record.status}`);
-    const res = await this.d.store.transition(id, 'canceled', ['queued'], { finished_at: Date.now() });
+    const res = await this.d.store.transition(id, 'canceled', ['queued'], { finished_at: Date.now() }, {}, '', record.tenant);
     if (res.ok) {
       await this.removeFromQueue(record);
       metrics.jobsFinished.inc({ model: record.model, status: 'canceled' });
@@ -327,7 +331,7 @@ export class JobService {
       // No worker confirmed the abort (it may have died): cancel here. A late completion
       // cannot overwrite it, and a stalled re-run will not start a canceled job.
       if (after?.status === 'running') {
-        const forced = await this.d.store.transition(id, 'canceled', ['running'], { finished_at: Date.now() }, { reason: 'no worker confirmed the abort' });
+        const forced = await this.d.store.transition(id, 'canceled', ['running'], { finished_at: Date.now() }, { reason: 'no worker confirmed the abort' }, '', record.tenant);
         if (forced.ok) {
           metrics.jobsFinished.inc({ model: record.model, status: 'canceled' });
           await this.d.onStatus(record, 'canceled');
@@ -348,7 +352,7 @@ export class JobService {
     const deadline = ttlMs > 0 ? Date.now() + ttlMs : 0;
     const res = await this.d.store.transition(id, 'queued', [...RETRYABLE_STATUSES].filter((s) => s !== 'loading_model') as JobRecord['status'][], {
       run, deadline, output: null, error: null, usage: null, worker: null, started_at: null, finished_at: null, load_wait_ms: null, cancel_requested: 0,
-    }, { retry: true, run });
+    }, { retry: true, run }, '', record.tenant);
     if (!res.ok) throw conflict('job_not_retryable', `job ${id} changed to ${res.current}`);
     await this.d.store.setDeadline(id, deadline);
     const q = queueKeys(this.d.keys.bullPrefix, record.model);

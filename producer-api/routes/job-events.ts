@@ -10,20 +10,7 @@ import { isTerminal, type JobStatus } from '../../protocol/statuses.js';
 import type { EventHub } from '../jobs/event-hub.js';
 import type { JobService } from '../jobs/job-service.js';
 import { badRequest } from '../http/http-error.js';
-
-const STREAM_ID = /^(\d{1,20})-(\d{1,20})$/;
-const U64_MAX = 2n ** 64n - 1n;
-
-/** A stream id Redis accepts (`<ms>-<seq>`, each an unsigned 64-bit number) as a comparable pair, or null. */
-export function parseStreamId(text: string): [bigint, bigint] | null {
-  const m = STREAM_ID.exec(text);
-  if (!m) return null;
-  const ms = BigInt(m[1]!);
-  const seq = BigInt(m[2]!);
-  return ms <= U64_MAX && seq <= U64_MAX ? [ms, seq] : null;
-}
-
-const after = (a: [bigint, bigint], b: [bigint, bigint]) => a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
+import { parseStreamId, streamIdAfter, streamIdTextAfter } from '../../protocol/stream-ids.js';
 
 export function jobEventRoutes(d: { jobs: JobService; store: JobStore; hub: EventHub; keepAliveMs?: number }): Router {
   const r = Router();
@@ -39,7 +26,7 @@ export function jobEventRoutes(d: { jobs: JobService; store: JobStore; hub: Even
       // An id beyond the stream's end is not one this stream sent (a stream of an earlier run, say): replay it all.
       const newest = await d.store.lastEventId(id);
       const newestParsed = newest ? parseStreamId(newest) : null;
-      lastId = newestParsed && !after(parsed, newestParsed) ? resume : '-';
+      lastId = newestParsed && !streamIdAfter(parsed, newestParsed) ? resume : '-';
     }
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
@@ -84,7 +71,15 @@ export function jobEventRoutes(d: { jobs: JobService; store: JobStore; hub: Even
       }
     };
 
-    const stop = d.hub.listen(id, () => void pump().catch(() => cleanup()));
+    let replayed = false;
+    const stop = d.hub.listen(id, (n) => {
+      // A token that carries its text and directly follows what was sent goes out as is: no read.
+      if (n.type === 'token' && n.data !== undefined && replayed && !pumping && !closed && streamIdTextAfter(n.eventId, lastId)) {
+        write({ id: n.eventId, type: 'token', data: n.data });
+        return;
+      }
+      void pump().catch(() => cleanup());
+    });
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), d.keepAliveMs ?? 15_000);
     function cleanup() {
       if (closed) return;
@@ -94,6 +89,7 @@ export function jobEventRoutes(d: { jobs: JobService; store: JobStore; hub: Even
     }
     req.on('close', cleanup);
     await pump();
+    replayed = true;
     // Resuming after the terminal event: nothing new to replay, so close with the result.
     if (!closed) {
       const rec = await d.store.get(id);

@@ -6,8 +6,14 @@ import { metrics } from '../settings/metrics.js';
 import { residentOn, type ClusterView } from '../fleet/cluster-view.js';
 import type { ModelQueues } from '../jobs/model-queues.js';
 import { metricsAuth } from '../middleware/auth.js';
+import { inApiCluster, metricsText } from '../api-processes.js';
 
-export function systemRoutes(d: { redis: RedisClient; cluster: ClusterView; queues: ModelQueues; metricsKey: string | null; onScrape?: () => Promise<void> }): Router {
+/**
+ * `onScrape` refreshes metrics read from Redis at scrape time, `afterScrape` clears them again:
+ * with several API processes their metrics are summed, so only the one taking the scrape may
+ * hold those values.
+ */
+export function systemRoutes(d: { redis: RedisClient; cluster: ClusterView; queues: ModelQueues; metricsKey: string | null; onScrape?: () => Promise<void>; afterScrape?: () => void }): Router {
   const r = Router();
   r.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -40,8 +46,17 @@ export function systemRoutes(d: { redis: RedisClient; cluster: ClusterView; queu
     } catch {
       // Metrics still render from what is recorded if Redis is briefly unavailable.
     }
+    let text: string;
+    try {
+      text = await metricsText();
+    } finally {
+      if (inApiCluster()) {
+        for (const m of [metrics.workersAlive, metrics.modelReplicas, metrics.queueDepth]) m.reset();
+        d.afterScrape?.();
+      }
+    }
     res.setHeader('Content-Type', registry.contentType);
-    res.send(await registry.metrics());
+    res.send(text);
   });
   return r;
 }

@@ -28,6 +28,11 @@ function setTotals(label: string, t: Totals): void {
   tenantGpuSeconds.inc({ tenant: label }, t.gpu_seconds);
 }
 
+/** Clears what collectTenantMetrics set (after a scrape, where several API processes' metrics are summed). */
+export function clearTenantMetrics(): void {
+  for (const m of [tenantJobs, tenantTokens, tenantGpuSeconds, tenantWaiting]) m.reset();
+}
+
 /** Refreshes the per-tenant metrics from the ledger (called on each scrape). */
 export async function collectTenantMetrics(ledger: TenantLedger, limits: TenantLimits): Promise<void> {
   const tenants = [...limits.tenants];
