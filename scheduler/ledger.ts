@@ -16,9 +16,16 @@ export interface Victim {
   readonly bytes: number;
   /** Requests expected within the demand horizon x estimated reload time, in ms. */
   readonly cost: number;
+  /** Estimated reload time, in ms. */
+  readonly reloadMs: number;
   readonly lastUsedAt: number;
   /** Loaded less than `minResidencyMs` ago: only a cold backlog may evict it (see `isEvictable`). */
   readonly young: boolean;
+  /**
+   * An idle extra replica of a model busy on another worker (see `isSpareReplica`): only a cold
+   * backlog that has waited at least its reload time may evict it.
+   */
+  readonly spare?: boolean;
 }
 
 export interface WorkerLedger {
@@ -55,8 +62,8 @@ function ledgerFor(w: Heartbeat, snap: Snapshot, policy: SchedulerPolicy): Worke
     capacity: workerCapacity(w),
     hosts: new Set([...w.resident.map((m) => m.model), ...w.loading.map((l) => l.model)]),
     evictable: w.resident
-      .filter((m) => isEvictable(m, snap, policy, true))
-      .map((m) => victimOf(m, snap, policy))
+      .filter((m) => isEvictable(m, snap, policy, true) || isSpareReplica(m, w, snap, policy))
+      .map((m) => (isEvictable(m, snap, policy, true) ? victimOf(m, snap, policy) : { ...victimOf(m, snap, policy), spare: true }))
       .sort((a, b) => a.cost / a.bytes - b.cost / b.bytes || a.lastUsedAt - b.lastUsedAt || a.model.localeCompare(b.model)),
   };
 }
@@ -94,6 +101,18 @@ export function isEvictable(m: ResidentModelInfo, snap: Snapshot, policy: Schedu
   );
 }
 
+/**
+ * An extra replica idle on its worker while its model is busy elsewhere and nothing of it waits:
+ * its model stays served without it. Left out of `isEvictable` (whose model-wide activity check
+ * guards against a stale heartbeat), it may still go for a cold backlog: a busy model's second
+ * copy holding the only GPU class that fits a waiting model starved that model until the busy
+ * one went idle (sim mixed fleet, seed 6).
+ */
+export function isSpareReplica(m: ResidentModelInfo, w: Heartbeat, snap: Snapshot, policy: SchedulerPolicy): boolean {
+  if (m.activeJobs > 0 || policy.pinned.has(m.model) || (snap.queues.get(m.model)?.waiting ?? 0) > 0) return false;
+  return snap.workers.some((o) => o !== w && o.state === 'running' && o.resident.some((r) => r.model === m.model));
+}
+
 /** Loaded less than `minResidencyMs` ago. */
 export function isYoung(m: ResidentModelInfo, snap: Snapshot, policy: SchedulerPolicy): boolean {
   return snap.now - m.loadedAt < policy.minResidencyMs;
@@ -103,7 +122,8 @@ export function victimOf(m: ResidentModelInfo, snap: Snapshot, policy: Scheduler
   const p = expectedRequests(snap.arrivals?.get(m.model), m.lastUsedAt, snap.now, policy.demandHorizonMs, policy.histogramMinSamples);
   // A zero-byte victim frees nothing; one byte keeps the per-byte ranking finite.
   const bytes = Math.max(1, m.sizeBytes);
-  return { model: m.model, bytes, cost: p * reloadMs(bytes, policy.loadBytesPerSec, policy.loadFixedMs), lastUsedAt: m.lastUsedAt, young: isYoung(m, snap, policy) };
+  const reload = reloadMs(bytes, policy.loadBytesPerSec, policy.loadFixedMs);
+  return { model: m.model, bytes, cost: p * reload, reloadMs: reload, lastUsedAt: m.lastUsedAt, young: isYoung(m, snap, policy) };
 }
 
 /** Bytes `model` needs on this ledger's worker (measured footprint, else estimate, else size). */
@@ -122,10 +142,12 @@ export interface EvictionPlan {
 /**
  * The set of victims on this worker with the lowest total expected cost whose unloads free at
  * least `deficit` bytes (ties: fewer victims, then fewer bytes freed); undefined if none does.
- * Young victims (within the minimum residency) are candidates only if `young`.
+ * Only for a cold backlog (`cold`, how long its oldest job has waited) are young victims (within
+ * the minimum residency) candidates, and spare replicas once that wait reaches their reload time:
+ * waiting on longer than a reload would cost is worse than reloading the replica later.
  */
-export function cheapestEviction(l: WorkerLedger, deficit: number, young = false): EvictionPlan | undefined {
-  const c = young ? l.evictable : l.evictable.filter((v) => !v.young);
+export function cheapestEviction(l: WorkerLedger, deficit: number, cold?: { readonly waitedMs: number }): EvictionPlan | undefined {
+  const c = l.evictable.filter((v) => (cold ? !v.spare || cold.waitedMs >= v.reloadMs : !v.young && !v.spare));
   if (c.reduce((s, v) => s + v.bytes, 0) < deficit) return undefined;
   if (c.length > EXACT_LIMIT) return greedyEviction(c, deficit);
   let best: { mask: number; cost: number; n: number; bytes: number } | undefined;

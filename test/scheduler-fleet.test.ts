@@ -161,7 +161,54 @@ const DRAIN: Case[] = [
   },
 ];
 
-const ALL = { 'mixed sizes': MIXED, 'multi-GPU workers': MULTI_GPU, 'worker pools': POOL_SCALING, 'drain and release': DRAIN };
+// Two large GPUs, both holding `big` (60 of 80 GB): the second copy leaves 20 GB, less than `split` (30) needs.
+const bigTwice = (spareActive: number) => [
+  w('s1', [24]),
+  holding('l1', [80], [res('big', 60, { activeJobs: 1 })]),
+  holding('l2', [80], [res('big', 60, { activeJobs: spareActive, lastUsedAt: NOW - 10_000 })]),
+];
+
+const SPARE_REPLICAS: Case[] = [
+  {
+    name: 'a cold model that waited longer than a reload evicts the idle second copy of a model busy elsewhere',
+    snapshot: snap(bigTwice(0), { split: waiting(1, 40_000), big: { active: 1 } }),
+    expected: [{ type: 'unload', model: 'big', worker: 'l2', reason: 'make_room', forModel: 'split' }, load('split', 'l2')],
+  },
+  {
+    name: 'a cold model that waited less than that reload (32 s for 60 GB) leaves the copy and asks for a worker',
+    snapshot: snap(bigTwice(0), { split: waiting(1, 5_000), big: { active: 1 } }),
+    expected: [{ type: 'scale', desiredWorkers: 4, reason: 'unplaceable', models: ['split'] }],
+  },
+  {
+    name: 'a second copy still running a job is not spare',
+    snapshot: snap(bigTwice(1), { split: waiting(1, 40_000), big: { active: 2 } }),
+    expected: [{ type: 'scale', desiredWorkers: 4, reason: 'unplaceable', models: ['split'] }],
+  },
+];
+
+// `big` is busy with a queue on l1; l2 holds `split` (30 GB), used 2 min ago, which no 24 GB GPU holds.
+const replicaFor = (third: Heartbeat[]) =>
+  snap([w('s1', [24]), holding('l1', [80], [res('big', 60, { activeJobs: 1 })]), holding('l2', [80], [res('split', 30, { lastUsedAt: NOW - 2 * MIN })]), ...third], {
+    big: { waiting: 10, active: 1, oldestWaitMs: 20_000 },
+  });
+
+const DISPLACEMENT: Case[] = [
+  {
+    name: 'a replica does not evict a model whose only other home the replicated model fills (a worker is asked for instead)',
+    snapshot: replicaFor([]),
+    expected: [{ type: 'scale', desiredWorkers: 4, reason: 'saturated', models: ['big'] }],
+  },
+  {
+    name: 'the same replica evicts it when another large GPU could hold it',
+    snapshot: replicaFor([holding('l3', [80], [res('mid', 25, { activeJobs: 1 })])]),
+    expected: [
+      { type: 'unload', model: 'split', worker: 'l2', reason: 'make_room', forModel: 'big' },
+      { type: 'load', model: 'big', worker: 'l2', reason: 'replica_backlog' },
+    ],
+  },
+];
+
+const ALL = { 'mixed sizes': MIXED, 'spare replicas': SPARE_REPLICAS, 'replica displacement': DISPLACEMENT, 'multi-GPU workers': MULTI_GPU, 'worker pools': POOL_SCALING, 'drain and release': DRAIN };
 
 for (const [group, cases] of Object.entries(ALL)) {
   describe(`decide on mixed fleets: ${group}`, () => {
