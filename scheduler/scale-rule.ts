@@ -8,12 +8,14 @@
  * 2. Up: demand that could not be placed (`unplaceable` cold models, `saturated` replicas) adds
  *    a worker to the smallest pool whose workers hold the largest such model, below its maximum,
  *    unless a worker is already starting (it will take the demand or show another is needed).
- *    For saturated queues alone, only if the waiting a replica saves (waiting jobs x half the
- *    oldest wait) reaches what a worker is worth: the same trade as a drain, so they do not flap.
+ *    For saturated queues alone, only once the waiting they have accumulated (waiting jobs x half
+ *    the oldest wait) reaches what a worker costs at least: the cool-down of GPU time at the cost
+ *    knob, since no drain may follow sooner.
  * 3. Down, for cost, in a decision that plans no load: past the cool-down since the last change
- *    (and `minResidencyMs` since the worker started), with nothing starting or draining and no queue over its wait target, the running idle worker whose models are
+ *    and since the worker started, with nothing starting or draining and no queue over its wait target, the running idle worker whose models are
  *    expected to cost the least waiting elsewhere is drained, if that cost (requests within the
- *    demand horizon x reload, for models with no other replica; see `victimOf`) is below
+ *    demand horizon x reload, for models with no other replica or whose copy here was used within
+ *    `replicaIdleMs`; see `victimOf` and `removalCost`) is below
  *    `gpus x horizon x scaleWaitMsPerGpuSecond`. Its active jobs finish; its queues' next jobs
  *    go to other replicas or wait for a reload elsewhere.
  */
@@ -85,7 +87,7 @@ function scaleUp(snap: Snapshot, policy: SchedulerPolicy, unplaceable: string[],
   const reason = unplaceable.length > 0 ? 'unplaceable' : 'saturated';
   // A queue that has replicas drains by itself; a worker for it must save more waiting than it costs
   // (the same trade as a drain, so the two do not undo each other). A cold model with no room has no other way.
-  if (unplaceable.length === 0 && policy.scaleWaitMsPerGpuSecond > 0 && waitSavedMs(snap, saturated) < workerWorthMs(policy, 1)) return undefined;
+  if (unplaceable.length === 0 && policy.scaleWaitMsPerGpuSecond > 0 && waitSavedMs(snap, saturated) < scaleUpCommitMs(policy)) return undefined;
   if (policy.pools.length === 0) return { type: 'scale', desiredWorkers: all + 1, reason, models };
   // The largest model that waits decides the class; a pool whose workers cannot hold it is no help.
   const need = Math.max(0, ...models.map((m) => largestFootprint(snap, m)));
@@ -102,6 +104,16 @@ function waitSavedMs(snap: Snapshot, models: readonly string[]): number {
     const q = snap.queues.get(m);
     return s + (q ? (q.waiting * (q.oldestWaitMs ?? 0)) / 2 : 0);
   }, 0);
+}
+
+/**
+ * What a new one-GPU worker costs at least, in ms of waiting: the cool-down before it may be
+ * drained. Saturated queues buy one once the waiting they have accumulated reaches that (the
+ * ski-rental rule: rent until the rent paid equals the price); compared with one demand horizon
+ * of GPU time instead, a short burst bought a worker it then kept for the cool-down.
+ */
+function scaleUpCommitMs(policy: SchedulerPolicy): number {
+  return (Math.max(policy.scaleDownCooldownMs, policy.demandHorizonMs) / 1000) * policy.scaleWaitMsPerGpuSecond;
 }
 
 /** What a worker of `gpus` GPUs is worth keeping over the demand horizon, in ms of waiting. */
@@ -132,9 +144,11 @@ function drainForCost(snap: Snapshot, policy: SchedulerPolicy, ledgers: readonly
     const w = l.worker;
     // Without it, the models in demand must still fit at once, or the rest of the fleet thrashes.
     if (total - usable(l) < working) continue;
-    // A worker gets the minimum residency a model gets: one that just started (a new pod, a fresh
-    // scheduler's first decisions) has had no chance to be used yet.
-    if (snap.now - w.startedAt < policy.minResidencyMs) continue;
+    // A worker gets the cool-down a scale-up gets: one that just started (a new pod, a fleet's first
+    // minutes) has had no chance to be used yet, nor its arrival history to show what is in demand
+    // (with the minimum residency instead, a 2-4 GPU fleet drained one of its two at 30 s and
+    // asked for it back at 54 s: sim seed 1).
+    if (snap.now - w.startedAt < Math.max(policy.minResidencyMs, policy.scaleDownCooldownMs)) continue;
     if (!aboveMinimum(snap, policy, w) || w.loading.length > 0 || w.activeJobs > 0 || w.resident.some((m) => m.activeJobs > 0)) continue;
     const worthMs = workerWorthMs(policy, Math.max(1, w.gpus.length));
     const costMs = removalCost(snap, policy, w);
@@ -196,16 +210,20 @@ function aboveMinimum(snap: Snapshot, policy: SchedulerPolicy, w: Heartbeat): bo
 }
 
 /**
- * Expected waiting its removal causes: for each resident model with no other running replica,
- * its eviction cost; Infinity if it is the only home of a pinned model.
+ * Expected waiting its removal causes: for each resident model its eviction cost, unless another
+ * running worker holds it and this copy has been idle for `replicaIdleMs` (rule 5 would trim it
+ * anyway); Infinity if it is the only home of a pinned model. A replica used within that time is
+ * priced as a reload: draining it as free scaled up, drained and scaled up again every few minutes
+ * while a popular model's queue came and went (sim daily cycle, seed 1).
  */
 function removalCost(snap: Snapshot, policy: SchedulerPolicy, w: Heartbeat): number {
   let cost = 0;
   for (const m of w.resident) {
     const elsewhere = snap.workers.some((o) => o !== w && o.state === 'running' && o.resident.some((r) => r.model === m.model));
-    if (elsewhere) continue;
+    if (elsewhere && snap.now - m.lastUsedAt >= policy.replicaIdleMs) continue;
     if (policy.pinned.has(m.model)) return Infinity;
     cost += victimOf(m, snap, policy).cost;
   }
   return cost;
 }
+

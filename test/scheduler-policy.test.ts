@@ -371,6 +371,35 @@ const SCALE: Case[] = [
     expected: [],
   },
   {
+    name: 'a saturated queue does not buy a worker before its waiting reaches a cool-down of GPU time (100 s of 300 s)',
+    snapshot: snap([hb('w1', 5, { resident: [busyA()] }), hb('w2', 5, { resident: [res('b', 4, { activeJobs: 1 })] })], { a: { waiting: 10, active: 1, oldestWaitMs: 20_000 }, b: { active: 1 } }),
+    expected: [],
+  },
+  {
+    name: 'a saturated queue buys a worker once its waiting reaches a cool-down of GPU time (400 s of 300 s)',
+    snapshot: snap([hb('w1', 5, { resident: [busyA()] }), hb('w2', 5, { resident: [res('b', 4, { activeJobs: 1 })] })], { a: { waiting: 20, active: 1, oldestWaitMs: 40_000 }, b: { active: 1 } }),
+    expected: [up(3, ['a'], 'saturated')],
+  },
+  {
+    name: 'drains the empty worker past its cool-down, not the newer one that started within it',
+    snapshot: snap([idleWorker('w1', { startedAt: NOW - 2 * MIN }), hb('w2', 10)], {}),
+    expected: [drain('w2')],
+  },
+  {
+    name: 'does not drain a worker whose second copy of a model in demand was used a minute ago',
+    snapshot: snap([hb('w1', 10, { resident: [res('a', 4, { lastUsedAt: NOW - MIN })] }), hb('w2', 10, { resident: [busyA()] })], { a: { active: 1 } }, {
+      arrivals: { a: periodic(2_000, 200, 1_000) },
+    }),
+    expected: [],
+  },
+  {
+    name: 'trims and drains a worker whose second copy has been idle for replicaIdleMs',
+    snapshot: snap([hb('w1', 10, { resident: [res('a', 4, { lastUsedAt: NOW - 6 * MIN })] }), hb('w2', 10, { resident: [busyA()] })], { a: { active: 1 } }, {
+      arrivals: { a: periodic(2_000, 200, 1_000) },
+    }),
+    expected: [trim('a', 'w1'), drain('w1')],
+  },
+  {
     name: 'does not drain the only home of a pinned model (an empty worker goes instead)',
     policy: { pinned: ['b'] },
     snapshot: snap([idleWorker('w1', { resident: [res('b', 4)] }), hb('w2', 10)], {}),
