@@ -4,7 +4,7 @@ import { canonicalModelName, InvalidModelNameError } from '../protocol/model-nam
 import { redisConfigFromEnv, type RedisConfig } from '../protocol/redis-config.js';
 import { SCALE_ACTUATOR_KINDS, type ScaleActuatorConfig, type ScaleActuatorKind } from './actuators/factory.js';
 import { SCHEDULER_DEFAULTS, type SchedulerOptionsInput } from './options.js';
-import type { WorkerPoolSpec } from './policy.js';
+import { SCHEDULER_POLICY_DEFAULTS, type WorkerPoolSpec } from './policy.js';
 import { WORKER_LIMIT_DEFAULTS } from './actuators/scale-actuator.js';
 
 export interface SchedulerConfig extends RedisConfig {
@@ -25,7 +25,7 @@ export const SCHEDULER_HTTP_DEFAULTS = Object.freeze({ port: 9092, host: '0.0.0.
  * metric), FABRIC_MIN_WORKERS (1), FABRIC_MAX_WORKERS (10), FABRIC_K8S_NAMESPACE (the pod's
  * own), FABRIC_K8S_DEPLOYMENT (fabric-worker), FABRIC_K8S_POOL_DEPLOYMENT (fabric-worker-{pool}),
  * FABRIC_WORKER_POOLS (`name:GPUSxSIZE:MIN-MAX,...`, e.g. `small:1x24GiB:1-4,large:1x80GiB:0-2`;
- * unset: one pool), FABRIC_SCALE_WAIT_PER_GPU_SECOND (ms of waiting one GPU-second is worth; 1000),
+ * unset: one pool), FABRIC_SCALE_WAIT_PER_GPU_SECOND (ms of waiting one GPU-second is worth; 2000),
  * FABRIC_SCALE_DOWN_COOLDOWN (5m).
  */
 export function schedulerConfigFromEnv(env: Env): SchedulerConfig {
@@ -43,8 +43,8 @@ export function schedulerConfigFromEnv(env: Env): SchedulerConfig {
         // The policy asks within the same bounds the actuators clamp to; unset keeps the policy's own.
         ...(env.FABRIC_MIN_WORKERS ? { minWorkers: envInt(env, 'FABRIC_MIN_WORKERS', WORKER_LIMIT_DEFAULTS.minWorkers) } : {}),
         ...(env.FABRIC_MAX_WORKERS ? { maxWorkers: envInt(env, 'FABRIC_MAX_WORKERS', WORKER_LIMIT_DEFAULTS.maxWorkers, 1) } : {}),
-        ...(env.FABRIC_SCALE_WAIT_PER_GPU_SECOND ? { scaleWaitMsPerGpuSecond: envInt(env, 'FABRIC_SCALE_WAIT_PER_GPU_SECOND', 1_000) } : {}),
-        ...(env.FABRIC_SCALE_DOWN_COOLDOWN ? { scaleDownCooldownMs: envDurationMs(env, 'FABRIC_SCALE_DOWN_COOLDOWN', 300_000) } : {}),
+        ...(env.FABRIC_SCALE_WAIT_PER_GPU_SECOND ? { scaleWaitMsPerGpuSecond: envInt(env, 'FABRIC_SCALE_WAIT_PER_GPU_SECOND', SCHEDULER_POLICY_DEFAULTS.scaleWaitMsPerGpuSecond) } : {}),
+        ...(env.FABRIC_SCALE_DOWN_COOLDOWN ? { scaleDownCooldownMs: envDurationMs(env, 'FABRIC_SCALE_DOWN_COOLDOWN', SCHEDULER_POLICY_DEFAULTS.scaleDownCooldownMs) } : {}),
         ...(env.FABRIC_WORKER_POOLS ? { pools: parsePools(env.FABRIC_WORKER_POOLS) } : {}),
       },
     },

@@ -127,7 +127,7 @@ const DRAIN: Case[] = [
     name: 'drains the emptiest idle worker when its models would cost less waiting than its GPU-seconds are worth',
     policy: POOLED,
     snapshot: snap([holding('s1', [24], [res('small', 4)], { pool: 'small' }), w('s2', [24], { pool: 'small' }), holding('l1', [80], [res('big', 60)], { pool: 'large' })], {}),
-    expected: [{ type: 'drain', worker: 's2', reason: 'cost', costMs: 0, worthMs: 60_000 }],
+    expected: [{ type: 'drain', worker: 's2', reason: 'cost', costMs: 0, worthMs: 120_000 }],
   },
   {
     name: 'keeps a worker whose model is in steady demand (expected waiting above its worth)',

@@ -60,7 +60,7 @@ const load = (model: string, worker: string, reason: 'cold_backlog' | 'replica_b
 const evict = (model: string, worker: string, forModel: string): Action => ({ type: 'unload', model, worker, reason: 'make_room', forModel });
 const trim = (model: string, worker: string): Action => ({ type: 'unload', model, worker, reason: 'replica_idle' });
 const up = (desiredWorkers: number, models: string[], reason: 'unplaceable' | 'saturated' = 'unplaceable'): Action => ({ type: 'scale', desiredWorkers, reason, models });
-const drain = (worker: string, costMs = 0, worthMs = 60_000): Action => ({ type: 'drain', worker, reason: 'cost', costMs, worthMs });
+const drain = (worker: string, costMs = 0, worthMs = 120_000): Action => ({ type: 'drain', worker, reason: 'cost', costMs, worthMs });
 
 interface Case {
   name: string;
@@ -371,13 +371,13 @@ const SCALE: Case[] = [
     expected: [],
   },
   {
-    name: 'a saturated queue does not buy a worker before its waiting reaches a cool-down of GPU time (100 s of 300 s)',
+    name: 'a saturated queue does not buy a worker before its waiting reaches a cool-down of GPU time (100 s of 600 s)',
     snapshot: snap([hb('w1', 5, { resident: [busyA()] }), hb('w2', 5, { resident: [res('b', 4, { activeJobs: 1 })] })], { a: { waiting: 10, active: 1, oldestWaitMs: 20_000 }, b: { active: 1 } }),
     expected: [],
   },
   {
-    name: 'a saturated queue buys a worker once its waiting reaches a cool-down of GPU time (400 s of 300 s)',
-    snapshot: snap([hb('w1', 5, { resident: [busyA()] }), hb('w2', 5, { resident: [res('b', 4, { activeJobs: 1 })] })], { a: { waiting: 20, active: 1, oldestWaitMs: 40_000 }, b: { active: 1 } }),
+    name: 'a saturated queue buys a worker once its waiting reaches a cool-down of GPU time (800 s of 600 s)',
+    snapshot: snap([hb('w1', 5, { resident: [busyA()] }), hb('w2', 5, { resident: [res('b', 4, { activeJobs: 1 })] })], { a: { waiting: 40, active: 1, oldestWaitMs: 40_000 }, b: { active: 1 } }),
     expected: [up(3, ['a'], 'saturated')],
   },
   {
@@ -388,14 +388,14 @@ const SCALE: Case[] = [
   {
     name: 'does not drain a worker whose second copy of a model in demand was used a minute ago',
     snapshot: snap([hb('w1', 10, { resident: [res('a', 4, { lastUsedAt: NOW - MIN })] }), hb('w2', 10, { resident: [busyA()] })], { a: { active: 1 } }, {
-      arrivals: { a: periodic(2_000, 200, 1_000) },
+      arrivals: { a: periodic(1_000, 200, 500) },
     }),
     expected: [],
   },
   {
     name: 'trims and drains a worker whose second copy has been idle for replicaIdleMs',
     snapshot: snap([hb('w1', 10, { resident: [res('a', 4, { lastUsedAt: NOW - 6 * MIN })] }), hb('w2', 10, { resident: [busyA()] })], { a: { active: 1 } }, {
-      arrivals: { a: periodic(2_000, 200, 1_000) },
+      arrivals: { a: periodic(1_000, 200, 500) },
     }),
     expected: [trim('a', 'w1'), drain('w1')],
   },
