@@ -30,6 +30,7 @@
 import { isActive } from '../protocol/operator-holds.js';
 import type { CatalogEntry } from '../protocol/worker-state.js';
 import type { Action, LoadReason } from './actions.js';
+import { unloadBusySpare } from './busy-spare.js';
 import { arrivalProbability, reloadMs } from './demand.js';
 import { bookLoad, bookUnloads, buildLedgers, cheapestEviction, fitsOn, needOn, type EvictionPlan, type WorkerLedger } from './ledger.js';
 import type { SchedulerPolicy } from './policy.js';
@@ -97,8 +98,13 @@ function placeColdBacklog(ctx: Ctx): string[] {
   for (const { entry, ageMs } of coldBacklog(ctx)) {
     // A job waiting on a cold model outweighs the anti-thrash guard: young idle models may go.
     const placement = place(ctx, entry, true, { waitedMs: Math.max(0, ageMs) });
-    if (placement) commit(ctx, placement, entry.name, 'cold_backlog');
-    else unplaceable.push(entry.name);
+    if (placement) {
+      commit(ctx, placement, entry.name, 'cold_backlog');
+      continue;
+    }
+    unplaceable.push(entry.name);
+    const drain = unloadBusySpare(ctx.snap, ctx.policy, ctx.ledgers, entry, Math.max(0, ageMs));
+    if (drain) ctx.actions.push(drain);
   }
   return unplaceable;
 }

@@ -164,25 +164,38 @@ const DRAIN: Case[] = [
 // Two large GPUs, both holding `big` (60 of 80 GB): the second copy leaves 20 GB, less than `split` (30) needs.
 const bigTwice = (spareActive: number) => [
   w('s1', [24]),
-  holding('l1', [80], [res('big', 60, { activeJobs: 1 })]),
+  holding('l1', [80], [res('big', 60, { activeJobs: 2 })]),
   holding('l2', [80], [res('big', 60, { activeJobs: spareActive, lastUsedAt: NOW - 10_000 })]),
 ];
 
 const SPARE_REPLICAS: Case[] = [
   {
     name: 'a cold model that waited longer than a reload evicts the idle second copy of a model busy elsewhere',
-    snapshot: snap(bigTwice(0), { split: waiting(1, 40_000), big: { active: 1 } }),
+    snapshot: snap(bigTwice(0), { split: waiting(1, 40_000), big: { active: 2 } }),
     expected: [{ type: 'unload', model: 'big', worker: 'l2', reason: 'make_room', forModel: 'split' }, load('split', 'l2')],
   },
   {
     name: 'a cold model that waited less than that reload (32 s for 60 GB) leaves the copy and asks for a worker',
-    snapshot: snap(bigTwice(0), { split: waiting(1, 5_000), big: { active: 1 } }),
+    snapshot: snap(bigTwice(0), { split: waiting(1, 5_000), big: { active: 2 } }),
     expected: [{ type: 'scale', desiredWorkers: 4, reason: 'unplaceable', models: ['split'] }],
   },
   {
-    name: 'a second copy still running a job is not spare',
-    snapshot: snap(bigTwice(1), { split: waiting(1, 40_000), big: { active: 2 } }),
+    name: 'a second copy still running a job is unloaded once the cold model waited longer than its reload (its jobs finish first)',
+    snapshot: snap(bigTwice(1), { split: waiting(1, 40_000), big: { active: 3 } }),
+    expected: [
+      { type: 'unload', model: 'big', worker: 'l2', reason: 'make_room', forModel: 'split' },
+      { type: 'scale', desiredWorkers: 4, reason: 'unplaceable', models: ['split'] },
+    ],
+  },
+  {
+    name: 'a busy second copy stays while the cold model has waited less than its reload',
+    snapshot: snap(bigTwice(1), { split: waiting(1, 20_000), big: { active: 3 } }),
     expected: [{ type: 'scale', desiredWorkers: 4, reason: 'unplaceable', models: ['split'] }],
+  },
+  {
+    name: 'the only copy of a busy model is never unloaded for a cold one, however long it waited',
+    snapshot: snap([w('s1', [24]), holding('l1', [80], [res('big', 60, { activeJobs: 1 })])], { split: waiting(1, 600_000), big: { active: 1 } }),
+    expected: [{ type: 'scale', desiredWorkers: 3, reason: 'unplaceable', models: ['split'] }],
   },
 ];
 

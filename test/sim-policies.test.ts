@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { simulate, type ClusterOptions } from '../sim/engine.js';
 import { uniformFleet } from '../sim/fleet.js';
-import { fabricPolicy } from '../sim/policies/fabric.js';
+import { buildSnapshot, fabricPolicy } from '../sim/policies/fabric.js';
 import { createPolicy } from '../sim/policies/index.js';
 import { keepalive0Policy } from '../sim/policies/keepalive0.js';
 import { ollamaPolicy } from '../sim/policies/ollama.js';
@@ -131,5 +131,13 @@ describe('fabric adapter', () => {
     const actions = policy.onTick!(view([gpu('gpu0', 10, [replica('a', 'gpu0')]), gpu('gpu1', 10, [])], { a: 1, b: 2 }, { b: 1 }));
     expect(actions).toContainEqual({ type: 'load', model: 'b', gpu: 'gpu1' });
     expect(seen[0]).toMatch(/^2:/);
+  });
+
+  it('reports a replica draining for an unload as the real worker does: gone from its models, its memory still in use', () => {
+    const snap = buildSnapshot(view([gpu('gpu0', 10, [replica('a', 'gpu0', { draining: true, active: 1 }), replica('b', 'gpu0')])], { a: 1, b: 1 }, {}));
+    const w = snap.workers[0]!;
+    expect(w.resident.map((m) => m.model)).toEqual(['b']);
+    expect(w.gpus[0]!.memoryUsedBytes).toBe(2 * GB);
+    expect(w.activeJobs).toBe(1);
   });
 });

@@ -129,7 +129,9 @@ function catalogEntry(name: string, sizeBytes: number, footprintBytes: number): 
 function heartbeat(view: SimView, g: GpuView, draining: boolean): Heartbeat {
   const slots = view.service.slotsPerReplica;
   const ready = g.replicas.filter((r) => r.state === 'ready');
-  const resident: ResidentModelInfo[] = ready.map((r) => ({
+  // A replica told to unload while busy is no longer listed (the worker drops it from its models
+  // at once and drains it), but its memory stays in use until its last job ends, as NVML reads it.
+  const resident: ResidentModelInfo[] = ready.filter((r) => !r.draining).map((r) => ({
     model: r.model,
     sizeBytes: r.footprintBytes,
     sizeVramBytes: r.footprintBytes,
@@ -155,7 +157,7 @@ function heartbeat(view: SimView, g: GpuView, draining: boolean): Heartbeat {
     startedAt: g.provisionedAt,
     at: view.now,
     capacityBytes: g.memBytes,
-    usedBytes: resident.reduce((s, m) => s + m.sizeBytes, 0),
+    usedBytes: ready.reduce((s, r) => s + r.footprintBytes, 0),
     gpus,
     slotsPerModel: slots,
     resident,
