@@ -15,6 +15,7 @@ import { parseFleet, uniformFleet, type WorkerClass } from './fleet.js';
 import { generateModels, generateTrace, GENERATE_DEFAULTS, type GenerateOptions } from './generate.js';
 import { createPolicy, POLICY_NAMES } from './policies/index.js';
 import { checkGoals } from './report.js';
+import { sweepGoalsMarkdown } from './sweep-goals.js';
 import { footprintBytes, serviceModel } from './service-model.js';
 import { summarize, type PolicySummary } from './summary.js';
 
@@ -49,6 +50,7 @@ export function sweepScenarios(): Scenario[] {
 
 export interface SweepRow {
   readonly scenario: string;
+  readonly fleet: readonly WorkerClass[];
   readonly requests: number;
   readonly fabric: PolicySummary;
   readonly best: PolicySummary | undefined;
@@ -78,6 +80,7 @@ export function runScenario(s: Scenario): SweepRow {
   const checks = checkGoals(rows);
   return {
     scenario: s.name,
+    fleet: s.fleet,
     requests: trace.length,
     fabric,
     best,
@@ -113,7 +116,8 @@ function main(argv: string[]): number {
     process.stderr.write(`done: ${s.name}\n`);
   }
   const table = sweepMarkdown(rows);
-  process.stdout.write(`${table}\n\n(simulated in ${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+  const goals = sweepGoalsMarkdown(rows);
+  process.stdout.write(`${table}\n\n${goals}\n\n(simulated in ${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
   if (values.report) {
     const md = [
       '# Simulator sweep',
@@ -128,6 +132,12 @@ function main(argv: string[]): number {
       'cold loads <= 1.25x the oracle).',
       '',
       table,
+      '',
+      'Goals of the scaling work (sim/sweep-goals.ts): autoscaled fleets against the scaling baseline,',
+      'fixed pools of one GPU class against the best baseline and the oracle, mixed fleets against the',
+      'best baseline on the same fleet.',
+      '',
+      goals,
       '',
     ].join('\n');
     writeFileSync(values.report, md);

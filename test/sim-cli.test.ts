@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseSimArgs, UsageError } from '../sim/cli.js';
-import { uniformFleet } from '../sim/fleet.js';
+import { parseFleet, uniformFleet } from '../sim/fleet.js';
 import { POLICY_NAMES } from '../sim/policies/index.js';
+import type { PolicySummary } from '../sim/summary.js';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'sim-cli-'));
@@ -106,5 +107,25 @@ describe('npm run sim:sweep', () => {
     const md = sweepMarkdown([row]).split('\n');
     expect(md).toHaveLength(3);
     expect(md[2]).toMatch(/^\| small \| \d+ \| [\d,]+ \| [\d,]+ \(/);
+  });
+
+  it('checks the scaling goals per kind of fleet and prints a ratio just over a limit as over it', async () => {
+    const { sweepGoalsMarkdown } = await import('../sim/sweep-goals.js');
+    const sum = (policy: string, p95: number, gpu_seconds: number, o: Partial<PolicySummary> = {}): PolicySummary => ({
+      policy, requests: 10, ttft_ms: { p50: 1, p95, p99: p95 }, warm_ratio: 0.9, cold_loads: 10, gpu_seconds, oom: 0, rejected: 0, ...o,
+    });
+    const GiB = 2 ** 30;
+    const rows = [
+      { scenario: 'auto met', fleet: uniformFleet(2, 48 * GiB, 4), fabric: sum('fabric', 1000, 74), best: sum('seed-gateway', 1000, 100), oracle: sum('oracle', 1, 1), seedGateway: sum('seed-gateway', 1000, 100) },
+      { scenario: 'auto over', fleet: uniformFleet(2, 48 * GiB, 4), fabric: sum('fabric', 900, 75.3), best: sum('seed-gateway', 1000, 100), oracle: sum('oracle', 1, 1), seedGateway: sum('seed-gateway', 1000, 100) },
+      { scenario: 'fixed a', fleet: uniformFleet(2, 48 * GiB, 2), fabric: sum('fabric', 800, 1), best: sum('lru-affinity', 1000, 1), oracle: sum('oracle', 1, 1, { cold_loads: 8 }), seedGateway: undefined },
+      { scenario: 'fixed b', fleet: uniformFleet(2, 48 * GiB, 2), fabric: sum('fabric', 500, 1, { warm_ratio: 0.5 }), best: sum('lru-affinity', 1000, 1), oracle: sum('oracle', 1, 1, { cold_loads: 7 }), seedGateway: undefined },
+      { scenario: 'mixed', fleet: parseFleet('2x24GiB,2x80GiB'), fabric: sum('fabric', 1100, 1), best: sum('seed-gateway', 1000, 1), oracle: undefined, seedGateway: undefined },
+    ];
+    const md = sweepGoalsMarkdown(rows);
+    expect(md).toContain('met in 1 of 2.');
+    expect(md).toContain('auto over: GPU-s 0.753x, p95 0.900x (not met)');
+    expect(md).toContain('Fixed pools (2): p95 / best baseline\'s, geometric mean 0.632 (goal <= 0.8); warm share >= the best baseline\'s in 1 of 2; cold loads <= 1.25x the oracle\'s in 1 of 2.');
+    expect(md).toContain('mixed: rejected 0, OOM 0, p95 1.100x seed-gateway\'s (not met)');
   });
 });

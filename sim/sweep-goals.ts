@@ -1,0 +1,54 @@
+/**
+ * The scaling issue's goals over a sweep (`npm run sim:sweep`), each from the table's own figures:
+ * - autoscaled fleets: the fabric's GPU-seconds at most 0.75x the scaling baseline's
+ *   (seed-gateway) at a p95 TTFT no worse than that baseline's;
+ * - fixed pools of one GPU class: the geometric mean of the fabric's p95 over the best baseline's
+ *   at most 0.8, warm share at least the best baseline's, cold loads within 1.25x the oracle's;
+ * - mixed fleets (several worker classes): nothing rejected, no OOM, p95 no worse than the best
+ *   baseline's on the same fleet.
+ * Ratios are printed to three places so that a figure just over a limit does not read as on it.
+ */
+import type { WorkerClass } from './fleet.js';
+import type { PolicySummary } from './summary.js';
+
+export interface GoalRow {
+  readonly scenario: string;
+  readonly fleet: readonly WorkerClass[];
+  readonly fabric: PolicySummary;
+  readonly best: PolicySummary | undefined;
+  readonly oracle: PolicySummary | undefined;
+  readonly seedGateway: PolicySummary | undefined;
+}
+
+/** Some class scales between a minimum and a maximum. */
+export const autoscaled = (fleet: readonly WorkerClass[]) => fleet.some((c) => c.min < c.max);
+/** Workers of more than one shape (GPU size or GPUs per worker). */
+export const mixed = (fleet: readonly WorkerClass[]) => new Set(fleet.map((c) => `${c.gpusPerWorker}x${c.gpuMemBytes}`)).size > 1;
+
+const p95 = (s: PolicySummary | undefined) => s?.ttft_ms.p95 ?? null;
+const r3 = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? 'n/a' : (a / b).toFixed(3));
+
+/** One line per goal and one per scenario it covers, as markdown. */
+export function sweepGoalsMarkdown(rows: readonly GoalRow[]): string {
+  const out: string[] = [];
+  const auto = rows.filter((r) => autoscaled(r.fleet));
+  const autoMet = auto.filter((r) => r.seedGateway && r.fabric.gpu_seconds <= 0.75 * r.seedGateway.gpu_seconds && (p95(r.fabric) ?? Infinity) <= (p95(r.seedGateway) ?? -1));
+  out.push(`- Autoscaling, GPU-seconds <= 0.75x seed-gateway's at a p95 no worse than its own: met in ${autoMet.length} of ${auto.length}.`);
+  for (const r of auto) {
+    const met = autoMet.includes(r) ? 'met' : 'not met';
+    out.push(`  - ${r.scenario}: GPU-s ${r3(r.fabric.gpu_seconds, r.seedGateway?.gpu_seconds ?? null)}x, p95 ${r3(p95(r.fabric), p95(r.seedGateway))}x (${met})`);
+  }
+  const fixed = rows.filter((r) => !autoscaled(r.fleet) && !mixed(r.fleet) && p95(r.fabric) !== null && p95(r.best) !== null);
+  const logs = fixed.map((r) => Math.log(p95(r.fabric)! / p95(r.best)!));
+  const geo = logs.length === 0 ? null : Math.exp(logs.reduce((s, x) => s + x, 0) / logs.length);
+  const warm = fixed.filter((r) => r.best && r.fabric.warm_ratio >= r.best.warm_ratio);
+  const cold = fixed.filter((r) => r.oracle && r.fabric.cold_loads <= 1.25 * r.oracle.cold_loads);
+  out.push(`- Fixed pools (${fixed.length}): p95 / best baseline's, geometric mean ${geo === null ? 'n/a' : geo.toFixed(3)} (goal <= 0.8); warm share >= the best baseline's in ${warm.length} of ${fixed.length}; cold loads <= 1.25x the oracle's in ${cold.length} of ${fixed.length}.`);
+  const mix = rows.filter((r) => mixed(r.fleet));
+  const mixMet = mix.filter((r) => r.fabric.rejected === 0 && r.fabric.oom === 0 && (p95(r.fabric) ?? Infinity) <= (p95(r.best) ?? -1));
+  out.push(`- Mixed fleets, nothing rejected, no OOM, p95 no worse than the best baseline's: met in ${mixMet.length} of ${mix.length}.`);
+  for (const r of mix) {
+    out.push(`  - ${r.scenario}: rejected ${r.fabric.rejected}, OOM ${r.fabric.oom}, p95 ${r3(p95(r.fabric), p95(r.best))}x ${r.best?.policy ?? 'n/a'}'s (${mixMet.includes(r) ? 'met' : 'not met'})`);
+  }
+  return out.join('\n');
+}
