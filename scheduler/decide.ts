@@ -9,11 +9,14 @@
  *    victims with the lowest total expected cost (requests expected within the demand horizon x
  *    reload time; see scheduler/demand.ts) that frees enough. Pinned, loading, busy and backlogged models never go; a model
  *    younger than `minResidencyMs` goes only to make room for a cold backlog (a job waiting on
- *    a model with no replica), never for a replica.
+ *    a model with no replica), never for a replica. A second copy of a model served elsewhere
+ *    goes for a cold backlog that has waited longer than the copy's reload, idle or, as a last
+ *    resort, busy (scheduler/busy-spare.ts: it drains first).
  * 3. Replicas: a model whose oldest job waited past `replicaWaitTargetMs`, with more jobs
  *    waiting than its replicas have free slots, gets one more replica on another worker, in
  *    free memory, or by evicting idle models (past their minimum residency) whose expected cost
- *    is below `replicaEvictionRatio` of the wait the replica saves.
+ *    is below `replicaEvictionRatio` of the wait the replica saves (a victim no other worker
+ *    could hold costs its requests x the replica's reload on top).
  * 4. Pre-warm: cold models likely requested within `prewarmHorizonMs` (arrival rate and
  *    inter-arrival histogram) load into free memory only, at most `prewarmMaxLoads` a decision.
  * 5. Idle extra replicas (unused for `replicaIdleMs`) are unloaded; one replica always stays.
