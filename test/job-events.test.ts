@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { call, startFabric, type TestFabric } from './support/fabric.js';
+import { EventHub, type JobNotice } from '../producer-api/jobs/event-hub.js';
+import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
+import { newRedis, testKeys } from './support/redis.js';
 
 let f: TestFabric;
 afterEach(async () => f?.close());
@@ -76,6 +78,22 @@ describe('server-sent events', () => {
       expect(events.filter((e) => e.event === 'token').map((e) => e.data.text).join('')).toBe(result.data.output.response);
       const ids = events.filter((e) => e.id).map((e) => e.id!.split('-').map(BigInt));
       for (let i = 1; i < ids.length; i++) expect(ids[i]![0]! > ids[i - 1]![0]! || (ids[i]![0] === ids[i - 1]![0] && ids[i]![1]! > ids[i - 1]![1]!)).toBe(true);
+    }
+  });
+
+  it('tells every listener to re-read its stream once the bus subscription is back after a drop (messages sent meanwhile are lost)', async () => {
+    const sub = newRedis();
+    const hub = new EventHub(sub, testKeys());
+    await hub.start();
+    const seen: JobNotice['type'][] = [];
+    const stop = hub.listen('job_x', (n) => seen.push(n.type));
+    try {
+      sub.disconnect(true); // drops the connection; ioredis reconnects and subscribes again
+      await waitFor(async () => seen.includes('resync'), 5_000);
+      expect(seen).toEqual(['resync']);
+    } finally {
+      stop();
+      await hub.close();
     }
   });
 

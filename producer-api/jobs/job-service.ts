@@ -383,6 +383,8 @@ export class JobService {
     signal?.addEventListener('abort', () => wake(), { once: true });
     const stop = this.d.hub.listen(id, (n) => {
       if (n.type === 'status' && n.status && isTerminal(n.status as JobStatus)) wake();
+      // The bus reconnected: an end announced meanwhile was missed, so look at the record.
+      else if (n.type === 'resync') void this.d.store.get(id).then((r) => r && isTerminal(r.status) && wake(), () => undefined);
     });
     return { done, wake: () => wake(), stop };
   }
