@@ -11,7 +11,7 @@
 # worker starts and supervises `ollama serve` as its child, in the one container that owns the
 # GPU, and reads NVML itself. k8s/ and docker-compose.yml run their GPU workers from it.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 ARG OLLAMA_IMAGE=ollama/ollama:latest
 
 # ---- deps: production dependencies only --------------------------------------------------
@@ -24,7 +24,9 @@ ENV NODE_ENV=production \
 COPY package.json package-lock.json ./
 # client/ is an npm workspace: npm ci needs its manifest (the server uses its error-code list).
 COPY client/package.json ./client/
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# --ignore-scripts: the root `prepare` builds the client with tsc, a dev dependency, and no
+# dependency needs an install script here (node-llama-cpp's binaries are in its npm packages).
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 # ---- gpu-worker: Ollama + Node; the worker supervises `ollama serve` --------------------------
 # Before `runtime`, so a plain `docker build` still produces the default image.

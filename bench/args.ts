@@ -35,6 +35,8 @@ export interface BenchConfig {
   streams: number;
   streamTps: number;
   streamTokens: number;
+  /** Measured runs of `npm start` in the start-up phase (0: skip it). */
+  startupRuns: number;
 }
 
 export const USAGE = `usage: npx tsx bench/run.ts [flags]
@@ -59,6 +61,7 @@ export const USAGE = `usage: npx tsx bench/run.ts [flags]
   --streams N              streaming phase: streams per path, one at a time (default 30; quick 5; 0 skips)
   --stream-tps N           FakeEngine tokens per second in the streaming phase (default 50)
   --stream-tokens N        tokens per stream (default 20)
+  --startup-runs N         start-up phase: measured runs of \`npm start\` (default 3; quick 1; 0 skips)
   --auto-pipelining        experiment: ioredis enableAutoPipelining on the fabric's connections
                            (split: the API's only; the worker process takes no such setting)
 `;
@@ -95,6 +98,7 @@ export function parseBenchArgs(argv: string[]): BenchConfig | 'help' {
       'api-processes': { type: 'string' },
       'stream-tps': { type: 'string' },
       'stream-tokens': { type: 'string' },
+      'startup-runs': { type: 'string' },
     },
   });
   if (values.help) return 'help';
@@ -126,5 +130,6 @@ export function parseBenchArgs(argv: string[]): BenchConfig | 'help' {
     apiProcesses: (values['api-processes'] ?? (quick ? '' : '1,2')).split(',').filter((x) => x.trim() !== '' && x.trim() !== '0').map((x) => Math.round(positive('api-processes', x.trim(), 1))),
     streamTps: positive('stream-tps', values['stream-tps'], 50),
     streamTokens: Math.round(positive('stream-tokens', values['stream-tokens'], 20)),
+    startupRuns: values['startup-runs'] === '0' ? 0 : Math.round(positive('startup-runs', values['startup-runs'], quick ? 1 : 3)),
   };
 }

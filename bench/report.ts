@@ -8,6 +8,7 @@ import type { LatencyPhaseResult } from './latency.js';
 import type { MachineInfo } from './machine.js';
 import type { ResourceUsage } from './resource-meter.js';
 import { fmt, round } from './stats.js';
+import { startupSection, type StartupResult } from './startup.js';
 import type { StreamingReport, StreamingResult } from './streaming.js';
 import type { ThroughputResult } from './throughput.js';
 
@@ -60,6 +61,8 @@ export interface BenchReport {
   throughputAllRounds: ThroughputResult[];
   /** Streaming through SSE and Ollama NDJSON against the engine direct; null when skipped. */
   streaming: StreamingReport | null;
+  /** `npm start` to ready and to a first job, and its memory (null: skipped). */
+  startup: StartupResult | null;
   derived: Derived;
   targets: Target[];
   /** Phases with errors or timeouts: their numbers are not trustworthy. */
@@ -208,6 +211,7 @@ export function renderMarkdown(r: BenchReport): string {
   lines.push('');
 
   if (r.streaming) streamingSection(r.streaming, row, lines);
+  if (r.startup) startupSection(r.startup, row, lines);
 
   lines.push('## Targets', '');
   row(['target', 'measured', 'goal', 'status']);

@@ -18,9 +18,11 @@ import { startPrivateRedis, type PrivateRedis } from './private-redis.js';
 import { MINIMAL_JOB_OPTIONS, fabricLikeJobOptions } from './raw-bullmq.js';
 import { RAW_ADD_LABEL, RAW_FABRIC_OPTIONS_LABEL, derive, renderMarkdown, roundedJson, type BenchReport, type LatencyResults } from './report.js';
 import { fmt } from './stats.js';
+import { STARTUP_DEFAULTS, startupPhase } from './startup.js';
 import { streamingPhases } from './streaming.js';
 import { fabricThroughput, rawThroughput, type ThroughputOptions, type ThroughputResult } from './throughput.js';
 
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const progress = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
 /** (a), (b), (c) at one rate, each after a warm-up at that rate. */
@@ -108,6 +110,11 @@ async function main(): Promise<number> {
       progress(`(e) streaming: ${cfg.streams} streams of ${cfg.streamTokens} tokens at ${cfg.streamTps} tokens/s per path`);
       streaming = await streamingPhases({ redis, log, topology: cfg.topology, tokensPerSecond: cfg.streamTps, tokens: cfg.streamTokens, streams: cfg.streams });
     }
+    let startup = null;
+    if (cfg.startupRuns > 0) {
+      progress(`(f) start-up: ${cfg.startupRuns} runs of "${STARTUP_DEFAULTS.command}"`);
+      startup = await startupPhase({ redisUrl: redis.url, runs: cfg.startupRuns, jobs: STARTUP_DEFAULTS.jobs, command: STARTUP_DEFAULTS.command, cwd: REPO_ROOT }, progress);
+    }
     const { derived, targets, problems } = derive(latency, lowRateLatency, throughput.best, throughput.all, streaming);
     const report: BenchReport = {
       startedAt,
@@ -121,6 +128,7 @@ async function main(): Promise<number> {
       throughput: throughput.best,
       throughputAllRounds: throughput.all,
       streaming,
+      startup,
       derived,
       targets,
       problems,

@@ -51,14 +51,21 @@ describe('client package', () => {
     f = await startFabric();
     await f.addWorker({}, { preload: ['fake-small:latest'] });
     writeFileSync(join(dir, 'script.mjs'), SCRIPT);
-    // Asynchronously: the fabric it talks to runs in this process.
-    const { stdout: out } = await promisify(execFile)(process.execPath, ['script.mjs'], { cwd: dir, env: { PATH: process.env.PATH, FABRIC_URL: f.url }, encoding: 'utf8', timeout: 30_000 });
-    const result = JSON.parse(out.trim().split('\n').at(-1)!);
-    expect(result.status).toBe('succeeded');
-    expect(result.text.trim().split(/\s+/)).toHaveLength(5);
-    expect(result.tokens.join('').trim().split(/\s+/)).toHaveLength(4);
-    expect(result.err).toEqual({ fabric: true, code: 'job_not_found', status: 404, retryable: false });
-    expect(result.codes).toBeGreaterThan(10);
-    expect(result.verify).toBe('function');
+    // Each Node the package supports: the one running the tests, plus those listed in
+    // FABRIC_TEST_NODES (paths to node binaries, `:`-separated; .ci/run lists Node 22).
+    const nodes = [process.execPath, ...(process.env.FABRIC_TEST_NODES ?? '').split(':').filter(Boolean)];
+    for (const node of nodes) {
+      const { stdout: version } = await promisify(execFile)(node, ['--version'], { encoding: 'utf8' });
+      // Asynchronously: the fabric it talks to runs in this process.
+      const { stdout: out } = await promisify(execFile)(node, ['script.mjs'], { cwd: dir, env: { PATH: process.env.PATH, FABRIC_URL: f.url }, encoding: 'utf8', timeout: 30_000 });
+      const result = JSON.parse(out.trim().split('\n').at(-1)!);
+      console.log(`client package ran on Node ${version.trim()}`);
+      expect(result.status, `on Node ${version.trim()}`).toBe('succeeded');
+      expect(result.text.trim().split(/\s+/)).toHaveLength(5);
+      expect(result.tokens.join('').trim().split(/\s+/)).toHaveLength(4);
+      expect(result.err).toEqual({ fabric: true, code: 'job_not_found', status: 404, retryable: false });
+      expect(result.codes).toBeGreaterThan(10);
+      expect(result.verify).toBe('function');
+    }
   }, 60_000);
 });

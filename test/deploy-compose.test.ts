@@ -323,8 +323,8 @@ describe('Dockerfile', () => {
   const dockerfile = read('Dockerfile');
   const ignored = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
 
-  it('is multi-stage on node:20-bookworm-slim with production dependencies only', () => {
-    expect(dockerfile).toMatch(/ARG NODE_IMAGE=node:20-bookworm-slim/);
+  it('is multi-stage on node:24-bookworm-slim with production dependencies only', () => {
+    expect(dockerfile).toMatch(/ARG NODE_IMAGE=node:24-bookworm-slim/);
     expect(dockerfile.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(2);
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
     expect(dockerfile).toMatch(/COPY --from=deps .*node_modules/);

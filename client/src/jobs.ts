@@ -28,8 +28,20 @@ export interface StreamEventsOptions extends EventsOptions {
 
 const path = (id: string, tail = '') => `/v1/jobs/${encodeURIComponent(id)}${tail}`;
 
-/** A fresh idempotency key (crypto.randomUUID is in every browser and Node >= 19). */
-export const newIdempotencyKey = (): string => globalThis.crypto.randomUUID();
+/**
+ * A fresh idempotency key: a random (version 4) UUID. Browsers offer `crypto.randomUUID` only in
+ * secure contexts (https or localhost), while `crypto.getRandomValues` works on any page, so a
+ * page served over plain http from another host builds the UUID from random bytes itself.
+ */
+export const newIdempotencyKey = (): string => {
+  const c = globalThis.crypto;
+  if (typeof c.randomUUID === 'function') return c.randomUUID();
+  const b = c.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const hex = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+};
 
 export class Jobs {
   constructor(

@@ -1,6 +1,6 @@
 /**
- * Retry and circuit-breaker policies, built on cockatiel 3.2 (its last release for Node 20; 4.x
- * needs Node 22). Cockatiel runs in browsers and Node alike and has no dependencies.
+ * Retry and circuit-breaker policies, built on cockatiel 4. Cockatiel runs in browsers and Node
+ * alike and has no dependencies.
  */
 import {
   BrokenCircuitError,

@@ -2,7 +2,7 @@
  * Verifies a webhook the fabric sent (Standard Webhooks, the rules the server signs with):
  * HMAC-SHA256 over `{webhook-id}.{webhook-timestamp}.{raw body}` under a `whsec_<base64>`
  * secret, compared in constant time, timestamp within a tolerance. Uses Web Crypto, so it
- * runs in browsers, Node 20+, Deno and workers alike; that makes it async.
+ * runs in browsers, Node 22+, Deno and workers alike; that makes it async.
  */
 
 /** Headers as Node (`req.headers`) or fetch (`Headers`) present them. */
