@@ -324,7 +324,8 @@ describe('the fabric with a worker on the Ollama engine', () => {
     const lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.at(-1)).toMatchObject({ done: true, done_reason: 'length', eval_count: 5 });
     expect(lines.slice(0, -1).map((l) => l.response).join('')).toBe(FAKE_TOKENS.slice(0, 5).join(''));
-    expect(fake.requests.at(-1)!.body).toMatchObject({ prompt: 'once upon', keep_alive: -1 });
+    // The engine polls /api/ps meanwhile: read the generate request itself, not the latest one.
+    expect(fake.requests.filter((q) => q.path === '/api/generate').at(-1)!.body).toMatchObject({ prompt: 'once upon', keep_alive: -1 });
   });
 
   it('stops consuming a model Ollama dropped on its own: /api/ps forgets it and a new job stays queued', async () => {
