@@ -3,12 +3,12 @@
  * (Redis, BullMQ queues, webhooks) in one place.
  */
 import express, { type Express } from 'express';
-import { duplicateClient, type RedisClient } from '../protocol/redis-client.js';
-import { JobStore } from '../protocol/job-store.js';
+import { duplicateClient, type RedisClient } from '../store/redis-client.js';
+import { JobStore } from '../store/job-store.js';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
-import { createStatusNotifier } from '../protocol/status-notifier.js';
-import { WebhookDispatcher } from '../protocol/webhook-enqueue.js';
+import { createStatusNotifier } from '../store/status-notifier.js';
+import { WebhookDispatcher } from '../store/webhook-enqueue.js';
 import { createBatchApi, type BatchApi } from './batch/batch-api.js';
 import type { BatchOptions } from './batch/options.js';
 import { ClusterView } from './fleet/cluster-view.js';

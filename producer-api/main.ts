@@ -3,7 +3,7 @@ import cluster from 'node:cluster';
 import { envInt } from '../protocol/env.js';
 import { createKeys } from '../protocol/keys.js';
 import { createLogger } from '../protocol/logger.js';
-import { connectForRequests, redisConfigFromEnv } from '../protocol/redis-config.js';
+import { connectForRequests, redisConfigFromEnv } from '../store/redis-config.js';
 import { startOrExit } from '../protocol/startup.js';
 import { BULL_BOARD_PATH } from './routes/admin.js';
 import { CLUSTER_VIEW_PATH } from './routes/cluster-view-page.js';

@@ -15,7 +15,7 @@ export interface Keys {
   tagged(tag: string, ...parts: string[]): string;
   job(id: string): string;
   jobEvents(id: string): string;
-  /** Pub/sub channel announcing every job event: `<jobId> <streamId> <type> [status | token text]` (protocol/job-store-scripts.ts). */
+  /** Pub/sub channel announcing every job event: `<jobId> <streamId> <type> [status | token text]` (store/job-store-scripts.ts). */
   eventsBus(): string;
   jobDeliveries(id: string): string;
   idempotency(tenant: string, key: string): string;
@@ -40,11 +40,11 @@ export interface Keys {
   modelArrivals(model: string): string;
   /** Measured model footprints, field `<engine> <model>`. */
   footprints(): string;
-  /** A tenant's request bucket (hash: tokens, ts), see protocol/tenant-scripts.ts. */
+  /** A tenant's request bucket (hash: tokens, ts), see store/tenant-scripts.ts. */
   tenantBucket(tenant: string): string;
   /** A tenant's jobs waiting and running across the fleet (hash: queued, running). */
   tenantJobs(tenant: string): string;
-  /** A tenant's running slots (zset: job id -> lease expiry, Redis time ms), see protocol/tenant-slots.ts. */
+  /** A tenant's running slots (zset: job id -> lease expiry, Redis time ms), see store/tenant-slots.ts. */
   tenantRunning(tenant: string): string;
   /** A tenant's jobs put back at its running cap (zset: `<queue>\n<BullMQ id>` -> BullMQ priority), woken as slots free up. */
   tenantParked(tenant: string): string;

@@ -6,7 +6,7 @@
  * Redis stops acting before its key can expire and another instance can win.
  */
 import { randomUUID } from 'node:crypto';
-import type { RedisClient } from '../protocol/redis-client.js';
+import type { RedisClient } from '../store/redis-client.js';
 import { ConfigError } from '../protocol/env.js';
 import type { Logger } from '../protocol/logger.js';
 import { settleWithin } from './settle-within.js';

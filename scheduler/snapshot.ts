@@ -5,12 +5,13 @@
  * BullMQ keys are read directly (`queueKeys`: wait, prioritized, active) so a snapshot costs
  * no Queue objects and no per-queue connections.
  */
-import { crossSlotPipeline, type RedisClient } from '../protocol/redis-client.js';
+import { crossSlotPipeline, type RedisClient } from '../store/redis-client.js';
 import { arrivalStatsAt, parseArrivalRecord, type ArrivalStats } from '../protocol/arrivals.js';
-import { execOrThrow, parseCatalog, parseFootprints, parseHeartbeats } from '../protocol/fleet.js';
+import { execOrThrow } from '../store/fleet-reader.js';
+import { parseCatalog, parseFootprints, parseHeartbeats } from '../protocol/fleet.js';
 import { parseHolds, type OperatorHold } from '../protocol/operator-holds.js';
 import type { Keys } from '../protocol/keys.js';
-import { queueKeys } from '../protocol/queue-keys.js';
+import { queueKeys } from '../store/queue-keys.js';
 import type { CatalogEntry, Heartbeat } from '../protocol/worker-state.js';
 
 export interface QueueDepth {

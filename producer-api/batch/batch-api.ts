@@ -1,10 +1,10 @@
 /** Wires the Batch API: stores, the runner and the routes, from the API's real ports. */
 import type { RequestHandler, Router } from 'express';
-import type { RedisClient } from '../../protocol/redis-client.js';
+import type { RedisClient } from '../../store/redis-client.js';
 import type { Keys } from '../../protocol/keys.js';
 import type { Logger } from '../../protocol/logger.js';
 import type { TenantLimits } from '../../protocol/tenant-limits.js';
-import type { WebhookDispatcher } from '../../protocol/webhook-enqueue.js';
+import type { WebhookDispatcher } from '../../store/webhook-enqueue.js';
 import type { ClusterView } from '../fleet/cluster-view.js';
 import type { BridgeDeps } from '../openai/job-bridge.js';
 import { BatchBudget } from './batch-budget.js';

@@ -10,7 +10,7 @@
  * result is written once (BatchStore.collect).
  */
 import { randomUUID } from 'node:crypto';
-import { crossSlotPipeline, type RedisClient } from '../../protocol/redis-client.js';
+import { crossSlotPipeline, type RedisClient } from '../../store/redis-client.js';
 import type { Keys } from '../../protocol/keys.js';
 import type { Logger } from '../../protocol/logger.js';
 import { isTerminal, type JobStatus } from '../../protocol/statuses.js';

@@ -3,7 +3,7 @@
  * runner and the cancel route race on: a status transition and collecting one line's result.
  */
 import { randomUUID } from 'node:crypto';
-import type { RedisClient } from '../../protocol/redis-client.js';
+import type { RedisClient } from '../../store/redis-client.js';
 import { HttpError } from '../http/http-error.js';
 import type { BatchKeys } from './batch-keys.js';
 

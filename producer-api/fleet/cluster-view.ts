@@ -2,9 +2,11 @@
  * The API's read of the fleet: live worker heartbeats and the model catalog, cached briefly
  * so a burst of submissions costs one read, plus the pure choice of a worker for a load.
  */
-import { readHolds, type OperatorHold } from '../../protocol/operator-holds.js';
-import type { RedisClient } from '../../protocol/redis-client.js';
-import { readFleet, type Fleet } from '../../protocol/fleet.js';
+import { readHolds } from '../../store/operator-holds.js';
+import { type OperatorHold } from '../../protocol/operator-holds.js';
+import type { RedisClient } from '../../store/redis-client.js';
+import { readFleet } from '../../store/fleet-reader.js';
+import { type Fleet } from '../../protocol/fleet.js';
 import type { Keys } from '../../protocol/keys.js';
 import { footprintOf, usableBytes } from '../../protocol/vram-rule.js';
 import type { Heartbeat } from '../../protocol/worker-state.js';

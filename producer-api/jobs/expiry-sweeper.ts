@@ -5,7 +5,7 @@
  * lost lock or an overlapping reader costs nothing but a repeated read.
  */
 import { randomUUID } from 'node:crypto';
-import type { RedisClient } from '../../protocol/redis-client.js';
+import type { RedisClient } from '../../store/redis-client.js';
 import type { Keys } from '../../protocol/keys.js';
 import type { Logger } from '../../protocol/logger.js';
 import type { JobService } from './job-service.js';

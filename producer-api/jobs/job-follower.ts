@@ -1,6 +1,6 @@
 /** Follows a job's events to its end, handing each token to a callback (Ollama streaming). */
 import type { JobRecord } from '../../protocol/job.js';
-import type { JobStore } from '../../protocol/job-store.js';
+import type { JobStore } from '../../store/job-store.js';
 import { isTerminal, type JobStatus } from '../../protocol/statuses.js';
 import { streamIdTextAfter } from '../../protocol/stream-ids.js';
 import type { EventHub } from './event-hub.js';

@@ -3,19 +3,19 @@
  * `loading_model` view), cancel, retry and wait. Routes translate HTTP to these calls.
  */
 import { createHash } from 'node:crypto';
-import { waitForReplicas } from '../../protocol/redis-config.js';
+import { waitForReplicas } from '../../store/redis-config.js';
 import { minPromptTokens } from '../../protocol/context-length.js';
 import { type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../../protocol/job.js';
-import type { JobStore } from '../../protocol/job-store.js';
+import type { JobStore } from '../../store/job-store.js';
 import type { Keys } from '../../protocol/keys.js';
 import type { Logger } from '../../protocol/logger.js';
-import { isCluster, type RedisClient } from '../../protocol/redis-client.js';
+import { isCluster, type RedisClient } from '../../store/redis-client.js';
 import { newJobId } from '../../protocol/slot-tags.js';
 import { UNKNOWN_LABEL, metrics } from '../settings/metrics.js';
 import { priorityBand, priorityClassOf } from '../../protocol/tenant-fairness.js';
 import { tenantLimitError } from '../tenants/limit-error.js';
-import { runningCapOf } from '../../protocol/tenant-slots.js';
-import { bullJobId, queueKeys } from '../../protocol/queue-keys.js';
+import { runningCapOf } from '../../store/tenant-slots.js';
+import { bullJobId, queueKeys } from '../../store/queue-keys.js';
 import { RETRYABLE_STATUSES, isTerminal, visibleStatus, type JobStatus } from '../../protocol/statuses.js';
 import { loadingOn, residentOn, type ClusterView } from '../fleet/cluster-view.js';
 import type { ArrivalBatcher } from './arrival-batcher.js';

@@ -3,7 +3,7 @@
  * request becomes a job like any other (its model's queue, backpressure, metrics, cancel).
  */
 import type { JobRecord, Priority, SubmitBody } from '../../protocol/job.js';
-import type { JobStore } from '../../protocol/job-store.js';
+import type { JobStore } from '../../store/job-store.js';
 import type { EventHub } from '../jobs/event-hub.js';
 import { followJob } from '../jobs/job-follower.js';
 import type { JobService, SubmitResult } from '../jobs/job-service.js';

@@ -14,8 +14,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { Router, type RequestHandler } from 'express';
-import type { RedisClient } from '../../protocol/redis-client.js';
-import { readDecisions } from '../../protocol/decisions.js';
+import type { RedisClient } from '../../store/redis-client.js';
+import { readDecisions } from '../../store/decision-stream.js';
 import type { Keys } from '../../protocol/keys.js';
 import type { ClusterView } from '../fleet/cluster-view.js';
 import type { ModelQueues } from '../jobs/model-queues.js';

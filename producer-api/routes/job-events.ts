@@ -5,7 +5,7 @@
  */
 import { Router } from 'express';
 import { jobView } from '../../protocol/job.js';
-import type { JobEvent, JobStore } from '../../protocol/job-store.js';
+import type { JobEvent, JobStore } from '../../store/job-store.js';
 import { isTerminal, type JobStatus } from '../../protocol/statuses.js';
 import type { EventHub } from '../jobs/event-hub.js';
 import type { JobService } from '../jobs/job-service.js';

@@ -1,14 +1,16 @@
 /** `GET /v1/models` and the operator's `POST /v1/models/:name/load|unload`. */
 import { randomUUID } from 'node:crypto';
 import { Router, type RequestHandler } from 'express';
-import type { RedisClient } from '../../protocol/redis-client.js';
+import type { RedisClient } from '../../store/redis-client.js';
 import type { Keys } from '../../protocol/keys.js';
-import { sendControl, type ControlCommand } from '../../protocol/control.js';
-import { execOrThrow } from '../../protocol/fleet.js';
+import { sendControl } from '../../store/control-stream.js';
+import { type ControlCommand } from '../../protocol/control.js';
+import { execOrThrow } from '../../store/fleet-reader.js';
 import type { CatalogEntry } from '../../protocol/worker-state.js';
 import { footprintKey } from '../../protocol/footprints.js';
 import { parseDurationMs } from '../../protocol/env.js';
-import { holdView, setHold } from '../../protocol/operator-holds.js';
+import { holdView } from '../../protocol/operator-holds.js';
+import { setHold } from '../../store/operator-holds.js';
 import { loadingOn, pickWorkerForLoad, residentOn, type ClusterSnapshot, type ClusterView } from '../fleet/cluster-view.js';
 import { HttpError, notFound } from '../http/http-error.js';
 import type { ModelQueues } from '../jobs/model-queues.js';

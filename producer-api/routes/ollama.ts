@@ -6,7 +6,7 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { chatMessageSchema, optionsSchema, type JobRecord, type SubmitBody, type Task } from '../../protocol/job.js';
-import type { JobStore } from '../../protocol/job-store.js';
+import type { JobStore } from '../../store/job-store.js';
 import { isTerminal } from '../../protocol/statuses.js';
 import type { ClusterView } from '../fleet/cluster-view.js';
 import type { EventHub } from '../jobs/event-hub.js';

@@ -1,6 +1,6 @@
 /** Liveness, readiness and Prometheus metrics. */
 import { Router } from 'express';
-import type { RedisClient } from '../../protocol/redis-client.js';
+import type { RedisClient } from '../../store/redis-client.js';
 import { registry } from '../../protocol/metrics.js';
 import { metrics } from '../settings/metrics.js';
 import { residentOn, type ClusterView } from '../fleet/cluster-view.js';

@@ -4,7 +4,7 @@
  * `<jobId> <streamId> status <status>`, `<jobId> <streamId> <type>`, or for a token of at most
  * BUS_TOKEN_MAX_BYTES `<jobId> <streamId> token <text>` (its reader need not read the stream).
  */
-import { TERMINAL_STATUSES } from './statuses.js';
+import { TERMINAL_STATUSES } from '../protocol/statuses.js';
 import { admitLuaStep } from './tenant-scripts.js';
 
 /** Tokens up to this size ride on their bus message; longer ones are read from the stream. */

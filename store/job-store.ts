@@ -4,15 +4,15 @@
  * terminal status is never overwritten by a late writer (a cancel racing a completion, say),
  * and each costs one round trip.
  */
-import type { Keys } from './keys.js';
+import type { Keys } from '../protocol/keys.js';
 import { isCluster, type RedisClient } from './redis-client.js';
-import { jobTag } from './slot-tags.js';
-import type { JobRecord, Priority, Task } from './job.js';
-import type { StoredStatus } from './statuses.js';
-import { TERMINAL_STATUSES } from './statuses.js';
+import { jobTag } from '../protocol/slot-tags.js';
+import type { JobRecord, Priority, Task } from '../protocol/job.js';
+import type { StoredStatus } from '../protocol/statuses.js';
+import { TERMINAL_STATUSES } from '../protocol/statuses.js';
 import { TenantLedger, USAGE_TTL_SEC, admitArgs, utcDay, type JobMove } from './tenant-ledger.js';
-import type { PriorityClass } from './tenant-fairness.js';
-import type { TenantLimit } from './tenant-limits.js';
+import type { PriorityClass } from '../protocol/tenant-fairness.js';
+import type { TenantLimit } from '../protocol/tenant-limits.js';
 import { APPEND_LUA, CLEAR_DEADLINES_LUA, CREATE_LUA, TRANSITION_LUA } from './job-store-scripts.js';
 
 export interface JobStoreOptions {

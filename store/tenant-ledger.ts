@@ -1,14 +1,14 @@
 /**
  * The tenants' shared ledger in Redis: the per-request gate (rate, token budget), admission of
  * a job (waiting cap, fair-share tag), the waiting/running counts that follow each job's status,
- * and usage per UTC day. Scripts: protocol/tenant-scripts.ts.
+ * and usage per UTC day. Scripts: store/tenant-scripts.ts.
  */
-import type { Keys } from './keys.js';
+import type { Keys } from '../protocol/keys.js';
 import { isCluster, type RedisClient } from './redis-client.js';
-import type { StoredStatus } from './statuses.js';
-import { TERMINAL_STATUSES } from './statuses.js';
-import type { TenantLimit } from './tenant-limits.js';
-import { priorityBand, type PriorityClass } from './tenant-fairness.js';
+import type { StoredStatus } from '../protocol/statuses.js';
+import { TERMINAL_STATUSES } from '../protocol/statuses.js';
+import type { TenantLimit } from '../protocol/tenant-limits.js';
+import { priorityBand, type PriorityClass } from '../protocol/tenant-fairness.js';
 import { ADMIT_LUA, ADMIT_TENANT_LUA, FAIR_TAG_LUA, GATE_LUA } from './tenant-scripts.js';
 
 /** Usage days are kept this long. */

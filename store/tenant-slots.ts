@@ -3,12 +3,12 @@
  * fleet-wide, kept as a zset of job id -> lease expiry (`keys.tenantRunning`). A worker takes a
  * slot before a capped job runs and gives it back when the job ends; while the job runs the
  * worker renews the lease, so the slots of a worker that died come back after one lease without
- * anyone cleaning up. Scripts: protocol/tenant-scripts.ts (TAKE_SLOT_LUA, RENEW_SLOTS_LUA).
+ * anyone cleaning up. Scripts: store/tenant-scripts.ts (TAKE_SLOT_LUA, RENEW_SLOTS_LUA).
  */
 import type { RedisClient } from './redis-client.js';
-import type { RunningCap } from './job.js';
-import type { Keys } from './keys.js';
-import type { TenantLimits } from './tenant-limits.js';
+import type { RunningCap } from '../protocol/job.js';
+import type { Keys } from '../protocol/keys.js';
+import type { TenantLimits } from '../protocol/tenant-limits.js';
 import { RELEASE_SLOT_LUA, RENEW_SLOTS_LUA, TAKE_SLOT_LUA } from './tenant-scripts.js';
 
 type Scripts = {
