@@ -7,31 +7,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '../store/redis-client.js';
+import { Scripts } from '../store/scripts/registry.js';
 import { ConfigError } from '../protocol/env.js';
 import type { Logger } from '../protocol/logger.js';
 import { settleWithin } from './settle-within.js';
-
-/**
- * Extends the lease only if we still hold it.
- * KEYS[1] lease key; ARGV[1] owner token; ARGV[2] ttl in ms.
- * Returns 1 if extended, 0 if the key is absent or held by another owner.
- */
-const RENEW_LUA = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0`;
-
-/**
- * Deletes the lease only if we still hold it, so a late release never drops a successor's lease.
- * KEYS[1] lease key; ARGV[1] owner token.
- * Returns 1 if deleted, 0 otherwise.
- */
-const RELEASE_LUA = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0`;
 
 export type LeaseState = 'idle' | 'standby' | 'leader' | 'closed';
 
@@ -120,7 +99,7 @@ export class LeaderLease {
     if (!wasLeader) return;
     this.onChange(false);
     try {
-      if ((await settleWithin(this.redis.eval(RELEASE_LUA, 1, this.key, this.options.owner), boundMs)) === 'timeout') {
+      if ((await settleWithin(Scripts.for(this.redis).leaseRelease({ key: this.key, owner: this.options.owner }), boundMs)) === 'timeout') {
         this.log.warn({ timeoutMs: boundMs }, 'Lease release timed out; it lapses after its TTL');
       }
     } catch (err) {
@@ -162,7 +141,7 @@ export class LeaderLease {
     }) as [string | null, string | null, number];
     if (this.stopped) {
       // Won just as we stopped: hand it back rather than sit on it until it lapses.
-      if (set === 'OK') await this.redis.eval(RELEASE_LUA, 1, this.key, owner);
+      if (set === 'OK') await Scripts.for(this.redis).leaseRelease({ key: this.key, owner });
       return renewEveryMs;
     }
     // `holder === owner` also covers a renewal whose reply was lost although Redis applied it.
@@ -177,7 +156,7 @@ export class LeaderLease {
 
   private async renew(): Promise<number> {
     const t0 = Date.now();
-    const ok = (await this.redis.eval(RENEW_LUA, 1, this.key, this.options.owner, this.options.ttlMs)) === 1;
+    const ok = await Scripts.for(this.redis).leaseRenew({ key: this.key, owner: this.options.owner, ttlMs: this.options.ttlMs });
     if (this.state !== 'leader') return this.options.renewEveryMs;
     if (ok) {
       this.validUntil = this.deadline(t0);

@@ -1,7 +1,7 @@
 /**
  * The tenants' shared ledger in Redis: the per-request gate (rate, token budget), admission of
  * a job (waiting cap, fair-share tag), the waiting/running counts that follow each job's status,
- * and usage per UTC day. Scripts: store/tenant-scripts.ts.
+ * and usage per UTC day. Scripts: store/scripts/tenant-*.lua.
  */
 import type { Keys } from '../protocol/keys.js';
 import { isCluster, type RedisClient } from './redis-client.js';
@@ -9,25 +9,14 @@ import type { StoredStatus } from '../protocol/statuses.js';
 import { TERMINAL_STATUSES } from '../protocol/statuses.js';
 import type { TenantLimit } from '../protocol/tenant-limits.js';
 import { priorityBand, type PriorityClass } from '../protocol/tenant-fairness.js';
-import { ADMIT_LUA, ADMIT_TENANT_LUA, FAIR_TAG_LUA, GATE_LUA } from './tenant-scripts.js';
+import { Scripts, type AdmissionArgs, type AdmitReply, type GateReply } from './scripts/registry.js';
 
 /** Usage days are kept this long. */
 export const USAGE_TTL_SEC = 400 * 24 * 3600;
 const DAY_MS = 24 * 3600 * 1000;
 
-export type GateLimit = 'requests' | 'tokens';
-
-export interface GateResult {
-  allowed: boolean;
-  /** The limit that refused the request. */
-  refused: GateLimit | null;
-  /** Requests left in the bucket, null when no rate limit applies. */
-  remainingRequests: number | null;
-  /** Ms until the bucket is full again. */
-  resetRequestsMs: number;
-  retryAfterMs: number;
-  tokensUsedToday: number;
-}
+export type GateResult = GateReply;
+export type GateLimit = NonNullable<GateResult['refused']>;
 
 export type AdmitResult = { admitted: true; priority: number } | { admitted: false; waiting: number };
 
@@ -57,12 +46,12 @@ export interface JobMove {
 }
 
 /**
- * The admission step's arguments (see admitLuaStep): batch lines are never counted as waiting;
- * `counted` false for a retried job, already counted by its status change.
+ * The admission's arguments (store/scripts/includes/admission.lua): batch lines are never counted
+ * as waiting; `counted` false for a retried job, already counted by its status change.
  */
-export function admitArgs(tenant: string, cls: PriorityClass, limit: TenantLimit, counted: boolean): (string | number)[] {
+export function admitArgs(tenant: string, cls: PriorityClass, limit: TenantLimit, counted: boolean): AdmissionArgs {
   const band = priorityBand(cls);
-  return [tenant, limit.weight, band.base, band.size, limit.maxWaiting, counted && cls !== 'batch' ? '1' : '0'];
+  return { tenant, weight: limit.weight, classBase: band.base, bandSize: band.size, waitingCap: limit.maxWaiting, count: counted && cls !== 'batch' };
 }
 
 /** `YYYY-MM-DD` in UTC. */
@@ -74,45 +63,30 @@ export function msToNextUtcDay(now: number): number {
   return DAY_MS - (now % DAY_MS);
 }
 
-type Scripts = Record<'fabricTenantGate' | 'fabricTenantAdmit' | 'fabricTenantAdmitTenant' | 'fabricTenantFairTag', (...args: unknown[]) => Promise<number[]>>;
-
 export class TenantLedger {
+  private readonly scripts: Scripts;
+
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {
-    redis.defineCommand('fabricTenantGate', { numberOfKeys: 2, lua: GATE_LUA });
-    redis.defineCommand('fabricTenantAdmit', { numberOfKeys: 3, lua: ADMIT_LUA });
-    redis.defineCommand('fabricTenantAdmitTenant', { numberOfKeys: 1, lua: ADMIT_TENANT_LUA });
-    redis.defineCommand('fabricTenantFairTag', { numberOfKeys: 2, lua: FAIR_TAG_LUA });
-  }
-
-  private scripts(): Scripts {
-    return this.redis as unknown as Scripts;
+    this.scripts = Scripts.for(redis);
   }
 
   /** The one round trip of every tenant request: takes a request from the bucket, checks the token budget. */
-  async gate(tenant: string, limit: TenantLimit, submits: boolean, now = Date.now()): Promise<GateResult> {
+  gate(tenant: string, limit: TenantLimit, submits: boolean, now = Date.now()): Promise<GateResult> {
     const bucketTtlMs = limit.requestsPerSecond > 0 ? Math.ceil((limit.burst / limit.requestsPerSecond) * 1000) + 1000 : 1000;
-    const r = await this.scripts().fabricTenantGate(
-      this.keys.tenantBucket(tenant),
-      this.keys.tenantUsage(tenant, utcDay(now)),
+    return this.scripts.tenantGate({
+      bucket: this.keys.tenantBucket(tenant),
+      usageToday: this.keys.tenantUsage(tenant, utcDay(now)),
       now,
-      limit.requestsPerSecond,
-      limit.burst,
-      limit.dailyTokens,
+      requestsPerSecond: limit.requestsPerSecond,
+      burst: limit.burst,
+      dailyTokens: limit.dailyTokens,
       bucketTtlMs,
-      submits ? '1' : '0',
-      msToNextUtcDay(now),
-    );
-    return {
-      allowed: r[0] === 1,
-      refused: r[1] === 1 ? 'requests' : r[1] === 2 ? 'tokens' : null,
-      remainingRequests: r[2]! < 0 ? null : r[2]!,
-      resetRequestsMs: r[3]!,
-      retryAfterMs: r[4]!,
-      tokensUsedToday: r[5]!,
-    };
+      submits,
+      msToNextDay: msToNextUtcDay(now),
+    });
   }
 
   /**
@@ -122,22 +96,23 @@ export class TenantLedger {
    */
   async admit(a: { tenant: string; model: string; cls: PriorityClass; limit: TenantLimit; prioritizedKey: string; counted?: boolean }): Promise<AdmitResult> {
     const band = priorityBand(a.cls);
-    const jobs = this.keys.tenantJobs(a.tenant);
-    const clock = this.keys.fairClock(a.model, a.cls);
-    const argv = admitArgs(a.tenant, a.cls, a.limit, a.counted !== false);
-    const r = isCluster(this.redis) ? await this.admitAcrossSlots(jobs, clock, a.prioritizedKey, argv, a.tenant, a.cls) : await this.scripts().fabricTenantAdmit(jobs, clock, a.prioritizedKey, ...argv);
-    if (r[0] === 1) return { admitted: true, priority: band.base + r[1]! };
-    return { admitted: false, waiting: r[1]! };
+    const tenantJobs = this.keys.tenantJobs(a.tenant);
+    const fairClock = this.keys.fairClock(a.model, a.cls);
+    const admission = admitArgs(a.tenant, a.cls, a.limit, a.counted !== false);
+    const r = isCluster(this.redis)
+      ? await this.admitAcrossSlots(tenantJobs, fairClock, a.prioritizedKey, admission, a.cls)
+      : await this.scripts.tenantAdmit({ tenantJobs, fairClock, prioritized: a.prioritizedKey, admission });
+    return r.admitted ? { admitted: true, priority: band.base + r.offset } : r;
   }
 
   /** On a cluster: the cap and count on the tenant's slot, then the fair tag on the model's; the count is given back if the tag fails. */
-  private async admitAcrossSlots(jobs: string, clock: string, prioritized: string, argv: unknown[], tenant: string, cls: PriorityClass): Promise<number[]> {
-    const capped = await this.scripts().fabricTenantAdmitTenant(jobs, ...argv);
-    if (capped[0] !== 1) return capped;
+  private async admitAcrossSlots(tenantJobs: string, fairClock: string, prioritized: string, admission: AdmissionArgs, cls: PriorityClass): Promise<AdmitReply> {
+    const capped = await this.scripts.tenantAdmitCap({ tenantJobs, admission });
+    if (!capped.admitted) return capped;
     try {
-      return await this.scripts().fabricTenantFairTag(clock, prioritized, ...argv);
+      return { admitted: true, offset: await this.scripts.tenantFairTag({ fairClock, prioritized, admission }) };
     } catch (err) {
-      if (argv[5] === '1') await this.release(tenant, cls).catch(() => undefined);
+      if (admission.count) await this.release(admission.tenant, cls).catch(() => undefined);
       throw err;
     }
   }

@@ -11,6 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { crossSlotPipeline, type RedisClient } from '../../store/redis-client.js';
+import { Scripts } from '../../store/scripts/registry.js';
 import type { Keys } from '../../protocol/keys.js';
 import type { Logger } from '../../protocol/logger.js';
 import { isTerminal, type JobStatus } from '../../protocol/statuses.js';
@@ -57,8 +58,6 @@ const SLICE = 1000;
 /** Idempotency key of a batch line: a resubmission after a crash finds the same job. */
 const lineKey = (batchId: string, line: number) => `${batchId}:${line}`;
 
-/** KEYS[1] lease. ARGV[1] owner, ARGV[2] ms. Extends the lease if this owner holds it; 1 or 0. */
-const RENEW_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
 
 export class BatchRunner {
   private state: Lifecycle = 'idle';
@@ -109,8 +108,8 @@ export class BatchRunner {
       try {
         for (;;) {
           if (this.state !== 'running') return;
-          const renewed = await this.d.redis.eval(RENEW_LUA, 1, this.d.bk.batchLease(id), this.owner, String(this.o.leaseMs));
-          if (renewed !== 1) return; // another instance holds it now
+          const renewed = await Scripts.for(this.d.redis).leaseRenew({ key: this.d.bk.batchLease(id), owner: this.owner, ttlMs: this.o.leaseMs });
+          if (!renewed) return; // another instance holds it now
           const full = Date.now() - lastFull >= this.o.tickMs;
           if (full) lastFull = Date.now();
           const more = await this.step(id, ctx, full);
@@ -127,7 +126,7 @@ export class BatchRunner {
         for (const stop of ctx.listeners.values()) stop();
         this.driving.delete(id);
         this.d.budget.forget(id);
-        await this.d.redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, this.d.bk.batchLease(id), this.owner).catch(() => undefined);
+        await Scripts.for(this.d.redis).leaseRelease({ key: this.d.bk.batchLease(id), owner: this.owner }).catch(() => undefined);
       }
     })();
   }

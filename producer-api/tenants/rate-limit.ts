@@ -1,6 +1,6 @@
 /**
- * The per-tenant gate on every tenant request: one Redis round trip (store/tenant-scripts.ts
- * GATE_LUA) takes a request from the tenant's bucket and checks its daily token budget, shared by
+ * The per-tenant gate on every tenant request: one Redis round trip (store/scripts/tenant-gate.lua)
+ * takes a request from the tenant's bucket and checks its daily token budget, shared by
  * every API instance. Answers carry OpenAI's `x-ratelimit-*` headers; over a limit, 429 with
  * `Retry-After` (the OpenAI routes add `retry-after-ms`).
  */
