@@ -1,5 +1,5 @@
 /**
- * Leader election by a Redis lease: one key holding the owner's token with a TTL. The holder
+ * Leader election by a Redis lease (store/lease.ts): one key holding the owner's token with a TTL. The holder
  * renews it every `renewEveryMs`; a standby retries acquisition on the same period, and sooner
  * when the holder's remaining TTL is shorter, so it takes over about `ttlMs` after the holder's
  * last renewal. `isLeader()` also checks the local validity deadline, so a holder cut off from
@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '../store/redis-client.js';
-import { Scripts } from '../store/scripts/registry.js';
+import { Lease } from '../store/lease.js';
 import { ConfigError } from '../protocol/env.js';
 import type { Logger } from '../protocol/logger.js';
 import { settleWithin } from './settle-within.js';
@@ -42,14 +42,17 @@ export class LeaderLease {
   private closing: Promise<void> | null = null;
   /** Set first thing on close or kill, so an in-flight tick neither reschedules nor takes the lease. */
   private stopped = false;
+  private readonly lease: Lease;
 
   constructor(
-    private readonly redis: RedisClient,
-    private readonly key: string,
+    redis: RedisClient,
+    key: string,
     private readonly log: Logger,
     readonly options: LeaderLeaseOptions = leaderLeaseOptions(),
     private readonly onChange: (leader: boolean) => void = () => undefined,
-  ) {}
+  ) {
+    this.lease = new Lease(redis, key, options.owner);
+  }
 
   get lifecycle(): LeaseState {
     return this.state;
@@ -99,7 +102,7 @@ export class LeaderLease {
     if (!wasLeader) return;
     this.onChange(false);
     try {
-      if ((await settleWithin(Scripts.for(this.redis).leaseRelease({ key: this.key, owner: this.options.owner }), boundMs)) === 'timeout') {
+      if ((await settleWithin(this.lease.release(), boundMs)) === 'timeout') {
         this.log.warn({ timeoutMs: boundMs }, 'Lease release timed out; it lapses after its TTL');
       }
     } catch (err) {
@@ -133,19 +136,14 @@ export class LeaderLease {
   /** SET NX PX; returns the delay to the next attempt: sooner when the holder's key expires sooner. */
   private async acquire(): Promise<number> {
     const t0 = Date.now();
-    const { ttlMs, owner, renewEveryMs } = this.options;
-    const res = await this.redis.pipeline().set(this.key, owner, 'PX', ttlMs, 'NX').get(this.key).pttl(this.key).exec();
-    const [set, holder, pttl] = (res ?? []).map(([err, v]) => {
-      if (err) throw err;
-      return v;
-    }) as [string | null, string | null, number];
+    const { ttlMs, renewEveryMs } = this.options;
+    const { held, remainingMs: pttl } = await this.lease.acquire(ttlMs);
     if (this.stopped) {
       // Won just as we stopped: hand it back rather than sit on it until it lapses.
-      if (set === 'OK') await Scripts.for(this.redis).leaseRelease({ key: this.key, owner });
+      if (held) await this.lease.release();
       return renewEveryMs;
     }
-    // `holder === owner` also covers a renewal whose reply was lost although Redis applied it.
-    if (set === 'OK' || holder === owner) {
+    if (held) {
       this.gain(t0);
       return renewEveryMs;
     }
@@ -156,7 +154,7 @@ export class LeaderLease {
 
   private async renew(): Promise<number> {
     const t0 = Date.now();
-    const ok = await Scripts.for(this.redis).leaseRenew({ key: this.key, owner: this.options.owner, ttlMs: this.options.ttlMs });
+    const ok = await this.lease.renew(this.options.ttlMs);
     if (this.state !== 'leader') return this.options.renewEveryMs;
     if (ok) {
       this.validUntil = this.deadline(t0);

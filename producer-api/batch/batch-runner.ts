@@ -11,7 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { crossSlotPipeline, type RedisClient } from '../../store/redis-client.js';
-import { Scripts } from '../../store/scripts/registry.js';
+import { Lease } from '../../store/lease.js';
 import type { Keys } from '../../protocol/keys.js';
 import type { Logger } from '../../protocol/logger.js';
 import { isTerminal, type JobStatus } from '../../protocol/statuses.js';
@@ -90,15 +90,15 @@ export class BatchRunner {
     try {
       for (const id of await this.d.batches.activeIds()) {
         if (this.state !== 'running' || this.driving.has(id)) continue;
-        const got = await this.d.redis.set(this.d.bk.batchLease(id), this.owner, 'PX', this.o.leaseMs, 'NX');
-        if (got) this.drive(id);
+        const lease = new Lease(this.d.redis, this.d.bk.batchLease(id), this.owner);
+        if (await lease.tryAcquire(this.o.leaseMs)) this.drive(id, lease);
       }
     } catch (err) {
       this.d.log.warn({ err }, 'Batch claim failed');
     }
   }
 
-  private drive(id: string): void {
+  private drive(id: string, lease: Lease): void {
     let wake: () => void = () => undefined;
     const slot = { wake: () => wake(), done: Promise.resolve() };
     this.driving.set(id, slot);
@@ -108,8 +108,7 @@ export class BatchRunner {
       try {
         for (;;) {
           if (this.state !== 'running') return;
-          const renewed = await Scripts.for(this.d.redis).leaseRenew({ key: this.d.bk.batchLease(id), owner: this.owner, ttlMs: this.o.leaseMs });
-          if (!renewed) return; // another instance holds it now
+          if (!(await lease.renew(this.o.leaseMs))) return; // another instance holds it now
           const full = Date.now() - lastFull >= this.o.tickMs;
           if (full) lastFull = Date.now();
           const more = await this.step(id, ctx, full);
@@ -126,7 +125,7 @@ export class BatchRunner {
         for (const stop of ctx.listeners.values()) stop();
         this.driving.delete(id);
         this.d.budget.forget(id);
-        await Scripts.for(this.d.redis).leaseRelease({ key: this.d.bk.batchLease(id), owner: this.owner }).catch(() => undefined);
+        await lease.release().catch(() => undefined);
       }
     })();
   }
