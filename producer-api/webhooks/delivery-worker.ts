@@ -10,6 +10,7 @@
  * never lead a delivery to an address the guard did not check.
  */
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { checkBounds } from '../../protocol/options-check.js';
 import type { RedisClient } from '../../store/redis-client.js';
 import { request, type Agent } from 'undici';
 import type { Keys } from '../../protocol/keys.js';
@@ -93,9 +94,8 @@ function compileWorkerOptions(o: WebhookDeliveryWorkerOptions): CompiledWorkerOp
     logTtlSec: o.logTtlSec ?? WEBHOOK_DELIVERY_DEFAULTS.logTtlSec,
     lookup: o.lookup ?? WEBHOOK_DELIVERY_DEFAULTS.lookup,
   };
-  for (const k of ['timeoutMs', 'concurrency', 'logMaxEntries', 'logTtlSec'] as const) {
-    if (!Number.isInteger(c[k]) || c[k] < 1) throw new Error(`${k} must be an integer >= 1, got ${c[k]}`);
-  }
+  const atLeastOne = { min: 1, int: true };
+  checkBounds('webhook delivery', c, { timeoutMs: atLeastOne, concurrency: atLeastOne, logMaxEntries: atLeastOne, logTtlSec: atLeastOne });
   return c;
 }
 
