@@ -32,8 +32,8 @@ import { clusterViewRoutes } from './routes/cluster-view-page.js';
 import { jobEventRoutes } from './routes/job-events.js';
 import { jobRoutes } from './routes/jobs.js';
 import { modelRoutes } from './routes/models.js';
-import { ollamaRoutes } from './routes/ollama.js';
-import { ollamaCompatRoutes } from './routes/ollama-compat.js';
+import { ollamaRoutes } from './ollama/routes.js';
+import { ollamaCompatRoutes } from './ollama/compat-routes.js';
 import { systemRoutes } from './routes/system.js';
 import { checkWebhookUrl, parseAllowList } from './webhooks/ssrf-guard.js';
 

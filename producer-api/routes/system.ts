@@ -6,7 +6,7 @@ import { metrics } from '../settings/metrics.js';
 import { residentOn, type ClusterView } from '../fleet/cluster-view.js';
 import type { ModelQueues } from '../jobs/model-queues.js';
 import { metricsAuth } from '../middleware/auth.js';
-import { inApiCluster, metricsText } from '../api-processes.js';
+import { inApiCluster, metricsText } from '../processes/metrics-relay.js';
 
 /**
  * `onScrape` refreshes metrics read from Redis at scrape time, `afterScrape` clears them again:

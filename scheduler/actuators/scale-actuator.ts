@@ -8,7 +8,6 @@ import { ConfigError } from '../../protocol/env.js';
 import { checkBounds } from '../../protocol/options-check.js';
 import type { Logger } from '../../protocol/logger.js';
 import { registry } from '../../protocol/metrics.js';
-import type { ReleaseTarget } from '../actions.js';
 
 export interface ScaleActuator {
   /**
@@ -17,6 +16,12 @@ export interface ScaleActuator {
    * scale-down should remove (actuators that cannot choose ignore it).
    */
   apply(desiredWorkers: number, reason: string, target?: ScaleTarget): Promise<void>;
+}
+
+/** The drained worker a scale-down removes; `host` is its pod name in Kubernetes. */
+export interface ReleaseTarget {
+  readonly worker: string;
+  readonly host: string;
 }
 
 export interface ScaleTarget {

@@ -6,7 +6,6 @@
  * sends `EVAL` or `EVALSHA`.
  */
 import { TERMINAL_STATUSES } from '../../protocol/statuses.js';
-import type { RedisClient } from '../redis-client.js';
 import { loadLua } from './loader.js';
 
 /** Tokens up to this size ride on their bus message; longer ones are read from the stream. */
@@ -109,17 +108,22 @@ export interface TransitionKeys {
   fleetUsage: string;
 }
 
-const instances = new WeakMap<RedisClient, Scripts>();
+/** What the registry needs of a client: ioredis' `defineCommand` (a `Redis` or a `Cluster`). */
+export interface ScriptHost {
+  defineCommand(name: string, definition: { numberOfKeys: number; lua: string }): void;
+}
+
+const instances = new WeakMap<ScriptHost, Scripts>();
 
 export class Scripts {
   /** The scripts on `redis`, registered on first use. */
-  static for(redis: RedisClient): Scripts {
+  static for(redis: ScriptHost): Scripts {
     let s = instances.get(redis);
     if (!s) instances.set(redis, (s = new Scripts(redis)));
     return s;
   }
 
-  private constructor(private readonly redis: RedisClient) {
+  private constructor(private readonly redis: ScriptHost) {
     for (const [name, lua] of scriptSources()) redis.defineCommand(SCRIPTS[name][0], { numberOfKeys: SCRIPTS[name][2], lua });
   }
 

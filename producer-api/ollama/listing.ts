@@ -1,7 +1,15 @@
 /** `/api/tags` and `/api/ps` entries in Ollama's shapes, from the cluster snapshot. */
 import type { CatalogEntry } from '../../protocol/worker-state.js';
 import type { ClusterSnapshot } from '../fleet/cluster-view.js';
-import { modelCapabilities } from './ollama-compat.js';
+
+/** What the embedding models are: Ollama reports `embedding` for models with a pooling layer (BERT families). */
+const EMBEDDING_FAMILIES = new Set(['bert', 'nomic-bert', 'nomic-bert-moe', 'jina-bert-v2', 'xlm-roberta', 'new', 'gte']);
+
+/** Ollama's `capabilities` for a catalog entry: `embedding` for embedding models, else `completion`. */
+export function modelCapabilities(e: { name: string; family: string | null }): string[] {
+  const embedding = (e.family !== null && EMBEDDING_FAMILIES.has(e.family)) || /(^|[-_/.])embed/i.test(e.name);
+  return embedding ? ['embedding'] : ['completion'];
+}
 
 /** Residency is pinned by the fabric (keep_alive -1), which Ollama shows as a far-future expiry. */
 const PINNED_EXPIRY = '2318-08-30T00:00:00Z';
