@@ -20,6 +20,7 @@ import { RETRYABLE_STATUSES, isTerminal, visibleStatus, type JobStatus } from '.
 import { loadingOn, residentOn, type ClusterView } from '../fleet/cluster-view.js';
 import type { ArrivalBatcher } from './arrival-batcher.js';
 import type { EventHub } from './event-hub.js';
+import { followJob, type JobFollow } from './job-follower.js';
 import { HttpError, badRequest, conflict, notFound, unavailable } from '../http/http-error.js';
 import type { ModelQueues } from './model-queues.js';
 import type { ApiOptions } from '../settings/options.js';
@@ -46,12 +47,6 @@ export interface SubmitResult {
   created: boolean;
   /** Where a new job stood in its queue when it was accepted. */
   queue?: { position: number; depth: number };
-}
-
-interface Watch {
-  done: Promise<void>;
-  wake: () => void;
-  stop: () => void;
 }
 
 /** One submission: who asks, for what, and how long they will wait for the result. */
@@ -377,25 +372,14 @@ export class JobService {
     }
   }
 
-  private watch(id: string, signal?: AbortSignal): Watch {
-    let wake: () => void = () => undefined;
-    const done = new Promise<void>((r) => (wake = r));
-    signal?.addEventListener('abort', () => wake(), { once: true });
-    const stop = this.d.hub.listen(id, (n) => {
-      if (n.type === 'status' && n.status && isTerminal(n.status as JobStatus)) wake();
-      // The bus reconnected: an end announced meanwhile was missed, so look at the record.
-      else if (n.type === 'resync') void this.d.store.get(id).then((r) => r && isTerminal(r.status) && wake(), () => undefined);
-    });
-    return { done, wake: () => wake(), stop };
+  /** Watches for the job's end only (no stream reads); in place before anything that could end it. */
+  private watch(id: string, signal?: AbortSignal): JobFollow {
+    return followJob(this.d, id, { signal });
   }
 
-  private async awaitWatch(watch: Watch, id: string, ms: number): Promise<JobRecord | null> {
-    const timer = setTimeout(watch.wake, ms);
-    try {
-      await watch.done;
-      return await this.d.store.get(id);
-    } finally {
-      clearTimeout(timer);
-    }
+  /** Waits up to `ms` for the watched job's end, then reads its record. */
+  private async awaitWatch(watch: JobFollow, id: string, ms: number): Promise<JobRecord | null> {
+    await watch.until(ms);
+    return this.d.store.get(id);
   }
 }

@@ -12,7 +12,7 @@ import type { ClusterView } from '../fleet/cluster-view.js';
 import type { EventHub } from '../jobs/event-hub.js';
 import { HttpError, badRequest } from '../http/http-error.js';
 import type { JobService } from '../jobs/job-service.js';
-import { followJob } from '../jobs/job-follower.js';
+import { followTokens } from '../jobs/job-follower.js';
 import type { ApiOptions } from '../settings/options.js';
 import { describeZodError, parseModelName } from '../http/request-parsing.js';
 import { psEntries, showEntry, tagEntries } from './listing.js';
@@ -98,7 +98,7 @@ export function ollamaRoutes(d: OllamaRoutesDeps): Router {
     res.setHeader('X-Fabric-Job-Id', record.id);
     gone.signal.addEventListener('abort', () => void d.jobs.cancel('*', record.id).catch(() => undefined), { once: true });
     res.status(200).setHeader('Content-Type', 'application/x-ndjson');
-    const rec = await followJob(d, record.id, (t) => res.write(`${JSON.stringify({ model, created_at: created(), ...piece(t), done: false })}\n`), { timeoutMs: d.opts.maxWaitMs, signal: gone.signal });
+    const rec = await followTokens(d, record.id, (t) => res.write(`${JSON.stringify({ model, created_at: created(), ...piece(t), done: false })}\n`), { timeoutMs: d.opts.maxWaitMs, signal: gone.signal });
     const failure = failureOf(rec);
     if (failure) res.write(`${JSON.stringify({ error: failure.message })}\n`);
     else res.write(`${JSON.stringify({ model, created_at: created(), ...piece(''), ...finalFields(rec!) })}\n`);
