@@ -5,7 +5,7 @@
  * and each costs one round trip.
  */
 import type { Keys } from '../protocol/keys.js';
-import { isCluster, type RedisClient } from './redis-client.js';
+import type { RedisClient } from './redis-client.js';
 import { jobTag } from '../protocol/slot-tags.js';
 import type { JobRecord, Priority, Task } from '../protocol/job.js';
 import type { StoredStatus } from '../protocol/statuses.js';
@@ -47,14 +47,10 @@ export interface BacklogGuard {
   priority?: number;
 }
 
-/**
- * The tenant's admission: its priority class and limits, made with the create; or, with
- * `priority`, already made (on a Redis Cluster, where it is a script of its own).
- */
+/** The tenant's admission of the job: its priority class and limits. */
 export interface Admission {
   cls: PriorityClass;
   limit: TenantLimit;
-  priority?: number;
 }
 
 /** `priority` is the one the admission gave (absent when the caller gave it). */
@@ -129,13 +125,29 @@ export class JobStore {
   /**
    * Admits the job for its tenant (waiting cap, fair-share priority) and writes its record in
    * status `queued` with its first event, unless the model's backlog (the BullMQ keys in
-   * `backlog`) or the tenant's waiting cap is full; one round trip. Returns where the job will
-   * stand in its queue and the BullMQ priority to add it with.
+   * `backlog`) or the tenant's waiting cap is full. Returns where the job will stand in its queue
+   * and the BullMQ priority to add it with. One script on one server; on a Redis Cluster, where
+   * the tenant's keys live in another slot, the admission runs first as scripts of its own and is
+   * given back if the job is not created.
    */
   async create(job: NewJob, backlog: BacklogGuard, admission?: Admission): Promise<CreateResult> {
+    if (!admission || this.ledger.oneServer) return this.createRecord(job, backlog, admission);
+    const admitted = await this.ledger.admit({ tenant: job.tenant, model: job.model, cls: admission.cls, limit: admission.limit, prioritizedKey: backlog.prioritizedKey });
+    if (!admitted.admitted) return { created: false, waiting: admitted.waiting };
+    const giveBack = () => this.ledger.release(job.tenant, admission.cls).catch(() => undefined);
+    const res = await this.createRecord(job, backlog, admission, admitted.priority).catch(async (err: unknown) => {
+      await giveBack();
+      throw err;
+    });
+    if (!res.created) await giveBack();
+    return res;
+  }
+
+  /** The create script: admits the job in it too unless `admittedPriority` says it was already. */
+  private async createRecord(job: NewJob, backlog: BacklogGuard, admission: Admission | undefined, admittedPriority?: number): Promise<CreateResult> {
     // Sent with the script, not after it: no extra round trip (a tag indexed for a refused job is harmless).
     if (job.deadline > 0) void this.indexDeadlineTag(job.id);
-    const admitHere = admission !== undefined && admission.priority === undefined;
+    const admitHere = admission !== undefined && admittedPriority === undefined;
     const res = await this.scripts.jobCreate({
       keys: {
         job: this.keys.job(job.id),
@@ -154,7 +166,7 @@ export class JobStore {
       jobId: job.id,
       deadline: job.deadline,
       admission: admitHere ? admitArgs(job.tenant, admission.cls, admission.limit, true) : null,
-      priority: admission?.priority ?? backlog.priority ?? 0,
+      priority: admittedPriority ?? backlog.priority ?? 0,
       now: Date.now(),
       fields: encodeFields({
         id: job.id,
@@ -237,9 +249,9 @@ export class JobStore {
     const ttl = TERMINAL_STATUSES.has(to) ? this.opts.resultTtlSec : 0;
     const finishedAt = typeof fields.finished_at === 'number' ? fields.finished_at : null;
     const usage = (fields.usage as JobMove['usage']) ?? null;
-    // On a Redis Cluster the tenant's keys live in other slots than the job's: the ledger moves
-    // its counts after the script there, and keys of the job's slot stand in for them.
-    const owner = isCluster(this.redis) ? '' : tenant;
+    // On a Redis Cluster the tenant's keys live in other slots than the job's: the ledger counts
+    // the change after the script there, and keys of the job's slot stand in for them.
+    const owner = this.ledger.oneServer ? tenant : '';
     const ledgerKeys = owner
       ? { tenantJobs: this.keys.tenantJobs(owner), dayUsage: this.keys.tenantUsage(owner, utcDay(finishedAt ?? Date.now())), totalUsage: this.keys.tenantUsage(owner, 'total'), fleetUsage: this.keys.fleetUsage() }
       : { tenantJobs: this.keys.job(id), dayUsage: this.keys.job(id), totalUsage: this.keys.job(id), fleetUsage: this.keys.job(id) };
@@ -261,7 +273,7 @@ export class JobStore {
       fields: encodeFields(fields),
     });
     if (!res.applied) return { ok: false, current: res.current as StoredStatus | null };
-    await this.ledger.move({ tenant: res.tenant, model: res.model, from: res.previous as StoredStatus, to, startedAt: res.startedAt, finishedAt, usage, counted: res.counted, countsWaiting: res.countsWaiting });
+    await this.ledger.account({ tenant: res.tenant, model: res.model, from: res.previous as StoredStatus, to, startedAt: res.startedAt, finishedAt, usage, counted: res.counted, countsWaiting: res.countsWaiting });
     return { ok: true, eventId: res.eventId };
   }
 

@@ -65,12 +65,18 @@ export function msToNextUtcDay(now: number): number {
 
 export class TenantLedger {
   private readonly scripts: Scripts;
+  /**
+   * One server (or a sentinel-managed master): the job's own scripts may touch its tenant's keys.
+   * False on a Redis Cluster, where they live in other slots. Decided here, once per client.
+   */
+  readonly oneServer: boolean;
 
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {
     this.scripts = Scripts.for(redis);
+    this.oneServer = !isCluster(redis);
   }
 
   /** The one round trip of every tenant request: takes a request from the bucket, checks the token budget. */
@@ -99,7 +105,7 @@ export class TenantLedger {
     const tenantJobs = this.keys.tenantJobs(a.tenant);
     const fairClock = this.keys.fairClock(a.model, a.cls);
     const admission = admitArgs(a.tenant, a.cls, a.limit, a.counted !== false);
-    const r = isCluster(this.redis)
+    const r = !this.oneServer
       ? await this.admitAcrossSlots(tenantJobs, fairClock, a.prioritizedKey, admission, a.cls)
       : await this.scripts.tenantAdmit({ tenantJobs, fairClock, prioritized: a.prioritizedKey, admission });
     return r.admitted ? { admitted: true, priority: band.base + r.offset } : r;
@@ -123,32 +129,35 @@ export class TenantLedger {
   }
 
   /**
-   * Follows one job's status change into the waiting/running counts and, once it ends, usage;
-   * nothing to do when the transition script already did it (`counted`).
+   * Follows one job's status change into the waiting/running counts and, once it ends, usage,
+   * when the transition script did not (`counted`): in Lua (tenant-account.lua), one script on
+   * one server; on a cluster one on the tenant's slot and, for an end, one on the fleet usage's.
    */
-  async move(m: JobMove): Promise<void> {
+  async account(m: JobMove): Promise<void> {
     if (!m.tenant || m.from === m.to || m.counted) return;
-    const jobs = this.keys.tenantJobs(m.tenant);
-    const tx = this.redis.multi();
-    // The fleet's total lives in another cluster slot than the tenant's keys: its own MULTI there.
-    const fleetTx = isCluster(this.redis) ? this.redis.multi() : tx;
-    // Batch lines are not among the waiting jobs the admission counted.
-    const waits = m.countsWaiting !== false;
-    if (m.from === 'running' || (m.from === 'queued' && waits)) tx.hincrby(jobs, m.from, -1);
-    if (m.to === 'running' || (m.to === 'queued' && waits)) tx.hincrby(jobs, m.to, 1);
-    if (TERMINAL_STATUSES.has(m.to)) {
-      const at = m.finishedAt ?? Date.now();
-      const day = this.keys.tenantUsage(m.tenant, utcDay(at));
-      // Per day (kept USAGE_TTL_SEC), per tenant since the start, and the fleet's total.
-      for (const [usage, t] of [[day, tx], [this.keys.tenantUsage(m.tenant, 'total'), tx], [this.keys.fleetUsage(), fleetTx]] as const) {
-        t.hincrby(usage, `jobs_${m.to}`, 1);
-        if (m.usage?.prompt_tokens) t.hincrby(usage, 'prompt_tokens', m.usage.prompt_tokens);
-        if (m.usage?.completion_tokens) t.hincrby(usage, 'completion_tokens', m.usage.completion_tokens);
-        if (m.from === 'running' && m.startedAt) t.hincrby(usage, 'gpu_ms', Math.max(0, at - m.startedAt));
-      }
-      tx.expire(day, USAGE_TTL_SEC);
+    const finishedAt = m.finishedAt ?? Date.now();
+    const ended = TERMINAL_STATUSES.has(m.to);
+    const change = {
+      from: m.from,
+      to: m.to,
+      // Batch lines are not among the waiting jobs the admission counted.
+      countsWaiting: m.countsWaiting !== false,
+      startedAt: m.startedAt,
+      finishedAt,
+      promptTokens: Math.max(0, Math.round(m.usage?.prompt_tokens ?? 0)),
+      completionTokens: Math.max(0, Math.round(m.usage?.completion_tokens ?? 0)),
+    };
+    // Per day (kept USAGE_TTL_SEC), per tenant since the start, and the fleet's total.
+    const tenantUsages = [this.keys.tenantUsage(m.tenant, utcDay(finishedAt)), this.keys.tenantUsage(m.tenant, 'total')];
+    const tenantJobs = this.keys.tenantJobs(m.tenant);
+    if (this.oneServer) {
+      await this.scripts.tenantAccount({ ...change, tenantJobs, usages: [...tenantUsages, this.keys.fleetUsage()], dayTtlSec: USAGE_TTL_SEC });
+      return;
     }
-    await Promise.all(fleetTx === tx || fleetTx.length === 0 ? [tx.exec()] : [tx.exec(), fleetTx.exec()]);
+    await Promise.all([
+      this.scripts.tenantAccount({ ...change, tenantJobs, usages: ended ? tenantUsages : [], dayTtlSec: ended ? USAGE_TTL_SEC : 0 }),
+      ...(ended ? [this.scripts.tenantAccount({ ...change, tenantJobs: null, usages: [this.keys.fleetUsage()], dayTtlSec: 0 })] : []),
+    ]);
   }
 
   /** Whether the tenant has used its daily token budget today (UTC); never with no budget (and no round trip). */

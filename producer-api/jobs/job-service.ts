@@ -9,7 +9,7 @@ import { type JobPayload, type JobRecord, type StatusListener, type SubmitBody, 
 import type { JobStore } from '../../store/job-store.js';
 import type { Keys } from '../../protocol/keys.js';
 import type { Logger } from '../../protocol/logger.js';
-import { isCluster, type RedisClient } from '../../store/redis-client.js';
+import type { RedisClient } from '../../store/redis-client.js';
 import { newJobId } from '../../protocol/slot-tags.js';
 import { UNKNOWN_LABEL, metrics } from '../settings/metrics.js';
 import { priorityBand, priorityClassOf } from '../../protocol/tenant-fairness.js';
@@ -168,22 +168,13 @@ export class JobService {
     const cls = priorityClassOf(rec.priority, rec.metadata);
     const limit = opts.tenantLimits.forTenant(tenant);
     const admissionsKey = this.d.keys.modelAdmissions(model);
-    // One script on one server; on a Redis Cluster the admission is its own (the tenant's keys live in another slot).
-    const admission = isCluster(this.d.redis) ? await store.ledger.admit({ tenant, model, cls, limit, prioritizedKey: q.prioritized }) : null;
     const refused = (waiting: number) => {
       metrics.jobsRejected.inc({ model, reason: 'quota' });
       return tenantLimitError('waiting_jobs', `tenant ${tenant} has ${waiting} jobs waiting (limit ${limit.maxWaiting}); retry once some have started`, this.retryAfterSec(waiting));
     };
-    if (admission && !admission.admitted) throw refused(admission.waiting);
-    const created = await store
-      .create(rec, { waitKey: q.wait, prioritizedKey: q.prioritized, admissionsKey, maxBacklog: opts.maxBacklog }, { cls, limit, ...(admission?.admitted ? { priority: admission.priority } : {}) })
-      .catch(async (err: unknown) => {
-        if (admission) await store.ledger.release(tenant, cls).catch(() => undefined);
-        throw err;
-      });
+    const created = await store.create(rec, { waitKey: q.wait, prioritizedKey: q.prioritized, admissionsKey, maxBacklog: opts.maxBacklog }, { cls, limit });
     if (!created.created && 'waiting' in created) throw refused(created.waiting);
     if (!created.created) {
-      if (admission) await store.ledger.release(tenant, cls).catch(() => undefined);
       metrics.jobsRejected.inc({ model, reason: 'backlog' });
       // Admissions in flight may be counted twice for a moment, so the bound is what is known exactly.
       throw unavailable('backlog_full', `model ${model} has its limit of ${opts.maxBacklog} jobs waiting; retry later`, this.retryAfterSec(created.backlog));

@@ -47,7 +47,7 @@ redis.call('PUBLISH', ARGV[4], ARGV[7] .. ' ' .. id .. ' status ' .. ARGV[1])
 local tenant = rec[2] or ''
 if tenant == '' or ARGV[9] ~= tenant then return {1, id, current, tenant, rec[3] or '', rec[4] or '', 0, rec[5] or ''} end
 accountStatusChange({
-  jobs = KEYS[3], dayUsage = KEYS[4], totalUsage = KEYS[5], fleetUsage = KEYS[6],
+  jobs = KEYS[3], usages = {KEYS[4], KEYS[5], KEYS[6]}, dayUsage = KEYS[4],
   from = current, to = ARGV[1], countsWaiting = rec[5], startedAt = rec[4], finishedAt = ARGV[12],
   promptTokens = ARGV[10], completionTokens = ARGV[11], dayTtlSec = ARGV[13],
 })

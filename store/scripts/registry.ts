@@ -33,7 +33,9 @@ const SCRIPTS = {
   batchCollect: ['fabricBatchCollect', 'batch-collect', 3],
   leaseRenew: ['fabricLeaseRenew', 'lease-renew', 1],
   leaseRelease: ['fabricLeaseRelease', 'lease-release', 1],
-} as const satisfies Record<string, readonly [string, string, number]>;
+  // null: as many KEYS as the call gives.
+  tenantAccount: ['fabricTenantAccount', 'tenant-account', null],
+} as const satisfies Record<string, readonly [string, string, number | null]>;
 
 type ScriptName = keyof typeof SCRIPTS;
 type Arg = string | number;
@@ -110,7 +112,7 @@ export interface TransitionKeys {
 
 /** What the registry needs of a client: ioredis' `defineCommand` (a `Redis` or a `Cluster`). */
 export interface ScriptHost {
-  defineCommand(name: string, definition: { numberOfKeys: number; lua: string }): void;
+  defineCommand(name: string, definition: { numberOfKeys?: number; lua: string }): void;
 }
 
 const instances = new WeakMap<ScriptHost, Scripts>();
@@ -124,12 +126,15 @@ export class Scripts {
   }
 
   private constructor(private readonly redis: ScriptHost) {
-    for (const [name, lua] of scriptSources()) redis.defineCommand(SCRIPTS[name][0], { numberOfKeys: SCRIPTS[name][2], lua });
+    for (const [name, lua] of scriptSources()) {
+      const numberOfKeys = SCRIPTS[name][2];
+      redis.defineCommand(SCRIPTS[name][0], numberOfKeys === null ? { lua } : { numberOfKeys, lua });
+    }
   }
 
   private run<T>(name: ScriptName, keys: readonly string[], args: readonly Arg[]): Promise<T> {
     const command = (this.redis as unknown as Record<string, (...a: Arg[]) => Promise<T>>)[SCRIPTS[name][0]]!;
-    return command.call(this.redis, ...keys, ...args);
+    return SCRIPTS[name][2] === null ? command.call(this.redis, keys.length, ...keys, ...args) : command.call(this.redis, ...keys, ...args);
   }
 
   /** job-create.lua: admits (unless `admission` is null and `priority` given) and creates a job's record. */
@@ -252,6 +257,36 @@ export class Scripts {
   /** batch-collect.lua: records a line's result if it was still pending; true when this call wrote it. */
   async batchCollect(a: { pending: string; list: string; batch: string; line: number; text: string; counterField: string; bytesField: string }): Promise<boolean> {
     return (await this.run<number>('batchCollect', [a.pending, a.list, a.batch], [String(a.line), a.text, a.counterField, a.bytesField])) === 1;
+  }
+
+  /**
+   * tenant-account.lua: counts a status change for a tenant apart from the job's transition:
+   * `tenantJobs` (null: counts not moved; then any key of the usages' slot goes first) and the
+   * `usages` an end is counted in, the first kept `dayTtlSec` when given.
+   */
+  async tenantAccount(a: {
+    tenantJobs: string | null;
+    usages: readonly string[];
+    dayTtlSec: number;
+    from: string;
+    to: string;
+    countsWaiting: boolean;
+    startedAt: number | null;
+    finishedAt: number;
+    promptTokens: number;
+    completionTokens: number;
+  }): Promise<void> {
+    await this.run('tenantAccount', [a.tenantJobs ?? a.usages[0]!, ...a.usages], [
+      a.from,
+      a.to,
+      a.countsWaiting ? '1' : '0',
+      a.startedAt ?? '',
+      a.finishedAt,
+      a.promptTokens,
+      a.completionTokens,
+      a.dayTtlSec,
+      a.tenantJobs === null ? '0' : '1',
+    ]);
   }
 
   /** lease-renew.lua: extends the lease if `owner` holds it. */
