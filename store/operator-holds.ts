@@ -1,11 +1,7 @@
-/** Reads and writes operators' holds and pins (protocol/operator-holds.ts holds their meaning). */
+/** Writes operators' holds and pins (protocol/operator-holds.ts holds their meaning; store/fleet-reader.ts reads them). */
 import type { RedisClient } from './redis-client.js';
 import type { Keys } from '../protocol/keys.js';
-import { parseHolds, type OperatorHold, type OperatorHoldKind } from '../protocol/operator-holds.js';
-
-export async function readHolds(redis: RedisClient, keys: Keys): Promise<Map<string, OperatorHold>> {
-  return parseHolds(await redis.hgetall(keys.operatorHolds()));
-}
+import type { OperatorHold, OperatorHoldKind } from '../protocol/operator-holds.js';
 
 /** Sets the model's hold or pin (`forMs` 0: until the next operator command), or clears it (`kind` null). */
 export async function setHold(redis: RedisClient, keys: Keys, model: string, kind: OperatorHoldKind | null, forMs: number, now = Date.now()): Promise<OperatorHold | null> {

@@ -2,7 +2,6 @@
  * The API's read of the fleet: live worker heartbeats and the model catalog, cached briefly
  * so a burst of submissions costs one read, plus the pure choice of a worker for a load.
  */
-import { readHolds } from '../../store/operator-holds.js';
 import { type OperatorHold } from '../../protocol/operator-holds.js';
 import type { RedisClient } from '../../store/redis-client.js';
 import { readFleet } from '../../store/fleet-reader.js';
@@ -41,10 +40,10 @@ export class ClusterView {
   }
 
   private async read(): Promise<ClusterSnapshot> {
-    const [{ gone, ...fleet }, holds] = await Promise.all([readFleet(this.redis, this.keys), readHolds(this.redis, this.keys)]);
+    const { gone, workers, catalog, measured, holds } = await readFleet(this.redis, this.keys);
     // A worker whose heartbeat expired is gone: drop it from the index.
     if (gone.length) await this.redis.srem(this.keys.workersIndex(), ...gone);
-    this.cached = { at: Date.now(), ...fleet, holds };
+    this.cached = { at: Date.now(), workers, catalog, measured, holds };
     return this.cached;
   }
 }
