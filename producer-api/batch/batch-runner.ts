@@ -15,7 +15,7 @@ import { Lease } from '../../store/lease.js';
 import type { Keys } from '../../protocol/keys.js';
 import type { Logger } from '../../protocol/logger.js';
 import { isTerminal, type JobStatus } from '../../protocol/statuses.js';
-import type { ClusterView } from '../fleet/cluster-view.js';
+import type { FleetView } from '../fleet/fleet-view.js';
 import { HttpError } from '../http/http-error.js';
 import { submitOpenAiJob, cancelQuietly, type BridgeDeps } from '../openai/job-bridge.js';
 import type { OpenAiEndpoint } from '../openai/requests.js';
@@ -33,7 +33,7 @@ export interface BatchRunnerDeps {
   files: FileStore;
   batches: BatchStore;
   bridge: BridgeDeps;
-  cluster: ClusterView;
+  fleet: FleetView;
   /** Holds back a batch whose tenant used its daily token budget. */
   budget: BatchBudget;
   /** Told when a batch reaches a terminal status (webhooks); must not throw. */
@@ -165,7 +165,7 @@ export class BatchRunner {
     let lines = 0;
     if (!file) errors.push({ code: 'file_not_found', message: `the input file ${b.inputFileId} no longer exists`, param: 'input_file_id', line: null });
     else {
-      const catalog = (await this.d.cluster.snapshot(0)).catalog;
+      const catalog = (await this.d.fleet.snapshot(0)).catalog;
       const seen = new Set<string>();
       for (let start = 0; start < file.lines; start += SLICE) {
         const slice = await this.d.files.lines(file.id, start, SLICE);
@@ -228,7 +228,7 @@ export class BatchRunner {
     if (cursor >= b.total) return false;
     if (room <= 0 || (await this.d.budget.holds(b))) return true;
     const raws = await this.d.files.lines(b.inputFileId, cursor, Math.min(room, SLICE));
-    const catalog = (await this.d.cluster.snapshot()).catalog;
+    const catalog = (await this.d.fleet.snapshot()).catalog;
     const submitted = new Map<number, PendingLine>();
     let blocked = false;
     // Submitted in order, a few at a time; the cursor only moves past a contiguous prefix.

@@ -17,7 +17,7 @@ import { tenantLimitError } from '../tenants/limit-error.js';
 import { runningCapOf } from '../../store/tenant-slots.js';
 import { bullJobId, queueKeys } from '../../store/queue-keys.js';
 import { RETRYABLE_STATUSES, isTerminal, visibleStatus, type JobStatus } from '../../protocol/statuses.js';
-import { loadingOn, residentOn, type ClusterView } from '../fleet/cluster-view.js';
+import { loadingOn, residentOn, type FleetView } from '../fleet/fleet-view.js';
 import type { ArrivalBatcher } from './arrival-batcher.js';
 import type { EventHub } from './event-hub.js';
 import { followJob, type JobFollow } from './job-follower.js';
@@ -30,7 +30,7 @@ export interface JobServiceDeps {
   keys: Keys;
   store: JobStore;
   queues: ModelQueues;
-  cluster: ClusterView;
+  fleet: FleetView;
   hub: EventHub;
   arrivals: ArrivalBatcher;
   opts: ApiOptions;
@@ -97,7 +97,7 @@ export class JobService {
   async submit(req: SubmitRequest): Promise<SubmitResult> {
     const { tenant, body, model, task, idempotencyKey, waitMs = 0, signal } = req;
     const { opts, keys, redis } = this.d;
-    const snap = await this.d.cluster.snapshot();
+    const snap = await this.d.fleet.snapshot();
     if (!snap.catalog.has(model)) {
       // Only known models become label values: invented names would add a series each, forever.
       metrics.jobsRejected.inc({ model: UNKNOWN_LABEL, reason: 'unknown_model' });
@@ -225,7 +225,7 @@ export class JobService {
   /** Wakes the scheduler when a job lands in a queue no replica serves or is loading. */
   private async wakeSchedulerIfCold(model: string): Promise<void> {
     try {
-      const snap = await this.d.cluster.snapshot();
+      const snap = await this.d.fleet.snapshot();
       if (residentOn(snap, model).length === 0 && loadingOn(snap, model).length === 0) {
         await this.d.redis.publish(this.d.keys.schedulerWake(), model);
       }
@@ -245,7 +245,7 @@ export class JobService {
     if (await this.expireIfDue(record, Date.now())) record = (await this.d.store.get(id)) ?? record;
     let loading = false;
     if (record.status === 'queued') {
-      const snap = await this.d.cluster.snapshot();
+      const snap = await this.d.fleet.snapshot();
       loading = residentOn(snap, record.model).length === 0 && loadingOn(snap, record.model).length > 0;
     }
     return { record, status: visibleStatus(record.status, loading) };

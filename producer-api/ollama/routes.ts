@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { chatMessageSchema, optionsSchema, type JobRecord, type SubmitBody, type Task } from '../../protocol/job.js';
 import type { JobStore } from '../../store/job-store.js';
 import { isTerminal } from '../../protocol/statuses.js';
-import type { ClusterView } from '../fleet/cluster-view.js';
+import type { FleetView } from '../fleet/fleet-view.js';
 import type { EventHub } from '../jobs/event-hub.js';
 import { HttpError, badRequest } from '../http/http-error.js';
 import type { JobService } from '../jobs/job-service.js';
@@ -43,7 +43,7 @@ export interface OllamaRoutesDeps {
   jobs: JobService;
   store: JobStore;
   hub: EventHub;
-  cluster: ClusterView;
+  fleet: FleetView;
   opts: ApiOptions;
 }
 
@@ -107,7 +107,7 @@ export function ollamaRoutes(d: OllamaRoutesDeps): Router {
 
   /** An empty prompt only asks Ollama to load the model; the fabric's workers own residency. */
   async function loadOnly(res: Response, model: string, piece: object) {
-    const snap = await d.cluster.snapshot();
+    const snap = await d.fleet.snapshot();
     if (!snap.catalog.has(model)) throw new HttpError(404, 'model_not_found', `model '${model}' not found`);
     res.json({ model, created_at: created(), ...piece, done: true, done_reason: 'load' });
   }
@@ -143,18 +143,18 @@ export function ollamaRoutes(d: OllamaRoutesDeps): Router {
   });
 
   r.get('/api/tags', async (_req, res) => {
-    res.json({ models: tagEntries(await d.cluster.snapshot(0)) });
+    res.json({ models: tagEntries(await d.fleet.snapshot(0)) });
   });
 
   r.get('/api/ps', async (_req, res) => {
-    res.json({ models: psEntries(await d.cluster.snapshot(0)) });
+    res.json({ models: psEntries(await d.fleet.snapshot(0)) });
   });
 
   // `ollama run` asks /api/show before it chats; answer from the catalog.
   r.post('/api/show', async (req, res) => {
     const b = parse(z.object({ model: z.string().optional(), name: z.string().optional() }), req.body);
     const model = parseModelName(b.model ?? b.name);
-    const entry = (await d.cluster.snapshot()).catalog.get(model);
+    const entry = (await d.fleet.snapshot()).catalog.get(model);
     if (!entry) throw new HttpError(404, 'model_not_found', `model '${model}' not found`);
     res.json(showEntry(entry));
   });
