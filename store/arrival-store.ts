@@ -5,7 +5,13 @@
 import type { RedisClient } from './redis-client.js';
 import type { Keys } from '../protocol/keys.js';
 import { Scripts } from './scripts/registry.js';
-import { ARRIVAL_BUCKET_BASE_MS, ARRIVAL_BUCKETS, ARRIVAL_HISTOGRAM_CAP, ARRIVAL_RATE_TAU_MS, ARRIVAL_TTL_MS } from '../protocol/arrivals.js';
+import {
+  ARRIVAL_BUCKET_BASE_MS,
+  ARRIVAL_BUCKETS,
+  ARRIVAL_HISTOGRAM_CAP,
+  ARRIVAL_RATE_TAU_MS,
+  ARRIVAL_TTL_MS,
+} from '../protocol/arrivals.js';
 
 /** Records accepted jobs for `model` at the given times (oldest first) in one atomic round trip. */
 export async function recordArrivals(redis: RedisClient, keys: Keys, model: string, times: readonly number[]): Promise<void> {

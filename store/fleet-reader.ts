@@ -24,7 +24,11 @@ export interface FleetRead extends Fleet {
  * Reads the fleet. `more` may add commands to the second round trip (it sees the catalog just
  * read); their keys may live in any cluster slot.
  */
-export async function readFleet(redis: RedisClient, keys: Keys, more?: (p: ChainableCommander, catalog: ReadonlyMap<string, CatalogEntry>) => void): Promise<FleetRead> {
+export async function readFleet(
+  redis: RedisClient,
+  keys: Keys,
+  more?: (p: ChainableCommander, catalog: ReadonlyMap<string, CatalogEntry>) => void,
+): Promise<FleetRead> {
   const [ids, catalogRaw, footprintsRaw, holdsRaw] = (await execOrThrow(
     redis.pipeline().smembers(keys.workersIndex()).hgetall(keys.catalog()).hgetall(keys.footprints()).hgetall(keys.operatorHolds()),
   )) as [string[], Record<string, string>, Record<string, string>, Record<string, string>];

@@ -4,7 +4,14 @@ import type { Keys } from '../protocol/keys.js';
 import type { OperatorHold, OperatorHoldKind } from '../protocol/operator-holds.js';
 
 /** Sets the model's hold or pin (`forMs` 0: until the next operator command), or clears it (`kind` null). */
-export async function setHold(redis: RedisClient, keys: Keys, model: string, kind: OperatorHoldKind | null, forMs: number, now = Date.now()): Promise<OperatorHold | null> {
+export async function setHold(
+  redis: RedisClient,
+  keys: Keys,
+  model: string,
+  kind: OperatorHoldKind | null,
+  forMs: number,
+  now = Date.now(),
+): Promise<OperatorHold | null> {
   if (kind === null) {
     await redis.hdel(keys.operatorHolds(), model);
     return null;

@@ -5,7 +5,8 @@ describe('the script registry', () => {
   it('expands each include once and leaves no include line or placeholder in any script', () => {
     for (const [name, lua] of scriptSources()) {
       expect(lua, name).not.toMatch(/@include|\{\{\w+\}\}/);
-      for (const fn of lua.matchAll(/^local function (\w+)/gm)) expect(lua.split(`local function ${fn[1]}(`).length, `${name}: ${fn[1]}`).toBe(2);
+      for (const fn of lua.matchAll(/^local function (\w+)/gm))
+        expect(lua.split(`local function ${fn[1]}(`).length, `${name}: ${fn[1]}`).toBe(2);
     }
   });
 

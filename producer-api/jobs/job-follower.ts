@@ -96,7 +96,11 @@ export function followJob(d: { store: JobStore; hub: EventHub }, id: string, o: 
     if (!o.onEvent) {
       if (n.type === 'status' && n.status && isTerminal(n.status as JobStatus)) finish('ended');
       // The bus reconnected: an end announced meanwhile was missed, so look at the record.
-      else if (n.type === 'resync') void d.store.get(id).then((r) => r && isTerminal(r.status) && finish('ended'), () => undefined);
+      else if (n.type === 'resync')
+        void d.store.get(id).then(
+          (r) => r && isTerminal(r.status) && finish('ended'),
+          () => undefined,
+        );
       return;
     }
     // A token that carries its text and directly follows what was delivered goes out as is: no read.

@@ -11,6 +11,7 @@ export function failureOf(rec: JobRecord | null): HttpError | null {
   if (rec.status === 'succeeded') return null;
   const message = rec.error?.message ?? `job ${rec.status}`;
   // The caller's input was at fault (found only at the worker): a 4xx, as Ollama answers it.
-  if (rec.error && CALLER_ERRORS.has(rec.error.code)) return new HttpError(rec.error.code === 'model_not_found' ? 404 : 400, rec.error.code, message);
+  if (rec.error && CALLER_ERRORS.has(rec.error.code))
+    return new HttpError(rec.error.code === 'model_not_found' ? 404 : 400, rec.error.code, message);
   return new HttpError(rec.status === 'timed_out' ? 504 : rec.status === 'canceled' ? 499 : 500, rec.status, message);
 }

@@ -2,118 +2,36 @@
  * Every Lua script of the fabric, registered once per Redis client (ioredis `defineCommand`:
  * EVALSHA, falling back to EVAL once per connection) and called through one typed method each:
  * named arguments in, a parsed reply out. Each script's KEYS and ARGV are documented in the
- * header of its `.lua` file; this file is the only one that knows their order. No other file
+ * header of its `.lua` file; this file (with definitions.ts) is the only one that knows their order. No other file
  * sends `EVAL` or `EVALSHA`.
  */
-import { TERMINAL_STATUSES } from '../../protocol/statuses.js';
-import { loadLua } from './loader.js';
+import {
+  NO_ADMISSION,
+  SCRIPTS,
+  admissionArgv,
+  admitReply,
+  scriptSources,
+  type AdmissionArgs,
+  type AdmitReply,
+  type Arg,
+  type GateReply,
+  type JobCreateReply,
+  type JobTransitionReply,
+  type ScriptHost,
+  type ScriptName,
+  type TransitionKeys,
+} from './definitions.js';
 
-/** Tokens up to this size ride on their bus message; longer ones are read from the stream. */
-export const BUS_TOKEN_MAX_BYTES = 4096;
-/** An admission left by a crash between a job's create and its BullMQ add lapses after this (job-create.lua). */
-export const ADMISSION_TTL_MS = 30_000;
-
-const CONSTANTS = { BUS_TOKEN_MAX_BYTES, ADMISSION_TTL_MS, TERMINAL_LIST: `,${[...TERMINAL_STATUSES].join(',')},` };
-
-/** Command name (as Redis' command stats show it), file and KEYS count of each script. */
-const SCRIPTS = {
-  jobCreate: ['fabricCreate', 'job-create', 8],
-  jobClearDeadlines: ['fabricClearDeadlines', 'job-clear-deadlines', 1],
-  jobTransition: ['fabricTransition', 'job-transition', 6],
-  jobAppend: ['fabricAppend', 'job-append', 1],
-  tenantGate: ['fabricTenantGate', 'tenant-gate', 2],
-  tenantAdmit: ['fabricTenantAdmit', 'tenant-admit', 3],
-  tenantAdmitCap: ['fabricTenantAdmitTenant', 'tenant-admit-cap', 1],
-  tenantFairTag: ['fabricTenantFairTag', 'tenant-fair-tag', 2],
-  slotTake: ['fabricTakeSlot', 'slot-take', 2],
-  slotRenew: ['fabricRenewSlots', 'slot-renew', 1],
-  slotRelease: ['fabricReleaseSlot', 'slot-release', 2],
-  arrivalsRecord: ['fabricRecordArrivals', 'arrivals-record', 1],
-  batchTransition: ['fabricBatchTransition', 'batch-transition', 1],
-  batchCollect: ['fabricBatchCollect', 'batch-collect', 3],
-  leaseRenew: ['fabricLeaseRenew', 'lease-renew', 1],
-  leaseRelease: ['fabricLeaseRelease', 'lease-release', 1],
-  // null: as many KEYS as the call gives.
-  tenantAccount: ['fabricTenantAccount', 'tenant-account', null],
-} as const satisfies Record<string, readonly [string, string, number | null]>;
-
-type ScriptName = keyof typeof SCRIPTS;
-type Arg = string | number;
-
-let sources: Map<ScriptName, string> | null = null;
-
-/** Each script's source, read and expanded once per process. */
-export function scriptSources(): ReadonlyMap<ScriptName, string> {
-  sources ??= new Map(Object.entries(SCRIPTS).map(([name, [, file]]) => [name as ScriptName, loadLua(file, CONSTANTS)]));
-  return sources;
-}
-
-/** A tenant's admission of one job (admission.lua's six ARGV). */
-export interface AdmissionArgs {
-  tenant: string;
-  weight: number;
-  /** The class's lowest BullMQ priority and its band size. */
-  classBase: number;
-  bandSize: number;
-  /** 0: none. */
-  waitingCap: number;
-  /** Count the job as waiting (false: a retry, already counted, or a batch line). */
-  count: boolean;
-}
-
-const admissionArgv = (a: AdmissionArgs): Arg[] => [a.tenant, a.weight, a.classBase, a.bandSize, a.waitingCap, a.count ? '1' : '0'];
-/** Stands in for the admission's ARGV when the job was admitted already. */
-const NO_ADMISSION: Arg[] = ['', 1, 0, 0, 0, '0'];
-
-export type JobCreateReply =
-  | { created: true; position: number; depth: number; priority: number }
-  | { created: false; backlog: number }
-  | { created: false; waiting: number };
-
-export type JobTransitionReply =
-  | {
-      applied: true;
-      eventId: string;
-      previous: string;
-      tenant: string;
-      model: string;
-      /** Epoch ms, null when the job never started. */
-      startedAt: number | null;
-      /** The tenant's counts and usage moved in the same script. */
-      counted: boolean;
-      /** False for a job not counted among its tenant's waiting jobs (a batch line). */
-      countsWaiting: boolean;
-    }
-  | { applied: false; current: string | null };
-
-export interface GateReply {
-  allowed: boolean;
-  /** The limit that refused the request. */
-  refused: 'requests' | 'tokens' | null;
-  /** Requests left in the bucket, null when no rate limit applies. */
-  remainingRequests: number | null;
-  /** Ms until the bucket is full again. */
-  resetRequestsMs: number;
-  retryAfterMs: number;
-  tokensUsedToday: number;
-}
-
-export type AdmitReply = { admitted: true; offset: number } | { admitted: false; waiting: number };
-
-/** The keys a job's status change touches: its own, and its tenant's ledger (one server only). */
-export interface TransitionKeys {
-  job: string;
-  events: string;
-  tenantJobs: string;
-  dayUsage: string;
-  totalUsage: string;
-  fleetUsage: string;
-}
-
-/** What the registry needs of a client: ioredis' `defineCommand` (a `Redis` or a `Cluster`). */
-export interface ScriptHost {
-  defineCommand(name: string, definition: { numberOfKeys?: number; lua: string }): void;
-}
+export { ADMISSION_TTL_MS, BUS_TOKEN_MAX_BYTES, scriptSources } from './definitions.js';
+export type {
+  AdmissionArgs,
+  AdmitReply,
+  GateReply,
+  JobCreateReply,
+  JobTransitionReply,
+  ScriptHost,
+  TransitionKeys,
+} from './definitions.js';
 
 const instances = new WeakMap<ScriptHost, Scripts>();
 
@@ -139,7 +57,16 @@ export class Scripts {
 
   /** job-create.lua: admits (unless `admission` is null and `priority` given) and creates a job's record. */
   async jobCreate(a: {
-    keys: { job: string; events: string; wait: string; prioritized: string; deadlines: string; admissions: string; tenantJobs: string; fairClock: string };
+    keys: {
+      job: string;
+      events: string;
+      wait: string;
+      prioritized: string;
+      deadlines: string;
+      admissions: string;
+      tenantJobs: string;
+      fairClock: string;
+    };
     maxBacklog: number;
     eventsMaxLen: number;
     firstEvent: string;
@@ -154,7 +81,18 @@ export class Scripts {
     const r = await this.run<number[]>(
       'jobCreate',
       [k.job, k.events, k.wait, k.prioritized, k.deadlines, k.admissions, k.tenantJobs, k.fairClock],
-      [a.maxBacklog, a.eventsMaxLen, a.firstEvent, a.jobId, a.deadline, ...(a.admission ? admissionArgv(a.admission) : NO_ADMISSION), a.admission ? '1' : '0', a.priority, a.now, ...a.fields],
+      [
+        a.maxBacklog,
+        a.eventsMaxLen,
+        a.firstEvent,
+        a.jobId,
+        a.deadline,
+        ...(a.admission ? admissionArgv(a.admission) : NO_ADMISSION),
+        a.admission ? '1' : '0',
+        a.priority,
+        a.now,
+        ...a.fields,
+      ],
     );
     if (r[0] === 1) return { created: true, position: r[1]!, depth: r[2]!, priority: r[3]! };
     return r[0] === 2 ? { created: false, waiting: r[1]! } : { created: false, backlog: r[1]! };
@@ -187,10 +125,34 @@ export class Scripts {
     const r = await this.run<[number, string?, string?, string?, string?, string?, number?, string?]>(
       'jobTransition',
       [k.job, k.events, k.tenantJobs, k.dayUsage, k.totalUsage, k.fleetUsage],
-      [a.to, a.from.join(','), a.event, a.channel, a.ttlSec, a.eventsMaxLen, a.jobId, a.pendingText, a.tenant, a.promptTokens, a.completionTokens, a.finishedAt, a.dayTtlSec, ...a.fields],
+      [
+        a.to,
+        a.from.join(','),
+        a.event,
+        a.channel,
+        a.ttlSec,
+        a.eventsMaxLen,
+        a.jobId,
+        a.pendingText,
+        a.tenant,
+        a.promptTokens,
+        a.completionTokens,
+        a.finishedAt,
+        a.dayTtlSec,
+        ...a.fields,
+      ],
     );
     if (r[0] !== 1) return { applied: false, current: r[0] === 0 ? (r[1] ?? null) : null };
-    return { applied: true, eventId: r[1]!, previous: r[2]!, tenant: r[3] ?? '', model: r[4] ?? '', startedAt: r[5] ? Number(r[5]) : null, counted: r[6] === 1, countsWaiting: r[7] !== '0' };
+    return {
+      applied: true,
+      eventId: r[1]!,
+      previous: r[2]!,
+      tenant: r[3] ?? '',
+      model: r[4] ?? '',
+      startedAt: r[5] ? Number(r[5]) : null,
+      counted: r[6] === 1,
+      countsWaiting: r[7] !== '0',
+    };
   }
 
   /** job-append.lua: appends a non-status event and announces it; returns its stream id. */
@@ -199,8 +161,22 @@ export class Scripts {
   }
 
   /** tenant-gate.lua: takes a request from the tenant's bucket and checks its daily token budget. */
-  async tenantGate(a: { bucket: string; usageToday: string; now: number; requestsPerSecond: number; burst: number; dailyTokens: number; bucketTtlMs: number; submits: boolean; msToNextDay: number }): Promise<GateReply> {
-    const r = await this.run<number[]>('tenantGate', [a.bucket, a.usageToday], [a.now, a.requestsPerSecond, a.burst, a.dailyTokens, a.bucketTtlMs, a.submits ? '1' : '0', a.msToNextDay]);
+  async tenantGate(a: {
+    bucket: string;
+    usageToday: string;
+    now: number;
+    requestsPerSecond: number;
+    burst: number;
+    dailyTokens: number;
+    bucketTtlMs: number;
+    submits: boolean;
+    msToNextDay: number;
+  }): Promise<GateReply> {
+    const r = await this.run<number[]>(
+      'tenantGate',
+      [a.bucket, a.usageToday],
+      [a.now, a.requestsPerSecond, a.burst, a.dailyTokens, a.bucketTtlMs, a.submits ? '1' : '0', a.msToNextDay],
+    );
     return {
       allowed: r[0] === 1,
       refused: r[1] === 1 ? 'requests' : r[1] === 2 ? 'tokens' : null,
@@ -228,8 +204,21 @@ export class Scripts {
   }
 
   /** slot-take.lua: takes a running slot under the tenant's cap, or parks the job. */
-  async slotTake(a: { slots: string; parked: string; jobId: string; cap: number; leaseMs: number; member: string; priority: number; parkedTtlMs: number }): Promise<{ taken: boolean; running: number }> {
-    const [taken, running] = await this.run<[number, number]>('slotTake', [a.slots, a.parked], [a.jobId, a.cap, a.leaseMs, a.member, a.priority, a.parkedTtlMs]);
+  async slotTake(a: {
+    slots: string;
+    parked: string;
+    jobId: string;
+    cap: number;
+    leaseMs: number;
+    member: string;
+    priority: number;
+    parkedTtlMs: number;
+  }): Promise<{ taken: boolean; running: number }> {
+    const [taken, running] = await this.run<[number, number]>(
+      'slotTake',
+      [a.slots, a.parked],
+      [a.jobId, a.cap, a.leaseMs, a.member, a.priority, a.parkedTtlMs],
+    );
     return { taken: taken === 1, running };
   }
 
@@ -244,19 +233,46 @@ export class Scripts {
   }
 
   /** arrivals-record.lua: records arrival times (epoch ms, oldest first) in a model's history. */
-  arrivalsRecord(a: { arrivals: string; rateTauMs: number; bucketBaseMs: number; buckets: number; histogramCap: number; ttlMs: number; times: readonly number[] }): Promise<number> {
-    return this.run('arrivalsRecord', [a.arrivals], [a.rateTauMs, a.bucketBaseMs, a.buckets, a.histogramCap, a.ttlMs, ...a.times.map((t) => Math.round(t))]);
+  arrivalsRecord(a: {
+    arrivals: string;
+    rateTauMs: number;
+    bucketBaseMs: number;
+    buckets: number;
+    histogramCap: number;
+    ttlMs: number;
+    times: readonly number[];
+  }): Promise<number> {
+    return this.run(
+      'arrivalsRecord',
+      [a.arrivals],
+      [a.rateTauMs, a.bucketBaseMs, a.buckets, a.histogramCap, a.ttlMs, ...a.times.map((t) => Math.round(t))],
+    );
   }
 
   /** batch-transition.lua: a batch's status compare-and-set; `current` null when there is no such batch. */
-  async batchTransition(a: { batch: string; to: string; from: readonly string[]; fields: readonly string[] }): Promise<{ applied: true } | { applied: false; current: string | null }> {
+  async batchTransition(a: {
+    batch: string;
+    to: string;
+    from: readonly string[];
+    fields: readonly string[];
+  }): Promise<{ applied: true } | { applied: false; current: string | null }> {
     const r = await this.run<number | string>('batchTransition', [a.batch], [a.to, a.from.join(','), ...a.fields]);
     return r === 1 ? { applied: true } : { applied: false, current: r === '' ? null : String(r) };
   }
 
   /** batch-collect.lua: records a line's result if it was still pending; true when this call wrote it. */
-  async batchCollect(a: { pending: string; list: string; batch: string; line: number; text: string; counterField: string; bytesField: string }): Promise<boolean> {
-    return (await this.run<number>('batchCollect', [a.pending, a.list, a.batch], [String(a.line), a.text, a.counterField, a.bytesField])) === 1;
+  async batchCollect(a: {
+    pending: string;
+    list: string;
+    batch: string;
+    line: number;
+    text: string;
+    counterField: string;
+    bytesField: string;
+  }): Promise<boolean> {
+    return (
+      (await this.run<number>('batchCollect', [a.pending, a.list, a.batch], [String(a.line), a.text, a.counterField, a.bytesField])) === 1
+    );
   }
 
   /**
@@ -276,17 +292,21 @@ export class Scripts {
     promptTokens: number;
     completionTokens: number;
   }): Promise<void> {
-    await this.run('tenantAccount', [a.tenantJobs ?? a.usages[0]!, ...a.usages], [
-      a.from,
-      a.to,
-      a.countsWaiting ? '1' : '0',
-      a.startedAt ?? '',
-      a.finishedAt,
-      a.promptTokens,
-      a.completionTokens,
-      a.dayTtlSec,
-      a.tenantJobs === null ? '0' : '1',
-    ]);
+    await this.run(
+      'tenantAccount',
+      [a.tenantJobs ?? a.usages[0]!, ...a.usages],
+      [
+        a.from,
+        a.to,
+        a.countsWaiting ? '1' : '0',
+        a.startedAt ?? '',
+        a.finishedAt,
+        a.promptTokens,
+        a.completionTokens,
+        a.dayTtlSec,
+        a.tenantJobs === null ? '0' : '1',
+      ],
+    );
   }
 
   /** lease-renew.lua: extends the lease if `owner` holds it. */
@@ -298,8 +318,4 @@ export class Scripts {
   async leaseRelease(a: { key: string; owner: string }): Promise<boolean> {
     return (await this.run<number>('leaseRelease', [a.key], [a.owner])) === 1;
   }
-}
-
-function admitReply(r: number[]): AdmitReply {
-  return r[0] === 1 ? { admitted: true, offset: r[1]! } : { admitted: false, waiting: r[1]! };
 }
