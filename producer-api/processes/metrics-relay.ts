@@ -34,7 +34,7 @@ export function installMetricsRelay(): void {
   });
 }
 
-/** This process's metrics, or in a cluster of API processes every process's, summed. */
+/** This process's metrics, or with several API processes every process's, summed. */
 export async function metricsText(): Promise<string> {
   if (!cluster.isWorker || !process.send) return registry.metrics();
   const id = nextId++;
@@ -52,4 +52,4 @@ export async function metricsText(): Promise<string> {
 }
 
 /** Whether this process is one of several API processes (scrape-time gauges must then be cleared after a scrape). */
-export const inApiCluster = (): boolean => cluster.isWorker;
+export const isOneOfSeveralApiProcesses = (): boolean => cluster.isWorker;

@@ -6,7 +6,7 @@ import { metrics } from '../settings/metrics.js';
 import { residentOn, type FleetView } from '../fleet/fleet-view.js';
 import type { ModelQueues } from '../jobs/model-queues.js';
 import { metricsAuth } from '../middleware/auth.js';
-import { inApiCluster, metricsText } from '../processes/metrics-relay.js';
+import { isOneOfSeveralApiProcesses, metricsText } from '../processes/metrics-relay.js';
 
 /**
  * `onScrape` refreshes metrics read from Redis at scrape time, `afterScrape` clears them again:
@@ -50,7 +50,7 @@ export function systemRoutes(d: { redis: RedisClient; fleet: FleetView; queues: 
     try {
       text = await metricsText();
     } finally {
-      if (inApiCluster()) {
+      if (isOneOfSeveralApiProcesses()) {
         for (const m of [metrics.workersAlive, metrics.modelReplicas, metrics.queueDepth]) m.reset();
         d.afterScrape?.();
       }

@@ -108,11 +108,6 @@ export interface TransitionKeys {
   fleetUsage: string;
 }
 
-/** What the registry needs of a client: ioredis' `defineCommand` (a `Redis` or a `Cluster`). */
-export interface ScriptHost {
-  defineCommand(name: string, definition: { numberOfKeys?: number; lua: string }): void;
-}
-
 /** The reply of an admission script. */
 export function admitReply(r: number[]): AdmitReply {
   return r[0] === 1 ? { admitted: true, offset: r[1]! } : { admitted: false, waiting: r[1]! };

@@ -17,21 +17,17 @@ import {
   type GateReply,
   type JobCreateReply,
   type JobTransitionReply,
-  type ScriptHost,
   type ScriptName,
   type TransitionKeys,
 } from './definitions.js';
 
 export { ADMISSION_TTL_MS, BUS_TOKEN_MAX_BYTES, scriptSources } from './definitions.js';
-export type {
-  AdmissionArgs,
-  AdmitReply,
-  GateReply,
-  JobCreateReply,
-  JobTransitionReply,
-  ScriptHost,
-  TransitionKeys,
-} from './definitions.js';
+export type { AdmissionArgs, AdmitReply, GateReply, JobCreateReply, JobTransitionReply, TransitionKeys } from './definitions.js';
+
+/** What the registry needs of a client: ioredis' `defineCommand` (a `Redis` or a `Cluster`). */
+export interface ScriptHost {
+  defineCommand(name: string, definition: { numberOfKeys?: number; lua: string }): void;
+}
 
 const instances = new WeakMap<ScriptHost, Scripts>();
 
