@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '../store/redis-client.js';
-import { Lease } from '../store/lease.js';
+import { Lease, renewalPeriodMs } from '../store/lease.js';
 import { ConfigError } from '../protocol/env.js';
 import { checkBounds } from '../protocol/options-check.js';
 import type { Logger } from '../protocol/logger.js';
@@ -28,7 +28,7 @@ export const LEASE_TTL_DEFAULT_MS = 4_000;
 
 export function leaderLeaseOptions(partial: Partial<LeaderLeaseOptions> = {}): LeaderLeaseOptions {
   const ttlMs = partial.ttlMs ?? LEASE_TTL_DEFAULT_MS;
-  const opts = { ttlMs, renewEveryMs: partial.renewEveryMs ?? Math.floor(ttlMs / 3), owner: partial.owner ?? randomUUID() };
+  const opts = { ttlMs, renewEveryMs: partial.renewEveryMs ?? renewalPeriodMs(ttlMs), owner: partial.owner ?? randomUUID() };
   checkBounds('lease', opts, { ttlMs: { min: 30, int: true, env: 'FABRIC_SCHEDULER_LEASE_TTL' } });
   if (!(opts.renewEveryMs > 0 && opts.renewEveryMs < opts.ttlMs)) throw new ConfigError(`lease renewEveryMs must be in (0, ttlMs), got ${opts.renewEveryMs}`);
   return opts;

@@ -2,7 +2,9 @@
  * A lease in Redis: one key holding its owner's token with a TTL, so at most one owner holds it
  * and a dead owner's hold lapses by itself. Renewal and release check the token (lease-renew.lua,
  * lease-release.lua), so a late renewal or release never touches a successor's lease. The
- * scheduler's leadership, a batch's runner and the expiry sweep each hold one.
+ * scheduler's leadership, a batch's runner and the expiry sweep each hold one; a tenant's running
+ * slots are leases of the same kind kept many to a key (store/tenant-slots.ts), renewed on the
+ * same period (`renewalPeriodMs`).
  */
 import { randomUUID } from 'node:crypto';
 import type { RedisClient } from './redis-client.js';
@@ -13,6 +15,11 @@ export interface LeaseAttempt {
   held: boolean;
   /** The lease's remaining ms as Redis reported it (-2: the key vanished between the commands). */
   remainingMs: number;
+}
+
+/** How often a holder renews a lease of `ttlMs`: a third of it, so two renewals may fail before it lapses. */
+export function renewalPeriodMs(ttlMs: number): number {
+  return Math.floor(ttlMs / 3);
 }
 
 export class Lease {

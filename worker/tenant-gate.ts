@@ -12,6 +12,7 @@ import { Job, Queue } from 'bullmq';
 import type { RedisClient } from '../store/redis-client.js';
 import type { JobPayload } from '../protocol/job.js';
 import type { Logger } from '../protocol/logger.js';
+import { renewalPeriodMs } from '../store/lease.js';
 import type { ParkedJob, TenantSlots } from '../store/tenant-slots.js';
 import { metrics } from './metrics.js';
 
@@ -81,7 +82,7 @@ export class TenantGate {
       this.held.set(p.id, { tenant: cap.tenant, token });
       this.deferrals.delete(p.id);
       if (!this.timer) {
-        this.timer = setInterval(() => void this.renew(), Math.max(50, Math.floor(this.o.leaseMs / 3)));
+        this.timer = setInterval(() => void this.renew(), Math.max(50, renewalPeriodMs(this.o.leaseMs)));
         this.timer.unref();
       }
       return true;
