@@ -44,6 +44,7 @@ ENV NODE_ENV=production \
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY protocol ./protocol
+COPY store ./store
 COPY worker ./worker
 # 9091: worker /healthz and /metrics; 11434: Ollama (the worker's child; also its own clients).
 EXPOSE 9091 11434
@@ -62,6 +63,7 @@ ENV NODE_ENV=production \
 COPY --from=deps --chown=node:node /app/node_modules ./node_modules
 COPY --chown=node:node package.json ./
 COPY --chown=node:node protocol ./protocol
+COPY --chown=node:node store ./store
 COPY --chown=node:node client/src ./client/src
 COPY --chown=node:node producer-api ./producer-api
 COPY --chown=node:node worker ./worker

@@ -2,7 +2,7 @@
  * What a phase cost: CPU seconds of this Node process, of the worker process where the worker
  * runs in one of its own (topology `split`), and of redis-server, this process's event-loop
  * utilization, and Redis commands per job (INFO commandstats; commands run inside
- * Lua scripts are counted too, under their own names, besides the evalsha that ran them).
+ * Lua scripts are counted too, under their own names, besides the EVALSHA that ran them).
  */
 import { performance } from 'node:perf_hooks';
 import type { PrivateRedis } from './private-redis.js';

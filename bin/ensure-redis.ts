@@ -7,7 +7,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from '../protocol/logger.js';
-import { DEFAULT_REDIS_URL, createRedisConnection, parseRedisConnection } from '../protocol/redis-config.js';
+import { DEFAULT_REDIS_URL, createRedisConnection, parseRedisConnection } from '../store/redis-config.js';
 import { StartupError } from '../protocol/startup.js';
 import { startRedisServer } from './redis-server.js';
 

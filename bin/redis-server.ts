@@ -34,6 +34,11 @@ export interface PrivateRedisOptions {
   persistent?: boolean;
   /** A fixed port (to restart a server where its clients expect it); a free one when absent. */
   port?: number;
+  /**
+   * When the append-only file is fsynced: Redis's `everysec` when absent (a write acknowledged in
+   * the last second or two before the process dies may be lost), `always` before every reply.
+   */
+  appendfsync?: 'always' | 'everysec';
 }
 
 export async function startRedisServer(opts: PrivateRedisOptions = {}): Promise<PrivateRedisServer> {
@@ -41,7 +46,10 @@ export async function startRedisServer(opts: PrivateRedisOptions = {}): Promise<
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'fabric-redis-'));
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', opts.persistent ? 'yes' : 'no', '--dir', dir, '--maxmemory-policy', 'noeviction'],
+    [
+      ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', opts.persistent ? 'yes' : 'no', '--dir', dir, '--maxmemory-policy', 'noeviction'],
+      ...(opts.appendfsync ? ['--appendfsync', opts.appendfsync] : []),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   await new Promise<void>((resolve, reject) => {

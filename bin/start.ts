@@ -9,7 +9,7 @@ import { runApi } from '../producer-api/run-api.js';
 import { envList } from '../protocol/env.js';
 import { createLogger } from '../protocol/logger.js';
 import { createKeys } from '../protocol/keys.js';
-import { connectForRequests, redisConfigFromEnv } from '../protocol/redis-config.js';
+import { connectForRequests, redisConfigFromEnv } from '../store/redis-config.js';
 import { startOrExit } from '../protocol/startup.js';
 import { createScaleActuator, schedulerConfigFromEnv, startScheduler } from '../scheduler/index.js';
 import { workerConfigFromEnv } from '../worker/config.js';

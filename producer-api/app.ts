@@ -3,15 +3,15 @@
  * (Redis, BullMQ queues, webhooks) in one place.
  */
 import express, { type Express } from 'express';
-import { duplicateClient, type RedisClient } from '../protocol/redis-client.js';
-import { JobStore } from '../protocol/job-store.js';
+import { duplicateClient, type RedisClient } from '../store/redis-client.js';
+import { JobStore } from '../store/job-store.js';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
-import { createStatusNotifier } from '../protocol/status-notifier.js';
-import { WebhookDispatcher } from '../protocol/webhook-enqueue.js';
+import { createStatusNotifier } from '../store/status-notifier.js';
+import { WebhookDispatcher } from '../store/webhook-enqueue.js';
 import { createBatchApi, type BatchApi } from './batch/batch-api.js';
 import type { BatchOptions } from './batch/options.js';
-import { ClusterView } from './fleet/cluster-view.js';
+import { FleetView } from './fleet/fleet-view.js';
 import { ArrivalBatcher } from './jobs/arrival-batcher.js';
 import { EventHub } from './jobs/event-hub.js';
 import { ExpirySweeper } from './jobs/expiry-sweeper.js';
@@ -32,8 +32,8 @@ import { clusterViewRoutes } from './routes/cluster-view-page.js';
 import { jobEventRoutes } from './routes/job-events.js';
 import { jobRoutes } from './routes/jobs.js';
 import { modelRoutes } from './routes/models.js';
-import { ollamaRoutes } from './routes/ollama.js';
-import { ollamaCompatRoutes } from './routes/ollama-compat.js';
+import { ollamaRoutes } from './ollama/routes.js';
+import { ollamaCompatRoutes } from './ollama/compat-routes.js';
 import { systemRoutes } from './routes/system.js';
 import { checkWebhookUrl, parseAllowList } from './webhooks/ssrf-guard.js';
 
@@ -58,7 +58,7 @@ export function createApi(opts: ApiOptions, d: { redis: RedisClient; background?
   const { redis, keys, log } = d;
   const background = d.background ?? redis;
   const store = new JobStore(redis, keys, d.resultTtlSec ? { resultTtlSec: d.resultTtlSec } : {});
-  const cluster = new ClusterView(redis, keys);
+  const fleet = new FleetView(redis, keys);
   const hub = new EventHub(duplicateClient(background), keys);
   const queues = new ModelQueues(redis, keys);
   const dispatcher = new WebhookDispatcher({ connection: redis, keys, logger: log });
@@ -73,7 +73,7 @@ export function createApi(opts: ApiOptions, d: { redis: RedisClient; background?
     keys,
     store,
     queues,
-    cluster,
+    fleet,
     hub,
     arrivals,
     opts,
@@ -84,7 +84,7 @@ export function createApi(opts: ApiOptions, d: { redis: RedisClient; background?
   const sweeper = new ExpirySweeper({ redis: background, keys, jobs, log }, { intervalMs: opts.expirySweepMs, batch: 500 });
   const admin = adminAuth(opts);
   const tenant = authThenLimit(tenantAuth(opts), tenantRateLimit({ ledger: store.ledger, limits: opts.tenantLimits }));
-  const batch = createBatchApi({ redis, keys, log, bridge: { jobs, store, hub }, cluster, dispatcher, tenant, checkWebhookUrl: webhookUrlCheck, tenantLimits: opts.tenantLimits }, d.batch);
+  const batch = createBatchApi({ redis, keys, log, bridge: { jobs, store, hub }, fleet, dispatcher, tenant, checkWebhookUrl: webhookUrlCheck, tenantLimits: opts.tenantLimits }, d.batch);
 
   const app = express();
   app.disable('x-powered-by');
@@ -92,23 +92,23 @@ export function createApi(opts: ApiOptions, d: { redis: RedisClient; background?
   // state changes are followed by long-poll or events, not conditional GETs.
   app.set('etag', false);
   app.use(requestContext({ log }));
-  app.use(systemRoutes({ redis, cluster, queues, metricsKey: opts.metricsKey, onScrape: () => collectTenantMetrics(store.ledger, opts.tenantLimits), afterScrape: clearTenantMetrics }));
-  app.use(adminRoutes({ admin, cluster, queues, extraQueues: [dispatcher.queue] }));
+  app.use(systemRoutes({ redis, fleet, queues, metricsKey: opts.metricsKey, onScrape: () => collectTenantMetrics(store.ledger, opts.tenantLimits), afterScrape: clearTenantMetrics }));
+  app.use(adminRoutes({ admin, fleet, queues, extraQueues: [dispatcher.queue] }));
   const tenantNames = knownTenants(opts.tenantLimits, opts.apiKeys);
-  app.use(clusterViewRoutes({ admin, cluster, queues, redis, keys, tenantCounts: () => tenantCounts(store.ledger, tenantNames) }));
+  app.use(clusterViewRoutes({ admin, fleet, queues, redis, keys, tenantCounts: () => tenantCounts(store.ledger, tenantNames) }));
   app.use(batch.upload);
   app.use('/api', ...jsonBody({ limitBytes: opts.bodyLimitBytes, requireContentType: false }));
   app.use('/v1', ...jsonBody({ limitBytes: opts.bodyLimitBytes, requireContentType: true }));
   // Operator routes carry their own (admin) auth, so they sit before the tenant check.
-  app.use(modelRoutes({ cluster, queues, redis, keys, admin, tenant }));
+  app.use(modelRoutes({ fleet, queues, redis, keys, admin, tenant }));
   app.use(['/v1', '/api'], tenant);
   app.use(usageRoutes({ ledger: store.ledger, limits: opts.tenantLimits, apiKeys: opts.apiKeys }));
   app.use(jobRoutes({ jobs, opts, redis, keys }));
   app.use(jobEventRoutes({ jobs, store, hub }));
-  app.use(ollamaRoutes({ jobs, store, hub, cluster, opts }));
+  app.use(ollamaRoutes({ jobs, store, hub, fleet, opts }));
   app.use(ollamaCompatRoutes({ jobs, opts }));
   app.use(openAiRoutes({ jobs, store, hub, opts }));
-  app.use(openAiModelRoutes({ cluster, queues }));
+  app.use(openAiModelRoutes({ fleet, queues }));
   app.use(batch.routes);
   app.use(notFoundRoute());
   app.use(openAiErrorHandler({ log, matches: (req) => isOpenAiPath(req.path) || (req.method === 'GET' && req.path.startsWith('/v1/models/')) }));

@@ -1,20 +1,24 @@
-/** `npm run api`: the HTTP API alone; FABRIC_API_PROCESSES > 1 runs that many on the port (producer-api/api-processes.ts). */
+/** `npm run api`: the HTTP API alone; FABRIC_API_PROCESSES > 1 runs that many on the port (producer-api/processes/). */
 import cluster from 'node:cluster';
 import { envInt } from '../protocol/env.js';
 import { createKeys } from '../protocol/keys.js';
 import { createLogger } from '../protocol/logger.js';
-import { connectForRequests, redisConfigFromEnv } from '../protocol/redis-config.js';
+import { connectForRequests, redisConfigFromEnv } from '../store/redis-config.js';
 import { startOrExit } from '../protocol/startup.js';
 import { BULL_BOARD_PATH } from './routes/admin.js';
 import { CLUSTER_VIEW_PATH } from './routes/cluster-view-page.js';
 import { apiConfigFromEnv } from './settings/config.js';
 import { runApi } from './run-api.js';
-import { runApiPrimary } from './api-processes.js';
+import { runApiPrimary } from './processes/primary.js';
+import { installMetricsRelay } from './processes/metrics-relay.js';
 
 const log = createLogger('api');
 const processes = await startOrExit('api', async () => envInt(process.env, 'FABRIC_API_PROCESSES', 1, 1));
 if (processes > 1 && cluster.isPrimary) runApiPrimary(processes, log);
-else await serve();
+else {
+  installMetricsRelay();
+  await serve();
+}
 
 async function serve(): Promise<void> {
   const { running, conns } = await startOrExit('api', async (cleanups) => {

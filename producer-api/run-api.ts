@@ -1,6 +1,6 @@
 /** Starts the API deployable: HTTP server plus the webhook delivery worker. */
 import type { Server } from 'node:http';
-import type { RedisClient } from '../protocol/redis-client.js';
+import type { RedisClient } from '../store/redis-client.js';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
 import { listenError } from '../protocol/startup.js';

@@ -14,10 +14,8 @@
  *   (means are kept).
  * The hash expires ARRIVAL_TTL_MS after the model's latest arrival.
  *
- * `nextArrivalRecord` is the same update as the Lua script, pure, for the simulator and tests.
+ * `nextArrivalRecord` is the same update as the Lua script (store/arrival-store.ts), pure, for the simulator and tests.
  */
-import type { RedisClient } from './redis-client.js';
-import type { Keys } from './keys.js';
 
 /** Time constant of the decayed arrival rate. */
 export const ARRIVAL_RATE_TAU_MS = 60_000;
@@ -109,87 +107,6 @@ export function arrivalStatsAt(rec: ArrivalRecord, now: number): ArrivalStats {
     interArrivalMeanMs: Object.freeze(rec.interArrivalHistogram.map((c, i) => (c > 0 ? (rec.interArrivalSumMs[i] ?? 0) / c : 0))),
     count: rec.count,
   });
-}
-
-/*
- * Records arrivals in a model's arrivals hash, each as `nextArrivalRecord` does, in order.
- * KEYS[1] the model's arrivals hash
- * ARGV[1] rate time constant (ms)  ARGV[2] first bucket edge (ms)  ARGV[3] bucket count
- * ARGV[4] histogram cap            ARGV[5] ttl (ms)                ARGV[6..] arrival times (epoch ms)
- * Reads the hash once and writes each touched field once, so a batch costs about what one
- * arrival does. Returns the arrivals recorded.
- */
-export const RECORD_ARRIVALS_LUA = `
-local tau = tonumber(ARGV[1])
-local count = tonumber(ARGV[3])
-local cap = tonumber(ARGV[4])
-local f = redis.call('HMGET', KEYS[1], 'last', 'rate', 'hsum')
-local last = tonumber(f[1])
-local rate = tonumber(f[2]) or 0
-local hsum = tonumber(f[3]) or 0
-local inc = {}
-local function flush()
-  for field, d in pairs(inc) do redis.call('HINCRBYFLOAT', KEYS[1], field, d) end
-  inc = {}
-end
-for i = 6, #ARGV do
-  local now = tonumber(ARGV[i])
-  if last == nil then
-    last = now
-    rate = 1000 / tau
-    hsum = 0
-  else
-    local gap = now - last
-    if gap < 0 then gap = 0 end
-    rate = rate * math.exp(-gap / tau) + 1000 / tau
-    local edge = tonumber(ARGV[2])
-    local bucket = 0
-    while bucket < count - 1 and gap >= edge do
-      edge = edge * 2
-      bucket = bucket + 1
-    end
-    inc['h' .. bucket] = (inc['h' .. bucket] or 0) + 1
-    inc['s' .. bucket] = (inc['s' .. bucket] or 0) + gap
-    hsum = hsum + 1
-    if hsum > cap then
-      flush()
-      for j = 0, count - 1 do
-        for _, p in ipairs({'h', 's'}) do
-          local c = tonumber(redis.call('HGET', KEYS[1], p .. j))
-          if c then redis.call('HSET', KEYS[1], p .. j, string.format('%.17g', c / 2)) end
-        end
-      end
-      hsum = hsum / 2
-    end
-    if now > last then last = now end
-  end
-end
-flush()
-redis.call('HSET', KEYS[1], 'last', string.format('%d', last), 'rate', string.format('%.17g', rate), 'hsum', string.format('%.17g', hsum))
-redis.call('HINCRBY', KEYS[1], 'n', #ARGV - 5)
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return #ARGV - 5
-`;
-
-/** Records accepted jobs for `model` at the given times (oldest first) in one atomic round trip. */
-export async function recordArrivals(redis: RedisClient, keys: Keys, model: string, times: readonly number[]): Promise<void> {
-  if (times.length === 0) return;
-  const r = redis as RedisClient & { fabricRecordArrivals?: (...args: string[]) => Promise<number> };
-  if (!r.fabricRecordArrivals) redis.defineCommand('fabricRecordArrivals', { numberOfKeys: 1, lua: RECORD_ARRIVALS_LUA });
-  await r.fabricRecordArrivals!(
-    keys.modelArrivals(model),
-    String(ARRIVAL_RATE_TAU_MS),
-    String(ARRIVAL_BUCKET_BASE_MS),
-    String(ARRIVAL_BUCKETS),
-    String(ARRIVAL_HISTOGRAM_CAP),
-    String(ARRIVAL_TTL_MS),
-    ...times.map((t) => String(Math.round(t))),
-  );
-}
-
-/** Records one accepted job for `model` at `now` in one atomic round trip. */
-export async function recordArrival(redis: RedisClient, keys: Keys, model: string, now: number = Date.now()): Promise<void> {
-  await recordArrivals(redis, keys, model, [now]);
 }
 
 /** Parses a model's arrivals hash (HGETALL); null when empty or malformed. */

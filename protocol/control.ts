@@ -2,9 +2,7 @@
  * Load/unload/drain commands to a worker, on its control stream (`keys.workerControl(id)`, field
  * `command`): the one writer (`sendControl`) and the one reader (`parseControlCommand`).
  */
-import type { ChainableCommander } from 'ioredis';
 import { z } from 'zod';
-import type { Keys } from './keys.js';
 import { parseJsonAs } from './parse-json.js';
 
 export const controlCommandSchema = z.discriminatedUnion('type', [
@@ -16,11 +14,6 @@ export type ControlCommand = z.infer<typeof controlCommandSchema>;
 
 /** Entries kept per worker's control stream (approximate trim); a worker deletes each once handled. */
 export const CONTROL_STREAM_MAX_LEN = 1_000;
-
-/** Appends `cmd` to `workerId`'s control stream in pipeline `p` (in order with what else `p` writes). */
-export function sendControl(p: ChainableCommander, keys: Keys, workerId: string, cmd: ControlCommand, maxLen = CONTROL_STREAM_MAX_LEN): ChainableCommander {
-  return p.xadd(keys.workerControl(workerId), 'MAXLEN', '~', maxLen, '*', 'command', JSON.stringify(cmd));
-}
 
 /** A stream entry's fields (`[name, value, ...]`) to its command; null when missing or malformed. */
 export function parseControlCommand(fields: readonly string[]): ControlCommand | null {

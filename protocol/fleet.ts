@@ -4,12 +4,9 @@
  * bad entry everywhere: it is skipped and counted (`fabric_fleet_entries_skipped_total`), so
  * one bad writer cannot stop the API or the scheduler from serving the rest.
  */
-import type { ChainableCommander } from 'ioredis';
-import type { RedisClient } from './redis-client.js';
 import { Counter, type Registry } from 'prom-client';
 import type { z } from 'zod';
 import { parseMeasured } from './footprints.js';
-import type { Keys } from './keys.js';
 import { parseJsonAs } from './parse-json.js';
 import { catalogEntrySchema, heartbeatSchema, type CatalogEntry, type Heartbeat } from './worker-state.js';
 
@@ -74,31 +71,3 @@ export function parseFootprints(raw: Record<string, string>): Map<string, number
   return measured;
 }
 
-/**
- * Reads the fleet in two round trips. Ids in the workers index whose heartbeat expired are
- * returned as `gone` (the caller may prune them from the index).
- */
-export async function readFleet(redis: RedisClient, keys: Keys): Promise<Fleet & { gone: string[] }> {
-  const [ids, catalogRaw, footprintsRaw] = (await execOrThrow(redis.pipeline().smembers(keys.workersIndex()).hgetall(keys.catalog()).hgetall(keys.footprints()))) as [
-    string[],
-    Record<string, string>,
-    Record<string, string>,
-  ];
-  const raw = ids.length > 0 ? await redis.mget(ids.map((id) => keys.workerHeartbeat(id))) : [];
-  return {
-    workers: parseHeartbeats(raw),
-    gone: ids.filter((_, i) => raw[i] === null),
-    catalog: parseCatalog(catalogRaw),
-    measured: parseFootprints(footprintsRaw),
-  };
-}
-
-/** Runs a pipeline and returns its replies, throwing the first command error. */
-export async function execOrThrow(p: ChainableCommander): Promise<unknown[]> {
-  const res = await p.exec();
-  if (!res) throw new Error('redis pipeline returned no result');
-  return res.map(([err, value]) => {
-    if (err) throw err;
-    return value;
-  });
-}

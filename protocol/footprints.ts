@@ -2,9 +2,7 @@
  * Footprints measured when a model loaded, kept in one Redis hash (`keys.footprints()`) with
  * field `<engine> <model>`: the worker records them, the VRAM rule prefers them to estimates.
  */
-import type { RedisClient } from './redis-client.js';
 import { z } from 'zod';
-import type { Keys } from './keys.js';
 import { parseJsonAs } from './parse-json.js';
 
 export const measuredFootprintSchema = z.object({
@@ -36,25 +34,3 @@ export function parseMeasured(raw: Record<string, string>): { measured: Map<stri
   return { measured, skipped };
 }
 
-/** Measured footprints in one Redis hash, field `footprintKey(engine, model)`. */
-export class FootprintStore {
-  constructor(
-    private readonly redis: RedisClient,
-    private readonly keys: Keys,
-  ) {}
-
-  async get(engine: string, model: string): Promise<MeasuredFootprint | null> {
-    const raw = await this.redis.hget(this.keys.footprints(), footprintKey(engine, model));
-    return raw ? parseJsonAs(measuredFootprintSchema, raw) : null;
-  }
-
-  async record(f: MeasuredFootprint): Promise<void> {
-    await this.redis.hset(this.keys.footprints(), footprintKey(f.engine, f.model), JSON.stringify(f));
-  }
-
-  async all(): Promise<MeasuredFootprint[]> {
-    return Object.values(await this.redis.hgetall(this.keys.footprints()))
-      .map((v) => parseJsonAs(measuredFootprintSchema, v))
-      .filter((f): f is MeasuredFootprint => f !== null);
-  }
-}

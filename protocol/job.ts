@@ -1,6 +1,6 @@
 /** The job: what a client submits (validated here) and what the fabric stores and returns. */
 import { z } from 'zod';
-import type { JobStatus, StoredStatus, WebhookEvent } from './statuses.js';
+import type { JobStatus, StoredStatus } from './statuses.js';
 import { WEBHOOK_EVENTS } from './statuses.js';
 import type { JobErrorCode } from './error-codes.js';
 
@@ -57,7 +57,7 @@ export type JobInput = z.infer<typeof inputSchema>;
 export const webhookSpecSchema = z
   .object({
     url: z.string().url().max(2048),
-    events: z.array(z.enum(WEBHOOK_EVENTS as [WebhookEvent, ...WebhookEvent[]])).min(1).optional(),
+    events: z.array(z.enum(WEBHOOK_EVENTS)).min(1).optional(),
   })
   .strict();
 export type WebhookSpec = z.infer<typeof webhookSpecSchema>;

@@ -15,7 +15,7 @@ export interface Keys {
   tagged(tag: string, ...parts: string[]): string;
   job(id: string): string;
   jobEvents(id: string): string;
-  /** Pub/sub channel announcing every job event: `<jobId> <streamId> <type> [status | token text]` (protocol/job-store-scripts.ts). */
+  /** Pub/sub channel announcing every job event: `<jobId> <streamId> <type> [status | token text]` (store/scripts/includes/job-events.lua). */
   eventsBus(): string;
   jobDeliveries(id: string): string;
   idempotency(tenant: string, key: string): string;
@@ -40,11 +40,11 @@ export interface Keys {
   modelArrivals(model: string): string;
   /** Measured model footprints, field `<engine> <model>`. */
   footprints(): string;
-  /** A tenant's request bucket (hash: tokens, ts), see protocol/tenant-scripts.ts. */
+  /** A tenant's request bucket (hash: tokens, ts), see store/scripts/tenant-gate.lua. */
   tenantBucket(tenant: string): string;
   /** A tenant's jobs waiting and running across the fleet (hash: queued, running). */
   tenantJobs(tenant: string): string;
-  /** A tenant's running slots (zset: job id -> lease expiry, Redis time ms), see protocol/tenant-slots.ts. */
+  /** A tenant's running slots (zset: job id -> lease expiry, Redis time ms), see store/tenant-slots.ts. */
   tenantRunning(tenant: string): string;
   /** A tenant's jobs put back at its running cap (zset: `<queue>\n<BullMQ id>` -> BullMQ priority), woken as slots free up. */
   tenantParked(tenant: string): string;
@@ -56,7 +56,7 @@ export interface Keys {
   fleetUsage(): string;
   /** Fair-share virtual clock of one model and priority class (hash: tenant -> next start tag). */
   fairClock(model: string, priorityClass: string): string;
-  /** Jobs of a model created and not yet in its BullMQ queue (zset, see CREATE_LUA): counted against the backlog bound. */
+  /** Jobs of a model created and not yet in its BullMQ queue (zset, see store/scripts/job-create.lua): counted against the backlog bound. */
   modelAdmissions(model: string): string;
 }
 

@@ -22,7 +22,7 @@ export const jobsFinished = new Counter({
   registers: [registry],
 });
 
-/** 1 while the process's Redis connections of a role are connected, else 0 (protocol/redis-config.ts). */
+/** 1 while the process's Redis connections of a role are connected, else 0 (store/redis-config.ts). */
 export const redisConnected = new Gauge({
   name: 'fabric_redis_connected',
   help: 'Whether this process is connected to Redis, by connection role (requests, background)',

@@ -4,8 +4,6 @@
  * pre-warms it), an operator's load clears the hold and may `pin` it (never evicted or trimmed).
  * Each lasts until `until` (epoch ms), or until the next operator command when `until` is 0.
  */
-import type { RedisClient } from './redis-client.js';
-import type { Keys } from './keys.js';
 
 export type OperatorHoldKind = 'hold' | 'pin';
 
@@ -34,21 +32,6 @@ export function parseHolds(raw: Record<string, string>): Map<string, OperatorHol
     }
   }
   return out;
-}
-
-export async function readHolds(redis: RedisClient, keys: Keys): Promise<Map<string, OperatorHold>> {
-  return parseHolds(await redis.hgetall(keys.operatorHolds()));
-}
-
-/** Sets the model's hold or pin (`forMs` 0: until the next operator command), or clears it (`kind` null). */
-export async function setHold(redis: RedisClient, keys: Keys, model: string, kind: OperatorHoldKind | null, forMs: number, now = Date.now()): Promise<OperatorHold | null> {
-  if (kind === null) {
-    await redis.hdel(keys.operatorHolds(), model);
-    return null;
-  }
-  const hold: OperatorHold = { kind, until: forMs > 0 ? now + forMs : 0, at: now };
-  await redis.hset(keys.operatorHolds(), model, JSON.stringify(hold));
-  return hold;
 }
 
 /** The API's view of a hold: kind and ISO end time (null: until the next operator command). */

@@ -1,26 +1,16 @@
-/** Client-visible job statuses and the one place BullMQ states map onto them. */
-export const JOB_STATUSES = [
-  'queued',
-  'loading_model',
-  'running',
-  'succeeded',
-  'failed',
-  'canceled',
-  'timed_out',
-  'expired',
-] as const;
-export type JobStatus = (typeof JOB_STATUSES)[number];
+/**
+ * Client-visible job statuses and the one place BullMQ states map onto them. The statuses and
+ * webhook event names are spelled once, in the client package (client/src/statuses.ts), as the
+ * error codes are.
+ */
+import { JOB_STATUSES, TERMINAL_STATUSES as TERMINAL_STATUS_LIST, WEBHOOK_EVENTS, type JobStatus, type WebhookEventType } from '../client/src/statuses.js';
+
+export { JOB_STATUSES, WEBHOOK_EVENTS, type JobStatus };
 
 /** Statuses stored on a job record; `loading_model` is derived at read time from residency. */
 export type StoredStatus = Exclude<JobStatus, 'loading_model'>;
 
-export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set([
-  'succeeded',
-  'failed',
-  'canceled',
-  'timed_out',
-  'expired',
-]);
+export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(TERMINAL_STATUS_LIST);
 
 /** Statuses from which `POST /v1/jobs/:id/retry` may run a job again. */
 export const RETRYABLE_STATUSES: ReadonlySet<JobStatus> = new Set(['failed', 'timed_out', 'expired', 'canceled']);
@@ -37,14 +27,7 @@ export function visibleStatus(stored: StoredStatus, modelLoading: boolean): JobS
   return stored === 'queued' && modelLoading ? 'loading_model' : stored;
 }
 
-export type WebhookEvent = 'job.started' | 'job.completed' | 'job.failed' | 'job.canceled' | 'job.expired';
-export const WEBHOOK_EVENTS: readonly WebhookEvent[] = [
-  'job.started',
-  'job.completed',
-  'job.failed',
-  'job.canceled',
-  'job.expired',
-];
+export type WebhookEvent = WebhookEventType;
 
 /** The webhook event a transition into `status` fires, if any. */
 export function webhookEventFor(status: JobStatus): WebhookEvent | undefined {

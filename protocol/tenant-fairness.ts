@@ -1,7 +1,7 @@
 /**
  * Priority classes as bands of BullMQ priorities. BullMQ takes the lowest priority number first
  * (1 .. 2^21); each class owns a band of 2^19 numbers, and within a band a job's place is its
- * fair-share start tag (protocol/tenant-scripts.ts ADMIT_LUA). So a class always runs before the
+ * fair-share start tag (store/scripts/includes/admission.lua). So a class always runs before the
  * classes below it, and within a class the waiting tenants take turns by weight.
  */
 import type { Priority } from './job.js';

@@ -1,15 +1,12 @@
 /** What `decide` returns: each action names why, for logs and the decisions counter. */
+import type { ReleaseTarget } from './actuators/scale-actuator.js';
+
+export type { ReleaseTarget };
 
 export type LoadReason = 'cold_backlog' | 'replica_backlog' | 'prewarm';
 export type UnloadReason = 'make_room' | 'replica_idle';
 export type ScaleReason = 'unplaceable' | 'saturated' | 'idle' | 'drained';
 export type DrainReason = 'cost';
-
-/** The drained worker a scale-down removes; `host` is its pod name in Kubernetes. */
-export interface ReleaseTarget {
-  readonly worker: string;
-  readonly host: string;
-}
 
 export type Action =
   /** cold_backlog: waiting jobs and no replica; replica_backlog: a replica's queue wait is over target; prewarm: likely requested soon. */

@@ -1,7 +1,7 @@
 /** The scheduler's environment, read once through the typed readers. */
 import { ConfigError, envDurationMs, envInt, envList, envRatio, envString, parseBytes, type Env } from '../protocol/env.js';
 import { canonicalModelName, InvalidModelNameError } from '../protocol/model-names.js';
-import { redisConfigFromEnv, type RedisConfig } from '../protocol/redis-config.js';
+import { redisConfigFromEnv, type RedisConfig } from '../store/redis-config.js';
 import { SCALE_ACTUATOR_KINDS, type ScaleActuatorConfig, type ScaleActuatorKind } from './actuators/factory.js';
 import { SCHEDULER_DEFAULTS, type SchedulerOptionsInput } from './options.js';
 import { SCHEDULER_POLICY_DEFAULTS, type WorkerPoolSpec } from './policy.js';

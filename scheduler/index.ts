@@ -1,5 +1,5 @@
 /** The scheduler deployable's entry points, for its own main and the one-process start. */
-import type { RedisClient } from '../protocol/redis-client.js';
+import type { RedisClient } from '../store/redis-client.js';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
 import { schedulerOptions, type SchedulerOptionsInput } from './options.js';

@@ -1,37 +1,17 @@
 /**
- * Leader election by a Redis lease: one key holding the owner's token with a TTL. The holder
+ * Leader election by a Redis lease (store/lease.ts): one key holding the owner's token with a TTL. The holder
  * renews it every `renewEveryMs`; a standby retries acquisition on the same period, and sooner
  * when the holder's remaining TTL is shorter, so it takes over about `ttlMs` after the holder's
  * last renewal. `isLeader()` also checks the local validity deadline, so a holder cut off from
  * Redis stops acting before its key can expire and another instance can win.
  */
 import { randomUUID } from 'node:crypto';
-import type { RedisClient } from '../protocol/redis-client.js';
+import type { RedisClient } from '../store/redis-client.js';
+import { Lease, renewalPeriodMs } from '../store/lease.js';
 import { ConfigError } from '../protocol/env.js';
+import { checkBounds } from '../protocol/options-check.js';
 import type { Logger } from '../protocol/logger.js';
 import { settleWithin } from './settle-within.js';
-
-/**
- * Extends the lease only if we still hold it.
- * KEYS[1] lease key; ARGV[1] owner token; ARGV[2] ttl in ms.
- * Returns 1 if extended, 0 if the key is absent or held by another owner.
- */
-const RENEW_LUA = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0`;
-
-/**
- * Deletes the lease only if we still hold it, so a late release never drops a successor's lease.
- * KEYS[1] lease key; ARGV[1] owner token.
- * Returns 1 if deleted, 0 otherwise.
- */
-const RELEASE_LUA = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0`;
 
 export type LeaseState = 'idle' | 'standby' | 'leader' | 'closed';
 
@@ -48,8 +28,8 @@ export const LEASE_TTL_DEFAULT_MS = 4_000;
 
 export function leaderLeaseOptions(partial: Partial<LeaderLeaseOptions> = {}): LeaderLeaseOptions {
   const ttlMs = partial.ttlMs ?? LEASE_TTL_DEFAULT_MS;
-  const opts = { ttlMs, renewEveryMs: partial.renewEveryMs ?? Math.floor(ttlMs / 3), owner: partial.owner ?? randomUUID() };
-  if (!Number.isInteger(opts.ttlMs) || opts.ttlMs < 30) throw new ConfigError(`lease ttlMs must be an integer >= 30, got ${opts.ttlMs}`);
+  const opts = { ttlMs, renewEveryMs: partial.renewEveryMs ?? renewalPeriodMs(ttlMs), owner: partial.owner ?? randomUUID() };
+  checkBounds('lease', opts, { ttlMs: { min: 30, int: true, env: 'FABRIC_SCHEDULER_LEASE_TTL' } });
   if (!(opts.renewEveryMs > 0 && opts.renewEveryMs < opts.ttlMs)) throw new ConfigError(`lease renewEveryMs must be in (0, ttlMs), got ${opts.renewEveryMs}`);
   return opts;
 }
@@ -63,14 +43,17 @@ export class LeaderLease {
   private closing: Promise<void> | null = null;
   /** Set first thing on close or kill, so an in-flight tick neither reschedules nor takes the lease. */
   private stopped = false;
+  private readonly lease: Lease;
 
   constructor(
-    private readonly redis: RedisClient,
-    private readonly key: string,
+    redis: RedisClient,
+    key: string,
     private readonly log: Logger,
     readonly options: LeaderLeaseOptions = leaderLeaseOptions(),
     private readonly onChange: (leader: boolean) => void = () => undefined,
-  ) {}
+  ) {
+    this.lease = new Lease(redis, key, options.owner);
+  }
 
   get lifecycle(): LeaseState {
     return this.state;
@@ -120,7 +103,7 @@ export class LeaderLease {
     if (!wasLeader) return;
     this.onChange(false);
     try {
-      if ((await settleWithin(this.redis.eval(RELEASE_LUA, 1, this.key, this.options.owner), boundMs)) === 'timeout') {
+      if ((await settleWithin(this.lease.release(), boundMs)) === 'timeout') {
         this.log.warn({ timeoutMs: boundMs }, 'Lease release timed out; it lapses after its TTL');
       }
     } catch (err) {
@@ -154,19 +137,14 @@ export class LeaderLease {
   /** SET NX PX; returns the delay to the next attempt: sooner when the holder's key expires sooner. */
   private async acquire(): Promise<number> {
     const t0 = Date.now();
-    const { ttlMs, owner, renewEveryMs } = this.options;
-    const res = await this.redis.pipeline().set(this.key, owner, 'PX', ttlMs, 'NX').get(this.key).pttl(this.key).exec();
-    const [set, holder, pttl] = (res ?? []).map(([err, v]) => {
-      if (err) throw err;
-      return v;
-    }) as [string | null, string | null, number];
+    const { ttlMs, renewEveryMs } = this.options;
+    const { held, remainingMs: pttl } = await this.lease.acquire(ttlMs);
     if (this.stopped) {
       // Won just as we stopped: hand it back rather than sit on it until it lapses.
-      if (set === 'OK') await this.redis.eval(RELEASE_LUA, 1, this.key, owner);
+      if (held) await this.lease.release();
       return renewEveryMs;
     }
-    // `holder === owner` also covers a renewal whose reply was lost although Redis applied it.
-    if (set === 'OK' || holder === owner) {
+    if (held) {
       this.gain(t0);
       return renewEveryMs;
     }
@@ -177,7 +155,7 @@ export class LeaderLease {
 
   private async renew(): Promise<number> {
     const t0 = Date.now();
-    const ok = (await this.redis.eval(RENEW_LUA, 1, this.key, this.options.owner, this.options.ttlMs)) === 1;
+    const ok = await this.lease.renew(this.options.ttlMs);
     if (this.state !== 'leader') return this.options.renewEveryMs;
     if (ok) {
       this.validUntil = this.deadline(t0);

@@ -1,6 +1,6 @@
 /** `npm run scheduler`: one scheduler process; several may run, the lease holder acts. */
 import { createLogger } from '../protocol/logger.js';
-import { awaitRedisAtStart, connectRedis } from '../protocol/redis-config.js';
+import { awaitRedisAtStart, connectRedis } from '../store/redis-config.js';
 import { listenError, startOrExit } from '../protocol/startup.js';
 import { createScaleActuator, listenSchedulerHttp, schedulerConfigFromEnv, startScheduler, type SchedulerHttpServer } from './index.js';
 

@@ -1,7 +1,7 @@
 /** The scheduler's one options type, with defaults merged and validated in one place. */
 import { randomUUID } from 'node:crypto';
 import { CONTROL_STREAM_MAX_LEN } from '../protocol/control.js';
-import { ConfigError } from '../protocol/env.js';
+import { checkBounds, type Bound } from '../protocol/options-check.js';
 import { leaderLeaseOptions, type LeaderLeaseOptions } from './leader-lease.js';
 import { schedulerPolicy, type SchedulerPolicy, type SchedulerPolicyInput } from './policy.js';
 
@@ -32,6 +32,13 @@ export const SCHEDULER_DEFAULTS = Object.freeze({
   closeTimeoutMs: 2_000,
 });
 
+const BOUNDS: Partial<Record<keyof SchedulerOptions, Bound>> = {
+  tickMs: { min: 10, env: 'FABRIC_SCHEDULER_TICK' },
+  closeTimeoutMs: { min: 0 },
+  pendingTtlMs: { min: 0, gt: true },
+  controlStreamMaxLen: { min: 1, int: true },
+};
+
 export function schedulerOptions(input: SchedulerOptionsInput = {}): SchedulerOptions {
   const instanceId = input.instanceId ?? randomUUID();
   const { ttlMs, renewEveryMs } = leaderLeaseOptions({ ...input.lease, owner: instanceId });
@@ -44,11 +51,6 @@ export function schedulerOptions(input: SchedulerOptionsInput = {}): SchedulerOp
     closeTimeoutMs: input.closeTimeoutMs ?? SCHEDULER_DEFAULTS.closeTimeoutMs,
     policy: schedulerPolicy(input.policy),
   };
-  if (!(opts.tickMs >= 10)) throw new ConfigError(`scheduler tickMs must be >= 10, got ${opts.tickMs}`);
-  if (!(opts.closeTimeoutMs >= 0)) throw new ConfigError(`scheduler closeTimeoutMs must be >= 0, got ${opts.closeTimeoutMs}`);
-  if (!(opts.pendingTtlMs > 0)) throw new ConfigError(`scheduler pendingTtlMs must be > 0, got ${opts.pendingTtlMs}`);
-  if (!Number.isInteger(opts.controlStreamMaxLen) || opts.controlStreamMaxLen < 1) {
-    throw new ConfigError(`scheduler controlStreamMaxLen must be an integer >= 1, got ${opts.controlStreamMaxLen}`);
-  }
+  checkBounds('scheduler', opts, BOUNDS);
   return opts;
 }

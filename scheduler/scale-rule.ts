@@ -92,10 +92,20 @@ function scaleUp(snap: Snapshot, policy: SchedulerPolicy, unplaceable: string[],
   // The largest model that waits decides the class; a pool whose workers cannot hold it is no help.
   const need = Math.max(0, ...models.map((m) => largestFootprint(snap, m)));
   const pool = [...policy.pools]
-    .filter((p) => p.gpus * p.gpuBytes * (1 - DEFAULT_VRAM_HEADROOM) >= need && pods(snap, p.name).length < p.maxWorkers)
+    .filter((p) => p.gpus * p.gpuBytes * (1 - poolHeadroom(snap, p)) >= need && pods(snap, p.name).length < p.maxWorkers)
     .sort((a, b) => a.gpus * a.gpuBytes - b.gpus * b.gpuBytes || a.name.localeCompare(b.name))[0];
   if (!pool) return undefined;
   return { type: 'scale', desiredWorkers: pods(snap, pool.name).length + 1, reason, models, pool: pool.name };
+}
+
+/**
+ * The share of memory a pool's workers keep free: what they are configured with
+ * (FABRIC_VRAM_HEADROOM, published in their heartbeats; the largest if they differ), the
+ * default only for a pool with no worker to say.
+ */
+function poolHeadroom(snap: Snapshot, pool: WorkerPoolSpec): number {
+  const published = snap.workers.filter((w) => poolOf(w) === pool.name).map((w) => w.headroomRatio);
+  return published.length > 0 ? Math.max(...published) : DEFAULT_VRAM_HEADROOM;
 }
 
 /** What one more replica saves the saturated queues: every waiting job's wait so far (the oldest's, halved). */

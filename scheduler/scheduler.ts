@@ -4,11 +4,13 @@
  * while a decision runs coalesce into one more run right after it.
  */
 import { randomUUID } from 'node:crypto';
-import { duplicateClient, type RedisClient } from '../protocol/redis-client.js';
+import { duplicateClient, type RedisClient } from '../store/redis-client.js';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
-import { sendControl, type ControlCommand } from '../protocol/control.js';
-import { recordDecision, type SchedulerDecision } from '../protocol/decisions.js';
+import { sendControl } from '../store/control-stream.js';
+import { type ControlCommand } from '../protocol/control.js';
+import { recordDecision } from '../store/decision-stream.js';
+import { type SchedulerDecision } from '../protocol/decisions.js';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 import { blockedModels, decide, type Action } from './decide.js';

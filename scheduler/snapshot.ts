@@ -1,16 +1,16 @@
 /**
  * The scheduler's read of the world: live worker heartbeats, the catalog, measured footprints,
- * the depth and arrival history of every known model queue, taken in three pipelined round
- * trips into one immutable object.
+ * operators' holds (store/fleet-reader.ts) and the depth and arrival history of every known model
+ * queue, taken in three pipelined round trips into one immutable object.
  * BullMQ keys are read directly (`queueKeys`: wait, prioritized, active) so a snapshot costs
  * no Queue objects and no per-queue connections.
  */
-import { crossSlotPipeline, type RedisClient } from '../protocol/redis-client.js';
+import { crossSlotPipeline, type RedisClient } from '../store/redis-client.js';
 import { arrivalStatsAt, parseArrivalRecord, type ArrivalStats } from '../protocol/arrivals.js';
-import { execOrThrow, parseCatalog, parseFootprints, parseHeartbeats } from '../protocol/fleet.js';
-import { parseHolds, type OperatorHold } from '../protocol/operator-holds.js';
+import { execOrThrow, readFleet } from '../store/fleet-reader.js';
+import type { OperatorHold } from '../protocol/operator-holds.js';
 import type { Keys } from '../protocol/keys.js';
-import { queueKeys } from '../protocol/queue-keys.js';
+import { queueKeys } from '../store/queue-keys.js';
 import type { CatalogEntry, Heartbeat } from '../protocol/worker-state.js';
 
 export interface QueueDepth {
@@ -53,22 +53,16 @@ export interface Snapshot {
 
 /** Reads a snapshot at time `now`; `extraModels` adds queues outside the catalog (wake hints). */
 export async function readSnapshot(redis: RedisClient, keys: Keys, now: number, extraModels: Iterable<string> = []): Promise<Snapshot> {
-  const [ids, catalogRaw, footprintsRaw, holdsRaw] = (await execOrThrow(
-    redis.pipeline().smembers(keys.workersIndex()).hgetall(keys.catalog()).hgetall(keys.footprints()).hgetall(keys.operatorHolds()),
-  )) as [string[], Record<string, string>, Record<string, string>, Record<string, string>];
-  const catalog = parseCatalog(catalogRaw);
-  const models = [...new Set([...catalog.keys(), ...extraModels])].sort();
-
-  // Heartbeats and each model's keys live in different cluster slots.
-  const p = crossSlotPipeline(redis);
-  if (ids.length > 0) p.mget(ids.map((id) => keys.workerHeartbeat(id)));
-  for (const model of models) {
-    const q = queueKeys(keys.bullPrefix, model);
-    p.llen(q.wait).zcard(q.prioritized).llen(q.active).lindex(q.wait, -1).zrange(q.prioritized, '0', '0');
-  }
-  for (const model of models) p.hgetall(keys.modelArrivals(model));
-  const rows = await execOrThrow(p);
-  const workers = ids.length > 0 ? parseHeartbeats(rows.shift() as (string | null)[]) : [];
+  let models: string[] = [];
+  // The fleet read's second round trip carries every model's queue and arrival reads.
+  const { workers, catalog, measured, holds, more: rows } = await readFleet(redis, keys, (p, catalog) => {
+    models = [...new Set([...catalog.keys(), ...extraModels])].sort();
+    for (const model of models) {
+      const q = queueKeys(keys.bullPrefix, model);
+      p.llen(q.wait).zcard(q.prioritized).llen(q.active).lindex(q.wait, -1).zrange(q.prioritized, '0', '0');
+    }
+    for (const model of models) p.hgetall(keys.modelArrivals(model));
+  });
   const arrivals = parseArrivals(models, rows.splice(models.length * 5) as Record<string, string>[], now);
 
   const heads: { model: string; jobIds: string[] }[] = [];
@@ -85,7 +79,7 @@ export async function readSnapshot(redis: RedisClient, keys: Keys, now: number, 
     const oldest = enqueuedAt.get(c.model);
     queues.set(c.model, Object.freeze({ waiting: c.waiting, active: c.active, oldestWaitMs: c.waiting > 0 && oldest !== undefined ? Math.max(0, now - oldest) : null }));
   }
-  return Object.freeze({ now, workers: Object.freeze(workers), catalog, queues, measured: parseFootprints(footprintsRaw), arrivals, holds: parseHolds(holdsRaw) });
+  return Object.freeze({ now, workers: Object.freeze(workers), catalog, queues, measured, arrivals, holds });
 }
 
 /** Earliest BullMQ `timestamp` among each model's head jobs; one pipelined HGET per job. */

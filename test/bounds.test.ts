@@ -1,6 +1,6 @@
 /** Bounds that hold under concurrency and hostile names: the backlog limit and metric label sets. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { queueKeys } from '../protocol/queue-keys.js';
+import { queueKeys } from '../store/queue-keys.js';
 import { call, startFabric, type TestFabric } from './support/fabric.js';
 
 let f: TestFabric;

@@ -87,7 +87,7 @@ function envNamesIn(file: string): Set<string> {
   return names;
 }
 
-const SHARED = ['protocol/redis-config.ts', 'protocol/logger.ts'];
+const SHARED = ['store/redis-config.ts', 'protocol/logger.ts'];
 const CONFIG_SOURCES: Record<string, string[]> = {
   'producer-api/main.ts': ['producer-api/settings/config.ts', ...SHARED],
   'worker/main.ts': ['worker/config.ts', 'worker/gpu/gpu-config.ts', ...SHARED],

@@ -78,7 +78,7 @@ const CONFIG_READERS = [
   'worker/config.ts',
   'worker/gpu/gpu-config.ts',
   'scheduler/config.ts',
-  'protocol/redis-config.ts',
+  'store/redis-config.ts',
   'protocol/logger.ts', // LOG_LEVEL
   ...(existsSync(join(root, 'scheduler/actuators')) ? ['scheduler/actuators/factory.ts', 'scheduler/actuators/kubernetes.ts', 'scheduler/actuators/metric.ts'] : []),
 ].filter((f) => existsSync(join(root, f)));

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { duplicateClient } from '../protocol/redis-client.js';
+import { duplicateClient } from '../store/redis-client.js';
 import { FakeEngine } from '../worker/engines/fake-engine.js';
 import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
 

@@ -14,7 +14,7 @@ import { call, startFabric, type TestFabric } from './support/fabric.js';
 
 const root = resolve(import.meta.dirname, '..');
 /** Literals that look like codes in the source but are never sent (mapped before they leave). */
-const INTERNAL_ONLY = new Set(['already_everywhere']); // cluster-view's LoadPick; the route answers no_worker_with_room
+const INTERNAL_ONLY = new Set(['already_everywhere']); // fleet-view's LoadPick; the route answers no_worker_with_room
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {

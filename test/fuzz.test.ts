@@ -7,7 +7,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { queueKeys } from '../protocol/queue-keys.js';
+import { queueKeys } from '../store/queue-keys.js';
 import { call, startFabric, type TestFabric } from './support/fabric.js';
 import { fuzzCorpus, multipartBody, type FuzzRequest, type MultipartPart, type FuzzTargets } from './support/fuzz-corpus.js';
 

@@ -1,7 +1,7 @@
 /** Bad input is a clear 4xx at the door, never a 5xx or a job that fails later. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_BYTES_PER_TOKEN } from '../protocol/context-length.js';
-import { queueKeys } from '../protocol/queue-keys.js';
+import { queueKeys } from '../store/queue-keys.js';
 import { call, startFabric, type TestFabric } from './support/fabric.js';
 
 let f: TestFabric;

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { JobStore } from '../protocol/job-store.js';
+import { JobStore } from '../store/job-store.js';
 import { newRedis, testKeys } from './support/redis.js';
 
 const redis = newRedis();

@@ -3,7 +3,7 @@ import { parseApiKeys } from '../producer-api/settings/config.js';
 import { preferWaitSec } from '../producer-api/http/request-parsing.js';
 import { ConfigError, envBool, envBytes, envDurationMs, envInt, parseDurationMs } from '../protocol/env.js';
 import { InvalidModelNameError, canonicalModelName, modelNameForQueue, queueNameFor } from '../protocol/model-names.js';
-import { bullJobId, parseBullJobId, queueKeys } from '../protocol/queue-keys.js';
+import { bullJobId, parseBullJobId, queueKeys } from '../store/queue-keys.js';
 import { visibleStatus, webhookEventFor } from '../protocol/statuses.js';
 
 describe('model names', () => {

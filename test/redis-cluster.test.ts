@@ -7,9 +7,9 @@
 import OpenAI, { toFile } from 'openai';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectForRequests, type ApiConnections } from '../protocol/redis-config.js';
+import { connectForRequests, type ApiConnections } from '../store/redis-config.js';
 import { createKeys } from '../protocol/keys.js';
-import { queueKeys } from '../protocol/queue-keys.js';
+import { queueKeys } from '../store/queue-keys.js';
 import { generateWebhookSecret } from '../protocol/webhook-signing.js';
 import { readSnapshot, startScheduler } from '../scheduler/index.js';
 import { tenantLimits } from '../protocol/tenant-limits.js';

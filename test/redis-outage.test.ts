@@ -1,7 +1,8 @@
 /**
  * A Redis outage, for real: the API runs as its own process (producer-api/main.ts) against a
- * private redis-server (append-only file) that the test kills with SIGKILL and restarts on the
- * same port. While Redis is away every route that needs it answers 503 with a JSON error and
+ * private redis-server (append-only file, fsynced before every reply: `appendfsync always`, so a
+ * record written just before the kill is on disk) that the test kills with SIGKILL and restarts
+ * on the same port. While Redis is away every route that needs it answers 503 with a JSON error and
  * Retry-After within 2 s, /readyz says not ready, and no submission is accepted late.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -42,7 +43,7 @@ async function jobRecords(): Promise<number> {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fabric-outage-'));
   port = await freePort();
-  server = await startRedisServer({ dir, persistent: true, port });
+  server = await startRedisServer({ dir, persistent: true, port, appendfsync: 'always' });
   await withRedis((r) => r.hset(keys.catalog(), MODEL, JSON.stringify(catalogEntry)));
   const apiPort = await freePort();
   apiUrl = `http://127.0.0.1:${apiPort}`;
@@ -97,7 +98,7 @@ describe('Redis outage', () => {
     const metrics = await call(apiUrl, '/metrics');
     expect(metrics.text).toMatch(/fabric_redis_connected\{role="requests"\} 0/);
 
-    server = await startRedisServer({ dir, persistent: true, port });
+    server = await startRedisServer({ dir, persistent: true, port, appendfsync: 'always' });
     const backAt = Date.now();
     await waitFor(async () => (await call(apiUrl, '/readyz')).status === 200, 10_000, 50);
     const readyAgainMs = Date.now() - backAt;

@@ -5,7 +5,7 @@
  * it accepted.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { connectRedis } from '../protocol/redis-config.js';
+import { connectRedis } from '../store/redis-config.js';
 import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
 import { RedisTopology, tearDown } from './support/redis-topology.js';
 

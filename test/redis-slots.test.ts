@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { batchKeys } from '../producer-api/batch/batch-keys.js';
 import { createKeys } from '../protocol/keys.js';
-import { queueKeys } from '../protocol/queue-keys.js';
+import { queueKeys } from '../store/queue-keys.js';
 import { jobTag, modelTag, newJobId } from '../protocol/slot-tags.js';
 
 /** What Redis Cluster hashes: the part inside the first `{...}` when it is not empty, else the whole key. */

@@ -115,6 +115,12 @@ const POOL_SCALING: Case[] = [
     expected: [{ type: 'scale', desiredWorkers: 2, reason: 'unplaceable', models: ['small'], pool: 'small' }],
   },
   {
+    name: 'sizes a pool with the headroom its workers are configured with, not the default (20 GB does not fit 24 GB less 20%)',
+    policy: POOLED,
+    snapshot: snap([holding('s1', [24], [res('small', 4, { activeJobs: 1 })], { pool: 'small', headroomRatio: 0.2 })], { mid: waiting(), small: { active: 1 } }),
+    expected: [{ type: 'scale', desiredWorkers: 1, reason: 'unplaceable', models: ['mid'], pool: 'large' }],
+  },
+  {
     name: 'asks nothing when the only pool that holds the model is at its maximum',
     policy: { ...POOLED, pools: [POOLS[0]!, { ...POOLS[1]!, maxWorkers: 1 }] },
     snapshot: snap([w('s1', [24], { pool: 'small' }), holding('l1', [80], [res('big', 60, { activeJobs: 1 })], { pool: 'large' })], { huge: waiting() }),

@@ -1,6 +1,7 @@
 /** The scheduler's policy rules in the pure `decide`: table-driven, no Redis (one round trip test at the end). */
 import { afterAll, describe, expect, it } from 'vitest';
-import { arrivalStatsAt, nextArrivalRecord, parseArrivalRecord, recordArrival, type ArrivalRecord, type ArrivalStats } from '../protocol/arrivals.js';
+import { arrivalStatsAt, nextArrivalRecord, parseArrivalRecord, type ArrivalRecord, type ArrivalStats } from '../protocol/arrivals.js';
+import { recordArrival } from '../store/arrival-store.js';
 import type { OperatorHold } from '../protocol/operator-holds.js';
 import type { CatalogEntry, Heartbeat, ResidentModelInfo } from '../protocol/worker-state.js';
 import { blockedModels, decide, type Action } from '../scheduler/decide.js';

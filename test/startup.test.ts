@@ -26,6 +26,12 @@ describe('start-up', () => {
     expect(plainLines(r.out)).toEqual(['inference-fabric api did not start: PORT must be an integer >= 0, got "abc"']);
   }, 60_000);
 
+  it('ends the API with code 1 and one line naming a variable its options refuse', async () => {
+    const r = await exited(spawnEntry('producer-api/main.ts', { REDIS_URL: redisUrl(), PORT: String(await freePort()), FABRIC_PREFIX: testKeys().prefix, FABRIC_FILE_TTL: '0' }));
+    expect(r.code).toBe(1);
+    expect(plainLines(r.out)).toEqual(['inference-fabric api did not start: FABRIC_FILE_TTL (batch fileTtlMs) must be > 0, got 0']);
+  }, 60_000);
+
   it('ends the API with code 1 and one line when its port is in use', async () => {
     const port = await freePort();
     blocker = createServer();

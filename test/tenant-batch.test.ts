@@ -5,8 +5,8 @@
 import OpenAI, { toFile } from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tenantLimits } from '../protocol/tenant-limits.js';
-import { utcDay } from '../protocol/tenant-ledger.js';
-import { TenantSlots } from '../protocol/tenant-slots.js';
+import { utcDay } from '../store/tenant-ledger.js';
+import { TenantSlots } from '../store/tenant-slots.js';
 import type { GenerateRequest, GenerateResult } from '../worker/engines/port/engine.js';
 import { FakeEngine } from '../worker/engines/fake-engine.js';
 import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';

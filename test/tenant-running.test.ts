@@ -1,13 +1,13 @@
 /**
  * The per-tenant cap on jobs running at once, enforced by the workers with leased slots in Redis
- * (protocol/tenant-slots.ts, worker/tenant-gate.ts), across two workers and two API instances.
+ * (store/tenant-slots.ts, worker/tenant-gate.ts), across two workers and two API instances.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { apiOptions } from '../producer-api/settings/options.js';
 import type { JobRecord } from '../protocol/job.js';
 import { tenantLimits } from '../protocol/tenant-limits.js';
-import { TenantSlots } from '../protocol/tenant-slots.js';
+import { TenantSlots } from '../store/tenant-slots.js';
 import type { GenerateRequest, GenerateResult } from '../worker/engines/port/engine.js';
 import { FakeEngine, type FakeEngineOptions } from '../worker/engines/fake-engine.js';
 import { metrics as workerMetrics } from '../worker/metrics.js';

@@ -4,7 +4,7 @@ import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Keys } from '../protocol/keys.js';
 import { createLogger } from '../protocol/logger.js';
-import { WebhookDispatcher, deliveryIdFor } from '../protocol/webhook-enqueue.js';
+import { WebhookDispatcher, deliveryIdFor } from '../store/webhook-enqueue.js';
 import {
   WebhookSecretError,
   generateWebhookSecret,

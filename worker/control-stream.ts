@@ -4,7 +4,7 @@
  * unload must free memory before the load that follows it starts). Each entry is deleted
  * once handled, so a restarted worker with the same id picks up what it had not done.
  */
-import type { RedisClient } from '../protocol/redis-client.js';
+import type { RedisClient } from '../store/redis-client.js';
 import type { Logger } from '../protocol/logger.js';
 import { parseControlCommand, type ControlCommand } from '../protocol/control.js';
 

@@ -6,7 +6,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { EngineError } from '../protocol/errors.js';
 import type { JobError, JobOutput, JobPayload, StatusListener } from '../protocol/job.js';
-import type { JobStore } from '../protocol/job-store.js';
+import type { JobStore } from '../store/job-store.js';
 import type { Logger } from '../protocol/logger.js';
 import { metrics } from './metrics.js';
 import type { StoredStatus } from '../protocol/statuses.js';

@@ -1,6 +1,6 @@
 /** `npm run worker`: one worker process next to its engine. */
 import { createLogger } from '../protocol/logger.js';
-import { awaitRedisAtStart, connectRedis, redisConfigFromEnv } from '../protocol/redis-config.js';
+import { awaitRedisAtStart, connectRedis, redisConfigFromEnv } from '../store/redis-config.js';
 import { startOrExit } from '../protocol/startup.js';
 import { workerConfigFromEnv } from './config.js';
 import { OllamaServeSupervisor } from './engines/ollama/serve-supervisor.js';

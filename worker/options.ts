@@ -57,9 +57,9 @@ const BOUNDS: Record<NumericKey, Bound> = {
   heartbeatIntervalMs: { min: 10 },
   heartbeatTtlMs: { min: 10 },
   residencyCheckMs: { min: 10 },
-  drainTimeoutMs: { min: 0 },
-  vramHeadroomRatio: { min: 0, max: 0.99 },
-  tenantSlotLeaseMs: { min: 100, int: true },
+  drainTimeoutMs: { min: 0, env: 'FABRIC_DRAIN_TIMEOUT' },
+  vramHeadroomRatio: { min: 0, max: 0.99, env: 'FABRIC_VRAM_HEADROOM' },
+  tenantSlotLeaseMs: { min: 100, int: true, env: 'FABRIC_TENANT_SLOT_LEASE' },
   tenantDeferMinMs: { min: 1, int: true },
   tenantDeferMaxMs: { min: 1, int: true },
 };

@@ -3,7 +3,7 @@
  * is resident on this worker's engine. Loads and unloads go through here.
  */
 import { Worker, type Job } from 'bullmq';
-import type { RedisClient } from '../protocol/redis-client.js';
+import type { RedisClient } from '../store/redis-client.js';
 import type { JobPayload } from '../protocol/job.js';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
@@ -12,7 +12,7 @@ import { queueNameFor } from '../protocol/model-names.js';
 import type { LoadingModelInfo, ResidentModelInfo } from '../protocol/worker-state.js';
 import { EngineError } from '../protocol/errors.js';
 import type { Engine, LoadProgress } from './engines/port/engine.js';
-import type { FootprintStore } from '../protocol/footprints.js';
+import type { FootprintStore } from '../store/footprint-store.js';
 import { planLoad, type MemoryState } from './vram-ledger.js';
 import type { WorkerNodeOptions } from './options.js';
 

@@ -1,13 +1,13 @@
 /** Starts one worker deployable (engine, node, webhooks producer, health/metrics server). */
 import { createServer, type Server } from 'node:http';
-import type { RedisClient } from '../protocol/redis-client.js';
-import { JobStore } from '../protocol/job-store.js';
+import type { RedisClient } from '../store/redis-client.js';
+import { JobStore } from '../store/job-store.js';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
 import { registry } from '../protocol/metrics.js';
 import { listenError } from '../protocol/startup.js';
-import { createStatusNotifier } from '../protocol/status-notifier.js';
-import { WebhookDispatcher } from '../protocol/webhook-enqueue.js';
+import { createStatusNotifier } from '../store/status-notifier.js';
+import { WebhookDispatcher } from '../store/webhook-enqueue.js';
 import type { WorkerConfig } from './config.js';
 import { createEngine } from './engines/factory.js';
 import { createGpuReader, toGpuInfo } from './gpu/gpu-reader.js';

@@ -1,6 +1,6 @@
 /**
  * The worker's side of the tenants' running caps. Before a capped job runs, it takes one of its
- * tenant's running slots (protocol/tenant-slots.ts). At the cap the job goes back to its queue
+ * tenant's running slots (store/tenant-slots.ts). At the cap the job goes back to its queue
  * untouched for a short, growing wait (BullMQ's delayed set; its priority, and so its fair-share
  * place, is kept): its record stays `queued`, no attempt is counted, no status event is written,
  * and the worker takes its next job. The job is also parked, so the worker that gives a slot
@@ -9,10 +9,11 @@
  * without a cap costs nothing here.
  */
 import { Job, Queue } from 'bullmq';
-import type { RedisClient } from '../protocol/redis-client.js';
+import type { RedisClient } from '../store/redis-client.js';
 import type { JobPayload } from '../protocol/job.js';
 import type { Logger } from '../protocol/logger.js';
-import type { ParkedJob, TenantSlots } from '../protocol/tenant-slots.js';
+import { renewalPeriodMs } from '../store/lease.js';
+import type { ParkedJob, TenantSlots } from '../store/tenant-slots.js';
 import { metrics } from './metrics.js';
 
 /** Moves a parked job from BullMQ's delayed set back to its queue now; false when it is not delayed (any more). */
@@ -81,7 +82,7 @@ export class TenantGate {
       this.held.set(p.id, { tenant: cap.tenant, token });
       this.deferrals.delete(p.id);
       if (!this.timer) {
-        this.timer = setInterval(() => void this.renew(), Math.max(50, Math.floor(this.o.leaseMs / 3)));
+        this.timer = setInterval(() => void this.renew(), Math.max(50, renewalPeriodMs(this.o.leaseMs)));
         this.timer.unref();
       }
       return true;

@@ -5,21 +5,21 @@
  */
 import { hostname } from 'node:os';
 import { DelayedError, type Job } from 'bullmq';
-import { duplicateClient, type RedisClient } from '../protocol/redis-client.js';
-import { JobStore } from '../protocol/job-store.js';
+import { duplicateClient, type RedisClient } from '../store/redis-client.js';
+import { JobStore } from '../store/job-store.js';
 import type { JobPayload, StatusListener } from '../protocol/job.js';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../protocol/logger.js';
 import { metrics } from './metrics.js';
 import type { CatalogEntry, GpuInfo, Heartbeat, WorkerLifecycle } from '../protocol/worker-state.js';
 import type { Engine, LoadProgress } from './engines/port/engine.js';
-import { parseBullJobId, queueKeys } from '../protocol/queue-keys.js';
+import { parseBullJobId, queueKeys } from '../store/queue-keys.js';
 import { ControlStream } from './control-stream.js';
 import { JobRunner } from './job-runner.js';
 import type { WorkerNodeOptions } from './options.js';
 import { Residency, type MemoryPort } from './residency.js';
-import { FootprintStore } from '../protocol/footprints.js';
-import { TenantSlots } from '../protocol/tenant-slots.js';
+import { FootprintStore } from '../store/footprint-store.js';
+import { TenantSlots } from '../store/tenant-slots.js';
 import { TenantGate, bullWaker } from './tenant-gate.js';
 
 export interface WorkerNodeDeps {

@@ -1,12 +1,11 @@
 /** The fabric's HTTP shapes as the client sees them (mirrors the API's JSON, snake_case kept). */
 import type { JobErrorCode } from './error-codes.js';
+import { TERMINAL_STATUSES, type JobStatus, type WebhookEventType } from './statuses.js';
 
-export type JobStatus = 'queued' | 'loading_model' | 'running' | 'succeeded' | 'failed' | 'canceled' | 'timed_out' | 'expired';
-export const TERMINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'canceled', 'timed_out', 'expired'];
+export { TERMINAL_STATUSES, type JobStatus, type WebhookEventType };
 export const isTerminalStatus = (s: JobStatus): boolean => TERMINAL_STATUSES.includes(s);
 
 export type Task = 'generate' | 'chat' | 'embed';
-export type WebhookEventType = 'job.started' | 'job.completed' | 'job.failed' | 'job.canceled' | 'job.expired';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant' | 'tool';

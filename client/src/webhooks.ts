@@ -21,7 +21,7 @@ export type WebhookVerifyResult<T = WebhookPayload> = VerifiedWebhook<T> | { ok:
 
 /** What the fabric sends: the event type and the job as `GET /v1/jobs/:id` shows it. */
 export interface WebhookPayload {
-  type: 'job.started' | 'job.completed' | 'job.failed' | 'job.canceled' | 'job.expired';
+  type: import('./statuses.js').WebhookEventType;
   timestamp: string;
   data: import('./types.js').Job;
 }

@@ -6,7 +6,7 @@
  * Tenants without a budget cost nothing here.
  */
 import type { Logger } from '../../protocol/logger.js';
-import type { TenantLedger } from '../../protocol/tenant-ledger.js';
+import type { TenantLedger } from '../../store/tenant-ledger.js';
 import type { TenantLimits } from '../../protocol/tenant-limits.js';
 
 export class BatchBudget {

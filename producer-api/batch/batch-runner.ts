@@ -10,11 +10,12 @@
  * result is written once (BatchStore.collect).
  */
 import { randomUUID } from 'node:crypto';
-import { crossSlotPipeline, type RedisClient } from '../../protocol/redis-client.js';
+import { crossSlotPipeline, type RedisClient } from '../../store/redis-client.js';
+import { Lease } from '../../store/lease.js';
 import type { Keys } from '../../protocol/keys.js';
 import type { Logger } from '../../protocol/logger.js';
 import { isTerminal, type JobStatus } from '../../protocol/statuses.js';
-import type { ClusterView } from '../fleet/cluster-view.js';
+import type { FleetView } from '../fleet/fleet-view.js';
 import { HttpError } from '../http/http-error.js';
 import { submitOpenAiJob, cancelQuietly, type BridgeDeps } from '../openai/job-bridge.js';
 import type { OpenAiEndpoint } from '../openai/requests.js';
@@ -32,7 +33,7 @@ export interface BatchRunnerDeps {
   files: FileStore;
   batches: BatchStore;
   bridge: BridgeDeps;
-  cluster: ClusterView;
+  fleet: FleetView;
   /** Holds back a batch whose tenant used its daily token budget. */
   budget: BatchBudget;
   /** Told when a batch reaches a terminal status (webhooks); must not throw. */
@@ -57,8 +58,6 @@ const SLICE = 1000;
 /** Idempotency key of a batch line: a resubmission after a crash finds the same job. */
 const lineKey = (batchId: string, line: number) => `${batchId}:${line}`;
 
-/** KEYS[1] lease. ARGV[1] owner, ARGV[2] ms. Extends the lease if this owner holds it; 1 or 0. */
-const RENEW_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
 
 export class BatchRunner {
   private state: Lifecycle = 'idle';
@@ -91,15 +90,15 @@ export class BatchRunner {
     try {
       for (const id of await this.d.batches.activeIds()) {
         if (this.state !== 'running' || this.driving.has(id)) continue;
-        const got = await this.d.redis.set(this.d.bk.batchLease(id), this.owner, 'PX', this.o.leaseMs, 'NX');
-        if (got) this.drive(id);
+        const lease = new Lease(this.d.redis, this.d.bk.batchLease(id), this.owner);
+        if (await lease.tryAcquire(this.o.leaseMs)) this.drive(id, lease);
       }
     } catch (err) {
       this.d.log.warn({ err }, 'Batch claim failed');
     }
   }
 
-  private drive(id: string): void {
+  private drive(id: string, lease: Lease): void {
     let wake: () => void = () => undefined;
     const slot = { wake: () => wake(), done: Promise.resolve() };
     this.driving.set(id, slot);
@@ -109,8 +108,7 @@ export class BatchRunner {
       try {
         for (;;) {
           if (this.state !== 'running') return;
-          const renewed = await this.d.redis.eval(RENEW_LUA, 1, this.d.bk.batchLease(id), this.owner, String(this.o.leaseMs));
-          if (renewed !== 1) return; // another instance holds it now
+          if (!(await lease.renew(this.o.leaseMs))) return; // another instance holds it now
           const full = Date.now() - lastFull >= this.o.tickMs;
           if (full) lastFull = Date.now();
           const more = await this.step(id, ctx, full);
@@ -127,7 +125,7 @@ export class BatchRunner {
         for (const stop of ctx.listeners.values()) stop();
         this.driving.delete(id);
         this.d.budget.forget(id);
-        await this.d.redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, this.d.bk.batchLease(id), this.owner).catch(() => undefined);
+        await lease.release().catch(() => undefined);
       }
     })();
   }
@@ -167,7 +165,7 @@ export class BatchRunner {
     let lines = 0;
     if (!file) errors.push({ code: 'file_not_found', message: `the input file ${b.inputFileId} no longer exists`, param: 'input_file_id', line: null });
     else {
-      const catalog = (await this.d.cluster.snapshot(0)).catalog;
+      const catalog = (await this.d.fleet.snapshot(0)).catalog;
       const seen = new Set<string>();
       for (let start = 0; start < file.lines; start += SLICE) {
         const slice = await this.d.files.lines(file.id, start, SLICE);
@@ -230,7 +228,7 @@ export class BatchRunner {
     if (cursor >= b.total) return false;
     if (room <= 0 || (await this.d.budget.holds(b))) return true;
     const raws = await this.d.files.lines(b.inputFileId, cursor, Math.min(room, SLICE));
-    const catalog = (await this.d.cluster.snapshot()).catalog;
+    const catalog = (await this.d.fleet.snapshot()).catalog;
     const submitted = new Map<number, PendingLine>();
     let blocked = false;
     // Submitted in order, a few at a time; the cursor only moves past a contiguous prefix.

@@ -3,7 +3,8 @@
  * runner and the cancel route race on: a status transition and collecting one line's result.
  */
 import { randomUUID } from 'node:crypto';
-import type { RedisClient } from '../../protocol/redis-client.js';
+import type { RedisClient } from '../../store/redis-client.js';
+import { Scripts } from '../../store/scripts/registry.js';
 import { HttpError } from '../http/http-error.js';
 import type { BatchKeys } from './batch-keys.js';
 
@@ -42,34 +43,6 @@ export interface BatchRecord {
   /** Epoch seconds of each status reached. */
   at: Partial<Record<'created' | 'in_progress' | 'finalizing' | 'completed' | 'failed' | 'expired' | 'cancelling' | 'cancelled', number>>;
 }
-
-/**
- * KEYS[1] batch hash. ARGV[1] new status, ARGV[2] allowed current statuses (comma separated),
- * ARGV[3..] field/value pairs to set with it. Returns 1, or the current status when not allowed.
- */
-const TRANSITION_LUA = `
-local cur = redis.call('HGET', KEYS[1], 'status')
-if not cur then return '' end
-for s in string.gmatch(ARGV[2], '[^,]+') do
-  if s == cur then
-    redis.call('HSET', KEYS[1], 'status', ARGV[1])
-    for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-    return 1
-  end
-end
-return cur`;
-
-/**
- * KEYS[1] pending hash, KEYS[2] output or error list, KEYS[3] batch hash. ARGV[1] line index,
- * ARGV[2] the line, ARGV[3] counter field, ARGV[4] bytes field. Appends the line only if it was
- * still pending, so a line is written once even if two runners overlap. Returns 1 or 0.
- */
-const COLLECT_LUA = `
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[2])
-redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
-redis.call('HINCRBY', KEYS[3], ARGV[4], string.len(ARGV[2]) + 1)
-return 1`;
 
 const TERMINAL: ReadonlySet<BatchStatus> = new Set(['failed', 'completed', 'expired', 'cancelled']);
 export const isBatchTerminal = (s: BatchStatus) => TERMINAL.has(s);
@@ -135,8 +108,7 @@ export class BatchStore {
   /** Moves to `to` if the batch is in one of `from`, stamping `<to>_at` and any extra fields. */
   async transition(id: string, to: BatchStatus, from: readonly BatchStatus[], fields: Record<string, string | number> = {}): Promise<boolean> {
     const args = Object.entries({ [`${to}_at`]: sec(Date.now()), ...fields }).flat().map(String);
-    const r = await this.redis.eval(TRANSITION_LUA, 1, this.k.batch(id), to, from.join(','), ...args);
-    return r === 1;
+    return (await Scripts.for(this.redis).batchTransition({ batch: this.k.batch(id), to, from, fields: args })).applied;
   }
 
   async setFields(id: string, fields: Record<string, string | number>): Promise<void> {
@@ -146,8 +118,7 @@ export class BatchStore {
   /** Records one line's result if it is still pending; true when this call wrote it. */
   async collect(id: string, line: number, text: string, ok: boolean): Promise<boolean> {
     const list = ok ? this.k.batchOutput(id) : this.k.batchErrors(id);
-    const r = await this.redis.eval(COLLECT_LUA, 3, this.k.batchPending(id), list, this.k.batch(id), String(line), text, ok ? 'completed' : 'failed', ok ? 'out_bytes' : 'err_bytes');
-    return r === 1;
+    return Scripts.for(this.redis).batchCollect({ pending: this.k.batchPending(id), list, batch: this.k.batch(id), line, text, counterField: ok ? 'completed' : 'failed', bytesField: ok ? 'out_bytes' : 'err_bytes' });
   }
 
   /** Writes error lines for never-submitted lines `[cursor, cursor + lines.length)` and advances the cursor with them. */

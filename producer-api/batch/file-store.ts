@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import { once } from 'node:events';
-import type { RedisClient } from '../../protocol/redis-client.js';
+import type { RedisClient } from '../../store/redis-client.js';
 import { HttpError } from '../http/http-error.js';
 import type { BatchKeys } from './batch-keys.js';
 

@@ -1,4 +1,6 @@
 /** The Batch API's options, defaults in one place. Durations are milliseconds. */
+import { checkBounds, type Bound } from '../../protocol/options-check.js';
+
 export interface BatchOptions {
   /** Largest upload (OpenAI's limit: 200 MB). */
   maxFileBytes: number;
@@ -41,9 +43,26 @@ export const BATCH_DEFAULTS: BatchOptions = {
   lineJobTtlMs: 0,
 };
 
+const positive: Bound = { min: 0, gt: true };
+
+/** Every knob is a positive number but `lineJobTtlMs`, which may be 0; the variables are batch/config.ts's. */
+const BOUNDS: Record<keyof BatchOptions, Bound> = {
+  maxFileBytes: { ...positive, env: 'FABRIC_BATCH_MAX_FILE_BYTES' },
+  maxFileLines: { ...positive, env: 'FABRIC_BATCH_MAX_LINES' },
+  fileTtlMs: { ...positive, env: 'FABRIC_FILE_TTL' },
+  windowLines: { ...positive, env: 'FABRIC_BATCH_WINDOW' },
+  submitConcurrency: positive,
+  tickMs: positive,
+  leaseMs: positive,
+  minWindowMs: positive,
+  maxWindowMs: positive,
+  lineJobTtlMs: { min: 0, env: 'FABRIC_BATCH_JOB_TTL' },
+  maxReportedErrors: positive,
+};
+
 export function batchOptions(partial: Partial<BatchOptions> = {}): BatchOptions {
   const o = { ...BATCH_DEFAULTS };
   for (const [k, v] of Object.entries(partial)) if (v !== undefined && k in o) (o as Record<string, number>)[k] = v as number;
-  for (const [k, v] of Object.entries(o)) if (!(Number.isFinite(v) && (v > 0 || (k === 'lineJobTtlMs' && v === 0)))) throw new Error(`batch option ${k} must be a positive number, got ${v}`);
+  checkBounds('batch', o, BOUNDS);
   return o;
 }

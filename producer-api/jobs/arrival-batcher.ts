@@ -3,8 +3,8 @@
  * model per interval, see protocol/arrivals.ts), off the request path. The scheduler reads
  * arrival history on its own tick, so a few milliseconds of delay change nothing it decides.
  */
-import type { RedisClient } from '../../protocol/redis-client.js';
-import { recordArrivals } from '../../protocol/arrivals.js';
+import type { RedisClient } from '../../store/redis-client.js';
+import { recordArrivals } from '../../store/arrival-store.js';
 import type { Keys } from '../../protocol/keys.js';
 import type { Logger } from '../../protocol/logger.js';
 

@@ -3,7 +3,7 @@
  * fanned out in memory to whoever waits on a job (long-polls, SSE streams, sync waits).
  * Listening costs no round trip, so a waiter can be in place before its job is even queued.
  */
-import type { RedisClient } from '../../protocol/redis-client.js';
+import type { RedisClient } from '../../store/redis-client.js';
 import type { Keys } from '../../protocol/keys.js';
 
 /** What a notification says: the new stream entry id and its kind. */

@@ -1,11 +1,11 @@
 /**
  * Expires queued jobs whose deadline (`ttl`) passed even when nobody reads them and no worker
  * picks them up (a model nobody loads): every `intervalMs` one API instance, chosen by a short
- * Redis lock, sweeps the deadlines index (JobService.sweepExpired). Expiring is idempotent, so a
+ * Redis lease (store/lease.ts), sweeps the deadlines index (JobService.sweepExpired). Expiring is idempotent, so a
  * lost lock or an overlapping reader costs nothing but a repeated read.
  */
-import { randomUUID } from 'node:crypto';
-import type { RedisClient } from '../../protocol/redis-client.js';
+import type { RedisClient } from '../../store/redis-client.js';
+import { Lease } from '../../store/lease.js';
 import type { Keys } from '../../protocol/keys.js';
 import type { Logger } from '../../protocol/logger.js';
 import type { JobService } from './job-service.js';
@@ -20,12 +20,14 @@ export interface ExpirySweeperOptions {
 export class ExpirySweeper {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
-  private readonly owner = randomUUID();
+  private readonly lock: Lease;
 
   constructor(
     private readonly d: { redis: RedisClient; keys: Keys; jobs: Pick<JobService, 'sweepExpired'>; log: Logger },
     private readonly opts: ExpirySweeperOptions,
-  ) {}
+  ) {
+    this.lock = new Lease(d.redis, d.keys.expirySweepLock());
+  }
 
   start(): void {
     if (this.timer || this.opts.intervalMs <= 0) return;
@@ -48,11 +50,10 @@ export class ExpirySweeper {
   }
 
   private async sweep(): Promise<void> {
-    const { redis, keys, jobs, log } = this.d;
+    const { jobs, log } = this.d;
     try {
       // Held for one interval: the next tick anywhere may sweep again.
-      const got = await redis.set(keys.expirySweepLock(), this.owner, 'PX', Math.max(1_000, this.opts.intervalMs), 'NX');
-      if (got !== 'OK') return;
+      if (!(await this.lock.tryAcquire(Math.max(1_000, this.opts.intervalMs)))) return;
       let total = 0;
       for (;;) {
         const { due, expired } = await jobs.sweepExpired(Date.now(), this.opts.batch);

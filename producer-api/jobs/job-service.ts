@@ -3,23 +3,24 @@
  * `loading_model` view), cancel, retry and wait. Routes translate HTTP to these calls.
  */
 import { createHash } from 'node:crypto';
-import { waitForReplicas } from '../../protocol/redis-config.js';
+import { waitForReplicas } from '../../store/redis-config.js';
 import { minPromptTokens } from '../../protocol/context-length.js';
 import { type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../../protocol/job.js';
-import type { JobStore } from '../../protocol/job-store.js';
+import type { JobStore } from '../../store/job-store.js';
 import type { Keys } from '../../protocol/keys.js';
 import type { Logger } from '../../protocol/logger.js';
-import { isCluster, type RedisClient } from '../../protocol/redis-client.js';
+import type { RedisClient } from '../../store/redis-client.js';
 import { newJobId } from '../../protocol/slot-tags.js';
 import { UNKNOWN_LABEL, metrics } from '../settings/metrics.js';
 import { priorityBand, priorityClassOf } from '../../protocol/tenant-fairness.js';
 import { tenantLimitError } from '../tenants/limit-error.js';
-import { runningCapOf } from '../../protocol/tenant-slots.js';
-import { bullJobId, queueKeys } from '../../protocol/queue-keys.js';
+import { runningCapOf } from '../../store/tenant-slots.js';
+import { bullJobId, queueKeys } from '../../store/queue-keys.js';
 import { RETRYABLE_STATUSES, isTerminal, visibleStatus, type JobStatus } from '../../protocol/statuses.js';
-import { loadingOn, residentOn, type ClusterView } from '../fleet/cluster-view.js';
+import { loadingOn, residentOn, type FleetView } from '../fleet/fleet-view.js';
 import type { ArrivalBatcher } from './arrival-batcher.js';
 import type { EventHub } from './event-hub.js';
+import { followJob, type JobFollow } from './job-follower.js';
 import { HttpError, badRequest, conflict, notFound, unavailable } from '../http/http-error.js';
 import type { ModelQueues } from './model-queues.js';
 import type { ApiOptions } from '../settings/options.js';
@@ -29,7 +30,7 @@ export interface JobServiceDeps {
   keys: Keys;
   store: JobStore;
   queues: ModelQueues;
-  cluster: ClusterView;
+  fleet: FleetView;
   hub: EventHub;
   arrivals: ArrivalBatcher;
   opts: ApiOptions;
@@ -46,12 +47,6 @@ export interface SubmitResult {
   created: boolean;
   /** Where a new job stood in its queue when it was accepted. */
   queue?: { position: number; depth: number };
-}
-
-interface Watch {
-  done: Promise<void>;
-  wake: () => void;
-  stop: () => void;
 }
 
 /** One submission: who asks, for what, and how long they will wait for the result. */
@@ -102,7 +97,7 @@ export class JobService {
   async submit(req: SubmitRequest): Promise<SubmitResult> {
     const { tenant, body, model, task, idempotencyKey, waitMs = 0, signal } = req;
     const { opts, keys, redis } = this.d;
-    const snap = await this.d.cluster.snapshot();
+    const snap = await this.d.fleet.snapshot();
     if (!snap.catalog.has(model)) {
       // Only known models become label values: invented names would add a series each, forever.
       metrics.jobsRejected.inc({ model: UNKNOWN_LABEL, reason: 'unknown_model' });
@@ -173,22 +168,13 @@ export class JobService {
     const cls = priorityClassOf(rec.priority, rec.metadata);
     const limit = opts.tenantLimits.forTenant(tenant);
     const admissionsKey = this.d.keys.modelAdmissions(model);
-    // One script on one server; on a Redis Cluster the admission is its own (the tenant's keys live in another slot).
-    const admission = isCluster(this.d.redis) ? await store.ledger.admit({ tenant, model, cls, limit, prioritizedKey: q.prioritized }) : null;
     const refused = (waiting: number) => {
       metrics.jobsRejected.inc({ model, reason: 'quota' });
       return tenantLimitError('waiting_jobs', `tenant ${tenant} has ${waiting} jobs waiting (limit ${limit.maxWaiting}); retry once some have started`, this.retryAfterSec(waiting));
     };
-    if (admission && !admission.admitted) throw refused(admission.waiting);
-    const created = await store
-      .create(rec, { waitKey: q.wait, prioritizedKey: q.prioritized, admissionsKey, maxBacklog: opts.maxBacklog }, { cls, limit, ...(admission?.admitted ? { priority: admission.priority } : {}) })
-      .catch(async (err: unknown) => {
-        if (admission) await store.ledger.release(tenant, cls).catch(() => undefined);
-        throw err;
-      });
+    const created = await store.create(rec, { waitKey: q.wait, prioritizedKey: q.prioritized, admissionsKey, maxBacklog: opts.maxBacklog }, { cls, limit });
     if (!created.created && 'waiting' in created) throw refused(created.waiting);
     if (!created.created) {
-      if (admission) await store.ledger.release(tenant, cls).catch(() => undefined);
       metrics.jobsRejected.inc({ model, reason: 'backlog' });
       // Admissions in flight may be counted twice for a moment, so the bound is what is known exactly.
       throw unavailable('backlog_full', `model ${model} has its limit of ${opts.maxBacklog} jobs waiting; retry later`, this.retryAfterSec(created.backlog));
@@ -239,7 +225,7 @@ export class JobService {
   /** Wakes the scheduler when a job lands in a queue no replica serves or is loading. */
   private async wakeSchedulerIfCold(model: string): Promise<void> {
     try {
-      const snap = await this.d.cluster.snapshot();
+      const snap = await this.d.fleet.snapshot();
       if (residentOn(snap, model).length === 0 && loadingOn(snap, model).length === 0) {
         await this.d.redis.publish(this.d.keys.schedulerWake(), model);
       }
@@ -259,7 +245,7 @@ export class JobService {
     if (await this.expireIfDue(record, Date.now())) record = (await this.d.store.get(id)) ?? record;
     let loading = false;
     if (record.status === 'queued') {
-      const snap = await this.d.cluster.snapshot();
+      const snap = await this.d.fleet.snapshot();
       loading = residentOn(snap, record.model).length === 0 && loadingOn(snap, record.model).length > 0;
     }
     return { record, status: visibleStatus(record.status, loading) };
@@ -377,25 +363,14 @@ export class JobService {
     }
   }
 
-  private watch(id: string, signal?: AbortSignal): Watch {
-    let wake: () => void = () => undefined;
-    const done = new Promise<void>((r) => (wake = r));
-    signal?.addEventListener('abort', () => wake(), { once: true });
-    const stop = this.d.hub.listen(id, (n) => {
-      if (n.type === 'status' && n.status && isTerminal(n.status as JobStatus)) wake();
-      // The bus reconnected: an end announced meanwhile was missed, so look at the record.
-      else if (n.type === 'resync') void this.d.store.get(id).then((r) => r && isTerminal(r.status) && wake(), () => undefined);
-    });
-    return { done, wake: () => wake(), stop };
+  /** Watches for the job's end only (no stream reads); in place before anything that could end it. */
+  private watch(id: string, signal?: AbortSignal): JobFollow {
+    return followJob(this.d, id, { signal });
   }
 
-  private async awaitWatch(watch: Watch, id: string, ms: number): Promise<JobRecord | null> {
-    const timer = setTimeout(watch.wake, ms);
-    try {
-      await watch.done;
-      return await this.d.store.get(id);
-    } finally {
-      clearTimeout(timer);
-    }
+  /** Waits up to `ms` for the watched job's end, then reads its record. */
+  private async awaitWatch(watch: JobFollow, id: string, ms: number): Promise<JobRecord | null> {
+    await watch.until(ms);
+    return this.d.store.get(id);
   }
 }

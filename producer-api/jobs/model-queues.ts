@@ -1,9 +1,9 @@
 /** BullMQ queues per model, created on first use, with the counts and positions the API reports. */
 import { Queue } from 'bullmq';
-import type { RedisClient } from '../../protocol/redis-client.js';
+import type { RedisClient } from '../../store/redis-client.js';
 import type { JobPayload } from '../../protocol/job.js';
 import type { Keys } from '../../protocol/keys.js';
-import { queueKeys } from '../../protocol/queue-keys.js';
+import { queueKeys } from '../../store/queue-keys.js';
 
 export interface QueueCounts {
   waiting: number;

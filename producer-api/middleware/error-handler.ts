@@ -1,7 +1,7 @@
 /** The final handler: every error leaves as JSON `{error:{code,message}}` with its status. */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from '../../protocol/logger.js';
-import { isRedisUnavailable } from '../../protocol/redis-config.js';
+import { isRedisUnavailable } from '../../store/redis-config.js';
 import { HttpError, unavailable } from '../http/http-error.js';
 
 interface BodyParserError {

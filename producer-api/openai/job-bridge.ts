@@ -3,9 +3,9 @@
  * request becomes a job like any other (its model's queue, backpressure, metrics, cancel).
  */
 import type { JobRecord, Priority, SubmitBody } from '../../protocol/job.js';
-import type { JobStore } from '../../protocol/job-store.js';
+import type { JobStore } from '../../store/job-store.js';
 import type { EventHub } from '../jobs/event-hub.js';
-import { followJob } from '../jobs/job-follower.js';
+import { followTokens as followJobTokens } from '../jobs/job-follower.js';
 import type { JobService, SubmitResult } from '../jobs/job-service.js';
 import type { OpenAiJob } from './requests.js';
 
@@ -37,5 +37,5 @@ export async function cancelQuietly(d: BridgeDeps, id: string): Promise<void> {
 
 /** Follows a job's tokens to its end; null when the wait ran out or `signal` aborted first. */
 export function followTokens(d: BridgeDeps, id: string, onToken: (text: string) => void, timeoutMs: number, signal?: AbortSignal): Promise<JobRecord | null> {
-  return followJob(d, id, onToken, { timeoutMs, signal });
+  return followJobTokens(d, id, onToken, { timeoutMs, signal });
 }

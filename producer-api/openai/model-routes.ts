@@ -1,17 +1,17 @@
 /** `GET /v1/models/{id}`: one model in OpenAI's shape (the list is in routes/models.ts). */
 import { Router } from 'express';
-import type { ClusterView } from '../fleet/cluster-view.js';
+import type { FleetView } from '../fleet/fleet-view.js';
 import type { ModelQueues } from '../jobs/model-queues.js';
 import { modelEntry } from '../routes/models.js';
 import { OpenAiError } from './errors.js';
 
-export function openAiModelRoutes(d: { cluster: ClusterView; queues: ModelQueues }): Router {
+export function openAiModelRoutes(d: { fleet: FleetView; queues: ModelQueues }): Router {
   const r = Router();
   // Model names may contain `/` (hf.co/org/repo:tag); the SDKs send the id percent-encoded.
   // Express has decoded the parameter already; decoding it again would misread a literal `%`.
   r.get(/^\/v1\/models\/(.+)$/, async (req, res) => {
     const raw = (req.params as Record<string, string>)[0]!;
-    const snap = await d.cluster.snapshot(0);
+    const snap = await d.fleet.snapshot(0);
     // Accept the name as listed and Ollama's short form without `:latest`.
     const entry = snap.catalog.get(raw) ?? snap.catalog.get(`${raw}:latest`);
     if (!entry) throw new OpenAiError(404, 'model_not_found', `The model '${raw}' does not exist`, 'model', false);

@@ -4,13 +4,13 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
 import { Router, type RequestHandler } from 'express';
-import type { ClusterView } from '../fleet/cluster-view.js';
+import type { FleetView } from '../fleet/fleet-view.js';
 import type { ModelQueues } from '../jobs/model-queues.js';
 import { bullBoardGuard } from '../middleware/bull-board-guard.js';
 
 export const BULL_BOARD_PATH = '/admin/queues';
 
-export function adminRoutes(d: { admin: RequestHandler; cluster: ClusterView; queues: ModelQueues; extraQueues: Queue[] }): Router {
+export function adminRoutes(d: { admin: RequestHandler; fleet: FleetView; queues: ModelQueues; extraQueues: Queue[] }): Router {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(BULL_BOARD_PATH);
   const board = createBullBoard({ queues: [], serverAdapter, options: { uiConfig: { boardTitle: 'inference-fabric' } } });
@@ -18,7 +18,7 @@ export function adminRoutes(d: { admin: RequestHandler; cluster: ClusterView; qu
 
   // Model queues appear as the catalog grows; refresh the board's list when it changed.
   const refresh: RequestHandler = async (_req, _res, next) => {
-    const snap = await d.cluster.snapshot();
+    const snap = await d.fleet.snapshot();
     const models = [...snap.catalog.keys()].sort();
     const signature = models.join('\n');
     if (signature !== known) {

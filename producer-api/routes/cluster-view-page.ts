@@ -14,10 +14,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { Router, type RequestHandler } from 'express';
-import type { RedisClient } from '../../protocol/redis-client.js';
-import { readDecisions } from '../../protocol/decisions.js';
+import type { RedisClient } from '../../store/redis-client.js';
+import { readDecisions } from '../../store/decision-stream.js';
 import type { Keys } from '../../protocol/keys.js';
-import type { ClusterView } from '../fleet/cluster-view.js';
+import type { FleetView } from '../fleet/fleet-view.js';
 import type { ModelQueues } from '../jobs/model-queues.js';
 import { modelRoutes } from './models.js';
 
@@ -29,7 +29,7 @@ const PAGE_SCRIPT = readFileSync(new URL('../assets/cluster-view.js', import.met
 
 export interface ClusterViewPageDeps {
   admin: RequestHandler;
-  cluster: ClusterView;
+  fleet: FleetView;
   queues: ModelQueues;
   redis: RedisClient;
   keys: Keys;

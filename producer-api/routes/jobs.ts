@@ -1,6 +1,6 @@
 /** `/v1/jobs` and `/v1/run`: submit, read, long-poll, cancel, retry, and the sync wrapper. */
 import { Router, type Response } from 'express';
-import type { RedisClient } from '../../protocol/redis-client.js';
+import type { RedisClient } from '../../store/redis-client.js';
 import { jobView, type JobRecord } from '../../protocol/job.js';
 import type { Keys } from '../../protocol/keys.js';
 import { isTerminal, type JobStatus } from '../../protocol/statuses.js';

@@ -1,21 +1,23 @@
 /** `GET /v1/models` and the operator's `POST /v1/models/:name/load|unload`. */
 import { randomUUID } from 'node:crypto';
 import { Router, type RequestHandler } from 'express';
-import type { RedisClient } from '../../protocol/redis-client.js';
+import type { RedisClient } from '../../store/redis-client.js';
 import type { Keys } from '../../protocol/keys.js';
-import { sendControl, type ControlCommand } from '../../protocol/control.js';
-import { execOrThrow } from '../../protocol/fleet.js';
+import { sendControl } from '../../store/control-stream.js';
+import { type ControlCommand } from '../../protocol/control.js';
+import { execOrThrow } from '../../store/fleet-reader.js';
 import type { CatalogEntry } from '../../protocol/worker-state.js';
 import { footprintKey } from '../../protocol/footprints.js';
 import { parseDurationMs } from '../../protocol/env.js';
-import { holdView, setHold } from '../../protocol/operator-holds.js';
-import { loadingOn, pickWorkerForLoad, residentOn, type ClusterSnapshot, type ClusterView } from '../fleet/cluster-view.js';
+import { holdView } from '../../protocol/operator-holds.js';
+import { setHold } from '../../store/operator-holds.js';
+import { loadingOn, pickWorkerForLoad, residentOn, type FleetSnapshot, type FleetView } from '../fleet/fleet-view.js';
 import { HttpError, notFound } from '../http/http-error.js';
 import type { ModelQueues } from '../jobs/model-queues.js';
 import { parseModelName } from '../http/request-parsing.js';
 
 export interface ModelRoutesDeps {
-  cluster: ClusterView;
+  fleet: FleetView;
   queues: ModelQueues;
   redis: RedisClient;
   keys: Keys;
@@ -24,7 +26,7 @@ export interface ModelRoutesDeps {
 }
 
 /** One model in OpenAI's shape (`id`, `object`, `created`, `owned_by`), extended with residency and queue counts. */
-export async function modelEntry(d: Pick<ModelRoutesDeps, 'queues'>, snap: ClusterSnapshot, e: CatalogEntry) {
+export async function modelEntry(d: Pick<ModelRoutesDeps, 'queues'>, snap: FleetSnapshot, e: CatalogEntry) {
   return {
     id: e.name,
     object: 'model',
@@ -64,14 +66,14 @@ export function modelRoutes(d: ModelRoutesDeps): Router {
   const r = Router();
 
   r.get('/v1/models', d.tenant, async (_req, res) => {
-    const snap = await d.cluster.snapshot(0);
+    const snap = await d.fleet.snapshot(0);
     const data = await Promise.all([...snap.catalog.values()].sort((a, b) => a.name.localeCompare(b.name)).map((e) => modelEntry(d, snap, e)));
     res.json({ object: 'list', data, workers: snap.workers.map((w) => ({ id: w.workerId, engine: w.engine, state: w.state, capacity_bytes: w.capacityBytes, used_bytes: w.usedBytes, gpus: w.gpus.map((g) => ({ index: g.index, uuid: g.uuid, name: g.name, memory_total_bytes: g.memoryTotalBytes, memory_used_bytes: g.memoryUsedBytes, memory_free_bytes: g.memoryFreeBytes, utilization: g.utilization })), free_slots: w.freeSlots, active_jobs: w.activeJobs, engine_healthy: w.engineHealthy })) });
   });
 
   const command = async (workerId: string, cmd: ControlCommand) => {
     await execOrThrow(sendControl(d.redis.pipeline(), d.keys, workerId, cmd));
-    d.cluster.invalidate();
+    d.fleet.invalidate();
   };
 
   // Model names may contain `/` (hf.co/org/repo:tag), so the name is everything before the verb.
@@ -80,7 +82,7 @@ export function modelRoutes(d: ModelRoutesDeps): Router {
     const model = parseModelName((req.params as Record<string, string>)[0]!);
     // A load ends any hold; `?pin=<duration>` keeps the model from eviction for that long.
     const pinMs = durationQuery(req.query.pin, 'pin');
-    const snap = await d.cluster.snapshot(0);
+    const snap = await d.fleet.snapshot(0);
     const entry = snap.catalog.get(model);
     if (!entry) throw notFound('model_not_found', `model ${model} is not available on any engine`);
     const pick = pickWorkerForLoad(snap, model);
@@ -95,7 +97,7 @@ export function modelRoutes(d: ModelRoutesDeps): Router {
   r.post(/^\/v1\/models\/(.+)\/unload$/, d.admin, async (req, res) => {
     const model = parseModelName((req.params as Record<string, string>)[0]!);
     const holdMs = durationQuery(req.query.hold, 'hold') ?? 0;
-    const snap = await d.cluster.snapshot(0);
+    const snap = await d.fleet.snapshot(0);
     const only = typeof req.query.worker === 'string' ? req.query.worker : undefined;
     const targets = [...residentOn(snap, model), ...loadingOn(snap, model)].filter((w) => !only || w.workerId === only);
     if (targets.length === 0) throw notFound('model_not_resident', `model ${model} is not resident${only ? ` on ${only}` : ''}`);

@@ -1,19 +1,19 @@
 /** Liveness, readiness and Prometheus metrics. */
 import { Router } from 'express';
-import type { RedisClient } from '../../protocol/redis-client.js';
+import type { RedisClient } from '../../store/redis-client.js';
 import { registry } from '../../protocol/metrics.js';
 import { metrics } from '../settings/metrics.js';
-import { residentOn, type ClusterView } from '../fleet/cluster-view.js';
+import { residentOn, type FleetView } from '../fleet/fleet-view.js';
 import type { ModelQueues } from '../jobs/model-queues.js';
 import { metricsAuth } from '../middleware/auth.js';
-import { inApiCluster, metricsText } from '../api-processes.js';
+import { isOneOfSeveralApiProcesses, metricsText } from '../processes/metrics-relay.js';
 
 /**
  * `onScrape` refreshes metrics read from Redis at scrape time, `afterScrape` clears them again:
  * with several API processes their metrics are summed, so only the one taking the scrape may
  * hold those values.
  */
-export function systemRoutes(d: { redis: RedisClient; cluster: ClusterView; queues: ModelQueues; metricsKey: string | null; onScrape?: () => Promise<void>; afterScrape?: () => void }): Router {
+export function systemRoutes(d: { redis: RedisClient; fleet: FleetView; queues: ModelQueues; metricsKey: string | null; onScrape?: () => Promise<void>; afterScrape?: () => void }): Router {
   const r = Router();
   r.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -35,7 +35,7 @@ export function systemRoutes(d: { redis: RedisClient; cluster: ClusterView; queu
   r.get('/metrics', metricsAuth(d.metricsKey), async (_req, res) => {
     // Queue depths and live workers are read at scrape time, not kept up to date on every job.
     try {
-      const snap = await d.cluster.snapshot(0);
+      const snap = await d.fleet.snapshot(0);
       metrics.workersAlive.set(snap.workers.length);
       for (const model of snap.catalog.keys()) {
         metrics.modelReplicas.set({ model }, residentOn(snap, model).length);
@@ -50,7 +50,7 @@ export function systemRoutes(d: { redis: RedisClient; cluster: ClusterView; queu
     try {
       text = await metricsText();
     } finally {
-      if (inApiCluster()) {
+      if (isOneOfSeveralApiProcesses()) {
         for (const m of [metrics.workersAlive, metrics.modelReplicas, metrics.queueDepth]) m.reset();
         d.afterScrape?.();
       }

@@ -72,17 +72,17 @@ export const API_DEFAULTS: ApiOptions = Object.freeze({
 type NumericKey = 'bodyLimitBytes' | 'maxBacklog' | 'defaultTimeoutMs' | 'defaultTtlMs' | 'expirySweepMs' | 'syncWaitMs' | 'maxWaitMs' | 'idempotencyTtlSec' | 'pollRetryAfterSec' | 'replicaAcks' | 'replicaAckTimeoutMs';
 
 const BOUNDS: Record<NumericKey, Bound> = {
-  bodyLimitBytes: { min: 1, int: true },
-  maxBacklog: { min: 1, int: true },
-  defaultTimeoutMs: { min: 0, gt: true },
-  defaultTtlMs: { min: 0 },
-  expirySweepMs: { min: 0 },
-  syncWaitMs: { min: 0 },
-  maxWaitMs: { min: 0 },
+  bodyLimitBytes: { min: 1, int: true, env: 'FABRIC_BODY_LIMIT' },
+  maxBacklog: { min: 1, int: true, env: 'FABRIC_MAX_BACKLOG' },
+  defaultTimeoutMs: { min: 0, gt: true, env: 'FABRIC_JOB_TIMEOUT' },
+  defaultTtlMs: { min: 0, env: 'FABRIC_JOB_TTL' },
+  expirySweepMs: { min: 0, env: 'FABRIC_EXPIRY_SWEEP' },
+  syncWaitMs: { min: 0, env: 'FABRIC_SYNC_WAIT' },
+  maxWaitMs: { min: 0, env: 'FABRIC_MAX_WAIT' },
   idempotencyTtlSec: { min: 1, int: true },
   pollRetryAfterSec: { min: 1, int: true },
-  replicaAcks: { min: 0, int: true },
-  replicaAckTimeoutMs: { min: 0, gt: true, int: true },
+  replicaAcks: { min: 0, int: true, env: 'FABRIC_REPLICA_ACKS' },
+  replicaAckTimeoutMs: { min: 0, gt: true, int: true, env: 'FABRIC_REPLICA_ACK_TIMEOUT' },
 };
 
 /** Merges `input` over `API_DEFAULTS`, validates and freezes the result. */

@@ -1,12 +1,12 @@
 /**
- * The per-tenant gate on every tenant request: one Redis round trip (protocol/tenant-scripts.ts
- * GATE_LUA) takes a request from the tenant's bucket and checks its daily token budget, shared by
+ * The per-tenant gate on every tenant request: one Redis round trip (store/scripts/tenant-gate.lua)
+ * takes a request from the tenant's bucket and checks its daily token budget, shared by
  * every API instance. Answers carry OpenAI's `x-ratelimit-*` headers; over a limit, 429 with
  * `Retry-After` (the OpenAI routes add `retry-after-ms`).
  */
 import type { RequestHandler, Response } from 'express';
-import type { TenantLedger, GateResult } from '../../protocol/tenant-ledger.js';
-import { msToNextUtcDay } from '../../protocol/tenant-ledger.js';
+import type { TenantLedger, GateResult } from '../../store/tenant-ledger.js';
+import { msToNextUtcDay } from '../../store/tenant-ledger.js';
 import type { TenantLimit, TenantLimits } from '../../protocol/tenant-limits.js';
 import { tenantLimitError } from './limit-error.js';
 

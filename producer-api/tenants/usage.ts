@@ -7,7 +7,7 @@
 import { Router } from 'express';
 import { Counter, Gauge } from 'prom-client';
 import { registry } from '../../protocol/metrics.js';
-import type { TenantLedger } from '../../protocol/tenant-ledger.js';
+import type { TenantLedger } from '../../store/tenant-ledger.js';
 import type { TenantLimits } from '../../protocol/tenant-limits.js';
 import { badRequest } from '../http/http-error.js';
 import { ADMIN_TENANT } from '../middleware/auth.js';

@@ -1,5 +1,5 @@
 /**
- * Sends webhook deliveries from the webhooks queue (see protocol/webhook-enqueue.ts): checks
+ * Sends webhook deliveries from the webhooks queue (see store/webhook-enqueue.ts): checks
  * the URL with the SSRF guard, POSTs the frozen body with Standard Webhooks headers through
  * the guarded agent, and records every attempt in the job's delivery log.
  *
@@ -10,12 +10,13 @@
  * never lead a delivery to an address the guard did not check.
  */
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { RedisClient } from '../../protocol/redis-client.js';
+import { checkBounds } from '../../protocol/options-check.js';
+import type { RedisClient } from '../../store/redis-client.js';
 import { request, type Agent } from 'undici';
 import type { Keys } from '../../protocol/keys.js';
 import { createLogger, type Logger } from '../../protocol/logger.js';
 import type { WebhookEvent } from '../../protocol/statuses.js';
-import { WEBHOOK_QUEUE, type WebhookDelivery } from '../../protocol/webhook-enqueue.js';
+import { WEBHOOK_QUEUE, type WebhookDelivery } from '../../store/webhook-enqueue.js';
 import { parseWebhookSecret, signatureHeader } from '../../protocol/webhook-signing.js';
 import { metrics } from '../settings/metrics.js';
 import {
@@ -93,9 +94,8 @@ function compileWorkerOptions(o: WebhookDeliveryWorkerOptions): CompiledWorkerOp
     logTtlSec: o.logTtlSec ?? WEBHOOK_DELIVERY_DEFAULTS.logTtlSec,
     lookup: o.lookup ?? WEBHOOK_DELIVERY_DEFAULTS.lookup,
   };
-  for (const k of ['timeoutMs', 'concurrency', 'logMaxEntries', 'logTtlSec'] as const) {
-    if (!Number.isInteger(c[k]) || c[k] < 1) throw new Error(`${k} must be an integer >= 1, got ${c[k]}`);
-  }
+  const atLeastOne = { min: 1, int: true };
+  checkBounds('webhook delivery', c, { timeoutMs: atLeastOne, concurrency: atLeastOne, logMaxEntries: atLeastOne, logTtlSec: atLeastOne });
   return c;
 }
 

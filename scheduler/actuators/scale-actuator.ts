@@ -5,9 +5,9 @@
  */
 import { Gauge } from 'prom-client';
 import { ConfigError } from '../../protocol/env.js';
+import { checkBounds } from '../../protocol/options-check.js';
 import type { Logger } from '../../protocol/logger.js';
 import { registry } from '../../protocol/metrics.js';
-import type { ReleaseTarget } from '../actions.js';
 
 export interface ScaleActuator {
   /**
@@ -16,6 +16,12 @@ export interface ScaleActuator {
    * scale-down should remove (actuators that cannot choose ignore it).
    */
   apply(desiredWorkers: number, reason: string, target?: ScaleTarget): Promise<void>;
+}
+
+/** The drained worker a scale-down removes; `host` is its pod name in Kubernetes. */
+export interface ReleaseTarget {
+  readonly worker: string;
+  readonly host: string;
 }
 
 export interface ScaleTarget {
@@ -34,7 +40,7 @@ export const WORKER_LIMIT_DEFAULTS: Readonly<WorkerLimits> = Object.freeze({ min
 /** Merges `input` over the defaults and validates it. */
 export function workerLimits(input: Partial<WorkerLimits> = {}): WorkerLimits {
   const l = { minWorkers: input.minWorkers ?? WORKER_LIMIT_DEFAULTS.minWorkers, maxWorkers: input.maxWorkers ?? WORKER_LIMIT_DEFAULTS.maxWorkers };
-  if (!Number.isInteger(l.minWorkers) || l.minWorkers < 0) throw new ConfigError(`minWorkers must be an integer >= 0, got ${l.minWorkers}`);
+  checkBounds('scale', l, { minWorkers: { min: 0, int: true, env: 'FABRIC_MIN_WORKERS' } });
   if (!Number.isInteger(l.maxWorkers) || l.maxWorkers < l.minWorkers || l.maxWorkers < 1) {
     throw new ConfigError(`maxWorkers must be an integer >= max(1, minWorkers), got ${l.maxWorkers} (minWorkers ${l.minWorkers})`);
   }

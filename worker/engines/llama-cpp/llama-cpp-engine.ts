@@ -4,6 +4,7 @@
  * sequence of its own and gives it back when done, so slots are the unit of concurrency.
  */
 import { DEFAULT_NVML_LIBRARY } from '../../gpu/nvml.js';
+import { checkBounds } from '../../../protocol/options-check.js';
 import { cudaBackendFit } from '../../gpu/cuda-backend.js';
 import { llamaGpuRequest } from './gpu-backend.js';
 import { totalmem } from 'node:os';
@@ -74,13 +75,12 @@ export const LLAMA_CPP_DEFAULTS: LlamaCppEngineOptions = {
 /** Defaults merged and checked once, so a bad setting fails at start, not at first load. */
 export function resolveLlamaCppOptions(opts: Partial<LlamaCppEngineOptions> = {}): LlamaCppEngineOptions {
   const o = { ...LLAMA_CPP_DEFAULTS, ...opts };
-  const positiveInt = (key: 'threads' | 'contextSize' | 'slotsPerModel') => {
-    if (!Number.isInteger(o[key]) || o[key] < 1) throw new Error(`llama-cpp engine: ${key} must be a positive integer, got ${o[key]}`);
-  };
-  positiveInt('threads');
-  positiveInt('contextSize');
-  positiveInt('slotsPerModel');
-  if (!(o.memoryBytes > 0)) throw new Error(`llama-cpp engine: memoryBytes must be positive, got ${o.memoryBytes}`);
+  checkBounds('llama-cpp engine', o, {
+    threads: { min: 1, int: true, env: 'FABRIC_LLAMA_THREADS' },
+    contextSize: { min: 1, int: true },
+    slotsPerModel: { min: 1, int: true, env: 'FABRIC_SLOTS' },
+    memoryBytes: { min: 0, gt: true, infinite: true, env: 'FABRIC_VRAM_BYTES' },
+  });
   if (o.gpu !== false && o.gpu !== 'auto') throw new Error(`llama-cpp engine: gpu must be false or 'auto'`);
   if (!o.modelsDir) throw new Error('llama-cpp engine: modelsDir is required');
   return o;

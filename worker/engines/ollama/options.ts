@@ -1,5 +1,6 @@
 /** The Ollama engine's options: one type, defaults in one place, checked once at construction. */
 import { totalmem } from 'node:os';
+import { checkBounds } from '../../../protocol/options-check.js';
 
 export interface OllamaEngineOptions {
   /** Base URL of the Ollama server (OLLAMA_URL). */
@@ -54,11 +55,14 @@ export function resolveOllamaOptions(opts: Partial<OllamaEngineOptions> = {}): O
     throw new Error(`ollama engine: url must be an absolute URL, got ${JSON.stringify(o.url)}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`ollama engine: url must be http(s), got ${o.url}`);
-  if (!Number.isInteger(o.slotsPerModel) || o.slotsPerModel < 1) {
-    throw new Error(`ollama engine: slotsPerModel must be a positive integer, got ${o.slotsPerModel}`);
-  }
-  for (const key of ['memoryBytes', 'requestTimeoutMs', 'loadTimeoutMs', 'pullTimeoutMs', 'pollIntervalMs'] as const) {
-    if (!(Number.isFinite(o[key]) && o[key] > 0)) throw new Error(`ollama engine: ${key} must be a positive number, got ${o[key]}`);
-  }
+  const positive = { min: 0, gt: true };
+  checkBounds('ollama engine', o, {
+    slotsPerModel: { min: 1, int: true, env: 'FABRIC_SLOTS' },
+    memoryBytes: { ...positive, env: 'FABRIC_VRAM_BYTES' },
+    requestTimeoutMs: positive,
+    loadTimeoutMs: positive,
+    pullTimeoutMs: positive,
+    pollIntervalMs: positive,
+  });
   return { ...o, url: o.url.replace(/\/+$/, '') };
 }

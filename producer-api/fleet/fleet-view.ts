@@ -2,22 +2,23 @@
  * The API's read of the fleet: live worker heartbeats and the model catalog, cached briefly
  * so a burst of submissions costs one read, plus the pure choice of a worker for a load.
  */
-import { readHolds, type OperatorHold } from '../../protocol/operator-holds.js';
-import type { RedisClient } from '../../protocol/redis-client.js';
-import { readFleet, type Fleet } from '../../protocol/fleet.js';
+import { type OperatorHold } from '../../protocol/operator-holds.js';
+import type { RedisClient } from '../../store/redis-client.js';
+import { readFleet } from '../../store/fleet-reader.js';
+import { type Fleet } from '../../protocol/fleet.js';
 import type { Keys } from '../../protocol/keys.js';
 import { footprintOf, usableBytes } from '../../protocol/vram-rule.js';
 import type { Heartbeat } from '../../protocol/worker-state.js';
 
-export interface ClusterSnapshot extends Fleet {
+export interface FleetSnapshot extends Fleet {
   readonly at: number;
   /** Operators' holds and pins by model. */
   readonly holds: ReadonlyMap<string, OperatorHold>;
 }
 
-export class ClusterView {
-  private cached: ClusterSnapshot | null = null;
-  private inFlight: Promise<ClusterSnapshot> | null = null;
+export class FleetView {
+  private cached: FleetSnapshot | null = null;
+  private inFlight: Promise<FleetSnapshot> | null = null;
 
   constructor(
     private readonly redis: RedisClient,
@@ -26,7 +27,7 @@ export class ClusterView {
   ) {}
 
   /** A snapshot no older than `maxAgeMs` (0 forces a fresh read). */
-  async snapshot(maxAgeMs = this.maxAgeMs): Promise<ClusterSnapshot> {
+  async snapshot(maxAgeMs = this.maxAgeMs): Promise<FleetSnapshot> {
     if (this.cached && Date.now() - this.cached.at <= maxAgeMs) return this.cached;
     this.inFlight ??= this.read().finally(() => {
       this.inFlight = null;
@@ -38,20 +39,20 @@ export class ClusterView {
     this.cached = null;
   }
 
-  private async read(): Promise<ClusterSnapshot> {
-    const [{ gone, ...fleet }, holds] = await Promise.all([readFleet(this.redis, this.keys), readHolds(this.redis, this.keys)]);
+  private async read(): Promise<FleetSnapshot> {
+    const { gone, workers, catalog, measured, holds } = await readFleet(this.redis, this.keys);
     // A worker whose heartbeat expired is gone: drop it from the index.
     if (gone.length) await this.redis.srem(this.keys.workersIndex(), ...gone);
-    this.cached = { at: Date.now(), ...fleet, holds };
+    this.cached = { at: Date.now(), workers, catalog, measured, holds };
     return this.cached;
   }
 }
 
-export function residentOn(snap: ClusterSnapshot, model: string): Heartbeat[] {
+export function residentOn(snap: FleetSnapshot, model: string): Heartbeat[] {
   return snap.workers.filter((w) => w.resident.some((m) => m.model === model));
 }
 
-export function loadingOn(snap: ClusterSnapshot, model: string): Heartbeat[] {
+export function loadingOn(snap: FleetSnapshot, model: string): Heartbeat[] {
   return snap.workers.filter((w) => w.loading.some((m) => m.model === model));
 }
 
@@ -61,7 +62,7 @@ export type LoadPick = { ok: true; worker: Heartbeat; needBytes: number } | { ok
  * Picks the worker to load `model` on: a running worker of the model's engine that does not
  * already hold or load it and where its footprint fits with the headroom it publishes; the most room wins.
  */
-export function pickWorkerForLoad(snap: ClusterSnapshot, model: string): LoadPick {
+export function pickWorkerForLoad(snap: FleetSnapshot, model: string): LoadPick {
   const engine = snap.catalog.get(model)?.engine;
   const eligible = snap.workers
     .filter((w) => w.state === 'running' && w.engineHealthy !== false && (engine === undefined || w.engine === engine))

@@ -6,16 +6,17 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { chatMessageSchema, optionsSchema, type JobRecord, type SubmitBody, type Task } from '../../protocol/job.js';
-import type { JobStore } from '../../protocol/job-store.js';
+import type { JobStore } from '../../store/job-store.js';
 import { isTerminal } from '../../protocol/statuses.js';
-import type { ClusterView } from '../fleet/cluster-view.js';
+import type { FleetView } from '../fleet/fleet-view.js';
 import type { EventHub } from '../jobs/event-hub.js';
 import { HttpError, badRequest } from '../http/http-error.js';
 import type { JobService } from '../jobs/job-service.js';
-import { followJob } from '../jobs/job-follower.js';
+import { followTokens } from '../jobs/job-follower.js';
 import type { ApiOptions } from '../settings/options.js';
 import { describeZodError, parseModelName } from '../http/request-parsing.js';
-import { psEntries, showEntry, tagEntries } from './ollama-listing.js';
+import { psEntries, showEntry, tagEntries } from './listing.js';
+import { failureOf } from './failures.js';
 
 const common = {
   model: z.string(),
@@ -42,7 +43,7 @@ export interface OllamaRoutesDeps {
   jobs: JobService;
   store: JobStore;
   hub: EventHub;
-  cluster: ClusterView;
+  fleet: FleetView;
   opts: ApiOptions;
 }
 
@@ -66,19 +67,6 @@ function finalFields(rec: JobRecord) {
     eval_count: rec.usage?.completion_tokens ?? 0,
     eval_duration: ns(rec.evalMs),
   };
-}
-
-/** Job error codes that mean the request itself was bad. */
-const CALLER_ERRORS = new Set(['context_length_exceeded', 'invalid_request', 'model_not_found']);
-
-export function failureOf(rec: JobRecord | null): HttpError | null {
-  // A job still queued or running when the wait ended is a timeout, like no record at all.
-  if (!rec || rec.status === 'queued' || rec.status === 'running') return new HttpError(504, 'timeout', 'timed out waiting for the job');
-  if (rec.status === 'succeeded') return null;
-  const message = rec.error?.message ?? `job ${rec.status}`;
-  // The caller's input was at fault (found only at the worker): a 4xx, as Ollama answers it.
-  if (rec.error && CALLER_ERRORS.has(rec.error.code)) return new HttpError(rec.error.code === 'model_not_found' ? 404 : 400, rec.error.code, message);
-  return new HttpError(rec.status === 'timed_out' ? 504 : rec.status === 'canceled' ? 499 : 500, rec.status, message);
 }
 
 export function ollamaRoutes(d: OllamaRoutesDeps): Router {
@@ -110,7 +98,7 @@ export function ollamaRoutes(d: OllamaRoutesDeps): Router {
     res.setHeader('X-Fabric-Job-Id', record.id);
     gone.signal.addEventListener('abort', () => void d.jobs.cancel('*', record.id).catch(() => undefined), { once: true });
     res.status(200).setHeader('Content-Type', 'application/x-ndjson');
-    const rec = await followJob(d, record.id, (t) => res.write(`${JSON.stringify({ model, created_at: created(), ...piece(t), done: false })}\n`), { timeoutMs: d.opts.maxWaitMs, signal: gone.signal });
+    const rec = await followTokens(d, record.id, (t) => res.write(`${JSON.stringify({ model, created_at: created(), ...piece(t), done: false })}\n`), { timeoutMs: d.opts.maxWaitMs, signal: gone.signal });
     const failure = failureOf(rec);
     if (failure) res.write(`${JSON.stringify({ error: failure.message })}\n`);
     else res.write(`${JSON.stringify({ model, created_at: created(), ...piece(''), ...finalFields(rec!) })}\n`);
@@ -119,7 +107,7 @@ export function ollamaRoutes(d: OllamaRoutesDeps): Router {
 
   /** An empty prompt only asks Ollama to load the model; the fabric's workers own residency. */
   async function loadOnly(res: Response, model: string, piece: object) {
-    const snap = await d.cluster.snapshot();
+    const snap = await d.fleet.snapshot();
     if (!snap.catalog.has(model)) throw new HttpError(404, 'model_not_found', `model '${model}' not found`);
     res.json({ model, created_at: created(), ...piece, done: true, done_reason: 'load' });
   }
@@ -155,18 +143,18 @@ export function ollamaRoutes(d: OllamaRoutesDeps): Router {
   });
 
   r.get('/api/tags', async (_req, res) => {
-    res.json({ models: tagEntries(await d.cluster.snapshot(0)) });
+    res.json({ models: tagEntries(await d.fleet.snapshot(0)) });
   });
 
   r.get('/api/ps', async (_req, res) => {
-    res.json({ models: psEntries(await d.cluster.snapshot(0)) });
+    res.json({ models: psEntries(await d.fleet.snapshot(0)) });
   });
 
   // `ollama run` asks /api/show before it chats; answer from the catalog.
   r.post('/api/show', async (req, res) => {
     const b = parse(z.object({ model: z.string().optional(), name: z.string().optional() }), req.body);
     const model = parseModelName(b.model ?? b.name);
-    const entry = (await d.cluster.snapshot()).catalog.get(model);
+    const entry = (await d.fleet.snapshot()).catalog.get(model);
     if (!entry) throw new HttpError(404, 'model_not_found', `model '${model}' not found`);
     res.json(showEntry(entry));
   });

@@ -1,8 +1,8 @@
 /** Turns status changes into webhook deliveries (when the job asked for that event). */
-import { jobView, type StatusListener } from './job.js';
+import { jobView, type StatusListener } from '../protocol/job.js';
 import type { JobStore } from './job-store.js';
-import type { Logger } from './logger.js';
-import { webhookEventFor } from './statuses.js';
+import type { Logger } from '../protocol/logger.js';
+import { webhookEventFor } from '../protocol/statuses.js';
 import { wantsEvent, type WebhookDispatcher } from './webhook-enqueue.js';
 
 export function createStatusNotifier(d: { store: JobStore; dispatcher: WebhookDispatcher; log: Logger }): StatusListener {

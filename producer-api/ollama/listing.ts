@@ -1,7 +1,15 @@
 /** `/api/tags` and `/api/ps` entries in Ollama's shapes, from the cluster snapshot. */
 import type { CatalogEntry } from '../../protocol/worker-state.js';
-import type { ClusterSnapshot } from '../fleet/cluster-view.js';
-import { modelCapabilities } from './ollama-compat.js';
+import type { FleetSnapshot } from '../fleet/fleet-view.js';
+
+/** What the embedding models are: Ollama reports `embedding` for models with a pooling layer (BERT families). */
+const EMBEDDING_FAMILIES = new Set(['bert', 'nomic-bert', 'nomic-bert-moe', 'jina-bert-v2', 'xlm-roberta', 'new', 'gte']);
+
+/** Ollama's `capabilities` for a catalog entry: `embedding` for embedding models, else `completion`. */
+export function modelCapabilities(e: { name: string; family: string | null }): string[] {
+  const embedding = (e.family !== null && EMBEDDING_FAMILIES.has(e.family)) || /(^|[-_/.])embed/i.test(e.name);
+  return embedding ? ['embedding'] : ['completion'];
+}
 
 /** Residency is pinned by the fabric (keep_alive -1), which Ollama shows as a far-future expiry. */
 const PINNED_EXPIRY = '2318-08-30T00:00:00Z';
@@ -17,14 +25,14 @@ function details(e: CatalogEntry) {
   };
 }
 
-export function tagEntries(snap: ClusterSnapshot) {
+export function tagEntries(snap: FleetSnapshot) {
   return [...snap.catalog.values()]
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((e) => ({ name: e.name, model: e.name, modified_at: e.modifiedAt, size: e.sizeBytes, digest: e.digest ?? '', details: details(e) }));
 }
 
 /** One entry per resident model, cluster-wide; `replicas` lists where it lives. */
-export function psEntries(snap: ClusterSnapshot) {
+export function psEntries(snap: FleetSnapshot) {
   const byModel = new Map<string, { size: number; sizeVram: number; context?: number; replicas: { worker: string; size: number; size_vram: number; estimated_size: number; gpus: string[] }[] }>();
   for (const w of snap.workers) {
     for (const m of w.resident) {

@@ -11,18 +11,9 @@ import { isTerminal } from '../../protocol/statuses.js';
 import { badRequest } from '../http/http-error.js';
 import type { JobService } from '../jobs/job-service.js';
 import { describeZodError, parseModelName } from '../http/request-parsing.js';
-import { failureOf } from './ollama.js';
+import { failureOf } from './failures.js';
 
 const legacyEmbedSchema = z.object({ model: z.string(), prompt: z.string().optional(), options: optionsSchema.optional(), keep_alive: z.union([z.string(), z.number()]).optional() });
-
-/** What the embedding models are: Ollama reports `embedding` for models with a pooling layer (BERT families). */
-const EMBEDDING_FAMILIES = new Set(['bert', 'nomic-bert', 'nomic-bert-moe', 'jina-bert-v2', 'xlm-roberta', 'new', 'gte']);
-
-/** Ollama's `capabilities` for a catalog entry: `embedding` for embedding models, else `completion`. */
-export function modelCapabilities(e: { name: string; family: string | null }): string[] {
-  const embedding = (e.family !== null && EMBEDDING_FAMILIES.has(e.family)) || /(^|[-_/.])embed/i.test(e.name);
-  return embedding ? ['embedding'] : ['completion'];
-}
 
 export function ollamaCompatRoutes(d: { jobs: JobService; opts: { maxWaitMs: number } }): Router {
   const r = Router();

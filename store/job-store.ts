@@ -1,19 +1,19 @@
 /**
  * The job record (one Redis hash per job) and its event stream. Every change is one Lua
- * script (job-store-scripts.ts): a transition, its event and its notification are atomic, a
+ * script (store/scripts/job-*.lua): a transition, its event and its notification are atomic, a
  * terminal status is never overwritten by a late writer (a cancel racing a completion, say),
  * and each costs one round trip.
  */
-import type { Keys } from './keys.js';
-import { isCluster, type RedisClient } from './redis-client.js';
-import { jobTag } from './slot-tags.js';
-import type { JobRecord, Priority, Task } from './job.js';
-import type { StoredStatus } from './statuses.js';
-import { TERMINAL_STATUSES } from './statuses.js';
+import type { Keys } from '../protocol/keys.js';
+import type { RedisClient } from './redis-client.js';
+import { jobTag } from '../protocol/slot-tags.js';
+import type { JobRecord, Priority, Task } from '../protocol/job.js';
+import type { StoredStatus } from '../protocol/statuses.js';
+import { TERMINAL_STATUSES } from '../protocol/statuses.js';
 import { TenantLedger, USAGE_TTL_SEC, admitArgs, utcDay, type JobMove } from './tenant-ledger.js';
-import type { PriorityClass } from './tenant-fairness.js';
-import type { TenantLimit } from './tenant-limits.js';
-import { APPEND_LUA, CLEAR_DEADLINES_LUA, CREATE_LUA, TRANSITION_LUA } from './job-store-scripts.js';
+import { Scripts } from './scripts/registry.js';
+import type { PriorityClass } from '../protocol/tenant-fairness.js';
+import type { TenantLimit } from '../protocol/tenant-limits.js';
 
 export interface JobStoreOptions {
   /** Seconds a finished job (and its events) is kept. */
@@ -47,14 +47,10 @@ export interface BacklogGuard {
   priority?: number;
 }
 
-/**
- * The tenant's admission: its priority class and limits, made with the create; or, with
- * `priority`, already made (on a Redis Cluster, where it is a script of its own).
- */
+/** The tenant's admission of the job: its priority class and limits. */
 export interface Admission {
   cls: PriorityClass;
   limit: TenantLimit;
-  priority?: number;
 }
 
 /** `priority` is the one the admission gave (absent when the caller gave it). */
@@ -114,6 +110,7 @@ export class JobStore {
   readonly ledger: TenantLedger;
   /** Tags this store has put in `keys.deadlineTags()` (each once per process). */
   private readonly deadlineTags = new Set<string>();
+  private readonly scripts: Scripts;
 
   constructor(
     private readonly redis: RedisClient,
@@ -122,42 +119,56 @@ export class JobStore {
   ) {
     this.opts = { ...JOB_STORE_DEFAULTS, ...opts };
     this.ledger = new TenantLedger(redis, keys);
-    redis.defineCommand('fabricCreate', { numberOfKeys: 8, lua: CREATE_LUA });
-    redis.defineCommand('fabricClearDeadlines', { numberOfKeys: 1, lua: CLEAR_DEADLINES_LUA });
-    redis.defineCommand('fabricTransition', { numberOfKeys: 6, lua: TRANSITION_LUA });
-    redis.defineCommand('fabricAppend', { numberOfKeys: 1, lua: APPEND_LUA });
+    this.scripts = Scripts.for(redis);
   }
 
   /**
    * Admits the job for its tenant (waiting cap, fair-share priority) and writes its record in
    * status `queued` with its first event, unless the model's backlog (the BullMQ keys in
-   * `backlog`) or the tenant's waiting cap is full; one round trip. Returns where the job will
-   * stand in its queue and the BullMQ priority to add it with.
+   * `backlog`) or the tenant's waiting cap is full. Returns where the job will stand in its queue
+   * and the BullMQ priority to add it with. One script on one server; on a Redis Cluster, where
+   * the tenant's keys live in another slot, the admission runs first as scripts of its own and is
+   * given back if the job is not created.
    */
   async create(job: NewJob, backlog: BacklogGuard, admission?: Admission): Promise<CreateResult> {
+    if (!admission || this.ledger.oneServer) return this.createRecord(job, backlog, admission);
+    const admitted = await this.ledger.admit({ tenant: job.tenant, model: job.model, cls: admission.cls, limit: admission.limit, prioritizedKey: backlog.prioritizedKey });
+    if (!admitted.admitted) return { created: false, waiting: admitted.waiting };
+    const giveBack = () => this.ledger.release(job.tenant, admission.cls).catch(() => undefined);
+    const res = await this.createRecord(job, backlog, admission, admitted.priority).catch(async (err: unknown) => {
+      await giveBack();
+      throw err;
+    });
+    if (!res.created) await giveBack();
+    return res;
+  }
+
+  /** The create script: admits the job in it too unless `admittedPriority` says it was already. */
+  private async createRecord(job: NewJob, backlog: BacklogGuard, admission: Admission | undefined, admittedPriority?: number): Promise<CreateResult> {
     // Sent with the script, not after it: no extra round trip (a tag indexed for a refused job is harmless).
     if (job.deadline > 0) void this.indexDeadlineTag(job.id);
-    const admitHere = admission !== undefined && admission.priority === undefined;
-    const res = (await this.scripts().fabricCreate(
-      this.keys.job(job.id),
-      this.keys.jobEvents(job.id),
-      backlog.waitKey,
-      backlog.prioritizedKey,
-      this.keys.deadlines(jobTag(job.id)),
-      backlog.admissionsKey,
-      // Without an admission here the tenant's hash is not read: a key of the job's slot stands in.
-      admitHere ? this.keys.tenantJobs(job.tenant) : this.keys.job(job.id),
-      this.keys.fairClock(job.model, admission?.cls ?? 'normal'),
-      backlog.maxBacklog,
-      this.opts.eventsMaxLen,
-      JSON.stringify({ status: 'queued' }),
-      job.id,
-      job.deadline,
-      ...(admitHere ? admitArgs(job.tenant, admission.cls, admission.limit, true) : ['', 1, 0, 0, 0, '0']),
-      admitHere ? '1' : '0',
-      admission?.priority ?? backlog.priority ?? 0,
-      Date.now(),
-      ...encodeFields({
+    const admitHere = admission !== undefined && admittedPriority === undefined;
+    const res = await this.scripts.jobCreate({
+      keys: {
+        job: this.keys.job(job.id),
+        events: this.keys.jobEvents(job.id),
+        wait: backlog.waitKey,
+        prioritized: backlog.prioritizedKey,
+        deadlines: this.keys.deadlines(jobTag(job.id)),
+        admissions: backlog.admissionsKey,
+        // Without an admission here the tenant's hash is not read: a key of the job's slot stands in.
+        tenantJobs: admitHere ? this.keys.tenantJobs(job.tenant) : this.keys.job(job.id),
+        fairClock: this.keys.fairClock(job.model, admission?.cls ?? 'normal'),
+      },
+      maxBacklog: backlog.maxBacklog,
+      eventsMaxLen: this.opts.eventsMaxLen,
+      firstEvent: JSON.stringify({ status: 'queued' }),
+      jobId: job.id,
+      deadline: job.deadline,
+      admission: admitHere ? admitArgs(job.tenant, admission.cls, admission.limit, true) : null,
+      priority: admittedPriority ?? backlog.priority ?? 0,
+      now: Date.now(),
+      fields: encodeFields({
         id: job.id,
         tenant: job.tenant,
         model: job.model,
@@ -174,14 +185,9 @@ export class JobStore {
         // Whether the job counts among its tenant's waiting jobs (batch lines do not).
         counts_waiting: admission?.cls === 'batch' ? 0 : 1,
       }),
-    )) as number[];
-    if (res[0] === 1) return admission ? { created: true, position: res[1]!, depth: res[2]!, priority: res[3]! } : { created: true, position: res[1]!, depth: res[2]! };
-    if (res[0] === 2) return { created: false, waiting: res[1]! };
-    return { created: false, backlog: res[1]! };
-  }
-
-  private scripts(): Record<'fabricCreate' | 'fabricTransition' | 'fabricAppend' | 'fabricClearDeadlines', (...args: unknown[]) => Promise<unknown>> {
-    return this.redis as unknown as Record<'fabricCreate' | 'fabricTransition' | 'fabricAppend' | 'fabricClearDeadlines', (...args: unknown[]) => Promise<unknown>>;
+    });
+    if (res.created && !admission) return { created: true, position: res.position, depth: res.depth };
+    return res;
   }
 
   /** Records that `id`'s tag has a deadlines zset (once per tag and process; failures retry next time). */
@@ -218,7 +224,7 @@ export class JobStore {
   async clearDeadlines(ids: readonly string[], now: number): Promise<void> {
     const byTag = new Map<string, string[]>();
     for (const id of ids) byTag.set(jobTag(id), [...(byTag.get(jobTag(id)) ?? []), id]);
-    await Promise.all([...byTag].map(([tag, group]) => this.scripts().fabricClearDeadlines(this.keys.deadlines(tag), now, ...group)));
+    await Promise.all([...byTag].map(([tag, ids]) => this.scripts.jobClearDeadlines({ deadlines: this.keys.deadlines(tag), now, ids })));
   }
 
   async get(id: string): Promise<JobRecord | null> {
@@ -243,46 +249,32 @@ export class JobStore {
     const ttl = TERMINAL_STATUSES.has(to) ? this.opts.resultTtlSec : 0;
     const finishedAt = typeof fields.finished_at === 'number' ? fields.finished_at : null;
     const usage = (fields.usage as JobMove['usage']) ?? null;
-    // On a Redis Cluster the tenant's keys live in other slots than the job's: the ledger moves
-    // its counts after the script there, and keys of the job's slot stand in for them.
-    const owner = isCluster(this.redis) ? '' : tenant;
+    // On a Redis Cluster the tenant's keys live in other slots than the job's: the ledger counts
+    // the change after the script there, and keys of the job's slot stand in for them.
+    const owner = this.ledger.oneServer ? tenant : '';
     const ledgerKeys = owner
-      ? [this.keys.tenantJobs(owner), this.keys.tenantUsage(owner, utcDay(finishedAt ?? Date.now())), this.keys.tenantUsage(owner, 'total'), this.keys.fleetUsage()]
-      : Array<string>(4).fill(this.keys.job(id));
-    const res = (await this.scripts().fabricTransition(
-      this.keys.job(id),
-      this.keys.jobEvents(id),
-      ...ledgerKeys,
+      ? { tenantJobs: this.keys.tenantJobs(owner), dayUsage: this.keys.tenantUsage(owner, utcDay(finishedAt ?? Date.now())), totalUsage: this.keys.tenantUsage(owner, 'total'), fleetUsage: this.keys.fleetUsage() }
+      : { tenantJobs: this.keys.job(id), dayUsage: this.keys.job(id), totalUsage: this.keys.job(id), fleetUsage: this.keys.job(id) };
+    const res = await this.scripts.jobTransition({
+      keys: { job: this.keys.job(id), events: this.keys.jobEvents(id), ...ledgerKeys },
       to,
-      from.join(','),
-      JSON.stringify({ status: to, ...event }),
-      this.keys.eventsBus(),
-      ttl,
-      this.opts.eventsMaxLen,
-      id,
+      from,
+      event: JSON.stringify({ status: to, ...event }),
+      channel: this.keys.eventsBus(),
+      ttlSec: ttl,
+      eventsMaxLen: this.opts.eventsMaxLen,
+      jobId: id,
       pendingText,
-      owner,
-      Math.max(0, Math.round(usage?.prompt_tokens ?? 0)),
-      Math.max(0, Math.round(usage?.completion_tokens ?? 0)),
-      finishedAt ?? 0,
-      USAGE_TTL_SEC,
-      ...encodeFields(fields),
-    )) as [number, string?, string?, string?, string?, string?, number?, string?];
-    if (res[0] === 1) {
-      await this.ledger.move({
-        tenant: res[3] ?? '',
-        model: res[4] ?? '',
-        from: res[2] as StoredStatus,
-        to,
-        startedAt: res[5] ? Number(res[5]) : null,
-        finishedAt,
-        usage,
-        counted: res[6] === 1,
-        countsWaiting: res[7] !== '0',
-      });
-      return { ok: true, eventId: res[1] as string };
-    }
-    return { ok: false, current: res[0] === 0 ? (res[1] as StoredStatus) : null };
+      tenant: owner,
+      promptTokens: Math.max(0, Math.round(usage?.prompt_tokens ?? 0)),
+      completionTokens: Math.max(0, Math.round(usage?.completion_tokens ?? 0)),
+      finishedAt: finishedAt ?? 0,
+      dayTtlSec: USAGE_TTL_SEC,
+      fields: encodeFields(fields),
+    });
+    if (!res.applied) return { ok: false, current: res.current as StoredStatus | null };
+    await this.ledger.account({ tenant: res.tenant, model: res.model, from: res.previous as StoredStatus, to, startedAt: res.startedAt, finishedAt, usage, counted: res.counted, countsWaiting: res.countsWaiting });
+    return { ok: true, eventId: res.eventId };
   }
 
   /** Writes fields that are not a status change (e.g. a cancel request flag). */
@@ -292,7 +284,7 @@ export class JobStore {
 
   /** Appends a non-status event (a token, load progress) and notifies listeners. */
   async appendEvent(id: string, type: 'token' | 'progress', data: string): Promise<void> {
-    await this.scripts().fabricAppend(this.keys.jobEvents(id), type, data, this.opts.eventsMaxLen, this.keys.eventsBus(), id);
+    await this.scripts.jobAppend({ events: this.keys.jobEvents(id), type, data, eventsMaxLen: this.opts.eventsMaxLen, channel: this.keys.eventsBus(), jobId: id });
   }
 
   /** Events after `afterId` (exclusive), oldest first. */

@@ -6,10 +6,10 @@
  */
 import { Queue } from 'bullmq';
 import type { RedisClient } from './redis-client.js';
-import type { Keys } from './keys.js';
-import { createLogger, type Logger } from './logger.js';
-import type { WebhookSpec } from './job.js';
-import type { WebhookEvent } from './statuses.js';
+import type { Keys } from '../protocol/keys.js';
+import { createLogger, type Logger } from '../protocol/logger.js';
+import type { WebhookSpec } from '../protocol/job.js';
+import type { WebhookEvent } from '../protocol/statuses.js';
 
 /** In braces: the whole queue is one hash tag, so it works on a Redis Cluster (one slot). */
 export const WEBHOOK_QUEUE = '{webhooks}';

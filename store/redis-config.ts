@@ -1,7 +1,7 @@
 /**
  * Where Redis is, the key namespace, and the one factory every Redis connection of the fabric
  * comes from (`createRedisConnection`): one server, a sentinel-managed master or a Redis Cluster
- * (protocol/redis-client.ts says what differs). A connection serves one of two roles:
+ * (store/redis-client.ts says what differs). A connection serves one of two roles:
  * - `requests`: what an HTTP handler waits on. No offline queue and a bounded command time, so
  *   while Redis is away a command fails within about a second instead of waiting for Redis
  *   to return (the handler answers 503), and nothing sent during an outage runs late.
@@ -12,13 +12,13 @@
  */
 import { coalesceWrites } from './write-coalescing.js';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import { ConfigError, envString, type Env } from './env.js';
-import { createKeys, type Keys } from './keys.js';
-import type { Logger } from './logger.js';
-import { redisConnected } from './metrics.js';
+import { ConfigError, envString, type Env } from '../protocol/env.js';
+import { createKeys, type Keys } from '../protocol/keys.js';
+import type { Logger } from '../protocol/logger.js';
+import { redisConnected } from '../protocol/metrics.js';
 import { isCluster, type RedisClient } from './redis-client.js';
 import { parseRedisEndpoint, type RedisEndpoint } from './redis-endpoint.js';
-import { StartupError } from './startup.js';
+import { StartupError } from '../protocol/startup.js';
 
 /** A parsed connection target: one server, a sentinel-managed master, or a cluster's seed nodes. */
 export type RedisConnectionConfig = RedisEndpoint;
@@ -63,7 +63,7 @@ const ROLE_OPTIONS: Record<RedisRole, RedisOptions> = {
 /**
  * The one place a Redis connection is made. `extra` may add options (a connection name,
  * lazyConnect). With `log`, losing the connection is logged once per outage (not per retry).
- * Writes made in one turn of the event loop go out in one system call (protocol/write-coalescing.ts).
+ * Writes made in one turn of the event loop go out in one system call (store/write-coalescing.ts).
  */
 export function createRedisConnection(conn: RedisConnectionConfig, role: RedisRole, extra: RedisOptions = {}, log?: Logger): RedisClient {
   const options = { ...ROLE_OPTIONS[role], ...extra };
