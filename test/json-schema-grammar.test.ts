@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { compileJsonSchema, describeRefusal } from '../protocol/json-schema/index.js';
+import { gbnfMatcher } from './support/gbnf-matcher.js';
+import { SCHEMA_CORPUS } from './support/schema-corpus.js';
+import { schemaErrors } from './support/schema-validator.js';
+
+function grammarOf(schema: unknown) {
+  const r = compileJsonSchema(schema);
+  if (!r.ok) throw new Error(describeRefusal(r.refusal));
+  return gbnfMatcher(r.grammar);
+}
+
+function refusalOf(schema: unknown) {
+  const r = compileJsonSchema(schema);
+  if (r.ok) throw new Error(`expected a refusal, got a grammar:\n${r.grammar}`);
+  return r.refusal;
+}
+
+/** Asserts the grammar accepts exactly `yes` among `yes` + `no`, and that ajv agrees on what it accepts. */
+function expectLanguage(schema: Record<string, unknown>, yes: string[], no: string[]) {
+  const g = grammarOf(schema);
+  for (const text of yes) {
+    expect(g.accepts(text), `accepts ${text}`).toBe(true);
+    expect(schemaErrors(schema, JSON.parse(text)), `ajv on ${text}`).toBeNull();
+  }
+  for (const text of no) expect(g.accepts(text), `rejects ${text}`).toBe(false);
+}
+
+describe('schemas that must be enforced in full', () => {
+  it('enforces Pydantic Optional[str] as a string or null, not null alone', () => {
+    expectLanguage({ anyOf: [{ type: 'string' }, { type: 'null' }], default: null, title: 'Name' }, ['"abc"', '""', 'null'], ['1', 'true', '"a']);
+  });
+
+  it('merges allOf at the root with a #/definitions reference', () => {
+    const schema = {
+      definitions: { A: { type: 'object', properties: { a: { type: 'string', maxLength: 2 } }, required: ['a'] } },
+      allOf: [{ $ref: '#/definitions/A' }, { type: 'object', properties: { b: { type: 'integer' } }, required: ['b'] }],
+    };
+    expectLanguage(schema, ['{"a":"x","b":1}', '{"a": "", "b": -3}'], ['null', '{"a":"x"}', '{"b":1}', '{"a":"xyz","b":1}']);
+  });
+
+  it('resolves #/$defs and recursive references to the root', () => {
+    expectLanguage({ $defs: { N: { type: 'integer', minimum: 0, maximum: 3 } }, type: 'array', items: { $ref: '#/$defs/N' }, maxItems: 2 }, ['[]', '[0,3]', '[1, 2]'], ['[4]', '[1,2,3]', '[-1]']);
+    const tree = { type: 'object', properties: { v: { type: 'integer' }, kids: { type: 'array', items: { $ref: '#' } } }, required: ['v', 'kids'], additionalProperties: false };
+    expectLanguage(tree, ['{"v":1,"kids":[]}', '{"v":1,"kids":[{"v":2,"kids":[{"v":3,"kids":[]}]}]}'], ['{"v":1,"kids":[{}]}', '{"v":1}']);
+  });
+
+  it('places commas right whichever optional properties are present', () => {
+    const schema = { type: 'object', properties: { a: { type: 'integer' }, b: { type: 'boolean' }, c: { type: 'null' } }, required: ['b'] };
+    expectLanguage(schema, ['{"b":true}', '{"a":1,"b":false}', '{"b":true,"c":null}', '{"a":1,"b":true,"c":null}'], ['{}', '{"a":1}', '{,"b":true}', '{"b":true,}', '{"a":1"b":true}']);
+    expectLanguage({ type: 'object', properties: { a: { type: 'integer' }, b: { type: 'boolean' } } }, ['{}', '{"a":1}', '{"b":true}', '{"a":1,"b":true}'], ['{,}', '{"b":true,"a":1}']);
+  });
+
+  it('spells exactly the integers within bounds, inclusive and exclusive, negative and positive', () => {
+    const cases: Array<[Record<string, number>, number, number]> = [
+      [{ minimum: 0, maximum: 130 }, 0, 130],
+      [{ minimum: 7, maximum: 1234 }, 7, 1234],
+      [{ minimum: -1234, maximum: -7 }, -1234, -7],
+      [{ exclusiveMinimum: -10, exclusiveMaximum: 100 }, -9, 99],
+      [{ minimum: 95 }, 95, Infinity],
+      [{ maximum: -95 }, -Infinity, -95],
+      [{ minimum: 1.5, maximum: 9.5 }, 2, 9],
+    ];
+    for (const [bounds, lo, hi] of cases) {
+      const g = grammarOf({ type: 'integer', ...bounds });
+      for (let n = -1500; n <= 1500; n++) expect(g.accepts(String(n)), `${JSON.stringify(bounds)} on ${n}`).toBe(n >= lo && n <= hi);
+      expect(g.accepts('01')).toBe(false);
+      expect(g.accepts('-0')).toBe(false);
+    }
+  });
+
+  it('keeps numbers within integer bounds, fractions included', () => {
+    const cases: Array<Record<string, number>> = [{ minimum: 0, maximum: 1 }, { minimum: -1, maximum: 1 }, { exclusiveMinimum: 0, exclusiveMaximum: 10 }, { minimum: -5, exclusiveMaximum: -2 }, { exclusiveMinimum: -3 }];
+    const samples = ['0', '1', '-1', '0.5', '1.5', '-0.5', '0.0', '9.99', '10', '-2', '-2.5', '-5', '-5.1', '-3', '-2.999', '-0', '12', '1.000000001'];
+    for (const bounds of cases) {
+      const g = grammarOf({ type: 'number', ...bounds });
+      const accepted = samples.filter((s) => g.accepts(s));
+      for (const s of accepted) expect(schemaErrors({ type: 'number', ...bounds }, JSON.parse(s)), `${JSON.stringify(bounds)} on ${s}`).toBeNull();
+      expect(accepted.length, JSON.stringify(bounds)).toBeGreaterThan(2);
+    }
+    expect(grammarOf({ type: 'number', minimum: 0, maximum: 1 }).accepts('0.25')).toBe(true);
+  });
+
+  it('bounds string lengths in characters, escapes counting as one', () => {
+    expectLanguage({ type: 'string', minLength: 2, maxLength: 3 }, ['"ab"', '"abc"', '"a\\"b"', '"é€"'], ['"a"', '"abcd"', '"\\ud83d\\ude00"']);
+  });
+
+  it('translates patterns: classes, groups, alternation, quantifiers and escaped quotes', () => {
+    expectLanguage({ type: 'string', pattern: '^[A-Z]{3}-\\d{3}$' }, ['"ABC-123"'], ['"AB-123"', '"abc-123"', '"ABC-1234"']);
+    expectLanguage({ type: 'string', pattern: '^(cat|dog)s?( [a-z]+)*$' }, ['"cat"', '"dogs"', '"cat and mouse"'], ['"cow"', '"cat "']);
+    expectLanguage({ type: 'string', pattern: '^say "\\w+"\\.$' }, ['"say \\"hi\\"."'], ['"say hi."']);
+    expectLanguage({ type: 'string', pattern: 'abc' }, ['"abc"'], ['"ab"']);
+  });
+
+  it('enforces date, date-time, uuid and zod\'s format patterns with formats a validator accepts', () => {
+    const zodSchema = z.toJSONSchema(z.object({ day: z.iso.date(), at: z.iso.datetime(), id: z.uuid() })) as Record<string, unknown>;
+    expectLanguage(zodSchema, ['{"day":"2024-02-28","at":"2024-01-31T23:59:59.5Z","id":"123e4567-e89b-42d3-a456-426614174000"}'], ['{"day":"2024-02-30","at":"2024-01-31T23:59:59Z","id":"123e4567-e89b-42d3-a456-426614174000"}']);
+  });
+
+  it('enforces oneOf whose branches a type or a constant property tells apart', () => {
+    const zodSchema = z.toJSONSchema(z.discriminatedUnion('t', [z.object({ t: z.literal('a'), n: z.number() }), z.object({ t: z.literal('b') })])) as Record<string, unknown>;
+    expectLanguage(zodSchema, ['{"t":"a","n":1.5}', '{"t":"b"}'], ['{"t":"c"}', '{"t":"b","n":1}']);
+    expectLanguage({ oneOf: [{ type: 'string' }, { type: 'null' }] }, ['"x"', 'null'], ['1']);
+  });
+
+  it('compiles every schema of the corpus', () => {
+    for (const { name, schema } of SCHEMA_CORPUS) expect(compileJsonSchema(schema).ok, name).toBe(true);
+  });
+});
+
+describe('schemas that are refused, naming the keyword and its path', () => {
+  const cases: Array<[string, unknown, string, string]> = [
+    ['not', { not: { type: 'string' } }, 'not', '#'],
+    ['if/then', { if: { type: 'string' }, then: { minLength: 1 } }, 'if', '#'],
+    ['patternProperties', { type: 'object', patternProperties: { '^x': {} } }, 'patternProperties', '#'],
+    ['multipleOf', { type: 'object', properties: { n: { type: 'integer', multipleOf: 5 } } }, 'multipleOf', '#/properties/n'],
+    ['a number bound that is not an integer', { type: 'number', minimum: 0.5 }, 'minimum', '#'],
+    ['a lookahead', { type: 'string', pattern: '^(?=a)a+$' }, 'pattern', '#'],
+    ['a backreference', { type: 'string', pattern: '^(a)\\1$' }, 'pattern', '#'],
+    ['an unsupported format', { type: 'string', format: 'uri' }, 'format', '#'],
+    ['a remote reference', { $ref: 'https://example.com/s.json' }, '$ref', '#'],
+    ['a reference that does not resolve', { $ref: '#/$defs/missing' }, '$ref', '#'],
+    ['uniqueItems', { type: 'array', uniqueItems: true }, 'uniqueItems', '#'],
+    ['OpenAPI nullable', { type: 'string', nullable: true }, 'nullable', '#'],
+    ['overlapping oneOf', { oneOf: [{ type: 'integer' }, { type: 'number' }] }, 'oneOf', '#'],
+    ['a pattern beside a length', { type: 'string', pattern: '^a+$', maxLength: 3 }, 'maxLength', '#'],
+    ['an unknown keyword inside a definition', { $defs: { X: { type: 'string', fancy: 1 } }, $ref: '#/$defs/X' }, 'fancy', '#/$defs/X'],
+  ];
+  it.each(cases)('refuses %s', (_name, schema, keyword, path) => {
+    const r = refusalOf(schema);
+    expect(r).toMatchObject({ keyword, path });
+    expect(describeRefusal(r)).toContain(`keyword "${keyword}" at path "${path}" cannot be enforced`);
+  });
+});

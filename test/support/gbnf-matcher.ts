@@ -1,0 +1,151 @@
+/**
+ * A small GBNF interpreter for tests: parses the grammar text the schema compiler writes and
+ * says whether a whole string is in its language. Set-of-end-positions matching; no left recursion.
+ */
+type Node =
+  | { k: 'lit'; cps: number[] }
+  | { k: 'class'; ranges: Array<[number, number]>; neg: boolean }
+  | { k: 'ref'; name: string }
+  | { k: 'seq'; items: Node[] }
+  | { k: 'alt'; options: Node[] }
+  | { k: 'rep'; node: Node; min: number; max: number | null };
+
+class Parser {
+  i = 0;
+  constructor(private readonly s: string) {}
+  ws() {
+    while (this.i < this.s.length && /[ \t]/.test(this.s[this.i]!)) this.i++;
+  }
+  esc(): number {
+    const c = this.s[this.i++]!;
+    const hex = (n: number) => {
+      const v = parseInt(this.s.slice(this.i, this.i + n), 16);
+      this.i += n;
+      return v;
+    };
+    if (c === 'x') return hex(2);
+    if (c === 'u') return hex(4);
+    if (c === 'U') return hex(8);
+    return ({ n: 10, r: 13, t: 9 } as Record<string, number>)[c] ?? c.codePointAt(0)!;
+  }
+  char(): number {
+    const cp = this.s.codePointAt(this.i)!;
+    this.i += cp > 0xffff ? 2 : 1;
+    return cp === 0x5c ? this.esc() : cp;
+  }
+  alt(): Node {
+    const options = [this.seq()];
+    while (this.s[this.i] === '|') {
+      this.i++;
+      options.push(this.seq());
+    }
+    return options.length === 1 ? options[0]! : { k: 'alt', options };
+  }
+  seq(): Node {
+    const items: Node[] = [];
+    for (;;) {
+      this.ws();
+      const c = this.s[this.i];
+      if (c === undefined || c === '|' || c === ')' || c === '\n') break;
+      items.push(this.postfix(this.atom()));
+    }
+    return { k: 'seq', items };
+  }
+  atom(): Node {
+    const c = this.s[this.i]!;
+    if (c === '"') {
+      this.i++;
+      const cps: number[] = [];
+      while (this.s[this.i] !== '"') cps.push(this.char());
+      this.i++;
+      return { k: 'lit', cps };
+    }
+    if (c === '[') {
+      this.i++;
+      const neg = this.s[this.i] === '^';
+      if (neg) this.i++;
+      const ranges: Array<[number, number]> = [];
+      while (this.s[this.i] !== ']') {
+        const from = this.char();
+        if (this.s[this.i] === '-' && this.s[this.i + 1] !== ']') {
+          this.i++;
+          ranges.push([from, this.char()]);
+        } else ranges.push([from, from]);
+      }
+      this.i++;
+      return { k: 'class', ranges, neg };
+    }
+    if (c === '(') {
+      this.i++;
+      const inner = this.alt();
+      this.ws();
+      this.i++; // ')'
+      return inner;
+    }
+    const m = /^[a-zA-Z0-9-]+/.exec(this.s.slice(this.i));
+    if (!m) throw new Error(`gbnf-matcher: unexpected ${JSON.stringify(c)} at ${this.i}`);
+    this.i += m[0].length;
+    return { k: 'ref', name: m[0] };
+  }
+  postfix(node: Node): Node {
+    const c = this.s[this.i];
+    if (c === '*' || c === '+' || c === '?') {
+      this.i++;
+      return { k: 'rep', node, min: c === '+' ? 1 : 0, max: c === '?' ? 1 : null };
+    }
+    const m = /^\{(\d+)(,(\d*))?\}/.exec(this.s.slice(this.i));
+    if (!m) return node;
+    this.i += m[0].length;
+    return { k: 'rep', node, min: Number(m[1]), max: m[2] === undefined ? Number(m[1]) : m[3] === '' ? null : Number(m[3]) };
+  }
+}
+
+/** A matcher for a grammar: `accepts(text)` is whether the root rule derives exactly `text`. */
+export function gbnfMatcher(grammar: string): { accepts: (text: string) => boolean } {
+  const rules = new Map<string, Node>();
+  for (const line of grammar.split('\n').filter((l) => l.trim())) {
+    const at = line.indexOf(' ::= ');
+    rules.set(line.slice(0, at), new Parser(line.slice(at + 5)).alt());
+  }
+  return {
+    accepts(text: string) {
+      const cps = [...text].map((ch) => ch.codePointAt(0)!);
+      const memo = new Map<string, Set<number>>();
+      const match = (n: Node, pos: number): Set<number> => {
+        switch (n.k) {
+          case 'lit':
+            return n.cps.every((cp, j) => cps[pos + j] === cp) ? new Set([pos + n.cps.length]) : new Set();
+          case 'class': {
+            const cp = cps[pos];
+            if (cp === undefined) return new Set();
+            const inside = n.ranges.some(([a, b]) => cp >= a && cp <= b);
+            return inside !== n.neg ? new Set([pos + 1]) : new Set();
+          }
+          case 'ref': {
+            const key = `${n.name}@${pos}`;
+            const hit = memo.get(key);
+            if (hit) return hit;
+            const r = match(rules.get(n.name)!, pos);
+            memo.set(key, r);
+            return r;
+          }
+          case 'seq':
+            return n.items.reduce((ends, item) => new Set([...ends].flatMap((p) => [...match(item, p)])), new Set([pos]));
+          case 'alt':
+            return new Set(n.options.flatMap((o) => [...match(o, pos)]));
+          case 'rep': {
+            let frontier = new Set([pos]);
+            const out = new Set<number>(n.min === 0 ? [pos] : []);
+            for (let count = 1; frontier.size > 0 && (n.max === null || count <= n.max); count++) {
+              const next = new Set([...frontier].flatMap((p) => [...match(n.node, p)].filter((e) => e > p)));
+              if (count >= n.min) next.forEach((e) => out.add(e));
+              frontier = next;
+            }
+            return out;
+          }
+        }
+      };
+      return match(rules.get('root')!, 0).has(cps.length);
+    },
+  };
+}
