@@ -98,6 +98,15 @@ describe('schemas that must be enforced in full', () => {
     expectLanguage(zodSchema, ['{"day":"2024-02-28","at":"2024-01-31T23:59:59.5Z","id":"123e4567-e89b-42d3-a456-426614174000"}'], ['{"day":"2024-02-30","at":"2024-01-31T23:59:59Z","id":"123e4567-e89b-42d3-a456-426614174000"}']);
   });
 
+  it('enforces zod\'s email, ipv4, offset date-time and time patterns, and Pydantic\'s URL with its length bounds', () => {
+    const zodSchema = z.toJSONSchema(z.object({ e: z.email(), i: z.ipv4(), d: z.iso.datetime({ offset: true }), t: z.iso.time(), u: z.url() })) as Record<string, unknown>;
+    expect(compileJsonSchema(zodSchema).ok).toBe(true);
+    expectLanguage({ type: 'string', format: 'uri', minLength: 1, maxLength: 2083 }, ['"https://example.org/a/b-c"'], ['"example.org"']);
+    expectLanguage({ type: 'string', format: 'email' }, ['"a.b@c.io"'], ['"a@b"']);
+    expectLanguage({ type: 'string', pattern: (zodSchema.properties as Record<string, { pattern: string }>).t!.pattern }, ['"23:59"', '"00:00:07.25"'], ['"24:00"']);
+    expect(refusalOf({ type: 'string', format: 'date', maxLength: 8 })).toMatchObject({ keyword: 'maxLength' });
+  });
+
   it('enforces oneOf whose branches a type or a constant property tells apart', () => {
     const zodSchema = z.toJSONSchema(z.discriminatedUnion('t', [z.object({ t: z.literal('a'), n: z.number() }), z.object({ t: z.literal('b') })])) as Record<string, unknown>;
     expectLanguage(zodSchema, ['{"t":"a","n":1.5}', '{"t":"b"}'], ['{"t":"c"}', '{"t":"b","n":1}']);
@@ -118,7 +127,7 @@ describe('schemas that are refused, naming the keyword and its path', () => {
     ['a number bound that is not an integer', { type: 'number', minimum: 0.5 }, 'minimum', '#'],
     ['a lookahead', { type: 'string', pattern: '^(?=a)a+$' }, 'pattern', '#'],
     ['a backreference', { type: 'string', pattern: '^(a)\\1$' }, 'pattern', '#'],
-    ['an unsupported format', { type: 'string', format: 'uri' }, 'format', '#'],
+    ['an unsupported format', { type: 'string', format: 'hostname' }, 'format', '#'],
     ['a remote reference', { $ref: 'https://example.com/s.json' }, '$ref', '#'],
     ['a reference that does not resolve', { $ref: '#/$defs/missing' }, '$ref', '#'],
     ['uniqueItems', { type: 'array', uniqueItems: true }, 'uniqueItems', '#'],

@@ -12,11 +12,10 @@
  * - `oneOf` is enforced when its branches cannot both match (distinct types, constants or a
  *   discriminating property); overlapping branches are refused.
  */
-import { alt, jsonBasics, jsonLit, lit, repeat, RuleSet, type JsonBasics } from './gbnf.js';
+import { alt, jsonBasics, jsonLit, lit, MAX_COUNT, repeat, RuleSet, type JsonBasics } from './gbnf.js';
 import { hasConstraintsBesides, IGNORED, JSON_TYPES, unsupportedReason, type JsonType } from './keywords.js';
 import { integerGrammar, numberGrammar } from './numbers.js';
 import { checkDisjoint } from './one-of.js';
-import { MAX_REPEAT } from './regex.js';
 import { childPath, refuse, SchemaRefusedError, type SchemaRefusal } from './refusal.js';
 import { isSchemaObject, mergeAllOf, resolveRef, type Schema } from './resolve.js';
 import { stringGrammar } from './strings.js';
@@ -35,7 +34,7 @@ function count(schema: Schema, keyword: string, path: string): number | undefine
   const v = schema[keyword];
   if (v === undefined) return undefined;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) refuse(keyword, path, 'must be a non-negative integer');
-  if (v > MAX_REPEAT) refuse(keyword, path, `counts above ${MAX_REPEAT} are not supported`);
+  if (v > MAX_COUNT) refuse(keyword, path, `counts above ${MAX_COUNT} are not supported`);
   return v;
 }
 

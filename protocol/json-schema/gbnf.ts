@@ -102,6 +102,9 @@ export class RuleSet {
   }
 }
 
+/** Largest length or item count a grammar spells out (llama.cpp expands counted repetitions into rules). */
+export const MAX_COUNT = 20_000;
+
 /** Most digits of an integer part, and of a fraction, the grammars generate. */
 export const MAX_INT_DIGITS = 15;
 export const MAX_FRACTION_DIGITS = 9;

@@ -75,6 +75,24 @@ export const SCHEMA_CORPUS: readonly CorpusSchema[] = [
     },
   },
   {
+    name: 'pydantic v2: EmailStr, HttpUrl, datetime, IPv4Address, conint(gt=0), confloat(ge=0, le=1), Optional[$ref]',
+    schema: {
+      $defs: { Color: { enum: ['red', 'green'], title: 'Color', type: 'string' } },
+      properties: {
+        email: { format: 'email', title: 'Email', type: 'string' },
+        site: { format: 'uri', maxLength: 2083, minLength: 1, title: 'Site', type: 'string' },
+        at: { format: 'date-time', title: 'At', type: 'string' },
+        ip: { format: 'ipv4', title: 'Ip', type: 'string' },
+        n: { exclusiveMinimum: 0, title: 'N', type: 'integer', maximum: 500 },
+        ratio: { maximum: 1, minimum: 0, title: 'Ratio', type: 'number' },
+        color: { anyOf: [{ $ref: '#/$defs/Color' }, { type: 'null' }], default: null },
+      },
+      required: ['email', 'site', 'at', 'ip', 'n', 'ratio'],
+      title: 'Contact',
+      type: 'object',
+    },
+  },
+  {
     name: 'optional properties around one required',
     schema: { type: 'object', properties: { a: { type: 'integer', minimum: -50, maximum: 50 }, b: { type: 'boolean' }, c: { type: 'string', maxLength: 3 }, d: { type: 'array', items: { enum: [1, 2] }, maxItems: 2 } }, required: ['b'] },
   },
