@@ -91,6 +91,8 @@ describe('schemas that must be enforced in full', () => {
     expectLanguage({ type: 'string', pattern: '^(cat|dog)s?( [a-z]+)*$' }, ['"cat"', '"dogs"', '"cat and mouse"'], ['"cow"', '"cat "']);
     expectLanguage({ type: 'string', pattern: '^say "\\w+"\\.$' }, ['"say \\"hi\\"."'], ['"say hi."']);
     expectLanguage({ type: 'string', pattern: 'abc' }, ['"abc"'], ['"ab"']);
+    expectLanguage({ type: 'string', pattern: '^é+😀[^a-z]$' }, ['"éé😀Z"', '"é😀É"'], ['"😀Z"', '"é😀a"', '"é😀\\""']);
+    expectLanguage({ type: 'string', pattern: '^a\\tb.$' }, ['"a\\tbx"'], ['"a\\tb\\n"']);
   });
 
   it('enforces date, date-time, uuid and zod\'s format patterns with formats a validator accepts', () => {

@@ -8,8 +8,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineError } from '../protocol/errors.js';
 import { createLogger } from '../protocol/logger.js';
+import { getLlama } from 'node-llama-cpp';
 import { ensureDemoModels } from '../worker/engines/llama-cpp/demo-models.js';
 import { LlamaCppEngine } from '../worker/engines/llama-cpp/llama-cpp-engine.js';
+import { formatGrammar } from '../worker/engines/llama-cpp/request-params.js';
 import { SCHEMA_CORPUS } from './support/schema-corpus.js';
 import { schemaErrors } from './support/schema-validator.js';
 
@@ -82,6 +84,23 @@ describe('structured outputs on the llama.cpp engine', () => {
     for (let seed = 1; seed <= 30 && kinds.size < 2; seed++) kinds.add(typeof (JSON.parse((await generate(schema, seed, 20)).text) as { name: unknown }).name);
     expect([...kinds].sort()).toEqual(['object', 'string']);
   }, 60_000);
+
+  it('writes grammars llama.cpp parses for every shape the compiler supports', async () => {
+    const llama = await getLlama({ gpu: false });
+    const shapes: Array<Record<string, unknown>> = [
+      ...SCHEMA_CORPUS.map((c) => c.schema),
+      {},
+      { type: 'object', additionalProperties: { type: 'integer', minimum: -3 } },
+      { type: 'object', properties: { v: { type: 'integer' }, kids: { type: 'array', items: { $ref: '#' } } }, required: ['v', 'kids'] },
+      { type: 'string', pattern: '^(?:é+|😀{2,3})[^a-z"\\\\][\\d\\s\\w.]*\\.?$' },
+      { type: 'string', format: 'time' },
+      { type: 'string', maxLength: 20_000 },
+      { type: 'number', exclusiveMinimum: -1234, maximum: 99999 },
+      { type: 'array', prefixItems: [{ const: 'x' }], items: { type: 'boolean' }, minItems: 2, maxItems: 5 },
+      { enum: ['a"b', 'c\\d', null, 3, { k: [1] }] },
+    ];
+    for (const schema of shapes) await expect(formatGrammar(llama, schema), JSON.stringify(schema)).resolves.toBeDefined();
+  });
 
   it('refuses a schema it cannot enforce with invalid_request naming the keyword', async () => {
     const err = await generate({ type: 'object', properties: { n: { type: 'integer', multipleOf: 3 } } }, 1).catch((e: unknown) => e);

@@ -122,12 +122,14 @@ class RegexParser {
     if (c === '\\') return this.escapeAtom();
     if (c === '^' || c === '$') this.fail('anchors are supported only at the start and end of the whole pattern');
     if ('*+?{}]'.includes(c)) this.fail(`"${c}" must be escaped`);
-    return this.literal(this.src.codePointAt(this.i - 1)!, c);
+    const cp = this.src.codePointAt(this.i - 1)!;
+    if (cp > 0xffff) this.i++; // the second UTF-16 unit of the code point
+    return this.literal(cp);
   }
 
-  private literal(cp: number, text = String.fromCodePoint(cp)): string {
-    if (cp > 0xffff) this.i++; // the second UTF-16 unit of the code point
-    return lit(JSON.stringify(text).slice(1, -1));
+  /** The JSON spelling of one character: `"` and `\` and controls escaped as JSON escapes them. */
+  private literal(cp: number): string {
+    return lit(JSON.stringify(String.fromCodePoint(cp)).slice(1, -1));
   }
 
   private group(): string {
