@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { compileJsonSchema, describeRefusal } from '../protocol/json-schema/index.js';
-import { gbnfMatcher } from './support/gbnf-matcher.js';
+import { gbnfMatcher, gbnfSampler } from './support/gbnf-matcher.js';
 import { SCHEMA_CORPUS } from './support/schema-corpus.js';
 import { schemaErrors } from './support/schema-validator.js';
 
@@ -53,7 +53,8 @@ describe('schemas that must be enforced in full', () => {
   });
 
   it('spells exactly the integers within bounds, inclusive and exclusive, negative and positive', () => {
-    const cases: Array<[Record<string, number>, number, number]> = [
+    const cases: Array<[Record<string, number | boolean>, number, number]> = [
+      [{ minimum: 0, exclusiveMinimum: true, maximum: 10, exclusiveMaximum: true }, 1, 9], // draft 4's boolean form
       [{ minimum: 0, maximum: 130 }, 0, 130],
       [{ minimum: 7, maximum: 1234 }, 7, 1234],
       [{ minimum: -1234, maximum: -7 }, -1234, -7],
@@ -142,5 +143,43 @@ describe('schemas that are refused, naming the keyword and its path', () => {
     const r = refusalOf(schema);
     expect(r).toMatchObject({ keyword, path });
     expect(describeRefusal(r)).toContain(`keyword "${keyword}" at path "${path}" cannot be enforced`);
+  });
+});
+
+/** Deterministic random numbers (mulberry32), so a failure names a seed that reproduces it. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('random draws from the grammars', () => {
+  const shapes: Array<[string, Record<string, unknown>]> = [
+    ...SCHEMA_CORPUS.map((c): [string, Record<string, unknown>] => [c.name, c.schema]),
+    ['any value', {}],
+    ['a map of bounded integers', { type: 'object', additionalProperties: { type: 'integer', minimum: -3, maximum: 1234 } }],
+    ['a recursive tree', { type: 'object', properties: { v: { type: 'integer' }, kids: { type: 'array', items: { $ref: '#' }, maxItems: 2 } }, required: ['v', 'kids'] }],
+    ['numbers in awkward ranges', { type: 'array', prefixItems: [{ type: 'number', exclusiveMinimum: -1234, maximum: 99 }, { type: 'number', minimum: -7, exclusiveMaximum: -3 }, { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 }, { type: 'integer', exclusiveMaximum: -99 }], items: false }],
+    ['a tuple with extra items', { type: 'array', prefixItems: [{ const: 'x' }], items: { type: 'boolean' }, minItems: 2, maxItems: 5 }],
+    ['strings under patterns', { type: 'array', prefixItems: [{ type: 'string', pattern: '^(?:é+|😀{2,3})[^a-z"\\\\][\\d\\s\\w.]*\\.?$' }, { type: 'string', pattern: '\\S\\W\\D+' }, { type: 'string', pattern: '^[^"]{2}"$' }], items: false }],
+    ['every format', { type: 'array', prefixItems: ['date', 'time', 'date-time', 'uuid', 'email', 'ipv4', 'uri'].map((format) => ({ type: 'string', format })), items: false }],
+    ['enums with JSON specials', { enum: ['a"b', 'c\\d', 'line\nbreak', null, 3, { k: [1] }] }],
+    ['allOf narrowing types and bounds', { allOf: [{ type: ['integer', 'string'], minimum: 0 }, { type: ['number', 'null'], maximum: 5 }] }],
+    ['properties with odd names', { type: 'object', properties: { 'a"b': { type: 'null' }, 'c/d~e': { type: 'boolean' }, 'ключ': { const: 1 } }, required: ['a"b'] }],
+  ];
+
+  it.each(shapes)('draws only valid values from %s', (_name, schema) => {
+    const r = compileJsonSchema(schema);
+    if (!r.ok) throw new Error(describeRefusal(r.refusal));
+    const sampler = gbnfSampler(r.grammar);
+    const random = rng(42);
+    for (let i = 0; i < 300; i++) {
+      const text = sampler.sample(random);
+      expect(schemaErrors(schema, JSON.parse(text)), text).toBeNull();
+    }
   });
 });

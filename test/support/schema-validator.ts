@@ -14,11 +14,17 @@ const draft7 = new (AjvDraft7 as unknown as typeof Ajv2020)({ strict: false, all
 addFormats(draft2020);
 addFormats(draft7);
 
+const compiled = new WeakMap<object, { ajv: typeof draft2020; validate: ReturnType<typeof draft2020.compile> }>();
+
 /** Validation errors of `value` against `schema` as text, or null when valid. */
 export function schemaErrors(schema: Record<string, unknown>, value: unknown): string | null {
-  // `definitions` and boolean exclusive bounds are draft-07 and earlier.
-  const ajv = schema.definitions !== undefined ? draft7 : draft2020;
-  const { $schema: _ignored, ...rest } = schema;
-  const validate = ajv.compile(rest);
-  return validate(value) ? null : ajv.errorsText(validate.errors);
+  let entry = compiled.get(schema);
+  if (!entry) {
+    // `definitions` is draft-07 and earlier.
+    const ajv = schema.definitions !== undefined ? draft7 : draft2020;
+    const { $schema: _ignored, ...rest } = schema;
+    entry = { ajv, validate: ajv.compile(rest) };
+    compiled.set(schema, entry);
+  }
+  return entry.validate(value) ? null : entry.ajv.errorsText(entry.validate.errors);
 }
