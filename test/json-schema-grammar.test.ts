@@ -116,6 +116,24 @@ describe('schemas that must be enforced in full', () => {
     expectLanguage({ oneOf: [{ type: 'string' }, { type: 'null' }] }, ['"x"', 'null'], ['1']);
   });
 
+  it('enforces Pydantic\'s discriminated union: oneOf of $refs with a discriminator', () => {
+    const pet = (kind: string, extra: Record<string, unknown>) => ({ properties: { pet_type: { const: kind, title: 'Pet Type', type: 'string' }, ...extra }, required: ['pet_type', ...Object.keys(extra)], title: kind, type: 'object' });
+    const schema = {
+      $defs: { Cat: pet('cat', { meows: { type: 'integer', minimum: 0, maximum: 9 } }), Dog: pet('dog', { barks: { type: 'number', minimum: 0, maximum: 1 } }) },
+      properties: { pet: { discriminator: { mapping: { cat: '#/$defs/Cat', dog: '#/$defs/Dog' }, propertyName: 'pet_type' }, oneOf: [{ $ref: '#/$defs/Cat' }, { $ref: '#/$defs/Dog' }], title: 'Pet' } },
+      required: ['pet'],
+      title: 'Model',
+      type: 'object',
+    };
+    expectLanguage(schema, ['{"pet":{"pet_type":"cat","meows":3}}', '{"pet":{"pet_type":"dog","barks":0.5}}'], ['{"pet":{"pet_type":"cat","barks":0.5}}', '{"pet":{"pet_type":"cat","meows":10}}']);
+  });
+
+  it('drops optional properties another allOf branch forbids, and refuses required ones', () => {
+    const closed = { type: 'object', properties: { a: { type: 'integer' } }, additionalProperties: false };
+    expectLanguage({ allOf: [closed, { properties: { b: { type: 'string' } } }] }, ['{}', '{"a":1}'], ['{"a":1,"b":"x"}']);
+    expect(refusalOf({ allOf: [closed, { properties: { b: { type: 'string' } }, required: ['b'] }] })).toMatchObject({ keyword: 'allOf', path: '#' });
+  });
+
   it('compiles every schema of the corpus', () => {
     for (const { name, schema } of SCHEMA_CORPUS) expect(compileJsonSchema(schema).ok, name).toBe(true);
   });
@@ -137,6 +155,8 @@ describe('schemas that are refused, naming the keyword and its path', () => {
     ['OpenAPI nullable', { type: 'string', nullable: true }, 'nullable', '#'],
     ['overlapping oneOf', { oneOf: [{ type: 'integer' }, { type: 'number' }] }, 'oneOf', '#'],
     ['a pattern beside a length', { type: 'string', pattern: '^a+$', maxLength: 3 }, 'maxLength', '#'],
+    ['allOf recursing into itself', { $defs: { A: { allOf: [{ $ref: '#/$defs/A' }] } }, $ref: '#/$defs/A' }, '$ref', '#/$defs/A/allOf/0'],
+    ['an integer range with no integer', { type: 'integer', minimum: 1.2, maximum: 1.8 }, 'maximum', '#'],
     ['an unknown keyword inside a definition', { $defs: { X: { type: 'string', fancy: 1 } }, $ref: '#/$defs/X' }, 'fancy', '#/$defs/X'],
   ];
   it.each(cases)('refuses %s', (_name, schema, keyword, path) => {
