@@ -156,6 +156,8 @@ describe('schemas that are refused, naming the keyword and its path', () => {
     ['overlapping oneOf', { oneOf: [{ type: 'integer' }, { type: 'number' }] }, 'oneOf', '#'],
     ['a pattern beside a length', { type: 'string', pattern: '^a+$', maxLength: 3 }, 'maxLength', '#'],
     ['allOf recursing into itself', { $defs: { A: { allOf: [{ $ref: '#/$defs/A' }] } }, $ref: '#/$defs/A' }, '$ref', '#/$defs/A/allOf/0'],
+    ['a reference to itself before any value', { $defs: { D: { anyOf: [{ $ref: '#/$defs/D' }, { type: 'null' }] } }, $ref: '#/$defs/D' }, '$ref', '#/$defs/D/anyOf/0'],
+    ['a required property holding its own object', { $defs: { D: { type: 'object', properties: { next: { $ref: '#/$defs/D' } }, required: ['next'] } }, $ref: '#/$defs/D' }, '$ref', '#/$defs/D'],
     ['an integer range with no integer', { type: 'integer', minimum: 1.2, maximum: 1.8 }, 'maximum', '#'],
     ['an unknown keyword inside a definition', { $defs: { X: { type: 'string', fancy: 1 } }, $ref: '#/$defs/X' }, 'fancy', '#/$defs/X'],
   ];
@@ -201,5 +203,63 @@ describe('random draws from the grammars', () => {
       const text = sampler.sample(random);
       expect(schemaErrors(schema, JSON.parse(text)), text).toBeNull();
     }
+  });
+});
+
+/** A random schema from a palette of the keywords clients send, nested up to `depth`. */
+function randomSchema(r: () => number, depth: number): Record<string, unknown> {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
+  const child = () => (depth > 0 ? randomSchema(r, depth - 1) : { type: pick(['string', 'integer', 'boolean', 'null']) });
+  const kinds = [
+    () => ({ type: 'string', ...(r() < 0.5 ? { minLength: int(0, 3) } : {}), ...(r() < 0.5 ? { maxLength: int(3, 8) } : {}) }),
+    () => ({ type: 'string', pattern: pick(['^[a-c]{1,3}$', '^x(y|z)*$', '\\d+', '^[^,]{0,4}$']) }),
+    () => ({ type: pick(['integer', 'number']), ...(r() < 0.6 ? { [pick(['minimum', 'exclusiveMinimum'])]: int(-20, 5) } : {}), ...(r() < 0.6 ? { [pick(['maximum', 'exclusiveMaximum'])]: int(6, 300) } : {}) }),
+    () => ({ enum: [pick(['a', 1, null, true]), pick(['b', 2.5, false, 'c"d'])] }),
+    () => ({ const: pick(['k', 0, null, [1, 'x'], { a: 1 }]) }),
+    () => ({ anyOf: [child(), child()] }),
+    () => ({ oneOf: [{ type: 'string', maxLength: 2 }, child()] }),
+    () => ({ allOf: [child(), child()] }),
+    () => ({ type: [pick(['string', 'integer', 'object']), 'null'] }),
+    () => {
+      const props = Object.fromEntries(Array.from({ length: int(0, 3) }, (_, i) => [`p${i}`, child()]));
+      const names = Object.keys(props);
+      return { type: 'object', properties: props, required: names.filter(() => r() < 0.5), ...(r() < 0.5 ? { additionalProperties: pick([false, true, child()]) } : {}) };
+    },
+    () => ({ type: 'array', items: child(), ...(r() < 0.5 ? { minItems: int(0, 2) } : {}), ...(r() < 0.5 ? { maxItems: int(2, 4) } : {}) }),
+    () => ({ type: 'array', prefixItems: [child(), child()], ...(r() < 0.5 ? { items: pick([false, child()]) } : {}), ...(r() < 0.5 ? { maxItems: int(1, 4) } : {}), ...(r() < 0.5 ? { minItems: int(0, 3) } : {}) }),
+    () => ({ $defs: { D: child() }, $ref: '#/$defs/D' }),
+  ];
+  return pick(kinds)();
+}
+
+describe('random schemas', () => {
+  it('either compile to a grammar whose draws validate, or are refused; nothing else', () => {
+    const r = rng(Number(process.env.SCHEMA_FUZZ_SEED ?? 7));
+    let compiled = 0;
+    let judged = 0;
+    let refused = 0;
+    for (let i = 0; i < Number(process.env.SCHEMA_FUZZ_COUNT ?? 400); i++) {
+      const schema = randomSchema(r, 2);
+      const result = compileJsonSchema(schema);
+      if (!result.ok) {
+        refused++;
+        continue;
+      }
+      compiled++;
+      try {
+        schemaErrors(schema, null);
+      } catch {
+        continue; // a schema ajv itself cannot compile (nested $defs it does not resolve): no judge
+      }
+      judged++;
+      const sampler = gbnfSampler(result.grammar);
+      for (let j = 0; j < 20; j++) {
+        const text = sampler.sample(r);
+        expect(schemaErrors(schema, JSON.parse(text)), `${JSON.stringify(schema)} drew ${text}`).toBeNull();
+      }
+    }
+    console.log(`random schemas: ${compiled} compiled, ${judged} of them judged by ajv (20 draws each, all valid), ${refused} refused`);
+    expect(compiled).toBeGreaterThan(200);
   });
 });

@@ -14,6 +14,7 @@
  */
 import { alt, jsonBasics, jsonLit, lit, MAX_COUNT, repeat, RuleSet, type JsonBasics } from './gbnf.js';
 import { hasConstraintsBesides, IGNORED, JSON_TYPES, unsupportedReason, type JsonType } from './keywords.js';
+import { grammarFault } from './gbnf-check.js';
 import { integerGrammar, numberGrammar } from './numbers.js';
 import { checkDisjoint } from './one-of.js';
 import { childPath, refuse, SchemaRefusedError, type SchemaRefusal } from './refusal.js';
@@ -42,6 +43,8 @@ class Compiler {
   readonly rules = new RuleSet();
   private readonly basics: JsonBasics = jsonBasics(this.rules);
   private readonly refRules = new Map<string, string>();
+  /** References entered since the last character written, innermost last. */
+  private leftRefs: string[] = [];
 
   constructor(private readonly root: unknown) {}
 
@@ -66,15 +69,42 @@ class Compiler {
     return this.byType(schema, path);
   }
 
-  /** One rule per referenced schema, so recursion (`#`, a definition that holds itself) works. */
+  /**
+   * One rule per referenced schema, so recursion (`#`, a definition that holds itself) works.
+   * A reference reached again before any character is written (`A` = `anyOf [A, ...]`) would be
+   * left recursion, which llama.cpp cannot parse: refused.
+   */
   private reference(ref: unknown, path: string): string {
-    const known = this.refRules.get(String(ref));
+    const key = String(ref);
+    if (this.leftRefs.includes(key)) refuse('$ref', path, `${key} refers back to itself before any value is written`);
+    const known = this.refRules.get(key);
     if (known !== undefined) return known;
     const target = resolveRef(this.root, ref, path);
-    const name = this.rules.reserve(ref === '#' ? 'root-ref' : `def-${String(ref).split('/').pop()}`);
-    this.refRules.set(String(ref), name);
-    this.rules.define(name, this.compile(target.schema, target.path));
+    const name = this.rules.reserve(ref === '#' ? 'root-ref' : `def-${key.split('/').pop()}`);
+    this.refRules.set(key, name);
+    this.leftRefs.push(key);
+    try {
+      this.rules.define(name, this.compile(target.schema, target.path));
+    } finally {
+      this.leftRefs.pop();
+    }
     return name;
+  }
+
+  /** The `$ref` a rule was made for, if it was. */
+  refOfRule(rule: string): string | undefined {
+    return [...this.refRules].find(([, name]) => name === rule)?.[0];
+  }
+
+  /** Compiles a schema that comes after a written character (inside `{` or `[`): no left recursion there. */
+  private inner(schema: unknown, path: string): string {
+    const saved = this.leftRefs;
+    this.leftRefs = [];
+    try {
+      return this.compile(schema, path);
+    } finally {
+      this.leftRefs = saved;
+    }
   }
 
   private union(schema: Schema, key: 'anyOf' | 'oneOf', path: string): string {
@@ -149,6 +179,7 @@ class Compiler {
     const extra = schema.additionalProperties;
     if (!isSchemaObject(props)) refuse('properties', path, 'must be an object');
     if (!Array.isArray(required) || !required.every((r) => typeof r === 'string')) refuse('required', path, 'must be an array of strings');
+    if (extra !== undefined && typeof extra !== 'boolean' && !isSchemaObject(extra)) refuse('additionalProperties', path, 'must be a boolean or a schema');
     const names = schema.propertyNames;
     if (names !== undefined && names !== true && !(isSchemaObject(names) && !hasConstraintsBesides(names, ['type']) && (names.type ?? 'string') === 'string')) {
       refuse('propertyNames', path, 'only {"type":"string"} is supported');
@@ -162,13 +193,13 @@ class Compiler {
         if (isRequired) refuse(name in props ? 'properties' : 'additionalProperties', path, `property "${name}" is required but its schema accepts no value`);
         continue;
       }
-      const value = this.compile(sub, name in props ? childPath(path, 'properties', name) : childPath(path, 'additionalProperties'));
+      const value = this.inner(sub, name in props ? childPath(path, 'properties', name) : childPath(path, 'additionalProperties'));
       members.push({ kv: `${jsonLit(name)} ":" ${sp} ${value}`, required: isRequired });
     }
     if (members.length === 0) {
       if (extra === false) return lit('{}');
       if (!isSchemaObject(extra)) return this.basics.object;
-      const v = this.compile(extra, childPath(path, 'additionalProperties'));
+      const v = this.inner(extra, childPath(path, 'additionalProperties'));
       const entry = `${this.basics.string} ":" ${sp} ${v}`;
       return this.rules.add(hint, `"{" (${entry} ("," ${sp} ${entry})*)? "}"`);
     }
@@ -201,11 +232,11 @@ class Compiler {
     }
     if (prefix !== undefined && !Array.isArray(prefix)) refuse('prefixItems', path, 'must be an array');
     const sp = this.basics.sp;
-    const fixed = ((prefix as unknown[] | undefined) ?? []).slice(0, max ?? undefined).map((s, i) => this.compile(s, childPath(path, 'prefixItems', i)));
+    const fixed = ((prefix as unknown[] | undefined) ?? []).slice(0, max ?? undefined).map((s, i) => this.inner(s, childPath(path, 'prefixItems', i)));
     // Beyond the prefix: items of `items` when it is a schema; otherwise only as many as minItems needs.
     const open = items === undefined || items === true;
     if (items === false && min > fixed.length) refuse('minItems', path, 'more items are required than the schema allows');
-    const item = items === false ? null : this.compile(open ? true : items, childPath(path, 'items'));
+    const item = items === false ? null : this.inner(open ? true : items, childPath(path, 'items'));
     const extraMin = Math.max(0, min - fixed.length);
     const extraMax = item === null ? 0 : open && fixed.length > 0 ? extraMin : max === null ? null : max - fixed.length;
     if (fixed.length === 0) {
@@ -232,8 +263,15 @@ function jsonTypeMatches(v: unknown, t: JsonType): boolean {
 export function compileJsonSchema(schema: unknown): SchemaGrammar {
   try {
     const c = new Compiler(schema);
-    const root = c.compile(schema, '#');
-    return { ok: true, grammar: c.rules.text(root) };
+    const grammar = c.rules.text(c.compile(schema, '#'));
+    const fault = grammarFault(grammar);
+    if (fault) {
+      const ref = fault.rules.map((rule) => c.refOfRule(rule)).find((r) => r !== undefined);
+      const where = ref ? ` (through ${ref})` : '';
+      if (fault.kind === 'unproductive') refuse('$ref', ref ?? '#', `part of the schema${where} has no finite value: a required property or item leads back into itself`);
+      refuse('$ref', ref ?? '#', `the schema${where} refers back to itself before any value is written`);
+    }
+    return { ok: true, grammar };
   } catch (err) {
     if (err instanceof SchemaRefusedError) return { ok: false, refusal: err.refusal };
     throw err;

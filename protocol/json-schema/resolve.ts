@@ -56,7 +56,7 @@ function mergeTwo(a: Schema, b: Schema, path: string): Schema {
     else if (k === 'type') out[k] = intersectTypes(prev, v, path);
     else if (k === 'additionalProperties' && (prev === false || v === false)) out[k] = false;
     else if (k === 'additionalProperties' && (prev === true || v === true)) out[k] = prev === true ? v : prev;
-    else if (k === 'required') out[k] = [...new Set([...(prev as string[]), ...(v as string[])])];
+    else if (k === 'required' && Array.isArray(prev) && Array.isArray(v)) out[k] = [...new Set([...prev, ...v])];
     else if (k in TIGHTEST && typeof prev === 'number' && typeof v === 'number') out[k] = TIGHTEST[k]!(prev, v);
     else if (k === 'enum' || k === 'const') {
       const left = k === 'enum' ? (prev as unknown[]) : [prev];
@@ -109,6 +109,11 @@ export function mergeAllOf(root: unknown, schema: Schema, path: string, inlining
   };
   allOf.forEach((b, i) => flatten(b, `${path}/allOf/${i}`, inlining));
   flatten(rest, path, inlining);
+  // `items` means "every item" beside no prefixItems and "items after the prefix" beside them.
+  const arrays = branches.filter((b) => b.items !== undefined || b.prefixItems !== undefined);
+  if (arrays.some((b) => b.prefixItems !== undefined) && !arrays.every((b) => sameJson(b.prefixItems, arrays[0]!.prefixItems))) {
+    refuse('allOf', path, 'branches with different prefixItems (or items beside prefixItems) cannot be combined');
+  }
   const merged = branches.reduce((acc, b) => mergeTwo(acc, b, path), {} as Schema);
   if (branches.some((b) => isSchemaObject(b.additionalProperties))) {
     if (branches.filter((b) => b.additionalProperties !== undefined || b.properties !== undefined).length > 1) refuse('allOf', path, 'additionalProperties schemas cannot be combined with other branches\' properties');

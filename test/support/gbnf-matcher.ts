@@ -1,114 +1,12 @@
 /**
  * A small GBNF interpreter for tests: parses the grammar text the schema compiler writes, says
  * whether a whole string is in its language (set-of-end-positions matching; no left recursion)
- * and draws random strings from it.
+ * and draws random strings from it. The tree comes from the compiler's own GBNF reader.
  */
-type Node =
-  | { k: 'lit'; cps: number[] }
-  | { k: 'class'; ranges: Array<[number, number]>; neg: boolean }
-  | { k: 'ref'; name: string }
-  | { k: 'seq'; items: Node[] }
-  | { k: 'alt'; options: Node[] }
-  | { k: 'rep'; node: Node; min: number; max: number | null };
+import { parseGbnf, type GbnfNode } from '../../protocol/json-schema/gbnf-parse.js';
 
-class Parser {
-  i = 0;
-  constructor(private readonly s: string) {}
-  ws() {
-    while (this.i < this.s.length && /[ \t]/.test(this.s[this.i]!)) this.i++;
-  }
-  esc(): number {
-    const c = this.s[this.i++]!;
-    const hex = (n: number) => {
-      const v = parseInt(this.s.slice(this.i, this.i + n), 16);
-      this.i += n;
-      return v;
-    };
-    if (c === 'x') return hex(2);
-    if (c === 'u') return hex(4);
-    if (c === 'U') return hex(8);
-    return ({ n: 10, r: 13, t: 9 } as Record<string, number>)[c] ?? c.codePointAt(0)!;
-  }
-  char(): number {
-    const cp = this.s.codePointAt(this.i)!;
-    this.i += cp > 0xffff ? 2 : 1;
-    return cp === 0x5c ? this.esc() : cp;
-  }
-  alt(): Node {
-    const options = [this.seq()];
-    while (this.s[this.i] === '|') {
-      this.i++;
-      options.push(this.seq());
-    }
-    return options.length === 1 ? options[0]! : { k: 'alt', options };
-  }
-  seq(): Node {
-    const items: Node[] = [];
-    for (;;) {
-      this.ws();
-      const c = this.s[this.i];
-      if (c === undefined || c === '|' || c === ')' || c === '\n') break;
-      items.push(this.postfix(this.atom()));
-    }
-    return { k: 'seq', items };
-  }
-  atom(): Node {
-    const c = this.s[this.i]!;
-    if (c === '"') {
-      this.i++;
-      const cps: number[] = [];
-      while (this.s[this.i] !== '"') cps.push(this.char());
-      this.i++;
-      return { k: 'lit', cps };
-    }
-    if (c === '[') {
-      this.i++;
-      const neg = this.s[this.i] === '^';
-      if (neg) this.i++;
-      const ranges: Array<[number, number]> = [];
-      while (this.s[this.i] !== ']') {
-        const from = this.char();
-        if (this.s[this.i] === '-' && this.s[this.i + 1] !== ']') {
-          this.i++;
-          ranges.push([from, this.char()]);
-        } else ranges.push([from, from]);
-      }
-      this.i++;
-      return { k: 'class', ranges, neg };
-    }
-    if (c === '(') {
-      this.i++;
-      const inner = this.alt();
-      this.ws();
-      this.i++; // ')'
-      return inner;
-    }
-    const m = /^[a-zA-Z0-9-]+/.exec(this.s.slice(this.i));
-    if (!m) throw new Error(`gbnf-matcher: unexpected ${JSON.stringify(c)} at ${this.i}`);
-    this.i += m[0].length;
-    return { k: 'ref', name: m[0] };
-  }
-  postfix(node: Node): Node {
-    const c = this.s[this.i];
-    if (c === '*' || c === '+' || c === '?') {
-      this.i++;
-      return { k: 'rep', node, min: c === '+' ? 1 : 0, max: c === '?' ? 1 : null };
-    }
-    const m = /^\{(\d+)(,(\d*))?\}/.exec(this.s.slice(this.i));
-    if (!m) return node;
-    this.i += m[0].length;
-    return { k: 'rep', node, min: Number(m[1]), max: m[2] === undefined ? Number(m[1]) : m[3] === '' ? null : Number(m[3]) };
-  }
-}
-
-function parseRules(grammar: string): Map<string, Node> {
-  const rules = new Map<string, Node>();
-  for (const line of grammar.split('\n').filter((l) => l.trim())) {
-    const at = line.indexOf(' ::= ');
-    rules.set(line.slice(0, at), new Parser(line.slice(at + 5)).alt());
-  }
-  return rules;
-}
+type Node = GbnfNode;
+const parseRules = parseGbnf;
 
 /** Characters a negated class may be sampled from (printable ASCII and a few wider ones). */
 const POOL = [...Array.from({ length: 95 }, (_, i) => 0x20 + i), 0xe9, 0x416, 0x20ac, 0x1f600, 0x0a, 0x22, 0x5c];
