@@ -60,7 +60,7 @@ describe('schemas refused at submit time', () => {
 
   it('answers Ollama\'s chat and generate routes with 400 in Ollama\'s shape', async () => {
     for (const [path, extra] of [['/api/chat', { messages: chat('hi') }], ['/api/generate', { prompt: 'hi' }]] as const) {
-      const r = await call(f.url, path, { body: { model: 'demo-tiny', stream: false, format: { type: 'string', format: 'uri' }, ...extra } });
+      const r = await call(f.url, path, { body: { model: 'demo-tiny', stream: false, format: { type: 'string', format: 'hostname' }, ...extra } });
       expect(r.status, path).toBe(400);
       expect(r.json.error, path).toContain('keyword "format" at path "#" cannot be enforced');
     }
