@@ -1,4 +1,5 @@
 import type { HttpErrorCode } from '../../protocol/error-codes.js';
+import type { SchemaRefusal } from '../../protocol/json-schema/index.js';
 
 /** The one HTTP error type; the final error handler turns it into `{error:{code,message}}`. */
 export class HttpError extends Error {
@@ -18,3 +19,14 @@ export const notFound = (code: HttpErrorCode, message: string) => new HttpError(
 export const conflict = (code: HttpErrorCode, message: string) => new HttpError(409, code, message);
 export const unavailable = (code: HttpErrorCode, message: string, retryAfterSec: number) =>
   new HttpError(503, code, message, { 'Retry-After': String(retryAfterSec) });
+
+/** A 400 for a response schema that cannot be enforced; wire adapters may name their own field for it. */
+export class SchemaRefusedHttpError extends HttpError {
+  constructor(
+    message: string,
+    readonly refusal: SchemaRefusal,
+  ) {
+    super(400, 'invalid_request', message);
+    this.name = 'SchemaRefusedHttpError';
+  }
+}

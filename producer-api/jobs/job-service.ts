@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { waitForReplicas } from '../../store/redis-config.js';
 import { minPromptTokens } from '../../protocol/context-length.js';
+import { describeRefusal, formatRefusal } from '../../protocol/json-schema/index.js';
 import { type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../../protocol/job.js';
 import type { JobStore } from '../../store/job-store.js';
 import type { Keys } from '../../protocol/keys.js';
@@ -21,7 +22,7 @@ import { loadingOn, residentOn, type FleetView } from '../fleet/fleet-view.js';
 import type { ArrivalBatcher } from './arrival-batcher.js';
 import type { EventHub } from './event-hub.js';
 import { followJob, type JobFollow } from './job-follower.js';
-import { HttpError, badRequest, conflict, notFound, unavailable } from '../http/http-error.js';
+import { HttpError, SchemaRefusedHttpError, badRequest, conflict, notFound, unavailable } from '../http/http-error.js';
 import type { ModelQueues } from './model-queues.js';
 import type { ApiOptions } from '../settings/options.js';
 
@@ -107,6 +108,9 @@ export class JobService {
     if (contextLength && task !== 'embed' && minPromptTokens(body.input) > contextLength) {
       throw badRequest('context_length_exceeded', `the prompt takes at least ${minPromptTokens(body.input)} tokens, more than the ${contextLength} of ${model}'s context`);
     }
+    // A schema the model's engine would enforce only in part is refused now, not loosened later.
+    const refusal = formatRefusal(snap.catalog.get(model)?.engine, body.input.format);
+    if (refusal) throw new SchemaRefusedHttpError(`response schema refused: ${describeRefusal(refusal)}`, refusal);
     if (body.webhook) {
       const reason = await this.d.checkWebhookUrl(body.webhook.url);
       if (reason) throw new HttpError(422, 'webhook_url_refused', `webhook url refused: ${reason}`);

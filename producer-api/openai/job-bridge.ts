@@ -7,6 +7,8 @@ import type { JobStore } from '../../store/job-store.js';
 import type { EventHub } from '../jobs/event-hub.js';
 import { followTokens as followJobTokens } from '../jobs/job-follower.js';
 import type { JobService, SubmitResult } from '../jobs/job-service.js';
+import { SchemaRefusedHttpError } from '../http/http-error.js';
+import { OpenAiError } from './errors.js';
 import type { OpenAiJob } from './requests.js';
 
 export interface BridgeDeps {
@@ -25,9 +27,15 @@ export interface SubmitOptions {
 }
 
 /** Submits an OpenAI request as a job; throws the service's HttpError when refused (404, 503...). */
-export function submitOpenAiJob(d: BridgeDeps, tenant: string, job: OpenAiJob, o: SubmitOptions = {}): Promise<SubmitResult> {
+export async function submitOpenAiJob(d: BridgeDeps, tenant: string, job: OpenAiJob, o: SubmitOptions = {}): Promise<SubmitResult> {
   const body: SubmitBody = { model: job.model, task: job.task, input: job.input, priority: o.priority ?? 'normal', ...(o.metadata ? { metadata: o.metadata } : {}) };
-  return d.jobs.submit({ tenant, body, model: job.model, task: job.task, idempotencyKey: o.idempotencyKey, waitMs: o.waitMs ?? 0, signal: o.signal });
+  try {
+    return await d.jobs.submit({ tenant, body, model: job.model, task: job.task, idempotencyKey: o.idempotencyKey, waitMs: o.waitMs ?? 0, signal: o.signal });
+  } catch (err) {
+    // The schema came in as response_format: name that parameter, as OpenAI does.
+    if (err instanceof SchemaRefusedHttpError) throw OpenAiError.invalid(err.message, 'response_format');
+    throw err;
+  }
 }
 
 /** Cancels a job nobody waits for any more; a job already finished is left as it is. */

@@ -5,6 +5,7 @@
  */
 import { isLlamaText, type ChatHistoryItem, type ChatWrapper, type Llama, type LlamaGrammar, type LlamaModel, type Token } from 'node-llama-cpp';
 import { EngineError } from '../../../protocol/errors.js';
+import { compileJsonSchema, describeRefusal } from '../../../protocol/json-schema/index.js';
 import type { ChatMessage, GenerationOptions } from '../../../protocol/job.js';
 import type { GenerateRequest } from '../port/engine.js';
 import type { SamplingParams } from './generation.js';
@@ -70,15 +71,40 @@ export function stopSequences(options: GenerationOptions, grammar?: LlamaGrammar
   return list.filter((s) => s.length > 0);
 }
 
-/** Grammar for Ollama's `format`: `'json'` for any JSON value, or a JSON schema object. */
+/** Compiled grammars by GBNF text, so a schema sent again (a batch, a client's fixed format) is parsed once. */
+const grammarCache = new WeakMap<Llama, Map<string, Promise<LlamaGrammar>>>();
+const GRAMMAR_CACHE_SIZE = 32;
+
+function cachedGrammar(llama: Llama, grammar: string): Promise<LlamaGrammar> {
+  let cache = grammarCache.get(llama);
+  if (!cache) grammarCache.set(llama, (cache = new Map()));
+  const hit = cache.get(grammar);
+  if (hit) {
+    cache.delete(grammar); // re-inserted below: the map's order is least recently used first
+    cache.set(grammar, hit);
+    return hit;
+  }
+  const created = llama.createGrammar({ grammar });
+  created.catch(() => cache.delete(grammar));
+  cache.set(grammar, created);
+  if (cache.size > GRAMMAR_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+  return created;
+}
+
+/**
+ * Grammar for Ollama's `format`: `'json'` for any JSON value, or a JSON schema compiled by the
+ * fabric's own compiler, which enforces the schema in full or refuses it naming the keyword
+ * (the API refuses the same schemas at submit time; this is the engine's own guard).
+ */
 export async function formatGrammar(llama: Llama, format: GenerateRequest['format']): Promise<LlamaGrammar | undefined> {
   if (format === undefined) return undefined;
+  if (format === 'json') return llama.getGrammarFor('json');
+  const compiled = compileJsonSchema(format);
+  if (!compiled.ok) throw new EngineError('invalid_request', `format schema refused: ${describeRefusal(compiled.refusal)}`);
   try {
-    if (format === 'json') return await llama.getGrammarFor('json');
-    // The schema arrives as untyped JSON; node-llama-cpp validates it and throws on what it cannot compile.
-    return await llama.createGrammarForJsonSchema(format as never);
+    return await cachedGrammar(llama, compiled.grammar);
   } catch (err) {
-    throw new EngineError('invalid_request', `unsupported format schema: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new EngineError('engine_error', `the grammar compiled from the format schema did not load: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 }
 
