@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto';
 import { waitForReplicas } from '../../store/redis-config.js';
 import { minPromptTokens } from '../../protocol/context-length.js';
-import { describeRefusal, formatRefusal } from '../../protocol/json-schema/index.js';
+import { describeRefusal } from '../../protocol/json-schema/index.js';
+import { formatRefusal } from '../../protocol/format-policy.js';
 import { type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../../protocol/job.js';
 import type { JobStore } from '../../store/job-store.js';
 import type { Keys } from '../../protocol/keys.js';

@@ -2,4 +2,3 @@
 export { compileJsonSchema, type SchemaGrammar } from './compiler.js';
 export { describeRefusal, type SchemaRefusal } from './refusal.js';
 export { SUPPORTED_FORMATS } from './strings.js';
-export { formatRefusal, SELF_ENFORCING_ENGINES } from './engine-policy.js';

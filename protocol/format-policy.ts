@@ -5,9 +5,8 @@
  * schemas go to it unchanged. Any other engine (the fake one, engines to come) gets the
  * fabric's check too: a schema is refused unless something is known to enforce it.
  */
-import type { JobInput } from '../job.js';
-import { compileJsonSchema } from './compiler.js';
-import type { SchemaRefusal } from './refusal.js';
+import type { JobInput } from './job.js';
+import { compileJsonSchema, type SchemaRefusal } from './json-schema/index.js';
 
 /** Engines that enforce a `format` schema themselves. */
 export const SELF_ENFORCING_ENGINES: ReadonlySet<string> = new Set(['ollama']);
