@@ -1,11 +1,11 @@
 # syntax=docker/dockerfile:1
-# inference-fabric: one image, three entry points. TypeScript runs through tsx at runtime
-# (a production dependency), so there is no build step.
+# inference-fabric: one image, three entry points. Node 24 runs the TypeScript sources itself
+# (type stripping: the code uses only erasable syntax), so there is no build step.
 #
-#   API (default)  node --import tsx producer-api/main.ts
-#   worker         node --import tsx worker/main.ts      (compose: command: ["node","--import","tsx","worker/main.ts"])
-#   scheduler      node --import tsx scheduler/main.ts   (compose: command: ["node","--import","tsx","scheduler/main.ts"])
-#   all-in-one     node --import tsx bin/start.ts        (needs REDIS_URL, or redis-server in the image)
+#   API (default)  node producer-api/main.ts
+#   worker         node worker/main.ts      (compose: command: ["node","worker/main.ts"])
+#   scheduler      node scheduler/main.ts   (compose: command: ["node","scheduler/main.ts"])
+#   all-in-one     node bin/start.ts        (needs REDIS_URL, or redis-server in the image)
 #
 # Target `gpu-worker` (docker build --target gpu-worker): the Ollama image with Node added; the
 # worker starts and supervises `ollama serve` as its child, in the one container that owns the
@@ -50,7 +50,7 @@ COPY worker ./worker
 EXPOSE 9091 11434
 # The Ollama image's entry point is `ollama`; the worker is this image's process instead.
 ENTRYPOINT []
-CMD ["node", "--import", "tsx", "worker/main.ts"]
+CMD ["node", "worker/main.ts"]
 
 # ---- runtime --------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
@@ -75,4 +75,4 @@ RUN mkdir -p /app/models && chown node:node /app/models
 USER node
 # 8080: API; 9091: worker /healthz and /metrics; 9092: scheduler /healthz, /metrics, /v1/scale.
 EXPOSE 8080 9091 9092
-CMD ["node", "--import", "tsx", "producer-api/main.ts"]
+CMD ["node", "producer-api/main.ts"]

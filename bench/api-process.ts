@@ -6,8 +6,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../bin/redis-server.js';
-import { procCpuSeconds } from './proc-cpu.js';
+import { freePort } from '../bin/redis-server.ts';
+import { procCpuSeconds } from './proc-cpu.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const API_ENTRY = fileURLToPath(new URL('../producer-api/main.ts', import.meta.url));
@@ -32,7 +32,7 @@ export async function startApiProcesses(o: { redisUrl: string; prefix: string; p
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FABRIC_') && k !== 'REDIS_URL' && k !== 'LOG_LEVEL' && k !== 'PORT') env[k] = v;
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', API_ENTRY], {
+  const child: ChildProcess = spawn(process.execPath, [API_ENTRY], {
     cwd: REPO_ROOT,
     env: { ...env, REDIS_URL: o.redisUrl, FABRIC_PREFIX: o.prefix, PORT: String(port), HOST: '127.0.0.1', FABRIC_API_PROCESSES: String(o.processes), FABRIC_MAX_BACKLOG: String(o.maxBacklog), LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'pipe'],

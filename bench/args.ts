@@ -1,7 +1,7 @@
 /** The bench's command-line flags, with defaults (and the `--quick` smoke sizes) in one place. */
 import { parseArgs } from 'node:util';
-import { TOPOLOGIES, type Topology } from './fabric-harness.js';
-import type { ClientMode } from './load-client.js';
+import { TOPOLOGIES, type Topology } from './fabric-harness.ts';
+import type { ClientMode } from './load-client.ts';
 
 export interface BenchConfig {
   quick: boolean;
@@ -39,7 +39,7 @@ export interface BenchConfig {
   startupRuns: number;
 }
 
-export const USAGE = `usage: npx tsx bench/run.ts [flags]
+export const USAGE = `usage: node bench/run.ts [flags]
   --quick                  ~20 s smoke run (short phases, fewer jobs, one concurrency)
   --topology split|shared  split (default, as deployed): the worker is worker/main.ts in a Node
                            process of its own; shared: API and worker on one event loop

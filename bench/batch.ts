@@ -8,18 +8,18 @@
  *    (4) the same interactive load runs again; drain rate against (1), p95 against (2);
  * 5. Redis memory (INFO used_memory) and the API process's memory per 10,000 lines.
  *
- *   npx tsx bench/batch.ts [--lines 50000] [--jobs 10000] [--rate 20] [--duration-s 10]
+ *   node bench/batch.ts [--lines 50000] [--jobs 10000] [--rate 20] [--duration-s 10]
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createLogger } from '../protocol/logger.js';
-import { startBenchFabric } from './fabric-harness.js';
-import { machineInfo } from './machine.js';
-import { runOpenLoop, type OpenLoopResult } from './open-loop.js';
-import { startPrivateRedis, type PrivateRedis } from './private-redis.js';
-import { fmt } from './stats.js';
-import { fabricThroughput } from './throughput.js';
+import { createLogger } from '../protocol/logger.ts';
+import { startBenchFabric } from './fabric-harness.ts';
+import { machineInfo } from './machine.ts';
+import { runOpenLoop, type OpenLoopResult } from './open-loop.ts';
+import { startPrivateRedis, type PrivateRedis } from './private-redis.ts';
+import { fmt } from './stats.ts';
+import { fabricThroughput } from './throughput.ts';
 
 const progress = (msg: string) => process.stderr.write(`[bench:batch] ${msg}\n`);
 const SLOTS = 16;

@@ -4,8 +4,8 @@
  * arrive as messages `{id, task}` and are answered `{id, result}` or `{id, error}`.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { JsonClient } from './http-client.js';
-import { submitJobs, syncRunOpenLoop } from './load-ops.js';
+import { JsonClient } from './http-client.ts';
+import { submitJobs, syncRunOpenLoop } from './load-ops.ts';
 
 export type ClientTask =
   | { kind: 'sync-open-loop'; ratePerSec: number; durationMs: number }

@@ -3,14 +3,14 @@
  * (a) the engine called directly, (b) the fabric's sync wrapper `POST /v1/run` over HTTP,
  * (c) a bare BullMQ add -> Worker 'completed'.
  */
-import type { Logger } from '../protocol/logger.js';
-import { startBenchFabric, type Topology } from './fabric-harness.js';
-import { startLoadClient, type ClientMode } from './load-client.js';
-import { runOpenLoop, type OpenLoopResult } from './open-loop.js';
-import type { PrivateRedis } from './private-redis.js';
-import { MINIMAL_JOB_OPTIONS, startRawBullmq } from './raw-bullmq.js';
-import { startMeter, type ResourceUsage } from './resource-meter.js';
-import { generateOnce, loadedEngine } from './workload.js';
+import type { Logger } from '../protocol/logger.ts';
+import { startBenchFabric, type Topology } from './fabric-harness.ts';
+import { startLoadClient, type ClientMode } from './load-client.ts';
+import { runOpenLoop, type OpenLoopResult } from './open-loop.ts';
+import type { PrivateRedis } from './private-redis.ts';
+import { MINIMAL_JOB_OPTIONS, startRawBullmq } from './raw-bullmq.ts';
+import { startMeter, type ResourceUsage } from './resource-meter.ts';
+import { generateOnce, loadedEngine } from './workload.ts';
 
 export interface LatencyPhaseOptions {
   redis: PrivateRedis;

@@ -4,10 +4,10 @@
  * the fabric's event loop then carries only API + worker work, as in a deployment).
  */
 import { Worker } from 'node:worker_threads';
-import type { ClientTask, ClientThreadData } from './client-thread.js';
-import { JsonClient } from './http-client.js';
-import { submitJobs, syncRunOpenLoop, type SubmitOutcome } from './load-ops.js';
-import type { OpenLoopResult } from './open-loop.js';
+import type { ClientTask, ClientThreadData } from './client-thread.ts';
+import { JsonClient } from './http-client.ts';
+import { submitJobs, syncRunOpenLoop, type SubmitOutcome } from './load-ops.ts';
+import type { OpenLoopResult } from './open-loop.ts';
 
 export type ClientMode = 'thread' | 'inline';
 
@@ -31,12 +31,9 @@ function inlineClient(url: string, connections: number): LoadClient {
 }
 
 async function threadClient(url: string, connections: number): Promise<LoadClient> {
-  // Loader hooks are not inherited by worker threads under tsx on Node 20: register them first.
-  const entry = new URL('./client-thread.ts', import.meta.url).href;
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
+  // Node strips the thread's TypeScript as it does the main thread's.
   const data: ClientThreadData = { url, connections };
-  const worker = new Worker(bootstrap, { eval: true, workerData: data });
+  const worker = new Worker(new URL('./client-thread.ts', import.meta.url), { workerData: data });
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let nextId = 0;
   let failed: Error | null = null;

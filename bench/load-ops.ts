@@ -3,9 +3,9 @@
  * bench's main thread or in its client thread: fixed-rate `POST /v1/run` and a bounded-
  * concurrency burst of `POST /v1/jobs`.
  */
-import type { JsonClient } from './http-client.js';
-import { runOpenLoop, type OpenLoopResult } from './open-loop.js';
-import { SUBMIT_JSON } from './workload.js';
+import type { JsonClient } from './http-client.ts';
+import { runOpenLoop, type OpenLoopResult } from './open-loop.ts';
+import { SUBMIT_JSON } from './workload.ts';
 
 export interface SubmitOutcome {
   accepted: number;

@@ -33,9 +33,9 @@ export function machineInfo(redisVersion: string): MachineInfo {
   };
 }
 
-/** The command as the user typed it (npm script or tsx). */
+/** The command as the user typed it (npm script or node). */
 export function commandLine(argv: string[]): string {
   const args = argv.map((a) => (/^[\w./,=-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
   if (process.env.npm_lifecycle_event === 'bench') return `npm run bench${args ? ` -- ${args}` : ''}`;
-  return `npx tsx bench/run.ts${args ? ` ${args}` : ''}`;
+  return `node bench/run.ts${args ? ` ${args}` : ''}`;
 }

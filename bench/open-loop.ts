@@ -5,7 +5,7 @@
  * offered rate (no coordinated omission).
  */
 import { performance } from 'node:perf_hooks';
-import { summarize, type LatencySummary } from './stats.js';
+import { summarize, type LatencySummary } from './stats.ts';
 
 export interface OpenLoopOptions {
   ratePerSec: number;

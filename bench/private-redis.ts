@@ -2,9 +2,9 @@
  * A private, non-persistent redis-server for one bench run, on a free port: the bench never
  * touches a shared Redis, and it can FLUSHALL between phases and read the server's CPU time.
  */
-import { startRedisServer } from '../bin/redis-server.js';
+import { startRedisServer } from '../bin/redis-server.ts';
 import { Redis, type RedisOptions } from 'ioredis';
-import { procCpuSeconds } from './proc-cpu.js';
+import { procCpuSeconds } from './proc-cpu.ts';
 
 export interface PrivateRedis {
   url: string;

@@ -1,7 +1,7 @@
 /**
  * Summarises a V8 `.cpuprofile` (from `node --cpu-prof`): self time by function and by package
  * or project folder, so a bench run's profile reads as "where the time goes".
- * Usage: npx tsx bench/profile-summary.ts <file.cpuprofile> [--top N]
+ * Usage: node bench/profile-summary.ts <file.cpuprofile> [--top N]
  */
 import { readFileSync } from 'node:fs';
 

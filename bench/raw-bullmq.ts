@@ -5,10 +5,10 @@
  */
 import { Queue, Worker, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { BULL_PRIORITY } from '../protocol/job.js';
-import { QUEUE_SETTINGS_DEFAULTS } from '../protocol/queue-settings.js';
-import type { PrivateRedis } from './private-redis.js';
-import { generateOnce, loadedEngine } from './workload.js';
+import { BULL_PRIORITY } from '../protocol/job.ts';
+import { QUEUE_SETTINGS_DEFAULTS } from '../protocol/queue-settings.ts';
+import type { PrivateRedis } from './private-redis.ts';
+import { generateOnce, loadedEngine } from './workload.ts';
 
 /** Leanest options: no priority, no retries, completed jobs removed at once. */
 export const MINIMAL_JOB_OPTIONS: JobsOptions = { removeOnComplete: true };

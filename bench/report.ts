@@ -2,15 +2,15 @@
  * Turns the phases' raw results into the derived numbers the issue asks for (fabric-added
  * latency, throughput vs bare BullMQ), checks them against the targets, and renders markdown.
  */
-import type { BenchConfig } from './args.js';
-import type { Topology } from './fabric-harness.js';
-import type { LatencyPhaseResult } from './latency.js';
-import type { MachineInfo } from './machine.js';
-import type { ResourceUsage } from './resource-meter.js';
-import { fmt, round } from './stats.js';
-import { startupSection, type StartupResult } from './startup.js';
-import type { StreamingReport, StreamingResult } from './streaming.js';
-import type { ThroughputResult } from './throughput.js';
+import type { BenchConfig } from './args.ts';
+import type { Topology } from './fabric-harness.ts';
+import type { LatencyPhaseResult } from './latency.ts';
+import type { MachineInfo } from './machine.ts';
+import type { ResourceUsage } from './resource-meter.ts';
+import { fmt, round } from './stats.ts';
+import { startupSection, type StartupResult } from './startup.ts';
+import type { StreamingReport, StreamingResult } from './streaming.ts';
+import type { ThroughputResult } from './throughput.ts';
 
 export interface LatencyResults {
   engineDirect: LatencyPhaseResult;

@@ -5,7 +5,7 @@
  * Lua scripts are counted too, under their own names, besides the EVALSHA that ran them).
  */
 import { performance } from 'node:perf_hooks';
-import type { PrivateRedis } from './private-redis.js';
+import type { PrivateRedis } from './private-redis.ts';
 
 export interface ResourceUsage {
   wallSeconds: number;

@@ -6,21 +6,21 @@
  * the API's event loop (`--topology shared`).
  * Prints a markdown table and writes bench/results/{latest,<date>}.json and latest.md.
  *
- *   npx tsx bench/run.ts [--quick] [--duration-s N] [--jobs N] [--rate N] ...   (see --help)
+ *   node bench/run.ts [--quick] [--duration-s N] [--jobs N] [--rate N] ...   (see --help)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createLogger } from '../protocol/logger.js';
-import { USAGE, parseBenchArgs, type BenchConfig } from './args.js';
-import { engineDirectLatency, fabricSyncLatency, rawBullmqLatency, type LatencyPhaseOptions } from './latency.js';
-import { commandLine, machineInfo } from './machine.js';
-import { startPrivateRedis, type PrivateRedis } from './private-redis.js';
-import { MINIMAL_JOB_OPTIONS, fabricLikeJobOptions } from './raw-bullmq.js';
-import { RAW_ADD_LABEL, RAW_FABRIC_OPTIONS_LABEL, derive, renderMarkdown, roundedJson, type BenchReport, type LatencyResults } from './report.js';
-import { fmt } from './stats.js';
-import { STARTUP_DEFAULTS, startupPhase } from './startup.js';
-import { streamingPhases } from './streaming.js';
-import { fabricThroughput, rawThroughput, type ThroughputOptions, type ThroughputResult } from './throughput.js';
+import { createLogger } from '../protocol/logger.ts';
+import { USAGE, parseBenchArgs, type BenchConfig } from './args.ts';
+import { engineDirectLatency, fabricSyncLatency, rawBullmqLatency, type LatencyPhaseOptions } from './latency.ts';
+import { commandLine, machineInfo } from './machine.ts';
+import { startPrivateRedis, type PrivateRedis } from './private-redis.ts';
+import { MINIMAL_JOB_OPTIONS, fabricLikeJobOptions } from './raw-bullmq.ts';
+import { RAW_ADD_LABEL, RAW_FABRIC_OPTIONS_LABEL, derive, renderMarkdown, roundedJson, type BenchReport, type LatencyResults } from './report.ts';
+import { fmt } from './stats.ts';
+import { STARTUP_DEFAULTS, startupPhase } from './startup.ts';
+import { streamingPhases } from './streaming.ts';
+import { fabricThroughput, rawThroughput, type ThroughputOptions, type ThroughputResult } from './throughput.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const progress = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);

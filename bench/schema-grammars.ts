@@ -2,16 +2,16 @@
  * Structured outputs before and after the fabric's schema compiler: the test corpus's schemas,
  * each compiled by node-llama-cpp's `createGrammarForJsonSchema` (what the llama.cpp engine used
  * before) and by `protocol/json-schema`, 15 seeded generations each on the demo-tiny model,
- * every output judged by ajv. Run: `npx tsx bench/schema-grammars.ts`.
+ * every output judged by ajv. Run: `node bench/schema-grammars.ts`.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getLlama, LlamaCompletion, type LlamaGrammar } from 'node-llama-cpp';
-import { compileJsonSchema } from '../protocol/json-schema/index.js';
-import { ensureDemoModels } from '../worker/engines/llama-cpp/demo-models.js';
-import { SCHEMA_CORPUS } from '../test/support/schema-corpus.js';
-import { schemaErrors } from '../test/support/schema-validator.js';
+import { compileJsonSchema } from '../protocol/json-schema/index.ts';
+import { ensureDemoModels } from '../worker/engines/llama-cpp/demo-models.ts';
+import { SCHEMA_CORPUS } from '../test/support/schema-corpus.ts';
+import { schemaErrors } from '../test/support/schema-validator.ts';
 
 const SEEDS = 15;
 const dir = await mkdtemp(join(tmpdir(), 'schema-grammars-'));

@@ -10,14 +10,14 @@
  *     `jobs` more sequential jobs.
  * Then SIGTERM to the tree; SIGKILL after 10 s.
  *
- *   npx tsx bench/startup.ts [--runs N] [--jobs N] [--command "npm start"]
+ *   node bench/startup.ts [--runs N] [--jobs N] [--command "npm start"]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../bin/redis-server.js';
-import { summarize } from './stats.js';
+import { freePort } from '../bin/redis-server.ts';
+import { summarize } from './stats.ts';
 
 export interface StartupOptions {
   redisUrl: string;
@@ -196,7 +196,7 @@ async function cli(): Promise<void> {
     const i = process.argv.indexOf(`--${name}`);
     return i > 0 ? process.argv[i + 1] : undefined;
   };
-  const { startPrivateRedis } = await import('./private-redis.js');
+  const { startPrivateRedis } = await import('./private-redis.ts');
   const redis = await startPrivateRedis();
   try {
     const result = await startupPhase(

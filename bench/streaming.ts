@@ -13,11 +13,11 @@
  * minus (first token's arrival + (i - 1) x the engine's token interval): the delay a path adds
  * between tokens, whatever its constant delay to the first one.
  */
-import type { Logger } from '../protocol/logger.js';
-import { startBenchFabric, type Topology } from './fabric-harness.js';
-import type { PrivateRedis } from './private-redis.js';
-import { summarize, type LatencySummary } from './stats.js';
-import { MODEL, zeroLatencyEngine } from './workload.js';
+import type { Logger } from '../protocol/logger.ts';
+import { startBenchFabric, type Topology } from './fabric-harness.ts';
+import type { PrivateRedis } from './private-redis.ts';
+import { summarize, type LatencySummary } from './stats.ts';
+import { MODEL, zeroLatencyEngine } from './workload.ts';
 
 export type StreamPath = 'direct' | 'sse' | 'ollama';
 

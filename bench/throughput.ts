@@ -6,13 +6,13 @@
  * concurrent add() calls or addBulk and counted through the Worker's 'completed' event.
  */
 import type { JobsOptions } from 'bullmq';
-import type { Logger } from '../protocol/logger.js';
-import { startBenchFabric, type Topology } from './fabric-harness.js';
-import { startLoadClient, type ClientMode } from './load-client.js';
-import { runLanes } from './load-ops.js';
-import type { PrivateRedis } from './private-redis.js';
-import { startRawBullmq } from './raw-bullmq.js';
-import { startMeter, type ResourceUsage } from './resource-meter.js';
+import type { Logger } from '../protocol/logger.ts';
+import { startBenchFabric, type Topology } from './fabric-harness.ts';
+import { startLoadClient, type ClientMode } from './load-client.ts';
+import { runLanes } from './load-ops.ts';
+import type { PrivateRedis } from './private-redis.ts';
+import { startRawBullmq } from './raw-bullmq.ts';
+import { startMeter, type ResourceUsage } from './resource-meter.ts';
 
 export interface ThroughputOptions {
   redis: PrivateRedis;

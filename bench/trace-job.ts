@@ -3,13 +3,13 @@
  * `POST /v1/run` against the in-process fabric under MONITOR and prints every command a client
  * sent (commands run inside Lua scripts are only counted), with its connection and time.
  *
- *   npx tsx bench/trace-job.ts
+ *   node bench/trace-job.ts
  */
-import { createLogger } from '../protocol/logger.js';
-import { startBenchFabric } from './fabric-harness.js';
-import { JsonClient } from './http-client.js';
-import { startPrivateRedis } from './private-redis.js';
-import { SUBMIT_JSON } from './workload.js';
+import { createLogger } from '../protocol/logger.ts';
+import { startBenchFabric } from './fabric-harness.ts';
+import { JsonClient } from './http-client.ts';
+import { startPrivateRedis } from './private-redis.ts';
+import { SUBMIT_JSON } from './workload.ts';
 
 interface Traced {
   at: number;

@@ -5,8 +5,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { procCpuSeconds } from './proc-cpu.js';
-import { MODEL } from './workload.js';
+import { procCpuSeconds } from './proc-cpu.ts';
+import { MODEL } from './workload.ts';
 
 export interface WorkerProcessOptions {
   redisUrl: string;
@@ -65,8 +65,8 @@ function workerEnv(o: WorkerProcessOptions): NodeJS.ProcessEnv {
 export function spawnWorkerProcess(o: WorkerProcessOptions): WorkerProcess {
   // BENCH_WORKER_NODE_ARGS: extra Node flags for the worker, e.g. `--cpu-prof --cpu-prof-dir=DIR`.
   const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', WORKER_ENTRY], { cwd: REPO_ROOT, env: workerEnv(o), stdio: ['ignore', 'pipe', 'pipe'] });
-  if (child.pid === undefined) throw new Error(`could not spawn the worker process (${process.execPath} --import tsx ${WORKER_ENTRY})`);
+  const child = spawn(process.execPath, [...nodeArgs, WORKER_ENTRY], { cwd: REPO_ROOT, env: workerEnv(o), stdio: ['ignore', 'pipe', 'pipe'] });
+  if (child.pid === undefined) throw new Error(`could not spawn the worker process (${process.execPath} ${WORKER_ENTRY})`);
   const pid = child.pid;
   live.add(child);
   let tail = '';

@@ -2,8 +2,8 @@
  * The one unit of work every phase measures: a chat job with num_predict 4 on a zero-latency
  * FakeEngine (no load time, no token delay), so what remains is pure fabric/queue overhead.
  */
-import { FakeEngine } from '../worker/engines/fake-engine.js';
-import type { GenerateRequest, GenerateResult } from '../worker/engines/port/engine.js';
+import { FakeEngine } from '../worker/engines/fake-engine.ts';
+import type { GenerateRequest, GenerateResult } from '../worker/engines/port/engine.ts';
 
 export const MODEL = 'fake-small:latest';
 

@@ -6,10 +6,10 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Logger } from '../protocol/logger.js';
-import { DEFAULT_REDIS_URL, createRedisConnection, parseRedisConnection } from '../store/redis-config.js';
-import { StartupError } from '../protocol/startup.js';
-import { startRedisServer } from './redis-server.js';
+import type { Logger } from '../protocol/logger.ts';
+import { DEFAULT_REDIS_URL, createRedisConnection, parseRedisConnection } from '../store/redis-config.ts';
+import { StartupError } from '../protocol/startup.ts';
+import { startRedisServer } from './redis-server.ts';
 
 /** Where the private Redis keeps its data (append-only file); delete the folder to start empty. */
 export const PRIVATE_REDIS_DIR = '.fabric/redis';

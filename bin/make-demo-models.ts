@@ -3,9 +3,9 @@
  * (default ./models), leaving existing files alone. `npm run make-demo-models`.
  */
 import { resolve } from 'node:path';
-import { envString } from '../protocol/env.js';
-import { modelNameForFile } from '../worker/engines/llama-cpp/model-catalog.js';
-import { ensureDemoModels } from '../worker/engines/llama-cpp/demo-models.js';
+import { envString } from '../protocol/env.ts';
+import { modelNameForFile } from '../worker/engines/llama-cpp/model-catalog.ts';
+import { ensureDemoModels } from '../worker/engines/llama-cpp/demo-models.ts';
 
 const dir = resolve(envString(process.env, 'FABRIC_MODELS_DIR', './models'));
 const files = await ensureDemoModels(dir);

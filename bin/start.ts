@@ -2,19 +2,19 @@
  * `npm start`: the API, one worker (embedded llama.cpp engine, demo models preloaded) and the
  * scheduler in one process, for a laptop. Each part is the same code its own entry point runs.
  */
-import { apiConfigFromEnv } from '../producer-api/settings/config.js';
-import { BULL_BOARD_PATH } from '../producer-api/routes/admin.js';
-import { CLUSTER_VIEW_PATH } from '../producer-api/routes/cluster-view-page.js';
-import { runApi } from '../producer-api/run-api.js';
-import { envList } from '../protocol/env.js';
-import { createLogger } from '../protocol/logger.js';
-import { createKeys } from '../protocol/keys.js';
-import { connectForRequests, redisConfigFromEnv } from '../store/redis-config.js';
-import { startOrExit } from '../protocol/startup.js';
-import { createScaleActuator, schedulerConfigFromEnv, startScheduler } from '../scheduler/index.js';
-import { workerConfigFromEnv } from '../worker/config.js';
-import { runWorker } from '../worker/run-worker.js';
-import { ensureRedis } from './ensure-redis.js';
+import { apiConfigFromEnv } from '../producer-api/settings/config.ts';
+import { BULL_BOARD_PATH } from '../producer-api/routes/admin.ts';
+import { CLUSTER_VIEW_PATH } from '../producer-api/routes/cluster-view-page.ts';
+import { runApi } from '../producer-api/run-api.ts';
+import { envList } from '../protocol/env.ts';
+import { createLogger } from '../protocol/logger.ts';
+import { createKeys } from '../protocol/keys.ts';
+import { connectForRequests, redisConfigFromEnv } from '../store/redis-config.ts';
+import { startOrExit } from '../protocol/startup.ts';
+import { createScaleActuator, schedulerConfigFromEnv, startScheduler } from '../scheduler/index.ts';
+import { workerConfigFromEnv } from '../worker/config.ts';
+import { runWorker } from '../worker/run-worker.ts';
+import { ensureRedis } from './ensure-redis.ts';
 
 const log = createLogger('fabric');
 const { api, worker, scheduler, conns, ensured, apiCfg } = await startOrExit('start', async (cleanups) => {

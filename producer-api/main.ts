@@ -1,16 +1,16 @@
 /** `npm run api`: the HTTP API alone; FABRIC_API_PROCESSES > 1 runs that many on the port (producer-api/processes/). */
 import cluster from 'node:cluster';
-import { envInt } from '../protocol/env.js';
-import { createKeys } from '../protocol/keys.js';
-import { createLogger } from '../protocol/logger.js';
-import { connectForRequests, redisConfigFromEnv } from '../store/redis-config.js';
-import { startOrExit } from '../protocol/startup.js';
-import { BULL_BOARD_PATH } from './routes/admin.js';
-import { CLUSTER_VIEW_PATH } from './routes/cluster-view-page.js';
-import { apiConfigFromEnv } from './settings/config.js';
-import { runApi } from './run-api.js';
-import { runApiPrimary } from './processes/primary.js';
-import { installMetricsRelay } from './processes/metrics-relay.js';
+import { envInt } from '../protocol/env.ts';
+import { createKeys } from '../protocol/keys.ts';
+import { createLogger } from '../protocol/logger.ts';
+import { connectForRequests, redisConfigFromEnv } from '../store/redis-config.ts';
+import { startOrExit } from '../protocol/startup.ts';
+import { BULL_BOARD_PATH } from './routes/admin.ts';
+import { CLUSTER_VIEW_PATH } from './routes/cluster-view-page.ts';
+import { apiConfigFromEnv } from './settings/config.ts';
+import { runApi } from './run-api.ts';
+import { runApiPrimary } from './processes/primary.ts';
+import { installMetricsRelay } from './processes/metrics-relay.ts';
 
 const log = createLogger('api');
 const processes = await startOrExit('api', async () => envInt(process.env, 'FABRIC_API_PROCESSES', 1, 1));

@@ -1,14 +1,14 @@
 /** Starts the API deployable: HTTP server plus the webhook delivery worker. */
 import type { Server } from 'node:http';
-import type { RedisClient } from '../store/redis-client.js';
-import type { Keys } from '../protocol/keys.js';
-import type { Logger } from '../protocol/logger.js';
-import { listenError } from '../protocol/startup.js';
-import { generateWebhookSecret } from '../protocol/webhook-signing.js';
-import { createApi, type Api } from './app.js';
-import type { ApiConfig } from './settings/config.js';
-import { WebhookDeliveryWorker } from './webhooks/delivery-worker.js';
-import { parseAllowList } from './webhooks/ssrf-guard.js';
+import type { RedisClient } from '../store/redis-client.ts';
+import type { Keys } from '../protocol/keys.ts';
+import type { Logger } from '../protocol/logger.ts';
+import { listenError } from '../protocol/startup.ts';
+import { generateWebhookSecret } from '../protocol/webhook-signing.ts';
+import { createApi, type Api } from './app.ts';
+import type { ApiConfig } from './settings/config.ts';
+import { WebhookDeliveryWorker } from './webhooks/delivery-worker.ts';
+import { parseAllowList } from './webhooks/ssrf-guard.ts';
 
 export interface RunningApi {
   api: Api;

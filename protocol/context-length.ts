@@ -5,7 +5,7 @@
  * is over the context is refused at submit (`context_length_exceeded`); one that only might not
  * fit is left to the engine.
  */
-import type { JobInput } from './job.js';
+import type { JobInput } from './job.ts';
 
 export const MAX_BYTES_PER_TOKEN = 32;
 

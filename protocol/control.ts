@@ -3,7 +3,7 @@
  * `command`): the one writer (`sendControl`) and the one reader (`parseControlCommand`).
  */
 import { z } from 'zod';
-import { parseJsonAs } from './parse-json.js';
+import { parseJsonAs } from './parse-json.ts';
 
 export const controlCommandSchema = z.discriminatedUnion('type', [
   z.object({ type: z.enum(['load', 'unload']), model: z.string().min(1), requestId: z.string(), at: z.number().finite() }),

@@ -3,4 +3,4 @@
  * stand alone), the server uses it from here. HttpError and JobError are typed with these
  * unions, so a code that is not in the list does not compile.
  */
-export { HTTP_ERROR_CODES, JOB_ERROR_CODES, isErrorCode, type HttpErrorCode, type JobErrorCode } from '../client/src/error-codes.js';
+export { HTTP_ERROR_CODES, JOB_ERROR_CODES, isErrorCode, type HttpErrorCode, type JobErrorCode } from '../client/src/error-codes.ts';

@@ -28,12 +28,14 @@ const RETRYABLE: Record<EngineErrorCode, boolean> = {
 
 export class EngineError extends Error {
   readonly retryable: boolean;
+  readonly code: EngineErrorCode;
   constructor(
-    readonly code: EngineErrorCode,
+    code: EngineErrorCode,
     message: string,
     options?: { cause?: unknown; retryable?: boolean },
   ) {
     super(message, options);
+    this.code = code;
     this.name = 'EngineError';
     this.retryable = options?.retryable ?? RETRYABLE[code];
   }

@@ -6,9 +6,9 @@
  */
 import { Counter, type Registry } from 'prom-client';
 import type { z } from 'zod';
-import { parseMeasured } from './footprints.js';
-import { parseJsonAs } from './parse-json.js';
-import { catalogEntrySchema, heartbeatSchema, type CatalogEntry, type Heartbeat } from './worker-state.js';
+import { parseMeasured } from './footprints.ts';
+import { parseJsonAs } from './parse-json.ts';
+import { catalogEntrySchema, heartbeatSchema, type CatalogEntry, type Heartbeat } from './worker-state.ts';
 
 export type FleetEntryKind = 'heartbeat' | 'catalog' | 'footprint';
 

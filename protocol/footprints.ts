@@ -3,7 +3,7 @@
  * field `<engine> <model>`: the worker records them, the VRAM rule prefers them to estimates.
  */
 import { z } from 'zod';
-import { parseJsonAs } from './parse-json.js';
+import { parseJsonAs } from './parse-json.ts';
 
 export const measuredFootprintSchema = z.object({
   engine: z.string(),

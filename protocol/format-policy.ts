@@ -5,8 +5,8 @@
  * schemas go to it unchanged. Any other engine (the fake one, engines to come) gets the
  * fabric's check too: a schema is refused unless something is known to enforce it.
  */
-import type { JobInput } from './job.js';
-import { compileJsonSchema, type SchemaRefusal } from './json-schema/index.js';
+import type { JobInput } from './job.ts';
+import { compileJsonSchema, type SchemaRefusal } from './json-schema/index.ts';
 
 /** Engines that enforce a `format` schema themselves. */
 export const SELF_ENFORCING_ENGINES: ReadonlySet<string> = new Set(['ollama']);

@@ -1,8 +1,8 @@
 /** The job: what a client submits (validated here) and what the fabric stores and returns. */
 import { z } from 'zod';
-import type { JobStatus, StoredStatus } from './statuses.js';
-import { WEBHOOK_EVENTS } from './statuses.js';
-import type { JobErrorCode } from './error-codes.js';
+import type { JobStatus, StoredStatus } from './statuses.ts';
+import { WEBHOOK_EVENTS } from './statuses.ts';
+import type { JobErrorCode } from './error-codes.ts';
 
 export type Task = 'generate' | 'chat' | 'embed';
 export type Priority = 'high' | 'normal' | 'low';

@@ -4,8 +4,8 @@
  * Keys are `<prefix>:{<tag>}:...`: the hash tag says which keys share a Redis Cluster slot
  * (protocol/slot-tags.ts). Pub/sub channels carry no tag.
  */
-import { ConfigError } from './env.js';
-import { FLEET_TAG, jobTag, modelTag, tenantTag } from './slot-tags.js';
+import { ConfigError } from './env.ts';
+import { FLEET_TAG, jobTag, modelTag, tenantTag } from './slot-tags.ts';
 
 export interface Keys {
   readonly prefix: string;

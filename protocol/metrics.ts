@@ -5,7 +5,7 @@
  * exposes them all on each of its servers, as the separate deployables do theirs.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { registerFleetMetrics } from './fleet.js';
+import { registerFleetMetrics } from './fleet.ts';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'fabric_process_' });

@@ -4,7 +4,7 @@
  * model's hash tag in braces, so a model's whole queue shares one Redis Cluster slot with its
  * jobs' records (protocol/slot-tags.ts).
  */
-import { modelTag } from './slot-tags.js';
+import { modelTag } from './slot-tags.ts';
 
 const MODEL_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._\-/]*(:[A-Za-z0-9._\-]+)?$/;
 const MAX_MODEL_NAME = 200;

@@ -1,5 +1,5 @@
 /** Up-front validation of a component's merged options: one bound per numeric knob, one error naming it. */
-import { ConfigError } from './env.js';
+import { ConfigError } from './env.ts';
 
 export interface Bound {
   readonly min: number;

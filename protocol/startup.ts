@@ -3,7 +3,7 @@
  * use, a Redis that does not answer) ends the process with exit code 1 and one line on stderr
  * saying what to fix, after undoing what it started (a private redis-server, connections).
  */
-import { ConfigError } from './env.js';
+import { ConfigError } from './env.ts';
 
 /** A start-up failure whose message says what to fix. */
 export class StartupError extends Error {}

@@ -3,7 +3,7 @@
  * webhook event names are spelled once, in the client package (client/src/statuses.ts), as the
  * error codes are.
  */
-import { JOB_STATUSES, TERMINAL_STATUSES as TERMINAL_STATUS_LIST, WEBHOOK_EVENTS, type JobStatus, type WebhookEventType } from '../client/src/statuses.js';
+import { JOB_STATUSES, TERMINAL_STATUSES as TERMINAL_STATUS_LIST, WEBHOOK_EVENTS, type JobStatus, type WebhookEventType } from '../client/src/statuses.ts';
 
 export { JOB_STATUSES, WEBHOOK_EVENTS, type JobStatus };
 

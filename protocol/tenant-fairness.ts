@@ -4,7 +4,7 @@
  * fair-share start tag (store/scripts/includes/admission.lua). So a class always runs before the
  * classes below it, and within a class the waiting tenants take turns by weight.
  */
-import type { Priority } from './job.js';
+import type { Priority } from './job.ts';
 
 export type PriorityClass = Priority | 'batch';
 

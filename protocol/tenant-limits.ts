@@ -12,7 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ConfigError } from './env.js';
+import { ConfigError } from './env.ts';
 
 export interface TenantLimit {
   /** Sustained requests per second (token bucket refill); 0: no rate limit. */

@@ -9,8 +9,8 @@
  * The worker's own check before a load (`planLoad`) and the planners' (`usableBytes`) both
  * compute usable memory with `usableMemory`.
  */
-import { footprintKey } from './footprints.js';
-import type { CatalogEntry, Heartbeat } from './worker-state.js';
+import { footprintKey } from './footprints.ts';
+import type { CatalogEntry, Heartbeat } from './worker-state.ts';
 
 /** What `footprintOf` reads: the catalog and measured footprints keyed `<engine> <model>`. */
 export interface FootprintView {

@@ -11,7 +11,7 @@
  *   // result.id is stable across retries: use it as an idempotency key.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readWebhookEnvelope, type VerifyWebhookOptions as VerifyOptions, type WebhookHeaders, type WebhookVerifyFailure as VerifyFailure } from '../client/src/webhooks.js';
+import { readWebhookEnvelope, type VerifyWebhookOptions as VerifyOptions, type WebhookHeaders, type WebhookVerifyFailure as VerifyFailure } from '../client/src/webhooks.ts';
 
 export const WEBHOOK_SECRET_PREFIX = 'whsec_';
 /** Standard Webhooks: a symmetric secret is random, 24 to 64 bytes. */

@@ -1,5 +1,5 @@
 /** What `decide` returns: each action names why, for logs and the decisions counter. */
-import type { ReleaseTarget } from './actuators/scale-actuator.js';
+import type { ReleaseTarget } from './actuators/scale-actuator.ts';
 
 export type { ReleaseTarget };
 

@@ -8,12 +8,12 @@
  * lets its active ones finish and then unloads it, and the next decision places the cold model in
  * the memory it frees. Waiting longer than a reload costs more than reloading the copy later.
  */
-import type { CatalogEntry } from '../protocol/worker-state.js';
-import type { Action } from './actions.js';
-import { reloadMs } from './demand.js';
-import { needOn, type WorkerLedger } from './ledger.js';
-import type { SchedulerPolicy } from './policy.js';
-import type { Snapshot } from './snapshot.js';
+import type { CatalogEntry } from '../protocol/worker-state.ts';
+import type { Action } from './actions.ts';
+import { reloadMs } from './demand.ts';
+import { needOn, type WorkerLedger } from './ledger.ts';
+import type { SchedulerPolicy } from './policy.ts';
+import type { Snapshot } from './snapshot.ts';
 
 /**
  * The unload of the busy copy with the fewest jobs (then the smallest), on a worker where

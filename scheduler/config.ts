@@ -1,11 +1,11 @@
 /** The scheduler's environment, read once through the typed readers. */
-import { ConfigError, envDurationMs, envInt, envList, envRatio, envString, parseBytes, type Env } from '../protocol/env.js';
-import { canonicalModelName, InvalidModelNameError } from '../protocol/model-names.js';
-import { redisConfigFromEnv, type RedisConfig } from '../store/redis-config.js';
-import { SCALE_ACTUATOR_KINDS, type ScaleActuatorConfig, type ScaleActuatorKind } from './actuators/factory.js';
-import { SCHEDULER_DEFAULTS, type SchedulerOptionsInput } from './options.js';
-import { SCHEDULER_POLICY_DEFAULTS, type WorkerPoolSpec } from './policy.js';
-import { WORKER_LIMIT_DEFAULTS } from './actuators/scale-actuator.js';
+import { ConfigError, envDurationMs, envInt, envList, envRatio, envString, parseBytes, type Env } from '../protocol/env.ts';
+import { canonicalModelName, InvalidModelNameError } from '../protocol/model-names.ts';
+import { redisConfigFromEnv, type RedisConfig } from '../store/redis-config.ts';
+import { SCALE_ACTUATOR_KINDS, type ScaleActuatorConfig, type ScaleActuatorKind } from './actuators/factory.ts';
+import { SCHEDULER_DEFAULTS, type SchedulerOptionsInput } from './options.ts';
+import { SCHEDULER_POLICY_DEFAULTS, type WorkerPoolSpec } from './policy.ts';
+import { WORKER_LIMIT_DEFAULTS } from './actuators/scale-actuator.ts';
 
 export interface SchedulerConfig extends RedisConfig {
   options: SchedulerOptionsInput;

@@ -30,17 +30,17 @@
  * Operators come first: a model under an operator's hold (an unload) is never loaded by rules
  * 1, 3 or 4 until the hold lapses, and an operator's pin counts as `policy.pinned`.
  */
-import { isActive } from '../protocol/operator-holds.js';
-import type { CatalogEntry } from '../protocol/worker-state.js';
-import type { Action, LoadReason } from './actions.js';
-import { unloadBusySpare } from './busy-spare.js';
-import { arrivalProbability, reloadMs } from './demand.js';
-import { bookLoad, bookUnloads, buildLedgers, cheapestEviction, fitsOn, needOn, type EvictionPlan, type WorkerLedger } from './ledger.js';
-import type { SchedulerPolicy } from './policy.js';
-import { scaleActions } from './scale-rule.js';
-import type { Snapshot } from './snapshot.js';
+import { isActive } from '../protocol/operator-holds.ts';
+import type { CatalogEntry } from '../protocol/worker-state.ts';
+import type { Action, LoadReason } from './actions.ts';
+import { unloadBusySpare } from './busy-spare.ts';
+import { arrivalProbability, reloadMs } from './demand.ts';
+import { bookLoad, bookUnloads, buildLedgers, cheapestEviction, fitsOn, needOn, type EvictionPlan, type WorkerLedger } from './ledger.ts';
+import type { SchedulerPolicy } from './policy.ts';
+import { scaleActions } from './scale-rule.ts';
+import type { Snapshot } from './snapshot.ts';
 
-export type { Action, ActionReason, LoadReason, ScaleReason, UnloadReason } from './actions.js';
+export type { Action, ActionReason, LoadReason, ScaleReason, UnloadReason } from './actions.ts';
 
 /** One decision's state; the ledgers are its only mutable part. */
 interface Ctx {

@@ -2,7 +2,7 @@
  * Pure demand estimates from a model's arrival history: the probability that a request
  * arrives within a horizon, and what a reload would cost. Eviction and pre-warm both use them.
  */
-import { ARRIVAL_BUCKETS, arrivalBucketRange, type ArrivalStats } from '../protocol/arrivals.js';
+import { ARRIVAL_BUCKETS, arrivalBucketRange, type ArrivalStats } from '../protocol/arrivals.ts';
 
 /** P(at least one arrival within `horizonMs`) for a Poisson process at `ratePerSec`. */
 export function rateProbability(ratePerSec: number, horizonMs: number): number {

@@ -5,8 +5,8 @@
  */
 import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { registry } from '../protocol/metrics.js';
-import type { DesiredScale } from './actuators/metric.js';
+import { registry } from '../protocol/metrics.ts';
+import type { DesiredScale } from './actuators/metric.ts';
 
 export interface SchedulerHttpDeps {
   scheduler: { isLeader(): boolean; readonly lifecycle: string };

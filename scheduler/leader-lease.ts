@@ -6,12 +6,12 @@
  * Redis stops acting before its key can expire and another instance can win.
  */
 import { randomUUID } from 'node:crypto';
-import type { RedisClient } from '../store/redis-client.js';
-import { Lease, renewalPeriodMs } from '../store/lease.js';
-import { ConfigError } from '../protocol/env.js';
-import { checkBounds } from '../protocol/options-check.js';
-import type { Logger } from '../protocol/logger.js';
-import { settleWithin } from './settle-within.js';
+import type { RedisClient } from '../store/redis-client.ts';
+import { Lease, renewalPeriodMs } from '../store/lease.ts';
+import { ConfigError } from '../protocol/env.ts';
+import { checkBounds } from '../protocol/options-check.ts';
+import type { Logger } from '../protocol/logger.ts';
+import { settleWithin } from './settle-within.ts';
 
 export type LeaseState = 'idle' | 'standby' | 'leader' | 'closed';
 
@@ -45,13 +45,19 @@ export class LeaderLease {
   private stopped = false;
   private readonly lease: Lease;
 
+  private readonly log: Logger;
+  readonly options: LeaderLeaseOptions;
+  private readonly onChange: (leader: boolean) => void;
   constructor(
     redis: RedisClient,
     key: string,
-    private readonly log: Logger,
-    readonly options: LeaderLeaseOptions = leaderLeaseOptions(),
-    private readonly onChange: (leader: boolean) => void = () => undefined,
+    log: Logger,
+    options: LeaderLeaseOptions = leaderLeaseOptions(),
+    onChange: (leader: boolean) => void = () => undefined,
   ) {
+    this.log = log;
+    this.options = options;
+    this.onChange = onChange;
     this.lease = new Lease(redis, key, options.owner);
   }
 

@@ -3,11 +3,11 @@
  * rule (protocol/vram-rule.ts), what each worker hosts, and which of its models may be evicted
  * at what expected cost. Mutated only inside one `decide` call.
  */
-import { footprintOf, usableBytes } from '../protocol/vram-rule.js';
-import type { Heartbeat, ResidentModelInfo } from '../protocol/worker-state.js';
-import { expectedRequests, reloadMs } from './demand.js';
-import type { SchedulerPolicy } from './policy.js';
-import type { Snapshot } from './snapshot.js';
+import { footprintOf, usableBytes } from '../protocol/vram-rule.ts';
+import type { Heartbeat, ResidentModelInfo } from '../protocol/worker-state.ts';
+import { expectedRequests, reloadMs } from './demand.ts';
+import type { SchedulerPolicy } from './policy.ts';
+import type { Snapshot } from './snapshot.ts';
 
 /** An evictable resident model and what evicting it is expected to cost. */
 export interface Victim {

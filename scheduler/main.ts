@@ -1,8 +1,8 @@
 /** `npm run scheduler`: one scheduler process; several may run, the lease holder acts. */
-import { createLogger } from '../protocol/logger.js';
-import { awaitRedisAtStart, connectRedis } from '../store/redis-config.js';
-import { listenError, startOrExit } from '../protocol/startup.js';
-import { createScaleActuator, listenSchedulerHttp, schedulerConfigFromEnv, startScheduler, type SchedulerHttpServer } from './index.js';
+import { createLogger } from '../protocol/logger.ts';
+import { awaitRedisAtStart, connectRedis } from '../store/redis-config.ts';
+import { listenError, startOrExit } from '../protocol/startup.ts';
+import { createScaleActuator, listenSchedulerHttp, schedulerConfigFromEnv, startScheduler, type SchedulerHttpServer } from './index.ts';
 
 const log = createLogger('scheduler');
 const { redis, scheduler, http } = await startOrExit('scheduler', async (cleanups) => {

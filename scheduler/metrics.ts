@@ -1,6 +1,6 @@
 /** The scheduler's Prometheus metrics, registered on the fabric's shared registry. */
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { registry } from '../protocol/metrics.js';
+import { registry } from '../protocol/metrics.ts';
 
 export const schedulerMetrics = {
   decisions: new Counter({

@@ -1,9 +1,9 @@
 /** The scheduler's one options type, with defaults merged and validated in one place. */
 import { randomUUID } from 'node:crypto';
-import { CONTROL_STREAM_MAX_LEN } from '../protocol/control.js';
-import { checkBounds, type Bound } from '../protocol/options-check.js';
-import { leaderLeaseOptions, type LeaderLeaseOptions } from './leader-lease.js';
-import { schedulerPolicy, type SchedulerPolicy, type SchedulerPolicyInput } from './policy.js';
+import { CONTROL_STREAM_MAX_LEN } from '../protocol/control.ts';
+import { checkBounds, type Bound } from '../protocol/options-check.ts';
+import { leaderLeaseOptions, type LeaderLeaseOptions } from './leader-lease.ts';
+import { schedulerPolicy, type SchedulerPolicy, type SchedulerPolicyInput } from './policy.ts';
 
 export interface SchedulerOptions {
   /** Names this instance in logs and in the lease key's value. */

@@ -4,8 +4,8 @@
  * Each entry lives until the target worker's heartbeat shows its effect, the worker vanishes,
  * or `ttlMs` passes (a lost or failed command is then re-decided).
  */
-import type { Heartbeat } from '../protocol/worker-state.js';
-import type { Snapshot } from './snapshot.js';
+import type { Heartbeat } from '../protocol/worker-state.ts';
+import type { Snapshot } from './snapshot.ts';
 
 export interface PendingCommand {
   type: 'load' | 'unload';
@@ -17,7 +17,10 @@ export interface PendingCommand {
 export class PendingCommands {
   private readonly entries = new Map<string, PendingCommand>();
 
-  constructor(private readonly ttlMs: number) {}
+  private readonly ttlMs: number;
+  constructor(ttlMs: number) {
+    this.ttlMs = ttlMs;
+  }
 
   get size(): number {
     return this.entries.size;

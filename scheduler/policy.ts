@@ -1,6 +1,6 @@
 /** The scheduler's policy knobs: one type, defaults in one place, validated up front. */
-import { ConfigError } from '../protocol/env.js';
-import { checkBounds, type Bound } from '../protocol/options-check.js';
+import { ConfigError } from '../protocol/env.ts';
+import { checkBounds, type Bound } from '../protocol/options-check.ts';
 
 export interface SchedulerPolicy {
   /** Models never evicted (FABRIC_PIN), as canonical names. */

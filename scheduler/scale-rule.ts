@@ -19,13 +19,13 @@
  *    `gpus x horizon x scaleWaitMsPerGpuSecond`. Its active jobs finish; its queues' next jobs
  *    go to other replicas or wait for a reload elsewhere.
  */
-import type { Heartbeat } from '../protocol/worker-state.js';
-import type { Action } from './actions.js';
-import { DEFAULT_VRAM_HEADROOM, footprintOf } from '../protocol/vram-rule.js';
-import { expectedRequests } from './demand.js';
-import { victimOf, workerCapacity, type WorkerLedger } from './ledger.js';
-import type { SchedulerPolicy, WorkerPoolSpec } from './policy.js';
-import type { Snapshot } from './snapshot.js';
+import type { Heartbeat } from '../protocol/worker-state.ts';
+import type { Action } from './actions.ts';
+import { DEFAULT_VRAM_HEADROOM, footprintOf } from '../protocol/vram-rule.ts';
+import { expectedRequests } from './demand.ts';
+import { victimOf, workerCapacity, type WorkerLedger } from './ledger.ts';
+import type { SchedulerPolicy, WorkerPoolSpec } from './policy.ts';
+import type { Snapshot } from './snapshot.ts';
 
 type ScaleAction = Extract<Action, { type: 'scale' }>;
 type DrainAction = Extract<Action, { type: 'drain' }>;

@@ -4,23 +4,23 @@
  * while a decision runs coalesce into one more run right after it.
  */
 import { randomUUID } from 'node:crypto';
-import { duplicateClient, type RedisClient } from '../store/redis-client.js';
-import type { Keys } from '../protocol/keys.js';
-import type { Logger } from '../protocol/logger.js';
-import { sendControl } from '../store/control-stream.js';
-import { type ControlCommand } from '../protocol/control.js';
-import { recordDecision } from '../store/decision-stream.js';
-import { type SchedulerDecision } from '../protocol/decisions.js';
+import { duplicateClient, type RedisClient } from '../store/redis-client.ts';
+import type { Keys } from '../protocol/keys.ts';
+import type { Logger } from '../protocol/logger.ts';
+import { sendControl } from '../store/control-stream.ts';
+import { type ControlCommand } from '../protocol/control.ts';
+import { recordDecision } from '../store/decision-stream.ts';
+import { type SchedulerDecision } from '../protocol/decisions.ts';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-import { blockedModels, decide, type Action } from './decide.js';
-import { LeaderLease } from './leader-lease.js';
-import { schedulerMetrics } from './metrics.js';
-import { schedulerOptions, type SchedulerOptions } from './options.js';
-import { PendingCommands } from './pending-commands.js';
-import { LogScaleActuator, type ScaleActuator } from './actuators/scale-actuator.js';
-import { settleWithin } from './settle-within.js';
-import { readSnapshot } from './snapshot.js';
+import { blockedModels, decide, type Action } from './decide.ts';
+import { LeaderLease } from './leader-lease.ts';
+import { schedulerMetrics } from './metrics.ts';
+import { schedulerOptions, type SchedulerOptions } from './options.ts';
+import { PendingCommands } from './pending-commands.ts';
+import { LogScaleActuator, type ScaleActuator } from './actuators/scale-actuator.ts';
+import { settleWithin } from './settle-within.ts';
+import { readSnapshot } from './snapshot.ts';
 
 export type SchedulerState = 'idle' | 'starting' | 'running' | 'closing' | 'closed';
 
@@ -63,10 +63,12 @@ export class Scheduler {
   /** Aborted when close() begins, so a start stuck on an unreachable Redis gives up. */
   private readonly closed = new AbortController();
 
+  private readonly deps: SchedulerDeps;
   constructor(
-    private readonly deps: SchedulerDeps,
+    deps: SchedulerDeps,
     options: SchedulerOptions = schedulerOptions(),
   ) {
+    this.deps = deps;
     this.options = options;
     this.clock = deps.clock ?? Date.now;
     this.pending = new PendingCommands(options.pendingTtlMs);

@@ -5,13 +5,13 @@
  * BullMQ keys are read directly (`queueKeys`: wait, prioritized, active) so a snapshot costs
  * no Queue objects and no per-queue connections.
  */
-import { crossSlotPipeline, type RedisClient } from '../store/redis-client.js';
-import { arrivalStatsAt, parseArrivalRecord, type ArrivalStats } from '../protocol/arrivals.js';
-import { execOrThrow, readFleet } from '../store/fleet-reader.js';
-import type { OperatorHold } from '../protocol/operator-holds.js';
-import type { Keys } from '../protocol/keys.js';
-import { queueKeys } from '../store/queue-keys.js';
-import type { CatalogEntry, Heartbeat } from '../protocol/worker-state.js';
+import { crossSlotPipeline, type RedisClient } from '../store/redis-client.ts';
+import { arrivalStatsAt, parseArrivalRecord, type ArrivalStats } from '../protocol/arrivals.ts';
+import { execOrThrow, readFleet } from '../store/fleet-reader.ts';
+import type { OperatorHold } from '../protocol/operator-holds.ts';
+import type { Keys } from '../protocol/keys.ts';
+import { queueKeys } from '../store/queue-keys.ts';
+import type { CatalogEntry, Heartbeat } from '../protocol/worker-state.ts';
 
 export interface QueueDepth {
   /** Jobs not yet started: the wait list plus the prioritized set. */

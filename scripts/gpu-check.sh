@@ -60,8 +60,9 @@ echo "gpu-check: node $("$node_bin" --version) at $node_bin" >&2
 
 if [ -f "$dir/gpu-check.mjs" ]; then
   exec "$node_bin" "$dir/gpu-check.mjs" "$@"
-elif [ -d "$root/node_modules/tsx" ]; then
-  cd "$root" && exec "$node_bin" --import tsx tools/gpu-check/gpu-check-main.ts "$@"
+elif [ -d "$root/node_modules/koffi" ]; then
+  # From source: Node 22.18+ runs the TypeScript by type stripping.
+  cd "$root" && exec "$node_bin" tools/gpu-check/gpu-check-main.ts "$@"
 fi
-echo "gpu-check: no $dir/gpu-check.mjs and no node_modules/tsx (run scripts/prepare-gpu-check.sh and carry .gpu-check)" >&2
+echo "gpu-check: no $dir/gpu-check.mjs and no node_modules (run scripts/prepare-gpu-check.sh and carry .gpu-check)" >&2
 exit 3

@@ -27,7 +27,7 @@ mkdir -p "$out/node_modules/@koromix"
 
 # koffi stays outside the bundle: its loader finds the native module relative to its own files.
 node_modules/.bin/esbuild tools/gpu-check/gpu-check-main.ts --bundle --platform=node --format=esm \
-  --target=node20 --external:koffi --log-level=warning --outfile="$out/gpu-check.mjs"
+  --target=node22 --external:koffi --log-level=warning --outfile="$out/gpu-check.mjs"
 cp -R node_modules/koffi "$out/node_modules/koffi"
 rm -rf "$out/node_modules/koffi/doc" "$out/node_modules/koffi/vendor" "$out/node_modules/koffi/src/koffi/src/abi"
 cp -R node_modules/@koromix/koffi-linux-x64 "$out/node_modules/@koromix/koffi-linux-x64"

@@ -48,7 +48,7 @@ mkdir -p "$tree"
 say() { echo "prepare-llama-gpu-check: $*" >&2; }
 
 # pino and the other CommonJS code in the bundle call require(); give the ESM bundle one.
-node_modules/.bin/esbuild tools/gpu-check/llama-gpu-check-main.ts --bundle --platform=node --format=esm --target=node20 \
+node_modules/.bin/esbuild tools/gpu-check/llama-gpu-check-main.ts --bundle --platform=node --format=esm --target=node22 \
   --external:node-llama-cpp --external:koffi '--external:@node-llama-cpp/*' --log-level=warning \
   --banner:js="import { createRequire as __fabricRequire } from 'node:module'; const require = __fabricRequire(import.meta.url);" \
   --outfile="$tree/llama-gpu-check.mjs"

@@ -2,8 +2,8 @@
  * A hand-written SVG chart (no dependency): bars of p95 TTFT and of GPU-seconds per policy,
  * and a step chart of ready models per GPU over time for one policy (the fabric's).
  */
-import type { TimelinePoint } from './engine.js';
-import type { PolicySummary } from './summary.js';
+import type { TimelinePoint } from './engine.ts';
+import type { PolicySummary } from './summary.ts';
 
 const W = 960;
 const BAR_H = 260;

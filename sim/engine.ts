@@ -24,11 +24,11 @@
  * - Requests still queued when the run stalls (no arrivals left, nothing in flight, no
  *   progress for `stallLimitMs`) are rejected as `never_served`.
  */
-import { EventQueue } from './event-queue.js';
-import type { GpuView, ModelInfo, QueueView, ReplicaView, SimAction, SimPolicy, SimView } from './policy.js';
-import { decodeMs, footprintBytes, loadMs, prefillMs, type ServiceModel } from './service-model.js';
-import { uniformFleet, workerBytes, type WorkerClass } from './fleet.js';
-import type { ModelSpec, TraceRequest } from './trace.js';
+import { EventQueue } from './event-queue.ts';
+import type { GpuView, ModelInfo, QueueView, ReplicaView, SimAction, SimPolicy, SimView } from './policy.ts';
+import { decodeMs, footprintBytes, loadMs, prefillMs, type ServiceModel } from './service-model.ts';
+import { uniformFleet, workerBytes, type WorkerClass } from './fleet.ts';
+import type { ModelSpec, TraceRequest } from './trace.ts';
 
 export interface ClusterOptions {
   /** One pool of single-GPU workers (the older form): ignored when `fleet` is given. */
@@ -129,12 +129,18 @@ class Engine implements SimView {
   private tickScheduled = false;
   private arrivalsLeft = false;
 
+  private readonly policy: SimPolicy;
+  private readonly cluster: ClusterOptions;
+  readonly service: ServiceModel;
   constructor(
-    private readonly policy: SimPolicy,
+    policy: SimPolicy,
     models: readonly ModelSpec[],
-    private readonly cluster: ClusterOptions,
-    readonly service: ServiceModel,
+    cluster: ClusterOptions,
+    service: ServiceModel,
   ) {
+    this.policy = policy;
+    this.cluster = cluster;
+    this.service = service;
     this.models = new Map(models.map((m) => [m.name, { name: m.name, sizeBytes: m.sizeBytes, footprintBytes: footprintBytes(service, m.sizeBytes) }]));
     this.fleet = cluster.fleet ?? uniformFleet(Math.max(cluster.gpus ?? 1, 1), cluster.gpuMemBytes ?? 0, cluster.maxGpus ?? 1);
     this.maxGpus = Math.max(1, this.fleet.reduce((s, c) => s + c.max, 0));

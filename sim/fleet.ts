@@ -5,7 +5,7 @@
  * GPUs holds a model larger than one of them split across them (as Ollama and llama.cpp split
  * layers), so its capacity for placement is the sum; each GPU is still accounted on its own.
  */
-import { parseBytes } from './trace.js';
+import { parseBytes } from './trace.ts';
 
 export interface WorkerClass {
   /** Pool name, `[<gpus>x]<size>` in lower case (one autoscaled Deployment per pool in k8s/). */

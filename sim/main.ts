@@ -6,11 +6,11 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseSimArgs, UsageError } from './cli.js';
-import { goalsMarkdown, checkGoals, markdownTable, writeReport } from './report.js';
-import { describeFleet } from './fleet.js';
-import { compare, loadWorkload } from './run.js';
-import { formatTraceCsv } from './trace.js';
+import { parseSimArgs, UsageError } from './cli.ts';
+import { goalsMarkdown, checkGoals, markdownTable, writeReport } from './report.ts';
+import { describeFleet } from './fleet.ts';
+import { compare, loadWorkload } from './run.ts';
+import { formatTraceCsv } from './trace.ts';
 
 function main(argv: string[]): number {
   const o = parseSimArgs(argv);

@@ -4,9 +4,9 @@
  * answers with actions, which the engine validates and applies in order. Policies never
  * mutate the view, so every policy runs against the same engine rules.
  */
-import type { WorkerClass } from './fleet.js';
-import type { ServiceModel } from './service-model.js';
-import type { TraceRequest } from './trace.js';
+import type { WorkerClass } from './fleet.ts';
+import type { ServiceModel } from './service-model.ts';
+import type { TraceRequest } from './trace.ts';
 
 export interface ReplicaView {
   readonly model: string;

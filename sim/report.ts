@@ -4,9 +4,9 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderChart } from './chart.js';
-import type { SimResult } from './engine.js';
-import type { PolicySummary } from './summary.js';
+import { renderChart } from './chart.ts';
+import type { SimResult } from './engine.ts';
+import type { PolicySummary } from './summary.ts';
 
 const ms = (x: number | null) => (x === null ? 'n/a' : x.toLocaleString('en-US'));
 

@@ -1,12 +1,12 @@
 /** One comparison: load or generate the workload, run every policy on it, summarize. */
 import { readFileSync } from 'node:fs';
-import type { SimCliOptions } from './cli.js';
-import { simulate, type ClusterOptions, type SimResult } from './engine.js';
-import { generateModels, generateTrace, GENERATE_DEFAULTS } from './generate.js';
-import { createPolicy } from './policies/index.js';
-import { serviceModel, type ServiceModel } from './service-model.js';
-import { summarize, type PolicySummary } from './summary.js';
-import { parseModelsJson, parseTraceCsv, type ModelSpec, type ParseProblem, type TraceRequest } from './trace.js';
+import type { SimCliOptions } from './cli.ts';
+import { simulate, type ClusterOptions, type SimResult } from './engine.ts';
+import { generateModels, generateTrace, GENERATE_DEFAULTS } from './generate.ts';
+import { createPolicy } from './policies/index.ts';
+import { serviceModel, type ServiceModel } from './service-model.ts';
+import { summarize, type PolicySummary } from './summary.ts';
+import { parseModelsJson, parseTraceCsv, type ModelSpec, type ParseProblem, type TraceRequest } from './trace.ts';
 
 export interface Workload {
   readonly trace: TraceRequest[];

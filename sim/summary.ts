@@ -1,5 +1,5 @@
 /** Per-policy figures from a simulation result, in the shape `--json` prints. */
-import type { SimResult } from './engine.js';
+import type { SimResult } from './engine.ts';
 
 export interface PolicySummary {
   readonly policy: string;

@@ -10,14 +10,14 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { simulate, type ClusterOptions } from './engine.js';
-import { parseFleet, uniformFleet, type WorkerClass } from './fleet.js';
-import { generateModels, generateTrace, GENERATE_DEFAULTS, type GenerateOptions } from './generate.js';
-import { createPolicy, POLICY_NAMES } from './policies/index.js';
-import { checkGoals } from './report.js';
-import { sweepGoalsMarkdown } from './sweep-goals.js';
-import { footprintBytes, serviceModel } from './service-model.js';
-import { summarize, type PolicySummary } from './summary.js';
+import { simulate, type ClusterOptions } from './engine.ts';
+import { parseFleet, uniformFleet, type WorkerClass } from './fleet.ts';
+import { generateModels, generateTrace, GENERATE_DEFAULTS, type GenerateOptions } from './generate.ts';
+import { createPolicy, POLICY_NAMES } from './policies/index.ts';
+import { checkGoals } from './report.ts';
+import { sweepGoalsMarkdown } from './sweep-goals.ts';
+import { footprintBytes, serviceModel } from './service-model.ts';
+import { summarize, type PolicySummary } from './summary.ts';
 
 const GiB = 2 ** 30;
 

@@ -2,16 +2,16 @@
  * Writes the per-model arrival history (protocol/arrivals.ts describes the hash and the pure rule;
  * store/scripts/arrivals-record.lua is its update in Redis).
  */
-import type { RedisClient } from './redis-client.js';
-import type { Keys } from '../protocol/keys.js';
-import { Scripts } from './scripts/registry.js';
+import type { RedisClient } from './redis-client.ts';
+import type { Keys } from '../protocol/keys.ts';
+import { Scripts } from './scripts/registry.ts';
 import {
   ARRIVAL_BUCKET_BASE_MS,
   ARRIVAL_BUCKETS,
   ARRIVAL_HISTOGRAM_CAP,
   ARRIVAL_RATE_TAU_MS,
   ARRIVAL_TTL_MS,
-} from '../protocol/arrivals.js';
+} from '../protocol/arrivals.ts';
 
 /** Records accepted jobs for `model` at the given times (oldest first) in one atomic round trip. */
 export async function recordArrivals(redis: RedisClient, keys: Keys, model: string, times: readonly number[]): Promise<void> {

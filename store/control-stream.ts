@@ -1,7 +1,7 @@
 /** The one writer of a worker's control stream (protocol/control.ts holds the commands and their reader). */
 import type { ChainableCommander } from 'ioredis';
-import type { Keys } from '../protocol/keys.js';
-import { CONTROL_STREAM_MAX_LEN, type ControlCommand } from '../protocol/control.js';
+import type { Keys } from '../protocol/keys.ts';
+import { CONTROL_STREAM_MAX_LEN, type ControlCommand } from '../protocol/control.ts';
 
 /** Appends `cmd` to `workerId`'s control stream in pipeline `p` (in order with what else `p` writes). */
 export function sendControl(

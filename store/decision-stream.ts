@@ -1,9 +1,9 @@
 /** Writes and reads the scheduler's decision stream (protocol/decisions.ts holds the entries' schema). */
 import type { ChainableCommander } from 'ioredis';
-import type { Keys } from '../protocol/keys.js';
-import type { RedisClient } from './redis-client.js';
-import { DECISIONS_MAX_LEN, schedulerDecisionSchema, type SchedulerDecision } from '../protocol/decisions.js';
-import { parseJsonAs } from '../protocol/parse-json.js';
+import type { Keys } from '../protocol/keys.ts';
+import type { RedisClient } from './redis-client.ts';
+import { DECISIONS_MAX_LEN, schedulerDecisionSchema, type SchedulerDecision } from '../protocol/decisions.ts';
+import { parseJsonAs } from '../protocol/parse-json.ts';
 
 /** Appends a decision in pipeline `p`. */
 export function recordDecision(p: ChainableCommander, keys: Keys, decision: SchedulerDecision): ChainableCommander {

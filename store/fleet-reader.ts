@@ -5,11 +5,11 @@
  * heartbeats together with whatever the caller adds (the scheduler's queue reads).
  */
 import type { ChainableCommander } from 'ioredis';
-import { crossSlotPipeline, type RedisClient } from './redis-client.js';
-import { parseCatalog, parseFootprints, parseHeartbeats, type Fleet } from '../protocol/fleet.js';
-import type { Keys } from '../protocol/keys.js';
-import { parseHolds, type OperatorHold } from '../protocol/operator-holds.js';
-import type { CatalogEntry } from '../protocol/worker-state.js';
+import { crossSlotPipeline, type RedisClient } from './redis-client.ts';
+import { parseCatalog, parseFootprints, parseHeartbeats, type Fleet } from '../protocol/fleet.ts';
+import type { Keys } from '../protocol/keys.ts';
+import { parseHolds, type OperatorHold } from '../protocol/operator-holds.ts';
+import type { CatalogEntry } from '../protocol/worker-state.ts';
 
 export interface FleetRead extends Fleet {
   /** Ids in the workers index whose heartbeat expired (the caller may prune them from the index). */

@@ -1,15 +1,17 @@
 /** Measured footprints in Redis (protocol/footprints.ts holds their schema and field names). */
-import type { RedisClient } from './redis-client.js';
-import type { Keys } from '../protocol/keys.js';
-import { footprintKey, measuredFootprintSchema, type MeasuredFootprint } from '../protocol/footprints.js';
-import { parseJsonAs } from '../protocol/parse-json.js';
+import type { RedisClient } from './redis-client.ts';
+import type { Keys } from '../protocol/keys.ts';
+import { footprintKey, measuredFootprintSchema, type MeasuredFootprint } from '../protocol/footprints.ts';
+import { parseJsonAs } from '../protocol/parse-json.ts';
 
 /** Measured footprints in one Redis hash, field `footprintKey(engine, model)`. */
 export class FootprintStore {
-  constructor(
-    private readonly redis: RedisClient,
-    private readonly keys: Keys,
-  ) {}
+  private readonly redis: RedisClient;
+  private readonly keys: Keys;
+  constructor(redis: RedisClient, keys: Keys) {
+    this.redis = redis;
+    this.keys = keys;
+  }
 
   async get(engine: string, model: string): Promise<MeasuredFootprint | null> {
     const raw = await this.redis.hget(this.keys.footprints(), footprintKey(engine, model));

@@ -4,16 +4,16 @@
  * terminal status is never overwritten by a late writer (a cancel racing a completion, say),
  * and each costs one round trip.
  */
-import type { Keys } from '../protocol/keys.js';
-import type { RedisClient } from './redis-client.js';
-import { jobTag } from '../protocol/slot-tags.js';
-import type { JobRecord, Priority, Task } from '../protocol/job.js';
-import type { StoredStatus } from '../protocol/statuses.js';
-import { TERMINAL_STATUSES } from '../protocol/statuses.js';
-import { TenantLedger, USAGE_TTL_SEC, admitArgs, utcDay, type JobMove } from './tenant-ledger.js';
-import { Scripts } from './scripts/registry.js';
-import type { PriorityClass } from '../protocol/tenant-fairness.js';
-import type { TenantLimit } from '../protocol/tenant-limits.js';
+import type { Keys } from '../protocol/keys.ts';
+import type { RedisClient } from './redis-client.ts';
+import { jobTag } from '../protocol/slot-tags.ts';
+import type { JobRecord, Priority, Task } from '../protocol/job.ts';
+import type { StoredStatus } from '../protocol/statuses.ts';
+import { TERMINAL_STATUSES } from '../protocol/statuses.ts';
+import { TenantLedger, USAGE_TTL_SEC, admitArgs, utcDay, type JobMove } from './tenant-ledger.ts';
+import { Scripts } from './scripts/registry.ts';
+import type { PriorityClass } from '../protocol/tenant-fairness.ts';
+import type { TenantLimit } from '../protocol/tenant-limits.ts';
 
 export interface JobStoreOptions {
   /** Seconds a finished job (and its events) is kept. */
@@ -112,11 +112,15 @@ export class JobStore {
   private readonly deadlineTags = new Set<string>();
   private readonly scripts: Scripts;
 
+  private readonly redis: RedisClient;
+  private readonly keys: Keys;
   constructor(
-    private readonly redis: RedisClient,
-    private readonly keys: Keys,
+    redis: RedisClient,
+    keys: Keys,
     opts: Partial<JobStoreOptions> = {},
   ) {
+    this.redis = redis;
+    this.keys = keys;
     this.opts = { ...JOB_STORE_DEFAULTS, ...opts };
     this.ledger = new TenantLedger(redis, keys);
     this.scripts = Scripts.for(redis);

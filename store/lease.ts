@@ -7,8 +7,8 @@
  * same period (`renewalPeriodMs`).
  */
 import { randomUUID } from 'node:crypto';
-import type { RedisClient } from './redis-client.js';
-import { Scripts } from './scripts/registry.js';
+import type { RedisClient } from './redis-client.ts';
+import { Scripts } from './scripts/registry.ts';
 
 /** What an acquisition attempt saw: whether we hold the lease now, and for how long the current holder's lasts. */
 export interface LeaseAttempt {
@@ -25,11 +25,13 @@ export function renewalPeriodMs(ttlMs: number): number {
 export class Lease {
   private readonly scripts: Scripts;
 
-  constructor(
-    private readonly redis: RedisClient,
-    readonly key: string,
-    readonly owner: string = randomUUID(),
-  ) {
+  private readonly redis: RedisClient;
+  readonly key: string;
+  readonly owner: string;
+  constructor(redis: RedisClient, key: string, owner: string = randomUUID()) {
+    this.redis = redis;
+    this.key = key;
+    this.owner = owner;
     this.scripts = Scripts.for(redis);
   }
 

@@ -1,7 +1,7 @@
 /** Writes operators' holds and pins (protocol/operator-holds.ts holds their meaning; store/fleet-reader.ts reads them). */
-import type { RedisClient } from './redis-client.js';
-import type { Keys } from '../protocol/keys.js';
-import type { OperatorHold, OperatorHoldKind } from '../protocol/operator-holds.js';
+import type { RedisClient } from './redis-client.ts';
+import type { Keys } from '../protocol/keys.ts';
+import type { OperatorHold, OperatorHoldKind } from '../protocol/operator-holds.ts';
 
 /** Sets the model's hold or pin (`forMs` 0: until the next operator command), or clears it (`kind` null). */
 export async function setHold(

@@ -4,7 +4,7 @@
  * the job ids the fabric gives each run of a job.
  */
 import { QueueKeys } from 'bullmq';
-import { queueNameFor } from '../protocol/model-names.js';
+import { queueNameFor } from '../protocol/model-names.ts';
 
 export interface ModelQueueKeys {
   /** BullMQ queue name (`model-<escaped model>{<model tag>}`): all its keys share one cluster slot. */

@@ -10,15 +10,15 @@
  *   these pause during an outage and resume on their own.
  * Every connection reports to `fabric_redis_connected{role}`.
  */
-import { coalesceWrites } from './write-coalescing.js';
+import { coalesceWrites } from './write-coalescing.ts';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import { ConfigError, envString, type Env } from '../protocol/env.js';
-import { createKeys, type Keys } from '../protocol/keys.js';
-import type { Logger } from '../protocol/logger.js';
-import { redisConnected } from '../protocol/metrics.js';
-import { isCluster, type RedisClient } from './redis-client.js';
-import { parseRedisEndpoint, type RedisEndpoint } from './redis-endpoint.js';
-import { StartupError } from '../protocol/startup.js';
+import { ConfigError, envString, type Env } from '../protocol/env.ts';
+import { createKeys, type Keys } from '../protocol/keys.ts';
+import type { Logger } from '../protocol/logger.ts';
+import { redisConnected } from '../protocol/metrics.ts';
+import { isCluster, type RedisClient } from './redis-client.ts';
+import { parseRedisEndpoint, type RedisEndpoint } from './redis-endpoint.ts';
+import { StartupError } from '../protocol/startup.ts';
 
 /** A parsed connection target: one server, a sentinel-managed master, or a cluster's seed nodes. */
 export type RedisConnectionConfig = RedisEndpoint;

@@ -7,7 +7,7 @@
  * The password in a sentinel URL is the data servers' password; sentinels that need their
  * own take `sentinelPassword` (from `REDIS_SENTINEL_PASSWORD`).
  */
-import { ConfigError } from '../protocol/env.js';
+import { ConfigError } from '../protocol/env.ts';
 
 export interface HostPort {
   readonly host: string;

@@ -1,9 +1,9 @@
 /** Turns status changes into webhook deliveries (when the job asked for that event). */
-import { jobView, type StatusListener } from '../protocol/job.js';
-import type { JobStore } from './job-store.js';
-import type { Logger } from '../protocol/logger.js';
-import { webhookEventFor } from '../protocol/statuses.js';
-import { wantsEvent, type WebhookDispatcher } from './webhook-enqueue.js';
+import { jobView, type StatusListener } from '../protocol/job.ts';
+import type { JobStore } from './job-store.ts';
+import type { Logger } from '../protocol/logger.ts';
+import { webhookEventFor } from '../protocol/statuses.ts';
+import { wantsEvent, type WebhookDispatcher } from './webhook-enqueue.ts';
 
 export function createStatusNotifier(d: { store: JobStore; dispatcher: WebhookDispatcher; log: Logger }): StatusListener {
   return async (job, status) => {

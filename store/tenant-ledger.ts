@@ -3,13 +3,13 @@
  * a job (waiting cap, fair-share tag), the waiting/running counts that follow each job's status,
  * and usage per UTC day. Scripts: store/scripts/tenant-*.lua.
  */
-import type { Keys } from '../protocol/keys.js';
-import { isCluster, type RedisClient } from './redis-client.js';
-import type { StoredStatus } from '../protocol/statuses.js';
-import { TERMINAL_STATUSES } from '../protocol/statuses.js';
-import type { TenantLimit } from '../protocol/tenant-limits.js';
-import { priorityBand, type PriorityClass } from '../protocol/tenant-fairness.js';
-import { Scripts, type AdmissionArgs, type AdmitReply, type GateReply } from './scripts/registry.js';
+import type { Keys } from '../protocol/keys.ts';
+import { isCluster, type RedisClient } from './redis-client.ts';
+import type { StoredStatus } from '../protocol/statuses.ts';
+import { TERMINAL_STATUSES } from '../protocol/statuses.ts';
+import type { TenantLimit } from '../protocol/tenant-limits.ts';
+import { priorityBand, type PriorityClass } from '../protocol/tenant-fairness.ts';
+import { Scripts, type AdmissionArgs, type AdmitReply, type GateReply } from './scripts/registry.ts';
 
 /** Usage days are kept this long. */
 export const USAGE_TTL_SEC = 400 * 24 * 3600;
@@ -71,10 +71,14 @@ export class TenantLedger {
    */
   readonly oneServer: boolean;
 
+  private readonly redis: RedisClient;
+  private readonly keys: Keys;
   constructor(
-    private readonly redis: RedisClient,
-    private readonly keys: Keys,
+    redis: RedisClient,
+    keys: Keys,
   ) {
+    this.redis = redis;
+    this.keys = keys;
     this.scripts = Scripts.for(redis);
     this.oneServer = !isCluster(redis);
   }

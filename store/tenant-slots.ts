@@ -5,11 +5,11 @@
  * worker renews the lease, so the slots of a worker that died come back after one lease without
  * anyone cleaning up. Scripts: store/scripts/slot-*.lua.
  */
-import type { RedisClient } from './redis-client.js';
-import type { RunningCap } from '../protocol/job.js';
-import type { Keys } from '../protocol/keys.js';
-import type { TenantLimits } from '../protocol/tenant-limits.js';
-import { Scripts } from './scripts/registry.js';
+import type { RedisClient } from './redis-client.ts';
+import type { RunningCap } from '../protocol/job.ts';
+import type { Keys } from '../protocol/keys.ts';
+import type { TenantLimits } from '../protocol/tenant-limits.ts';
+import { Scripts } from './scripts/registry.ts';
 
 /** A job waiting for a slot, as the parked set names it: its BullMQ queue and id. */
 export interface ParkedJob {
@@ -33,10 +33,14 @@ export function runningCapOf(limits: TenantLimits, tenant: string): RunningCap |
 export class TenantSlots {
   private readonly scripts: Scripts;
 
+  private readonly redis: RedisClient;
+  private readonly keys: Keys;
   constructor(
-    private readonly redis: RedisClient,
-    private readonly keys: Keys,
+    redis: RedisClient,
+    keys: Keys,
   ) {
+    this.redis = redis;
+    this.keys = keys;
     this.scripts = Scripts.for(redis);
   }
 

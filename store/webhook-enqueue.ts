@@ -5,11 +5,11 @@
  * beyond Redis, so a slow receiver never slows a status change.
  */
 import { Queue } from 'bullmq';
-import type { RedisClient } from './redis-client.js';
-import type { Keys } from '../protocol/keys.js';
-import { createLogger, type Logger } from '../protocol/logger.js';
-import type { WebhookSpec } from '../protocol/job.js';
-import type { WebhookEvent } from '../protocol/statuses.js';
+import type { RedisClient } from './redis-client.ts';
+import type { Keys } from '../protocol/keys.ts';
+import { createLogger, type Logger } from '../protocol/logger.ts';
+import type { WebhookSpec } from '../protocol/job.ts';
+import type { WebhookEvent } from '../protocol/statuses.ts';
 
 /** In braces: the whole queue is one hash tag, so it works on a Redis Cluster (one slot). */
 export const WEBHOOK_QUEUE = '{webhooks}';

@@ -9,7 +9,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Redis } from 'ioredis';
-import { isCluster, type RedisClient } from './redis-client.js';
+import { isCluster, type RedisClient } from './redis-client.ts';
 
 type CoalescedSocket = Socket & { fabricCoalesced?: boolean };
 

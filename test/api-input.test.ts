@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, startFabric, type TestFabric } from './support/fabric.js';
+import { call, startFabric, type TestFabric } from './support/fabric.ts';
 
 let f: TestFabric;
 beforeAll(async () => {

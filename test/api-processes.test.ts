@@ -4,10 +4,10 @@
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort } from './support/api-process.js';
-import { call, waitFor } from './support/fabric.js';
-import { exited, spawnEntry, stopChild } from './support/processes.js';
-import { redisUrl, testKeys } from './support/redis.js';
+import { freePort } from './support/api-process.ts';
+import { call, waitFor } from './support/fabric.ts';
+import { exited, spawnEntry, stopChild } from './support/processes.ts';
+import { redisUrl, testKeys } from './support/redis.ts';
 
 const children: ChildProcess[] = [];
 afterEach(async () => {

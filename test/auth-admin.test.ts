@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { queueNameFor } from '../protocol/model-names.js';
-import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
+import { queueNameFor } from '../protocol/model-names.ts';
+import { call, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
 
 let f: TestFabric;
 afterEach(async () => f?.close());

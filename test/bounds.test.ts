@@ -1,7 +1,7 @@
 /** Bounds that hold under concurrency and hostile names: the backlog limit and metric label sets. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { queueKeys } from '../store/queue-keys.js';
-import { call, startFabric, type TestFabric } from './support/fabric.js';
+import { queueKeys } from '../store/queue-keys.ts';
+import { call, startFabric, type TestFabric } from './support/fabric.ts';
 
 let f: TestFabric;
 afterEach(async () => {

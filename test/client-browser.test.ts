@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startFabric, type TestFabric } from './support/fabric.js';
+import { startFabric, type TestFabric } from './support/fabric.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ORIGIN = 'http://fabric.test';

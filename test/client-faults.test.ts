@@ -4,12 +4,12 @@
  */
 import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FabricClient, FabricError } from '../client/src/index.js';
-import { queueNameFor } from '../protocol/model-names.js';
-import { apiProcess, type ApiProcess } from './support/api-process.js';
-import { droppingProxy, type DroppingProxy } from './support/dropping-proxy.js';
-import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
-import { jobKeysPattern } from './support/redis.js';
+import { FabricClient, FabricError } from '../client/src/index.ts';
+import { queueNameFor } from '../protocol/model-names.ts';
+import { apiProcess, type ApiProcess } from './support/api-process.ts';
+import { droppingProxy, type DroppingProxy } from './support/dropping-proxy.ts';
+import { call, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
+import { jobKeysPattern } from './support/redis.ts';
 
 let f: TestFabric | undefined;
 let proxy: DroppingProxy | undefined;

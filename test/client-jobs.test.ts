@@ -1,7 +1,7 @@
 /** The client's calls against a real fabric (API, worker with the fake engine, Redis). */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FabricClient, FabricError, type JobEvent } from '../client/src/index.js';
-import { startFabric, type TestFabric } from './support/fabric.js';
+import { FabricClient, FabricError, type JobEvent } from '../client/src/index.ts';
+import { startFabric, type TestFabric } from './support/fabric.ts';
 
 let f: TestFabric;
 let client: FabricClient;

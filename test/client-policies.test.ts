@@ -3,7 +3,7 @@
  * (the fabric-backed tests cover the same paths end to end; these pin the edge cases).
  */
 import { describe, expect, it } from 'vitest';
-import { FabricClient, FabricError, retryAfterMs } from '../client/src/index.js';
+import { FabricClient, FabricError, retryAfterMs } from '../client/src/index.ts';
 
 let port = 0;
 /** A fetch double answering from a script; records each call's time and idempotency key. */

@@ -4,9 +4,9 @@
  * every token once, in order, exactly as the job's event stream in Redis holds them.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { FabricClient, type Job } from '../client/src/index.js';
-import { apiProcess, type ApiProcess } from './support/api-process.js';
-import { startFabric, type TestFabric } from './support/fabric.js';
+import { FabricClient, type Job } from '../client/src/index.ts';
+import { apiProcess, type ApiProcess } from './support/api-process.ts';
+import { startFabric, type TestFabric } from './support/fabric.ts';
 
 let f: TestFabric | undefined;
 let api: ApiProcess | undefined;

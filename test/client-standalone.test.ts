@@ -9,7 +9,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startFabric, type TestFabric } from './support/fabric.js';
+import { startFabric, type TestFabric } from './support/fabric.ts';
 
 const root = resolve(import.meta.dirname, '..');
 let f: TestFabric | undefined;

@@ -4,10 +4,10 @@
  * secret is not the one signed.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { FabricClient, verifyWebhook } from '../client/src/index.js';
-import { generateWebhookSecret, signWebhook, verifyWebhook as serverVerify } from '../protocol/webhook-signing.js';
-import { startFabric, waitFor, type TestFabric } from './support/fabric.js';
-import { startReceiver, type WebhookReceiver } from './support/webhook-receiver.js';
+import { FabricClient, verifyWebhook } from '../client/src/index.ts';
+import { generateWebhookSecret, signWebhook, verifyWebhook as serverVerify } from '../protocol/webhook-signing.ts';
+import { startFabric, waitFor, type TestFabric } from './support/fabric.ts';
+import { startReceiver, type WebhookReceiver } from './support/webhook-receiver.ts';
 
 let f: TestFabric | undefined;
 let receiver: WebhookReceiver | undefined;

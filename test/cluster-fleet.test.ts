@@ -5,11 +5,11 @@
  * fake-small 1 GB, fake-large 4 GB: only the two-GPU worker holds fake-large, split across its GPUs.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { GpuInfo, Heartbeat } from '../protocol/worker-state.js';
-import { startScheduler, type ScaleActuator, type SchedulerOptionsInput } from '../scheduler/index.js';
-import type { ScaleTarget } from '../scheduler/actuators/scale-actuator.js';
-import { FakeEngine } from '../worker/engines/fake-engine.js';
-import { call, log, startFabric, waitFor, type TestFabric } from './support/fabric.js';
+import type { GpuInfo, Heartbeat } from '../protocol/worker-state.ts';
+import { startScheduler, type ScaleActuator, type SchedulerOptionsInput } from '../scheduler/index.ts';
+import type { ScaleTarget } from '../scheduler/actuators/scale-actuator.ts';
+import { FakeEngine } from '../worker/engines/fake-engine.ts';
+import { call, log, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
 
 const GB = 1e9;
 const cleanups: (() => Promise<unknown> | unknown)[] = [];

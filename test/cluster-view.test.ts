@@ -10,8 +10,8 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { queueNameFor } from '../protocol/model-names.js';
-import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
+import { queueNameFor } from '../protocol/model-names.ts';
+import { call, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = resolve(dirname(fileURLToPath(import.meta.url)), '../docs/cluster-view.png');

@@ -6,11 +6,11 @@
  */
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Heartbeat } from '../protocol/worker-state.js';
-import { metricScaleActuator } from '../scheduler/actuators/metric.js';
-import { startScheduler, type ScaleActuator, type SchedulerOptionsInput } from '../scheduler/index.js';
-import type { WorkerNode } from '../worker/worker-node.js';
-import { call, log, startFabric, waitFor, type TestFabric } from './support/fabric.js';
+import type { Heartbeat } from '../protocol/worker-state.ts';
+import { metricScaleActuator } from '../scheduler/actuators/metric.ts';
+import { startScheduler, type ScaleActuator, type SchedulerOptionsInput } from '../scheduler/index.ts';
+import type { WorkerNode } from '../worker/worker-node.ts';
+import { call, log, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
 
 const SMALL = 'fake-small:latest';
 const LARGE = 'fake-large:latest';

@@ -6,8 +6,8 @@
  */
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { llamaGpuRequest } from '../worker/engines/llama-cpp/gpu-backend.js';
-import { cudaBackendPath, cudaFit, maxPtxIsa, parseFatbin, readFatbin, type FatbinContents } from '../worker/gpu/cuda-backend.js';
+import { llamaGpuRequest } from '../worker/engines/llama-cpp/gpu-backend.ts';
+import { cudaBackendPath, cudaFit, maxPtxIsa, parseFatbin, readFatbin, type FatbinContents } from '../worker/gpu/cuda-backend.ts';
 
 /** One fatbin container holding the given entries (kind 2 SASS, kind 1 PTX), laid out as nvcc writes them. */
 function fatbin(entries: { kind: 1 | 2; arch: number; isa?: [number, number]; payload?: number }[]): Buffer {

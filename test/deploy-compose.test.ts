@@ -58,7 +58,7 @@ function commandOf(svc: Service): string[] {
   return Array.isArray(svc.command) ? svc.command : svc.command.split(/\s+/);
 }
 
-/** The .ts entry point a command runs (`node --import tsx worker/main.ts` -> worker/main.ts). */
+/** The .ts entry point a command runs (`node worker/main.ts` -> worker/main.ts). */
 function entryOf(cmd: string[]): string {
   const entry = cmd.find((a) => a.endsWith('.ts'));
   if (!entry) throw new Error(`no .ts entry point in ${JSON.stringify(cmd)}`);
@@ -276,7 +276,7 @@ describe('docker-compose.yml', () => {
     expect(dockerfile).toMatch(/^ARG OLLAMA_IMAGE=ollama\/ollama/m);
     expect(stage).toMatch(/COPY --from=node \/usr\/local\/bin\/node/);
     expect(stage).toMatch(/^ENTRYPOINT \[\]$/m);
-    expect(JSON.parse(/^CMD\s+(\[.*\])\s*$/m.exec(stage)![1]!)).toEqual(['node', '--import', 'tsx', 'worker/main.ts']);
+    expect(JSON.parse(/^CMD\s+(\[.*\])\s*$/m.exec(stage)![1]!)).toEqual(['node', 'worker/main.ts']);
     expect(stage).toMatch(/FABRIC_OLLAMA_SERVE=1/);
   });
 
@@ -352,10 +352,10 @@ describe('Dockerfile', () => {
     for (const p of ['node_modules', 'models', '.fabric', 'test', 'sim', 'bench']) expect(ignored).toContain(p);
   });
 
-  it('its CMD is the API entry point, which exists; tsx is a production dependency', () => {
-    expect(DEFAULT_CMD).toEqual(['node', '--import', 'tsx', 'producer-api/main.ts']);
+  it('its CMD is the API entry point, which exists; Node runs it by type stripping, without tsx', () => {
+    expect(DEFAULT_CMD).toEqual(['node', 'producer-api/main.ts']);
     expect(existsSync(join(root, entryOf(DEFAULT_CMD)))).toBe(true);
     const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string> };
-    expect(pkg.dependencies.tsx).toBeDefined();
+    expect(pkg.dependencies.tsx).toBeUndefined();
   });
 });

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { duplicateClient } from '../store/redis-client.js';
-import { FakeEngine } from '../worker/engines/fake-engine.js';
-import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
+import { duplicateClient } from '../store/redis-client.ts';
+import { FakeEngine } from '../worker/engines/fake-engine.ts';
+import { call, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
 
 /** A fake engine whose server can "go away", as an Ollama server next to a worker can. */
 class FlakyEngine extends FakeEngine {

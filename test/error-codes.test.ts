@@ -6,11 +6,11 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
-import { CLIENT_ERROR_CODES, FabricClient, HTTP_ERROR_CODES, JOB_ERROR_CODES, isErrorCode, type HttpErrorCode, type JobErrorCode } from '../client/src/index.js';
-import type { HttpError } from '../producer-api/http/http-error.js';
-import type { EngineErrorCode } from '../protocol/errors.js';
-import type { JobError } from '../protocol/job.js';
-import { call, startFabric, type TestFabric } from './support/fabric.js';
+import { CLIENT_ERROR_CODES, FabricClient, HTTP_ERROR_CODES, JOB_ERROR_CODES, isErrorCode, type HttpErrorCode, type JobErrorCode } from '../client/src/index.ts';
+import type { HttpError } from '../producer-api/http/http-error.ts';
+import type { EngineErrorCode } from '../protocol/errors.ts';
+import type { JobError } from '../protocol/job.ts';
+import { call, startFabric, type TestFabric } from './support/fabric.ts';
 
 const root = resolve(import.meta.dirname, '..');
 /** Literals that look like codes in the source but are never sent (mapped before they leave). */

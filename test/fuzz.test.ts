@@ -7,9 +7,9 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { queueKeys } from '../store/queue-keys.js';
-import { call, startFabric, type TestFabric } from './support/fabric.js';
-import { fuzzCorpus, multipartBody, type FuzzRequest, type MultipartPart, type FuzzTargets } from './support/fuzz-corpus.js';
+import { queueKeys } from '../store/queue-keys.ts';
+import { call, startFabric, type TestFabric } from './support/fabric.ts';
+import { fuzzCorpus, multipartBody, type FuzzRequest, type MultipartPart, type FuzzTargets } from './support/fuzz-corpus.ts';
 
 setFlagsFromString('--expose_gc');
 const gc = runInNewContext('gc') as () => void;

@@ -17,9 +17,9 @@ import {
   exitCodeFor,
   formatTable,
   processRow,
-} from '../tools/gpu-check/gpu-check.js';
-import type { GpuSnapshot } from '../worker/gpu/gpu-snapshot.js';
-import { buildFakeNvml, type FakeNvml } from './support/fake-nvml/build.js';
+} from '../tools/gpu-check/gpu-check.ts';
+import type { GpuSnapshot } from '../worker/gpu/gpu-snapshot.ts';
+import { buildFakeNvml, type FakeNvml } from './support/fake-nvml/build.ts';
 
 const GiB = 1024 * MiB;
 const TOTAL = 81559 * MiB;
@@ -144,7 +144,7 @@ require('node:readline').createInterface({ input: process.stdin }).on('line', ()
 
   async function runCheck(scale: number): Promise<{ code: number; stdout: string }> {
     await fake.setState({ gpus: [{ uuid: 'GPU-5bd7c4a3', name: 'NVIDIA H100 80GB HBM3', totalBytes: TOTAL, usedBytes: 531 * MiB, utilization: 0 }] });
-    const args = ['--import', 'tsx', 'tools/gpu-check/gpu-check-main.ts', `--library=${fake.libraryPath}`, `--python=${join(bin, 'fake-python')}`, '--bytes=1GiB'];
+    const args = ['tools/gpu-check/gpu-check-main.ts', `--library=${fake.libraryPath}`, `--python=${join(bin, 'fake-python')}`, '--bytes=1GiB'];
     const env = { ...process.env, PATH: `${bin}${delimiter}${process.env.PATH ?? ''}`, FAKE_ALLOC_SCALE: String(scale) };
     try {
       const { stdout } = await promisify(execFile)(process.execPath, args, { env, timeout: 60_000 });
@@ -176,7 +176,7 @@ require('node:readline').createInterface({ input: process.stdin }).on('line', ()
   });
 
   it('exits 2 and says so when there is no NVML library', async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'tools/gpu-check/gpu-check-main.ts', '--library=/nonexistent/libnvidia-ml.so.1']).catch(
+    const { stdout } = await promisify(execFile)(process.execPath, ['tools/gpu-check/gpu-check-main.ts', '--library=/nonexistent/libnvidia-ml.so.1']).catch(
       (e: { code: number; stdout: string }) => {
         expect(e.code).toBe(2);
         return e;

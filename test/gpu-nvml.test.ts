@@ -6,12 +6,12 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createGpuReader, toGpuInfo, type GpuReader } from '../worker/gpu/gpu-reader.js';
-import { gpuReaderOptionsFromEnv } from '../worker/gpu/gpu-config.js';
-import { NvidiaSmiError, nvidiaSmiGpuArgs, parseNvidiaSmiAppsCsv, parseNvidiaSmiCsv } from '../worker/gpu/nvidia-smi.js';
-import { openNvml, type Nvml } from '../worker/gpu/nvml.js';
-import { NvmlError, NvmlReturn, NvmlUnavailableError } from '../worker/gpu/nvml-errors.js';
-import { buildFakeNvml, type FakeGpu, type FakeNvml } from './support/fake-nvml/build.js';
+import { createGpuReader, toGpuInfo, type GpuReader } from '../worker/gpu/gpu-reader.ts';
+import { gpuReaderOptionsFromEnv } from '../worker/gpu/gpu-config.ts';
+import { NvidiaSmiError, nvidiaSmiGpuArgs, parseNvidiaSmiAppsCsv, parseNvidiaSmiCsv } from '../worker/gpu/nvidia-smi.ts';
+import { openNvml, type Nvml } from '../worker/gpu/nvml.ts';
+import { NvmlError, NvmlReturn, NvmlUnavailableError } from '../worker/gpu/nvml-errors.ts';
+import { buildFakeNvml, type FakeGpu, type FakeNvml } from './support/fake-nvml/build.ts';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;

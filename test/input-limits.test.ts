@@ -1,8 +1,8 @@
 /** Bad input is a clear 4xx at the door, never a 5xx or a job that fails later. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_BYTES_PER_TOKEN } from '../protocol/context-length.js';
-import { queueKeys } from '../store/queue-keys.js';
-import { call, startFabric, type TestFabric } from './support/fabric.js';
+import { MAX_BYTES_PER_TOKEN } from '../protocol/context-length.ts';
+import { queueKeys } from '../store/queue-keys.ts';
+import { call, startFabric, type TestFabric } from './support/fabric.ts';
 
 let f: TestFabric;
 const SHORT = 'short-context:latest';

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventHub, type JobNotice } from '../producer-api/jobs/event-hub.js';
-import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
-import { newRedis, testKeys } from './support/redis.js';
+import { EventHub, type JobNotice } from '../producer-api/jobs/event-hub.ts';
+import { call, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
+import { newRedis, testKeys } from './support/redis.ts';
 
 let f: TestFabric;
 afterEach(async () => f?.close());

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
+import { call, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
 
 let f: TestFabric;
 afterEach(async () => f?.close());

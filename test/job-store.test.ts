@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { JobStore } from '../store/job-store.js';
-import { newRedis, testKeys } from './support/redis.js';
+import { JobStore } from '../store/job-store.ts';
+import { newRedis, testKeys } from './support/redis.ts';
 
 const redis = newRedis();
 afterAll(() => redis.quit());

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { compileJsonSchema, describeRefusal } from '../protocol/json-schema/index.js';
-import { gbnfMatcher, gbnfSampler } from './support/gbnf-matcher.js';
-import { SCHEMA_CORPUS } from './support/schema-corpus.js';
-import { schemaErrors } from './support/schema-validator.js';
+import { compileJsonSchema, describeRefusal } from '../protocol/json-schema/index.ts';
+import { gbnfMatcher, gbnfSampler } from './support/gbnf-matcher.ts';
+import { SCHEMA_CORPUS } from './support/schema-corpus.ts';
+import { schemaErrors } from './support/schema-validator.ts';
 
 function grammarOf(schema: unknown) {
   const r = compileJsonSchema(schema);

@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureDemoModels } from '../worker/engines/llama-cpp/demo-models.js';
-import { LlamaCppEngine } from '../worker/engines/llama-cpp/llama-cpp-engine.js';
-import { call, log, startFabric, type TestFabric } from './support/fabric.js';
+import { ensureDemoModels } from '../worker/engines/llama-cpp/demo-models.ts';
+import { LlamaCppEngine } from '../worker/engines/llama-cpp/llama-cpp-engine.ts';
+import { call, log, startFabric, type TestFabric } from './support/fabric.ts';
 
 let f: TestFabric;
 let dir: string;

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { OllamaEngine } from '../worker/engines/ollama/ollama-engine.js';
-import { startFakeOllama, type FakeOllama } from './support/fake-ollama.js';
-import { call, log, startFabric, type TestFabric } from './support/fabric.js';
+import { OllamaEngine } from '../worker/engines/ollama/ollama-engine.ts';
+import { startFakeOllama, type FakeOllama } from './support/fake-ollama.ts';
+import { call, log, startFabric, type TestFabric } from './support/fabric.ts';
 
 let f: TestFabric;
 let ollama: FakeOllama;

@@ -12,11 +12,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { registry } from '../protocol/metrics.js';
+import { registry } from '../protocol/metrics.ts';
 // Imported for their side effect: they register the scheduler's metrics on the shared registry.
-import '../scheduler/metrics.js';
-import '../scheduler/actuators/scale-actuator.js';
-import { call, startFabric, type TestFabric } from './support/fabric.js';
+import '../scheduler/metrics.ts';
+import '../scheduler/actuators/scale-actuator.ts';
+import { call, startFabric, type TestFabric } from './support/fabric.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ALERTS = join(root, 'deploy/prometheus/alerts.yml');

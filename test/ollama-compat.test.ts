@@ -1,8 +1,8 @@
 import { Ollama } from 'ollama';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OllamaEngine } from '../worker/engines/ollama/ollama-engine.js';
-import { call, log, startFabric, waitFor, type TestFabric } from './support/fabric.js';
-import { startFakeOllama } from './support/fake-ollama.js';
+import { OllamaEngine } from '../worker/engines/ollama/ollama-engine.ts';
+import { call, log, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
+import { startFakeOllama } from './support/fake-ollama.ts';
 
 let f: TestFabric;
 let ollama: Ollama;

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startFabric, waitFor, type TestFabric } from './support/fabric.js';
-import { jobKeysPattern } from './support/redis.js';
+import { startFabric, waitFor, type TestFabric } from './support/fabric.ts';
+import { jobKeysPattern } from './support/redis.ts';
 
 let f: TestFabric;
 afterEach(async () => f?.close());

@@ -2,13 +2,13 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EngineError, type EngineErrorCode } from '../protocol/errors.js';
-import type { GenerateRequest } from '../worker/engines/port/engine.js';
-import { mapOllamaError } from '../worker/engines/ollama/errors.js';
-import { readNdjson } from '../worker/engines/ollama/ndjson.js';
-import { OllamaEngine, type PullProgress } from '../worker/engines/ollama/ollama-engine.js';
-import { call, log, startFabric, waitFor, type TestFabric } from './support/fabric.js';
-import { FAKE_TOKENS, startFakeOllama, type FakeOllama, type FakeOllamaOptions } from './support/fake-ollama.js';
+import { EngineError, type EngineErrorCode } from '../protocol/errors.ts';
+import type { GenerateRequest } from '../worker/engines/port/engine.ts';
+import { mapOllamaError } from '../worker/engines/ollama/errors.ts';
+import { readNdjson } from '../worker/engines/ollama/ndjson.ts';
+import { OllamaEngine, type PullProgress } from '../worker/engines/ollama/ollama-engine.ts';
+import { call, log, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
+import { FAKE_TOKENS, startFakeOllama, type FakeOllama, type FakeOllamaOptions } from './support/fake-ollama.ts';
 
 const MODEL = 'tinyllama:latest';
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OllamaEngine } from '../worker/engines/ollama/ollama-engine.js';
-import { shapeFromModelInfo } from '../worker/engines/ollama/catalog.js';
-import { startFakeOllama, type FakeOllama } from './support/fake-ollama.js';
-import { log } from './support/fabric.js';
+import { OllamaEngine } from '../worker/engines/ollama/ollama-engine.ts';
+import { shapeFromModelInfo } from '../worker/engines/ollama/catalog.ts';
+import { startFakeOllama, type FakeOllama } from './support/fake-ollama.ts';
+import { log } from './support/fabric.ts';
 
 let ollama: FakeOllama;
 beforeAll(async () => {

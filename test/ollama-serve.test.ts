@@ -1,8 +1,8 @@
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OllamaServeSupervisor } from '../worker/engines/ollama/serve-supervisor.js';
-import { log } from './support/fabric.js';
+import { OllamaServeSupervisor } from '../worker/engines/ollama/serve-supervisor.ts';
+import { log } from './support/fabric.ts';
 
 const FAKE = join(process.cwd(), 'test/support/fake-ollama-serve.mjs');
 const running: OllamaServeSupervisor[] = [];

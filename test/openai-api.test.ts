@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
+import { call, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
 
 let f: TestFabric;
 let client: OpenAI;

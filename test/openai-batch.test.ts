@@ -2,10 +2,10 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApi } from '../producer-api/app.js';
-import { apiOptions } from '../producer-api/settings/options.js';
-import { generateWebhookSecret, verifyWebhook } from '../protocol/webhook-signing.js';
-import { call, log, startFabric, waitFor, type TestFabric } from './support/fabric.js';
+import { createApi } from '../producer-api/app.ts';
+import { apiOptions } from '../producer-api/settings/options.ts';
+import { generateWebhookSecret, verifyWebhook } from '../protocol/webhook-signing.ts';
+import { call, log, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
 
 let f: TestFabric;
 let a: OpenAI;

@@ -12,10 +12,10 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 // Imported for their side effect: they register the scheduler's metrics on the shared registry.
-import '../scheduler/metrics.js';
-import '../scheduler/actuators/scale-actuator.js';
-import { freePort } from '../bin/redis-server.js';
-import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
+import '../scheduler/metrics.ts';
+import '../scheduler/actuators/scale-actuator.ts';
+import { freePort } from '../bin/redis-server.ts';
+import { call, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ALERTS = join(root, 'deploy/prometheus/alerts.yml');

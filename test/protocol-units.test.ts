@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { parseApiKeys } from '../producer-api/settings/config.js';
-import { preferWaitSec } from '../producer-api/http/request-parsing.js';
-import { ConfigError, envBool, envBytes, envDurationMs, envInt, parseDurationMs } from '../protocol/env.js';
-import { InvalidModelNameError, canonicalModelName, modelNameForQueue, queueNameFor } from '../protocol/model-names.js';
-import { bullJobId, parseBullJobId, queueKeys } from '../store/queue-keys.js';
-import { visibleStatus, webhookEventFor } from '../protocol/statuses.js';
+import { parseApiKeys } from '../producer-api/settings/config.ts';
+import { preferWaitSec } from '../producer-api/http/request-parsing.ts';
+import { ConfigError, envBool, envBytes, envDurationMs, envInt, parseDurationMs } from '../protocol/env.ts';
+import { InvalidModelNameError, canonicalModelName, modelNameForQueue, queueNameFor } from '../protocol/model-names.ts';
+import { bullJobId, parseBullJobId, queueKeys } from '../store/queue-keys.ts';
+import { visibleStatus, webhookEventFor } from '../protocol/statuses.ts';
 
 describe('model names', () => {
   const cases: [string, string][] = [

@@ -7,15 +7,15 @@
 import OpenAI, { toFile } from 'openai';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectForRequests, type ApiConnections } from '../store/redis-config.js';
-import { createKeys } from '../protocol/keys.js';
-import { queueKeys } from '../store/queue-keys.js';
-import { generateWebhookSecret } from '../protocol/webhook-signing.js';
-import { readSnapshot, startScheduler } from '../scheduler/index.js';
-import { tenantLimits } from '../protocol/tenant-limits.js';
-import { call, log, startFabric, waitFor, type TestFabric } from './support/fabric.js';
-import { RedisTopology, tearDown, type RedisProcess } from './support/redis-topology.js';
-import { startReceiver, type WebhookReceiver } from './support/webhook-receiver.js';
+import { connectForRequests, type ApiConnections } from '../store/redis-config.ts';
+import { createKeys } from '../protocol/keys.ts';
+import { queueKeys } from '../store/queue-keys.ts';
+import { generateWebhookSecret } from '../protocol/webhook-signing.ts';
+import { readSnapshot, startScheduler } from '../scheduler/index.ts';
+import { tenantLimits } from '../protocol/tenant-limits.ts';
+import { call, log, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
+import { RedisTopology, tearDown, type RedisProcess } from './support/redis-topology.ts';
+import { startReceiver, type WebhookReceiver } from './support/webhook-receiver.ts';
 
 let topology: RedisTopology | undefined;
 let f: TestFabric;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../protocol/env.js';
-import { parseRedisConnection } from '../store/redis-config.js';
-import { parseRedisEndpoint, redact } from '../store/redis-endpoint.js';
+import { ConfigError } from '../protocol/env.ts';
+import { parseRedisConnection } from '../store/redis-config.ts';
+import { parseRedisEndpoint, redact } from '../store/redis-endpoint.ts';
 
 describe('REDIS_URL', () => {
   it('keeps a plain redis:// URL as a single server, credentials included', () => {

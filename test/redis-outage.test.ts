@@ -11,10 +11,10 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startRedisServer, type PrivateRedisServer } from '../bin/redis-server.js';
-import { call, waitFor } from './support/fabric.js';
-import { spawnEntry, stopChild } from './support/processes.js';
-import { jobKeysPattern, testKeys } from './support/redis.js';
+import { freePort, startRedisServer, type PrivateRedisServer } from '../bin/redis-server.ts';
+import { call, waitFor } from './support/fabric.ts';
+import { spawnEntry, stopChild } from './support/processes.ts';
+import { jobKeysPattern, testKeys } from './support/redis.ts';
 
 const MODEL = 'outage-model:latest';
 const keys = testKeys();

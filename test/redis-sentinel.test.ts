@@ -5,9 +5,9 @@
  * it accepted.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { connectRedis } from '../store/redis-config.js';
-import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
-import { RedisTopology, tearDown } from './support/redis-topology.js';
+import { connectRedis } from '../store/redis-config.ts';
+import { call, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
+import { RedisTopology, tearDown } from './support/redis-topology.ts';
 
 let topology: RedisTopology | undefined;
 let f: TestFabric | undefined;

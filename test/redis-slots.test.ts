@@ -4,10 +4,10 @@
  * test/redis-cluster.test.ts runs the fabric on a real cluster.
  */
 import { describe, expect, it } from 'vitest';
-import { batchKeys } from '../producer-api/batch/batch-keys.js';
-import { createKeys } from '../protocol/keys.js';
-import { queueKeys } from '../store/queue-keys.js';
-import { jobTag, modelTag, newJobId } from '../protocol/slot-tags.js';
+import { batchKeys } from '../producer-api/batch/batch-keys.ts';
+import { createKeys } from '../protocol/keys.ts';
+import { queueKeys } from '../store/queue-keys.ts';
+import { jobTag, modelTag, newJobId } from '../protocol/slot-tags.ts';
 
 /** What Redis Cluster hashes: the part inside the first `{...}` when it is not empty, else the whole key. */
 function hashTagOf(key: string): string {

@@ -2,15 +2,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError } from '../protocol/env.js';
-import { createLogger } from '../protocol/logger.js';
-import { registry } from '../protocol/metrics.js';
-import { createScaleActuator } from '../scheduler/actuators/factory.js';
-import { kubernetesScaleActuator } from '../scheduler/actuators/kubernetes.js';
-import { metricScaleActuator } from '../scheduler/actuators/metric.js';
-import { listenSchedulerHttp, type SchedulerHttpServer } from '../scheduler/http-server.js';
-import { schedulerConfigFromEnv } from '../scheduler/index.js';
-import { LogScaleActuator, ScaleActuatorError } from '../scheduler/actuators/scale-actuator.js';
+import { ConfigError } from '../protocol/env.ts';
+import { createLogger } from '../protocol/logger.ts';
+import { registry } from '../protocol/metrics.ts';
+import { createScaleActuator } from '../scheduler/actuators/factory.ts';
+import { kubernetesScaleActuator } from '../scheduler/actuators/kubernetes.ts';
+import { metricScaleActuator } from '../scheduler/actuators/metric.ts';
+import { listenSchedulerHttp, type SchedulerHttpServer } from '../scheduler/http-server.ts';
+import { schedulerConfigFromEnv } from '../scheduler/index.ts';
+import { LogScaleActuator, ScaleActuatorError } from '../scheduler/actuators/scale-actuator.ts';
 
 const log = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
 const TOKEN = 'test-token';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startScheduler, type Scheduler } from '../scheduler/index.js';
-import { call, log, startFabric, waitFor, type TestFabric } from './support/fabric.js';
+import { startScheduler, type Scheduler } from '../scheduler/index.ts';
+import { call, log, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
 
 let f: TestFabric;
 let scheduler: Scheduler | undefined;

@@ -1,12 +1,12 @@
 /** `decide` on fleets that are not uniform: mixed GPU sizes, multi-GPU workers, pools, drain and release. Table-driven, no Redis. */
 import { describe, expect, it } from 'vitest';
-import type { CatalogEntry, GpuInfo, Heartbeat, ResidentModelInfo } from '../protocol/worker-state.js';
-import { decide, type Action } from '../scheduler/decide.js';
-import { buildLedgers, bookLoad } from '../scheduler/ledger.js';
-import { parsePools } from '../scheduler/config.js';
-import { schedulerPolicy, type SchedulerPolicyInput, type WorkerPoolSpec } from '../scheduler/policy.js';
-import type { QueueDepth, Snapshot } from '../scheduler/snapshot.js';
-import { heartbeatOf, residentOf } from './support/heartbeats.js';
+import type { CatalogEntry, GpuInfo, Heartbeat, ResidentModelInfo } from '../protocol/worker-state.ts';
+import { decide, type Action } from '../scheduler/decide.ts';
+import { buildLedgers, bookLoad } from '../scheduler/ledger.ts';
+import { parsePools } from '../scheduler/config.ts';
+import { schedulerPolicy, type SchedulerPolicyInput, type WorkerPoolSpec } from '../scheduler/policy.ts';
+import type { QueueDepth, Snapshot } from '../scheduler/snapshot.ts';
+import { heartbeatOf, residentOf } from './support/heartbeats.ts';
 
 const GB = 1e9;
 const NOW = 100_000_000;

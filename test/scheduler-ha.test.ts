@@ -6,11 +6,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Queue } from 'bullmq';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { queueNameFor } from '../protocol/model-names.js';
-import type { ControlCommand } from '../protocol/control.js';
-import type { CatalogEntry, Heartbeat } from '../protocol/worker-state.js';
-import { newRedis, redisUrl, testKeys } from './support/redis.js';
-import { heartbeatOf } from './support/heartbeats.js';
+import { queueNameFor } from '../protocol/model-names.ts';
+import type { ControlCommand } from '../protocol/control.ts';
+import type { CatalogEntry, Heartbeat } from '../protocol/worker-state.ts';
+import { newRedis, redisUrl, testKeys } from './support/redis.ts';
+import { heartbeatOf } from './support/heartbeats.ts';
 
 const redis = newRedis();
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -27,7 +27,7 @@ interface SchedulerProcess {
 }
 
 function spawnScheduler(id: string, prefix: string): SchedulerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scheduler/main.ts'], {
+  const child = spawn(process.execPath, ['scheduler/main.ts'], {
     cwd: process.cwd(),
     env: {
       ...process.env,
@@ -56,7 +56,7 @@ function spawnScheduler(id: string, prefix: string): SchedulerProcess {
       try {
         p.lines.push(JSON.parse(line) as Record<string, unknown>);
       } catch {
-        // Not a log line (tsx notices); ignored.
+        // Not a log line (a runtime notice); ignored.
       }
     }
   });

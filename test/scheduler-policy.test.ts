@@ -1,15 +1,15 @@
 /** The scheduler's policy rules in the pure `decide`: table-driven, no Redis (one round trip test at the end). */
 import { afterAll, describe, expect, it } from 'vitest';
-import { arrivalStatsAt, nextArrivalRecord, parseArrivalRecord, type ArrivalRecord, type ArrivalStats } from '../protocol/arrivals.js';
-import { recordArrival } from '../store/arrival-store.js';
-import type { OperatorHold } from '../protocol/operator-holds.js';
-import type { CatalogEntry, Heartbeat, ResidentModelInfo } from '../protocol/worker-state.js';
-import { blockedModels, decide, type Action } from '../scheduler/decide.js';
-import { histogramProbability } from '../scheduler/demand.js';
-import { schedulerPolicy, type SchedulerPolicyInput } from '../scheduler/policy.js';
-import { readSnapshot, type QueueDepth, type Snapshot } from '../scheduler/snapshot.js';
-import { newRedis, testKeys } from './support/redis.js';
-import { heartbeatOf, residentOf } from './support/heartbeats.js';
+import { arrivalStatsAt, nextArrivalRecord, parseArrivalRecord, type ArrivalRecord, type ArrivalStats } from '../protocol/arrivals.ts';
+import { recordArrival } from '../store/arrival-store.ts';
+import type { OperatorHold } from '../protocol/operator-holds.ts';
+import type { CatalogEntry, Heartbeat, ResidentModelInfo } from '../protocol/worker-state.ts';
+import { blockedModels, decide, type Action } from '../scheduler/decide.ts';
+import { histogramProbability } from '../scheduler/demand.ts';
+import { schedulerPolicy, type SchedulerPolicyInput } from '../scheduler/policy.ts';
+import { readSnapshot, type QueueDepth, type Snapshot } from '../scheduler/snapshot.ts';
+import { newRedis, testKeys } from './support/redis.ts';
+import { heartbeatOf, residentOf } from './support/heartbeats.ts';
 
 const GB = 1e9;
 const NOW = 100_000_000;

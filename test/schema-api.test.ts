@@ -10,9 +10,9 @@ import OpenAI from 'openai';
 import { zodResponseFormat } from 'openai/helpers/zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ensureDemoModels } from '../worker/engines/llama-cpp/demo-models.js';
-import { LlamaCppEngine } from '../worker/engines/llama-cpp/llama-cpp-engine.js';
-import { call, log, startFabric, type TestFabric } from './support/fabric.js';
+import { ensureDemoModels } from '../worker/engines/llama-cpp/demo-models.ts';
+import { LlamaCppEngine } from '../worker/engines/llama-cpp/llama-cpp-engine.ts';
+import { call, log, startFabric, type TestFabric } from './support/fabric.ts';
 
 let f: TestFabric;
 let dir: string;

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseSimArgs, UsageError } from '../sim/cli.js';
-import { parseFleet, uniformFleet } from '../sim/fleet.js';
-import { POLICY_NAMES } from '../sim/policies/index.js';
-import type { PolicySummary } from '../sim/summary.js';
+import { parseSimArgs, UsageError } from '../sim/cli.ts';
+import { parseFleet, uniformFleet } from '../sim/fleet.ts';
+import { POLICY_NAMES } from '../sim/policies/index.ts';
+import type { PolicySummary } from '../sim/summary.ts';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'sim-cli-'));
@@ -22,7 +22,7 @@ function files(): { trace: string; models: string } {
 }
 
 async function sim(args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return run(process.execPath, ['--import', 'tsx', 'sim/main.ts', ...args], { cwd: process.cwd(), timeout: 60_000 });
+  return run(process.execPath, ['sim/main.ts', ...args], { cwd: process.cwd(), timeout: 60_000 });
 }
 
 describe('npm run sim', () => {
@@ -93,7 +93,7 @@ describe('simulator flags', () => {
 
 describe('npm run sim:sweep', () => {
   it('runs a scenario through every policy and a floor with every model resident', async () => {
-    const { runScenario, sweepMarkdown, sweepScenarios } = await import('../sim/sweep.js');
+    const { runScenario, sweepMarkdown, sweepScenarios } = await import('../sim/sweep.ts');
     expect(sweepScenarios().length).toBeGreaterThanOrEqual(10);
     // 20 minutes of the default generator on one 24 GiB GPU: models must be swapped, so the floor is below.
     const row = runScenario({ name: 'small', generate: { seed: 3, durationMs: 20 * 60_000 }, fleet: uniformFleet(1, 24 * 2 ** 30, 1) });
@@ -110,7 +110,7 @@ describe('npm run sim:sweep', () => {
   });
 
   it('checks the scaling goals per kind of fleet and prints a ratio just over a limit as over it', async () => {
-    const { sweepGoalsMarkdown } = await import('../sim/sweep-goals.js');
+    const { sweepGoalsMarkdown } = await import('../sim/sweep-goals.ts');
     const sum = (policy: string, p95: number, gpu_seconds: number, o: Partial<PolicySummary> = {}): PolicySummary => ({
       policy, requests: 10, ttft_ms: { p50: 1, p95, p99: p95 }, warm_ratio: 0.9, cold_loads: 10, gpu_seconds, oom: 0, rejected: 0, ...o,
     });

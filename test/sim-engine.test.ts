@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { simulate, type ClusterOptions } from '../sim/engine.js';
-import { parseFleet } from '../sim/fleet.js';
-import { createPolicy, POLICY_NAMES } from '../sim/policies/index.js';
-import { decodeMs, loadMs, prefillMs, serviceModel } from '../sim/service-model.js';
-import type { ModelSpec, TraceRequest } from '../sim/trace.js';
+import { simulate, type ClusterOptions } from '../sim/engine.ts';
+import { parseFleet } from '../sim/fleet.ts';
+import { createPolicy, POLICY_NAMES } from '../sim/policies/index.ts';
+import { decodeMs, loadMs, prefillMs, serviceModel } from '../sim/service-model.ts';
+import type { ModelSpec, TraceRequest } from '../sim/trace.ts';
 
 const GiB = 2 ** 30;
 const service = serviceModel();

@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { simulate, type ClusterOptions } from '../sim/engine.js';
-import { uniformFleet } from '../sim/fleet.js';
-import { buildSnapshot, fabricPolicy } from '../sim/policies/fabric.js';
-import { createPolicy } from '../sim/policies/index.js';
-import { keepalive0Policy } from '../sim/policies/keepalive0.js';
-import { ollamaPolicy } from '../sim/policies/ollama.js';
-import { oraclePolicy } from '../sim/policies/oracle.js';
-import type { GpuView, ReplicaView, SimView } from '../sim/policy.js';
-import { serviceModel } from '../sim/service-model.js';
-import type { TraceRequest } from '../sim/trace.js';
+import { simulate, type ClusterOptions } from '../sim/engine.ts';
+import { uniformFleet } from '../sim/fleet.ts';
+import { buildSnapshot, fabricPolicy } from '../sim/policies/fabric.ts';
+import { createPolicy } from '../sim/policies/index.ts';
+import { keepalive0Policy } from '../sim/policies/keepalive0.ts';
+import { ollamaPolicy } from '../sim/policies/ollama.ts';
+import { oraclePolicy } from '../sim/policies/oracle.ts';
+import type { GpuView, ReplicaView, SimView } from '../sim/policy.ts';
+import { serviceModel } from '../sim/service-model.ts';
+import type { TraceRequest } from '../sim/trace.ts';
 
 const GB = 1e9;
 const NOW = 1_000_000;

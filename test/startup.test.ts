@@ -4,9 +4,9 @@
  */
 import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort } from '../bin/redis-server.js';
-import { exited, spawnEntry } from './support/processes.js';
-import { redisUrl, testKeys } from './support/redis.js';
+import { freePort } from '../bin/redis-server.ts';
+import { exited, spawnEntry } from './support/processes.ts';
+import { redisUrl, testKeys } from './support/redis.ts';
 
 let blocker: Server | undefined;
 afterEach(() => {

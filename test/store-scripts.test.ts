@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { scriptSources } from '../store/scripts/registry.js';
+import { scriptSources } from '../store/scripts/registry.ts';
 
 describe('the script registry', () => {
   it('expands each include once and leaves no include line or placeholder in any script', () => {

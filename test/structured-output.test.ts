@@ -6,14 +6,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EngineError } from '../protocol/errors.js';
-import { createLogger } from '../protocol/logger.js';
+import { EngineError } from '../protocol/errors.ts';
+import { createLogger } from '../protocol/logger.ts';
 import { getLlama } from 'node-llama-cpp';
-import { ensureDemoModels } from '../worker/engines/llama-cpp/demo-models.js';
-import { LlamaCppEngine } from '../worker/engines/llama-cpp/llama-cpp-engine.js';
-import { formatGrammar } from '../worker/engines/llama-cpp/request-params.js';
-import { SCHEMA_CORPUS } from './support/schema-corpus.js';
-import { schemaErrors } from './support/schema-validator.js';
+import { ensureDemoModels } from '../worker/engines/llama-cpp/demo-models.ts';
+import { LlamaCppEngine } from '../worker/engines/llama-cpp/llama-cpp-engine.ts';
+import { formatGrammar } from '../worker/engines/llama-cpp/request-params.ts';
+import { SCHEMA_CORPUS } from './support/schema-corpus.ts';
+import { schemaErrors } from './support/schema-validator.ts';
 
 const MODEL = 'demo-tiny';
 /** Generations per schema: with the corpus's eight schemas, 120 outputs. */

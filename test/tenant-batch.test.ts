@@ -4,12 +4,12 @@
  */
 import OpenAI, { toFile } from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tenantLimits } from '../protocol/tenant-limits.js';
-import { utcDay } from '../store/tenant-ledger.js';
-import { TenantSlots } from '../store/tenant-slots.js';
-import type { GenerateRequest, GenerateResult } from '../worker/engines/port/engine.js';
-import { FakeEngine } from '../worker/engines/fake-engine.js';
-import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
+import { tenantLimits } from '../protocol/tenant-limits.ts';
+import { utcDay } from '../store/tenant-ledger.ts';
+import { TenantSlots } from '../store/tenant-slots.ts';
+import type { GenerateRequest, GenerateResult } from '../worker/engines/port/engine.ts';
+import { FakeEngine } from '../worker/engines/fake-engine.ts';
+import { call, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
 
 let f: TestFabric;
 afterEach(async () => f?.close());

@@ -3,9 +3,9 @@
  * (each once the previous finished). Prints B's wait against the bound and A's throughput.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { submitSchema } from '../protocol/job.js';
-import { tenantLimits } from '../protocol/tenant-limits.js';
-import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
+import { submitSchema } from '../protocol/job.ts';
+import { tenantLimits } from '../protocol/tenant-limits.ts';
+import { call, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
 
 let f: TestFabric;
 afterEach(async () => f?.close());

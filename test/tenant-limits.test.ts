@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { apiOptions } from '../producer-api/settings/options.js';
-import { NO_LIMITS, tenantLabel, tenantLimits, tenantLimitsFromText } from '../protocol/tenant-limits.js';
-import { formatReset } from '../producer-api/tenants/rate-limit.js';
-import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
-import { startSecondApi } from './support/second-api.js';
+import { apiOptions } from '../producer-api/settings/options.ts';
+import { NO_LIMITS, tenantLabel, tenantLimits, tenantLimitsFromText } from '../protocol/tenant-limits.ts';
+import { formatReset } from '../producer-api/tenants/rate-limit.ts';
+import { call, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
+import { startSecondApi } from './support/second-api.ts';
 
 let f: TestFabric;
 let second: { url: string; close(): Promise<void> } | undefined;

@@ -4,19 +4,19 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { apiOptions } from '../producer-api/settings/options.js';
-import type { JobRecord } from '../protocol/job.js';
-import { tenantLimits } from '../protocol/tenant-limits.js';
-import { TenantSlots } from '../store/tenant-slots.js';
-import type { GenerateRequest, GenerateResult } from '../worker/engines/port/engine.js';
-import { FakeEngine, type FakeEngineOptions } from '../worker/engines/fake-engine.js';
-import { metrics as workerMetrics } from '../worker/metrics.js';
-import { workerConfigFromEnv } from '../worker/config.js';
-import { workerOptions } from '../worker/options.js';
-import { TenantGate } from '../worker/tenant-gate.js';
-import { call, log, startFabric, waitFor, type TestFabric } from './support/fabric.js';
-import { redisUrl } from './support/redis.js';
-import { startSecondApi } from './support/second-api.js';
+import { apiOptions } from '../producer-api/settings/options.ts';
+import type { JobRecord } from '../protocol/job.ts';
+import { tenantLimits } from '../protocol/tenant-limits.ts';
+import { TenantSlots } from '../store/tenant-slots.ts';
+import type { GenerateRequest, GenerateResult } from '../worker/engines/port/engine.ts';
+import { FakeEngine, type FakeEngineOptions } from '../worker/engines/fake-engine.ts';
+import { metrics as workerMetrics } from '../worker/metrics.ts';
+import { workerConfigFromEnv } from '../worker/config.ts';
+import { workerOptions } from '../worker/options.ts';
+import { TenantGate } from '../worker/tenant-gate.ts';
+import { call, log, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
+import { redisUrl } from './support/redis.ts';
+import { startSecondApi } from './support/second-api.ts';
 
 let f: TestFabric;
 let second: { url: string; close(): Promise<void> } | undefined;
@@ -39,11 +39,13 @@ const limitsWithCap = (maxRunning: number) => tenantLimits({ tenants: { 'team-a'
 
 /** A fake engine that counts, across every engine sharing `seen`, the jobs running at once per prompt prefix. */
 class CountingEngine extends FakeEngine {
+  private readonly seen: { now: Map<string, number>; peak: Map<string, number> };
   constructor(
     opts: Partial<FakeEngineOptions>,
-    private readonly seen: { now: Map<string, number>; peak: Map<string, number> },
+    seen: { now: Map<string, number>; peak: Map<string, number> },
   ) {
     super(opts);
+    this.seen = seen;
   }
 
   override async generate(req: GenerateRequest): Promise<GenerateResult> {
@@ -159,7 +161,7 @@ describe('running cap per tenant', () => {
 
   it("hands a SIGKILLed worker's slot to its job's run on another worker, so the tenant's next job still runs", async () => {
     f = await startFabric({ apiKeys: KEYS, tenantLimits: limitsWithCap(1) });
-    child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
+    child = spawn(process.execPath, ['worker/main.ts'], {
       env: { ...process.env, REDIS_URL: redisUrl(), FABRIC_PREFIX: f.keys.prefix, FABRIC_ENGINE: 'fake', FABRIC_FAKE_TPS: '10', FABRIC_FAKE_LOAD_MS: '0', FABRIC_PRELOAD: 'fake-small', FABRIC_WORKER_ID: 'doomed', FABRIC_WORKER_PORT: '0', FABRIC_HEARTBEAT_INTERVAL: '300ms', FABRIC_TENANT_SLOT_LEASE: '60s', LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'inherit', 'inherit'],
     });

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { tenantLimits } from '../protocol/tenant-limits.js';
-import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
+import { tenantLimits } from '../protocol/tenant-limits.ts';
+import { call, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
 
 let f: TestFabric;
 afterEach(async () => f?.close());

@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { GpuInfo } from '../protocol/worker-state.js';
-import { FakeEngine } from '../worker/engines/fake-engine.js';
-import { estimateFootprint } from '../worker/engines/port/footprint-estimate.js';
-import { planLoad } from '../worker/vram-ledger.js';
-import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
+import type { GpuInfo } from '../protocol/worker-state.ts';
+import { FakeEngine } from '../worker/engines/fake-engine.ts';
+import { estimateFootprint } from '../worker/engines/port/footprint-estimate.ts';
+import { planLoad } from '../worker/vram-ledger.ts';
+import { call, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
 
 const GiB = 1024 ** 3;
 
@@ -43,8 +43,12 @@ function fakeGpu(totalBytes: number, baseUsed: number) {
 
 /** The fake engine, but its loads occupy `actual` bytes of the fake GPU (more than it estimates). */
 class GpuFakeEngine extends FakeEngine {
-  constructor(private readonly gpu: ReturnType<typeof fakeGpu>, private readonly actual: number) {
+  private readonly gpu: ReturnType<typeof fakeGpu>;
+  private readonly actual: number;
+  constructor(gpu: ReturnType<typeof fakeGpu>, actual: number) {
     super({ loadMs: 5 });
+    this.gpu = gpu;
+    this.actual = actual;
   }
   override async load(model: string) {
     const r = await super.load(model);

@@ -1,10 +1,10 @@
 import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
-import { queueNameFor } from '../protocol/model-names.js';
-import { jobTag } from '../protocol/slot-tags.js';
-import { generateWebhookSecret, verifyWebhook } from '../protocol/webhook-signing.js';
-import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
-import { startReceiver, type WebhookReceiver } from './support/webhook-receiver.js';
+import { queueNameFor } from '../protocol/model-names.ts';
+import { jobTag } from '../protocol/slot-tags.ts';
+import { generateWebhookSecret, verifyWebhook } from '../protocol/webhook-signing.ts';
+import { call, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
+import { startReceiver, type WebhookReceiver } from './support/webhook-receiver.ts';
 
 let f: TestFabric;
 let receiver: WebhookReceiver | undefined;

@@ -2,17 +2,17 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Keys } from '../protocol/keys.js';
-import { createLogger } from '../protocol/logger.js';
-import { WebhookDispatcher, deliveryIdFor } from '../store/webhook-enqueue.js';
+import type { Keys } from '../protocol/keys.ts';
+import { createLogger } from '../protocol/logger.ts';
+import { WebhookDispatcher, deliveryIdFor } from '../store/webhook-enqueue.ts';
 import {
   WebhookSecretError,
   generateWebhookSecret,
   parseWebhookSecret,
   signWebhook,
   verifyWebhook,
-} from '../protocol/webhook-signing.js';
-import { WebhookDeliveryWorker, readDeliveryLog } from '../producer-api/webhooks/delivery-worker.js';
+} from '../protocol/webhook-signing.ts';
+import { WebhookDeliveryWorker, readDeliveryLog } from '../producer-api/webhooks/delivery-worker.ts';
 import {
   EMPTY_ALLOW_LIST,
   checkWebhookUrl,
@@ -21,8 +21,8 @@ import {
   parseAllowList,
   type AllowList,
   type LookupFn,
-} from '../producer-api/webhooks/ssrf-guard.js';
-import { newRedis, testKeys } from './support/redis.js';
+} from '../producer-api/webhooks/ssrf-guard.ts';
+import { newRedis, testKeys } from './support/redis.ts';
 
 const silent = createLogger('webhooks-test', 'silent');
 const redis = newRedis();

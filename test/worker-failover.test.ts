@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
-import { QUEUE_SETTINGS_DEFAULTS } from '../protocol/queue-settings.js';
-import { redisUrl } from './support/redis.js';
+import { call, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
+import { QUEUE_SETTINGS_DEFAULTS } from '../protocol/queue-settings.ts';
+import { redisUrl } from './support/redis.ts';
 
 let f: TestFabric;
 let child: ChildProcess | undefined;
@@ -12,7 +12,7 @@ afterEach(async () => {
 });
 
 function spawnWorker(prefix: string, workerId: string): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
+  return spawn(process.execPath, ['worker/main.ts'], {
     env: {
       ...process.env,
       REDIS_URL: redisUrl(),

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildFakeNvml, type FakeNvml } from './support/fake-nvml/build.js';
-import { call, startFabric, waitFor, type TestFabric } from './support/fabric.js';
-import { redisUrl } from './support/redis.js';
+import { buildFakeNvml, type FakeNvml } from './support/fake-nvml/build.ts';
+import { call, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
+import { redisUrl } from './support/redis.ts';
 
 let f: TestFabric;
 let child: ChildProcess | undefined;
@@ -18,7 +18,7 @@ describe('a worker process on a GPU', () => {
     nvml = await buildFakeNvml();
     await nvml.setState({ gpus: [{ uuid: 'GPU-fake-a', name: 'Fake H100 80GB', totalBytes: 80e9, usedBytes: 78e9, utilization: 40 }] });
     f = await startFabric();
-    child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
+    child = spawn(process.execPath, ['worker/main.ts'], {
       env: {
         ...process.env,
         REDIS_URL: redisUrl(),

@@ -1,12 +1,12 @@
 /** The worker's environment variables, read once with typed readers. */
 import { totalmem } from 'node:os';
-import { ConfigError, envBool, envBytes, envDurationMs, envInt, envList, envRatio, envString, type Env } from '../protocol/env.js';
-import { canonicalModelName } from '../protocol/model-names.js';
-import { DEFAULT_VRAM_HEADROOM } from '../protocol/vram-rule.js';
-import { gpuReaderOptionsFromEnv } from './gpu/gpu-config.js';
-import { ENGINE_KINDS, type EngineConfig, type EngineKind } from './engines/engine-config.js';
-import type { GpuReaderOptions } from './gpu/gpu-reader.js';
-import { WORKER_DEFAULTS, defaultWorkerId, workerOptions, type WorkerNodeOptions } from './options.js';
+import { ConfigError, envBool, envBytes, envDurationMs, envInt, envList, envRatio, envString, type Env } from '../protocol/env.ts';
+import { canonicalModelName } from '../protocol/model-names.ts';
+import { DEFAULT_VRAM_HEADROOM } from '../protocol/vram-rule.ts';
+import { gpuReaderOptionsFromEnv } from './gpu/gpu-config.ts';
+import { ENGINE_KINDS, type EngineConfig, type EngineKind } from './engines/engine-config.ts';
+import type { GpuReaderOptions } from './gpu/gpu-reader.ts';
+import { WORKER_DEFAULTS, defaultWorkerId, workerOptions, type WorkerNodeOptions } from './options.ts';
 
 export interface WorkerConfig {
   engine: EngineConfig;

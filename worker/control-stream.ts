@@ -4,18 +4,27 @@
  * unload must free memory before the load that follows it starts). Each entry is deleted
  * once handled, so a restarted worker with the same id picks up what it had not done.
  */
-import type { RedisClient } from '../store/redis-client.js';
-import type { Logger } from '../protocol/logger.js';
-import { parseControlCommand, type ControlCommand } from '../protocol/control.js';
+import type { RedisClient } from '../store/redis-client.ts';
+import type { Logger } from '../protocol/logger.ts';
+import { parseControlCommand, type ControlCommand } from '../protocol/control.ts';
 
 export class ControlStream {
+  private readonly conn: RedisClient;
+  private readonly key: string;
+  private readonly log: Logger;
+  private readonly handle: (cmd: ControlCommand) => Promise<void>;
   constructor(
     /** A dedicated connection: the reads block. */
-    private readonly conn: RedisClient,
-    private readonly key: string,
-    private readonly log: Logger,
-    private readonly handle: (cmd: ControlCommand) => Promise<void>,
-  ) {}
+    conn: RedisClient,
+    key: string,
+    log: Logger,
+    handle: (cmd: ControlCommand) => Promise<void>,
+  ) {
+    this.conn = conn;
+    this.key = key;
+    this.log = log;
+    this.handle = handle;
+  }
 
   /** Reads and handles commands while `active()` holds. */
   async run(active: () => boolean): Promise<void> {

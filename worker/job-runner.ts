@@ -4,14 +4,14 @@
  * for a retry) and is the one place that decides whether a failure is retried.
  */
 import { UnrecoverableError, type Job } from 'bullmq';
-import { EngineError } from '../protocol/errors.js';
-import type { JobError, JobOutput, JobPayload, StatusListener } from '../protocol/job.js';
-import type { JobStore } from '../store/job-store.js';
-import type { Logger } from '../protocol/logger.js';
-import { metrics } from './metrics.js';
-import type { StoredStatus } from '../protocol/statuses.js';
-import type { Engine, GenerateResult } from './engines/port/engine.js';
-import { TokenSink } from './token-sink.js';
+import { EngineError } from '../protocol/errors.ts';
+import type { JobError, JobOutput, JobPayload, StatusListener } from '../protocol/job.ts';
+import type { JobStore } from '../store/job-store.ts';
+import type { Logger } from '../protocol/logger.ts';
+import { metrics } from './metrics.ts';
+import type { StoredStatus } from '../protocol/statuses.ts';
+import type { Engine, GenerateResult } from './engines/port/engine.ts';
+import { TokenSink } from './token-sink.ts';
 
 
 
@@ -35,7 +35,10 @@ type AbortReason = 'canceled' | 'timed_out' | 'shutdown' | 'lock_lost' | 'not_st
 export class JobRunner {
   private readonly active = new Map<string, AbortController>();
 
-  constructor(private readonly deps: JobRunnerDeps) {}
+  private readonly deps: JobRunnerDeps;
+  constructor(deps: JobRunnerDeps) {
+    this.deps = deps;
+  }
 
   get activeCount(): number {
     return this.active.size;

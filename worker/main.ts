@@ -1,10 +1,10 @@
 /** `npm run worker`: one worker process next to its engine. */
-import { createLogger } from '../protocol/logger.js';
-import { awaitRedisAtStart, connectRedis, redisConfigFromEnv } from '../store/redis-config.js';
-import { startOrExit } from '../protocol/startup.js';
-import { workerConfigFromEnv } from './config.js';
-import { OllamaServeSupervisor } from './engines/ollama/serve-supervisor.js';
-import { runWorker } from './run-worker.js';
+import { createLogger } from '../protocol/logger.ts';
+import { awaitRedisAtStart, connectRedis, redisConfigFromEnv } from '../store/redis-config.ts';
+import { startOrExit } from '../protocol/startup.ts';
+import { workerConfigFromEnv } from './config.ts';
+import { OllamaServeSupervisor } from './engines/ollama/serve-supervisor.ts';
+import { runWorker } from './run-worker.ts';
 
 const log = createLogger('worker');
 const { cfg, redis, worker, serve } = await startOrExit('worker', async (cleanups) => {

@@ -1,6 +1,6 @@
 /** The worker's Prometheus metrics (on the process registry, protocol/metrics.ts). */
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { LATENCY_BUCKETS, jobsFinished, registry } from '../protocol/metrics.js';
+import { LATENCY_BUCKETS, jobsFinished, registry } from '../protocol/metrics.ts';
 
 export const metrics = {
   jobsFinished,

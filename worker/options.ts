@@ -1,9 +1,9 @@
 /** The worker's one options type: defaults written once, merged, validated and frozen up front. */
 import { hostname } from 'node:os';
-import { ConfigError } from '../protocol/env.js';
-import { checkBounds, type Bound } from '../protocol/options-check.js';
-import { QUEUE_SETTINGS_DEFAULTS, type QueueSettings } from '../protocol/queue-settings.js';
-import { DEFAULT_VRAM_HEADROOM } from '../protocol/vram-rule.js';
+import { ConfigError } from '../protocol/env.ts';
+import { checkBounds, type Bound } from '../protocol/options-check.ts';
+import { QUEUE_SETTINGS_DEFAULTS, type QueueSettings } from '../protocol/queue-settings.ts';
+import { DEFAULT_VRAM_HEADROOM } from '../protocol/vram-rule.ts';
 
 export interface WorkerNodeOptions {
   /** Names this worker in heartbeats, control streams and logs (FABRIC_WORKER_ID). @defaultValue `<hostname>-<pid>` */

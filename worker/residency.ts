@@ -3,18 +3,18 @@
  * is resident on this worker's engine. Loads and unloads go through here.
  */
 import { Worker, type Job } from 'bullmq';
-import type { RedisClient } from '../store/redis-client.js';
-import type { JobPayload } from '../protocol/job.js';
-import type { Keys } from '../protocol/keys.js';
-import type { Logger } from '../protocol/logger.js';
-import { metrics } from './metrics.js';
-import { queueNameFor } from '../protocol/model-names.js';
-import type { LoadingModelInfo, ResidentModelInfo } from '../protocol/worker-state.js';
-import { EngineError } from '../protocol/errors.js';
-import type { Engine, LoadProgress } from './engines/port/engine.js';
-import type { FootprintStore } from '../store/footprint-store.js';
-import { planLoad, type MemoryState } from './vram-ledger.js';
-import type { WorkerNodeOptions } from './options.js';
+import type { RedisClient } from '../store/redis-client.ts';
+import type { JobPayload } from '../protocol/job.ts';
+import type { Keys } from '../protocol/keys.ts';
+import type { Logger } from '../protocol/logger.ts';
+import { metrics } from './metrics.ts';
+import { queueNameFor } from '../protocol/model-names.ts';
+import type { LoadingModelInfo, ResidentModelInfo } from '../protocol/worker-state.ts';
+import { EngineError } from '../protocol/errors.ts';
+import type { Engine, LoadProgress } from './engines/port/engine.ts';
+import type { FootprintStore } from '../store/footprint-store.ts';
+import { planLoad, type MemoryState } from './vram-ledger.ts';
+import type { WorkerNodeOptions } from './options.ts';
 
 /** A model on this worker is in exactly one state: loading (memory reserved) or resident (its queue consumed). */
 type ModelSlot =
@@ -52,7 +52,9 @@ export class Residency {
   private readonly engine: Engine;
   private readonly log: Logger;
 
-  constructor(private readonly d: ResidencyDeps) {
+  private readonly d: ResidencyDeps;
+  constructor(d: ResidencyDeps) {
+    this.d = d;
     this.engine = d.engine;
     this.log = d.log;
   }

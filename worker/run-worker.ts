@@ -1,17 +1,17 @@
 /** Starts one worker deployable (engine, node, webhooks producer, health/metrics server). */
 import { createServer, type Server } from 'node:http';
-import type { RedisClient } from '../store/redis-client.js';
-import { JobStore } from '../store/job-store.js';
-import type { Keys } from '../protocol/keys.js';
-import type { Logger } from '../protocol/logger.js';
-import { registry } from '../protocol/metrics.js';
-import { listenError } from '../protocol/startup.js';
-import { createStatusNotifier } from '../store/status-notifier.js';
-import { WebhookDispatcher } from '../store/webhook-enqueue.js';
-import type { WorkerConfig } from './config.js';
-import { createEngine } from './engines/factory.js';
-import { createGpuReader, toGpuInfo } from './gpu/gpu-reader.js';
-import { WorkerNode } from './worker-node.js';
+import type { RedisClient } from '../store/redis-client.ts';
+import { JobStore } from '../store/job-store.ts';
+import type { Keys } from '../protocol/keys.ts';
+import type { Logger } from '../protocol/logger.ts';
+import { registry } from '../protocol/metrics.ts';
+import { listenError } from '../protocol/startup.ts';
+import { createStatusNotifier } from '../store/status-notifier.ts';
+import { WebhookDispatcher } from '../store/webhook-enqueue.ts';
+import type { WorkerConfig } from './config.ts';
+import { createEngine } from './engines/factory.ts';
+import { createGpuReader, toGpuInfo } from './gpu/gpu-reader.ts';
+import { WorkerNode } from './worker-node.ts';
 
 export interface RunningWorker {
   node: WorkerNode;

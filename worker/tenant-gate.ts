@@ -9,12 +9,12 @@
  * without a cap costs nothing here.
  */
 import { Job, Queue } from 'bullmq';
-import type { RedisClient } from '../store/redis-client.js';
-import type { JobPayload } from '../protocol/job.js';
-import type { Logger } from '../protocol/logger.js';
-import { renewalPeriodMs } from '../store/lease.js';
-import type { ParkedJob, TenantSlots } from '../store/tenant-slots.js';
-import { metrics } from './metrics.js';
+import type { RedisClient } from '../store/redis-client.ts';
+import type { JobPayload } from '../protocol/job.ts';
+import type { Logger } from '../protocol/logger.ts';
+import { renewalPeriodMs } from '../store/lease.ts';
+import type { ParkedJob, TenantSlots } from '../store/tenant-slots.ts';
+import { metrics } from './metrics.ts';
 
 /** Moves a parked job from BullMQ's delayed set back to its queue now; false when it is not delayed (any more). */
 export interface ParkedJobWaker {
@@ -61,12 +61,21 @@ export class TenantGate {
   private readonly deferrals = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
 
+  private readonly slots: TenantSlots;
+  private readonly waker: ParkedJobWaker;
+  private readonly log: Logger;
+  private readonly o: TenantGateOptions;
   constructor(
-    private readonly slots: TenantSlots,
-    private readonly waker: ParkedJobWaker,
-    private readonly log: Logger,
-    private readonly o: TenantGateOptions,
-  ) {}
+    slots: TenantSlots,
+    waker: ParkedJobWaker,
+    log: Logger,
+    o: TenantGateOptions,
+  ) {
+    this.slots = slots;
+    this.waker = waker;
+    this.log = log;
+    this.o = o;
+  }
 
   /**
    * True: run the job (it holds its slot, or has no cap). False: the job is back in its queue

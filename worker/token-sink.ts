@@ -10,7 +10,10 @@ export class TokenSink {
   private scheduled: NodeJS.Immediate | null = null;
   private settled = false;
 
-  constructor(private readonly append: (text: string) => Promise<void>) {}
+  private readonly append: (text: string) => Promise<void>;
+  constructor(append: (text: string) => Promise<void>) {
+    this.append = append;
+  }
 
   push(text: string): void {
     if (!text || this.settled) return;

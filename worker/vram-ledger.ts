@@ -3,7 +3,7 @@
  * last load, which wins, else the engine's estimate, engines/port/footprint-estimate.ts) fits the
  * memory free now with headroom, by the shared rule (protocol/vram-rule.ts).
  */
-import { DEFAULT_VRAM_HEADROOM, usableMemory } from '../protocol/vram-rule.js';
+import { DEFAULT_VRAM_HEADROOM, usableMemory } from '../protocol/vram-rule.ts';
 
 export interface LedgerOptions {
   /** Share of total memory kept free: a load must fit in free - headroom x total. */

@@ -5,22 +5,22 @@
  */
 import { hostname } from 'node:os';
 import { DelayedError, type Job } from 'bullmq';
-import { duplicateClient, type RedisClient } from '../store/redis-client.js';
-import { JobStore } from '../store/job-store.js';
-import type { JobPayload, StatusListener } from '../protocol/job.js';
-import type { Keys } from '../protocol/keys.js';
-import type { Logger } from '../protocol/logger.js';
-import { metrics } from './metrics.js';
-import type { CatalogEntry, GpuInfo, Heartbeat, WorkerLifecycle } from '../protocol/worker-state.js';
-import type { Engine, LoadProgress } from './engines/port/engine.js';
-import { parseBullJobId, queueKeys } from '../store/queue-keys.js';
-import { ControlStream } from './control-stream.js';
-import { JobRunner } from './job-runner.js';
-import type { WorkerNodeOptions } from './options.js';
-import { Residency, type MemoryPort } from './residency.js';
-import { FootprintStore } from '../store/footprint-store.js';
-import { TenantSlots } from '../store/tenant-slots.js';
-import { TenantGate, bullWaker } from './tenant-gate.js';
+import { duplicateClient, type RedisClient } from '../store/redis-client.ts';
+import { JobStore } from '../store/job-store.ts';
+import type { JobPayload, StatusListener } from '../protocol/job.ts';
+import type { Keys } from '../protocol/keys.ts';
+import type { Logger } from '../protocol/logger.ts';
+import { metrics } from './metrics.ts';
+import type { CatalogEntry, GpuInfo, Heartbeat, WorkerLifecycle } from '../protocol/worker-state.ts';
+import type { Engine, LoadProgress } from './engines/port/engine.ts';
+import { parseBullJobId, queueKeys } from '../store/queue-keys.ts';
+import { ControlStream } from './control-stream.ts';
+import { JobRunner } from './job-runner.ts';
+import type { WorkerNodeOptions } from './options.ts';
+import { Residency, type MemoryPort } from './residency.ts';
+import { FootprintStore } from '../store/footprint-store.ts';
+import { TenantSlots } from '../store/tenant-slots.ts';
+import { TenantGate, bullWaker } from './tenant-gate.ts';
 
 export interface WorkerNodeDeps {
   engine: Engine;
@@ -57,10 +57,14 @@ export class WorkerNode {
   /** Drained on the scheduler's command (a scale-down), as opposed to a shutdown. */
   private drainedForScaleDown = false;
 
+  private readonly opts: WorkerNodeOptions;
+  private readonly deps: WorkerNodeDeps;
   constructor(
-    private readonly opts: WorkerNodeOptions,
-    private readonly deps: WorkerNodeDeps,
+    opts: WorkerNodeOptions,
+    deps: WorkerNodeDeps,
   ) {
+    this.opts = opts;
+    this.deps = deps;
     this.runner = new JobRunner({
       workerId: opts.workerId,
       engine: deps.engine,

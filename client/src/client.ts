@@ -1,10 +1,10 @@
 /** `FabricClient`: the entry point. Retries per call; one circuit breaker per base URL (shared by clients with the same settings). */
-import { jobFailure } from './job-failure.js';
-import { Jobs, newIdempotencyKey, type CreateOptions } from './jobs.js';
-import { resolveOptions, type FabricClientOptions, type ResolvedOptions } from './options.js';
-import { TokenStream } from './token-stream.js';
-import { Transport } from './transport.js';
-import { isTerminalStatus, type ChatMessage, type GenerationOptions, type Job, type JobInput, type JobRequest, type Model } from './types.js';
+import { jobFailure } from './job-failure.ts';
+import { Jobs, newIdempotencyKey, type CreateOptions } from './jobs.ts';
+import { resolveOptions, type FabricClientOptions, type ResolvedOptions } from './options.ts';
+import { TokenStream } from './token-stream.ts';
+import { Transport } from './transport.ts';
+import { isTerminalStatus, type ChatMessage, type GenerationOptions, type Job, type JobInput, type JobRequest, type Model } from './types.ts';
 
 /** What the convenience calls share: where the job goes and how it is submitted. */
 export interface CallOptions {

@@ -5,11 +5,11 @@
  */
 import { EventSourceParserStream } from 'eventsource-parser/stream';
 import type { EventSourceMessage } from 'eventsource-parser';
-import { FabricError } from './fabric-error.js';
-import type { ResolvedOptions } from './options.js';
-import { abortedError, raceAbort } from './signals.js';
-import type { OpenResponse, Transport } from './transport.js';
-import type { Job, JobEvent, JobStatus } from './types.js';
+import { FabricError } from './fabric-error.ts';
+import type { ResolvedOptions } from './options.ts';
+import { abortedError, raceAbort } from './signals.ts';
+import type { OpenResponse, Transport } from './transport.ts';
+import type { Job, JobEvent, JobStatus } from './types.ts';
 
 export interface EventsOptions {
   signal?: AbortSignal;

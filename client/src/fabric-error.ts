@@ -1,5 +1,5 @@
 /** The one error type the client throws: what failed, and whether trying again can help. */
-import type { ErrorCode } from './error-codes.js';
+import type { ErrorCode } from './error-codes.ts';
 
 export interface FabricErrorInit {
   status: number | null;

@@ -1,6 +1,6 @@
 /** Turns a job that ended without success into the FabricError the convenience calls throw. */
-import { FabricError } from './fabric-error.js';
-import type { Job } from './types.js';
+import { FabricError } from './fabric-error.ts';
+import type { Job } from './types.ts';
 
 export function jobFailure(job: Job): FabricError | null {
   if (job.status === 'succeeded') return null;

@@ -1,10 +1,10 @@
 /** `client.jobs`: submit, read, long-poll, stream, cancel and retry jobs. */
-import { FabricError } from './fabric-error.js';
-import { jobEvents, type EventsOptions } from './event-stream.js';
-import type { ResolvedOptions } from './options.js';
-import { TokenStream } from './token-stream.js';
-import type { Transport } from './transport.js';
-import { isTerminalStatus, type Job, type JobEvent, type JobRequest } from './types.js';
+import { FabricError } from './fabric-error.ts';
+import { jobEvents, type EventsOptions } from './event-stream.ts';
+import type { ResolvedOptions } from './options.ts';
+import { TokenStream } from './token-stream.ts';
+import type { Transport } from './transport.ts';
+import { isTerminalStatus, type Job, type JobEvent, type JobRequest } from './types.ts';
 
 export interface CreateOptions {
   /** Same key, same job: a retry (by this client or by you) never creates a second one. Generated when omitted. */
@@ -44,10 +44,15 @@ export const newIdempotencyKey = (): string => {
 };
 
 export class Jobs {
+  private readonly t: Transport;
+  private readonly o: ResolvedOptions;
   constructor(
-    private readonly t: Transport,
-    private readonly o: ResolvedOptions,
-  ) {}
+    t: Transport,
+    o: ResolvedOptions,
+  ) {
+    this.t = t;
+    this.o = o;
+  }
 
   /** Submits a job. Every attempt carries the same `Idempotency-Key`, so retries never duplicate it. */
   async create(body: JobRequest, opts: CreateOptions = {}): Promise<Job> {

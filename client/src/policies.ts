@@ -19,15 +19,20 @@ import {
   type IRetryBackoffContext,
   type RetryPolicy,
 } from 'cockatiel';
-import { FabricError } from './fabric-error.js';
-import type { BreakerOptions, RetryOptions } from './options.js';
+import { FabricError } from './fabric-error.ts';
+import type { BreakerOptions, RetryOptions } from './options.ts';
 
 /** Opens when either breaker would: N failures in a row, or a failure rate over the last calls. */
 class EitherBreaker implements IBreaker {
+  private readonly a: IBreaker;
+  private readonly b: IBreaker;
   constructor(
-    private readonly a: IBreaker,
-    private readonly b: IBreaker,
-  ) {}
+    a: IBreaker,
+    b: IBreaker,
+  ) {
+    this.a = a;
+    this.b = b;
+  }
   get state(): unknown {
     return { a: this.a.state, b: this.b.state };
   }
@@ -59,7 +64,9 @@ export class Breaker {
   private readonly policy: CircuitBreakerPolicy;
   private openedAt = 0;
 
-  constructor(private readonly opts: BreakerOptions) {
+  private readonly opts: BreakerOptions;
+  constructor(opts: BreakerOptions) {
+    this.opts = opts;
     this.policy = circuitBreaker(handleWhen(isBreakerFailure), {
       halfOpenAfter: opts.halfOpenAfterMs,
       breaker: new EitherBreaker(
@@ -113,10 +120,15 @@ export function breakerFor(baseUrl: string, opts: BreakerOptions): Breaker {
  * `retryAfterMs` wins, capped at `maxRetryAfterMs`.
  */
 class HintedBackoff implements IBackoffFactory<IRetryBackoffContext<unknown>> {
+  private readonly exp: IBackoffFactory<unknown>;
+  private readonly capMs: number;
   constructor(
-    private readonly exp: IBackoffFactory<unknown>,
-    private readonly capMs: number,
-  ) {}
+    exp: IBackoffFactory<unknown>,
+    capMs: number,
+  ) {
+    this.exp = exp;
+    this.capMs = capMs;
+  }
   next(ctx: IRetryBackoffContext<unknown>): IBackoff<IRetryBackoffContext<unknown>> {
     const step = this.exp.next(ctx) as IBackoff<unknown>;
     const error = 'error' in ctx.result ? ctx.result.error : undefined;

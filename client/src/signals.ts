@@ -1,5 +1,5 @@
 /** Abort helpers that work on every runtime with AbortController (no AbortSignal.any needed). */
-import { FabricError } from './fabric-error.js';
+import { FabricError } from './fabric-error.ts';
 
 export function abortedError(jobId?: string): FabricError {
   return new FabricError({ status: null, code: 'aborted', message: 'the request was aborted by its AbortSignal', retryable: false, jobId });

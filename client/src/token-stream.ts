@@ -1,6 +1,6 @@
 /** Tokens of one job as an async iterable, with the finished job once the stream ends. */
-import { jobFailure } from './job-failure.js';
-import type { Job, JobEvent } from './types.js';
+import { jobFailure } from './job-failure.ts';
+import type { Job, JobEvent } from './types.ts';
 
 export class TokenStream implements AsyncIterable<string> {
   /** The job as it ended; settles once iteration reaches the end (or fails). */
@@ -8,7 +8,9 @@ export class TokenStream implements AsyncIterable<string> {
   private settle!: { resolve: (job: Job) => void; reject: (err: unknown) => void };
   private used = false;
 
-  constructor(private readonly events: () => AsyncGenerator<JobEvent, void, undefined>) {
+  private readonly events: () => AsyncGenerator<JobEvent, void, undefined>;
+  constructor(events: () => AsyncGenerator<JobEvent, void, undefined>) {
+    this.events = events;
     this.result = new Promise<Job>((resolve, reject) => (this.settle = { resolve, reject }));
     this.result.catch(() => undefined); // a caller who only iterates must not see an unhandled rejection
   }

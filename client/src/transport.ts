@@ -3,10 +3,10 @@
  * mapping inside the circuit breaker; attempts are repeated by the retry policy. The caller's
  * AbortSignal ends the whole call at once, including a backoff in progress.
  */
-import { FabricError, errorFromResponse } from './fabric-error.js';
-import type { ResolvedOptions } from './options.js';
-import { breakerFor, type Breaker, retryPolicy } from './policies.js';
-import { abortedError, childController, raceAbort } from './signals.js';
+import { FabricError, errorFromResponse } from './fabric-error.ts';
+import type { ResolvedOptions } from './options.ts';
+import { breakerFor, type Breaker, retryPolicy } from './policies.ts';
+import { abortedError, childController, raceAbort } from './signals.ts';
 
 export interface RequestSpec {
   method: 'GET' | 'POST';
@@ -39,7 +39,9 @@ const TIMEOUT = Symbol('timeout');
 export class Transport {
   readonly breaker: Breaker | null;
 
-  constructor(private readonly o: ResolvedOptions) {
+  private readonly o: ResolvedOptions;
+  constructor(o: ResolvedOptions) {
+    this.o = o;
     this.breaker = o.breaker ? breakerFor(o.baseUrl, o.breaker) : null;
   }
 

@@ -1,6 +1,6 @@
 /** The fabric's HTTP shapes as the client sees them (mirrors the API's JSON, snake_case kept). */
-import type { JobErrorCode } from './error-codes.js';
-import { TERMINAL_STATUSES, type JobStatus, type WebhookEventType } from './statuses.js';
+import type { JobErrorCode } from './error-codes.ts';
+import { TERMINAL_STATUSES, type JobStatus, type WebhookEventType } from './statuses.ts';
 
 export { TERMINAL_STATUSES, type JobStatus, type WebhookEventType };
 export const isTerminalStatus = (s: JobStatus): boolean => TERMINAL_STATUSES.includes(s);

@@ -21,9 +21,9 @@ export type WebhookVerifyResult<T = WebhookPayload> = VerifiedWebhook<T> | { ok:
 
 /** What the fabric sends: the event type and the job as `GET /v1/jobs/:id` shows it. */
 export interface WebhookPayload {
-  type: import('./statuses.js').WebhookEventType;
+  type: import('./statuses.ts').WebhookEventType;
   timestamp: string;
-  data: import('./types.js').Job;
+  data: import('./types.ts').Job;
 }
 
 export interface VerifyWebhookOptions {

@@ -1,20 +1,20 @@
 /** Wires the Batch API: stores, the runner and the routes, from the API's real ports. */
 import type { RequestHandler, Router } from 'express';
-import type { RedisClient } from '../../store/redis-client.js';
-import type { Keys } from '../../protocol/keys.js';
-import type { Logger } from '../../protocol/logger.js';
-import type { TenantLimits } from '../../protocol/tenant-limits.js';
-import type { WebhookDispatcher } from '../../store/webhook-enqueue.js';
-import type { FleetView } from '../fleet/fleet-view.js';
-import type { BridgeDeps } from '../openai/job-bridge.js';
-import { BatchBudget } from './batch-budget.js';
-import { batchKeys } from './batch-keys.js';
-import { BatchRunner } from './batch-runner.js';
-import { BatchStore } from './batch-store.js';
-import { batchWebhookNotifier } from './batch-webhooks.js';
-import { FileStore } from './file-store.js';
-import { batchOptions, type BatchOptions } from './options.js';
-import { fileAndBatchRoutes, fileUploadRoutes } from './routes.js';
+import type { RedisClient } from '../../store/redis-client.ts';
+import type { Keys } from '../../protocol/keys.ts';
+import type { Logger } from '../../protocol/logger.ts';
+import type { TenantLimits } from '../../protocol/tenant-limits.ts';
+import type { WebhookDispatcher } from '../../store/webhook-enqueue.ts';
+import type { FleetView } from '../fleet/fleet-view.ts';
+import type { BridgeDeps } from '../openai/job-bridge.ts';
+import { BatchBudget } from './batch-budget.ts';
+import { batchKeys } from './batch-keys.ts';
+import { BatchRunner } from './batch-runner.ts';
+import { BatchStore } from './batch-store.ts';
+import { batchWebhookNotifier } from './batch-webhooks.ts';
+import { FileStore } from './file-store.ts';
+import { batchOptions, type BatchOptions } from './options.ts';
+import { fileAndBatchRoutes, fileUploadRoutes } from './routes.ts';
 
 export interface BatchApi {
   /** Mounted before the JSON body parser (multipart upload). */

@@ -5,19 +5,26 @@
  * completion window ends first, the lines never started get `batch_expired`, as for any batch.
  * Tenants without a budget cost nothing here.
  */
-import type { Logger } from '../../protocol/logger.js';
-import type { TenantLedger } from '../../store/tenant-ledger.js';
-import type { TenantLimits } from '../../protocol/tenant-limits.js';
+import type { Logger } from '../../protocol/logger.ts';
+import type { TenantLedger } from '../../store/tenant-ledger.ts';
+import type { TenantLimits } from '../../protocol/tenant-limits.ts';
 
 export class BatchBudget {
   /** Batches this instance holds back now (logged once per pause). */
   private readonly held = new Set<string>();
 
+  private readonly ledger: TenantLedger;
+  private readonly limits: TenantLimits;
+  private readonly log: Logger;
   constructor(
-    private readonly ledger: TenantLedger,
-    private readonly limits: TenantLimits,
-    private readonly log: Logger,
-  ) {}
+    ledger: TenantLedger,
+    limits: TenantLimits,
+    log: Logger,
+  ) {
+    this.ledger = ledger;
+    this.limits = limits;
+    this.log = log;
+  }
 
   /** True while the batch's tenant has no tokens left today: start no new line. */
   async holds(b: { id: string; tenant: string }): Promise<boolean> {

@@ -4,8 +4,8 @@
  * one hash tag: the Batch API's MULTIs and renames move data between files, batches and the
  * runners' index, so on a Redis Cluster they live in one slot.
  */
-import type { Keys } from '../../protocol/keys.js';
-import { BATCH_TAG } from '../../protocol/slot-tags.js';
+import type { Keys } from '../../protocol/keys.ts';
+import { BATCH_TAG } from '../../protocol/slot-tags.ts';
 
 export interface BatchKeys {
   /** File metadata (hash). */

@@ -3,11 +3,11 @@
  * validated with the same parsers as the online routes. Output and error lines use OpenAI's
  * format `{"id","custom_id","response":{"status_code","request_id","body"},"error"}`.
  */
-import type { JobRecord } from '../../protocol/job.js';
-import { OpenAiError, openAiErrorBody } from '../openai/errors.js';
-import { PARSERS, type OpenAiEndpoint, type OpenAiJob } from '../openai/requests.js';
-import { jobFailure, responseBody } from '../openai/responses.js';
-import type { BatchLineError } from './batch-store.js';
+import type { JobRecord } from '../../protocol/job.ts';
+import { OpenAiError, openAiErrorBody } from '../openai/errors.ts';
+import { PARSERS, type OpenAiEndpoint, type OpenAiJob } from '../openai/requests.ts';
+import { jobFailure, responseBody } from '../openai/responses.ts';
+import type { BatchLineError } from './batch-store.ts';
 
 export type ParsedLine = { customId: string; job: OpenAiJob } | { error: BatchLineError };
 

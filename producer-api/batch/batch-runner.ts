@@ -10,21 +10,21 @@
  * result is written once (BatchStore.collect).
  */
 import { randomUUID } from 'node:crypto';
-import { crossSlotPipeline, type RedisClient } from '../../store/redis-client.js';
-import { Lease } from '../../store/lease.js';
-import type { Keys } from '../../protocol/keys.js';
-import type { Logger } from '../../protocol/logger.js';
-import { isTerminal, type JobStatus } from '../../protocol/statuses.js';
-import type { FleetView } from '../fleet/fleet-view.js';
-import { HttpError } from '../http/http-error.js';
-import { submitOpenAiJob, cancelQuietly, type BridgeDeps } from '../openai/job-bridge.js';
-import type { OpenAiEndpoint } from '../openai/requests.js';
-import type { BatchBudget } from './batch-budget.js';
-import type { BatchKeys } from './batch-keys.js';
-import { customIdOf, parseLine, resultLine, stoppedLine } from './batch-lines.js';
-import { isBatchTerminal, type BatchLineError, type BatchRecord, type BatchStore, type PendingLine } from './batch-store.js';
-import { newFileId, type FileStore } from './file-store.js';
-import type { BatchOptions } from './options.js';
+import { crossSlotPipeline, type RedisClient } from '../../store/redis-client.ts';
+import { Lease } from '../../store/lease.ts';
+import type { Keys } from '../../protocol/keys.ts';
+import type { Logger } from '../../protocol/logger.ts';
+import { isTerminal, type JobStatus } from '../../protocol/statuses.ts';
+import type { FleetView } from '../fleet/fleet-view.ts';
+import { HttpError } from '../http/http-error.ts';
+import { submitOpenAiJob, cancelQuietly, type BridgeDeps } from '../openai/job-bridge.ts';
+import type { OpenAiEndpoint } from '../openai/requests.ts';
+import type { BatchBudget } from './batch-budget.ts';
+import type { BatchKeys } from './batch-keys.ts';
+import { customIdOf, parseLine, resultLine, stoppedLine } from './batch-lines.ts';
+import { isBatchTerminal, type BatchLineError, type BatchRecord, type BatchStore, type PendingLine } from './batch-store.ts';
+import { newFileId, type FileStore } from './file-store.ts';
+import type { BatchOptions } from './options.ts';
 
 export interface BatchRunnerDeps {
   redis: RedisClient;
@@ -65,10 +65,15 @@ export class BatchRunner {
   private readonly owner = randomUUID();
   private readonly driving = new Map<string, { wake: () => void; done: Promise<void> }>();
 
+  private readonly d: BatchRunnerDeps;
+  private readonly o: BatchOptions;
   constructor(
-    private readonly d: BatchRunnerDeps,
-    private readonly o: BatchOptions,
-  ) {}
+    d: BatchRunnerDeps,
+    o: BatchOptions,
+  ) {
+    this.d = d;
+    this.o = o;
+  }
 
   start(): void {
     if (this.state !== 'idle') return;

@@ -3,10 +3,10 @@
  * runner and the cancel route race on: a status transition and collecting one line's result.
  */
 import { randomUUID } from 'node:crypto';
-import type { RedisClient } from '../../store/redis-client.js';
-import { Scripts } from '../../store/scripts/registry.js';
-import { HttpError } from '../http/http-error.js';
-import type { BatchKeys } from './batch-keys.js';
+import type { RedisClient } from '../../store/redis-client.ts';
+import { Scripts } from '../../store/scripts/registry.ts';
+import { HttpError } from '../http/http-error.ts';
+import type { BatchKeys } from './batch-keys.ts';
 
 export type BatchStatus = 'validating' | 'failed' | 'in_progress' | 'finalizing' | 'completed' | 'expired' | 'cancelling' | 'cancelled';
 /** How a batch that stopped early ends: its unfinished lines get this error code. */
@@ -52,11 +52,18 @@ const int = (s: string | undefined) => (s ? Number(s) : 0);
 const sec = (ms: number) => Math.floor(ms / 1000);
 
 export class BatchStore {
+  private readonly redis: RedisClient;
+  private readonly k: BatchKeys;
+  private readonly ttlMs: number;
   constructor(
-    private readonly redis: RedisClient,
-    private readonly k: BatchKeys,
-    private readonly ttlMs: number,
-  ) {}
+    redis: RedisClient,
+    k: BatchKeys,
+    ttlMs: number,
+  ) {
+    this.redis = redis;
+    this.k = k;
+    this.ttlMs = ttlMs;
+  }
 
   async create(b: { tenant: string; endpoint: string; inputFileId: string; completionWindow: string; windowMs: number; metadata: Record<string, string> | null }): Promise<BatchRecord> {
     const id = `batch_${randomUUID().replace(/-/g, '')}`;

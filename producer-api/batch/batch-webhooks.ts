@@ -3,10 +3,10 @@
  * delivered, signed and retried by the same Standard Webhooks delivery worker as job events.
  * A batch asks for them with `metadata.webhook_url` (checked like a job's webhook URL).
  */
-import { WEBHOOK_DISPATCHER_DEFAULTS, type WebhookDelivery, type WebhookDispatcher } from '../../store/webhook-enqueue.js';
-import type { WebhookEvent } from '../../protocol/statuses.js';
-import type { Logger } from '../../protocol/logger.js';
-import { batchView, type BatchRecord } from './batch-store.js';
+import { WEBHOOK_DISPATCHER_DEFAULTS, type WebhookDelivery, type WebhookDispatcher } from '../../store/webhook-enqueue.ts';
+import type { WebhookEvent } from '../../protocol/statuses.ts';
+import type { Logger } from '../../protocol/logger.ts';
+import { batchView, type BatchRecord } from './batch-store.ts';
 
 export const BATCH_WEBHOOK_FIELD = 'webhook_url';
 

@@ -1,6 +1,6 @@
 /** The Batch API's environment variables (read by the API's config module). */
-import { envBytes, envDurationMs, envInt } from '../../protocol/env.js';
-import { BATCH_DEFAULTS, type BatchOptions } from './options.js';
+import { envBytes, envDurationMs, envInt } from '../../protocol/env.ts';
+import { BATCH_DEFAULTS, type BatchOptions } from './options.ts';
 
 export function batchOptionsFromEnv(env: Record<string, string | undefined>): Partial<BatchOptions> {
   return {

@@ -8,9 +8,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import { once } from 'node:events';
-import type { RedisClient } from '../../store/redis-client.js';
-import { HttpError } from '../http/http-error.js';
-import type { BatchKeys } from './batch-keys.js';
+import type { RedisClient } from '../../store/redis-client.ts';
+import { HttpError } from '../http/http-error.ts';
+import type { BatchKeys } from './batch-keys.ts';
 
 export type FilePurpose = 'batch' | 'batch_output';
 
@@ -37,11 +37,18 @@ const SLICE_LINES = 1000;
 export const newFileId = () => `file-${randomUUID().replace(/-/g, '')}`;
 
 export class FileStore {
+  private readonly redis: RedisClient;
+  private readonly k: BatchKeys;
+  private readonly opts: { fileTtlMs: number; maxFileBytes: number; maxFileLines: number };
   constructor(
-    private readonly redis: RedisClient,
-    private readonly k: BatchKeys,
-    private readonly opts: { fileTtlMs: number; maxFileBytes: number; maxFileLines: number },
-  ) {}
+    redis: RedisClient,
+    k: BatchKeys,
+    opts: { fileTtlMs: number; maxFileBytes: number; maxFileLines: number },
+  ) {
+    this.redis = redis;
+    this.k = k;
+    this.opts = opts;
+  }
 
   /**
    * Stores an upload line by line as it streams in. Refuses (413) once it passes the byte or

@@ -1,5 +1,5 @@
 /** The Batch API's options, defaults in one place. Durations are milliseconds. */
-import { checkBounds, type Bound } from '../../protocol/options-check.js';
+import { checkBounds, type Bound } from '../../protocol/options-check.ts';
 
 export interface BatchOptions {
   /** Largest upload (OpenAI's limit: 200 MB). */

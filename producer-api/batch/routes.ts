@@ -7,15 +7,15 @@ import busboy from 'busboy';
 import { Router, type Request, type RequestHandler } from 'express';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
-import { parseDurationMs } from '../../protocol/env.js';
-import { HttpError } from '../http/http-error.js';
-import { OpenAiError } from '../openai/errors.js';
-import { OPENAI_ENDPOINTS } from '../openai/requests.js';
-import type { BatchRunner } from './batch-runner.js';
-import { batchView, isBatchTerminal, type BatchStore } from './batch-store.js';
-import { BATCH_WEBHOOK_FIELD } from './batch-webhooks.js';
-import { fileView, type FileStore, type StoredFile } from './file-store.js';
-import type { BatchOptions } from './options.js';
+import { parseDurationMs } from '../../protocol/env.ts';
+import { HttpError } from '../http/http-error.ts';
+import { OpenAiError } from '../openai/errors.ts';
+import { OPENAI_ENDPOINTS } from '../openai/requests.ts';
+import type { BatchRunner } from './batch-runner.ts';
+import { batchView, isBatchTerminal, type BatchStore } from './batch-store.ts';
+import { BATCH_WEBHOOK_FIELD } from './batch-webhooks.ts';
+import { fileView, type FileStore, type StoredFile } from './file-store.ts';
+import type { BatchOptions } from './options.ts';
 
 /** Reads a multipart upload, handing the `file` part to `ingest` as it streams in. */
 function receiveUpload(req: Request, ingest: (content: Readable, filename: string) => Promise<StoredFile>): Promise<{ file: StoredFile | null; fields: Record<string, string> }> {

@@ -2,13 +2,13 @@
  * The API's read of the fleet: live worker heartbeats and the model catalog, cached briefly
  * so a burst of submissions costs one read, plus the pure choice of a worker for a load.
  */
-import { type OperatorHold } from '../../protocol/operator-holds.js';
-import type { RedisClient } from '../../store/redis-client.js';
-import { readFleet } from '../../store/fleet-reader.js';
-import { type Fleet } from '../../protocol/fleet.js';
-import type { Keys } from '../../protocol/keys.js';
-import { footprintOf, usableBytes } from '../../protocol/vram-rule.js';
-import type { Heartbeat } from '../../protocol/worker-state.js';
+import { type OperatorHold } from '../../protocol/operator-holds.ts';
+import type { RedisClient } from '../../store/redis-client.ts';
+import { readFleet } from '../../store/fleet-reader.ts';
+import { type Fleet } from '../../protocol/fleet.ts';
+import type { Keys } from '../../protocol/keys.ts';
+import { footprintOf, usableBytes } from '../../protocol/vram-rule.ts';
+import type { Heartbeat } from '../../protocol/worker-state.ts';
 
 export interface FleetSnapshot extends Fleet {
   readonly at: number;
@@ -20,11 +20,18 @@ export class FleetView {
   private cached: FleetSnapshot | null = null;
   private inFlight: Promise<FleetSnapshot> | null = null;
 
+  private readonly redis: RedisClient;
+  private readonly keys: Keys;
+  private readonly maxAgeMs: number;
   constructor(
-    private readonly redis: RedisClient,
-    private readonly keys: Keys,
-    private readonly maxAgeMs = 500,
-  ) {}
+    redis: RedisClient,
+    keys: Keys,
+    maxAgeMs = 500,
+  ) {
+    this.redis = redis;
+    this.keys = keys;
+    this.maxAgeMs = maxAgeMs;
+  }
 
   /** A snapshot no older than `maxAgeMs` (0 forces a fresh read). */
   async snapshot(maxAgeMs = this.maxAgeMs): Promise<FleetSnapshot> {

@@ -1,15 +1,21 @@
-import type { HttpErrorCode } from '../../protocol/error-codes.js';
-import type { SchemaRefusal } from '../../protocol/json-schema/index.js';
+import type { HttpErrorCode } from '../../protocol/error-codes.ts';
+import type { SchemaRefusal } from '../../protocol/json-schema/index.ts';
 
 /** The one HTTP error type; the final error handler turns it into `{error:{code,message}}`. */
 export class HttpError extends Error {
+  readonly status: number;
+  readonly code: HttpErrorCode;
+  readonly headers: Record<string, string>;
   constructor(
-    readonly status: number,
-    readonly code: HttpErrorCode,
+    status: number,
+    code: HttpErrorCode,
     message: string,
-    readonly headers: Record<string, string> = {},
+    headers: Record<string, string> = {},
   ) {
     super(message);
+    this.status = status;
+    this.code = code;
+    this.headers = headers;
     this.name = 'HttpError';
   }
 }
@@ -22,11 +28,13 @@ export const unavailable = (code: HttpErrorCode, message: string, retryAfterSec:
 
 /** A 400 for a response schema that cannot be enforced; wire adapters may name their own field for it. */
 export class SchemaRefusedHttpError extends HttpError {
+  readonly refusal: SchemaRefusal;
   constructor(
     message: string,
-    readonly refusal: SchemaRefusal,
+    refusal: SchemaRefusal,
   ) {
     super(400, 'invalid_request', message);
+    this.refusal = refusal;
     this.name = 'SchemaRefusedHttpError';
   }
 }

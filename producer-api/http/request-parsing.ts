@@ -1,9 +1,9 @@
 /** Turning raw request parts into validated values, with clear 4xx errors. */
 import type { ZodError } from 'zod';
-import { resolveTask, submitSchema, type SubmitBody, type Task } from '../../protocol/job.js';
-import { InvalidModelNameError, canonicalModelName } from '../../protocol/model-names.js';
-import { HttpError, badRequest } from './http-error.js';
-import { MAX_FREEFORM_BYTES, jsonBytes } from './json-limits.js';
+import { resolveTask, submitSchema, type SubmitBody, type Task } from '../../protocol/job.ts';
+import { InvalidModelNameError, canonicalModelName } from '../../protocol/model-names.ts';
+import { HttpError, badRequest } from './http-error.ts';
+import { MAX_FREEFORM_BYTES, jsonBytes } from './json-limits.ts';
 
 export function describeZodError(err: ZodError): string {
   return err.issues

@@ -3,10 +3,10 @@
  * model per interval, see protocol/arrivals.ts), off the request path. The scheduler reads
  * arrival history on its own tick, so a few milliseconds of delay change nothing it decides.
  */
-import type { RedisClient } from '../../store/redis-client.js';
-import { recordArrivals } from '../../store/arrival-store.js';
-import type { Keys } from '../../protocol/keys.js';
-import type { Logger } from '../../protocol/logger.js';
+import type { RedisClient } from '../../store/redis-client.ts';
+import { recordArrivals } from '../../store/arrival-store.ts';
+import type { Keys } from '../../protocol/keys.ts';
+import type { Logger } from '../../protocol/logger.ts';
 
 /** Longest an arrival waits before it is written. */
 const ARRIVAL_BATCH_MS = 20;
@@ -15,11 +15,18 @@ export class ArrivalBatcher {
   private pending = new Map<string, number[]>();
   private timer: NodeJS.Timeout | null = null;
 
+  private readonly redis: RedisClient;
+  private readonly keys: Keys;
+  private readonly log: Logger;
   constructor(
-    private readonly redis: RedisClient,
-    private readonly keys: Keys,
-    private readonly log: Logger,
-  ) {}
+    redis: RedisClient,
+    keys: Keys,
+    log: Logger,
+  ) {
+    this.redis = redis;
+    this.keys = keys;
+    this.log = log;
+  }
 
   record(model: string, at: number): void {
     const list = this.pending.get(model);

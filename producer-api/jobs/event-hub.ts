@@ -3,8 +3,8 @@
  * fanned out in memory to whoever waits on a job (long-polls, SSE streams, sync waits).
  * Listening costs no round trip, so a waiter can be in place before its job is even queued.
  */
-import type { RedisClient } from '../../store/redis-client.js';
-import type { Keys } from '../../protocol/keys.js';
+import type { RedisClient } from '../../store/redis-client.ts';
+import type { Keys } from '../../protocol/keys.ts';
 
 /** What a notification says: the new stream entry id and its kind. */
 export interface JobNotice {
@@ -21,10 +21,14 @@ export class EventHub {
   private readonly listeners = new Map<string, Set<Listener>>();
   private ready: Promise<unknown> | null = null;
 
+  private readonly sub: RedisClient;
+  private readonly keys: Keys;
   constructor(
-    private readonly sub: RedisClient,
-    private readonly keys: Keys,
+    sub: RedisClient,
+    keys: Keys,
   ) {
+    this.sub = sub;
+    this.keys = keys;
     sub.on('message', (_channel: string, message: string) => {
       const a = message.indexOf(' ');
       const set = this.listeners.get(message.slice(0, a));

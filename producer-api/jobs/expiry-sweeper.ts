@@ -4,11 +4,11 @@
  * Redis lease (store/lease.ts), sweeps the deadlines index (JobService.sweepExpired). Expiring is idempotent, so a
  * lost lock or an overlapping reader costs nothing but a repeated read.
  */
-import type { RedisClient } from '../../store/redis-client.js';
-import { Lease } from '../../store/lease.js';
-import type { Keys } from '../../protocol/keys.js';
-import type { Logger } from '../../protocol/logger.js';
-import type { JobService } from './job-service.js';
+import type { RedisClient } from '../../store/redis-client.ts';
+import { Lease } from '../../store/lease.ts';
+import type { Keys } from '../../protocol/keys.ts';
+import type { Logger } from '../../protocol/logger.ts';
+import type { JobService } from './job-service.ts';
 
 export interface ExpirySweeperOptions {
   /** How often to sweep (ApiOptions.expirySweepMs); 0 turns the sweeper off. */
@@ -22,10 +22,14 @@ export class ExpirySweeper {
   private running: Promise<void> | null = null;
   private readonly lock: Lease;
 
+  private readonly d: { redis: RedisClient; keys: Keys; jobs: Pick<JobService, 'sweepExpired'>; log: Logger };
+  private readonly opts: ExpirySweeperOptions;
   constructor(
-    private readonly d: { redis: RedisClient; keys: Keys; jobs: Pick<JobService, 'sweepExpired'>; log: Logger },
-    private readonly opts: ExpirySweeperOptions,
+    d: { redis: RedisClient; keys: Keys; jobs: Pick<JobService, 'sweepExpired'>; log: Logger },
+    opts: ExpirySweeperOptions,
   ) {
+    this.d = d;
+    this.opts = opts;
     this.lock = new Lease(d.redis, d.keys.expirySweepLock());
   }
 

@@ -13,11 +13,11 @@
  * notice ends the follow, and when the bus reconnects (notices may have been lost) the record is
  * looked at instead.
  */
-import type { JobRecord } from '../../protocol/job.js';
-import type { JobEvent, JobStore } from '../../store/job-store.js';
-import { isTerminal, type JobStatus } from '../../protocol/statuses.js';
-import { streamIdTextAfter } from '../../protocol/stream-ids.js';
-import type { EventHub, JobNotice } from './event-hub.js';
+import type { JobRecord } from '../../protocol/job.ts';
+import type { JobEvent, JobStore } from '../../store/job-store.ts';
+import { isTerminal, type JobStatus } from '../../protocol/statuses.ts';
+import { streamIdTextAfter } from '../../protocol/stream-ids.ts';
+import type { EventHub, JobNotice } from './event-hub.ts';
 
 /** Why a follow ended: the job's end was seen, the wait ran out, `signal` aborted, a read failed, or `stop()`. */
 export type FollowEnd = 'ended' | 'timeout' | 'aborted' | 'failed' | 'stopped';

@@ -3,29 +3,29 @@
  * `loading_model` view), cancel, retry and wait. Routes translate HTTP to these calls.
  */
 import { createHash } from 'node:crypto';
-import { waitForReplicas } from '../../store/redis-config.js';
-import { minPromptTokens } from '../../protocol/context-length.js';
-import { describeRefusal } from '../../protocol/json-schema/index.js';
-import { formatRefusal } from '../../protocol/format-policy.js';
-import { type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../../protocol/job.js';
-import type { JobStore } from '../../store/job-store.js';
-import type { Keys } from '../../protocol/keys.js';
-import type { Logger } from '../../protocol/logger.js';
-import type { RedisClient } from '../../store/redis-client.js';
-import { newJobId } from '../../protocol/slot-tags.js';
-import { UNKNOWN_LABEL, metrics } from '../settings/metrics.js';
-import { priorityBand, priorityClassOf } from '../../protocol/tenant-fairness.js';
-import { tenantLimitError } from '../tenants/limit-error.js';
-import { runningCapOf } from '../../store/tenant-slots.js';
-import { bullJobId, queueKeys } from '../../store/queue-keys.js';
-import { RETRYABLE_STATUSES, isTerminal, visibleStatus, type JobStatus } from '../../protocol/statuses.js';
-import { loadingOn, residentOn, type FleetView } from '../fleet/fleet-view.js';
-import type { ArrivalBatcher } from './arrival-batcher.js';
-import type { EventHub } from './event-hub.js';
-import { followJob, type JobFollow } from './job-follower.js';
-import { HttpError, SchemaRefusedHttpError, badRequest, conflict, notFound, unavailable } from '../http/http-error.js';
-import type { ModelQueues } from './model-queues.js';
-import type { ApiOptions } from '../settings/options.js';
+import { waitForReplicas } from '../../store/redis-config.ts';
+import { minPromptTokens } from '../../protocol/context-length.ts';
+import { describeRefusal } from '../../protocol/json-schema/index.ts';
+import { formatRefusal } from '../../protocol/format-policy.ts';
+import { type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../../protocol/job.ts';
+import type { JobStore } from '../../store/job-store.ts';
+import type { Keys } from '../../protocol/keys.ts';
+import type { Logger } from '../../protocol/logger.ts';
+import type { RedisClient } from '../../store/redis-client.ts';
+import { newJobId } from '../../protocol/slot-tags.ts';
+import { UNKNOWN_LABEL, metrics } from '../settings/metrics.ts';
+import { priorityBand, priorityClassOf } from '../../protocol/tenant-fairness.ts';
+import { tenantLimitError } from '../tenants/limit-error.ts';
+import { runningCapOf } from '../../store/tenant-slots.ts';
+import { bullJobId, queueKeys } from '../../store/queue-keys.ts';
+import { RETRYABLE_STATUSES, isTerminal, visibleStatus, type JobStatus } from '../../protocol/statuses.ts';
+import { loadingOn, residentOn, type FleetView } from '../fleet/fleet-view.ts';
+import type { ArrivalBatcher } from './arrival-batcher.ts';
+import type { EventHub } from './event-hub.ts';
+import { followJob, type JobFollow } from './job-follower.ts';
+import { HttpError, SchemaRefusedHttpError, badRequest, conflict, notFound, unavailable } from '../http/http-error.ts';
+import type { ModelQueues } from './model-queues.ts';
+import type { ApiOptions } from '../settings/options.ts';
 
 export interface JobServiceDeps {
   redis: RedisClient;
@@ -71,7 +71,10 @@ const REPLICA_SHORT_PAUSE_MS = 10_000;
 export class JobService {
   private replicasShortUntil = 0;
 
-  constructor(private readonly d: JobServiceDeps) {}
+  private readonly d: JobServiceDeps;
+  constructor(d: JobServiceDeps) {
+    this.d = d;
+  }
 
   /**
    * With `replicaAcks`, holds the answer until replicas have the new job, so a failover keeps it.

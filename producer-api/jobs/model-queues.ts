@@ -1,9 +1,9 @@
 /** BullMQ queues per model, created on first use, with the counts and positions the API reports. */
 import { Queue } from 'bullmq';
-import type { RedisClient } from '../../store/redis-client.js';
-import type { JobPayload } from '../../protocol/job.js';
-import type { Keys } from '../../protocol/keys.js';
-import { queueKeys } from '../../store/queue-keys.js';
+import type { RedisClient } from '../../store/redis-client.ts';
+import type { JobPayload } from '../../protocol/job.ts';
+import type { Keys } from '../../protocol/keys.ts';
+import { queueKeys } from '../../store/queue-keys.ts';
 
 export interface QueueCounts {
   waiting: number;
@@ -16,10 +16,15 @@ export interface QueueCounts {
 export class ModelQueues {
   private readonly queues = new Map<string, Queue<JobPayload>>();
 
+  private readonly redis: RedisClient;
+  private readonly keys: Keys;
   constructor(
-    private readonly redis: RedisClient,
-    private readonly keys: Keys,
-  ) {}
+    redis: RedisClient,
+    keys: Keys,
+  ) {
+    this.redis = redis;
+    this.keys = keys;
+  }
 
   get(model: string): Queue<JobPayload> {
     let q = this.queues.get(model);

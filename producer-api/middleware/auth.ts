@@ -5,7 +5,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
-import { HttpError } from '../http/http-error.js';
+import { HttpError } from '../http/http-error.ts';
 
 export const DEFAULT_TENANT = 'default';
 /** The tenant an admin key acts as: it sees every tenant's jobs. */

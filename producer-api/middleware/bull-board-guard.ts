@@ -5,7 +5,7 @@
  */
 import type { RequestHandler } from 'express';
 import { STATUSES } from '@bull-board/api/constants/statuses';
-import { badRequest } from '../http/http-error.js';
+import { badRequest } from '../http/http-error.ts';
 
 const KNOWN_STATUSES = new Set<string>(Object.values(STATUSES));
 const NUMERIC = new Set(['page', 'jobsPerPage', 'depth', 'maxChildren', 'from', 'to']);

@@ -1,8 +1,8 @@
 /** The final handler: every error leaves as JSON `{error:{code,message}}` with its status. */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import type { Logger } from '../../protocol/logger.js';
-import { isRedisUnavailable } from '../../store/redis-config.js';
-import { HttpError, unavailable } from '../http/http-error.js';
+import type { Logger } from '../../protocol/logger.ts';
+import { isRedisUnavailable } from '../../store/redis-config.ts';
+import { HttpError, unavailable } from '../http/http-error.ts';
 
 interface BodyParserError {
   type?: string;

@@ -1,7 +1,7 @@
 /** JSON bodies: size limit (413), content type (415), malformed JSON (400), nesting depth (400). */
 import express, { type RequestHandler } from 'express';
-import { HttpError } from '../http/http-error.js';
-import { MAX_JSON_DEPTH, deeperThan } from '../http/json-limits.js';
+import { HttpError } from '../http/http-error.ts';
+import { MAX_JSON_DEPTH, deeperThan } from '../http/json-limits.ts';
 
 /**
  * `requireContentType` is on for the fabric's own routes; the Ollama-compatible routes parse

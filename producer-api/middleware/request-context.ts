@@ -1,8 +1,8 @@
 /** Request ids (honouring `X-Request-Id`), one structured log line per request, HTTP metrics. */
 import { randomUUID } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import type { Logger } from '../../protocol/logger.js';
-import { metrics } from '../settings/metrics.js';
+import type { Logger } from '../../protocol/logger.ts';
+import { metrics } from '../settings/metrics.ts';
 
 export function requestContext(opts: { log: Logger }): RequestHandler {
   return (req, res, next) => {

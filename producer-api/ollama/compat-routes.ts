@@ -6,12 +6,12 @@
  */
 import { Router } from 'express';
 import { z } from 'zod';
-import { optionsSchema, type SubmitBody } from '../../protocol/job.js';
-import { isTerminal } from '../../protocol/statuses.js';
-import { badRequest } from '../http/http-error.js';
-import type { JobService } from '../jobs/job-service.js';
-import { describeZodError, parseModelName } from '../http/request-parsing.js';
-import { failureOf } from './failures.js';
+import { optionsSchema, type SubmitBody } from '../../protocol/job.ts';
+import { isTerminal } from '../../protocol/statuses.ts';
+import { badRequest } from '../http/http-error.ts';
+import type { JobService } from '../jobs/job-service.ts';
+import { describeZodError, parseModelName } from '../http/request-parsing.ts';
+import { failureOf } from './failures.ts';
 
 const legacyEmbedSchema = z.object({ model: z.string(), prompt: z.string().optional(), options: optionsSchema.optional(), keep_alive: z.union([z.string(), z.number()]).optional() });
 

@@ -1,6 +1,6 @@
 /** How a finished (or unfinished) job reads as an Ollama HTTP error, shared by the Ollama routes. */
-import type { JobRecord } from '../../protocol/job.js';
-import { HttpError } from '../http/http-error.js';
+import type { JobRecord } from '../../protocol/job.ts';
+import { HttpError } from '../http/http-error.ts';
 
 /** Job error codes that mean the request itself was bad. */
 const CALLER_ERRORS = new Set(['context_length_exceeded', 'invalid_request', 'model_not_found']);

@@ -1,6 +1,6 @@
 /** `/api/tags` and `/api/ps` entries in Ollama's shapes, from the cluster snapshot. */
-import type { CatalogEntry } from '../../protocol/worker-state.js';
-import type { FleetSnapshot } from '../fleet/fleet-view.js';
+import type { CatalogEntry } from '../../protocol/worker-state.ts';
+import type { FleetSnapshot } from '../fleet/fleet-view.ts';
 
 /** What the embedding models are: Ollama reports `embedding` for models with a pooling layer (BERT families). */
 const EMBEDDING_FAMILIES = new Set(['bert', 'nomic-bert', 'nomic-bert-moe', 'jina-bert-v2', 'xlm-roberta', 'new', 'gte']);

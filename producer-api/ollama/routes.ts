@@ -5,18 +5,18 @@
  */
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { chatMessageSchema, optionsSchema, type JobRecord, type SubmitBody, type Task } from '../../protocol/job.js';
-import type { JobStore } from '../../store/job-store.js';
-import { isTerminal } from '../../protocol/statuses.js';
-import type { FleetView } from '../fleet/fleet-view.js';
-import type { EventHub } from '../jobs/event-hub.js';
-import { HttpError, badRequest } from '../http/http-error.js';
-import type { JobService } from '../jobs/job-service.js';
-import { followTokens } from '../jobs/job-follower.js';
-import type { ApiOptions } from '../settings/options.js';
-import { describeZodError, parseModelName } from '../http/request-parsing.js';
-import { psEntries, showEntry, tagEntries } from './listing.js';
-import { failureOf } from './failures.js';
+import { chatMessageSchema, optionsSchema, type JobRecord, type SubmitBody, type Task } from '../../protocol/job.ts';
+import type { JobStore } from '../../store/job-store.ts';
+import { isTerminal } from '../../protocol/statuses.ts';
+import type { FleetView } from '../fleet/fleet-view.ts';
+import type { EventHub } from '../jobs/event-hub.ts';
+import { HttpError, badRequest } from '../http/http-error.ts';
+import type { JobService } from '../jobs/job-service.ts';
+import { followTokens } from '../jobs/job-follower.ts';
+import type { ApiOptions } from '../settings/options.ts';
+import { describeZodError, parseModelName } from '../http/request-parsing.ts';
+import { psEntries, showEntry, tagEntries } from './listing.ts';
+import { failureOf } from './failures.ts';
 
 const common = {
   model: z.string(),

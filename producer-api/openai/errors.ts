@@ -4,22 +4,26 @@
  * delay, and `x-should-retry` to override their default of retrying 408/409/429/5xx.
  */
 import type { ErrorRequestHandler } from 'express';
-import type { HttpErrorCode } from '../../protocol/error-codes.js';
-import type { Logger } from '../../protocol/logger.js';
-import { HttpError } from '../http/http-error.js';
-import { toHttpError } from '../middleware/error-handler.js';
+import type { HttpErrorCode } from '../../protocol/error-codes.ts';
+import type { Logger } from '../../protocol/logger.ts';
+import { HttpError } from '../http/http-error.ts';
+import { toHttpError } from '../middleware/error-handler.ts';
 
 /** An HttpError that also names the offending parameter and whether a retry can help. */
 export class OpenAiError extends HttpError {
+  readonly param: string | null;
+  readonly shouldRetry?: boolean;
   constructor(
     status: number,
     code: HttpErrorCode,
     message: string,
-    readonly param: string | null = null,
-    readonly shouldRetry?: boolean,
+    param: string | null = null,
+    shouldRetry?: boolean,
     headers: Record<string, string> = {},
   ) {
     super(status, code, message, headers);
+    this.param = param;
+    this.shouldRetry = shouldRetry;
     this.name = 'OpenAiError';
   }
 

@@ -2,14 +2,14 @@
  * The one place the OpenAI routes and the Batch API hand work to the job service: an OpenAI
  * request becomes a job like any other (its model's queue, backpressure, metrics, cancel).
  */
-import type { JobRecord, Priority, SubmitBody } from '../../protocol/job.js';
-import type { JobStore } from '../../store/job-store.js';
-import type { EventHub } from '../jobs/event-hub.js';
-import { followTokens as followJobTokens } from '../jobs/job-follower.js';
-import type { JobService, SubmitResult } from '../jobs/job-service.js';
-import { SchemaRefusedHttpError } from '../http/http-error.js';
-import { OpenAiError } from './errors.js';
-import type { OpenAiJob } from './requests.js';
+import type { JobRecord, Priority, SubmitBody } from '../../protocol/job.ts';
+import type { JobStore } from '../../store/job-store.ts';
+import type { EventHub } from '../jobs/event-hub.ts';
+import { followTokens as followJobTokens } from '../jobs/job-follower.ts';
+import type { JobService, SubmitResult } from '../jobs/job-service.ts';
+import { SchemaRefusedHttpError } from '../http/http-error.ts';
+import { OpenAiError } from './errors.ts';
+import type { OpenAiJob } from './requests.ts';
 
 export interface BridgeDeps {
   jobs: JobService;

@@ -1,9 +1,9 @@
 /** `GET /v1/models/{id}`: one model in OpenAI's shape (the list is in routes/models.ts). */
 import { Router } from 'express';
-import type { FleetView } from '../fleet/fleet-view.js';
-import type { ModelQueues } from '../jobs/model-queues.js';
-import { modelEntry } from '../routes/models.js';
-import { OpenAiError } from './errors.js';
+import type { FleetView } from '../fleet/fleet-view.ts';
+import type { ModelQueues } from '../jobs/model-queues.ts';
+import { modelEntry } from '../routes/models.ts';
+import { OpenAiError } from './errors.ts';
 
 export function openAiModelRoutes(d: { fleet: FleetView; queues: ModelQueues }): Router {
   const r = Router();

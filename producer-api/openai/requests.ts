@@ -5,9 +5,9 @@
  * Unknown fields are ignored, as OpenAI-compatible servers do (`user`, `store`, `service_tier`).
  */
 import { z } from 'zod';
-import type { ChatMessage, GenerationOptions, JobInput, Task } from '../../protocol/job.js';
-import { describeZodError, parseModelName } from '../http/request-parsing.js';
-import { OpenAiError } from './errors.js';
+import type { ChatMessage, GenerationOptions, JobInput, Task } from '../../protocol/job.ts';
+import { describeZodError, parseModelName } from '../http/request-parsing.ts';
+import { OpenAiError } from './errors.ts';
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
 const contentSchema = z.union([z.string(), z.array(z.object({ type: z.string() }).passthrough())]);

@@ -3,9 +3,9 @@
  * streaming routes and the Batch API's output lines all use these, so a batch line's `body`
  * is exactly what the same request would have answered online.
  */
-import type { JobRecord, Task } from '../../protocol/job.js';
-import { OpenAiError, openAiErrorBody } from './errors.js';
-import type { EncodingFormat } from './requests.js';
+import type { JobRecord, Task } from '../../protocol/job.ts';
+import { OpenAiError, openAiErrorBody } from './errors.ts';
+import type { EncodingFormat } from './requests.ts';
 
 /** Stands in for OpenAI's `system_fingerprint`: which server produced the answer. */
 export const SYSTEM_FINGERPRINT = 'inference-fabric';

@@ -5,11 +5,11 @@
  * a client that goes away cancels its job.
  */
 import { Router, type Response } from 'express';
-import { isTerminal } from '../../protocol/statuses.js';
-import type { ApiOptions } from '../settings/options.js';
-import { cancelQuietly, followTokens, submitOpenAiJob, type BridgeDeps } from './job-bridge.js';
-import { OPENAI_ENDPOINTS, PARSERS, type OpenAiJob } from './requests.js';
-import { jobFailure, responseBody, streamChunk, streamError, unixSeconds, usageChunk } from './responses.js';
+import { isTerminal } from '../../protocol/statuses.ts';
+import type { ApiOptions } from '../settings/options.ts';
+import { cancelQuietly, followTokens, submitOpenAiJob, type BridgeDeps } from './job-bridge.ts';
+import { OPENAI_ENDPOINTS, PARSERS, type OpenAiJob } from './requests.ts';
+import { jobFailure, responseBody, streamChunk, streamError, unixSeconds, usageChunk } from './responses.ts';
 
 export interface OpenAiRoutesDeps extends BridgeDeps {
   opts: Pick<ApiOptions, 'maxWaitMs'>;

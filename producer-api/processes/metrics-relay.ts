@@ -5,7 +5,7 @@
  */
 import cluster from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
-import { registry } from '../../protocol/metrics.js';
+import { registry } from '../../protocol/metrics.ts';
 
 export const METRICS_REQ = 'fabric:metrics-req';
 export const METRICS_RES = 'fabric:metrics-res';

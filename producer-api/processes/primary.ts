@@ -10,9 +10,9 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
-import type { Logger } from '../../protocol/logger.js';
-import { generateWebhookSecret } from '../../protocol/webhook-signing.js';
-import { METRICS_REQ, METRICS_RES, type MetricsMessage } from './metrics-relay.js';
+import type { Logger } from '../../protocol/logger.ts';
+import { generateWebhookSecret } from '../../protocol/webhook-signing.ts';
+import { METRICS_REQ, METRICS_RES, type MetricsMessage } from './metrics-relay.ts';
 /** A process that dies this soon after it started counts as failing to start. */
 const EARLY_EXIT_MS = 10_000;
 /** Early exits in a row after which the primary gives up (a configuration error, say). */

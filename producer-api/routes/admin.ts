@@ -4,9 +4,9 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
 import { Router, type RequestHandler } from 'express';
-import type { FleetView } from '../fleet/fleet-view.js';
-import type { ModelQueues } from '../jobs/model-queues.js';
-import { bullBoardGuard } from '../middleware/bull-board-guard.js';
+import type { FleetView } from '../fleet/fleet-view.ts';
+import type { ModelQueues } from '../jobs/model-queues.ts';
+import { bullBoardGuard } from '../middleware/bull-board-guard.ts';
 
 export const BULL_BOARD_PATH = '/admin/queues';
 

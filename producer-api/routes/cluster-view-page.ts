@@ -14,12 +14,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { Router, type RequestHandler } from 'express';
-import type { RedisClient } from '../../store/redis-client.js';
-import { readDecisions } from '../../store/decision-stream.js';
-import type { Keys } from '../../protocol/keys.js';
-import type { FleetView } from '../fleet/fleet-view.js';
-import type { ModelQueues } from '../jobs/model-queues.js';
-import { modelRoutes } from './models.js';
+import type { RedisClient } from '../../store/redis-client.ts';
+import { readDecisions } from '../../store/decision-stream.ts';
+import type { Keys } from '../../protocol/keys.ts';
+import type { FleetView } from '../fleet/fleet-view.ts';
+import type { ModelQueues } from '../jobs/model-queues.ts';
+import { modelRoutes } from './models.ts';
 
 export const CLUSTER_VIEW_PATH = '/admin/cluster';
 

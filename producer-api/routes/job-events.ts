@@ -4,14 +4,14 @@
  * Events: `status` ({status,...}), `token` ({text}), `progress`, and a final `result` (the job).
  */
 import { Router } from 'express';
-import { jobView } from '../../protocol/job.js';
-import type { JobEvent, JobStore } from '../../store/job-store.js';
-import { isTerminal } from '../../protocol/statuses.js';
-import type { EventHub } from '../jobs/event-hub.js';
-import { followJob } from '../jobs/job-follower.js';
-import type { JobService } from '../jobs/job-service.js';
-import { badRequest } from '../http/http-error.js';
-import { parseStreamId, streamIdAfter } from '../../protocol/stream-ids.js';
+import { jobView } from '../../protocol/job.ts';
+import type { JobEvent, JobStore } from '../../store/job-store.ts';
+import { isTerminal } from '../../protocol/statuses.ts';
+import type { EventHub } from '../jobs/event-hub.ts';
+import { followJob } from '../jobs/job-follower.ts';
+import type { JobService } from '../jobs/job-service.ts';
+import { badRequest } from '../http/http-error.ts';
+import { parseStreamId, streamIdAfter } from '../../protocol/stream-ids.ts';
 
 export function jobEventRoutes(d: { jobs: JobService; store: JobStore; hub: EventHub; keepAliveMs?: number }): Router {
   const r = Router();

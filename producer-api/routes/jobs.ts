@@ -1,12 +1,12 @@
 /** `/v1/jobs` and `/v1/run`: submit, read, long-poll, cancel, retry, and the sync wrapper. */
 import { Router, type Response } from 'express';
-import type { RedisClient } from '../../store/redis-client.js';
-import { jobView, type JobRecord } from '../../protocol/job.js';
-import type { Keys } from '../../protocol/keys.js';
-import { isTerminal, type JobStatus } from '../../protocol/statuses.js';
-import type { JobService, SubmitResult } from '../jobs/job-service.js';
-import type { ApiOptions } from '../settings/options.js';
-import { idempotencyKey, parseSubmit, preferWaitSec, queryWaitSec } from '../http/request-parsing.js';
+import type { RedisClient } from '../../store/redis-client.ts';
+import { jobView, type JobRecord } from '../../protocol/job.ts';
+import type { Keys } from '../../protocol/keys.ts';
+import { isTerminal, type JobStatus } from '../../protocol/statuses.ts';
+import type { JobService, SubmitResult } from '../jobs/job-service.ts';
+import type { ApiOptions } from '../settings/options.ts';
+import { idempotencyKey, parseSubmit, preferWaitSec, queryWaitSec } from '../http/request-parsing.ts';
 
 export interface JobRoutesDeps {
   jobs: JobService;

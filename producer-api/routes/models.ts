@@ -1,20 +1,20 @@
 /** `GET /v1/models` and the operator's `POST /v1/models/:name/load|unload`. */
 import { randomUUID } from 'node:crypto';
 import { Router, type RequestHandler } from 'express';
-import type { RedisClient } from '../../store/redis-client.js';
-import type { Keys } from '../../protocol/keys.js';
-import { sendControl } from '../../store/control-stream.js';
-import { type ControlCommand } from '../../protocol/control.js';
-import { execOrThrow } from '../../store/fleet-reader.js';
-import type { CatalogEntry } from '../../protocol/worker-state.js';
-import { footprintKey } from '../../protocol/footprints.js';
-import { parseDurationMs } from '../../protocol/env.js';
-import { holdView } from '../../protocol/operator-holds.js';
-import { setHold } from '../../store/operator-holds.js';
-import { loadingOn, pickWorkerForLoad, residentOn, type FleetSnapshot, type FleetView } from '../fleet/fleet-view.js';
-import { HttpError, notFound } from '../http/http-error.js';
-import type { ModelQueues } from '../jobs/model-queues.js';
-import { parseModelName } from '../http/request-parsing.js';
+import type { RedisClient } from '../../store/redis-client.ts';
+import type { Keys } from '../../protocol/keys.ts';
+import { sendControl } from '../../store/control-stream.ts';
+import { type ControlCommand } from '../../protocol/control.ts';
+import { execOrThrow } from '../../store/fleet-reader.ts';
+import type { CatalogEntry } from '../../protocol/worker-state.ts';
+import { footprintKey } from '../../protocol/footprints.ts';
+import { parseDurationMs } from '../../protocol/env.ts';
+import { holdView } from '../../protocol/operator-holds.ts';
+import { setHold } from '../../store/operator-holds.ts';
+import { loadingOn, pickWorkerForLoad, residentOn, type FleetSnapshot, type FleetView } from '../fleet/fleet-view.ts';
+import { HttpError, notFound } from '../http/http-error.ts';
+import type { ModelQueues } from '../jobs/model-queues.ts';
+import { parseModelName } from '../http/request-parsing.ts';
 
 export interface ModelRoutesDeps {
   fleet: FleetView;

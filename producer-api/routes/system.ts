@@ -1,12 +1,12 @@
 /** Liveness, readiness and Prometheus metrics. */
 import { Router } from 'express';
-import type { RedisClient } from '../../store/redis-client.js';
-import { registry } from '../../protocol/metrics.js';
-import { metrics } from '../settings/metrics.js';
-import { residentOn, type FleetView } from '../fleet/fleet-view.js';
-import type { ModelQueues } from '../jobs/model-queues.js';
-import { metricsAuth } from '../middleware/auth.js';
-import { isOneOfSeveralApiProcesses, metricsText } from '../processes/metrics-relay.js';
+import type { RedisClient } from '../../store/redis-client.ts';
+import { registry } from '../../protocol/metrics.ts';
+import { metrics } from '../settings/metrics.ts';
+import { residentOn, type FleetView } from '../fleet/fleet-view.ts';
+import type { ModelQueues } from '../jobs/model-queues.ts';
+import { metricsAuth } from '../middleware/auth.ts';
+import { isOneOfSeveralApiProcesses, metricsText } from '../processes/metrics-relay.ts';
 
 /**
  * `onScrape` refreshes metrics read from Redis at scrape time, `afterScrape` clears them again:

@@ -1,9 +1,9 @@
 /** The API's environment variables, read once with typed readers. */
-import { ConfigError, envBytes, envDurationMs, envInt, envString, type Env } from '../../protocol/env.js';
-import { tenantLimitsFromText } from '../../protocol/tenant-limits.js';
-import { apiOptions, type ApiOptions } from './options.js';
-import { batchOptionsFromEnv } from '../batch/config.js';
-import type { BatchOptions } from '../batch/options.js';
+import { ConfigError, envBytes, envDurationMs, envInt, envString, type Env } from '../../protocol/env.ts';
+import { tenantLimitsFromText } from '../../protocol/tenant-limits.ts';
+import { apiOptions, type ApiOptions } from './options.ts';
+import { batchOptionsFromEnv } from '../batch/config.ts';
+import type { BatchOptions } from '../batch/options.ts';
 
 export interface ApiConfig {
   port: number;

@@ -1,6 +1,6 @@
 /** The API's Prometheus metrics (on the process registry, protocol/metrics.ts). */
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { LATENCY_BUCKETS, jobsFinished, registry } from '../../protocol/metrics.js';
+import { LATENCY_BUCKETS, jobsFinished, registry } from '../../protocol/metrics.ts';
 
 /** The label value for anything not known to the fabric (an invented model name), so label sets stay bounded. */
 export const UNKNOWN_LABEL = 'unknown';

@@ -1,7 +1,7 @@
 /** The API's one options type: defaults written once, merged, validated and frozen up front. Durations are milliseconds. */
-import { checkBounds, type Bound } from '../../protocol/options-check.js';
-import { QUEUE_SETTINGS_DEFAULTS, type QueueSettings } from '../../protocol/queue-settings.js';
-import { tenantLimits, type TenantLimits } from '../../protocol/tenant-limits.js';
+import { checkBounds, type Bound } from '../../protocol/options-check.ts';
+import { QUEUE_SETTINGS_DEFAULTS, type QueueSettings } from '../../protocol/queue-settings.ts';
+import { tenantLimits, type TenantLimits } from '../../protocol/tenant-limits.ts';
 
 export interface ApiOptions {
   /** Bearer key -> tenant (FABRIC_API_KEYS). Empty: auth off (laptop mode). @defaultValue empty */

@@ -1,6 +1,6 @@
 /** The 429 a tenant gets over one of its limits; the code names the limit. */
-import type { HttpErrorCode } from '../../protocol/error-codes.js';
-import { HttpError } from '../http/http-error.js';
+import type { HttpErrorCode } from '../../protocol/error-codes.ts';
+import { HttpError } from '../http/http-error.ts';
 
 export type TenantLimitName = 'requests' | 'tokens' | 'waiting_jobs';
 

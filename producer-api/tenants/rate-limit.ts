@@ -5,10 +5,10 @@
  * `Retry-After` (the OpenAI routes add `retry-after-ms`).
  */
 import type { RequestHandler, Response } from 'express';
-import type { TenantLedger, GateResult } from '../../store/tenant-ledger.js';
-import { msToNextUtcDay } from '../../store/tenant-ledger.js';
-import type { TenantLimit, TenantLimits } from '../../protocol/tenant-limits.js';
-import { tenantLimitError } from './limit-error.js';
+import type { TenantLedger, GateResult } from '../../store/tenant-ledger.ts';
+import { msToNextUtcDay } from '../../store/tenant-ledger.ts';
+import type { TenantLimit, TenantLimits } from '../../protocol/tenant-limits.ts';
+import { tenantLimitError } from './limit-error.ts';
 
 /** POST routes that create jobs, or a batch of them (the token budget applies to them). */
 const SUBMIT_PATHS = /^\/(v1\/(jobs|run|chat\/completions|completions|embeddings|batches)|api\/(generate|chat|embed|embeddings))\/?$/;

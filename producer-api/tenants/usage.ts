@@ -6,11 +6,11 @@
  */
 import { Router } from 'express';
 import { Counter, Gauge } from 'prom-client';
-import { registry } from '../../protocol/metrics.js';
-import type { TenantLedger } from '../../store/tenant-ledger.js';
-import type { TenantLimits } from '../../protocol/tenant-limits.js';
-import { badRequest } from '../http/http-error.js';
-import { ADMIN_TENANT } from '../middleware/auth.js';
+import { registry } from '../../protocol/metrics.ts';
+import type { TenantLedger } from '../../store/tenant-ledger.ts';
+import type { TenantLimits } from '../../protocol/tenant-limits.ts';
+import { badRequest } from '../http/http-error.ts';
+import { ADMIN_TENANT } from '../middleware/auth.ts';
 
 const MAX_DAYS = 90;
 

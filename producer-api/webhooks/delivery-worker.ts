@@ -10,15 +10,15 @@
  * never lead a delivery to an address the guard did not check.
  */
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import { checkBounds } from '../../protocol/options-check.js';
-import type { RedisClient } from '../../store/redis-client.js';
+import { checkBounds } from '../../protocol/options-check.ts';
+import type { RedisClient } from '../../store/redis-client.ts';
 import { request, type Agent } from 'undici';
-import type { Keys } from '../../protocol/keys.js';
-import { createLogger, type Logger } from '../../protocol/logger.js';
-import type { WebhookEvent } from '../../protocol/statuses.js';
-import { WEBHOOK_QUEUE, type WebhookDelivery } from '../../store/webhook-enqueue.js';
-import { parseWebhookSecret, signatureHeader } from '../../protocol/webhook-signing.js';
-import { metrics } from '../settings/metrics.js';
+import type { Keys } from '../../protocol/keys.ts';
+import { createLogger, type Logger } from '../../protocol/logger.ts';
+import type { WebhookEvent } from '../../protocol/statuses.ts';
+import { WEBHOOK_QUEUE, type WebhookDelivery } from '../../store/webhook-enqueue.ts';
+import { parseWebhookSecret, signatureHeader } from '../../protocol/webhook-signing.ts';
+import { metrics } from '../settings/metrics.ts';
 import {
   EMPTY_ALLOW_LIST,
   checkWebhookUrl,
@@ -27,7 +27,7 @@ import {
   systemLookup,
   type AllowList,
   type LookupFn,
-} from './ssrf-guard.js';
+} from './ssrf-guard.ts';
 
 export interface WebhookDeliveryWorkerOptions {
   connection: RedisClient;

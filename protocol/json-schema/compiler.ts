@@ -12,14 +12,14 @@
  * - `oneOf` is enforced when its branches cannot both match (distinct types, constants or a
  *   discriminating property); overlapping branches are refused.
  */
-import { alt, jsonBasics, jsonLit, lit, MAX_COUNT, repeat, RuleSet, type JsonBasics } from './gbnf.js';
-import { hasConstraintsBesides, IGNORED, JSON_TYPES, unsupportedReason, type JsonType } from './keywords.js';
-import { grammarFault } from './gbnf-check.js';
-import { integerGrammar, numberGrammar } from './numbers.js';
-import { checkDisjoint } from './one-of.js';
-import { childPath, refuse, SchemaRefusedError, type SchemaRefusal } from './refusal.js';
-import { isSchemaObject, mergeAllOf, resolveRef, type Schema } from './resolve.js';
-import { stringGrammar } from './strings.js';
+import { alt, jsonBasics, jsonLit, lit, MAX_COUNT, repeat, RuleSet, type JsonBasics } from './gbnf.ts';
+import { hasConstraintsBesides, IGNORED, JSON_TYPES, unsupportedReason, type JsonType } from './keywords.ts';
+import { grammarFault } from './gbnf-check.ts';
+import { integerGrammar, numberGrammar } from './numbers.ts';
+import { checkDisjoint } from './one-of.ts';
+import { childPath, refuse, SchemaRefusedError, type SchemaRefusal } from './refusal.ts';
+import { isSchemaObject, mergeAllOf, resolveRef, type Schema } from './resolve.ts';
+import { stringGrammar } from './strings.ts';
 
 /** Most rules one grammar may have before the schema is refused as too large. */
 const MAX_RULES = 5000;
@@ -46,7 +46,10 @@ class Compiler {
   /** References entered since the last character written, innermost last. */
   private leftRefs: string[] = [];
 
-  constructor(private readonly root: unknown) {}
+  private readonly root: unknown;
+  constructor(root: unknown) {
+    this.root = root;
+  }
 
   /** GBNF expression for the values `schema` (found at `path`) accepts. */
   compile(schema: unknown, path: string): string {

@@ -4,7 +4,7 @@
  * entered it would write until the token limit), and no rule reaches itself before writing a
  * character (left recursion, which llama.cpp refuses to parse).
  */
-import { parseGbnf, type GbnfNode } from './gbnf-parse.js';
+import { parseGbnf, type GbnfNode } from './gbnf-parse.ts';
 
 function children(n: GbnfNode): GbnfNode[] {
   return n.k === 'seq' ? n.items : n.k === 'alt' ? n.options : n.k === 'rep' ? [n.node] : [];

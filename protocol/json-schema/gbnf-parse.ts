@@ -14,7 +14,10 @@ export type GbnfNode =
 class Parser {
   private i = 0;
 
-  constructor(private readonly s: string) {}
+  private readonly s: string;
+  constructor(s: string) {
+    this.s = s;
+  }
 
   private ws(): void {
     while (this.s[this.i] === ' ' || this.s[this.i] === '\t') this.i++;

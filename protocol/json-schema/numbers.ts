@@ -4,8 +4,8 @@
  * so every spelling lies within the bounds; bounds must be integers. Neither ever emits an
  * exponent, and unbounded sides stop at `MAX_INT_DIGITS` digits (a subset of what is valid).
  */
-import { MAX_FRACTION_DIGITS, MAX_INT_DIGITS, lit } from './gbnf.js';
-import { refuse } from './refusal.js';
+import { MAX_FRACTION_DIGITS, MAX_INT_DIGITS, lit } from './gbnf.ts';
+import { refuse } from './refusal.ts';
 
 type Schema = Record<string, unknown>;
 

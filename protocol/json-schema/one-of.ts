@@ -4,9 +4,9 @@
  * constants, or objects told apart by a required property with distinct constant values (the
  * discriminated unions zod and Pydantic emit). Anything else is refused.
  */
-import { JSON_TYPES } from './keywords.js';
-import { refuse } from './refusal.js';
-import { isSchemaObject, mergeAllOf, resolveRef, type Schema } from './resolve.js';
+import { JSON_TYPES } from './keywords.ts';
+import { refuse } from './refusal.ts';
+import { isSchemaObject, mergeAllOf, resolveRef, type Schema } from './resolve.ts';
 
 /** The branch with `$ref`s followed and `allOf` merged, as far as it can be done cheaply. */
 function settle(root: unknown, branch: unknown, path: string): Schema | null {

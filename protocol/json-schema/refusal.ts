@@ -14,8 +14,10 @@ export interface SchemaRefusal {
 
 /** Thrown inside the compiler and caught at its entry point; callers only see `SchemaRefusal`. */
 export class SchemaRefusedError extends Error {
-  constructor(readonly refusal: SchemaRefusal) {
+  readonly refusal: SchemaRefusal;
+  constructor(refusal: SchemaRefusal) {
     super(describeRefusal(refusal));
+    this.refusal = refusal;
     this.name = 'SchemaRefusedError';
   }
 }

@@ -9,8 +9,8 @@
  * valid. Characters JSON must escape (`"`, `\`, controls) are emitted escaped where a pattern
  * names them literally; classes and `.` never produce them (a subset again).
  */
-import { charClass, lit, repeat, type CodeRange } from './gbnf.js';
-import { refuse } from './refusal.js';
+import { charClass, lit, repeat, type CodeRange } from './gbnf.ts';
+import { refuse } from './refusal.ts';
 
 /** Largest repetition count the grammars spell out. */
 export const MAX_REPEAT = 1000;
@@ -53,10 +53,15 @@ function classExpr(set: ClassSet): string {
 class RegexParser {
   private i = 0;
 
+  private readonly src: string;
+  private readonly path: string;
   constructor(
-    private readonly src: string,
-    private readonly path: string,
-  ) {}
+    src: string,
+    path: string,
+  ) {
+    this.src = src;
+    this.path = path;
+  }
 
   private fail(message: string): never {
     return refuse('pattern', this.path, `${message} (in /${this.src}/)`);

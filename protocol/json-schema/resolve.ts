@@ -2,8 +2,8 @@
  * `$ref` resolution (JSON pointers within the schema: `#`, `#/$defs/x`, `#/definitions/x`,
  * `#/properties/a`...) and `allOf` merging into one schema with the same meaning.
  */
-import { IGNORED } from './keywords.js';
-import { refuse } from './refusal.js';
+import { IGNORED } from './keywords.ts';
+import { refuse } from './refusal.ts';
 
 export type Schema = Record<string, unknown>;
 

@@ -3,9 +3,9 @@
  * grammar is a subset of what the format's validators (ajv-formats, zod, Pydantic) accept: dates
  * without 29 February, times in UTC (`Z`), RFC 4122 UUIDs, plain addresses, https URLs.
  */
-import { MAX_COUNT, repeat, type JsonBasics } from './gbnf.js';
-import { patternGrammar } from './regex.js';
-import { refuse } from './refusal.js';
+import { MAX_COUNT, repeat, type JsonBasics } from './gbnf.ts';
+import { patternGrammar } from './regex.ts';
+import { refuse } from './refusal.ts';
 
 type Schema = Record<string, unknown>;
 

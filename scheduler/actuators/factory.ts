@@ -1,9 +1,9 @@
 /** Builds the configured scale actuator: the one place the real ones are wired. */
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { Logger } from '../../protocol/logger.js';
-import { LogScaleActuator, type ScaleActuator, type WorkerLimits } from './scale-actuator.js';
-import { kubernetesScaleActuator, type KubernetesActuatorOptions } from './kubernetes.js';
-import { metricScaleActuator, type DesiredScale } from './metric.js';
+import type { Logger } from '../../protocol/logger.ts';
+import { LogScaleActuator, type ScaleActuator, type WorkerLimits } from './scale-actuator.ts';
+import { kubernetesScaleActuator, type KubernetesActuatorOptions } from './kubernetes.ts';
+import { metricScaleActuator, type DesiredScale } from './metric.ts';
 
 export type ScaleActuatorKind = 'log' | 'kubernetes' | 'metric';
 export const SCALE_ACTUATOR_KINDS: readonly ScaleActuatorKind[] = ['log', 'kubernetes', 'metric'];

@@ -8,9 +8,9 @@
  * on `pods` in the namespace; in-cluster credentials by default.
  */
 import { ApiException, AppsV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { ConfigError } from '../../protocol/env.js';
-import type { Logger } from '../../protocol/logger.js';
-import { clampWorkers, desiredWorkersGauge, ScaleActuatorError, workerLimits, type ScaleActuator, type ScaleTarget, type WorkerLimits } from './scale-actuator.js';
+import { ConfigError } from '../../protocol/env.ts';
+import type { Logger } from '../../protocol/logger.ts';
+import { clampWorkers, desiredWorkersGauge, ScaleActuatorError, workerLimits, type ScaleActuator, type ScaleTarget, type WorkerLimits } from './scale-actuator.ts';
 
 export interface KubernetesActuatorOptions extends WorkerLimits {
   namespace: string;
@@ -131,11 +131,18 @@ function statusMessage(body: unknown): string | undefined {
 }
 
 export class KubernetesScaleActuator implements ScaleActuator {
+  readonly options: KubernetesActuatorOptions;
+  private readonly scale: ScaleSubresource;
+  private readonly log: Logger;
   constructor(
-    readonly options: KubernetesActuatorOptions,
-    private readonly scale: ScaleSubresource,
-    private readonly log: Logger,
-  ) {}
+    options: KubernetesActuatorOptions,
+    scale: ScaleSubresource,
+    log: Logger,
+  ) {
+    this.options = options;
+    this.scale = scale;
+    this.log = log;
+  }
 
   /**
    * Sets the Deployment (the pool's, with `scale.pool`) to the clamped count unless it is already

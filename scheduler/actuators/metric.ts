@@ -9,8 +9,8 @@
  * null (the HTTP endpoint answers 503), so a restarted scheduler never tells the autoscaler
  * to shrink the pool to a default.
  */
-import { clampWorkers, desiredWorkersGauge, workerLimits, type ScaleActuator, type WorkerLimits } from './scale-actuator.js';
-import type { Logger } from '../../protocol/logger.js';
+import { clampWorkers, desiredWorkersGauge, workerLimits, type ScaleActuator, type WorkerLimits } from './scale-actuator.ts';
+import type { Logger } from '../../protocol/logger.ts';
 
 export type MetricActuatorOptions = WorkerLimits;
 
@@ -29,11 +29,18 @@ export interface DesiredScale {
 export class MetricScaleActuator implements ScaleActuator {
   private state: DesiredScale | null = null;
 
+  readonly options: MetricActuatorOptions;
+  private readonly log: Logger;
+  private readonly clock: () => number;
   constructor(
-    readonly options: MetricActuatorOptions,
-    private readonly log: Logger,
-    private readonly clock: () => number = Date.now,
-  ) {}
+    options: MetricActuatorOptions,
+    log: Logger,
+    clock: () => number = Date.now,
+  ) {
+    this.options = options;
+    this.log = log;
+    this.clock = clock;
+  }
 
   /** Records the clamped count; never fails. */
   async apply(desiredWorkers: number, reason: string): Promise<void> {

@@ -4,10 +4,10 @@
  * whether a retry can help. Actuators: log (default), kubernetes, metric (`./actuators/`).
  */
 import { Gauge } from 'prom-client';
-import { ConfigError } from '../../protocol/env.js';
-import { checkBounds } from '../../protocol/options-check.js';
-import type { Logger } from '../../protocol/logger.js';
-import { registry } from '../../protocol/metrics.js';
+import { ConfigError } from '../../protocol/env.ts';
+import { checkBounds } from '../../protocol/options-check.ts';
+import type { Logger } from '../../protocol/logger.ts';
+import { registry } from '../../protocol/metrics.ts';
 
 export interface ScaleActuator {
   /**
@@ -67,14 +67,20 @@ export type ScaleErrorCode = 'unauthorized' | 'forbidden' | 'not_found' | 'confl
 
 /** An actuator failure; `retryable` says whether the same call may succeed later unchanged. */
 export class ScaleActuatorError extends Error {
+  readonly code: ScaleErrorCode;
+  readonly retryable: boolean;
+  readonly status?: number;
   constructor(
-    readonly code: ScaleErrorCode,
+    code: ScaleErrorCode,
     message: string,
-    readonly retryable: boolean,
-    readonly status?: number,
+    retryable: boolean,
+    status?: number,
     options?: { cause?: unknown },
   ) {
     super(message, options);
+    this.code = code;
+    this.retryable = retryable;
+    this.status = status;
     this.name = 'ScaleActuatorError';
   }
 }
@@ -83,11 +89,18 @@ export class ScaleActuatorError extends Error {
 export class LogScaleActuator implements ScaleActuator {
   private last: { desiredWorkers: number; reason: string; pool: string; at: number } | null = null;
 
+  private readonly log: Logger;
+  private readonly repeatMs: number;
+  private readonly clock: () => number;
   constructor(
-    private readonly log: Logger,
-    private readonly repeatMs = 60_000,
-    private readonly clock: () => number = Date.now,
-  ) {}
+    log: Logger,
+    repeatMs = 60_000,
+    clock: () => number = Date.now,
+  ) {
+    this.log = log;
+    this.repeatMs = repeatMs;
+    this.clock = clock;
+  }
 
   async apply(desiredWorkers: number, reason: string, target: ScaleTarget = {}): Promise<void> {
     const pool = target.pool ?? '';

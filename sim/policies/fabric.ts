@@ -10,13 +10,13 @@
  * replica going idle or a load landing. Actions map one to one: load, unload, scale (per pool);
  * a drain unloads everything on the worker and marks it `draining`; a release removes it.
  */
-import { arrivalStatsAt, nextArrivalRecord, type ArrivalRecord, type ArrivalStats } from '../../protocol/arrivals.js';
-import { footprintKey } from '../../protocol/footprints.js';
-import type { CatalogEntry, GpuInfo, Heartbeat, ResidentModelInfo } from '../../protocol/worker-state.js';
-import { decide, type Action } from '../../scheduler/decide.js';
-import { schedulerPolicy, type SchedulerPolicy, type SchedulerPolicyInput, type WorkerPoolSpec } from '../../scheduler/policy.js';
-import type { QueueDepth, Snapshot } from '../../scheduler/snapshot.js';
-import { coldQueuedModels, hasReplica, type GpuView, type SimAction, type SimPolicy, type SimView } from '../policy.js';
+import { arrivalStatsAt, nextArrivalRecord, type ArrivalRecord, type ArrivalStats } from '../../protocol/arrivals.ts';
+import { footprintKey } from '../../protocol/footprints.ts';
+import type { CatalogEntry, GpuInfo, Heartbeat, ResidentModelInfo } from '../../protocol/worker-state.ts';
+import { decide, type Action } from '../../scheduler/decide.ts';
+import { schedulerPolicy, type SchedulerPolicy, type SchedulerPolicyInput, type WorkerPoolSpec } from '../../scheduler/policy.ts';
+import type { QueueDepth, Snapshot } from '../../scheduler/snapshot.ts';
+import { coldQueuedModels, hasReplica, type GpuView, type SimAction, type SimPolicy, type SimView } from '../policy.ts';
 
 export const SIM_ENGINE = 'sim';
 

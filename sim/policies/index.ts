@@ -1,13 +1,13 @@
 /** The policies the simulator knows, by the name `--policies` uses. */
-import type { SimPolicy } from '../policy.js';
-import type { TraceRequest } from '../trace.js';
-import { fabricPolicy, type FabricPolicyOptions } from './fabric.js';
-import { keepalive0Policy } from './keepalive0.js';
-import { keepforeverPolicy } from './keepforever.js';
-import { lruAffinityPolicy } from './lru-affinity.js';
-import { ollamaPolicy } from './ollama.js';
-import { oraclePolicy } from './oracle.js';
-import { seedGatewayPolicy } from './seed-gateway.js';
+import type { SimPolicy } from '../policy.ts';
+import type { TraceRequest } from '../trace.ts';
+import { fabricPolicy, type FabricPolicyOptions } from './fabric.ts';
+import { keepalive0Policy } from './keepalive0.ts';
+import { keepforeverPolicy } from './keepforever.ts';
+import { lruAffinityPolicy } from './lru-affinity.ts';
+import { ollamaPolicy } from './ollama.ts';
+import { oraclePolicy } from './oracle.ts';
+import { seedGatewayPolicy } from './seed-gateway.ts';
 
 export const POLICY_NAMES = ['fabric', 'ollama', 'keepalive0', 'keepforever', 'lru-affinity', 'seed-gateway', 'oracle'] as const;
 export type PolicyName = (typeof POLICY_NAMES)[number];

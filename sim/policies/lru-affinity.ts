@@ -6,8 +6,8 @@
  * backlog exceeds two replicas' worth of slots gets another replica where one fits without
  * eviction (Ray's autoscaling on ongoing requests).
  */
-import { coldQueuedModels, replicasOf, type SimPolicy, type SimView } from '../policy.js';
-import { footprint, Planner } from './planner.js';
+import { coldQueuedModels, replicasOf, type SimPolicy, type SimView } from '../policy.ts';
+import { footprint, Planner } from './planner.ts';
 
 export function lruAffinityPolicy(): SimPolicy {
   function step(view: SimView) {

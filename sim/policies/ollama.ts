@@ -9,8 +9,8 @@
  * - Queue cap 512 (OLLAMA_MAX_QUEUE): further arrivals are rejected at once.
  * - One replica per model (Ollama never runs a model twice).
  */
-import { coldQueuedModels, type GpuView, type ReplicaView, type SimPolicy, type SimView } from '../policy.js';
-import { footprint, Planner } from './planner.js';
+import { coldQueuedModels, type GpuView, type ReplicaView, type SimPolicy, type SimView } from '../policy.ts';
+import { footprint, Planner } from './planner.ts';
 
 export interface OllamaOptions {
   readonly keepAliveMs: number;

@@ -4,9 +4,9 @@
  * again first), on the GPU where the soonest-needed victim is needed latest. It never unloads
  * otherwise and never scales: a bound on cold loads for a fixed pool, not a competitor.
  */
-import { coldQueuedModels, type ReplicaView, type SimPolicy, type SimView } from '../policy.js';
-import type { TraceRequest } from '../trace.js';
-import { footprint, Planner } from './planner.js';
+import { coldQueuedModels, type ReplicaView, type SimPolicy, type SimView } from '../policy.ts';
+import type { TraceRequest } from '../trace.ts';
+import { footprint, Planner } from './planner.ts';
 
 export function oraclePolicy(trace: readonly TraceRequest[]): SimPolicy {
   const arrivals = new Map<string, number[]>();

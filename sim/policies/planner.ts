@@ -3,7 +3,7 @@
  * (bytes freed by unloads, bytes taken by loads, replicas chosen as victims) so one step never
  * double-books memory or evicts a replica twice. It only builds actions; the engine applies them.
  */
-import { freeBytes, isIdle, runningGpus, type GpuView, type ReplicaView, type SimAction, type SimView } from '../policy.js';
+import { freeBytes, isIdle, runningGpus, type GpuView, type ReplicaView, type SimAction, type SimView } from '../policy.ts';
 
 export class Planner {
   readonly actions: SimAction[] = [];
@@ -12,7 +12,10 @@ export class Planner {
   private readonly loadingOn = new Set<string>();
   private readonly placed = new Set<string>();
 
-  constructor(readonly view: SimView) {}
+  readonly view: SimView;
+  constructor(view: SimView) {
+    this.view = view;
+  }
 
   /** Free bytes on `g` after this step's unloads and loads. */
   free(g: GpuView): number {

@@ -3,8 +3,8 @@
  * file and KEYS count, the constants filled into them, and the argument and reply types of the
  * registry's methods (registry.ts).
  */
-import { TERMINAL_STATUSES } from '../../protocol/statuses.js';
-import { loadLua } from './loader.js';
+import { TERMINAL_STATUSES } from '../../protocol/statuses.ts';
+import { loadLua } from './loader.ts';
 
 /** Tokens up to this size ride on their bus message; longer ones are read from the stream. */
 export const BUS_TOKEN_MAX_BYTES = 4096;

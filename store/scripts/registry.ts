@@ -19,10 +19,10 @@ import {
   type JobTransitionReply,
   type ScriptName,
   type TransitionKeys,
-} from './definitions.js';
+} from './definitions.ts';
 
-export { ADMISSION_TTL_MS, BUS_TOKEN_MAX_BYTES, scriptSources } from './definitions.js';
-export type { AdmissionArgs, AdmitReply, GateReply, JobCreateReply, JobTransitionReply, TransitionKeys } from './definitions.js';
+export { ADMISSION_TTL_MS, BUS_TOKEN_MAX_BYTES, scriptSources } from './definitions.ts';
+export type { AdmissionArgs, AdmitReply, GateReply, JobCreateReply, JobTransitionReply, TransitionKeys } from './definitions.ts';
 
 /** What the registry needs of a client: ioredis' `defineCommand` (a `Redis` or a `Cluster`). */
 export interface ScriptHost {
@@ -39,7 +39,9 @@ export class Scripts {
     return s;
   }
 
-  private constructor(private readonly redis: ScriptHost) {
+  private readonly redis: ScriptHost;
+  private constructor(redis: ScriptHost) {
+    this.redis = redis;
     for (const [name, lua] of scriptSources()) {
       const numberOfKeys = SCRIPTS[name][2];
       redis.defineCommand(SCRIPTS[name][0], numberOfKeys === null ? { lua } : { numberOfKeys, lua });

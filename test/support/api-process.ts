@@ -4,8 +4,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { generateWebhookSecret } from '../../protocol/webhook-signing.js';
-import { redisUrl } from './redis.js';
+import { generateWebhookSecret } from '../../protocol/webhook-signing.ts';
+import { redisUrl } from './redis.ts';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -38,7 +38,7 @@ export async function apiProcess(prefix: string, env: Record<string, string> = {
       return child !== null && child.exitCode === null && child.signalCode === null;
     },
     async start() {
-      child = spawn(process.execPath, ['--import', 'tsx', 'producer-api/main.ts'], {
+      child = spawn(process.execPath, ['producer-api/main.ts'], {
         env: { ...process.env, REDIS_URL: redisUrl(), FABRIC_PREFIX: prefix, PORT: String(port), HOST: '127.0.0.1', FABRIC_WEBHOOK_SECRET: secret, LOG_LEVEL: 'error', ...env },
         stdio: ['ignore', 'inherit', 'inherit'],
       });

@@ -5,22 +5,22 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
-import type { RedisClient } from '../../store/redis-client.js';
-import { createApi, type Api } from '../../producer-api/app.js';
-import type { BatchOptions } from '../../producer-api/batch/options.js';
-import { apiOptions, type ApiOptions } from '../../producer-api/settings/options.js';
-import { WebhookDeliveryWorker } from '../../producer-api/webhooks/delivery-worker.js';
-import { parseAllowList } from '../../producer-api/webhooks/ssrf-guard.js';
-import { JobStore } from '../../store/job-store.js';
-import type { Keys } from '../../protocol/keys.js';
-import { createLogger } from '../../protocol/logger.js';
-import { createStatusNotifier } from '../../store/status-notifier.js';
-import { WebhookDispatcher } from '../../store/webhook-enqueue.js';
-import type { Engine } from '../../worker/engines/port/engine.js';
-import { FakeEngine, type FakeEngineOptions } from '../../worker/engines/fake-engine.js';
-import { workerOptions, type WorkerNodeOptions } from '../../worker/options.js';
-import { WorkerNode, type WorkerNodeDeps } from '../../worker/worker-node.js';
-import { redisUrl, testKeys } from './redis.js';
+import type { RedisClient } from '../../store/redis-client.ts';
+import { createApi, type Api } from '../../producer-api/app.ts';
+import type { BatchOptions } from '../../producer-api/batch/options.ts';
+import { apiOptions, type ApiOptions } from '../../producer-api/settings/options.ts';
+import { WebhookDeliveryWorker } from '../../producer-api/webhooks/delivery-worker.ts';
+import { parseAllowList } from '../../producer-api/webhooks/ssrf-guard.ts';
+import { JobStore } from '../../store/job-store.ts';
+import type { Keys } from '../../protocol/keys.ts';
+import { createLogger } from '../../protocol/logger.ts';
+import { createStatusNotifier } from '../../store/status-notifier.ts';
+import { WebhookDispatcher } from '../../store/webhook-enqueue.ts';
+import type { Engine } from '../../worker/engines/port/engine.ts';
+import { FakeEngine, type FakeEngineOptions } from '../../worker/engines/fake-engine.ts';
+import { workerOptions, type WorkerNodeOptions } from '../../worker/options.ts';
+import { WorkerNode, type WorkerNodeDeps } from '../../worker/worker-node.ts';
+import { redisUrl, testKeys } from './redis.ts';
 
 export const log = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
 

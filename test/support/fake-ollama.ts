@@ -73,7 +73,12 @@ const words = (text: string) => text.split(/\s+/).filter(Boolean).length;
 /** Writes NDJSON lines as the knob says: straddling writes, or one burst at the end. */
 class LineWriter {
   private carry = Buffer.alloc(0);
-  constructor(private readonly res: ServerResponse, private readonly chunking: 'split' | 'burst') {}
+  private readonly res: ServerResponse;
+  private readonly chunking: 'split' | 'burst';
+  constructor(res: ServerResponse, chunking: 'split' | 'burst') {
+    this.res = res;
+    this.chunking = chunking;
+  }
 
   line(obj: unknown): void {
     const bytes = Buffer.from(`${JSON.stringify(obj)}\n`);

@@ -2,7 +2,7 @@
  * A generated corpus of hostile requests across every route of the API, for the fuzz test.
  * Deterministic for a seed. Grow it with the API: each new route or field gets its own mutations.
  */
-import { prng } from '../../sim/generate.js';
+import { prng } from '../../sim/generate.ts';
 
 export interface FuzzRequest {
   method: string;

@@ -3,7 +3,7 @@
  * whether a whole string is in its language (set-of-end-positions matching; no left recursion)
  * and draws random strings from it. The tree comes from the compiler's own GBNF reader.
  */
-import { parseGbnf, type GbnfNode } from '../../protocol/json-schema/gbnf-parse.js';
+import { parseGbnf, type GbnfNode } from '../../protocol/json-schema/gbnf-parse.ts';
 
 type Node = GbnfNode;
 const parseRules = parseGbnf;

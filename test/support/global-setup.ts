@@ -1,6 +1,6 @@
 /** Vitest global setup: one private Redis for the whole run, handed to tests as `redisUrl`. */
 import type { TestProject } from 'vitest/node';
-import { startRedisServer, type PrivateRedisServer } from '../../bin/redis-server.js';
+import { startRedisServer, type PrivateRedisServer } from '../../bin/redis-server.ts';
 
 let redis: PrivateRedisServer | undefined;
 

@@ -1,6 +1,6 @@
 /** Builders for heartbeats and resident models in scheduler tests (pure snapshots and Redis). */
-import { DEFAULT_VRAM_HEADROOM } from '../../protocol/vram-rule.js';
-import type { Heartbeat, ResidentModelInfo } from '../../protocol/worker-state.js';
+import { DEFAULT_VRAM_HEADROOM } from '../../protocol/vram-rule.ts';
+import type { Heartbeat, ResidentModelInfo } from '../../protocol/worker-state.ts';
 
 /** A running, healthy worker of the fake engine with `capacityBytes`; `o` overrides any field. */
 export function heartbeatOf(workerId: string, capacityBytes: number, now: number, o: Partial<Heartbeat> = {}): Heartbeat {

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 
 /** Starts `entry` (e.g. producer-api/main.ts) with `env` over the test's environment. */
 export function spawnEntry(entry: string, env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', entry], { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, [entry], { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /** Resolves with the exit code (and the output) once `child` exits. */

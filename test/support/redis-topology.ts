@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { freePort } from '../../bin/redis-server.js';
+import { freePort } from '../../bin/redis-server.ts';
 
 export interface RedisProcess {
   readonly port: number;

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
 import { Redis } from 'ioredis';
-import { createKeys, type Keys } from '../../protocol/keys.js';
+import { createKeys, type Keys } from '../../protocol/keys.ts';
 
 export function redisUrl(): string {
   return inject('redisUrl');

@@ -2,11 +2,11 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
-import { createApi } from '../../producer-api/app.js';
-import type { ApiOptions } from '../../producer-api/settings/options.js';
-import type { Keys } from '../../protocol/keys.js';
-import { log } from './fabric.js';
-import { redisUrl } from './redis.js';
+import { createApi } from '../../producer-api/app.ts';
+import type { ApiOptions } from '../../producer-api/settings/options.ts';
+import type { Keys } from '../../protocol/keys.ts';
+import { log } from './fabric.ts';
+import { redisUrl } from './redis.ts';
 
 export async function startSecondApi(opts: ApiOptions, keys: Keys): Promise<{ url: string; close(): Promise<void> }> {
   const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });

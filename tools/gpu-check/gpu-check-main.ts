@@ -7,7 +7,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { parseBytes } from '../../protocol/env.js';
+import { parseBytes } from '../../protocol/env.ts';
 import {
   DEFAULT_TOLERANCE,
   checkAllocation,
@@ -19,10 +19,10 @@ import {
   processRow,
   type CheckRow,
   type SmiMemory,
-} from './gpu-check.js';
-import type { GpuSnapshot } from '../../worker/gpu/gpu-snapshot.js';
-import { execFileText, readNvidiaSmi } from '../../worker/gpu/nvidia-smi.js';
-import { DEFAULT_NVML_LIBRARY, openNvml, type Nvml } from '../../worker/gpu/nvml.js';
+} from './gpu-check.ts';
+import type { GpuSnapshot } from '../../worker/gpu/gpu-snapshot.ts';
+import { execFileText, readNvidiaSmi } from '../../worker/gpu/nvidia-smi.ts';
+import { DEFAULT_NVML_LIBRARY, openNvml, type Nvml } from '../../worker/gpu/nvml.ts';
 
 interface CheckOptions {
   bytes: number;

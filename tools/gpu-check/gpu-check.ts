@@ -2,7 +2,7 @@
  * The GPU check's verdicts, pure: NVML against nvidia-smi, and NVML's view of a known
  * allocation made by another process. The I/O lives in gpu-check-main.ts.
  */
-import type { GpuSnapshot } from '../../worker/gpu/gpu-snapshot.js';
+import type { GpuSnapshot } from '../../worker/gpu/gpu-snapshot.ts';
 
 export const MiB = 1024 * 1024;
 

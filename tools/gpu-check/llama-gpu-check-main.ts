@@ -29,13 +29,13 @@ import { writeFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { getLlama, LlamaLogLevel } from 'node-llama-cpp';
 import { pino } from 'pino';
-import type { EngineCapacity } from '../../worker/engines/port/engine.js';
-import { llamaGpuRequest, type LlamaGpuRequest } from '../../worker/engines/llama-cpp/gpu-backend.js';
-import { LlamaCppEngine } from '../../worker/engines/llama-cpp/llama-cpp-engine.js';
-import { cudaBackendPath, cudaFit, nvmlCudaFacts, readFatbin } from '../../worker/gpu/cuda-backend.js';
-import { createGpuReader, type GpuReader } from '../../worker/gpu/gpu-reader.js';
-import * as check from './llama-gpu-check.js';
-import type { Backend, LlamaGpuCheckOptions, Report } from './llama-gpu-check.js';
+import type { EngineCapacity } from '../../worker/engines/port/engine.ts';
+import { llamaGpuRequest, type LlamaGpuRequest } from '../../worker/engines/llama-cpp/gpu-backend.ts';
+import { LlamaCppEngine } from '../../worker/engines/llama-cpp/llama-cpp-engine.ts';
+import { cudaBackendPath, cudaFit, nvmlCudaFacts, readFatbin } from '../../worker/gpu/cuda-backend.ts';
+import { createGpuReader, type GpuReader } from '../../worker/gpu/gpu-reader.ts';
+import * as check from './llama-gpu-check.ts';
+import type { Backend, LlamaGpuCheckOptions, Report } from './llama-gpu-check.ts';
 
 const CHILD_ENV = 'LLAMA_GPU_CHECK_CHILD';
 /**

@@ -5,16 +5,16 @@
  * Vulkan loader and driver its Vulkan backend needs, NVML readings as the worker takes them, the
  * verdict and the report.
  */
-import { cudaBackendPath, type CudaFit } from '../../worker/gpu/cuda-backend.js';
+import { cudaBackendPath, type CudaFit } from '../../worker/gpu/cuda-backend.ts';
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
-import { envBool, parseBytes } from '../../protocol/env.js';
-import { ensureDemoModels, type DemoModelFile, type DemoModelSpec } from '../../worker/engines/llama-cpp/demo-models.js';
-import { LLAMA_CPP_DEFAULTS } from '../../worker/engines/llama-cpp/llama-cpp-engine.js';
-import type { GpuReader } from '../../worker/gpu/gpu-reader.js';
-import { DEFAULT_NVML_LIBRARY } from '../../worker/gpu/nvml.js';
+import { envBool, parseBytes } from '../../protocol/env.ts';
+import { ensureDemoModels, type DemoModelFile, type DemoModelSpec } from '../../worker/engines/llama-cpp/demo-models.ts';
+import { LLAMA_CPP_DEFAULTS } from '../../worker/engines/llama-cpp/llama-cpp-engine.ts';
+import type { GpuReader } from '../../worker/gpu/gpu-reader.ts';
+import { DEFAULT_NVML_LIBRARY } from '../../worker/gpu/nvml.ts';
 
 export const GB = 1e9;
 export const MiB = 1024 * 1024;

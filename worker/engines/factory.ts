@@ -1,9 +1,9 @@
 /** Builds the configured engine. The llama.cpp and Ollama ones are imported only when chosen. */
-import type { Logger } from '../../protocol/logger.js';
-import type { EngineConfig } from './engine-config.js';
-import type { GpuInfo } from '../../protocol/worker-state.js';
-import type { Engine } from './port/engine.js';
-import { FakeEngine } from './fake-engine.js';
+import type { Logger } from '../../protocol/logger.ts';
+import type { EngineConfig } from './engine-config.ts';
+import type { GpuInfo } from '../../protocol/worker-state.ts';
+import type { Engine } from './port/engine.ts';
+import { FakeEngine } from './fake-engine.ts';
 
 /**
  * `gpus` is the worker's GPU reader when it found GPUs: the embedded engine then offloads
@@ -16,12 +16,12 @@ export async function createEngine(cfg: EngineConfig, log: Logger, gpus?: () => 
     return new FakeEngine({ loadMs: cfg.loadMs, tokensPerSecond: cfg.tokensPerSecond, slotsPerModel: cfg.slotsPerModel, memoryBytes: cfg.memoryBytes });
   }
   if (cfg.kind === 'ollama') {
-    const { OllamaEngine } = await import('./ollama/ollama-engine.js');
+    const { OllamaEngine } = await import('./ollama/ollama-engine.ts');
     log.info({ engine: 'ollama', url: cfg.url, pull: cfg.pull, slotsPerModel: cfg.slotsPerModel }, 'Using the Ollama engine');
     return new OllamaEngine({ url: cfg.url, pull: cfg.pull, slotsPerModel: cfg.slotsPerModel, memoryBytes: cfg.memoryBytes }, { logger: log, gpuReader: gpus });
   }
-  const { ensureDemoModels } = await import('./llama-cpp/demo-models.js');
-  const { LlamaCppEngine } = await import('./llama-cpp/llama-cpp-engine.js');
+  const { ensureDemoModels } = await import('./llama-cpp/demo-models.ts');
+  const { LlamaCppEngine } = await import('./llama-cpp/llama-cpp-engine.ts');
   if (cfg.demoModels) {
     const written = await ensureDemoModels(cfg.modelsDir);
     log.info({ modelsDir: cfg.modelsDir, models: written.map((m) => m.name) }, 'Demo models ready (random weights: their output is gibberish)');

@@ -6,7 +6,7 @@
  * `EngineError` with that code, e.g. `FAIL:out_of_memory` (retryable) or `FAIL:engine_error`.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EngineError, type EngineErrorCode } from '../../protocol/errors.js';
+import { EngineError, type EngineErrorCode } from '../../protocol/errors.ts';
 import type {
   EmbedRequest,
   EmbedResult,
@@ -18,7 +18,7 @@ import type {
   LoadResult,
   ModelDescriptor,
   ResidentModel,
-} from './port/engine.js';
+} from './port/engine.ts';
 
 export interface FakeEngineOptions {
   models: { name: string; sizeBytes: number }[];

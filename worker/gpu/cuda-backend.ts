@@ -10,7 +10,7 @@
  */
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { openNvml } from './nvml.js';
+import { openNvml } from './nvml.ts';
 
 export interface FatbinContents {
   /** Architectures with machine code, as 86 for sm_86. */

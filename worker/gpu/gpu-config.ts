@@ -3,9 +3,9 @@
  * FABRIC_GPU_READER (auto | nvml | nvidia-smi | none), FABRIC_NVML_LIBRARY, FABRIC_NVIDIA_SMI,
  * FABRIC_NVIDIA_SMI_TIMEOUT.
  */
-import { ConfigError, envDurationMs, envString, type Env } from '../../protocol/env.js';
-import type { GpuReaderMode, GpuReaderOptions } from './gpu-reader.js';
-import { DEFAULT_NVML_LIBRARY } from './nvml.js';
+import { ConfigError, envDurationMs, envString, type Env } from '../../protocol/env.ts';
+import type { GpuReaderMode, GpuReaderOptions } from './gpu-reader.ts';
+import { DEFAULT_NVML_LIBRARY } from './nvml.ts';
 
 const MODES: readonly GpuReaderMode[] = ['auto', 'nvml', 'nvidia-smi', 'none'];
 

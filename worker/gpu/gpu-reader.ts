@@ -2,13 +2,13 @@
  * The GPU port: one reader per worker, backed by NVML when it loads, else by nvidia-smi, else
  * a "no GPU" reader (capacity then comes from configuration, e.g. FABRIC_VRAM_BYTES).
  */
-import type { Logger } from '../../protocol/logger.js';
-import type { GpuSnapshot } from './gpu-snapshot.js';
-import { openNvml, type Nvml, type NvmlOptions } from './nvml.js';
-import { readNvidiaSmi, type NvidiaSmiOptions } from './nvidia-smi.js';
+import type { Logger } from '../../protocol/logger.ts';
+import type { GpuSnapshot } from './gpu-snapshot.ts';
+import { openNvml, type Nvml, type NvmlOptions } from './nvml.ts';
+import { readNvidiaSmi, type NvidiaSmiOptions } from './nvidia-smi.ts';
 
-export type { GpuProcess, GpuSnapshot } from './gpu-snapshot.js';
-export { toGpuInfo } from './gpu-snapshot.js';
+export type { GpuProcess, GpuSnapshot } from './gpu-snapshot.ts';
+export { toGpuInfo } from './gpu-snapshot.ts';
 
 export type GpuSource = 'nvml' | 'nvidia-smi' | 'none';
 

@@ -1,5 +1,5 @@
 /** What a GPU reader reports about one GPU, richer than the heartbeat's `GpuInfo`. */
-import type { GpuInfo } from '../../protocol/worker-state.js';
+import type { GpuInfo } from '../../protocol/worker-state.ts';
 
 /** A process holding memory on a GPU (NVML reports host PIDs, so they may not match a container's). */
 export interface GpuProcess {

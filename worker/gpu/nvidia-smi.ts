@@ -3,7 +3,7 @@
  * Parsing is pure (tested on captured text); running the command goes through an injectable exec.
  */
 import { execFile } from 'node:child_process';
-import type { GpuProcess, GpuSnapshot } from './gpu-snapshot.js';
+import type { GpuProcess, GpuSnapshot } from './gpu-snapshot.ts';
 
 export const NVIDIA_SMI_GPU_FIELDS = [
   'index',
@@ -33,12 +33,14 @@ export type NvidiaSmiErrorKind = 'not-found' | 'failed' | 'parse';
 export class NvidiaSmiError extends Error {
   override readonly name = 'NvidiaSmiError';
 
+  readonly kind: NvidiaSmiErrorKind;
   constructor(
-    readonly kind: NvidiaSmiErrorKind,
+    kind: NvidiaSmiErrorKind,
     message: string,
     options?: { cause?: unknown },
   ) {
     super(message, options);
+    this.kind = kind;
   }
 }
 

@@ -60,15 +60,21 @@ export class NvmlError extends Error {
   readonly codeName: string;
   readonly retryable: boolean;
 
+  readonly fn: string;
+  readonly code: number;
+  readonly description: string;
   constructor(
     /** The nvml.h function that failed, e.g. `nvmlDeviceGetMemoryInfo`. */
-    readonly fn: string,
+    fn: string,
     /** The raw `nvmlReturn_t`. */
-    readonly code: number,
+    code: number,
     /** `nvmlErrorString(code)` as the library words it. */
-    readonly description: string,
+    description: string,
   ) {
     super(`${fn} failed: ${description} (${nvmlCodeName(code)})`);
+    this.fn = fn;
+    this.code = code;
+    this.description = description;
     this.codeName = nvmlCodeName(code);
     this.retryable = RETRYABLE.has(code);
   }
@@ -80,11 +86,13 @@ export type NvmlUnavailableReason = 'koffi-unavailable' | 'library-not-found' | 
 export class NvmlUnavailableError extends Error {
   override readonly name = 'NvmlUnavailableError';
 
+  readonly reason: NvmlUnavailableReason;
   constructor(
-    readonly reason: NvmlUnavailableReason,
+    reason: NvmlUnavailableReason,
     message: string,
     options?: { cause?: unknown },
   ) {
     super(message, options);
+    this.reason = reason;
   }
 }

@@ -3,8 +3,8 @@
  * processes. Nothing native is touched until `openNvml()` runs, so a worker on a machine
  * without koffi's binary or without a driver still starts.
  */
-import type { GpuProcess, GpuSnapshot } from './gpu-snapshot.js';
-import { NVML_SUCCESS, NvmlError, NvmlReturn, NvmlUnavailableError } from './nvml-errors.js';
+import type { GpuProcess, GpuSnapshot } from './gpu-snapshot.ts';
+import { NVML_SUCCESS, NvmlError, NvmlReturn, NvmlUnavailableError } from './nvml-errors.ts';
 
 export const DEFAULT_NVML_LIBRARY = 'libnvidia-ml.so.1';
 
@@ -157,13 +157,24 @@ export async function openNvml(opts: NvmlOptions = {}): Promise<Nvml> {
 class NvmlSession implements Nvml {
   private closed = false;
 
+  private readonly koffi: Koffi;
+  private readonly types: NvmlTypes;
+  private readonly fns: NvmlFunctions;
+  readonly libraryPath: string;
+  private processCapacity: number;
   constructor(
-    private readonly koffi: Koffi,
-    private readonly types: NvmlTypes,
-    private readonly fns: NvmlFunctions,
-    readonly libraryPath: string,
-    private processCapacity: number,
-  ) {}
+    koffi: Koffi,
+    types: NvmlTypes,
+    fns: NvmlFunctions,
+    libraryPath: string,
+    processCapacity: number,
+  ) {
+    this.koffi = koffi;
+    this.types = types;
+    this.fns = fns;
+    this.libraryPath = libraryPath;
+    this.processCapacity = processCapacity;
+  }
 
   deviceCount(): number {
     this.assertOpen();

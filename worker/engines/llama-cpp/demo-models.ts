@@ -14,7 +14,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gguf, writeGguf, type GgufTensor, type GgufValue } from './gguf-writer.js';
+import { gguf, writeGguf, type GgufTensor, type GgufValue } from './gguf-writer.ts';
 
 export interface DemoModelSpec {
   /** `general.name`; also the file name in `ensureDemoModels`. */

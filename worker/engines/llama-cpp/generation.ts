@@ -6,8 +6,8 @@
  * and every streamed character to end up in the result, also when the limit is reached.
  */
 import { LlamaGrammarEvaluationState, type LlamaContextSequence, type LlamaGrammar, type Token } from 'node-llama-cpp';
-import { EngineError } from '../../../protocol/errors.js';
-import type { GenerateResult } from '../port/engine.js';
+import { EngineError } from '../../../protocol/errors.ts';
+import type { GenerateResult } from '../port/engine.ts';
 
 export interface SamplingParams {
   temperature: number;
@@ -39,7 +39,10 @@ export class StopSequenceBuffer {
   private released = 0;
   private stopped = false;
 
-  constructor(private readonly stops: readonly string[]) {}
+  private readonly stops: readonly string[];
+  constructor(stops: readonly string[]) {
+    this.stops = stops;
+  }
 
   /** Adds generated text; returns what may be streamed now and whether a stop sequence hit. */
   push(piece: string): { release: string; stopped: boolean } {

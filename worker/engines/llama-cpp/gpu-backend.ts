@@ -7,7 +7,7 @@
  * So the engine checks the fit first (worker/gpu/cuda-backend.ts) and, when CUDA cannot run,
  * asks for any other backend (Vulkan where its loader and driver are there, else the CPU).
  */
-import type { CudaFit } from '../../gpu/cuda-backend.js';
+import type { CudaFit } from '../../gpu/cuda-backend.ts';
 
 export type LlamaGpuRequest = false | 'auto' | { type: 'auto'; exclude: ['cuda'] };
 

@@ -3,10 +3,10 @@
  * A loaded model holds one context with `slotsPerModel` sequences; each generation takes a
  * sequence of its own and gives it back when done, so slots are the unit of concurrency.
  */
-import { DEFAULT_NVML_LIBRARY } from '../../gpu/nvml.js';
-import { checkBounds } from '../../../protocol/options-check.js';
-import { cudaBackendFit } from '../../gpu/cuda-backend.js';
-import { llamaGpuRequest } from './gpu-backend.js';
+import { DEFAULT_NVML_LIBRARY } from '../../gpu/nvml.ts';
+import { checkBounds } from '../../../protocol/options-check.ts';
+import { cudaBackendFit } from '../../gpu/cuda-backend.ts';
+import { llamaGpuRequest } from './gpu-backend.ts';
 import { totalmem } from 'node:os';
 import {
   DisposedError,
@@ -20,9 +20,9 @@ import {
   type LlamaEmbeddingContext,
   type LlamaModel,
 } from 'node-llama-cpp';
-import { EngineError, isAbortError } from '../../../protocol/errors.js';
-import { createLogger, type Logger } from '../../../protocol/logger.js';
-import { canonicalModelName } from '../../../protocol/model-names.js';
+import { EngineError, isAbortError } from '../../../protocol/errors.ts';
+import { createLogger, type Logger } from '../../../protocol/logger.ts';
+import { canonicalModelName } from '../../../protocol/model-names.ts';
 import type {
   EmbedRequest,
   EmbedResult,
@@ -34,11 +34,11 @@ import type {
   LoadResult,
   ModelDescriptor,
   ResidentModel,
-} from '../port/engine.js';
-import { runGeneration } from './generation.js';
-import { estimateFootprint } from '../port/footprint-estimate.js';
-import { GgufCatalog, type GgufModelFile } from './model-catalog.js';
-import { formatGrammar, maxTokens, promptTokens, samplingParams, stopSequences } from './request-params.js';
+} from '../port/engine.ts';
+import { runGeneration } from './generation.ts';
+import { estimateFootprint } from '../port/footprint-estimate.ts';
+import { GgufCatalog, type GgufModelFile } from './model-catalog.ts';
+import { formatGrammar, maxTokens, promptTokens, samplingParams, stopSequences } from './request-params.ts';
 
 /** CUDA context and compute buffers when layers are offloaded to a GPU (a conservative figure). */
 const GPU_OVERHEAD_BYTES = 512 * 1024 * 1024;

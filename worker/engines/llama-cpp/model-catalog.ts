@@ -6,8 +6,8 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GgufFileType, readGgufFileInfo, type GgufFileInfo } from 'node-llama-cpp';
-import { canonicalModelName, InvalidModelNameError } from '../../../protocol/model-names.js';
-import type { ModelDescriptor } from '../port/engine.js';
+import { canonicalModelName, InvalidModelNameError } from '../../../protocol/model-names.ts';
+import type { ModelDescriptor } from '../port/engine.ts';
 
 /** A catalog entry plus what the engine needs to load it and estimate its memory. */
 export interface GgufModelFile extends ModelDescriptor {
@@ -82,10 +82,15 @@ function describe(info: GgufFileInfo, name: string, path: string, sizeBytes: num
 export class GgufCatalog {
   private readonly cache = new Map<string, { key: string; entry: GgufModelFile }>();
 
+  private readonly dir: string;
+  private readonly onSkip: (path: string, err: unknown) => void;
   constructor(
-    private readonly dir: string,
-    private readonly onSkip: (path: string, err: unknown) => void = () => undefined,
-  ) {}
+    dir: string,
+    onSkip: (path: string, err: unknown) => void = () => undefined,
+  ) {
+    this.dir = dir;
+    this.onSkip = onSkip;
+  }
 
   /** Every readable model in the folder, sorted by name; a missing folder is an empty catalog. */
   async list(): Promise<GgufModelFile[]> {

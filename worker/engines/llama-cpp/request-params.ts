@@ -4,11 +4,11 @@
  * defaults, so a request behaves the same here as against an Ollama server.
  */
 import { isLlamaText, type ChatHistoryItem, type ChatWrapper, type Llama, type LlamaGrammar, type LlamaModel, type Token } from 'node-llama-cpp';
-import { EngineError } from '../../../protocol/errors.js';
-import { compileJsonSchema, describeRefusal } from '../../../protocol/json-schema/index.js';
-import type { ChatMessage, GenerationOptions } from '../../../protocol/job.js';
-import type { GenerateRequest } from '../port/engine.js';
-import type { SamplingParams } from './generation.js';
+import { EngineError } from '../../../protocol/errors.ts';
+import { compileJsonSchema, describeRefusal } from '../../../protocol/json-schema/index.ts';
+import type { ChatMessage, GenerationOptions } from '../../../protocol/job.ts';
+import type { GenerateRequest } from '../port/engine.ts';
+import type { SamplingParams } from './generation.ts';
 
 /** Ollama's sampling defaults, plus the fabric's default completion length. */
 export const SAMPLING_DEFAULTS = {

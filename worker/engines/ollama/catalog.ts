@@ -1,9 +1,9 @@
 /** The models on the Ollama server's disk: `/api/tags`, plus context lengths from `/api/show`. */
-import type { Logger } from '../../../protocol/logger.js';
-import { canonicalModelName } from '../../../protocol/model-names.js';
-import type { ModelDescriptor } from '../port/engine.js';
-import type { OllamaClient } from './client.js';
-import type { OllamaShowResponse, OllamaTag } from './wire.js';
+import type { Logger } from '../../../protocol/logger.ts';
+import { canonicalModelName } from '../../../protocol/model-names.ts';
+import type { ModelDescriptor } from '../port/engine.ts';
+import type { OllamaClient } from './client.ts';
+import type { OllamaShowResponse, OllamaTag } from './wire.ts';
 
 /** The fabric's name for an Ollama name (`llama3` -> `llama3:latest`); odd names pass as they are. */
 export function canonicalOrRaw(name: string): string {
@@ -39,11 +39,18 @@ export class OllamaCatalog {
   /** Shape per digest: /api/show is asked once per model version. */
   private readonly shapes = new Map<string, ModelShape>();
 
+  private readonly client: OllamaClient;
+  private readonly log: Logger;
+  private readonly withContextLength: boolean;
   constructor(
-    private readonly client: OllamaClient,
-    private readonly log: Logger,
-    private readonly withContextLength: boolean,
-  ) {}
+    client: OllamaClient,
+    log: Logger,
+    withContextLength: boolean,
+  ) {
+    this.client = client;
+    this.log = log;
+    this.withContextLength = withContextLength;
+  }
 
   async list(): Promise<ModelDescriptor[]> {
     const tags = await this.client.json<{ models?: OllamaTag[] }>('GET', '/api/tags');

@@ -4,9 +4,9 @@
  * off), so a load may take minutes while a short call still fails fast.
  */
 import { Agent, fetch, type Response } from 'undici';
-import { EngineError } from '../../../protocol/errors.js';
-import { mapOllamaError, transportError } from './errors.js';
-import { readNdjson } from './ndjson.js';
+import { EngineError } from '../../../protocol/errors.ts';
+import { mapOllamaError, transportError } from './errors.ts';
+import { readNdjson } from './ndjson.ts';
 
 export interface CallOptions {
   /** The caller's signal: aborting it closes the request and rejects with `aborted`. */
@@ -29,10 +29,14 @@ function errorText(body: string, fallback: string): string {
 export class OllamaClient {
   private readonly agent: Agent;
 
+  private readonly baseUrl: string;
+  private readonly defaultTimeoutMs: number;
   constructor(
-    private readonly baseUrl: string,
-    private readonly defaultTimeoutMs: number,
+    baseUrl: string,
+    defaultTimeoutMs: number,
   ) {
+    this.baseUrl = baseUrl;
+    this.defaultTimeoutMs = defaultTimeoutMs;
     this.agent = new Agent({ headersTimeout: 0, bodyTimeout: 0, connect: { timeout: defaultTimeoutMs } });
   }
 

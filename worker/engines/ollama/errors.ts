@@ -3,7 +3,7 @@
  * `{"error": "..."}` bodies (or lines, mid-stream) whose status and wording carry the kind;
  * one table here decides, so the worker can tell "retry later" from "never".
  */
-import { EngineError, type EngineErrorCode } from '../../../protocol/errors.js';
+import { EngineError, type EngineErrorCode } from '../../../protocol/errors.ts';
 
 interface Rule {
   code: EngineErrorCode;

@@ -4,7 +4,7 @@
  * read can carry several lines, so bytes are decoded as a stream and lines are cut only at
  * `\n`. Invariant: `pending` never holds a complete line between reads.
  */
-import { EngineError } from '../../../protocol/errors.js';
+import { EngineError } from '../../../protocol/errors.ts';
 
 /** A line longer than this without a newline means the peer is not speaking NDJSON. */
 export const MAX_NDJSON_LINE_BYTES = 16 * 1024 * 1024;

@@ -5,10 +5,10 @@
  * worker notices a model Ollama dropped anyway (crash, restart, OOM).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EngineError } from '../../../protocol/errors.js';
-import { createLogger, type Logger } from '../../../protocol/logger.js';
-import { canonicalModelName } from '../../../protocol/model-names.js';
-import type { GpuInfo } from '../../../protocol/worker-state.js';
+import { EngineError } from '../../../protocol/errors.ts';
+import { createLogger, type Logger } from '../../../protocol/logger.ts';
+import { canonicalModelName } from '../../../protocol/model-names.ts';
+import type { GpuInfo } from '../../../protocol/worker-state.ts';
 import type {
   EmbedRequest,
   EmbedResult,
@@ -20,15 +20,15 @@ import type {
   LoadResult,
   ModelDescriptor,
   ResidentModel,
-} from '../port/engine.js';
-import { estimateFootprint } from '../port/footprint-estimate.js';
-import { canonicalOrRaw, OllamaCatalog } from './catalog.js';
-import { OllamaClient } from './client.js';
-import { resolveOllamaOptions, type OllamaEngineOptions } from './options.js';
-import { pullModel, type PullProgress } from './pull.js';
-import type { OllamaChunk, OllamaEmbedResponse, OllamaProcess } from './wire.js';
+} from '../port/engine.ts';
+import { estimateFootprint } from '../port/footprint-estimate.ts';
+import { canonicalOrRaw, OllamaCatalog } from './catalog.ts';
+import { OllamaClient } from './client.ts';
+import { resolveOllamaOptions, type OllamaEngineOptions } from './options.ts';
+import { pullModel, type PullProgress } from './pull.ts';
+import type { OllamaChunk, OllamaEmbedResponse, OllamaProcess } from './wire.ts';
 
-export type { PullProgress } from './pull.js';
+export type { PullProgress } from './pull.ts';
 
 /** `keep_alive` meaning "never expire": the fabric decides when a model leaves. */
 const PIN = -1;

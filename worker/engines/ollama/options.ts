@@ -1,6 +1,6 @@
 /** The Ollama engine's options: one type, defaults in one place, checked once at construction. */
 import { totalmem } from 'node:os';
-import { checkBounds } from '../../../protocol/options-check.js';
+import { checkBounds } from '../../../protocol/options-check.ts';
 
 export interface OllamaEngineOptions {
   /** Base URL of the Ollama server (OLLAMA_URL). */

@@ -1,8 +1,8 @@
 /** Pull on demand (`POST /api/pull`): downloads a missing model, reporting progress as it streams. */
-import { EngineError } from '../../../protocol/errors.js';
-import type { Logger } from '../../../protocol/logger.js';
-import type { OllamaClient } from './client.js';
-import type { OllamaPullStatus } from './wire.js';
+import { EngineError } from '../../../protocol/errors.ts';
+import type { Logger } from '../../../protocol/logger.ts';
+import type { OllamaClient } from './client.ts';
+import type { OllamaPullStatus } from './wire.ts';
 
 export interface PullProgress {
   /** Ollama's status line: `pulling manifest`, `downloading <digest>`, ..., `success`. */

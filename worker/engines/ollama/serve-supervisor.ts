@@ -6,7 +6,7 @@
  * after `stopTimeoutMs`, SIGKILL.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Logger } from '../../../protocol/logger.js';
+import type { Logger } from '../../../protocol/logger.ts';
 
 export interface OllamaServeOptions {
   /** The `ollama` binary (FABRIC_OLLAMA_COMMAND). */
@@ -25,10 +25,15 @@ export class OllamaServeSupervisor {
   private exitListeners: ((code: number | null, signal: NodeJS.Signals | null) => void)[] = [];
   private exited: Promise<void> = Promise.resolve();
 
+  private readonly opts: OllamaServeOptions;
+  private readonly log: Logger;
   constructor(
-    private readonly opts: OllamaServeOptions,
-    private readonly log: Logger,
-  ) {}
+    opts: OllamaServeOptions,
+    log: Logger,
+  ) {
+    this.opts = opts;
+    this.log = log;
+  }
 
   get current(): ServeState {
     return this.state;

@@ -2,8 +2,8 @@
  * The engine port: everything the worker needs from an inference engine (embedded
  * llama.cpp, an Ollama server, or the test double). Implementations throw `EngineError`.
  */
-import type { ChatMessage, GenerationOptions } from '../../../protocol/job.js';
-import type { GpuInfo } from '../../../protocol/worker-state.js';
+import type { ChatMessage, GenerationOptions } from '../../../protocol/job.ts';
+import type { GpuInfo } from '../../../protocol/worker-state.ts';
 
 export interface ModelDescriptor {
   /** Canonical model name (`name:tag`). */

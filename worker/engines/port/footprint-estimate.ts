@@ -1,5 +1,5 @@
 /** What a model will take on an engine before it loads: weights + KV cache + overhead. */
-import type { FootprintEstimate } from './engine.js';
+import type { FootprintEstimate } from './engine.ts';
 
 /** Weights + f16 KV cache (2 x layers x kv width x context x slots x 2 bytes) + overhead. */
 export function estimateFootprint(i: {
