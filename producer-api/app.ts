@@ -111,7 +111,7 @@ export function createApi(opts: ApiOptions, d: { redis: RedisClient; background?
   app.use(ollamaCompatRoutes({ jobs, opts }));
   app.use(openAiRoutes({ jobs, store, hub, opts }));
   app.use(openAiModelRoutes({ fleet, queues }));
-  app.use(anthropicRoutes({ jobs, store, hub, opts }));
+  app.use(anthropicRoutes({ jobs, store, hub, fleet, opts }));
   app.use(batch.routes);
   app.use(notFoundRoute());
   app.use(anthropicErrorHandler({ log }));

@@ -86,6 +86,8 @@ describe('Anthropic Messages through the chat jobs', () => {
   it('counts input tokens (an estimate: the lower bound submit checks contexts with)', async () => {
     const n = await client.messages.countTokens({ model: 'fake-small', system: 'x'.repeat(64), messages: user('y'.repeat(64)) });
     expect(n).toEqual({ input_tokens: 4 });
+    const unknown = await client.messages.countTokens({ model: 'no-such-model', messages: user('x') }).catch((e) => e);
+    expect(unknown).toBeInstanceOf(Anthropic.NotFoundError);
   });
 
   it('cancels the job when a streaming client goes away', async () => {
@@ -153,7 +155,8 @@ describe('Anthropic Messages errors', () => {
     const g = await startFabric({ apiKeys: new Map([['key-a', 'team-a']]) });
     try {
       const good = new Anthropic({ baseURL: g.url, apiKey: 'key-a', maxRetries: 0 });
-      expect(await good.messages.countTokens({ model: 'fake-small', messages: user('x') })).toEqual({ input_tokens: 1 });
+      // Past the key check: this fabric has no worker, so the model is not found.
+      expect(await good.messages.countTokens({ model: 'fake-small', messages: user('x') }).catch((e) => e)).toBeInstanceOf(Anthropic.NotFoundError);
       const bad = new Anthropic({ baseURL: g.url, apiKey: 'wrong', maxRetries: 0 });
       const err = await bad.messages.countTokens({ model: 'fake-small', messages: user('x') }).catch((e) => e);
       expect(err).toBeInstanceOf(Anthropic.AuthenticationError);

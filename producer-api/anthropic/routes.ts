@@ -8,12 +8,15 @@
 import { Router, type Response } from 'express';
 import { minPromptTokens } from '../../protocol/context-length.ts';
 import { isTerminal } from '../../protocol/statuses.ts';
+import type { FleetView } from '../fleet/fleet-view.ts';
+import { notFound } from '../http/http-error.ts';
 import type { ApiOptions } from '../settings/options.ts';
 import { cancelQuietly, followTokens, submitMessagesJob, type BridgeDeps } from './job-bridge.ts';
 import { parseCountTokensRequest, parseMessagesRequest, type MessagesJob } from './requests.ts';
 import { contentBlockStart, contentBlockStop, jobFailure, messageBody, messageDelta, messageStart, messageStop, ping, sseEvent, streamError, textDelta } from './responses.ts';
 
 export interface AnthropicRoutesDeps extends BridgeDeps {
+  fleet: FleetView;
   opts: Pick<ApiOptions, 'maxWaitMs'>;
 }
 
@@ -71,8 +74,11 @@ export function anthropicRoutes(d: AnthropicRoutesDeps): Router {
 
   r.post('/v1/messages', (req, res) => answer(res, parseMessagesRequest(req.body)));
   // An estimate: the API holds no tokenizer, so this is the lower bound submit checks contexts with.
-  r.post('/v1/messages/count_tokens', (req, res) => {
-    res.json({ input_tokens: minPromptTokens(parseCountTokensRequest(req.body).input) });
+  r.post('/v1/messages/count_tokens', async (req, res) => {
+    const { model, input } = parseCountTokensRequest(req.body);
+    // As a message would be: a model no engine serves is not found (the same words as submit's).
+    if (!(await d.fleet.snapshot()).catalog.has(model)) throw notFound('model_not_found', `model ${model} is not available on any engine; see GET /v1/models`);
+    res.json({ input_tokens: minPromptTokens(input) });
   });
   return r;
 }
