@@ -1,5 +1,6 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tenantLimits } from '../protocol/tenant-limits.ts';
 import { call, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
 
 let f: TestFabric;
@@ -151,12 +152,21 @@ describe('Anthropic Messages errors', () => {
     expect(err.headers.get('retry-after')).toBe('1');
   });
 
-  it('takes the key from x-api-key and answers a bad one with 401 authentication_error', async () => {
-    const g = await startFabric({ apiKeys: new Map([['key-a', 'team-a']]) });
+  it('takes the key from x-api-key, runs the message as that tenant\'s job under its limits, and answers a bad key with 401', async () => {
+    const g = await startFabric({ apiKeys: new Map([['key-a', 'team-a'], ['key-b', 'team-b']]), tenantLimits: tenantLimits({ tenants: { 'team-a': { requestsPerSecond: 0.01, burst: 2 } } }) });
     try {
-      const good = new Anthropic({ baseURL: g.url, apiKey: 'key-a', maxRetries: 0 });
-      // Past the key check: this fabric has no worker, so the model is not found.
-      expect(await good.messages.countTokens({ model: 'fake-small', messages: user('x') }).catch((e) => e)).toBeInstanceOf(Anthropic.NotFoundError);
+      await g.addWorker({ tokensPerSecond: 0 }, { preload: ['fake-small:latest'] });
+      await waitFor(async () => (await call(g.url, '/v1/models', { headers: { 'x-api-key': 'key-b' } })).json.data.find((m: any) => m.id === 'fake-small:latest')?.resident_on.length > 0);
+      const a = new Anthropic({ baseURL: g.url, apiKey: 'key-a', maxRetries: 0 });
+      const { response } = await a.messages.create({ model: 'fake-small', max_tokens: 2, messages: user('mine') }).withResponse();
+      const path = `/v1/jobs/${response.headers.get('x-fabric-job-id')}`;
+      expect((await call(g.url, path, { headers: { 'x-api-key': 'key-a' } })).status).toBe(200);
+      expect((await call(g.url, path, { headers: { authorization: 'Bearer key-b' } })).status).toBe(404);
+      // The burst of 2 is spent (the message and the read): the next message is over the rate.
+      const limited = await a.messages.create({ model: 'fake-small', max_tokens: 2, messages: user('again') }).catch((e) => e);
+      expect(limited).toBeInstanceOf(Anthropic.RateLimitError);
+      expect(limited.error.error.type).toBe('rate_limit_error');
+      expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
       const bad = new Anthropic({ baseURL: g.url, apiKey: 'wrong', maxRetries: 0 });
       const err = await bad.messages.countTokens({ model: 'fake-small', messages: user('x') }).catch((e) => e);
       expect(err).toBeInstanceOf(Anthropic.AuthenticationError);
