@@ -5,7 +5,7 @@
  * honour yet (tools, images, documents, thinking) are refused with a 400 naming them.
  */
 import { z } from 'zod';
-import type { ChatMessage, GenerationOptions, JobInput } from '../../protocol/job.ts';
+import { optionsSchema, type ChatMessage, type GenerationOptions, type JobInput } from '../../protocol/job.ts';
 import { describeZodError, parseModelName } from '../http/request-parsing.ts';
 import { invalidRequest } from './errors.ts';
 
@@ -113,6 +113,9 @@ export function parseMessagesRequest(body: unknown): MessagesJob {
   if (b.top_p !== undefined) options.top_p = b.top_p;
   if (b.top_k !== undefined) options.top_k = b.top_k;
   if (b.stop_sequences?.length) options.stop = b.stop_sequences;
+  // The job's own bounds (num_predict at most 1,000,000...), checked where the fields have their Anthropic names.
+  const checked = optionsSchema.safeParse(options);
+  if (!checked.success) throw invalidRequest(describeZodError(checked.error).replace(/^num_predict:/, 'max_tokens:').replace(/^stop:/, 'stop_sequences:'));
   return { model: model(b.model), input: { messages: chatMessages(b), options }, stream: b.stream === true };
 }
 
