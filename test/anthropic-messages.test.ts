@@ -82,6 +82,10 @@ describe('Anthropic Messages through the chat jobs', () => {
     const last = events.at(-1)!;
     expect(last).toMatch(/^event: error\n/);
     expect(JSON.parse(last.split('\ndata: ')[1]!)).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+    // The SDK's stream helper raises it.
+    const viaSdk = await client.messages.stream({ model: 'fake-small', max_tokens: 4, messages: user('FAIL:invalid_request') }).finalMessage().catch((e) => e);
+    expect(viaSdk).toBeInstanceOf(Anthropic.APIError);
+    expect(viaSdk.error).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
   });
 
   it('counts input tokens (an estimate: the lower bound submit checks contexts with)', async () => {
