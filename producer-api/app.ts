@@ -24,6 +24,8 @@ import { authThenLimit, tenantRateLimit } from './tenants/rate-limit.ts';
 import { clearTenantMetrics, collectTenantMetrics, knownTenants, tenantCounts, usageRoutes } from './tenants/usage.ts';
 import { ModelQueues } from './jobs/model-queues.ts';
 import type { ApiOptions } from './settings/options.ts';
+import { anthropicErrorHandler } from './anthropic/errors.ts';
+import { anthropicRoutes } from './anthropic/routes.ts';
 import { isOpenAiPath, openAiErrorHandler } from './openai/errors.ts';
 import { openAiModelRoutes } from './openai/model-routes.ts';
 import { openAiRoutes } from './openai/routes.ts';
@@ -109,8 +111,10 @@ export function createApi(opts: ApiOptions, d: { redis: RedisClient; background?
   app.use(ollamaCompatRoutes({ jobs, opts }));
   app.use(openAiRoutes({ jobs, store, hub, opts }));
   app.use(openAiModelRoutes({ fleet, queues }));
+  app.use(anthropicRoutes({ jobs, store, hub, fleet, opts }));
   app.use(batch.routes);
   app.use(notFoundRoute());
+  app.use(anthropicErrorHandler({ log }));
   app.use(openAiErrorHandler({ log, matches: (req) => isOpenAiPath(req.path) || (req.method === 'GET' && req.path.startsWith('/v1/models/')) }));
   app.use(errorHandler({ log, ollamaStyle: (path) => path.startsWith('/api/') }));
 

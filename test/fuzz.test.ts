@@ -1,7 +1,7 @@
 /**
  * Hostile input: a generated corpus (test/support/fuzz-corpus.ts) of 3,000 malformed
  * requests across every route, against the real API on a real socket, a real Redis and a fake
- * worker. No answer may be a 5xx, an OpenAI route answers errors in OpenAI's shape, every event stream that opens must end with its result, and
+ * worker. No answer may be a 5xx, an OpenAI route answers errors in OpenAI's shape (an Anthropic route in Anthropic's), every event stream that opens must end with its result, and
  * the API's heap must come back to within 30 MB of where it was before the burst.
  */
 import { setFlagsFromString } from 'node:v8';
@@ -65,9 +65,21 @@ function isOpenAiError(text: string): boolean {
   }
 }
 
-/** The fabric's streams end with a `result` event; OpenAI's with `[DONE]` or, on failure, an error chunk. */
-function streamEnded(kind: 'fabric' | 'openai', text: string): boolean {
+/** Routes whose errors Anthropic's SDK reads: `{"type":"error","error":{"type","message"}}`. */
+const ANTHROPIC_PATH = /^\/v1\/messages(\/|\?|$)/;
+function isAnthropicError(text: string): boolean {
+  try {
+    const b = JSON.parse(text);
+    return b.type === 'error' && typeof b.error?.type === 'string' && typeof b.error.message === 'string';
+  } catch {
+    return false;
+  }
+}
+
+/** The fabric's streams end with a `result` event; OpenAI's with `[DONE]` or, on failure, an error chunk; Anthropic's with `message_stop` or an `error` event. */
+function streamEnded(kind: 'fabric' | 'openai' | 'anthropic', text: string): boolean {
   if (kind === 'fabric') return text.includes('event: result');
+  if (kind === 'anthropic') return /event: (message_stop|error)\ndata: .*\n\n$/.test(text);
   return /data: \[DONE\]\n\n$/.test(text) || /data: \{"error":.*\n\n$/.test(text);
 }
 
@@ -83,6 +95,7 @@ async function send(req: FuzzRequest): Promise<Outcome | null> {
   const text = await res.text().catch((err: Error) => `<<body cut: ${err.message}>>`);
   if (res.status >= 500) return { req, status: res.status, problem: text.slice(0, 200) };
   if (res.status >= 400 && req.method !== 'HEAD' && OPENAI_PATH.test(req.path) && !isOpenAiError(text)) return { req, status: res.status, problem: `not in OpenAI's error shape: ${text.slice(0, 200)}` };
+  if (res.status >= 400 && req.method !== 'HEAD' && ANTHROPIC_PATH.test(req.path) && !isAnthropicError(text)) return { req, status: res.status, problem: `not in Anthropic's error shape: ${text.slice(0, 200)}` };
   if (req.stream && res.status === 200 && (res.headers.get('content-type') ?? '').includes('text/event-stream') && !streamEnded(req.stream, text)) {
     return { req, status: res.status, problem: `event stream ended without a result: ${text.slice(-200)}` };
   }

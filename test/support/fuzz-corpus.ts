@@ -3,6 +3,7 @@
  * Deterministic for a seed. Grow it with the API: each new route or field gets its own mutations.
  */
 import { prng } from '../../sim/generate.ts';
+import { anthropicMakers } from './fuzz-anthropic.ts';
 
 export interface FuzzRequest {
   method: string;
@@ -11,9 +12,9 @@ export interface FuzzRequest {
   body?: string | Uint8Array<ArrayBuffer>;
   /**
    * An event stream that answers 200 must end properly: the fabric's with a `result` event,
-   * OpenAI's with `data: [DONE]` or a final error chunk.
+   * OpenAI's with `data: [DONE]` or a final error chunk, Anthropic's with `message_stop` or an `error` event.
    */
-  stream?: 'fabric' | 'openai';
+  stream?: 'fabric' | 'openai' | 'anthropic';
 }
 
 /**
@@ -144,6 +145,7 @@ export function fuzzCorpus(t: FuzzTargets, count: number, seed = 1): FuzzRequest
     () => ({ method: pick(['GET', 'POST', 'OPTIONS', 'HEAD']), path: pick(['/%', '/%2e%2e/%2e%2e', '/v1/%00', '/v1/jobs/%', '/healthz?x=%00', '/readyz', '/metrics?name[]=x', '/' + 'x'.repeat(5000), '/v1/jobs//events']), headers: { 'x-request-id': pick(['ok', 'a'.repeat(1000), '%00']) } }),
     () => ({ method: 'POST', path: '/v1/jobs', headers: { ...json, authorization: pick(['Bearer', 'Bearer ' + 'x'.repeat(5000), 'Basic Og==', 'bearer  x']) }, body: serialize(validJob()) }),
     ...openAiMakers(t, { r, pick, serialize }),
+    ...anthropicMakers({ model: t.model, r, pick, serialize, nest: (depth) => nest(depth), weird: WEIRD_VALUES }),
   ];
   return Array.from({ length: count }, () => pick(makers)());
 }
