@@ -26,7 +26,7 @@ import { ModelQueues } from './jobs/model-queues.ts';
 import type { ApiOptions } from './settings/options.ts';
 import { anthropicErrorHandler } from './anthropic/errors.ts';
 import { anthropicRoutes } from './anthropic/routes.ts';
-import { isOpenAiPath, openAiErrorHandler } from './openai/errors.ts';
+import { isOpenAiPath, isUnknownV1Route, openAiErrorHandler } from './openai/errors.ts';
 import { openAiModelRoutes } from './openai/model-routes.ts';
 import { openAiRoutes } from './openai/routes.ts';
 import { adminRoutes } from './routes/admin.ts';
@@ -115,7 +115,7 @@ export function createApi(opts: ApiOptions, d: { redis: RedisClient; background?
   app.use(batch.routes);
   app.use(notFoundRoute());
   app.use(anthropicErrorHandler({ log }));
-  app.use(openAiErrorHandler({ log, matches: (req) => isOpenAiPath(req.path) || (req.method === 'GET' && req.path.startsWith('/v1/models/')) }));
+  app.use(openAiErrorHandler({ log, matches: (req, err) => isOpenAiPath(req.path) || (req.method === 'GET' && req.path.startsWith('/v1/models/')) || isUnknownV1Route(req.path, err) }));
   app.use(errorHandler({ log, ollamaStyle: (path) => path.startsWith('/api/') }));
 
   let closing: Promise<void> | null = null;

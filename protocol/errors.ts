@@ -26,6 +26,23 @@ const RETRYABLE: Record<EngineErrorCode, boolean> = {
   engine_error: false,
 };
 
+/**
+ * Job error codes that mean the request itself was at fault, found only at the worker, and the
+ * HTTP status every route answers them with (the status a refusal at submit would have had).
+ */
+const CALLER_ERROR_STATUS = {
+  context_length_exceeded: 400,
+  invalid_request: 400,
+  model_not_found: 404,
+} as const;
+export type CallerErrorCode = keyof typeof CALLER_ERROR_STATUS;
+
+/** The 4xx a failed job's error code maps to when the caller's input was at fault; undefined otherwise. */
+export function callerError(code: string | undefined): { status: 400 | 404; code: CallerErrorCode } | undefined {
+  if (code === undefined || !Object.hasOwn(CALLER_ERROR_STATUS, code)) return undefined;
+  return { status: CALLER_ERROR_STATUS[code as CallerErrorCode], code: code as CallerErrorCode };
+}
+
 export class EngineError extends Error {
   readonly retryable: boolean;
   readonly code: EngineErrorCode;

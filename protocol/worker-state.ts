@@ -87,7 +87,10 @@ export const catalogEntrySchema = z.object({
   quantization: z.string().nullable(),
   digest: z.string().nullable(),
   modifiedAt: z.string(),
+  /** Context the engine loads the model with (what a prompt must fit), not the file's trained maximum. */
   contextLength: z.number().int().positive().nullable(),
+  /** The model file's trained maximum context; absent in entries published before it existed. */
+  trainedContextLength: z.number().int().positive().nullable().optional(),
   /** The VRAM ledger's estimate for loading it on this engine (weights + KV cache + overhead). */
   estimatedBytes: bytes.nullable(),
 });

@@ -57,4 +57,18 @@ describe('bad input', () => {
     expect(r.status).toBe(404);
     expect(r.json.error.code).toBe('route_not_found');
   });
+
+  it('answers an unknown route under /v1 with a 404 in OpenAI error shape, and keeps Ollama 404s as they are', async () => {
+    for (const [method, path] of [['GET', '/v1/nope'], ['POST', '/v1/chat/complete'], ['GET', '/v1'], ['DELETE', '/v1/chat/completions']] as const) {
+      const r = await call(f.url, path, { method, ...(method === 'POST' ? { body: { model: 'x' } } : {}) });
+      expect({ path, status: r.status }).toEqual({ path, status: 404 });
+      expect(r.json).toEqual({ error: { message: `no route for ${method} ${path}`, type: 'invalid_request_error', param: null, code: 'route_not_found' } });
+    }
+    const ollama = await call(f.url, '/api/nope');
+    expect(ollama.status).toBe(404);
+    expect(ollama.json).toEqual({ error: 'no route for GET /api/nope' });
+    const known = await call(f.url, '/v1/jobs/nope');
+    expect(known.status).toBe(404);
+    expect(known.json.error).toEqual({ code: 'job_not_found', message: expect.any(String) });
+  });
 });

@@ -124,11 +124,12 @@ describe('StopSequenceBuffer', () => {
 });
 
 describe('LlamaCppEngine', () => {
-  it('lists the .gguf files of its folder with metadata from their headers', async () => {
+  it('lists the .gguf files of its folder with metadata from their headers, each with the context it loads', async () => {
     const catalog = await engine.catalog();
     expect(catalog.map((m) => m.name)).toEqual(['demo-chat:latest', 'demo-embed:latest', 'demo-tiny:latest', 'demo-tiny:v2']);
     const chat = catalog.find((m) => m.name === 'demo-chat:latest')!;
-    expect(chat).toMatchObject({ family: 'llama', quantization: 'F16', contextLength: 2048 });
+    // The context it is loaded with (contextSize 512), beside the file's trained maximum.
+    expect(chat).toMatchObject({ family: 'llama', quantization: 'F16', contextLength: 512, trainedContextLength: 2048 });
     expect(chat.sizeBytes).toBe((await stat(join(dir, 'demo-chat.gguf'))).size);
     expect(chat.parameterSize).toMatch(/^\d+\.\dK$/);
     expect(catalog.find((m) => m.name === 'demo-tiny:latest')?.quantization).toBe('F32');

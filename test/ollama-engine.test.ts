@@ -99,6 +99,13 @@ describe('the Ollama engine against a fake Ollama', () => {
     expect(models.find((m) => m.name === 'all-minilm:latest')).toMatchObject({ family: 'bert', contextLength: 512 });
   });
 
+  it('lists each model with the context the server loads it with, capped by the trained maximum it keeps beside', async () => {
+    await setup({}, { contextSize: 1024 });
+    const models = await engine.catalog();
+    expect(models.find((m) => m.name === MODEL)).toMatchObject({ contextLength: 1024, trainedContextLength: 2048 });
+    expect(models.find((m) => m.name === 'all-minilm:latest')).toMatchObject({ contextLength: 512, trainedContextLength: 512 });
+  });
+
   it('loads with an empty prompt and keep_alive -1, timing the load and reading size and size_vram from /api/ps', async () => {
     await setup({ loadDelayMs: 120 });
     const res = await engine.load('tinyllama');

@@ -5,6 +5,8 @@ import { ConfigError, envBool, envBytes, envDurationMs, envInt, parseDurationMs 
 import { InvalidModelNameError, canonicalModelName, modelNameForQueue, queueNameFor } from '../protocol/model-names.ts';
 import { bullJobId, parseBullJobId, queueKeys } from '../store/queue-keys.ts';
 import { visibleStatus, webhookEventFor } from '../protocol/statuses.ts';
+import { servingContext } from '../protocol/context-length.ts';
+import type { Heartbeat } from '../protocol/worker-state.ts';
 
 describe('model names', () => {
   const cases: [string, string][] = [
@@ -86,4 +88,25 @@ describe('statuses', () => {
     expect(preferWaitSec('respond-async, wait=5')).toBe(5);
     expect(preferWaitSec('return=minimal')).toBeUndefined();
   });
+});
+
+describe('the context a prompt must fit', () => {
+  const M = 'demo-chat:latest';
+  const entry = (contextLength: number | null) => ({ name: M, sizeBytes: 1, engine: 'llama-cpp', family: null, parameterSize: null, quantization: null, digest: null, modifiedAt: '', contextLength, estimatedBytes: null });
+  const worker = (contexts: (number | undefined)[]) => ({
+    resident: contexts.map((c) => ({ model: M, sizeBytes: 1, sizeVramBytes: 0, estimatedBytes: 1, loadedAt: 0, lastUsedAt: 0, activeJobs: 0, ...(c ? { contextLength: c } : {}) })),
+  }) as unknown as Heartbeat;
+  const cases: { name: string; catalog: number | null | undefined; workers: (number | undefined)[][]; want: number | undefined }[] = [
+    { name: 'the catalog says when nothing is resident', catalog: 1024, workers: [], want: 1024 },
+    { name: 'a worker running it with more context raises it', catalog: 1024, workers: [[1024], [4096]], want: 4096 },
+    { name: 'a smaller resident context never lowers the catalog', catalog: 2048, workers: [[512]], want: 2048 },
+    { name: 'a resident copy without a context adds nothing', catalog: null, workers: [[undefined]], want: undefined },
+    { name: 'a model out of the catalog has none', catalog: undefined, workers: [], want: undefined },
+  ];
+  for (const c of cases) {
+    it(`${c.name}`, () => {
+      const catalog = new Map(c.catalog === undefined ? [] : [[M, entry(c.catalog)]]);
+      expect(servingContext({ workers: c.workers.map(worker), catalog, measured: new Map() }, M)).toBe(c.want);
+    });
+  }
 });

@@ -254,6 +254,7 @@ export class WorkerNode {
         digest: m.digest ?? null,
         modifiedAt: m.modifiedAt ?? new Date().toISOString(),
         contextLength: m.contextLength ?? null,
+        trainedContextLength: m.trainedContextLength ?? null,
         estimatedBytes: estimates[i]?.totalBytes ?? null,
       };
       fields.push(m.name, JSON.stringify(entry));

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { waitForReplicas } from '../../store/redis-config.ts';
-import { minPromptTokens } from '../../protocol/context-length.ts';
+import { minPromptTokens, servingContext } from '../../protocol/context-length.ts';
 import { describeRefusal } from '../../protocol/json-schema/index.ts';
 import { formatRefusal } from '../../protocol/format-policy.ts';
 import { type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../../protocol/job.ts';
@@ -108,7 +108,7 @@ export class JobService {
       metrics.jobsRejected.inc({ model: UNKNOWN_LABEL, reason: 'unknown_model' });
       throw notFound('model_not_found', `model ${model} is not available on any engine; see GET /v1/models`);
     }
-    const contextLength = snap.catalog.get(model)?.contextLength;
+    const contextLength = servingContext(snap, model);
     if (contextLength && task !== 'embed' && minPromptTokens(body.input) > contextLength) {
       throw badRequest('context_length_exceeded', `the prompt takes at least ${minPromptTokens(body.input)} tokens, more than the ${contextLength} of ${model}'s context`);
     }

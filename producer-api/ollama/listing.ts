@@ -64,7 +64,9 @@ export function psEntries(snap: FleetSnapshot) {
 export function showEntry(e: CatalogEntry) {
   const arch = e.family ?? 'unknown';
   const modelInfo: Record<string, unknown> = { 'general.architecture': arch };
-  if (e.contextLength !== null) modelInfo[`${arch}.context_length`] = e.contextLength;
+  // Ollama's model_info reports the file's trained maximum; /api/ps reports the loaded context.
+  const trained = e.trainedContextLength ?? e.contextLength;
+  if (trained !== null) modelInfo[`${arch}.context_length`] = trained;
   return {
     license: '',
     modelfile: '',

@@ -97,9 +97,18 @@ export function ollamaRoutes(d: OllamaRoutesDeps): Router {
     const { record } = await d.jobs.submit({ tenant: res.locals.tenant as string, body, model, task });
     res.setHeader('X-Fabric-Job-Id', record.id);
     gone.signal.addEventListener('abort', () => void d.jobs.cancel('*', record.id).catch(() => undefined), { once: true });
-    res.status(200).setHeader('Content-Type', 'application/x-ndjson');
-    const rec = await followTokens(d, record.id, (t) => res.write(`${JSON.stringify({ model, created_at: created(), ...piece(t), done: false })}\n`), { timeoutMs: d.opts.maxWaitMs, signal: gone.signal });
+    // The 200 and its headers wait for the first token: a job that fails before one (a prompt
+    // over the context, found only at the worker) answers as the HTTP error Ollama would give.
+    const begin = () => {
+      if (!res.headersSent) res.status(200).setHeader('Content-Type', 'application/x-ndjson');
+    };
+    const rec = await followTokens(d, record.id, (t) => {
+      begin();
+      res.write(`${JSON.stringify({ model, created_at: created(), ...piece(t), done: false })}\n`);
+    }, { timeoutMs: d.opts.maxWaitMs, signal: gone.signal });
     const failure = failureOf(rec);
+    if (failure && !res.headersSent) throw failure;
+    begin();
     if (failure) res.write(`${JSON.stringify({ error: failure.message })}\n`);
     else res.write(`${JSON.stringify({ model, created_at: created(), ...piece(''), ...finalFields(rec!) })}\n`);
     res.end();

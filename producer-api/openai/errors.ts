@@ -65,13 +65,21 @@ export function isOpenAiPath(path: string): boolean {
 }
 
 /**
+ * A request under `/v1` that no route took: OpenAI's SDKs and clients expect their own error
+ * shape from anything under that prefix, so the 404 is answered in it (code `route_not_found`).
+ */
+export function isUnknownV1Route(path: string, err: unknown): boolean {
+  return (path === '/v1' || path.startsWith('/v1/')) && err instanceof HttpError && err.code === 'route_not_found';
+}
+
+/**
  * Mounted before the app's final handler: takes the errors of OpenAI paths (auth and body
  * parsing included) and passes every other error on.
  */
-export function openAiErrorHandler(opts: { log: Logger; matches?: (req: { method: string; path: string }) => boolean }): ErrorRequestHandler {
+export function openAiErrorHandler(opts: { log: Logger; matches?: (req: { method: string; path: string }, err: unknown) => boolean }): ErrorRequestHandler {
   const matches = opts.matches ?? ((req) => isOpenAiPath(req.path));
   return (err, req, res, next) => {
-    if (!matches(req)) return next(err);
+    if (!matches(req, err)) return next(err);
     const httpErr = toHttpError(err);
     if (httpErr.status >= 500) opts.log.error({ err, requestId: res.locals.requestId, path: req.path }, 'Request failed');
     if (res.headersSent) {

@@ -7,8 +7,9 @@ import type { JobStore } from '../../store/job-store.ts';
 import type { EventHub } from '../jobs/event-hub.ts';
 import { followTokens as followJobTokens } from '../jobs/job-follower.ts';
 import type { JobService, SubmitResult } from '../jobs/job-service.ts';
-import { SchemaRefusedHttpError } from '../http/http-error.ts';
+import { HttpError, SchemaRefusedHttpError } from '../http/http-error.ts';
 import { OpenAiError } from './errors.ts';
+import { callerParam } from './responses.ts';
 import type { OpenAiJob } from './requests.ts';
 
 export interface BridgeDeps {
@@ -34,6 +35,10 @@ export async function submitOpenAiJob(d: BridgeDeps, tenant: string, job: OpenAi
   } catch (err) {
     // The schema came in as response_format: name that parameter, as OpenAI does.
     if (err instanceof SchemaRefusedHttpError) throw OpenAiError.invalid(err.message, 'response_format');
+    // Refused at submit as the worker would refuse it: the same error, naming the same parameter.
+    if (err instanceof HttpError && !(err instanceof OpenAiError) && err.code === 'context_length_exceeded') {
+      throw new OpenAiError(err.status, err.code, err.message, callerParam(err.code, job.task), false);
+    }
     throw err;
   }
 }

@@ -4,6 +4,7 @@
  * is exactly what the same request would have answered online.
  */
 import type { JobRecord, Task } from '../../protocol/job.ts';
+import { callerError } from '../../protocol/errors.ts';
 import { OpenAiError, openAiErrorBody } from './errors.ts';
 import type { EncodingFormat } from './requests.ts';
 
@@ -64,6 +65,13 @@ export function responseBody(rec: JobRecord, encodingFormat: EncodingFormat = 'f
   };
 }
 
+/** The request parameter a caller error names, as OpenAI does (`messages` for an over-long chat). */
+export function callerParam(code: string, task: Task | undefined): string | null {
+  if (code === 'context_length_exceeded') return task === 'chat' ? 'messages' : task === 'embed' ? 'input' : 'prompt';
+  if (code === 'model_not_found') return 'model';
+  return null;
+}
+
 /**
  * The error a finished job that did not succeed answers with. `x-should-retry` follows the
  * job's own error: a retryable engine failure may be retried, a final one must not be.
@@ -73,8 +81,12 @@ export function jobFailure(rec: JobRecord | null): OpenAiError | null {
   switch (rec.status) {
     case 'succeeded':
       return null;
-    case 'failed':
-      return new OpenAiError(rec.error?.code === 'invalid_request' ? 400 : 500, rec.error?.code ?? 'job_failed', rec.error?.message ?? 'the job failed', null, rec.error?.retryable ?? false);
+    case 'failed': {
+      // The caller's input was at fault (found only at the worker): the 4xx a refusal at submit gives.
+      const caller = callerError(rec.error?.code);
+      if (caller) return new OpenAiError(caller.status, caller.code, rec.error!.message, callerParam(caller.code, rec.task), false);
+      return new OpenAiError(500, rec.error?.code ?? 'job_failed', rec.error?.message ?? 'the job failed', null, rec.error?.retryable ?? false);
+    }
     case 'timed_out':
       return new OpenAiError(504, 'job_timed_out', rec.error?.message ?? 'the job ran past its execution timeout', null, false);
     case 'expired':

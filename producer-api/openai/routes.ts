@@ -49,14 +49,24 @@ export function openAiRoutes(d: OpenAiRoutesDeps): Router {
     const { record } = await submitOpenAiJob(d, tenant, job);
     const meta = { id: record.id, task: job.task, model: record.model, created: unixSeconds(record.createdAt) };
     signal.addEventListener('abort', () => void cancelQuietly(d, record.id), { once: true });
-    res.status(200).set({ [JOB_ID_HEADER]: record.id, 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    res.flushHeaders();
+    res.setHeader(JOB_ID_HEADER, record.id);
     const send = (data: object | string) => res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
-    if (job.task === 'chat') send(streamChunk(meta, { role: true, content: '' }, job.includeUsage));
-    const rec = await followTokens(d, record.id, (t) => send(streamChunk(meta, { content: t }, job.includeUsage)), d.opts.maxWaitMs, signal);
+    // The 200 waits for the first token: a job that fails before one (a prompt over the
+    // context, found only at the worker) answers as the same HTTP error a non-streaming call gets.
+    const begin = () => {
+      if (res.headersSent) return;
+      res.status(200).set({ 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      if (job.task === 'chat') send(streamChunk(meta, { role: true, content: '' }, job.includeUsage));
+    };
+    const rec = await followTokens(d, record.id, (t) => {
+      begin();
+      send(streamChunk(meta, { content: t }, job.includeUsage));
+    }, d.opts.maxWaitMs, signal);
     if (signal.aborted) return;
     if (!rec) await cancelQuietly(d, record.id);
     const failure = jobFailure(rec);
+    if (failure && !res.headersSent) throw failure;
+    begin();
     if (failure) send(streamError(failure));
     else {
       send(streamChunk(meta, { finish: rec!.output?.done_reason === 'length' ? 'length' : 'stop' }, job.includeUsage));

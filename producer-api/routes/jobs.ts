@@ -4,6 +4,7 @@ import type { RedisClient } from '../../store/redis-client.ts';
 import { jobView, type JobRecord } from '../../protocol/job.ts';
 import type { Keys } from '../../protocol/keys.ts';
 import { isTerminal, type JobStatus } from '../../protocol/statuses.ts';
+import { HttpError } from '../http/http-error.ts';
 import type { JobService, SubmitResult } from '../jobs/job-service.ts';
 import type { ApiOptions } from '../settings/options.ts';
 import { idempotencyKey, parseSubmit, preferWaitSec, queryWaitSec } from '../http/request-parsing.ts';
@@ -63,6 +64,13 @@ export function jobRoutes(d: JobRoutesDeps): Router {
     const tenant = res.locals.tenant as string;
     const waitMs = clampWaitMs(preferWaitSec(req.get('prefer')), opts.syncWaitMs);
     const result = await jobs.submit({ tenant, body, model, task, idempotencyKey: idempotencyKey(req.get('idempotency-key')), waitMs });
+    // A prompt over the context answers the same 400 whether the submit check or the worker's
+    // tokenizer found it. Other failed jobs stay a 200 with the failed record, as before.
+    const { record } = result;
+    if (record.status === 'failed' && record.error?.code === 'context_length_exceeded') {
+      res.setHeader('Location', `/v1/jobs/${record.id}`);
+      throw new HttpError(400, 'context_length_exceeded', record.error.message);
+    }
     await respond(res, tenant, result, waitMs > 0);
   });
 

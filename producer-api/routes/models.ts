@@ -7,6 +7,7 @@ import { sendControl } from '../../store/control-stream.ts';
 import { type ControlCommand } from '../../protocol/control.ts';
 import { execOrThrow } from '../../store/fleet-reader.ts';
 import type { CatalogEntry } from '../../protocol/worker-state.ts';
+import { servingContext } from '../../protocol/context-length.ts';
 import { footprintKey } from '../../protocol/footprints.ts';
 import { parseDurationMs } from '../../protocol/env.ts';
 import { holdView } from '../../protocol/operator-holds.ts';
@@ -37,7 +38,9 @@ export async function modelEntry(d: Pick<ModelRoutesDeps, 'queues'>, snap: Fleet
     family: e.family,
     parameter_size: e.parameterSize,
     quantization: e.quantization,
-    context_length: e.contextLength,
+    // The context a prompt must fit (the largest a worker loads it with), not the file's trained maximum.
+    context_length: servingContext(snap, e.name) ?? null,
+    trained_context_length: e.trainedContextLength ?? null,
     footprint: { estimated_bytes: e.estimatedBytes, measured_bytes: snap.measured.get(footprintKey(e.engine, e.name)) ?? null },
     resident_on: residentOn(snap, e.name).map((w) => {
       const m = w.resident.find((x) => x.model === e.name)!;

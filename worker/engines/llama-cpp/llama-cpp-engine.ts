@@ -130,7 +130,16 @@ export class LlamaCppEngine implements Engine {
   }
 
   async catalog(): Promise<ModelDescriptor[]> {
-    return (await this.models.list()).map(({ path: _path, layers: _layers, kvWidth: _kv, ...descriptor }) => descriptor);
+    return (await this.models.list()).map(({ path: _path, layers: _layers, kvWidth: _kv, contextLength, ...descriptor }) => ({
+      ...descriptor,
+      contextLength: this.loadedContext(contextLength),
+      ...(contextLength !== undefined ? { trainedContextLength: contextLength } : {}),
+    }));
+  }
+
+  /** The context a model is loaded with: the configured size, never past what the file was trained for. */
+  private loadedContext(trained: number | undefined): number {
+    return Math.min(this.options.contextSize, trained ?? this.options.contextSize);
   }
 
   async load(model: string): Promise<LoadResult> {
@@ -226,7 +235,7 @@ export class LlamaCppEngine implements Engine {
   async estimateFootprint(model: string): Promise<FootprintEstimate | undefined> {
     const file = await this.models.find(this.canonical(model));
     if (!file) return undefined;
-    return this.footprint(file, Math.min(this.options.contextSize, file.contextLength ?? this.options.contextSize));
+    return this.footprint(file, this.loadedContext(file.contextLength));
   }
 
   private footprint(file: GgufModelFile, contextSize: number): FootprintEstimate {
@@ -268,7 +277,7 @@ export class LlamaCppEngine implements Engine {
   private async doLoad(name: string): Promise<LoadedModel> {
     const file = await this.models.find(name);
     if (!file) throw new EngineError('model_not_found', `model ${name} not found in ${this.options.modelsDir}`);
-    const contextSize = Math.min(this.options.contextSize, file.contextLength ?? this.options.contextSize);
+    const contextSize = this.loadedContext(file.contextLength);
     const reserved = this.reserveMemory(file, contextSize);
     const started = performance.now();
     this.log.info({ model: name, path: file.path, contextSize, slots: this.options.slotsPerModel }, 'Loading model');

@@ -92,8 +92,14 @@ export class OllamaEngine implements Engine {
   }
 
   /** Models on the server's disk (`/api/tags`), with context lengths from `/api/show`. */
-  catalog(): Promise<ModelDescriptor[]> {
-    return this.models.list();
+  /**
+   * /api/tags, each model's context given as the one Ollama is configured to load it with
+   * (`contextSize`, as OLLAMA_CONTEXT_LENGTH) capped by the trained maximum /api/show reports.
+   */
+  async catalog(): Promise<ModelDescriptor[]> {
+    return (await this.models.list()).map(({ contextLength: trained, ...m }) =>
+      trained === undefined ? m : { ...m, contextLength: Math.min(this.options.contextSize, trained), trainedContextLength: trained },
+    );
   }
 
   /**

@@ -14,7 +14,10 @@ export interface ModelDescriptor {
   quantization?: string;
   digest?: string;
   modifiedAt?: string;
+  /** Context (tokens per slot) this engine loads the model with: min(its configured context, the trained maximum). */
   contextLength?: number;
+  /** The model file's trained maximum context (GGUF `<arch>.context_length`). */
+  trainedContextLength?: number;
 }
 
 export interface LoadResult {
