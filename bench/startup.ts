@@ -116,13 +116,24 @@ async function waitReady(url: string, child: ChildProcess, deadline: number): Pr
   throw new Error('not ready within the deadline');
 }
 
+/** SIGTERM to the whole process group, then wait until every process in it is gone (SIGKILL after 10 s). */
 async function stopTree(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.pid === undefined) return;
-  const ended = new Promise<void>((r) => child.once('exit', () => r()));
-  process.kill(-child.pid, 'SIGTERM');
-  const timer = setTimeout(() => child.pid !== undefined && process.kill(-child.pid, 'SIGKILL'), 10_000);
-  await ended;
-  clearTimeout(timer);
+  if (child.pid === undefined) return;
+  const group = -child.pid;
+  const alive = () => {
+    try {
+      process.kill(group, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!alive()) return;
+  process.kill(group, 'SIGTERM');
+  const deadline = Date.now() + 10_000;
+  while (alive() && Date.now() < deadline) await sleep(50);
+  if (alive()) process.kill(group, 'SIGKILL');
+  while (alive()) await sleep(50);
 }
 
 async function oneRun(o: StartupOptions, modelsDir: string, prefix: string): Promise<StartupRun> {
@@ -209,4 +220,8 @@ async function cli(): Promise<void> {
   }
 }
 
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) await cli();
+// Run as a script: exit once printed (a keep-alive socket of fetch must not hold the process).
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
+  await cli();
+  process.exit(0);
+}
