@@ -1,8 +1,8 @@
 /** The simulator's command line: one options type, defaults merged and validated in one place. */
 import { parseArgs } from 'node:util';
 import { isPolicyName, POLICY_NAMES, type PolicyName } from './policies/index.ts';
-import { parseFleet, uniformFleet, type WorkerClass } from './fleet.ts';
-import { parseBytes } from './trace.ts';
+import { parseFleet, uniformFleet, type WorkerClass } from './model/fleet.ts';
+import { parseBytes } from './model/trace.ts';
 
 export interface SimCliOptions {
   readonly trace?: string;

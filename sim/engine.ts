@@ -25,17 +25,17 @@
  *   progress for `stallLimitMs`) are rejected as `never_served`.
  */
 import { EventQueue } from './event-queue.ts';
-import type { GpuView, ModelInfo, QueueView, ReplicaView, SimAction, SimPolicy, SimView } from './policy.ts';
-import { decodeMs, footprintBytes, loadMs, prefillMs, type ServiceModel } from './service-model.ts';
-import { uniformFleet, workerBytes, type WorkerClass } from './fleet.ts';
-import type { ModelSpec, TraceRequest } from './trace.ts';
+import type { GpuView, ModelInfo, QueueView, ReplicaView, SimAction, SimPolicy, SimView } from './policies/policy.ts';
+import { decodeMs, footprintBytes, loadMs, prefillMs, type ServiceModel } from './model/service-model.ts';
+import { uniformFleet, workerBytes, type WorkerClass } from './model/fleet.ts';
+import type { ModelSpec, TraceRequest } from './model/trace.ts';
 
 export interface ClusterOptions {
   /** One pool of single-GPU workers (the older form): ignored when `fleet` is given. */
   readonly gpus?: number;
   readonly gpuMemBytes?: number;
   readonly maxGpus?: number;
-  /** Worker classes (sim/fleet.ts); each is a pool scaled on its own between its min and max. */
+  /** Worker classes (sim/model/fleet.ts); each is a pool scaled on its own between its min and max. */
   readonly fleet?: readonly WorkerClass[];
   /** Period of the policy's `onTick` (the real scheduler ticks every 2 s). */
   readonly tickMs: number;

@@ -3,7 +3,7 @@
  * arrivals modulated by a daily cycle, and short bursts on random models (a batch job, a demo,
  * a new user) that make unpopular models briefly hot. Same seed, same trace.
  */
-import type { ModelSpec, TraceRequest } from './trace.ts';
+import type { ModelSpec, TraceRequest } from './model/trace.ts';
 
 export interface GenerateOptions {
   readonly seed: number;

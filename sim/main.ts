@@ -1,16 +1,16 @@
 /**
  * `npm run sim`: runs the fabric's real `decide()` and the baselines on the same trace and
  * cluster and prints the comparison (markdown, or JSON with --json); --report DIR writes
- * report.md and chart.svg. See sim/engine.ts for the rules and sim/service-model.ts for the
+ * report.md and chart.svg. See sim/engine.ts for the rules and sim/model/service-model.ts for the
  * service model.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSimArgs, UsageError } from './cli.ts';
 import { goalsMarkdown, checkGoals, markdownTable, writeReport } from './report.ts';
-import { describeFleet } from './fleet.ts';
+import { describeFleet } from './model/fleet.ts';
 import { compare, loadWorkload } from './run.ts';
-import { formatTraceCsv } from './trace.ts';
+import { formatTraceCsv } from './model/trace.ts';
 
 function main(argv: string[]): number {
   const o = parseSimArgs(argv);

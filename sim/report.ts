@@ -97,7 +97,7 @@ export function writeReport(dir: string, input: ReportInput): string[] {
     '',
     'TTFT = arrival to first token (queue wait + load wait + prefill), completed requests only.',
     'Warm = the model was ready on some GPU when the request arrived. Rejected requests (reasons in',
-    'brackets) have no TTFT. Service model and engine rules: sim/service-model.ts, sim/engine.ts.',
+    'brackets) have no TTFT. Service model and engine rules: sim/model/service-model.ts, sim/engine.ts.',
     '',
   ].join('\n');
   const paths = [join(dir, 'report.md'), join(dir, 'chart.svg')];

@@ -4,9 +4,9 @@ import type { SimCliOptions } from './cli.ts';
 import { simulate, type ClusterOptions, type SimResult } from './engine.ts';
 import { generateModels, generateTrace, GENERATE_DEFAULTS } from './generate.ts';
 import { createPolicy } from './policies/index.ts';
-import { serviceModel, type ServiceModel } from './service-model.ts';
+import { serviceModel, type ServiceModel } from './model/service-model.ts';
 import { summarize, type PolicySummary } from './summary.ts';
-import { parseModelsJson, parseTraceCsv, type ModelSpec, type ParseProblem, type TraceRequest } from './trace.ts';
+import { parseModelsJson, parseTraceCsv, type ModelSpec, type ParseProblem, type TraceRequest } from './model/trace.ts';
 
 export interface Workload {
   readonly trace: TraceRequest[];

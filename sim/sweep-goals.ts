@@ -8,7 +8,7 @@
  *   baseline's on the same fleet.
  * Ratios are printed to three places so that a figure just over a limit does not read as on it.
  */
-import type { WorkerClass } from './fleet.ts';
+import type { WorkerClass } from './model/fleet.ts';
 import type { PolicySummary } from './summary.ts';
 
 export interface GoalRow {

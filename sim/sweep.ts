@@ -11,12 +11,12 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { simulate, type ClusterOptions } from './engine.ts';
-import { parseFleet, uniformFleet, type WorkerClass } from './fleet.ts';
+import { parseFleet, uniformFleet, type WorkerClass } from './model/fleet.ts';
 import { generateModels, generateTrace, GENERATE_DEFAULTS, type GenerateOptions } from './generate.ts';
 import { createPolicy, POLICY_NAMES } from './policies/index.ts';
 import { checkGoals } from './report.ts';
 import { sweepGoalsMarkdown } from './sweep-goals.ts';
-import { footprintBytes, serviceModel } from './service-model.ts';
+import { footprintBytes, serviceModel } from './model/service-model.ts';
 import { summarize, type PolicySummary } from './summary.ts';
 
 const GiB = 2 ** 30;

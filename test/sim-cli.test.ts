@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseSimArgs, UsageError } from '../sim/cli.ts';
-import { parseFleet, uniformFleet } from '../sim/fleet.ts';
+import { parseFleet, uniformFleet } from '../sim/model/fleet.ts';
 import { POLICY_NAMES } from '../sim/policies/index.ts';
 import type { PolicySummary } from '../sim/summary.ts';
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { simulate, type ClusterOptions } from '../sim/engine.ts';
-import { parseFleet } from '../sim/fleet.ts';
+import { parseFleet } from '../sim/model/fleet.ts';
 import { createPolicy, POLICY_NAMES } from '../sim/policies/index.ts';
-import { decodeMs, loadMs, prefillMs, serviceModel } from '../sim/service-model.ts';
-import type { ModelSpec, TraceRequest } from '../sim/trace.ts';
+import { decodeMs, loadMs, prefillMs, serviceModel } from '../sim/model/service-model.ts';
+import type { ModelSpec, TraceRequest } from '../sim/model/trace.ts';
 
 const GiB = 2 ** 30;
 const service = serviceModel();

@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { simulate, type ClusterOptions } from '../sim/engine.ts';
-import { uniformFleet } from '../sim/fleet.ts';
+import { uniformFleet } from '../sim/model/fleet.ts';
 import { buildSnapshot, fabricPolicy } from '../sim/policies/fabric.ts';
 import { createPolicy } from '../sim/policies/index.ts';
 import { keepalive0Policy } from '../sim/policies/keepalive0.ts';
 import { ollamaPolicy } from '../sim/policies/ollama.ts';
 import { oraclePolicy } from '../sim/policies/oracle.ts';
-import type { GpuView, ReplicaView, SimView } from '../sim/policy.ts';
-import { serviceModel } from '../sim/service-model.ts';
-import type { TraceRequest } from '../sim/trace.ts';
+import type { GpuView, ReplicaView, SimView } from '../sim/policies/policy.ts';
+import { serviceModel } from '../sim/model/service-model.ts';
+import type { TraceRequest } from '../sim/model/trace.ts';
 
 const GB = 1e9;
 const NOW = 1_000_000;

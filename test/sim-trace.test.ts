@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { generateModels, generateTrace, GENERATE_DEFAULTS } from '../sim/generate.ts';
-import { formatTraceCsv, parseBytes, parseModelsJson, parseTraceCsv } from '../sim/trace.ts';
+import { formatTraceCsv, parseBytes, parseModelsJson, parseTraceCsv } from '../sim/model/trace.ts';
 
 describe('trace CSV reader', () => {
   it('skips bad lines, reports them with their line numbers and keeps the good ones sorted (zero output tokens is an embedding, not a bad line)', () => {

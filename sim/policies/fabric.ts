@@ -16,7 +16,7 @@ import type { CatalogEntry, GpuInfo, Heartbeat, ResidentModelInfo } from '../../
 import { decide, type Action } from '../../scheduler/decide.ts';
 import { schedulerPolicy, type SchedulerPolicy, type SchedulerPolicyInput, type WorkerPoolSpec } from '../../scheduler/policy.ts';
 import type { QueueDepth, Snapshot } from '../../scheduler/snapshot.ts';
-import { coldQueuedModels, hasReplica, type GpuView, type SimAction, type SimPolicy, type SimView } from '../policy.ts';
+import { coldQueuedModels, hasReplica, type GpuView, type SimAction, type SimPolicy, type SimView } from './policy.ts';
 
 export const SIM_ENGINE = 'sim';
 

@@ -1,6 +1,6 @@
 /** The policies the simulator knows, by the name `--policies` uses. */
-import type { SimPolicy } from '../policy.ts';
-import type { TraceRequest } from '../trace.ts';
+import type { SimPolicy } from './policy.ts';
+import type { TraceRequest } from '../model/trace.ts';
 import { fabricPolicy, type FabricPolicyOptions } from './fabric.ts';
 import { keepalive0Policy } from './keepalive0.ts';
 import { keepforeverPolicy } from './keepforever.ts';

@@ -3,7 +3,7 @@
  * nothing waits for it; it loads on demand on the GPU with the most free memory where it fits,
  * and waits when it fits nowhere (with nothing kept idle there is nothing to evict).
  */
-import { coldQueuedModels, isIdle, type SimPolicy, type SimView } from '../policy.ts';
+import { coldQueuedModels, isIdle, type SimPolicy, type SimView } from './policy.ts';
 import { footprint, Planner } from './planner.ts';
 
 export function keepalive0Policy(): SimPolicy {

@@ -3,7 +3,7 @@
  * loaded; a new model goes to the GPU with the most free memory even when it does not fit
  * there, which the engine counts as an OOM (the load fails and its queued requests with it).
  */
-import { coldQueuedModels, runningGpus, type SimPolicy, type SimView } from '../policy.ts';
+import { coldQueuedModels, runningGpus, type SimPolicy, type SimView } from './policy.ts';
 import { Planner } from './planner.ts';
 
 export function keepforeverPolicy(): SimPolicy {

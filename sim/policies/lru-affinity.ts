@@ -6,7 +6,7 @@
  * backlog exceeds two replicas' worth of slots gets another replica where one fits without
  * eviction (Ray's autoscaling on ongoing requests).
  */
-import { coldQueuedModels, replicasOf, type SimPolicy, type SimView } from '../policy.ts';
+import { coldQueuedModels, replicasOf, type SimPolicy, type SimView } from './policy.ts';
 import { footprint, Planner } from './planner.ts';
 
 export function lruAffinityPolicy(): SimPolicy {

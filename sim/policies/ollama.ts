@@ -9,7 +9,7 @@
  * - Queue cap 512 (OLLAMA_MAX_QUEUE): further arrivals are rejected at once.
  * - One replica per model (Ollama never runs a model twice).
  */
-import { coldQueuedModels, type GpuView, type ReplicaView, type SimPolicy, type SimView } from '../policy.ts';
+import { coldQueuedModels, type GpuView, type ReplicaView, type SimPolicy, type SimView } from './policy.ts';
 import { footprint, Planner } from './planner.ts';
 
 export interface OllamaOptions {

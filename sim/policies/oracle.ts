@@ -4,8 +4,8 @@
  * again first), on the GPU where the soonest-needed victim is needed latest. It never unloads
  * otherwise and never scales: a bound on cold loads for a fixed pool, not a competitor.
  */
-import { coldQueuedModels, type ReplicaView, type SimPolicy, type SimView } from '../policy.ts';
-import type { TraceRequest } from '../trace.ts';
+import { coldQueuedModels, type ReplicaView, type SimPolicy, type SimView } from './policy.ts';
+import type { TraceRequest } from '../model/trace.ts';
 import { footprint, Planner } from './planner.ts';
 
 export function oraclePolicy(trace: readonly TraceRequest[]): SimPolicy {

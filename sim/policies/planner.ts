@@ -3,7 +3,7 @@
  * (bytes freed by unloads, bytes taken by loads, replicas chosen as victims) so one step never
  * double-books memory or evicts a replica twice. It only builds actions; the engine applies them.
  */
-import { freeBytes, isIdle, runningGpus, type GpuView, type ReplicaView, type SimAction, type SimView } from '../policy.ts';
+import { freeBytes, isIdle, runningGpus, type GpuView, type ReplicaView, type SimAction, type SimView } from './policy.ts';
 
 export class Planner {
   readonly actions: SimAction[] = [];

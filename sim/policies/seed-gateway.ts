@@ -5,7 +5,7 @@
  * a GPU that has been empty for 5 min. When a cold model fits nowhere, it evicts the least
  * recently used idle model there (the article is silent; without it a full pool deadlocks).
  */
-import { coldQueuedModels, runningGpus, type GpuView, type SimPolicy, type SimView } from '../policy.ts';
+import { coldQueuedModels, runningGpus, type GpuView, type SimPolicy, type SimView } from './policy.ts';
 import { footprint, Planner } from './planner.ts';
 
 export interface SeedGatewayOptions {

@@ -4,9 +4,9 @@
  * answers with actions, which the engine validates and applies in order. Policies never
  * mutate the view, so every policy runs against the same engine rules.
  */
-import type { WorkerClass } from './fleet.ts';
-import type { ServiceModel } from './service-model.ts';
-import type { TraceRequest } from './trace.ts';
+import type { WorkerClass } from '../model/fleet.ts';
+import type { ServiceModel } from '../model/service-model.ts';
+import type { TraceRequest } from '../model/trace.ts';
 
 export interface ReplicaView {
   readonly model: string;
@@ -29,7 +29,7 @@ export interface ReplicaView {
 export interface GpuView {
   readonly id: string;
   readonly index: number;
-  /** Its worker class (sim/fleet.ts): scale actions name it. */
+  /** Its worker class (sim/model/fleet.ts): scale actions name it. */
   readonly pool: string;
   /** GPUs in this worker, each of `gpuMemBytes`. */
   readonly gpuCount: number;
