@@ -1,4 +1,5 @@
 /** Starts the API deployable: HTTP server plus the webhook delivery worker. */
+import { applyServerTimeouts } from './http/server-timeouts.ts';
 import type { Server } from 'node:http';
 import type { RedisClient } from '../store/redis-client.ts';
 import type { Keys } from '../protocol/keys.ts';
@@ -33,7 +34,7 @@ export async function runApi(cfg: ApiConfig, d: { redis: RedisClient; background
   try {
     server = await new Promise((resolve, reject) => {
       // Express 5 hands a listen error to this callback (and the server then serves nothing).
-      const s = api.app.listen(cfg.port, cfg.host, (err?: Error) => (err ? reject(err) : resolve(s))).once('error', reject);
+      const s = api.app.listen(cfg.port, cfg.host, (err?: Error) => (err ? reject(err) : resolve(applyServerTimeouts(s)))).once('error', reject);
     });
   } catch (err) {
     await deliveries.close().catch(() => undefined);

@@ -92,7 +92,9 @@ async function send(req: FuzzRequest): Promise<Outcome | null> {
   } catch (err) {
     // The client itself refused to send it (a header value fetch will not write): not the API's answer.
     if (err instanceof TypeError && !/fetch failed/.test(err.message)) return null;
-    return { req, status: 0, problem: `no answer: ${(err as Error).message}; body ${String(req.body ?? '').slice(0, 160)}; headers ${JSON.stringify(req.headers)}` };
+    const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
+    const why = cause ? ` (${cause.code ?? ''} ${cause.message ?? ''})` : '';
+    return { req, status: 0, problem: `no answer: ${(err as Error).message}${why}; body ${String(req.body ?? '').slice(0, 160)}; headers ${JSON.stringify(req.headers)}` };
   }
   const text = await res.text().catch((err: Error) => `<<body cut: ${err.message}>>`);
   if (res.status >= 500) return { req, status: res.status, problem: text.slice(0, 200) };

@@ -2,6 +2,7 @@
  * An in-process fabric for tests: the real API (listening on a free port), real workers with
  * an engine of the test's choice, all against the run's private Redis in a fresh namespace.
  */
+import { applyServerTimeouts } from '../../producer-api/http/server-timeouts.ts';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
@@ -48,7 +49,7 @@ export async function startFabric(partial: Partial<ApiOptions> = {}, batch: Part
   const api = createApi(opts, { redis: conn?.requests ?? redis, background: redis, keys, log, batch: { tickMs: 100, ...batch } });
   await api.ready();
   const server: Server = await new Promise((resolve) => {
-    const s = api.app.listen(0, '127.0.0.1', () => resolve(s));
+    const s = api.app.listen(0, '127.0.0.1', () => resolve(applyServerTimeouts(s)));
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const workers: WorkerNode[] = [];

@@ -1,4 +1,5 @@
 /** A second API instance on a test fabric's Redis namespace, to show state shared across instances. */
+import { applyServerTimeouts } from '../../producer-api/http/server-timeouts.ts';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
@@ -13,7 +14,7 @@ export async function startSecondApi(opts: ApiOptions, keys: Keys): Promise<{ ur
   const api = createApi(opts, { redis, keys, log, batch: { tickMs: 100 } });
   await api.ready();
   const server: Server = await new Promise((resolve) => {
-    const s = api.app.listen(0, '127.0.0.1', () => resolve(s));
+    const s = api.app.listen(0, '127.0.0.1', () => resolve(applyServerTimeouts(s)));
   });
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
