@@ -38,3 +38,13 @@ export class SchemaRefusedHttpError extends HttpError {
     this.name = 'SchemaRefusedHttpError';
   }
 }
+
+/** A 400 for tools that cannot be served; `param` is the request field at fault (`tools` or `tool_choice`). */
+export class ToolsRefusedHttpError extends HttpError {
+  readonly param: 'tools' | 'tool_choice';
+  constructor(message: string, param: 'tools' | 'tool_choice') {
+    super(400, 'invalid_request', message);
+    this.param = param;
+    this.name = 'ToolsRefusedHttpError';
+  }
+}
