@@ -159,6 +159,11 @@ describe('forced tool calls on the llama.cpp engine (OpenAI chat)', () => {
     expect((r.choices[0]!.message.tool_calls![0] as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall).function.arguments).toBe(args);
   }, 60_000);
 
+  it('a call cut short by max_tokens is a 400 asking for more tokens, never an invalid call', async () => {
+    const e = await badRequest(client.chat.completions.create({ model: MODEL, messages, tools, tool_choice: { type: 'function', function: { name: 'get_weather' } }, max_tokens: 3 }));
+    expect(e.message).toMatch(/cut short.*max_tokens/);
+  });
+
   it('refuses a parameters schema the compiler cannot enforce with a 400 naming the keyword', async () => {
     const bad = [{ type: 'function' as const, function: { name: 'zip', parameters: { type: 'object', properties: { zip: { type: 'string', pattern: '^(?=\\d)\\d{5}$' } }, not: { required: ['x'] } } } }];
     const e = await badRequest(client.chat.completions.create({ model: MODEL, messages, tools: bad, tool_choice: 'required' }));
