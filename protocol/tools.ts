@@ -121,3 +121,16 @@ export function renderToolMessages<M extends HistoryMessage>(messages: readonly 
     return { ...rest, content: `[tool result ${callId}] ${m.content}` } as M;
   });
 }
+
+/**
+ * What a model is told of a forced call, as a system message put first (or appended to the
+ * history's own first system message): the tools it may call, their descriptions and
+ * parameters schemas, and the JSON shape the grammar holds it to.
+ */
+export function withToolsPrompt<M extends HistoryMessage>(messages: readonly M[], tools: readonly Tool[]): M[] {
+  const lines = tools.map((t) => `- ${t.name}${t.description ? `: ${t.description}` : ''}\n  parameters: ${JSON.stringify(t.parameters ?? { type: 'object', properties: {} })}`);
+  const text = `Call ${tools.length === 1 ? 'this tool' : 'one of these tools'} by answering with JSON {"name": <tool name>, "arguments": <its arguments>}:\n${lines.join('\n')}`;
+  const [first, ...rest] = messages;
+  if (first?.role === 'system') return [{ ...first, content: `${first.content}\n\n${text}` }, ...rest];
+  return [{ role: 'system', content: text } as M, ...messages];
+}

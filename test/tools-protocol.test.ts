@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { compileJsonSchema } from '../protocol/json-schema/index.ts';
 import { inputSchema } from '../protocol/job.ts';
-import { forcedCallSchema, forcedTools, parseToolCall, renderToolMessages, toolsRefusal, type Tool } from '../protocol/tools.ts';
+import { forcedCallSchema, forcedTools, parseToolCall, renderToolMessages, toolsRefusal, withToolsPrompt, type Tool } from '../protocol/tools.ts';
 
 const a: Tool = { name: 'a', parameters: { type: 'object', properties: { x: { type: 'integer' } }, required: ['x'], additionalProperties: false } };
 const b: Tool = { name: 'b' };
@@ -60,5 +60,16 @@ describe('tools in the job protocol', () => {
       { role: 'assistant', content: '[tool call call_1] a({"x":1})' },
       { role: 'tool', content: '[tool result call_1] 42' },
     ]);
+  });
+
+  it('tells the model the tools of a forced call in a system message', () => {
+    const told = withToolsPrompt([{ role: 'user' as const, content: 'hi' }], [{ ...a, description: 'adds x' }, b]);
+    expect(told).toHaveLength(2);
+    expect(told[0]!.role).toBe('system');
+    expect(told[0]!.content).toContain('- a: adds x');
+    expect(told[0]!.content).toContain(JSON.stringify(a.parameters));
+    const merged = withToolsPrompt([{ role: 'system' as const, content: 'be brief' }, { role: 'user' as const, content: 'hi' }], [a]);
+    expect(merged).toHaveLength(2);
+    expect(merged[0]!.content).toMatch(/^be brief\n\nCall this tool/);
   });
 });

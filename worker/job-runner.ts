@@ -6,7 +6,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { EngineError } from '../protocol/errors.ts';
 import type { JobError, JobOutput, JobPayload, StatusListener } from '../protocol/job.ts';
-import { forcedCallSchema, forcedTools, parseToolCall, renderToolMessages, type ToolCall } from '../protocol/tools.ts';
+import { forcedCallSchema, forcedTools, parseToolCall, renderToolMessages, withToolsPrompt, type ToolCall } from '../protocol/tools.ts';
 import type { JobStore } from '../store/job-store.ts';
 import type { Logger } from '../protocol/logger.ts';
 import { metrics } from './metrics.ts';
@@ -133,7 +133,7 @@ export class JobRunner {
       task: p.task,
       prompt: p.input.prompt,
       system: p.input.system,
-      messages: p.input.messages ? renderToolMessages(p.input.messages) : undefined,
+      messages: p.input.messages ? (callTools ? withToolsPrompt(renderToolMessages(p.input.messages), callTools) : renderToolMessages(p.input.messages)) : undefined,
       options: p.input.options ?? {},
       format: callTools ? forcedCallSchema(callTools) : p.input.format,
       signal,
