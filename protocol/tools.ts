@@ -63,8 +63,15 @@ export function forcedCallSchema(tools: readonly Tool[]): Record<string, unknown
   return tools.length === 1 ? one(tools[0]!) : { anyOf: tools.map(one) };
 }
 
+/** Why tools were refused: the parameter at fault, and whether it is a feature not served yet (else invalid input). */
+export interface ToolsRefusal {
+  param: 'tools' | 'tool_choice';
+  message: string;
+  unsupported?: true;
+}
+
 /** Why a job's tools cannot be served on an engine of kind `engine`, with the parameter at fault; null when they can. */
-export function toolsRefusal(engine: string | undefined, input: ToolsInput): { param: 'tools' | 'tool_choice'; message: string } | null {
+export function toolsRefusal(engine: string | undefined, input: ToolsInput): ToolsRefusal | null {
   const tools = input.tools ?? [];
   const choice = input.tool_choice;
   if (tools.length === 0) {
@@ -78,12 +85,12 @@ export function toolsRefusal(engine: string | undefined, input: ToolsInput): { p
   }
   if (choice === 'none') return null;
   if (choice === undefined || choice === 'auto') {
-    return { param: 'tool_choice', message: 'automatic tool choice (tool_choice "auto", the default with tools) is not supported yet; send tool_choice "required", a named function, or "none"' };
+    return { param: 'tool_choice', unsupported: true, message: 'automatic tool choice (tool_choice "auto", the default with tools) is not supported yet; send tool_choice "required", a named function, or "none"' };
   }
   if (typeof choice === 'object' && !names.has(choice.name)) return { param: 'tool_choice', message: `tool_choice names ${JSON.stringify(choice.name)}, which is not among the tools` };
   if (input.format !== undefined) return { param: 'tools', message: 'a forced tool call cannot be combined with a response format' };
   if (engine === undefined || !TOOL_ENGINES.has(engine)) {
-    return { param: 'tools', message: `tool calls are not supported on the ${engine ?? 'unknown'} engine serving this model yet (only llama-cpp)` };
+    return { param: 'tools', unsupported: true, message: `tool calls are not supported on the ${engine ?? 'unknown'} engine serving this model yet (only llama-cpp)` };
   }
   const compiled = compileJsonSchema(forcedCallSchema(forcedTools(input)!));
   if (!compiled.ok) return { param: 'tools', message: `tool parameters schema refused: ${describeRefusal(compiled.refusal)}` };

@@ -212,6 +212,9 @@ describe('forced tool calls on the llama.cpp engine (OpenAI chat)', () => {
     expect(schemaErrors(lookup, JSON.parse(c.function.arguments))).toBeNull();
     const auto = await call(f.url, '/v1/jobs', { body: { model: MODEL, input: { messages, tools: [{ name: 'lookup', parameters: lookup }] } } });
     expect(auto.status).toBe(400);
-    expect(auto.json.error.message).toMatch(/auto/);
+    expect(auto.json.error).toMatchObject({ code: 'tools_unsupported', message: expect.stringMatching(/auto/) });
+    const bad = await call(f.url, '/v1/jobs', { body: { model: MODEL, input: { messages, tools: [{ name: 'z', parameters: { type: 'object', not: {} } }], tool_choice: 'required' } } });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error).toMatchObject({ code: 'invalid_request', message: expect.stringMatching(/keyword "not"/) });
   });
 });

@@ -42,8 +42,8 @@ export class SchemaRefusedHttpError extends HttpError {
 /** A 400 for tools that cannot be served; `param` is the request field at fault (`tools` or `tool_choice`). */
 export class ToolsRefusedHttpError extends HttpError {
   readonly param: 'tools' | 'tool_choice';
-  constructor(message: string, param: 'tools' | 'tool_choice') {
-    super(400, 'invalid_request', message);
+  constructor(message: string, param: 'tools' | 'tool_choice', code: 'invalid_request' | 'tools_unsupported' = 'invalid_request') {
+    super(400, code, message);
     this.param = param;
     this.name = 'ToolsRefusedHttpError';
   }

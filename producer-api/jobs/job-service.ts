@@ -119,7 +119,7 @@ export class JobService {
     if (task !== 'chat' && (body.input.tools?.length || body.input.tool_choice !== undefined)) throw new ToolsRefusedHttpError('tools need a chat job', 'tools');
     // A forced call is checked as a response schema is: what the engine could not enforce is refused now.
     const toolRefusal = toolsRefusal(snap.catalog.get(model)?.engine, body.input);
-    if (toolRefusal) throw new ToolsRefusedHttpError(toolRefusal.message, toolRefusal.param);
+    if (toolRefusal) throw new ToolsRefusedHttpError(toolRefusal.message, toolRefusal.param, toolRefusal.unsupported ? 'tools_unsupported' : 'invalid_request');
     if (body.webhook) {
       const reason = await this.d.checkWebhookUrl(body.webhook.url);
       if (reason) throw new HttpError(422, 'webhook_url_refused', `webhook url refused: ${reason}`);
