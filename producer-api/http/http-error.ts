@@ -1,5 +1,6 @@
 import type { HttpErrorCode } from '../../protocol/error-codes.ts';
 import type { SchemaRefusal } from '../../protocol/json-schema/index.ts';
+import type { ToolsRefusal } from '../../protocol/tools.ts';
 
 /** The one HTTP error type; the final error handler turns it into `{error:{code,message}}`. */
 export class HttpError extends Error {
@@ -39,12 +40,15 @@ export class SchemaRefusedHttpError extends HttpError {
   }
 }
 
-/** A 400 for tools that cannot be served; `param` is the request field at fault (`tools` or `tool_choice`). */
+/**
+ * A 400 for tools that cannot be served: `tools_unsupported` for what is not served yet,
+ * `invalid_request` for invalid tools; `param` is the request field at fault.
+ */
 export class ToolsRefusedHttpError extends HttpError {
   readonly param: 'tools' | 'tool_choice';
-  constructor(message: string, param: 'tools' | 'tool_choice', code: 'invalid_request' | 'tools_unsupported' = 'invalid_request') {
-    super(400, code, message);
-    this.param = param;
+  constructor(refusal: ToolsRefusal) {
+    super(400, refusal.unsupported ? 'tools_unsupported' : 'invalid_request', refusal.message);
+    this.param = refusal.param;
     this.name = 'ToolsRefusedHttpError';
   }
 }

@@ -116,10 +116,10 @@ export class JobService {
     // A schema the model's engine would enforce only in part is refused now, not loosened later.
     const refusal = formatRefusal(snap.catalog.get(model)?.engine, body.input.format);
     if (refusal) throw new SchemaRefusedHttpError(`response schema refused: ${describeRefusal(refusal)}`, refusal);
-    if (task !== 'chat' && (body.input.tools?.length || body.input.tool_choice !== undefined)) throw new ToolsRefusedHttpError('tools need a chat job', 'tools');
+    if (task !== 'chat' && (body.input.tools?.length || body.input.tool_choice !== undefined)) throw new ToolsRefusedHttpError({ param: 'tools', message: 'tools need a chat job' });
     // A forced call is checked as a response schema is: what the engine could not enforce is refused now.
     const toolRefusal = toolsRefusal(snap.catalog.get(model)?.engine, body.input);
-    if (toolRefusal) throw new ToolsRefusedHttpError(toolRefusal.message, toolRefusal.param, toolRefusal.unsupported ? 'tools_unsupported' : 'invalid_request');
+    if (toolRefusal) throw new ToolsRefusedHttpError(toolRefusal);
     if (body.webhook) {
       const reason = await this.d.checkWebhookUrl(body.webhook.url);
       if (reason) throw new HttpError(422, 'webhook_url_refused', `webhook url refused: ${reason}`);
