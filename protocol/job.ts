@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { JobStatus, StoredStatus } from './statuses.ts';
 import { WEBHOOK_EVENTS } from './statuses.ts';
 import type { JobErrorCode } from './error-codes.ts';
+import { toolCallSchema, toolChoiceSchema, toolSchema, type ToolCall } from './tools.ts';
 
 export type Task = 'generate' | 'chat' | 'embed';
 export type Priority = 'high' | 'normal' | 'low';
@@ -33,6 +34,10 @@ export const chatMessageSchema = z
     role: z.enum(['system', 'user', 'assistant', 'tool']),
     content: z.string(),
     images: z.array(z.string()).optional(),
+    /** An assistant turn's tool calls (see protocol/tools.ts). */
+    tool_calls: z.array(toolCallSchema).max(128).optional(),
+    /** On a `tool` message: the call whose result it carries. */
+    tool_call_id: z.string().max(200).optional(),
   })
   .strict();
 export type ChatMessage = z.infer<typeof chatMessageSchema>;
@@ -50,6 +55,9 @@ export const inputSchema = z
     format: z.union([z.literal('json'), z.record(z.string(), z.unknown())]).optional(),
     images: z.array(z.string()).optional(),
     truncate: z.boolean().optional(),
+    /** Function tools a chat may call; with `tool_choice` "required" or a named one the answer is a call. */
+    tools: z.array(toolSchema).max(128).optional(),
+    tool_choice: toolChoiceSchema.optional(),
   })
   .strict();
 export type JobInput = z.infer<typeof inputSchema>;
@@ -109,7 +117,7 @@ export interface Usage {
 
 export interface JobOutput {
   response?: string;
-  message?: { role: 'assistant'; content: string };
+  message?: { role: 'assistant'; content: string; tool_calls?: ToolCall[] };
   embeddings?: number[][];
   done_reason?: string;
 }

@@ -82,12 +82,20 @@ describe('OpenAI chat completions through the queues', () => {
     expect(job.json.input).toMatchObject({ format: 'json', options: { stop: ['zzz'], temperature: 0.2 } });
   });
 
-  it('refuses tools and n > 1 with a 400 naming the parameter instead of dropping them', async () => {
+  it('refuses tools the engine cannot serve and n > 1 with a 400 naming the parameter instead of dropping them', async () => {
     const tools = [{ type: 'function' as const, function: { name: 'f', parameters: {} } }];
-    const err = await client.chat.completions.create({ model: 'fake-small', messages: user('x'), tools }).catch((e) => e);
+    // Forced calls are served only where the fabric's compiler enforces the schema (llama.cpp; see openai-tools.test.ts).
+    const err = await client.chat.completions.create({ model: 'fake-small', messages: user('x'), tools, tool_choice: 'required' }).catch((e) => e);
     expect(err).toBeInstanceOf(OpenAI.BadRequestError);
     expect(err.param).toBe('tools');
     expect(err.error).toMatchObject({ type: 'invalid_request_error', param: 'tools' });
+    expect(err.message).toMatch(/not supported on the fake engine/);
+    const auto = await client.chat.completions.create({ model: 'fake-small', messages: user('x'), tools }).catch((e) => e);
+    expect(auto).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(auto.param).toBe('tool_choice');
+    // tool_choice none: the tools are not used, the answer is text.
+    const none = await client.chat.completions.create({ model: 'fake-small', messages: user('x'), tools, tool_choice: 'none', max_tokens: 2 });
+    expect(typeof none.choices[0]!.message.content).toBe('string');
     const n = await client.chat.completions.create({ model: 'fake-small', messages: user('x'), n: 2 }).catch((e) => e);
     expect(n).toBeInstanceOf(OpenAI.BadRequestError);
     expect(n.param).toBe('n');

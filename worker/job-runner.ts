@@ -6,6 +6,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { EngineError } from '../protocol/errors.ts';
 import type { JobError, JobOutput, JobPayload, StatusListener } from '../protocol/job.ts';
+import { forcedCallSchema, forcedTools, parseToolCall, renderToolMessages, withToolsPrompt, type ToolCall } from '../protocol/tools.ts';
 import type { JobStore } from '../store/job-store.ts';
 import type { Logger } from '../protocol/logger.ts';
 import { metrics } from './metrics.ts';
@@ -123,21 +124,36 @@ export class JobRunner {
       const res = await engine.embed({ model: p.model, input, signal });
       return { output: { embeddings: res.embeddings }, promptTokens: res.promptTokens, completionTokens: 0 };
     }
+    // A forced tool call is structured output against the call schema (the API let it through
+    // only for engines that enforce a schema with the fabric's compiler); tool turns in the
+    // history go to the engine as text.
+    const callTools = p.task === 'chat' ? forcedTools(p.input) : null;
     const gen = await engine.generate({
       model: p.model,
       task: p.task,
       prompt: p.input.prompt,
       system: p.input.system,
-      messages: p.input.messages,
+      messages: p.input.messages ? (callTools ? withToolsPrompt(renderToolMessages(p.input.messages), callTools) : renderToolMessages(p.input.messages)) : undefined,
       options: p.input.options ?? {},
-      format: p.input.format,
+      format: callTools ? forcedCallSchema(callTools) : p.input.format,
       signal,
       onToken: (t) => sink.push(t),
     });
-    const output: JobOutput =
-      p.task === 'chat'
-        ? { message: { role: 'assistant', content: gen.text }, done_reason: gen.doneReason }
-        : { response: gen.text, done_reason: gen.doneReason };
+    let output: JobOutput;
+    if (callTools) {
+      let call: ToolCall;
+      try {
+        call = parseToolCall(gen.text);
+      } catch {
+        throw new EngineError('invalid_request', `the tool call was cut short at ${gen.completionTokens} tokens (done reason ${gen.doneReason}); raise max_tokens`);
+      }
+      output = { message: { role: 'assistant', content: '', tool_calls: [call] }, done_reason: 'tool_calls' };
+    } else {
+      output =
+        p.task === 'chat'
+          ? { message: { role: 'assistant', content: gen.text }, done_reason: gen.doneReason }
+          : { response: gen.text, done_reason: gen.doneReason };
+    }
     return { output, gen, promptTokens: gen.promptTokens, completionTokens: gen.completionTokens };
   }
 

@@ -11,6 +11,24 @@ export interface ChatMessage {
   role: 'system' | 'user' | 'assistant' | 'tool';
   content: string;
   images?: string[];
+  /** An assistant turn's tool calls. */
+  tool_calls?: ToolCall[];
+  /** On a `tool` message: the call whose result it carries. */
+  tool_call_id?: string;
+}
+
+/** A function tool a chat job may be made to call (`parameters`: a JSON schema). */
+export interface Tool {
+  name: string;
+  description?: string;
+  parameters?: Record<string, unknown>;
+}
+
+/** A call the model made; `arguments` is JSON text that validates against the tool's `parameters`. */
+export interface ToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
 }
 
 /** Ollama-style generation options; unknown ones pass through. */
@@ -39,6 +57,9 @@ export interface JobInput {
   format?: 'json' | Record<string, unknown>;
   images?: string[];
   truncate?: boolean;
+  tools?: Tool[];
+  /** `"required"` or `{name}` force a call (llama.cpp engine); `"none"` ignores the tools; `"auto"` is not served yet. */
+  tool_choice?: 'none' | 'auto' | 'required' | { name: string };
 }
 
 /** Body of `POST /v1/jobs` and `POST /v1/run`. */
@@ -69,7 +90,7 @@ export interface Job {
   status: JobStatus;
   priority: 'high' | 'normal' | 'low';
   input: JobInput;
-  output: { response?: string; message?: { role: 'assistant'; content: string }; embeddings?: number[][]; done_reason?: string } | null;
+  output: { response?: string; message?: { role: 'assistant'; content: string; tool_calls?: ToolCall[] }; embeddings?: number[][]; done_reason?: string } | null;
   error: JobError | null;
   usage: { prompt_tokens: number; completion_tokens: number } | null;
   timings: { queue_ms: number | null; load_wait_ms: number | null; run_ms: number | null; total_ms: number | null };

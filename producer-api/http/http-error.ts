@@ -1,5 +1,6 @@
 import type { HttpErrorCode } from '../../protocol/error-codes.ts';
 import type { SchemaRefusal } from '../../protocol/json-schema/index.ts';
+import type { ToolsRefusal } from '../../protocol/tools.ts';
 
 /** The one HTTP error type; the final error handler turns it into `{error:{code,message}}`. */
 export class HttpError extends Error {
@@ -36,5 +37,18 @@ export class SchemaRefusedHttpError extends HttpError {
     super(400, 'invalid_request', message);
     this.refusal = refusal;
     this.name = 'SchemaRefusedHttpError';
+  }
+}
+
+/**
+ * A 400 for tools that cannot be served: `tools_unsupported` for what is not served yet,
+ * `invalid_request` for invalid tools; `param` is the request field at fault.
+ */
+export class ToolsRefusedHttpError extends HttpError {
+  readonly param: 'tools' | 'tool_choice';
+  constructor(refusal: ToolsRefusal) {
+    super(400, refusal.unsupported ? 'tools_unsupported' : 'invalid_request', refusal.message);
+    this.param = refusal.param;
+    this.name = 'ToolsRefusedHttpError';
   }
 }

@@ -7,6 +7,7 @@ import { waitForReplicas } from '../../store/redis-config.ts';
 import { minPromptTokens, servingContext } from '../../protocol/context-length.ts';
 import { describeRefusal } from '../../protocol/json-schema/index.ts';
 import { formatRefusal } from '../../protocol/format-policy.ts';
+import { toolsRefusal } from '../../protocol/tools.ts';
 import { type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../../protocol/job.ts';
 import type { JobStore } from '../../store/job-store.ts';
 import type { Keys } from '../../protocol/keys.ts';
@@ -23,7 +24,7 @@ import { loadingOn, residentOn, type FleetView } from '../fleet/fleet-view.ts';
 import type { ArrivalBatcher } from './arrival-batcher.ts';
 import type { EventHub } from './event-hub.ts';
 import { followJob, type JobFollow } from './job-follower.ts';
-import { HttpError, SchemaRefusedHttpError, badRequest, conflict, notFound, unavailable } from '../http/http-error.ts';
+import { HttpError, SchemaRefusedHttpError, ToolsRefusedHttpError, badRequest, conflict, notFound, unavailable } from '../http/http-error.ts';
 import type { ModelQueues } from './model-queues.ts';
 import type { ApiOptions } from '../settings/options.ts';
 
@@ -115,6 +116,10 @@ export class JobService {
     // A schema the model's engine would enforce only in part is refused now, not loosened later.
     const refusal = formatRefusal(snap.catalog.get(model)?.engine, body.input.format);
     if (refusal) throw new SchemaRefusedHttpError(`response schema refused: ${describeRefusal(refusal)}`, refusal);
+    if (task !== 'chat' && (body.input.tools?.length || body.input.tool_choice !== undefined)) throw new ToolsRefusedHttpError({ param: 'tools', message: 'tools need a chat job' });
+    // A forced call is checked as a response schema is: what the engine could not enforce is refused now.
+    const toolRefusal = toolsRefusal(snap.catalog.get(model)?.engine, body.input);
+    if (toolRefusal) throw new ToolsRefusedHttpError(toolRefusal);
     if (body.webhook) {
       const reason = await this.d.checkWebhookUrl(body.webhook.url);
       if (reason) throw new HttpError(422, 'webhook_url_refused', `webhook url refused: ${reason}`);

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import type { ChatMessage, GenerationOptions, JobInput, Task } from '../../protocol/job.ts';
+import type { Tool, ToolCall, ToolChoice } from '../../protocol/tools.ts';
 import { describeZodError, parseModelName } from '../http/request-parsing.ts';
 import { OpenAiError } from './errors.ts';
 
@@ -37,6 +38,8 @@ const chatSchema = z
     max_completion_tokens: z.number().int().min(1).nullable().optional(),
     response_format: z.object({ type: z.enum(['text', 'json_object', 'json_schema']), json_schema: z.object({ schema: z.record(z.string(), z.unknown()).optional() }).passthrough().optional() }).nullable().optional(),
     tools: z.array(z.unknown()).nullable().optional(),
+    tool_choice: z.unknown().optional(),
+    parallel_tool_calls: z.boolean().nullable().optional(),
     functions: z.array(z.unknown()).nullable().optional(),
     top_logprobs: z.number().nullable().optional(),
   })
@@ -120,7 +123,10 @@ function streamFlags(b: { stream?: boolean | null; stream_options?: { include_us
 }
 
 function messageText(m: z.infer<typeof messageSchema>, i: number): string {
-  if (m.content == null) throw OpenAiError.invalid(`messages[${i}].content is required (tool calls are not supported)`, `messages.${i}.content`);
+  if (m.content == null) {
+    if (m.role === 'assistant' && Array.isArray(m.tool_calls) && m.tool_calls.length > 0) return '';
+    throw OpenAiError.invalid(`messages[${i}].content is required`, `messages.${i}.content`);
+  }
   if (typeof m.content === 'string') return m.content;
   return m.content
     .map((part, j) => {
@@ -131,19 +137,60 @@ function messageText(m: z.infer<typeof messageSchema>, i: number): string {
     .join('');
 }
 
-const ROLES: Record<string, ChatMessage['role']> = { system: 'system', developer: 'system', user: 'user', assistant: 'assistant' };
+const ROLES: Record<string, ChatMessage['role']> = { system: 'system', developer: 'system', user: 'user', assistant: 'assistant', tool: 'tool' };
+
+const functionTool = z.object({
+  type: z.literal('function'),
+  function: z.object({ name: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'function names use letters, digits, _ and -'), description: z.string().optional(), parameters: z.record(z.string(), z.unknown()).optional(), strict: z.boolean().nullable().optional() }).passthrough(),
+});
+const toolChoice = z.union([z.enum(['none', 'auto', 'required']), z.object({ type: z.literal('function'), function: z.object({ name: z.string().min(1) }).passthrough() })]);
+const historyCall = z.object({ id: z.string().min(1).max(200), type: z.literal('function'), function: z.object({ name: z.string().min(1), arguments: z.string() }).passthrough() });
+
+function parseTools(tools: unknown[]): Tool[] {
+  return tools.map((t, i) => {
+    const r = functionTool.safeParse(t);
+    if (!r.success) throw OpenAiError.invalid(`tools[${i}]: only function tools {type: "function", function: {name, description?, parameters?}} are supported (${describeZodError(r.error)})`, 'tools');
+    const f = r.data.function;
+    return { name: f.name, ...(f.description !== undefined ? { description: f.description } : {}), ...(f.parameters ? { parameters: f.parameters } : {}) };
+  });
+}
+
+function parseToolChoice(v: unknown): ToolChoice | undefined {
+  if (v == null) return undefined;
+  const r = toolChoice.safeParse(v);
+  if (!r.success) throw OpenAiError.invalid('tool_choice must be "none", "auto", "required" or {type: "function", function: {name}}', 'tool_choice');
+  return typeof r.data === 'string' ? r.data : { name: r.data.function.name };
+}
+
+/** An assistant turn's `tool_calls` and a tool result's `tool_call_id`, in the job's shape. */
+function toolFields(m: z.infer<typeof messageSchema>, role: ChatMessage['role'], i: number): Pick<ChatMessage, 'tool_calls' | 'tool_call_id'> {
+  if (role === 'tool') {
+    if (typeof m.tool_call_id !== 'string' || m.tool_call_id === '') throw OpenAiError.invalid(`messages[${i}].tool_call_id is required on a tool message`, `messages.${i}.tool_call_id`);
+    return { tool_call_id: m.tool_call_id };
+  }
+  if (role !== 'assistant' || m.tool_calls == null) return {};
+  const r = z.array(historyCall).safeParse(m.tool_calls);
+  if (!r.success) throw OpenAiError.invalid(`messages[${i}].tool_calls: ${describeZodError(r.error)}`, `messages.${i}.tool_calls`);
+  if (r.data.length === 0) return {};
+  const calls: ToolCall[] = r.data.map((c) => ({ id: c.id, type: 'function', function: { name: c.function.name, arguments: c.function.arguments } }));
+  return { tool_calls: calls };
+}
 
 /** `POST /v1/chat/completions` body -> a chat job. */
 export function parseChatRequest(body: unknown): OpenAiJob {
   const b = parse(chatSchema, body);
-  refuse(!!b.tools?.length || !!b.functions?.length, b.tools?.length ? 'tools' : 'functions', 'tools and function calling are not supported by the fabric\'s engines');
+  refuse(!!b.functions?.length, 'functions', 'the deprecated functions parameter is not supported; send tools');
   refuse(b.top_logprobs != null, 'top_logprobs', 'logprobs are not supported');
   const messages: ChatMessage[] = b.messages.map((m, i) => {
     const role = ROLES[m.role];
-    if (!role) throw OpenAiError.invalid(`messages[${i}].role ${JSON.stringify(m.role)} is not supported (system, developer, user, assistant)`, `messages.${i}.role`);
-    return { role, content: messageText(m, i) };
+    if (!role) throw OpenAiError.invalid(`messages[${i}].role ${JSON.stringify(m.role)} is not supported (system, developer, user, assistant, tool)`, `messages.${i}.role`);
+    return { role, content: messageText(m, i), ...toolFields(m, role, i) };
   });
   const input: JobInput = { messages, options: options(b, b.max_completion_tokens ?? b.max_tokens) };
+  // Whether tools can be served (tool_choice, the engine, the parameters schemas) is the job service's check.
+  if (b.tools?.length) input.tools = parseTools(b.tools);
+  const choice = parseToolChoice(b.tool_choice);
+  if (choice !== undefined) input.tool_choice = choice;
   const rf = b.response_format;
   if (rf?.type === 'json_object') input.format = 'json';
   if (rf?.type === 'json_schema') {

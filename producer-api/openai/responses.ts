@@ -4,6 +4,7 @@
  * is exactly what the same request would have answered online.
  */
 import type { JobRecord, Task } from '../../protocol/job.ts';
+import type { ToolCall } from '../../protocol/tools.ts';
 import { callerError } from '../../protocol/errors.ts';
 import { OpenAiError, openAiErrorBody } from './errors.ts';
 import type { EncodingFormat } from './requests.ts';
@@ -19,8 +20,31 @@ export const responseId = (task: Task, jobId: string) => `${ID_PREFIX[task]}${jo
 export const unixSeconds = (ms: number) => Math.floor(ms / 1000);
 
 /** OpenAI's `finish_reason`: `length` when the token limit cut the answer, else `stop`. */
-export function finishReason(rec: Pick<JobRecord, 'output'>): 'stop' | 'length' {
-  return rec.output?.done_reason === 'length' ? 'length' : 'stop';
+export function finishReason(rec: Pick<JobRecord, 'output'>): FinishReason {
+  const r = rec.output?.done_reason;
+  return r === 'length' ? 'length' : r === 'tool_calls' && rec.output?.message?.tool_calls?.length ? 'tool_calls' : 'stop';
+}
+
+export type FinishReason = 'stop' | 'length' | 'tool_calls';
+
+/** The assistant message of a chat answer: a tool call has `content: null`, as OpenAI answers it. */
+function chatMessage(rec: JobRecord) {
+  const calls = rec.output?.message?.tool_calls;
+  if (calls?.length) return { role: 'assistant', content: null, refusal: null, tool_calls: calls };
+  return { role: 'assistant', content: text(rec), refusal: null };
+}
+
+/**
+ * The streamed deltas of a tool call: the first names it (index, id, type, function name, empty
+ * arguments), the rest carry its arguments in pieces, as OpenAI streams them.
+ */
+export function toolCallDeltas(calls: readonly ToolCall[], pieceChars = 16): object[] {
+  const out: object[] = [];
+  calls.forEach((c, index) => {
+    out.push({ index, id: c.id, type: 'function', function: { name: c.function.name, arguments: '' } });
+    for (let i = 0; i < c.function.arguments.length; i += pieceChars) out.push({ index, function: { arguments: c.function.arguments.slice(i, i + pieceChars) } });
+  });
+  return out;
 }
 
 export function usageOf(rec: Pick<JobRecord, 'usage'>) {
@@ -49,12 +73,13 @@ export function responseBody(rec: JobRecord, encodingFormat: EncodingFormat = 'f
     return {
       ...base,
       object: 'chat.completion',
-      choices: [{ index: 0, message: { role: 'assistant', content: text(rec), refusal: null }, logprobs: null, finish_reason: finishReason(rec) }],
+      choices: [{ index: 0, message: chatMessage(rec), logprobs: null, finish_reason: finishReason(rec) }],
       usage: usageOf(rec),
     };
   }
   if (rec.task === 'generate') {
-    return { ...base, object: 'text_completion', choices: [{ index: 0, text: text(rec), logprobs: null, finish_reason: finishReason(rec) }], usage: usageOf(rec) };
+    const finish = finishReason(rec);
+    return { ...base, object: 'text_completion', choices: [{ index: 0, text: text(rec), logprobs: null, finish_reason: finish === 'tool_calls' ? 'stop' : finish }], usage: usageOf(rec) };
   }
   const prompt = rec.usage?.prompt_tokens ?? 0;
   return {
@@ -104,13 +129,13 @@ export const streamError = (err: OpenAiError) => openAiErrorBody(err);
 /** A streaming chunk carrying `delta` text (or only the finish reason), in the endpoint's chunk shape. */
 export function streamChunk(
   job: { id: string; task: Task; model: string; created: number },
-  piece: { content?: string; role?: boolean; finish?: 'stop' | 'length' },
+  piece: { content?: string; role?: boolean; finish?: FinishReason; toolCall?: object },
   includeUsage: boolean,
 ) {
   const base = { id: responseId(job.task, job.id), created: job.created, model: job.model, system_fingerprint: SYSTEM_FINGERPRINT };
   const usage = includeUsage ? { usage: null } : {};
   if (job.task === 'chat') {
-    const delta = piece.finish ? {} : { ...(piece.role ? { role: 'assistant' } : {}), content: piece.content ?? '' };
+    const delta = piece.finish ? {} : piece.toolCall ? { tool_calls: [piece.toolCall] } : { ...(piece.role ? { role: 'assistant' } : {}), content: piece.content ?? '' };
     return { ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta, logprobs: null, finish_reason: piece.finish ?? null }], ...usage };
   }
   return { ...base, object: 'text_completion', choices: [{ index: 0, text: piece.content ?? '', logprobs: null, finish_reason: piece.finish ?? null }], ...usage };

@@ -9,7 +9,8 @@ import { isTerminal } from '../../protocol/statuses.ts';
 import type { ApiOptions } from '../settings/options.ts';
 import { cancelQuietly, followTokens, submitOpenAiJob, type BridgeDeps } from './job-bridge.ts';
 import { OPENAI_ENDPOINTS, PARSERS, type OpenAiJob } from './requests.ts';
-import { jobFailure, responseBody, streamChunk, streamError, unixSeconds, usageChunk } from './responses.ts';
+import { finishReason, jobFailure, responseBody, streamChunk, streamError, toolCallDeltas, unixSeconds, usageChunk } from './responses.ts';
+import { forcedTools } from '../../protocol/tools.ts';
 
 export interface OpenAiRoutesDeps extends BridgeDeps {
   opts: Pick<ApiOptions, 'maxWaitMs'>;
@@ -58,7 +59,10 @@ export function openAiRoutes(d: OpenAiRoutesDeps): Router {
       res.status(200).set({ 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
       if (job.task === 'chat') send(streamChunk(meta, { role: true, content: '' }, job.includeUsage));
     };
+    // A forced tool call's text is the call's JSON: it is sent as tool_calls deltas once parsed.
+    const toolCall = forcedTools(job.input) !== null;
     const rec = await followTokens(d, record.id, (t) => {
+      if (toolCall) return;
       begin();
       send(streamChunk(meta, { content: t }, job.includeUsage));
     }, d.opts.maxWaitMs, signal);
@@ -69,7 +73,8 @@ export function openAiRoutes(d: OpenAiRoutesDeps): Router {
     begin();
     if (failure) send(streamError(failure));
     else {
-      send(streamChunk(meta, { finish: rec!.output?.done_reason === 'length' ? 'length' : 'stop' }, job.includeUsage));
+      for (const piece of toolCallDeltas(rec!.output?.message?.tool_calls ?? [])) send(streamChunk(meta, { toolCall: piece }, job.includeUsage));
+      send(streamChunk(meta, { finish: finishReason(rec!) }, job.includeUsage));
       if (job.includeUsage) send(usageChunk(meta, rec!));
       send('[DONE]');
     }
