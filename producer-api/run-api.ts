@@ -1,5 +1,5 @@
 /** Starts the API deployable: HTTP server plus the webhook delivery worker. */
-import { applyServerTimeouts } from './http/server-timeouts.ts';
+import { applyServerTimeouts, closeServer } from './http/server-timeouts.ts';
 import type { Server } from 'node:http';
 import type { RedisClient } from '../store/redis-client.ts';
 import type { Keys } from '../protocol/keys.ts';
@@ -49,8 +49,7 @@ export async function runApi(cfg: ApiConfig, d: { redis: RedisClient; background
     webhookSecret: secret,
     close() {
       closing ??= (async () => {
-        const steps = [() => new Promise<void>((r) => server.close(() => r())), () => deliveries.close(), () => api.close()];
-        setTimeout(() => server.closeAllConnections(), 2_000).unref();
+        const steps = [() => closeServer(server), () => deliveries.close(), () => api.close()];
         for (const step of steps) {
           try {
             await step();

@@ -16,3 +16,23 @@ export function applyServerTimeouts<S extends Server>(server: S): S {
   server.headersTimeout = SERVER_TIMEOUTS.headersTimeoutMs;
   return server;
 }
+
+/**
+ * Stops accepting connections and resolves once every socket is closed. Requests in flight are
+ * answered; a keep-alive socket is closed as soon as it is idle (not after the keep-alive
+ * timeout); whatever is still open after `graceMs` is closed by force.
+ */
+export function closeServer(server: Server, graceMs = 2_000): Promise<void> {
+  return new Promise((resolve) => {
+    const idle = setInterval(() => server.closeIdleConnections(), 50);
+    const force = setTimeout(() => server.closeAllConnections(), graceMs);
+    idle.unref();
+    force.unref();
+    server.close(() => {
+      clearInterval(idle);
+      clearTimeout(force);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}

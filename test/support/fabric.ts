@@ -2,7 +2,7 @@
  * An in-process fabric for tests: the real API (listening on a free port), real workers with
  * an engine of the test's choice, all against the run's private Redis in a fresh namespace.
  */
-import { applyServerTimeouts } from '../../producer-api/http/server-timeouts.ts';
+import { applyServerTimeouts, closeServer } from '../../producer-api/http/server-timeouts.ts';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
@@ -83,8 +83,7 @@ export async function startFabric(partial: Partial<ApiOptions> = {}, batch: Part
     },
     async close() {
       for (const w of workers) await w.close().catch(() => undefined);
-      await new Promise((r) => server.close(r));
-      server.closeAllConnections?.();
+      await closeServer(server, 500);
       await api.close();
       for (const e of extra.reverse()) await e.close().catch(() => undefined);
       redis.disconnect();

@@ -1,5 +1,5 @@
 /** A second API instance on a test fabric's Redis namespace, to show state shared across instances. */
-import { applyServerTimeouts } from '../../producer-api/http/server-timeouts.ts';
+import { applyServerTimeouts, closeServer } from '../../producer-api/http/server-timeouts.ts';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
@@ -19,8 +19,7 @@ export async function startSecondApi(opts: ApiOptions, keys: Keys): Promise<{ ur
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     async close() {
-      await new Promise((r) => server.close(r));
-      server.closeAllConnections?.();
+      await closeServer(server, 500);
       await api.close();
       redis.disconnect();
     },
