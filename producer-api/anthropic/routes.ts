@@ -5,6 +5,7 @@
  * content_block_start, ping, content_block_delta..., content_block_stop, message_delta,
  * message_stop); a client that goes away cancels its job.
  */
+import { JOB_ID_HEADER, abortOnClose } from '../http/client-gone.ts';
 import { Router, type Response } from 'express';
 import { minPromptTokens } from '../../protocol/context-length.ts';
 import { isTerminal } from '../../protocol/statuses.ts';
@@ -18,17 +19,6 @@ import { contentBlockStart, contentBlockStop, jobFailure, messageBody, messageDe
 export interface AnthropicRoutesDeps extends BridgeDeps {
   fleet: FleetView;
   opts: Pick<ApiOptions, 'maxWaitMs'>;
-}
-
-export const JOB_ID_HEADER = 'x-fabric-job-id';
-
-/** Aborts when the client goes away before the answer is complete. */
-function abortOnClose(res: Response): AbortSignal {
-  const gone = new AbortController();
-  res.on('close', () => {
-    if (!res.writableFinished) gone.abort();
-  });
-  return gone.signal;
 }
 
 export function anthropicRoutes(d: AnthropicRoutesDeps): Router {

@@ -4,6 +4,7 @@
  * `x-fabric-job-id`. Streaming answers are server-sent events ending with `data: [DONE]`;
  * a client that goes away cancels its job.
  */
+import { JOB_ID_HEADER, abortOnClose } from '../http/client-gone.ts';
 import { Router, type Response } from 'express';
 import { isTerminal } from '../../protocol/statuses.ts';
 import type { ApiOptions } from '../settings/options.ts';
@@ -14,17 +15,6 @@ import { forcedTools } from '../../protocol/tools.ts';
 
 export interface OpenAiRoutesDeps extends BridgeDeps {
   opts: Pick<ApiOptions, 'maxWaitMs'>;
-}
-
-export const JOB_ID_HEADER = 'x-fabric-job-id';
-
-/** Aborts when the client goes away before the answer is complete. */
-function abortOnClose(res: Response): AbortSignal {
-  const gone = new AbortController();
-  res.on('close', () => {
-    if (!res.writableFinished) gone.abort();
-  });
-  return gone.signal;
 }
 
 export function openAiRoutes(d: OpenAiRoutesDeps): Router {
