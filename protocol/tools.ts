@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { compileJsonSchema, describeRefusal } from './json-schema/index.ts';
+import { engineFeatures } from './engine-features.ts';
 
 export const toolSchema = z
   .object({
@@ -34,8 +35,6 @@ export const toolCallSchema = z
   .strict();
 export type ToolCall = z.infer<typeof toolCallSchema>;
 
-/** Engines whose `format` enforcement is the fabric's compiler: forced tool calls are guaranteed there. */
-export const TOOL_ENGINES: ReadonlySet<string> = new Set(['llama-cpp']);
 
 interface ToolsInput {
   tools?: Tool[];
@@ -84,13 +83,15 @@ export function toolsRefusal(engine: string | undefined, input: ToolsInput): Too
     names.add(t.name);
   }
   if (choice === 'none') return null;
+  const features = engineFeatures(engine);
   if (choice === undefined || choice === 'auto') {
-    return { param: 'tool_choice', unsupported: true, message: 'automatic tool choice (tool_choice "auto", the default with tools) is not supported yet; send tool_choice "required", a named function, or "none"' };
+    if (features.autoToolCall) return null;
+    return { param: 'tool_choice', unsupported: true, message: `automatic tool choice (tool_choice "auto", the default with tools) is not supported on the ${engine ?? 'unknown'} engine serving this model; send tool_choice "required", a named function, or "none"` };
   }
   if (typeof choice === 'object' && !names.has(choice.name)) return { param: 'tool_choice', message: `tool_choice names ${JSON.stringify(choice.name)}, which is not among the tools` };
   if (input.format !== undefined) return { param: 'tools', message: 'a forced tool call cannot be combined with a response format' };
-  if (engine === undefined || !TOOL_ENGINES.has(engine)) {
-    return { param: 'tools', unsupported: true, message: `tool calls are not supported on the ${engine ?? 'unknown'} engine serving this model yet (only llama-cpp)` };
+  if (!features.forcedToolCall) {
+    return { param: 'tools', unsupported: true, message: `forced tool calls are not supported on the ${engine ?? 'unknown'} engine serving this model` };
   }
   const compiled = compileJsonSchema(forcedCallSchema(forcedTools(input)!));
   if (!compiled.ok) return { param: 'tools', message: `tool parameters schema refused: ${describeRefusal(compiled.refusal)}` };

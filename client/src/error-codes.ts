@@ -18,6 +18,7 @@ export const HTTP_ERROR_CODES = [
   'unsupported_media_type',
   'webhook_url_refused',
   'tools_unsupported',
+  'feature_unsupported',
   'invalid_multipart',
   'empty_file',
   'file_too_large',
