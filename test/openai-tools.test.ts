@@ -221,7 +221,16 @@ describe('forced tool calls on the llama.cpp engine (OpenAI chat)', () => {
   });
 });
 
-describe('forced tool calls on the job API', () => {
+describe('the job API on the llama.cpp engine', () => {
+  it('returns logprobs with top alternatives in the output', async () => {
+    const run = await call(f.url, '/v1/run', { body: { model: MODEL, input: { prompt: 'The queue', logprobs: true, top_logprobs: 2, options: { num_predict: 6, seed: 2, top_p: 1 } } } });
+    expect(run.status).toBe(200);
+    const lps = run.json.output.logprobs as { token: string; logprob: number; top_logprobs: unknown[] }[];
+    expect(lps).toHaveLength(6);
+    expect(lps.map((l) => l.token).join('')).toBe(run.json.output.response);
+    expect(lps.every((l) => l.logprob <= 0 && l.top_logprobs.length === 2)).toBe(true);
+  });
+
   it('streams a forced call as call events, no text, and every call validates against the schema', async () => {
     const store = new JobStore(f.redis, f.keys);
     const started = Date.now();
