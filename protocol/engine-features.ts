@@ -21,7 +21,7 @@ export interface EngineFeatures {
 const NONE: EngineFeatures = { forcedToolCall: false, autoToolCall: false, think: false, logprobs: false, images: false };
 
 export const ENGINE_FEATURES: Readonly<Record<string, EngineFeatures>> = {
-  'llama-cpp': { ...NONE, forcedToolCall: true, logprobs: true },
+  'llama-cpp': { ...NONE, forcedToolCall: true, autoToolCall: true, logprobs: true },
   ollama: { ...NONE },
 };
 
