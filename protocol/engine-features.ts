@@ -22,7 +22,10 @@ const NONE: EngineFeatures = { forcedToolCall: false, autoToolCall: false, think
 
 export const ENGINE_FEATURES: Readonly<Record<string, EngineFeatures>> = {
   'llama-cpp': { ...NONE, forcedToolCall: true, logprobs: true },
-  ollama: { ...NONE },
+  // Ollama takes tools, think, logprobs and images itself (a model without the capability
+  // answers 400, which fails the job as invalid_request); a forced call is `format` = the call
+  // schema, which Ollama constrains decoding to, parsed by the worker.
+  ollama: { forcedToolCall: true, autoToolCall: true, think: true, logprobs: true, images: true },
 };
 
 export function engineFeatures(engine: string | undefined): EngineFeatures {
