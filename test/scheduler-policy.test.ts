@@ -362,7 +362,7 @@ const SCALE: Case[] = [
     name: 'scale to zero per pool: the first job buys a worker of the smallest pool that holds it',
     policy: { minWorkers: 0, pools: [{ name: 'large', gpuBytes: 20 * GB, gpus: 1, minWorkers: 0, maxWorkers: 2 }, { name: 'small', gpuBytes: 11 * GB, gpus: 1, minWorkers: 0, maxWorkers: 2 }] },
     snapshot: snap([], { big: waiting() }),
-    expected: [{ ...up(1, ['big']), pool: 'small' }],
+    expected: [{ type: 'scale', desiredWorkers: 1, reason: 'unplaceable', models: ['big'], pool: 'small' }],
   },
   {
     name: 'latency target: buys a worker when the forecast p95 wait passes it and one more worker lowers it (c reloads: 4 s > 1 s)',
