@@ -139,7 +139,7 @@ function worthBuying(snap: Snapshot, policy: SchedulerPolicy, unplaceable: reado
   if (policy.scaleWaitMsPerGpuSecond === 0) return unplaceable.length + saturated.length > 0;
   const blocked = blockedSaved + waitSavedMs(snap, saturated);
   // The reloads a larger fleet spares the models that do not all fit now (and the blocked ones, counted once).
-  const thrash = forecastTotalWaitMs(snap, policy) - forecastTotalWaitMs(snap, policy, { addBytes: bytes });
+  const thrash = forecastTotalWaitMs(snap, policy) - forecastTotalWaitMs(snap, policy, { addBytes: bytes, reloadsOnly: true });
   return Math.max(blocked, thrash) >= workerCostMs(policy, gpus);
 }
 

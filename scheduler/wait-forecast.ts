@@ -27,6 +27,11 @@ import type { Snapshot } from './snapshot.ts';
 export interface FleetChange {
   readonly addBytes?: number;
   readonly remove?: Heartbeat;
+  /**
+   * Price only the reloads the change spares, not the relief one more replica gives a saturated
+   * queue (the scale rule prices that on its own, from the waiting it has accumulated).
+   */
+  readonly reloadsOnly?: boolean;
 }
 
 /** How long a fleet change is committed for: no drain follows a scale-up sooner (the cool-down). */
@@ -155,7 +160,7 @@ function forecastWaits(snap: Snapshot, policy: SchedulerPolicy, change: FleetCha
       // A queue its replicas do not keep up with: its next requests wait about as long as its oldest has.
       const slots = workers.filter((w) => w.resident.some((m) => m.model === d.model)).reduce((s, w) => s + Math.max(1, w.slotsPerModel), 0);
       const saturated = waiting > Math.max(0, slots - (q?.active ?? 0));
-      const share = add >= d.bytes && saturated ? d.resident / (d.resident + 1) : 1;
+      const share = add >= d.bytes && saturated && !change.reloadsOnly ? d.resident / (d.resident + 1) : 1;
       waits.push({ requests: d.requests, waitMs: saturated ? waited * share : warm ? 0 : reload });
       continue;
     }
