@@ -38,6 +38,7 @@ export const HTTP_ERROR_CODES = [
   'model_not_resident',
   'file_not_found',
   'batch_not_found',
+  'response_not_found',
   // 409
   'idempotency_conflict',
   'job_finished',
@@ -45,6 +46,8 @@ export const HTTP_ERROR_CODES = [
   'insufficient_vram',
   'no_worker_with_room',
   'file_in_use',
+  'model_exists',
+  'model_in_use',
   'batch_not_cancellable',
   'job_canceled',
   // 429: a tenant over one of its limits (with Retry-After and x-ratelimit-* headers)
@@ -75,6 +78,9 @@ export const HTTP_ERROR_CODES = [
   'aborted',
   'engine_error',
   'worker_shutdown',
+  'insufficient_disk',
+  'model_deleted',
+  'pull_failed',
   // Batch output: the `error.code` of a line that did not run.
   'batch_cancelled',
   'batch_expired',
@@ -89,8 +95,10 @@ export const JOB_ERROR_CODES = [
   'engine_busy',
   'out_of_memory',
   'insufficient_vram',
+  'insufficient_disk',
   'engine_unavailable',
   'invalid_request',
+  'model_deleted',
   'aborted',
   'engine_error',
   'timed_out',
