@@ -18,6 +18,8 @@ export interface Keys {
   /** Pub/sub channel announcing every job event: `<jobId> <streamId> <type> [status | token text]` (store/scripts/includes/job-events.lua). */
   eventsBus(): string;
   jobDeliveries(id: string): string;
+  /** A stored Responses API response (JSON, expiring), in its job's slot; `jobId` is the job it ran as. */
+  response(jobId: string): string;
   idempotency(tenant: string, key: string): string;
   /** Queued jobs' expiry deadlines of one tag's jobs (zset, score: epoch ms), for the expiry sweeper. */
   deadlines(tag: string): string;
@@ -74,6 +76,7 @@ export function createKeys(prefix = 'fabric'): Keys {
     jobEvents: (id) => at(jobTag(id), 'job', id, 'events'),
     eventsBus: () => k('events'),
     jobDeliveries: (id) => at(jobTag(id), 'job', id, 'deliveries'),
+    response: (jobId) => at(jobTag(jobId), 'response', jobId),
     idempotency: (tenant, key) => at(tenantTag(tenant), 'idem', key),
     deadlines: (tag) => at(tag, 'deadlines'),
     deadlineTags: () => fleet('deadline-tags'),

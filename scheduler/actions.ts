@@ -5,8 +5,8 @@ export type { ReleaseTarget };
 
 export type LoadReason = 'cold_backlog' | 'replica_backlog' | 'prewarm';
 export type UnloadReason = 'make_room' | 'replica_idle';
-export type ScaleReason = 'unplaceable' | 'saturated' | 'idle' | 'drained';
-export type DrainReason = 'cost';
+export type ScaleReason = 'unplaceable' | 'saturated' | 'target' | 'idle' | 'drained';
+export type DrainReason = 'cost' | 'target';
 
 export type Action =
   /** cold_backlog: waiting jobs and no replica; replica_backlog: a replica's queue wait is over target; prewarm: likely requested soon. */

@@ -38,6 +38,7 @@ export const HTTP_ERROR_CODES = [
   'model_not_resident',
   'file_not_found',
   'batch_not_found',
+  'response_not_found',
   // 409
   'idempotency_conflict',
   'job_finished',

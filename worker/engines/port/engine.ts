@@ -56,7 +56,12 @@ export interface GenerateRequest {
   messages?: ChatMessage[];
   options: GenerationOptions;
   format?: 'json' | Record<string, unknown>;
-  /** Tools the model may call on its own (`tool_choice` auto); the engine returns the calls it makes. */
+  /**
+   * Tools the model may call on its own (`tool_choice` auto); the engine returns the calls it
+   * makes. With tools, `messages` come as the client sent them (assistant `tool_calls`, `tool`
+   * results) for the engine to render in the model's own format; without, tool turns arrive
+   * already rendered as text (protocol/tools.ts `renderToolMessages`).
+   */
   tools?: Tool[];
   /** Whether several calls may come in one answer. */
   parallelToolCalls?: boolean;
