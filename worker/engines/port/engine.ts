@@ -42,6 +42,15 @@ export interface LoadOptions {
   onProgress?: (p: LoadProgress) => void;
 }
 
+/** A pull asked for by an operator (`POST /api/pull`). */
+export interface PullOptions {
+  /** Ollama's pull statuses as the download moves (`pulling manifest`, `pulling <digest>`, ...). */
+  onProgress: (p: LoadProgress) => void;
+  /** A source for this pull only (engines that download files themselves). */
+  url?: string;
+  sha256?: string;
+}
+
 export interface ResidentModel {
   name: string;
   sizeBytes: number;
@@ -132,6 +141,10 @@ export interface Engine {
   capacity(): Promise<EngineCapacity>;
   /** Whether the engine answers (an Ollama server may be down); engines in-process omit it. */
   healthy?(): Promise<boolean>;
+  /** Fetches a model onto this engine's disk without loading it; resolves once it is in `catalog()`. */
+  pull?(model: string, opts: PullOptions): Promise<void>;
+  /** Deletes a model from this engine's disk (unloaded first by the caller). Missing: no error. */
+  remove?(model: string): Promise<void>;
   /** The footprint `load(model)` will need; engines that cannot tell return undefined. */
   estimateFootprint?(model: string): Promise<FootprintEstimate | undefined>;
   close(): Promise<void>;
