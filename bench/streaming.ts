@@ -180,12 +180,19 @@ function summarizePath(path: StreamPath, streams: Arrivals[], intervalMs: number
 }
 
 async function repeat(n: number, once: () => Promise<Arrivals>, expectTokens: number): Promise<Arrivals[]> {
-  for (let i = 0; i < WARMUP_STREAMS; i++) await once();
-  const out: Arrivals[] = [];
+  return (await interleave(n, [once], expectTokens))[0]!;
+}
+
+/** `n` streams of each path, the paths taking turns (after a warm-up of each). */
+async function interleave(n: number, paths: (() => Promise<Arrivals>)[], expectTokens: number): Promise<Arrivals[][]> {
+  for (let i = 0; i < WARMUP_STREAMS; i++) for (const once of paths) await once();
+  const out: Arrivals[][] = paths.map(() => []);
   for (let i = 0; i < n; i++) {
-    const at = await once();
-    if (at.length !== expectTokens) throw new Error(`a stream delivered ${at.length} tokens, expected ${expectTokens}`);
-    out.push(at);
+    for (const [p, once] of paths.entries()) {
+      const at = await once();
+      if (at.length !== expectTokens) throw new Error(`a stream delivered ${at.length} tokens, expected ${expectTokens}`);
+      out[p]!.push(at);
+    }
   }
   return out;
 }
@@ -197,14 +204,12 @@ export async function streamingPhases(o: StreamingOptions): Promise<StreamingRep
   const direct = await repeat(o.streams, () => directStream(o.tokensPerSecond, o.tokens, engine), o.tokens).finally(() => engine.close());
   const fabric = await startBenchFabric({ redis: o.redis, log: o.log, slots: 4, topology: o.topology, tokensPerSecond: o.tokensPerSecond });
   try {
-    const sse = await repeat(o.streams, () => sseStream(fabric.url, o.tokens), o.tokens);
-    const ollama = await repeat(o.streams, () => ollamaStream(fabric.url, o.tokens), o.tokens);
-    const responses = await repeat(o.streams, () => responsesStream(fabric.url, o.tokens), o.tokens);
-    const messages = await repeat(o.streams, () => messagesStream(fabric.url, o.tokens), o.tokens);
+    // The fabric's paths take turns, one stream each, so a machine busier at one moment weighs on all of them alike.
+    const [sse, ollama, responses, messages] = await interleave(o.streams, [() => sseStream(fabric.url, o.tokens), () => ollamaStream(fabric.url, o.tokens), () => responsesStream(fabric.url, o.tokens), () => messagesStream(fabric.url, o.tokens)], o.tokens);
     return {
       tokensPerSecond: o.tokensPerSecond,
       tokensPerStream: o.tokens,
-      results: [direct, sse, ollama, responses, messages].map((arrivals, i) => summarizePath((['direct', 'sse', 'ollama', 'responses', 'messages'] as const)[i]!, arrivals, intervalMs)),
+      results: [direct, sse!, ollama!, responses!, messages!].map((arrivals, i) => summarizePath((['direct', 'sse', 'ollama', 'responses', 'messages'] as const)[i]!, arrivals, intervalMs)),
     };
   } finally {
     await fabric.close();
