@@ -3,7 +3,15 @@
  * asking for what its model's engine cannot do: a 400 naming the engine and the field, never a
  * silent drop. One table; an engine learns a feature by flipping its entry (and serving it).
  */
-import type { JobInput } from './job.ts';
+
+/** The fields of a job's input this check reads (structural: the job schema imports the tools check, which imports this). */
+export interface FeatureInput {
+  think?: boolean | 'low' | 'medium' | 'high';
+  logprobs?: boolean;
+  top_logprobs?: number;
+  images?: string[];
+  messages?: readonly { images?: string[] }[];
+}
 
 export interface EngineFeatures {
   /** `tool_choice` "required" or a named tool, the arguments held to the tool's schema. */
@@ -21,8 +29,11 @@ export interface EngineFeatures {
 const NONE: EngineFeatures = { forcedToolCall: false, autoToolCall: false, think: false, logprobs: false, images: false };
 
 export const ENGINE_FEATURES: Readonly<Record<string, EngineFeatures>> = {
-  'llama-cpp': { ...NONE, forcedToolCall: true },
-  ollama: { ...NONE },
+  'llama-cpp': { ...NONE, forcedToolCall: true, logprobs: true },
+  // Ollama takes tools, think, logprobs and images itself (a model without the capability
+  // answers 400, which fails the job as invalid_request); a forced call is `format` = the call
+  // schema, which Ollama constrains decoding to, parsed by the worker.
+  ollama: { forcedToolCall: true, autoToolCall: true, think: true, logprobs: true, images: true },
 };
 
 export function engineFeatures(engine: string | undefined): EngineFeatures {
@@ -36,7 +47,7 @@ export interface FeatureRefusal {
 }
 
 /** Why `input` cannot run on an engine of kind `engine` (reasoning, logprobs, images); null when it can. Tools: protocol/tools.ts. */
-export function featureRefusal(engine: string | undefined, input: JobInput): FeatureRefusal | null {
+export function featureRefusal(engine: string | undefined, input: FeatureInput): FeatureRefusal | null {
   const f = engineFeatures(engine);
   const name = engine ?? 'unknown';
   if (input.think !== undefined && input.think !== false && !f.think) return { param: 'think', message: `reasoning (think) is not supported on the ${name} engine serving this model` };

@@ -137,6 +137,8 @@ export interface JobOutput {
   logprobs?: TokenLogprob[];
   embeddings?: number[][];
   done_reason?: string;
+  /** The stop sequence that ended the answer, where the engine says which one did. */
+  stop_sequence?: string;
 }
 
 /** What travels in the BullMQ job: all a worker needs to run it. */

@@ -42,6 +42,8 @@ export interface Keys {
   modelArrivals(model: string): string;
   /** Measured model footprints, field `<engine> <model>`. */
   footprints(): string;
+  /** Measured load speeds, field `<engine> <tier>` (protocol/load-speeds.ts). */
+  loadSpeeds(): string;
   /** A tenant's request bucket (hash: tokens, ts), see store/scripts/tenant-gate.lua. */
   tenantBucket(tenant: string): string;
   /** A tenant's jobs waiting and running across the fleet (hash: queued, running). */
@@ -92,6 +94,7 @@ export function createKeys(prefix = 'fabric'): Keys {
     schedulerDecisions: () => fleet('scheduler', 'decisions'),
     modelArrivals: (model) => at(modelTag(model), 'model', model, 'arrivals'),
     footprints: () => fleet('footprints'),
+    loadSpeeds: () => fleet('load-speeds'),
     tenantBucket: (tenant) => at(tenantTag(tenant), 'bucket'),
     tenantJobs: (tenant) => at(tenantTag(tenant), 'jobs'),
     tenantRunning: (tenant) => at(tenantTag(tenant), 'running'),

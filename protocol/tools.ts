@@ -22,7 +22,7 @@ export const toolSchema = z
   .strict();
 export type Tool = z.infer<typeof toolSchema>;
 
-/** `none`: answer in text; `required`: call one of the tools; `{name}`: call that tool. `auto` is not served yet. */
+/** `none`: answer in text; `auto`: the model chooses text or calls; `required`: call one of the tools; `{name}`: call that tool. */
 export const toolChoiceSchema = z.union([z.enum(['none', 'auto', 'required']), z.object({ name: z.string().min(1) }).strict()]);
 export type ToolChoice = z.infer<typeof toolChoiceSchema>;
 
@@ -49,6 +49,13 @@ export function forcedTools(input: ToolsInput): Tool[] | null {
   if (tools.length === 0 || choice === undefined || choice === 'none' || choice === 'auto') return null;
   if (choice === 'required') return tools;
   return tools.filter((t) => t.name === choice.name);
+}
+
+/** The tools a chat lets the model call on its own (`tool_choice` "auto", the default with tools), or null. */
+export function autoTools(input: ToolsInput): Tool[] | null {
+  const tools = input.tools ?? [];
+  if (tools.length === 0 || (input.tool_choice !== undefined && input.tool_choice !== 'auto')) return null;
+  return tools;
 }
 
 /** The schema a forced call is generated against: one object per tool, its name a constant. */
@@ -98,11 +105,16 @@ export function toolsRefusal(engine: string | undefined, input: ToolsInput): Too
   return null;
 }
 
+/** A fresh id for a call the model made. */
+export function toolCallId(): string {
+  return `call_${randomBytes(12).toString('base64url')}`;
+}
+
 /** The call in a forced call's generated text; throws when the text is not one (cut short by the token limit). */
 export function parseToolCall(text: string): ToolCall {
   const v = JSON.parse(text) as { name?: unknown; arguments?: unknown };
   if (typeof v !== 'object' || v === null || typeof v.name !== 'string' || v.arguments === undefined) throw new Error('not a tool call');
-  return { id: `call_${randomBytes(12).toString('base64url')}`, type: 'function', function: { name: v.name, arguments: JSON.stringify(v.arguments) } };
+  return { id: toolCallId(), type: 'function', function: { name: v.name, arguments: JSON.stringify(v.arguments) } };
 }
 
 interface HistoryMessage {

@@ -42,6 +42,15 @@ export interface LoadOptions {
   onProgress?: (p: LoadProgress) => void;
 }
 
+/** A pull asked for by an operator (`POST /api/pull`). */
+export interface PullOptions {
+  /** Ollama's pull statuses as the download moves (`pulling manifest`, `pulling <digest>`, ...). */
+  onProgress: (p: LoadProgress) => void;
+  /** A source for this pull only (engines that download files themselves). */
+  url?: string;
+  sha256?: string;
+}
+
 export interface ResidentModel {
   name: string;
   sizeBytes: number;
@@ -56,7 +65,12 @@ export interface GenerateRequest {
   messages?: ChatMessage[];
   options: GenerationOptions;
   format?: 'json' | Record<string, unknown>;
-  /** Tools the model may call on its own (`tool_choice` auto); the engine returns the calls it makes. */
+  /**
+   * Tools the model may call on its own (`tool_choice` auto); the engine returns the calls it
+   * makes. With tools, `messages` come as the client sent them (assistant `tool_calls`, `tool`
+   * results) for the engine to render in the model's own format; without, tool turns arrive
+   * already rendered as text (protocol/tools.ts `renderToolMessages`).
+   */
   tools?: Tool[];
   /** Whether several calls may come in one answer. */
   parallelToolCalls?: boolean;
@@ -127,6 +141,10 @@ export interface Engine {
   capacity(): Promise<EngineCapacity>;
   /** Whether the engine answers (an Ollama server may be down); engines in-process omit it. */
   healthy?(): Promise<boolean>;
+  /** Fetches a model onto this engine's disk without loading it; resolves once it is in `catalog()`. */
+  pull?(model: string, opts: PullOptions): Promise<void>;
+  /** Deletes a model from this engine's disk (unloaded first by the caller). Missing: no error. */
+  remove?(model: string): Promise<void>;
   /** The footprint `load(model)` will need; engines that cannot tell return undefined. */
   estimateFootprint?(model: string): Promise<FootprintEstimate | undefined>;
   close(): Promise<void>;
