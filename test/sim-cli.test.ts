@@ -34,8 +34,9 @@ describe('npm run sim', () => {
     expect(Object.keys(out)).toEqual(['policies']);
     expect(out.policies.map((p) => p.policy)).toEqual([...POLICY_NAMES]);
     for (const p of out.policies) {
-      expect(Object.keys(p).sort()).toEqual(['cold_loads', 'gpu_seconds', 'oom', 'policy', 'rejected', 'requests', 'ttft_ms', 'warm_ratio']);
+      expect(Object.keys(p).sort()).toEqual(['cold_loads', 'cold_start_ms', 'gpu_seconds', 'oom', 'policy', 'rejected', 'requests', 'ttft_ms', 'warm_ratio']);
       expect(Object.keys(p.ttft_ms as object).sort()).toEqual(['p50', 'p95', 'p99']);
+      expect(Object.keys(p.cold_start_ms as object).sort()).toEqual(['p50', 'p95']);
       expect(p).toMatchObject({ requests: 4, rejected: 1 });
       expect(typeof p.warm_ratio).toBe('number');
     }
