@@ -133,6 +133,7 @@ export class JobRunner {
       task: p.task,
       prompt: p.input.prompt,
       system: p.input.system,
+      ...(p.input.template !== undefined ? { template: p.input.template } : {}),
       messages: p.input.messages ? (callTools ? withToolsPrompt(renderToolMessages(p.input.messages), callTools) : renderToolMessages(p.input.messages)) : undefined,
       options: p.input.options ?? {},
       format: callTools ? forcedCallSchema(callTools) : p.input.format,

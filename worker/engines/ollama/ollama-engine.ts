@@ -19,6 +19,7 @@ import type {
   GenerateResult,
   LoadResult,
   ModelDescriptor,
+  PullOptions,
   ResidentModel,
 } from '../port/engine.ts';
 import { estimateFootprint } from '../port/footprint-estimate.ts';
@@ -123,6 +124,23 @@ export class OllamaEngine implements Engine {
     return wait.finally(() => onProgress && pending.listeners.delete(onProgress));
   }
 
+  /** Ollama's own pull (`POST /api/pull`), its statuses passed on as they come. */
+  async pull(model: string, opts: PullOptions): Promise<void> {
+    this.assertOpen();
+    await pullModel(this.client, this.canonical(model), opts.onProgress, { timeoutMs: this.options.pullTimeoutMs, log: this.log });
+  }
+
+  /** Deletes the model from the Ollama server (`DELETE /api/delete`); one it lacks is no error. */
+  async remove(model: string): Promise<void> {
+    const name = this.canonical(model);
+    await this.unload(name);
+    try {
+      await this.client.ok('DELETE', '/api/delete', { model: name });
+    } catch (err) {
+      if (!(err instanceof EngineError && err.code === 'model_not_found')) throw err;
+    }
+  }
+
   /** Unloads (`keep_alive: 0`) and waits until `/api/ps` no longer lists the model, so its memory is free. */
   async unload(model: string): Promise<void> {
     const name = this.canonical(model);
@@ -167,7 +185,7 @@ export class OllamaEngine implements Engine {
     const chat = req.task === 'chat';
     const body = chat
       ? { model: req.model, messages: req.messages ?? [], options: req.options, format: req.format, stream: true, keep_alive: PIN }
-      : { model: req.model, prompt: req.prompt ?? '', system: req.system, options: req.options, format: req.format, stream: true, keep_alive: PIN };
+      : { model: req.model, prompt: req.prompt ?? '', system: req.system, template: req.template, options: req.options, format: req.format, stream: true, keep_alive: PIN };
     let text = '';
     let pieces = 0;
     let final: OllamaChunk | undefined;
