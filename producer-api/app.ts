@@ -26,6 +26,8 @@ import { ModelQueues } from './jobs/model-queues.ts';
 import type { ApiOptions } from './settings/options.ts';
 import { anthropicErrorHandler } from './anthropic/errors.ts';
 import { anthropicRoutes } from './anthropic/routes.ts';
+import { responsesApi } from './responses/routes.ts';
+import { ResponseStore } from '../store/response-store.ts';
 import { isOpenAiPath, isUnknownV1Route, openAiErrorHandler } from './openai/errors.ts';
 import { openAiModelRoutes } from './openai/model-routes.ts';
 import { openAiRoutes } from './openai/routes.ts';
@@ -114,6 +116,8 @@ export function createApi(opts: ApiOptions, d: { redis: RedisClient; background?
   app.use(openAiRoutes({ jobs, store, hub, opts }));
   app.use(openAiModelRoutes({ fleet, queues }));
   app.use(anthropicRoutes({ jobs, store, hub, fleet, opts }));
+  const responses = responsesApi({ jobs, store, hub, responses: new ResponseStore(redis, keys, { ttlSec: opts.responseTtlSec }), log, opts });
+  app.use(responses.routes);
   app.use(batch.routes);
   app.use(notFoundRoute());
   app.use(anthropicErrorHandler({ log }));
@@ -135,7 +139,7 @@ export function createApi(opts: ApiOptions, d: { redis: RedisClient; background?
     },
     close() {
       closing ??= (async () => {
-        for (const step of [() => batch.close(), () => sweeper.close(), () => hub.close(), () => arrivals.flush(), () => queues.close(), () => dispatcher.close()]) {
+        for (const step of [() => responses.close(), () => batch.close(), () => sweeper.close(), () => hub.close(), () => arrivals.flush(), () => queues.close(), () => dispatcher.close()]) {
           try {
             await step();
           } catch (err) {

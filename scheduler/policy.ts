@@ -15,6 +15,21 @@ export interface SchedulerPolicy {
   readonly loadBytesPerSec: number;
   /** Fixed part of a load (process start, engine warm-up). @defaultValue 2 s */
   readonly loadFixedMs: number;
+  /**
+   * Load speed assumed from the host page cache (the `host` tier, protocol/host-cache.ts) until a
+   * worker has measured one; `loadBytesPerSec` is the disk tier's. @defaultValue 8 GB/s
+   */
+  readonly hostLoadBytesPerSec: number;
+  /** Window of "a request soon" for staging a model's file into host memory. @defaultValue 15 min */
+  readonly stageHorizonMs: number;
+  /**
+   * A model with no replica is staged into a host's page cache when its probability of a request
+   * within `stageHorizonMs` reaches this. Staging costs no VRAM, only a disk read and page cache
+   * that the least recently read files give up. @defaultValue 0.3
+   */
+  readonly stageMinProbability: number;
+  /** Most stage commands one decision sends (0: never stage). @defaultValue 4 */
+  readonly stageMaxPerDecision: number;
   /** Window of "a request soon" when pricing an eviction. @defaultValue 1 min */
   readonly demandHorizonMs: number;
   /** An inter-arrival histogram with fewer gaps than this is not trusted. @defaultValue 4 */
@@ -58,6 +73,21 @@ export interface SchedulerPolicy {
    */
   readonly scaleWaitMsPerGpuSecond: number;
   /**
+   * The latency target (FABRIC_TARGET_P95_MS): the p95 of the wait a request sees before its
+   * model runs, as forecast from the queues and the arrival history over the cool-down
+   * (scheduler/wait-forecast.ts). Above 0 it replaces the cost knob for scaling: a worker is
+   * bought only when the forecast with the fleet as it is passes the target (and one more worker
+   * lowers it), and drained only when the forecast without it still meets the target. 0: no
+   * target, the cost knob decides. @defaultValue 0
+   */
+  readonly targetP95Ms: number;
+  /**
+   * How long a new worker takes from the scale-up to taking jobs (node, pod, engine start): the
+   * wait a scale-up cannot save, so cold models that could not be placed buy a worker only when
+   * they are expected to wait longer than this for room. @defaultValue 60 s
+   */
+  readonly workerStartMs: number;
+  /**
    * Worker pools (one Deployment each, per GPU class). Empty: one anonymous pool bounded by
    * `minWorkers`/`maxWorkers`, as before pools existed.
    */
@@ -88,6 +118,10 @@ export const SCHEDULER_POLICY_DEFAULTS: SchedulerPolicy = Object.freeze({
   minResidencyMs: 30_000,
   loadBytesPerSec: 2e9,
   loadFixedMs: 2_000,
+  hostLoadBytesPerSec: 8e9,
+  stageHorizonMs: 900_000,
+  stageMinProbability: 0.3,
+  stageMaxPerDecision: 4,
   demandHorizonMs: 60_000,
   histogramMinSamples: 4,
   replicaWaitTargetMs: 2_000,
@@ -99,6 +133,8 @@ export const SCHEDULER_POLICY_DEFAULTS: SchedulerPolicy = Object.freeze({
   prewarmMaxLoads: 2,
   scaleDownCooldownMs: 300_000,
   scaleWaitMsPerGpuSecond: 2_000,
+  targetP95Ms: 0,
+  workerStartMs: 60_000,
   pools: [],
   minWorkers: 1,
   maxWorkers: Infinity,
@@ -111,6 +147,10 @@ const BOUNDS: Record<NumericKey, Bound> = {
   minResidencyMs: { min: 0 },
   loadBytesPerSec: { min: 0, gt: true },
   loadFixedMs: { min: 0 },
+  hostLoadBytesPerSec: { min: 0, gt: true },
+  stageHorizonMs: { min: 0, gt: true },
+  stageMinProbability: { min: 0, max: 1 },
+  stageMaxPerDecision: { min: 0, int: true },
   demandHorizonMs: { min: 0, gt: true },
   histogramMinSamples: { min: 1 },
   replicaWaitTargetMs: { min: 0 },
@@ -122,6 +162,8 @@ const BOUNDS: Record<NumericKey, Bound> = {
   prewarmMaxLoads: { min: 0, int: true },
   scaleDownCooldownMs: { min: 0 },
   scaleWaitMsPerGpuSecond: { min: 0 },
+  targetP95Ms: { min: 0, env: 'FABRIC_TARGET_P95_MS' },
+  workerStartMs: { min: 0, env: 'FABRIC_WORKER_START_TIME' },
   minWorkers: { min: 0, int: true },
   maxWorkers: { min: 1, infinite: true },
 };

@@ -6,7 +6,7 @@
  */
 import type { ChainableCommander } from 'ioredis';
 import { crossSlotPipeline, type RedisClient } from './redis-client.ts';
-import { parseCatalog, parseFootprints, parseHeartbeats, type Fleet } from '../protocol/fleet.ts';
+import { parseCatalog, parseFootprints, parseHeartbeats, parseLoadSpeedEntries, type Fleet } from '../protocol/fleet.ts';
 import type { Keys } from '../protocol/keys.ts';
 import { parseHolds, type OperatorHold } from '../protocol/operator-holds.ts';
 import type { CatalogEntry } from '../protocol/worker-state.ts';
@@ -19,6 +19,8 @@ export interface FleetRead extends Fleet {
   readonly holds: Map<string, OperatorHold>;
   /** Aliases and derived models by name. */
   readonly aliases: Map<string, DerivedModel>;
+  /** Load speeds measured per tier, bytes/s by `<engine> <tier>` (protocol/load-speeds.ts). */
+  readonly loadSpeeds: Map<string, number>;
   /** The replies to what `more` added, in order. */
   readonly more: unknown[];
 }
@@ -32,9 +34,9 @@ export async function readFleet(
   keys: Keys,
   more?: (p: ChainableCommander, catalog: ReadonlyMap<string, CatalogEntry>) => void,
 ): Promise<FleetRead> {
-  const [ids, catalogRaw, footprintsRaw, holdsRaw, aliasesRaw] = (await execOrThrow(
-    redis.pipeline().smembers(keys.workersIndex()).hgetall(keys.catalog()).hgetall(keys.footprints()).hgetall(keys.operatorHolds()).hgetall(keys.modelAliases()),
-  )) as [string[], Record<string, string>, Record<string, string>, Record<string, string>, Record<string, string>];
+  const [ids, catalogRaw, footprintsRaw, holdsRaw, speedsRaw, aliasesRaw] = (await execOrThrow(
+    redis.pipeline().smembers(keys.workersIndex()).hgetall(keys.catalog()).hgetall(keys.footprints()).hgetall(keys.operatorHolds()).hgetall(keys.loadSpeeds()).hgetall(keys.modelAliases()),
+  )) as [string[], Record<string, string>, Record<string, string>, Record<string, string>, Record<string, string>, Record<string, string>];
   const catalog = parseCatalog(catalogRaw);
   const p = crossSlotPipeline(redis);
   if (ids.length > 0) p.mget(ids.map((id) => keys.workerHeartbeat(id)));
@@ -48,6 +50,7 @@ export async function readFleet(
     measured: parseFootprints(footprintsRaw),
     holds: parseHolds(holdsRaw),
     aliases: parseAliases(aliasesRaw),
+    loadSpeeds: parseLoadSpeedEntries(speedsRaw),
     more: rows,
   };
 }

@@ -10,6 +10,8 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDemoModels } from '../worker/engines/llama-cpp/demo-models.ts';
 import { LlamaCppEngine } from '../worker/engines/llama-cpp/llama-cpp-engine.ts';
+import { decodeDelta, type DeltaEvent } from '../protocol/conversation.ts';
+import { JobStore } from '../store/job-store.ts';
 import { call, log, startFabric, type TestFabric } from './support/fabric.ts';
 import { schemaErrors } from './support/schema-validator.ts';
 
@@ -175,7 +177,7 @@ describe('forced tool calls on the llama.cpp engine (OpenAI chat)', () => {
     for (const tool_choice of ['auto' as const, undefined]) {
       const e = await badRequest(client.chat.completions.create({ model: MODEL, messages, tools, ...(tool_choice ? { tool_choice } : {}) }));
       expect(e.param).toBe('tool_choice');
-      expect(e.message).toMatch(/auto.*not supported yet/);
+      expect(e.message).toMatch(/auto.*not supported on the/);
     }
   });
 
@@ -217,4 +219,45 @@ describe('forced tool calls on the llama.cpp engine (OpenAI chat)', () => {
     expect(bad.status).toBe(400);
     expect(bad.json.error).toMatchObject({ code: 'invalid_request', message: expect.stringMatching(/keyword "not"/) });
   });
+});
+
+describe('the job API on the llama.cpp engine', () => {
+  it('returns logprobs with top alternatives in the output', async () => {
+    const run = await call(f.url, '/v1/run', { body: { model: MODEL, input: { prompt: 'The queue', logprobs: true, top_logprobs: 2, options: { num_predict: 6, seed: 2, top_p: 1 } } } });
+    expect(run.status).toBe(200);
+    const lps = run.json.output.logprobs as { token: string; logprob: number; top_logprobs: unknown[] }[];
+    expect(lps).toHaveLength(6);
+    expect(lps.map((l) => l.token).join('')).toBe(run.json.output.response);
+    expect(lps.every((l) => l.logprob <= 0 && l.top_logprobs.length === 2)).toBe(true);
+  });
+
+  it('streams a forced call as call events, no text, and every call validates against the schema', async () => {
+    const store = new JobStore(f.redis, f.keys);
+    const started = Date.now();
+    let valid = 0;
+    const failures: string[] = [];
+    for (let seed = 1; seed <= TRIES; seed++) {
+      const run = await call(f.url, '/v1/run', {
+        body: { model: MODEL, input: { messages, tools: [{ name: 'get_weather', parameters: weather }], tool_choice: 'required', options: { num_predict: 120, seed, temperature: seed % 2 === 0 ? 1.5 : 0.8 } } },
+      });
+      if (run.status !== 200 || run.json.status !== 'succeeded') {
+        failures.push(`seed ${seed}: ${run.status} ${JSON.stringify(run.json.error ?? run.json)}`);
+        continue;
+      }
+      const c = run.json.output.message.tool_calls[0];
+      const errors = judge(c);
+      const events = await store.readEvents(run.json.id);
+      const deltas = events.filter((e) => e.type === 'delta').map((e) => decodeDelta(e.data)).filter((d): d is DeltaEvent => d !== null);
+      const streamed = deltas.flatMap((d) => (d.type === 'tool_call_delta' ? [d.arguments] : [])).join('');
+      expect(events.filter((e) => e.type === 'token')).toEqual([]);
+      expect(deltas[0]).toEqual({ type: 'tool_call_start', index: 0, id: c.id, name: 'get_weather' });
+      expect(deltas.at(-1)).toEqual({ type: 'tool_call_end', index: 0 });
+      expect(streamed).toBe(c.function.arguments);
+      expect(run.json.output.done_reason).toBe('tool_calls');
+      if (errors === null) valid++;
+      else failures.push(`seed ${seed}: ${errors}: ${c.function.arguments}`);
+    }
+    console.log(`job API forced tool calls valid ${valid}/${TRIES} in ${Date.now() - started} ms`);
+    expect(failures).toEqual([]);
+  }, 300_000);
 });

@@ -112,7 +112,7 @@ describe('npm run sim:sweep', () => {
   it('checks the scaling goals per kind of fleet and prints a ratio just over a limit as over it', async () => {
     const { sweepGoalsMarkdown } = await import('../sim/sweep-goals.ts');
     const sum = (policy: string, p95: number, gpu_seconds: number, o: Partial<PolicySummary> = {}): PolicySummary => ({
-      policy, requests: 10, ttft_ms: { p50: 1, p95, p99: p95 }, warm_ratio: 0.9, cold_loads: 10, gpu_seconds, oom: 0, rejected: 0, ...o,
+      policy, requests: 10, ttft_ms: { p50: 1, p95, p99: p95 }, warm_ratio: 0.9, cold_loads: 10, cold_start_ms: { p50: null, p95: null }, gpu_seconds, oom: 0, rejected: 0, ...o,
     });
     const GiB = 2 ** 30;
     const rows = [

@@ -29,7 +29,8 @@ describe('tools in the job protocol', () => {
     const forced = { tools: [a], tool_choice: 'required' as const };
     expect(toolsRefusal('llama-cpp', forced)).toBeNull();
     expect(toolsRefusal('ollama', { tools: [a], tool_choice: 'none' })).toBeNull();
-    expect(toolsRefusal('ollama', forced)).toMatchObject({ param: 'tools', message: expect.stringMatching(/ollama engine/) });
+    expect(toolsRefusal('ollama', forced)).toBeNull();
+    expect(toolsRefusal('ollama', { tools: [a] })).toBeNull();
     expect(toolsRefusal('fake', forced)).toMatchObject({ param: 'tools', message: expect.stringMatching(/fake engine/) });
     expect(toolsRefusal('llama-cpp', { tools: [a] })).toMatchObject({ param: 'tool_choice', message: expect.stringMatching(/auto/) });
     expect(toolsRefusal('llama-cpp', { tools: [a], tool_choice: { name: 'zz' } })).toMatchObject({ param: 'tool_choice' });

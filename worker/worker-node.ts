@@ -131,6 +131,10 @@ export class WorkerNode {
       case 'delete':
         this.models.start(cmd);
         return Promise.resolve();
+      case 'stage':
+        // Staging into host memory is not done by this worker yet: ignored, never taken for a drain.
+        this.deps.log.debug({ model: cmd.model }, 'Stage command ignored');
+        return Promise.resolve();
     }
   }
 

@@ -18,6 +18,7 @@ export const HTTP_ERROR_CODES = [
   'unsupported_media_type',
   'webhook_url_refused',
   'tools_unsupported',
+  'feature_unsupported',
   'invalid_multipart',
   'empty_file',
   'file_too_large',
@@ -37,6 +38,7 @@ export const HTTP_ERROR_CODES = [
   'model_not_resident',
   'file_not_found',
   'batch_not_found',
+  'response_not_found',
   // 409
   'idempotency_conflict',
   'job_finished',

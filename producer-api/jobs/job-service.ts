@@ -9,6 +9,7 @@ import { minPromptTokens, servingContext } from '../../protocol/context-length.t
 import { describeRefusal } from '../../protocol/json-schema/index.ts';
 import { formatRefusal } from '../../protocol/format-policy.ts';
 import { toolsRefusal } from '../../protocol/tools.ts';
+import { featureRefusal } from '../../protocol/engine-features.ts';
 import { type JobError, type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../../protocol/job.ts';
 import type { JobStore } from '../../store/job-store.ts';
 import type { Keys } from '../../protocol/keys.ts';
@@ -25,7 +26,7 @@ import { loadingOn, residentOn, type FleetView } from '../fleet/fleet-view.ts';
 import type { ArrivalBatcher } from './arrival-batcher.ts';
 import type { EventHub } from './event-hub.ts';
 import { followJob, type JobFollow } from './job-follower.ts';
-import { HttpError, SchemaRefusedHttpError, ToolsRefusedHttpError, badRequest, conflict, notFound, unavailable } from '../http/http-error.ts';
+import { FeatureRefusedHttpError, HttpError, SchemaRefusedHttpError, ToolsRefusedHttpError, badRequest, conflict, notFound, unavailable } from '../http/http-error.ts';
 import type { ModelQueues } from './model-queues.ts';
 import type { ApiOptions } from '../settings/options.ts';
 
@@ -124,6 +125,8 @@ export class JobService {
     // A forced call is checked as a response schema is: what the engine could not enforce is refused now.
     const toolRefusal = toolsRefusal(snap.catalog.get(model)?.engine, body.input);
     if (toolRefusal) throw new ToolsRefusedHttpError(toolRefusal);
+    const featureRefused = featureRefusal(snap.catalog.get(model)?.engine, body.input);
+    if (featureRefused) throw new FeatureRefusedHttpError(featureRefused);
     if (body.webhook) {
       const reason = await this.d.checkWebhookUrl(body.webhook.url);
       if (reason) throw new HttpError(422, 'webhook_url_refused', `webhook url refused: ${reason}`);

@@ -7,7 +7,7 @@ import type { JobStore } from '../../store/job-store.ts';
 import type { EventHub } from '../jobs/event-hub.ts';
 import { followTokens as followJobTokens } from '../jobs/job-follower.ts';
 import type { JobService, SubmitResult } from '../jobs/job-service.ts';
-import { HttpError, SchemaRefusedHttpError, ToolsRefusedHttpError } from '../http/http-error.ts';
+import { FeatureRefusedHttpError, HttpError, SchemaRefusedHttpError, ToolsRefusedHttpError } from '../http/http-error.ts';
 import { OpenAiError } from './errors.ts';
 import { callerParam } from './responses.ts';
 import type { OpenAiJob } from './requests.ts';
@@ -34,7 +34,7 @@ export async function submitOpenAiJob(d: BridgeDeps, tenant: string, job: OpenAi
     return await d.jobs.submit({ tenant, body, model: job.model, task: job.task, idempotencyKey: o.idempotencyKey, waitMs: o.waitMs ?? 0, signal: o.signal });
   } catch (err) {
     // The schema came in as response_format: name that parameter, as OpenAI does.
-    if (err instanceof ToolsRefusedHttpError) throw OpenAiError.invalid(err.message, err.param);
+    if (err instanceof ToolsRefusedHttpError || err instanceof FeatureRefusedHttpError) throw OpenAiError.invalid(err.message, err.param);
     if (err instanceof SchemaRefusedHttpError) throw OpenAiError.invalid(err.message, 'response_format');
     // Refused at submit as the worker would refuse it: the same error, naming the same parameter.
     if (err instanceof HttpError && !(err instanceof OpenAiError) && err.code === 'context_length_exceeded') {

@@ -4,6 +4,7 @@
  */
 import { prng } from '../../sim/generate.ts';
 import { anthropicMakers } from './fuzz-anthropic.ts';
+import { responsesMakers } from './fuzz-responses.ts';
 
 export interface FuzzRequest {
   method: string;
@@ -14,7 +15,7 @@ export interface FuzzRequest {
    * An event stream that answers 200 must end properly: the fabric's with a `result` event,
    * OpenAI's with `data: [DONE]` or a final error chunk, Anthropic's with `message_stop` or an `error` event.
    */
-  stream?: 'fabric' | 'openai' | 'anthropic';
+  stream?: 'fabric' | 'openai' | 'anthropic' | 'responses';
 }
 
 /**
@@ -34,6 +35,8 @@ export interface FuzzTargets {
   fileId: string;
   /** A batch created from it. */
   batchId: string;
+  /** A stored (finished) Responses API response. */
+  responseId: string;
   /** An uploaded file whose name holds characters a header cannot carry as they are. */
   oddFileId: string;
 }
@@ -146,6 +149,7 @@ export function fuzzCorpus(t: FuzzTargets, count: number, seed = 1): FuzzRequest
     () => ({ method: 'POST', path: '/v1/jobs', headers: { ...json, authorization: pick(['Bearer', 'Bearer ' + 'x'.repeat(5000), 'Basic Og==', 'bearer  x']) }, body: serialize(validJob()) }),
     ...openAiMakers(t, { r, pick, serialize }),
     ...anthropicMakers({ model: t.model, r, pick, serialize, nest: (depth) => nest(depth), weird: WEIRD_VALUES }),
+    ...responsesMakers({ model: t.model, responseId: t.responseId, r, pick, serialize, nest: (depth) => nest(depth), weird: WEIRD_VALUES }),
   ];
   return Array.from({ length: count }, () => settled(pick(makers)()));
 }

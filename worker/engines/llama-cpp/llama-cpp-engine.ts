@@ -268,6 +268,7 @@ export class LlamaCppEngine implements Engine {
         signal: req.signal,
         onToken: req.onToken,
         ...(grammar ? { grammar } : {}),
+        ...(req.logprobs ? { logprobs: req.logprobs } : {}),
       });
     } catch (err) {
       throw toEngineError(err, `generate on ${entry.file.name}`);

@@ -27,6 +27,7 @@ import { canonicalOrRaw, OllamaCatalog } from './catalog.ts';
 import { OllamaClient } from './client.ts';
 import { resolveOllamaOptions, type OllamaEngineOptions } from './options.ts';
 import { pullModel, type PullProgress } from './pull.ts';
+import { ChunkReader, generationBody } from './generation.ts';
 import type { OllamaChunk, OllamaEmbedResponse, OllamaProcess } from './wire.ts';
 
 export type { PullProgress } from './pull.ts';
@@ -182,30 +183,24 @@ export class OllamaEngine implements Engine {
   async generate(req: GenerateRequest): Promise<GenerateResult> {
     this.assertOpen();
     if (req.signal.aborted) throw new EngineError('aborted', 'generation aborted before it started');
-    const chat = req.task === 'chat';
-    const body = chat
-      ? { model: req.model, messages: req.messages ?? [], options: req.options, format: req.format, stream: true, keep_alive: PIN }
-      : { model: req.model, prompt: req.prompt ?? '', system: req.system, template: req.template, options: req.options, format: req.format, stream: true, keep_alive: PIN };
-    let text = '';
-    let pieces = 0;
+    const reader = new ChunkReader(req);
     let final: OllamaChunk | undefined;
     // No timeout of our own: the job's timeout aborts req.signal.
-    for await (const chunk of this.client.stream<OllamaChunk>(chat ? '/api/chat' : '/api/generate', body, { signal: req.signal, timeoutMs: null })) {
-      const piece = chat ? chunk.message?.content : chunk.response;
-      if (piece) {
-        text += piece;
-        pieces++;
-        req.onToken(piece);
-      }
+    const path = req.task === 'chat' ? '/api/chat' : '/api/generate';
+    for await (const chunk of this.client.stream<OllamaChunk>(path, generationBody(req, PIN), { signal: req.signal, timeoutMs: null })) {
+      reader.read(chunk);
       if (chunk.done) final = chunk;
     }
     if (req.signal.aborted) throw new EngineError('aborted', 'generation aborted');
     if (!final) throw new EngineError('engine_unavailable', `ollama ended the ${req.task} stream of ${req.model} without its final chunk`);
     return {
-      text,
+      text: reader.text,
       doneReason: final.done_reason === 'length' ? 'length' : 'stop',
+      ...(reader.toolCalls.length ? { toolCalls: reader.toolCalls } : {}),
+      ...(reader.thinking ? { thinking: reader.thinking } : {}),
+      ...(req.logprobs ? { logprobs: reader.logprobs } : {}),
       promptTokens: final.prompt_eval_count ?? 0,
-      completionTokens: final.eval_count ?? pieces,
+      completionTokens: final.eval_count ?? reader.pieces,
       promptEvalMs: nsToMs(final.prompt_eval_duration),
       evalMs: nsToMs(final.eval_duration),
     };
