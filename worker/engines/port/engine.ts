@@ -62,6 +62,8 @@ export interface GenerateRequest {
   task: 'generate' | 'chat';
   prompt?: string;
   system?: string;
+  /** An Ollama prompt template for `generate` (engines that do not take one ignore it). */
+  template?: string;
   messages?: ChatMessage[];
   options: GenerationOptions;
   format?: 'json' | Record<string, unknown>;
