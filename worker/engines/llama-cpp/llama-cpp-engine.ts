@@ -341,6 +341,11 @@ export class LlamaCppEngine implements Engine {
     }
   }
 
+  async modelFiles(model: string): Promise<string[]> {
+    const file = await this.models.find(this.canonical(model));
+    return file ? [file.path] : [];
+  }
+
   /** File size + f16 KV cache for every slot; llama.cpp's compute buffers are small beside them on CPU. */
   async estimateFootprint(model: string): Promise<FootprintEstimate | undefined> {
     const file = await this.models.find(this.canonical(model));
