@@ -33,6 +33,7 @@ export function workerConfigFromEnv(env: Env): WorkerConfig {
       drainTimeoutMs: envDurationMs(env, 'FABRIC_DRAIN_TIMEOUT', 60_000),
       vramHeadroomRatio: envRatio(env, 'FABRIC_VRAM_HEADROOM', DEFAULT_VRAM_HEADROOM),
       tenantSlotLeaseMs: envDurationMs(env, 'FABRIC_TENANT_SLOT_LEASE', WORKER_DEFAULTS.tenantSlotLeaseMs),
+      hostCacheBytes: envBytes(env, 'FABRIC_HOST_CACHE_BYTES', WORKER_DEFAULTS.hostCacheBytes),
     }),
     gpu: gpuReaderOptionsFromEnv(env),
     metricsPort: envInt(env, 'FABRIC_WORKER_PORT', 9091),
