@@ -72,6 +72,10 @@ describe('Ollama model management through the fleet', () => {
     expect(await onDisk('hf.co~acme~demo-GGUF@F16.gguf')).toBe(2);
   });
 
+  it('answers success to a pull of a model already in the folder that no source knows (the demo models)', async () => {
+    expect(await ollama.pull({ model: 'demo-chat', stream: false })).toEqual({ status: 'success' });
+  });
+
   it('answers a pull of a name no source knows with a 404 and a message', async () => {
     const err = await ollama.pull({ model: 'nobody/knows-this' }).catch((e: unknown) => e);
     expect(err).toMatchObject({ status_code: 404, error: expect.stringMatching(/no source knows nobody\/knows-this:latest/) });

@@ -194,6 +194,11 @@ export class LlamaCppEngine implements Engine {
   async pull(model: string, opts: PullOptions): Promise<void> {
     this.assertOpen();
     const name = this.canonical(model);
+    // A model already in the folder under any file name (the demo models, a copied-in .gguf) is pulled.
+    if (!opts.url && (await this.models.find(name))) {
+      opts.onProgress({ status: 'pulling manifest' });
+      return;
+    }
     const res = await this.fetcher.fetch(name, opts.onProgress, { ...(opts.url ? { url: opts.url } : {}), ...(opts.sha256 ? { sha256: opts.sha256 } : {}) });
     if (!(await this.models.find(name))) {
       await rm(res.path, { force: true });
