@@ -164,6 +164,9 @@ describe('forced tool calls on the llama.cpp engine (OpenAI chat)', () => {
   it('a call cut short by max_tokens is a 400 asking for more tokens, never an invalid call', async () => {
     const e = await badRequest(client.chat.completions.create({ model: MODEL, messages, tools, tool_choice: { type: 'function', function: { name: 'get_weather' } }, max_tokens: 3 }));
     expect(e.message).toMatch(/cut short.*max_tokens/);
+    // The Responses API names its own limit field.
+    const r = await badRequest(client.responses.create({ model: MODEL, input: 'Weather?', tools: [{ type: 'function', name: 'get_weather', parameters: weather, strict: true }], tool_choice: 'required', max_output_tokens: 3 }));
+    expect(r.message).toMatch(/cut short.*max_output_tokens/);
   });
 
   it('refuses a parameters schema the compiler cannot enforce with a 400 naming the keyword', async () => {

@@ -164,7 +164,7 @@ export class JobRunner {
     let calls = gen.toolCalls ?? [];
     if (callParser) {
       const call = callParser.call();
-      if (!call) throw new EngineError('invalid_request', `the tool call was cut short at ${gen.completionTokens} tokens (done reason ${gen.doneReason}); raise max_tokens`);
+      if (!call) throw new EngineError('invalid_request', `the tool call was cut short at ${gen.completionTokens} tokens (done reason ${gen.doneReason}); raise the token limit (max_tokens, max_output_tokens or num_predict)`);
       calls = [call];
     }
     const output = generationOutput(p.task, gen, callParser ? '' : gen.text, calls);

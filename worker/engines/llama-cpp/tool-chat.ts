@@ -184,7 +184,7 @@ export async function runToolChat(
     });
     const made = res.functionCalls ?? [];
     if (stream.calls.length > made.length) {
-      throw new EngineError('invalid_request', `a tool call was cut short at ${sequence.tokenMeter.usedOutputTokens} tokens; raise max_tokens`);
+      throw new EngineError('invalid_request', `a tool call was cut short at ${sequence.tokenMeter.usedOutputTokens} tokens; raise the token limit (max_tokens, max_output_tokens or num_predict)`);
     }
     const calls: ToolCall[] = made.map((fc, i) => {
       const streamed = stream.calls[i];
