@@ -33,13 +33,16 @@ const { api, worker, scheduler, conns, ensured, apiCfg } = await startOrExit('st
   const conns = await connectForRequests({ ...redisCfg, redisUrl: ensured.url }, log);
   cleanups.add(() => conns.disconnect());
   const keys = createKeys(redisCfg.prefix);
+  // The API first: a port in use stops the start before a worker joins the fleet, where the
+  // running scheduler could count it and drain another worker in its favour.
+  const api = await runApi(apiCfg, { redis: conns.requests, background: conns.background, keys, log: createLogger('api') });
+  cleanups.add(() => api.close());
   const worker = await runWorker(workerCfg, { redis: conns.background, keys, log: createLogger('worker'), serveMetrics: false });
   cleanups.add(() => worker.close());
   const schedulerLog = createLogger('scheduler');
   const scale = createScaleActuator(schedulerCfg.scale, { log: schedulerLog });
   const scheduler = await startScheduler({ redis: conns.background, keys, log: schedulerLog, options: schedulerCfg.options, scaler: scale.actuator });
   cleanups.add(() => scheduler.close());
-  const api = await runApi(apiCfg, { redis: conns.requests, background: conns.background, keys, log: createLogger('api') });
   return { api, worker, scheduler, conns, ensured, apiCfg };
 });
 

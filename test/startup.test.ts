@@ -53,7 +53,7 @@ describe('start-up', () => {
     expect(Date.now() - t0).toBeLessThan(20_000);
   }, 60_000);
 
-  it('ends npm start with code 1 when the API port is in use, after stopping the worker and scheduler it started', async () => {
+  it('ends npm start with code 1 when the API port is in use, before a worker or scheduler starts', async () => {
     const port = await freePort();
     blocker = createServer();
     await new Promise<void>((r) => blocker!.listen(port, '127.0.0.1', () => r()));
@@ -61,5 +61,7 @@ describe('start-up', () => {
     expect(r.code).toBe(1);
     expect(plainLines(r.out)).toEqual([`inference-fabric start did not start: API: port ${port} on 127.0.0.1 is already in use; stop what holds it or set PORT to another port`]);
     expect(r.out).not.toContain('inference-fabric is running');
+    // The port is checked before a worker or scheduler starts, so a second start never joins the fleet.
+    expect(r.out).not.toMatch(/"component":"(worker|scheduler)"/);
   }, 60_000);
 });
