@@ -29,7 +29,7 @@ export interface EngineFeatures {
 const NONE: EngineFeatures = { forcedToolCall: false, autoToolCall: false, think: false, logprobs: false, images: false };
 
 export const ENGINE_FEATURES: Readonly<Record<string, EngineFeatures>> = {
-  'llama-cpp': { ...NONE, forcedToolCall: true, logprobs: true },
+  'llama-cpp': { ...NONE, forcedToolCall: true, autoToolCall: true, logprobs: true },
   // Ollama takes tools, think, logprobs and images itself (a model without the capability
   // answers 400, which fails the job as invalid_request); a forced call is `format` = the call
   // schema, which Ollama constrains decoding to, parsed by the worker.

@@ -137,6 +137,7 @@ export class JobRunner {
       task: p.task,
       prompt: input.prompt,
       system: input.system,
+      ...(input.template !== undefined ? { template: input.template } : {}),
       messages: messages && callTools ? withToolsPrompt(messages, callTools) : messages,
       options: input.options ?? {},
       format: callTools ? forcedCallSchema(callTools) : input.format,

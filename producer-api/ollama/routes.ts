@@ -9,16 +9,17 @@ import { optionsSchema, type JobOutput, type JobRecord, type SubmitBody, type Ta
 import type { ConversationEvent } from '../../protocol/conversation.ts';
 import type { JobStore } from '../../store/job-store.ts';
 import { isTerminal } from '../../protocol/statuses.ts';
-import type { FleetView } from '../fleet/fleet-view.ts';
+import { baseModelOf, type FleetView } from '../fleet/fleet-view.ts';
 import type { EventHub } from '../jobs/event-hub.ts';
 import { HttpError, badRequest } from '../http/http-error.ts';
 import type { JobService } from '../jobs/job-service.ts';
 import { followConversation } from '../jobs/job-follower.ts';
 import type { ApiOptions } from '../settings/options.ts';
-import { describeZodError, parseModelName } from '../http/request-parsing.ts';
+import { parseModelName } from '../http/request-parsing.ts';
 import { psEntries, showEntry, tagEntries } from './listing.ts';
 import { failureOf } from './failures.ts';
 import { chatMessageField, jobLogprobs, jobMessages, jobThink, jobTools, logprobFields, ollamaCall, ollamaMessage, thinkField, toolsField } from './fields.ts';
+import { parseBody } from './body.ts';
 
 const common = {
   model: z.string(),
@@ -53,11 +54,7 @@ export interface OllamaRoutesDeps {
 
 const ns = (ms: number | null | undefined) => Math.round((ms ?? 0) * 1e6);
 
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body ?? {});
-  if (!r.success) throw badRequest('invalid_request', describeZodError(r.error));
-  return r.data;
-}
+const parse = parseBody;
 
 /**
  * How a route's chunks look: the piece of one canonical event while streaming (null: nothing
@@ -176,7 +173,7 @@ export function ollamaRoutes(d: OllamaRoutesDeps): Router {
   /** An empty prompt only asks Ollama to load the model; the fabric's workers own residency. */
   async function loadOnly(res: Response, model: string, piece: object) {
     const snap = await d.fleet.snapshot();
-    if (!snap.catalog.has(model)) throw new HttpError(404, 'model_not_found', `model '${model}' not found`);
+    if (!snap.catalog.has(baseModelOf(snap, model))) throw new HttpError(404, 'model_not_found', `model '${model}' not found`);
     res.json({ model, created_at: created(), ...piece, done: true, done_reason: 'load' });
   }
 
@@ -222,9 +219,10 @@ export function ollamaRoutes(d: OllamaRoutesDeps): Router {
   r.post('/api/show', async (req, res) => {
     const b = parse(z.object({ model: z.string().optional(), name: z.string().optional() }), req.body);
     const model = parseModelName(b.model ?? b.name);
-    const entry = (await d.fleet.snapshot()).catalog.get(model);
+    const snap = await d.fleet.snapshot();
+    const entry = snap.catalog.get(baseModelOf(snap, model));
     if (!entry) throw new HttpError(404, 'model_not_found', `model '${model}' not found`);
-    res.json(showEntry(entry));
+    res.json(showEntry(entry, snap.aliases?.get(model)));
   });
 
   r.get('/api/version', (_req, res) => {

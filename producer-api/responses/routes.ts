@@ -34,13 +34,14 @@ export function responsesApi(d: ResponsesRoutesDeps): ResponsesApi {
   const streamLimitMs = d.opts.defaultTimeoutMs + d.opts.maxWaitMs;
 
   /** The stream of a response's events after `after`, from its job's events (or, once the job is gone, from the kept result). */
-  async function stream(res: Response, rec: ResponseRecord, after: number, signal: AbortSignal): Promise<void> {
+  async function stream(res: Response, rec: ResponseRecord, after: number, signal: AbortSignal, justCreated = false): Promise<void> {
     res.status(200).set({ [JOB_ID_HEADER]: rec.jobId, 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.flushHeaders();
     const writer = new ResponseEventWriter(rec.jobId, (ev) => res.write(sseEvent(ev)), after);
     writer.start(responseObject({ ...rec, result: null }, rec.params.background ? 'queued' : 'in_progress'));
-    let job = await d.store.get(rec.jobId);
-    if (!job && rec.result) {
+    // A response just created has its job; a stored one may have outlived it.
+    let job = justCreated ? null : await d.store.get(rec.jobId);
+    if (!justCreated && !job && rec.result) {
       // The job record expired before the response: its output, as the job's final events would give it.
       for (const item of rec.result.output) {
         if (item.type === 'reasoning') writer.on({ type: 'reasoning', text: item.summary.map((s) => s.text).join('') });
@@ -50,7 +51,8 @@ export function responsesApi(d: ResponsesRoutesDeps): ResponsesApi {
     } else {
       const ended = await followConversation(d, rec.jobId, (ev) => writer.on(ev), { timeoutMs: streamLimitMs, signal, forcedToolCall: rec.forced });
       if (signal.aborted) return;
-      if (!ended && !rec.params.background) await svc.cancel(rec);
+      // The client who made a response waits for it: past the wait its job is canceled, as on the other routes.
+      if (!ended && justCreated && !rec.params.background) await svc.cancel(rec);
       job = await d.store.get(rec.jobId);
     }
     const done = await svc.finish(rec, job);
@@ -66,14 +68,16 @@ export function responsesApi(d: ResponsesRoutesDeps): ResponsesApi {
     res.setHeader(JOB_ID_HEADER, rec.jobId);
     if (rec.params.background) {
       svc.watchInBackground(rec);
-      if (parsed.stream) return stream(res, rec, -1, gone);
+      if (parsed.stream) return stream(res, rec, -1, gone, true);
       const job = await d.store.get(rec.jobId);
       res.json(responseObject(rec, liveStatus(job?.status ?? null)));
       return;
     }
     // Nobody will read the answer: free the slot, and keep the response as cancelled.
-    gone.addEventListener('abort', () => void svc.cancel(rec).catch(() => undefined), { once: true });
-    if (parsed.stream) return stream(res, rec, -1, gone);
+    const leave = () => void svc.cancel(rec).catch(() => undefined);
+    if (gone.aborted) return leave();
+    gone.addEventListener('abort', leave, { once: true });
+    if (parsed.stream) return stream(res, rec, -1, gone, true);
     let job = await svc.waitForEnd(rec.jobId, d.opts.maxWaitMs, gone);
     if (gone.aborted) return;
     if (!job || !isTerminal(job.status)) {
