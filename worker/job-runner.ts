@@ -165,6 +165,7 @@ export class JobRunner {
           }
         : { response: text, ...(gen.thinking ? { thinking: gen.thinking } : {}), done_reason: doneReason };
     if (gen.logprobs) output.logprobs = gen.logprobs;
+    if (gen.stopSequence !== undefined && calls.length === 0) output.stop_sequence = gen.stopSequence;
     return { output, gen, promptTokens: gen.promptTokens, completionTokens: gen.completionTokens };
   }
 
