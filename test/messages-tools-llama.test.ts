@@ -138,7 +138,14 @@ describe('Ollama /api/chat with tools on the llama.cpp engine', () => {
     const r = await call(f.url, '/api/chat', { body });
     if (engineFeatures('llama-cpp').autoToolCall) {
       expect(r.status).toBe(200);
-      for (const c of r.json.message.tool_calls ?? []) expect(schemaErrors(weather, c.function.arguments)).toBeNull();
+      expect(r.json).toMatchObject({ done: true, message: { role: 'assistant' } });
+      // The model chooses: text, or calls whose arguments are objects naming the tool.
+      const calls: { function: { name: string; arguments: unknown } }[] = r.json.message.tool_calls ?? [];
+      expect(calls.length > 0 || r.json.message.content !== '').toBe(true);
+      for (const c of calls) {
+        expect(c.function.name).toBe('get_weather');
+        expect(typeof c.function.arguments).toBe('object');
+      }
     } else {
       expect(r.status).toBe(400);
       expect(r.json.error).toMatch(/automatic tool choice .* llama-cpp engine/);
