@@ -6,7 +6,7 @@
 import { z } from 'zod';
 
 export const schedulerDecisionSchema = z.discriminatedUnion('action', [
-  z.object({ at: z.number(), action: z.enum(['load', 'unload']), model: z.string(), worker: z.string(), reason: z.string(), forModel: z.string().optional() }),
+  z.object({ at: z.number(), action: z.enum(['load', 'unload', 'stage']), model: z.string(), worker: z.string(), reason: z.string(), forModel: z.string().optional() }),
   z.object({ at: z.number(), action: z.literal('drain'), worker: z.string(), reason: z.string(), costMs: z.number(), worthMs: z.number() }),
   z.object({
     at: z.number(),

@@ -7,10 +7,11 @@
 import { Counter, type Registry } from 'prom-client';
 import type { z } from 'zod';
 import { parseMeasured } from './footprints.ts';
+import { parseLoadSpeeds } from './load-speeds.ts';
 import { parseJsonAs } from './parse-json.ts';
 import { catalogEntrySchema, heartbeatSchema, type CatalogEntry, type Heartbeat } from './worker-state.ts';
 
-export type FleetEntryKind = 'heartbeat' | 'catalog' | 'footprint';
+export type FleetEntryKind = 'heartbeat' | 'catalog' | 'footprint' | 'load_speed';
 
 export interface Fleet {
   /** Workers whose heartbeat key has not expired, in any lifecycle state. */
@@ -62,6 +63,13 @@ export function parseCatalog(raw: Record<string, string>): Map<string, CatalogEn
   }
   skipped('catalog', bad);
   return catalog;
+}
+
+/** The load speeds hash (`<engine> <tier>` -> entry JSON) as bytes per second. */
+export function parseLoadSpeedEntries(raw: Record<string, string>): Map<string, number> {
+  const { speeds, skipped: bad } = parseLoadSpeeds(raw);
+  skipped('load_speed', bad);
+  return speeds;
 }
 
 /** The footprints hash (`<engine> <model>` -> entry JSON) as measured bytes. */

@@ -18,6 +18,8 @@ export interface Keys {
   /** Pub/sub channel announcing every job event: `<jobId> <streamId> <type> [status | token text]` (store/scripts/includes/job-events.lua). */
   eventsBus(): string;
   jobDeliveries(id: string): string;
+  /** A stored Responses API response (JSON, expiring), in its job's slot; `jobId` is the job it ran as. */
+  response(jobId: string): string;
   idempotency(tenant: string, key: string): string;
   /** Queued jobs' expiry deadlines of one tag's jobs (zset, score: epoch ms), for the expiry sweeper. */
   deadlines(tag: string): string;
@@ -40,6 +42,8 @@ export interface Keys {
   modelArrivals(model: string): string;
   /** Measured model footprints, field `<engine> <model>`. */
   footprints(): string;
+  /** Measured load speeds, field `<engine> <tier>` (protocol/load-speeds.ts). */
+  loadSpeeds(): string;
   /** A tenant's request bucket (hash: tokens, ts), see store/scripts/tenant-gate.lua. */
   tenantBucket(tenant: string): string;
   /** A tenant's jobs waiting and running across the fleet (hash: queued, running). */
@@ -56,6 +60,10 @@ export interface Keys {
   fleetUsage(): string;
   /** Fair-share virtual clock of one model and priority class (hash: tenant -> next start tag). */
   fairClock(model: string, priorityClass: string): string;
+  /** Aliases and derived models by name (hash, see protocol/model-aliases.ts). */
+  modelAliases(): string;
+  /** Progress reports of one pull or delete on the workers (stream, see protocol/pull.ts). */
+  pullProgress(requestId: string): string;
   /** Jobs of a model created and not yet in its BullMQ queue (zset, see store/scripts/job-create.lua): counted against the backlog bound. */
   modelAdmissions(model: string): string;
 }
@@ -74,6 +82,7 @@ export function createKeys(prefix = 'fabric'): Keys {
     jobEvents: (id) => at(jobTag(id), 'job', id, 'events'),
     eventsBus: () => k('events'),
     jobDeliveries: (id) => at(jobTag(id), 'job', id, 'deliveries'),
+    response: (jobId) => at(jobTag(jobId), 'response', jobId),
     idempotency: (tenant, key) => at(tenantTag(tenant), 'idem', key),
     deadlines: (tag) => at(tag, 'deadlines'),
     deadlineTags: () => fleet('deadline-tags'),
@@ -89,6 +98,7 @@ export function createKeys(prefix = 'fabric'): Keys {
     schedulerDecisions: () => fleet('scheduler', 'decisions'),
     modelArrivals: (model) => at(modelTag(model), 'model', model, 'arrivals'),
     footprints: () => fleet('footprints'),
+    loadSpeeds: () => fleet('load-speeds'),
     tenantBucket: (tenant) => at(tenantTag(tenant), 'bucket'),
     tenantJobs: (tenant) => at(tenantTag(tenant), 'jobs'),
     tenantRunning: (tenant) => at(tenantTag(tenant), 'running'),
@@ -97,6 +107,8 @@ export function createKeys(prefix = 'fabric'): Keys {
     operatorHolds: () => fleet('operator', 'holds'),
     fleetUsage: () => fleet('usage', 'total'),
     fairClock: (model, priorityClass) => at(modelTag(model), 'model', model, 'fair', priorityClass),
+    modelAliases: () => fleet('model', 'aliases'),
+    pullProgress: (requestId) => fleet('pull', requestId),
     modelAdmissions: (model) => at(modelTag(model), 'model', model, 'admissions'),
   };
 }

@@ -4,6 +4,7 @@
  * (protocol/fleet.ts).
  */
 import { z } from 'zod';
+import { hostCacheSchema } from './host-cache.ts';
 
 const bytes = z.number().finite().nonnegative();
 const epochMs = z.number().finite();
@@ -74,6 +75,8 @@ export const heartbeatSchema = z.object({
    */
   headroomRatio: z.number().min(0).max(0.99),
   lastUsedAt: epochMs,
+  /** Model files in its host's page cache (protocol/host-cache.ts); absent: not measured. */
+  hostCache: hostCacheSchema.optional(),
 });
 export type Heartbeat = z.infer<typeof heartbeatSchema>;
 

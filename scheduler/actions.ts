@@ -7,10 +7,13 @@ export type LoadReason = 'cold_backlog' | 'replica_backlog' | 'prewarm';
 export type UnloadReason = 'make_room' | 'replica_idle';
 export type ScaleReason = 'unplaceable' | 'saturated' | 'target' | 'idle' | 'drained';
 export type DrainReason = 'cost' | 'target';
+export type StageReason = 'predicted';
 
 export type Action =
   /** cold_backlog: waiting jobs and no replica; replica_backlog: a replica's queue wait is over target; prewarm: likely requested soon. */
   | { type: 'load'; model: string; worker: string; reason: LoadReason }
+  /** Read the model's file into the worker's host page cache (no VRAM): a request is likely within the staging horizon. */
+  | { type: 'stage'; model: string; worker: string; reason: StageReason }
   /** Evicted so that `forModel` fits. */
   | { type: 'unload'; model: string; worker: string; reason: 'make_room'; forModel: string }
   /** An extra replica idle for the policy's `replicaIdleMs`. */

@@ -19,6 +19,10 @@
  *    could hold costs its requests x the replica's reload on top).
  * 4. Pre-warm: cold models likely requested within `prewarmHorizonMs` (arrival rate and
  *    inter-arrival histogram) load into free memory only, at most `prewarmMaxLoads` a decision.
+ * 4b. Stage (scheduler/host-tier.ts): models the arrival history predicts within
+ *    `stageHorizonMs` are read into a host's page cache, which costs no VRAM. Loads go where
+ *    they are fastest (a worker whose page cache holds the file) and evictions are priced by
+ *    where the victim's weights fall (page cache or disk).
  * 5. Idle extra replicas (unused for `replicaIdleMs`) are unloaded; one replica always stays.
  * 6. Scale (scheduler/scale-rule.ts): one more worker, in the smallest pool whose workers hold
  *    what waits, when the waiting it saves (blocked cold models, saturated queues, reloads of
@@ -40,6 +44,7 @@ import { unloadBusySpare } from './busy-spare.ts';
 import { arrivalProbability, reloadMs } from './demand.ts';
 import { bookLoad, bookUnloads, buildLedgers, cheapestEviction, fitsOn, needOn, type EvictionPlan, type WorkerLedger } from './ledger.ts';
 import type { SchedulerPolicy } from './policy.ts';
+import { loadMsOn, stageActions } from './host-tier.ts';
 import { scaleActions } from './scale-rule.ts';
 import type { Snapshot } from './snapshot.ts';
 
@@ -68,6 +73,7 @@ export function decide(snap: Snapshot, basePolicy: SchedulerPolicy): Action[] {
   const unplaceable = placeColdBacklog(ctx);
   const saturated = addReplicas(ctx);
   prewarm(ctx);
+  ctx.actions.push(...stageActions(snap, policy, ctx.planned, (m) => held(snap, m)));
   trimIdleReplicas(ctx);
   ctx.actions.push(...scaleActions(snap, policy, ctx.ledgers, unplaceable, saturated, ctx.planned.size > 0));
   return ctx.actions;
@@ -101,9 +107,9 @@ export function blockedModels(snap: Snapshot, actions: readonly Action[]): strin
 /** Rule 1 (and 2): one replica for each cold model with a backlog. Returns those that fit nowhere. */
 function placeColdBacklog(ctx: Ctx): string[] {
   const unplaceable: string[] = [];
-  for (const { entry, ageMs } of coldBacklog(ctx)) {
+  for (const { entry, ageMs, waiting } of coldBacklog(ctx)) {
     // A job waiting on a cold model outweighs the anti-thrash guard: young idle models may go.
-    const placement = place(ctx, entry, true, { waitedMs: Math.max(0, ageMs) });
+    const placement = place(ctx, entry, true, { waitedMs: Math.max(0, ageMs), waiting });
     if (placement) {
       commit(ctx, placement, entry.name, 'cold_backlog');
       continue;
@@ -128,7 +134,7 @@ function hasReplica(snap: Snapshot, model: string): boolean {
 }
 
 /** Catalog entries of models with waiting jobs and no replica, longest wait first, with that wait. */
-function coldBacklog(ctx: Ctx): { entry: CatalogEntry; ageMs: number }[] {
+function coldBacklog(ctx: Ctx): { entry: CatalogEntry; waiting: number; ageMs: number }[] {
   const cold: { entry: CatalogEntry; waiting: number; ageMs: number }[] = [];
   for (const [model, q] of ctx.snap.queues) {
     const entry = ctx.snap.catalog.get(model);
@@ -141,18 +147,21 @@ function coldBacklog(ctx: Ctx): { entry: CatalogEntry; ageMs: number }[] {
 }
 
 /**
- * Where `entry` goes: the eligible worker with the most usable memory where it fits; failing
- * that (and if `evict`), the worker whose cheapest sufficient eviction costs least; young models
- * and spare replicas are victims only for a cold backlog (`cold`, see `cheapestEviction`).
+ * Where `entry` goes: the eligible worker that loads it fastest (its page cache holds the file)
+ * with the most usable memory where it fits; failing that (and if `evict`), the worker whose
+ * cheapest sufficient eviction plus the waiting jobs' load time costs least; young models and
+ * spare replicas are victims only for a cold backlog (`cold`, see `cheapestEviction`).
  */
-function place(ctx: Ctx, entry: CatalogEntry, evict: boolean, cold?: { readonly waitedMs: number }): Placement | undefined {
+function place(ctx: Ctx, entry: CatalogEntry, evict: boolean, cold?: { readonly waitedMs: number; readonly waiting: number }): Placement | undefined {
   const eligible = ctx.ledgers.filter((l) => l.worker.engine === entry.engine && !l.hosts.has(entry.name));
+  const loadMs = (p: { ledger: WorkerLedger; need: number }) => loadMsOn(ctx.snap, ctx.policy, p.ledger.worker, entry.name, p.need);
   // Smallest worker class first: a small model stays off a large GPU while a smaller one has room,
-  // keeping the large one for a model only it can hold; within a class, the most usable memory.
+  // keeping the large one for a model only it can hold; within a class, the fastest load, then the
+  // most usable memory.
   const fits = eligible
     .map((ledger) => ({ ledger, need: needOn(ctx.snap, entry.name, ledger) }))
     .filter((p) => fitsOn(p.ledger, p.need))
-    .sort((a, b) => a.ledger.capacity - b.ledger.capacity || b.ledger.free - a.ledger.free || a.ledger.worker.workerId.localeCompare(b.ledger.worker.workerId));
+    .sort((a, b) => a.ledger.capacity - b.ledger.capacity || loadMs(a) - loadMs(b) || b.ledger.free - a.ledger.free || a.ledger.worker.workerId.localeCompare(b.ledger.worker.workerId));
   if (fits[0] || !evict) return fits[0];
   const options: Placement[] = [];
   for (const ledger of eligible) {
@@ -160,9 +169,11 @@ function place(ctx: Ctx, entry: CatalogEntry, evict: boolean, cold?: { readonly 
     const eviction = cheapestEviction(ledger, need - ledger.free, cold);
     if (eviction) options.push({ ledger, need, eviction });
   }
+  // In request-ms, as victims are priced: the jobs waiting on a cold model wait out its load.
+  const total = (p: Placement) => p.eviction!.cost + (cold?.waiting ?? 0) * loadMs(p);
   options.sort(
     (a, b) =>
-      a.eviction!.cost - b.eviction!.cost ||
+      total(a) - total(b) ||
       a.eviction!.victims.length - b.eviction!.victims.length ||
       a.ledger.capacity - b.ledger.capacity ||
       a.ledger.worker.workerId.localeCompare(b.ledger.worker.workerId),

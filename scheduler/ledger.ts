@@ -6,6 +6,7 @@
 import { footprintOf, usableBytes } from '../protocol/vram-rule.ts';
 import type { Heartbeat, ResidentModelInfo } from '../protocol/worker-state.ts';
 import { expectedRequests, reloadMs } from './demand.ts';
+import { loadMsOn } from './host-tier.ts';
 import type { SchedulerPolicy } from './policy.ts';
 import type { Snapshot } from './snapshot.ts';
 
@@ -63,7 +64,7 @@ function ledgerFor(w: Heartbeat, snap: Snapshot, policy: SchedulerPolicy): Worke
     hosts: new Set([...w.resident.map((m) => m.model), ...w.loading.map((l) => l.model)]),
     evictable: w.resident
       .filter((m) => isEvictable(m, snap, policy, true) || isSpareReplica(m, w, snap, policy))
-      .map((m) => (isEvictable(m, snap, policy, true) ? victimOf(m, snap, policy) : { ...victimOf(m, snap, policy), spare: true }))
+      .map((m) => (isEvictable(m, snap, policy, true) ? victimOf(m, snap, policy, w) : { ...victimOf(m, snap, policy, w), spare: true }))
       .sort((a, b) => a.cost / a.bytes - b.cost / b.bytes || a.lastUsedAt - b.lastUsedAt || a.model.localeCompare(b.model)),
   };
 }
@@ -118,11 +119,16 @@ export function isYoung(m: ResidentModelInfo, snap: Snapshot, policy: SchedulerP
   return snap.now - m.loadedAt < policy.minResidencyMs;
 }
 
-export function victimOf(m: ResidentModelInfo, snap: Snapshot, policy: SchedulerPolicy): Victim {
+/**
+ * What evicting `m` from worker `w` is expected to cost: its expected requests x its reload time,
+ * from where its weights fall (host-tier.ts: the page cache when `w` holds its file, else disk).
+ * Without `w` (the worker itself goes away), from disk.
+ */
+export function victimOf(m: ResidentModelInfo, snap: Snapshot, policy: SchedulerPolicy, w?: Heartbeat): Victim {
   const p = expectedRequests(snap.arrivals?.get(m.model), m.lastUsedAt, snap.now, policy.demandHorizonMs, policy.histogramMinSamples);
   // A zero-byte victim frees nothing; one byte keeps the per-byte ranking finite.
   const bytes = Math.max(1, m.sizeBytes);
-  const reload = reloadMs(bytes, policy.loadBytesPerSec, policy.loadFixedMs);
+  const reload = w ? loadMsOn(snap, policy, w, m.model, bytes) : reloadMs(bytes, policy.loadBytesPerSec, policy.loadFixedMs);
   return { model: m.model, bytes, cost: p * reload, reloadMs: reload, lastUsedAt: m.lastUsedAt, young: isYoung(m, snap, policy) };
 }
 

@@ -8,7 +8,7 @@ import type { Heartbeat } from '../protocol/worker-state.ts';
 import type { Snapshot } from './snapshot.ts';
 
 export interface PendingCommand {
-  type: 'load' | 'unload';
+  type: 'load' | 'unload' | 'stage';
   model: string;
   worker: string;
   at: number;
@@ -48,14 +48,20 @@ export class PendingCommands {
     if (mine.length === 0) return w;
     const unloads = new Set(mine.filter((c) => c.type === 'unload').map((c) => c.model));
     const loads = mine.filter((c) => c.type === 'load').map((c) => ({ model: c.model, startedAt: c.at, reservedBytes: 0 }));
+    const stages = mine.filter((c) => c.type === 'stage').map((c) => c.model);
     const freed = w.resident.filter((m) => unloads.has(m.model)).reduce((s, m) => s + m.sizeBytes, 0);
     const resident = w.resident.filter((m) => !unloads.has(m.model));
-    return Object.freeze({ ...w, resident, loading: [...w.loading, ...loads], usedBytes: w.usedBytes - freed });
+    const hostCache = w.hostCache && stages.length > 0 ? { ...w.hostCache, staging: [...w.hostCache.staging, ...stages] } : w.hostCache;
+    return Object.freeze({ ...w, resident, loading: [...w.loading, ...loads], usedBytes: w.usedBytes - freed, ...(hostCache ? { hostCache } : {}) });
   }
 }
 
-/** A load shows once the worker lists the model as loading or resident; an unload once it lists neither. */
+/**
+ * A load shows once the worker lists the model as loading or resident; an unload once it lists
+ * neither; a stage once the worker lists the model as staging or cached.
+ */
 function isVisible(cmd: PendingCommand, w: Heartbeat): boolean {
+  if (cmd.type === 'stage') return !!w.hostCache && (w.hostCache.staging.includes(cmd.model) || w.hostCache.models.some((m) => m.model === cmd.model));
   const present = w.resident.some((m) => m.model === cmd.model) || w.loading.some((m) => m.model === cmd.model);
   return cmd.type === 'load' ? present : !present;
 }

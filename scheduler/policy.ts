@@ -15,6 +15,21 @@ export interface SchedulerPolicy {
   readonly loadBytesPerSec: number;
   /** Fixed part of a load (process start, engine warm-up). @defaultValue 2 s */
   readonly loadFixedMs: number;
+  /**
+   * Load speed assumed from the host page cache (the `host` tier, protocol/host-cache.ts) until a
+   * worker has measured one; `loadBytesPerSec` is the disk tier's. @defaultValue 8 GB/s
+   */
+  readonly hostLoadBytesPerSec: number;
+  /** Window of "a request soon" for staging a model's file into host memory. @defaultValue 15 min */
+  readonly stageHorizonMs: number;
+  /**
+   * A model with no replica is staged into a host's page cache when its probability of a request
+   * within `stageHorizonMs` reaches this. Staging costs no VRAM, only a disk read and page cache
+   * that the least recently read files give up. @defaultValue 0.3
+   */
+  readonly stageMinProbability: number;
+  /** Most stage commands one decision sends (0: never stage). @defaultValue 4 */
+  readonly stageMaxPerDecision: number;
   /** Window of "a request soon" when pricing an eviction. @defaultValue 1 min */
   readonly demandHorizonMs: number;
   /** An inter-arrival histogram with fewer gaps than this is not trusted. @defaultValue 4 */
@@ -103,6 +118,10 @@ export const SCHEDULER_POLICY_DEFAULTS: SchedulerPolicy = Object.freeze({
   minResidencyMs: 30_000,
   loadBytesPerSec: 2e9,
   loadFixedMs: 2_000,
+  hostLoadBytesPerSec: 8e9,
+  stageHorizonMs: 900_000,
+  stageMinProbability: 0.3,
+  stageMaxPerDecision: 4,
   demandHorizonMs: 60_000,
   histogramMinSamples: 4,
   replicaWaitTargetMs: 2_000,
@@ -128,6 +147,10 @@ const BOUNDS: Record<NumericKey, Bound> = {
   minResidencyMs: { min: 0 },
   loadBytesPerSec: { min: 0, gt: true },
   loadFixedMs: { min: 0 },
+  hostLoadBytesPerSec: { min: 0, gt: true },
+  stageHorizonMs: { min: 0, gt: true },
+  stageMinProbability: { min: 0, max: 1 },
+  stageMaxPerDecision: { min: 0, int: true },
   demandHorizonMs: { min: 0, gt: true },
   histogramMinSamples: { min: 1 },
   replicaWaitTargetMs: { min: 0 },

@@ -36,7 +36,7 @@ export interface SchedulerDeps {
   clock?: () => number;
 }
 
-type CommandAction = Extract<Action, { type: 'load' | 'unload' | 'drain' }>;
+type CommandAction = Extract<Action, { type: 'load' | 'unload' | 'stage' | 'drain' }>;
 type ScaleAction = Extract<Action, { type: 'scale' }>;
 
 export class Scheduler {

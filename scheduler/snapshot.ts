@@ -47,6 +47,11 @@ export interface Snapshot {
    * cool-down. Absent: none known (the cool-down then counts only from workers' idle time).
    */
   readonly lastScaleAt?: number;
+  /**
+   * Load speeds measured per tier (hash `keys.loadSpeeds()`), bytes/s by `<engine> <tier>`
+   * (protocol/load-speeds.ts). They win over the policy's assumed speeds. Absent: none measured.
+   */
+  readonly loadSpeeds?: ReadonlyMap<string, number>;
   /** Operators' holds and pins by model (protocol/operator-holds.ts). Absent: none. */
   readonly holds?: ReadonlyMap<string, OperatorHold>;
 }
@@ -55,7 +60,7 @@ export interface Snapshot {
 export async function readSnapshot(redis: RedisClient, keys: Keys, now: number, extraModels: Iterable<string> = []): Promise<Snapshot> {
   let models: string[] = [];
   // The fleet read's second round trip carries every model's queue and arrival reads.
-  const { workers, catalog, measured, holds, more: rows } = await readFleet(redis, keys, (p, catalog) => {
+  const { workers, catalog, measured, holds, loadSpeeds, more: rows } = await readFleet(redis, keys, (p, catalog) => {
     models = [...new Set([...catalog.keys(), ...extraModels])].sort();
     for (const model of models) {
       const q = queueKeys(keys.bullPrefix, model);
@@ -79,7 +84,7 @@ export async function readSnapshot(redis: RedisClient, keys: Keys, now: number, 
     const oldest = enqueuedAt.get(c.model);
     queues.set(c.model, Object.freeze({ waiting: c.waiting, active: c.active, oldestWaitMs: c.waiting > 0 && oldest !== undefined ? Math.max(0, now - oldest) : null }));
   }
-  return Object.freeze({ now, workers: Object.freeze(workers), catalog, queues, measured, arrivals, holds });
+  return Object.freeze({ now, workers: Object.freeze(workers), catalog, queues, measured, loadSpeeds, arrivals, holds });
 }
 
 /** Earliest BullMQ `timestamp` among each model's head jobs; one pipelined HGET per job. */

@@ -19,7 +19,12 @@
  *   never below their pool's minimum; `release` removes one named empty worker.
  *   GPU-seconds count every GPU of every provisioned worker from its provisioning to its
  *   removal or the end.
- * - Each worker is its own host: its page cache holds models it loaded within `pageCacheTtlMs`.
+ * - Each worker is its own host with `hostMemoryFactor` x its GPU memory; its page cache is an LRU
+ *   of model files within that memory (sim/model/host-cache.ts). A load reads its file through it
+ *   (from the cache when the whole file is there, else from disk); a `stage` action reads a file
+ *   into it at disk speed, without GPU memory, one file after another per host.
+ * - A cold start is a load that a request waited on: from the start of the load to resident,
+ *   counted when the load lands with requests for its model queued.
  * - The "GPU" of the policy view is a worker (one or more GPUs); the names predate multi-GPU workers.
  * - Requests still queued when the run stalls (no arrivals left, nothing in flight, no
  *   progress for `stallLimitMs`) are rejected as `never_served`.
@@ -29,6 +34,7 @@ import type { GpuView, ModelInfo, QueueView, ReplicaView, SimAction, SimPolicy, 
 import { decodeMs, footprintBytes, loadMs, prefillMs, type ServiceModel } from './model/service-model.ts';
 import { uniformFleet, workerBytes, type WorkerClass } from './model/fleet.ts';
 import type { ModelSpec, TraceRequest } from './model/trace.ts';
+import { HostPageCache } from './model/host-cache.ts';
 
 export interface ClusterOptions {
   /** One pool of single-GPU workers (the older form): ignored when `fleet` is given. */
@@ -62,6 +68,10 @@ export interface SimResult {
   readonly warm: number;
   readonly coldLoads: number;
   readonly loadsFromCache: number;
+  /** Durations of the loads a request waited on, start to resident, ascending. */
+  readonly coldStartMs: number[];
+  /** Files read into a page cache on a `stage` action. */
+  readonly staged: number;
   readonly gpuSeconds: number;
   readonly oom: number;
   readonly rejected: number;
@@ -87,12 +97,20 @@ interface Gpu extends GpuView {
   replicas: Replica[];
   usedBytes: number;
   deviceUsedBytes: number[];
+  readonly cache: HostPageCache;
+  hostCached: { model: string; bytes: number }[];
+  staging: string[];
+  /** When each file being staged is in the page cache. */
+  stagedAt: Map<string, number>;
+  /** When its disk finishes the staging reads queued so far. */
+  diskFreeAt: number;
 }
 
 type SimEvent =
   | { kind: 'load_done'; gpu: Gpu; replica: Replica }
   | { kind: 'request_done'; gpu: Gpu; replica: Replica; req: TraceRequest }
   | { kind: 'gpu_ready'; gpu: Gpu }
+  | { kind: 'stage_done'; gpu: Gpu; model: string; bytes: number }
   | { kind: 'tick' };
 
 /** Runs `policy` over `trace` and returns its accounting. Never throws on trace content. */
@@ -111,9 +129,10 @@ class Engine implements SimView {
   private readonly events = new EventQueue<SimEvent>();
   private readonly queues = new Map<string, TraceRequest[]>();
   private readonly arrivalLog = new Map<string, number[]>();
-  private readonly pageCache = new Map<string, number>(); // `${gpu}\0${model}` -> last load start
   private readonly timeline: TimelinePoint[] = [];
   private readonly ttft: number[] = [];
+  private readonly coldStarts: number[] = [];
+  private staged = 0;
   private readonly rejectedBy: Record<RejectReason, number> = { too_large: 0, unknown_model: 0, queue_full: 0, oom: 0, never_served: 0 };
   private nextGpuIndex = 0;
   private gpuMs = 0;
@@ -194,6 +213,7 @@ class Engine implements SimView {
   private handle(ev: SimEvent): boolean {
     switch (ev.kind) {
       case 'load_done': {
+        if ((this.queues.get(ev.replica.model)?.length ?? 0) > 0) this.coldStarts.push(this.now - ev.replica.loadStartedAt);
         ev.replica.state = 'ready';
         ev.replica.loadedAt = this.now;
         ev.replica.lastUsedAt = this.now;
@@ -214,6 +234,15 @@ class Engine implements SimView {
         this.apply(this.policy.onRequestDone?.(this, ev.req, ev.gpu.id) ?? []);
         return true;
       }
+      case 'stage_done':
+        ev.gpu.staging = ev.gpu.staging.filter((m) => m !== ev.model);
+        ev.gpu.stagedAt.delete(ev.model);
+        if (this.gpus.includes(ev.gpu)) {
+          ev.gpu.cache.stage(ev.model, ev.bytes);
+          ev.gpu.hostCached = ev.gpu.cache.entries();
+          this.staged++;
+        }
+        return true;
       case 'gpu_ready':
         ev.gpu.state = 'running';
         this.record(ev.gpu);
@@ -293,7 +322,15 @@ class Engine implements SimView {
   private apply(actions: readonly SimAction[]): void {
     for (const a of actions) {
       const ok =
-        a.type === 'scale' ? this.scale(a.gpus, a.pool) : a.type === 'release' ? this.release(a.gpu) : a.type === 'load' ? this.load(a.model, a.gpu) : this.unload(a.model, a.gpu);
+        a.type === 'scale'
+          ? this.scale(a.gpus, a.pool)
+          : a.type === 'release'
+            ? this.release(a.gpu)
+            : a.type === 'load'
+              ? this.load(a.model, a.gpu)
+              : a.type === 'stage'
+                ? this.stage(a.model, a.gpu)
+                : this.unload(a.model, a.gpu);
       if (!ok) this.invalid++;
     }
   }
@@ -313,9 +350,13 @@ class Engine implements SimView {
       }
       return true;
     }
-    const key = `${gpu.id}\0${model}`;
-    const cached = this.now - (this.pageCache.get(key) ?? -Infinity) <= this.service.pageCacheTtlMs;
-    this.pageCache.set(key, this.now);
+    const cached = gpu.cache.has(model);
+    // A load of a file being staged reads it along with the staging read: it lands when the file
+    // is in memory plus a load from the cache, if that is sooner than its own read from disk.
+    const stagedAt = gpu.stagedAt.get(model);
+    const duration = Math.min(loadMs(this.service, info.sizeBytes, cached), stagedAt === undefined ? Infinity : stagedAt - this.now + loadMs(this.service, info.sizeBytes, true));
+    gpu.cache.touch(model, info.sizeBytes);
+    gpu.hostCached = gpu.cache.entries();
     const perDevice = spread(gpu, info.footprintBytes);
     const replica: Replica = { model, gpuId, state: 'loading', draining: false, footprintBytes: info.footprintBytes, loadStartedAt: this.now, loadedAt: null, lastUsedAt: this.now, active: 0, perDevice };
     gpu.replicas.push(replica);
@@ -323,7 +364,20 @@ class Engine implements SimView {
     perDevice.forEach((b, i) => (gpu.deviceUsedBytes[i]! += b));
     this.coldLoads++;
     if (cached) this.loadsFromCache++;
-    this.events.push(this.now + loadMs(this.service, info.sizeBytes, cached), { kind: 'load_done', gpu, replica });
+    this.events.push(this.now + duration, { kind: 'load_done', gpu, replica });
+    return true;
+  }
+
+  /** Queues a read of the model's file into the worker's page cache; one already cached or queued is a no-op. */
+  private stage(model: string, gpuId: string): boolean {
+    const gpu = this.gpus.find((g) => g.id === gpuId);
+    const info = this.models.get(model);
+    if (!gpu || !info || gpu.state !== 'running') return false;
+    if (gpu.cache.has(model) || gpu.staging.includes(model)) return true;
+    gpu.diskFreeAt = Math.max(this.now, gpu.diskFreeAt) + (info.sizeBytes / this.service.diskBytesPerSec) * 1000;
+    gpu.staging.push(model);
+    gpu.stagedAt.set(model, gpu.diskFreeAt);
+    this.events.push(gpu.diskFreeAt, { kind: 'stage_done', gpu, model, bytes: info.sizeBytes });
     return true;
   }
 
@@ -404,6 +458,12 @@ class Engine implements SimView {
       replicas: [],
       usedBytes: 0,
       deviceUsedBytes: new Array<number>(c.gpusPerWorker).fill(0),
+      hostMemBytes: workerBytes(c) * this.service.hostMemoryFactor,
+      cache: new HostPageCache(workerBytes(c) * this.service.hostMemoryFactor),
+      hostCached: [],
+      staging: [],
+      stagedAt: new Map(),
+      diskFreeAt: 0,
     };
     this.gpus.push(gpu);
     if (state === 'starting') this.events.push(this.now + this.service.gpuStartMs, { kind: 'gpu_ready', gpu });
@@ -447,6 +507,8 @@ class Engine implements SimView {
       warm: this.warm,
       coldLoads: this.coldLoads,
       loadsFromCache: this.loadsFromCache,
+      coldStartMs: [...this.coldStarts].sort((a, b) => a - b),
+      staged: this.staged,
       gpuSeconds: this.gpuMs / 1000,
       oom: this.oom,
       rejected,

@@ -6,18 +6,19 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderChart } from './chart.ts';
 import type { SimResult } from './engine.ts';
+import { isBaseline } from './policies/index.ts';
 import type { PolicySummary } from './summary.ts';
 
 const ms = (x: number | null) => (x === null ? 'n/a' : x.toLocaleString('en-US'));
 
 /** The markdown comparison table, one row per policy. */
 export function markdownTable(rows: readonly PolicySummary[], results: readonly SimResult[] = []): string {
-  const head = '| policy | requests | TTFT p50 (ms) | TTFT p95 (ms) | TTFT p99 (ms) | warm | cold loads | GPU-s | OOM | rejected |';
-  const sep = '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+  const head = '| policy | requests | TTFT p50 (ms) | TTFT p95 (ms) | TTFT p99 (ms) | warm | cold loads | cold start p50 (ms) | cold start p95 (ms) | GPU-s | OOM | rejected |';
+  const sep = '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
   const body = rows.map((r) => {
     const res = results.find((x) => x.policy === r.policy);
     const why = res && r.rejected > 0 ? ` (${reasons(res)})` : '';
-    return `| ${r.policy} | ${r.requests} | ${ms(r.ttft_ms.p50)} | ${ms(r.ttft_ms.p95)} | ${ms(r.ttft_ms.p99)} | ${(r.warm_ratio * 100).toFixed(1)}% | ${r.cold_loads} | ${r.gpu_seconds.toLocaleString('en-US')} | ${r.oom} | ${r.rejected}${why} |`;
+    return `| ${r.policy} | ${r.requests} | ${ms(r.ttft_ms.p50)} | ${ms(r.ttft_ms.p95)} | ${ms(r.ttft_ms.p99)} | ${(r.warm_ratio * 100).toFixed(1)}% | ${r.cold_loads} | ${ms(r.cold_start_ms.p50)} | ${ms(r.cold_start_ms.p95)} | ${r.gpu_seconds.toLocaleString('en-US')} | ${r.oom} | ${r.rejected}${why} |`;
   });
   return [head, sep, ...body].join('\n');
 }
@@ -42,7 +43,7 @@ export interface GoalCheck {
 export function checkGoals(rows: readonly PolicySummary[]): GoalCheck[] {
   const fabric = rows.find((r) => r.policy === 'fabric');
   const oracle = rows.find((r) => r.policy === 'oracle');
-  const baselines = rows.filter((r) => r.policy !== 'fabric' && r.policy !== 'oracle' && r.oom === 0);
+  const baselines = rows.filter((r) => isBaseline(r.policy) && r.oom === 0);
   if (!fabric) return [];
   const checks: GoalCheck[] = [];
   const p95s = baselines.filter((r) => r.ttft_ms.p95 !== null);

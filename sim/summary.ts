@@ -9,6 +9,8 @@ export interface PolicySummary {
   /** Warm arrivals / accepted arrivals (1 when none were accepted). */
   readonly warm_ratio: number;
   readonly cold_loads: number;
+  /** Loads a request waited on, from the load's start to resident: nearest-rank percentiles in ms. */
+  readonly cold_start_ms: { readonly p50: number | null; readonly p95: number | null };
   readonly gpu_seconds: number;
   readonly oom: number;
   readonly rejected: number;
@@ -31,6 +33,7 @@ export function summarize(r: SimResult): PolicySummary {
     ttft_ms: { p50: roundOrNull(percentile(r.ttftMs, 50)), p95: roundOrNull(percentile(r.ttftMs, 95)), p99: roundOrNull(percentile(r.ttftMs, 99)) },
     warm_ratio: r.accepted === 0 ? 1 : round(r.warm / r.accepted, 4),
     cold_loads: r.coldLoads,
+    cold_start_ms: { p50: roundOrNull(percentile(r.coldStartMs, 50)), p95: roundOrNull(percentile(r.coldStartMs, 95)) },
     gpu_seconds: round(r.gpuSeconds, 1),
     oom: r.oom,
     rejected: r.rejected,

@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { simulate, type ClusterOptions } from './engine.ts';
 import { parseFleet, uniformFleet, type WorkerClass } from './model/fleet.ts';
 import { generateModels, generateTrace, GENERATE_DEFAULTS, type GenerateOptions } from './generate.ts';
-import { createPolicy, POLICY_NAMES } from './policies/index.ts';
+import { createPolicy, isBaseline, POLICY_NAMES } from './policies/index.ts';
 import { checkGoals } from './report.ts';
 import { autoscaled, sweepGoalsMarkdown } from './sweep-goals.ts';
 import { frontier, frontierMarkdown, frontierSvg, FRONTIER_TARGETS_MS, scaleToZero, scaleToZeroMarkdown, LOW_RATE, type Frontier } from './frontier.ts';
@@ -102,7 +102,7 @@ export function runScenario(s: Scenario): SweepRow {
   const rows = POLICY_NAMES.map((name) => summarize(simulate(createPolicy(name, trace), trace, models, cluster, service)));
   const fabric = rows.find((r) => r.policy === 'fabric')!;
   const best = rows
-    .filter((r) => r.policy !== 'fabric' && r.policy !== 'oracle' && r.oom === 0 && r.ttft_ms.p95 !== null)
+    .filter((r) => isBaseline(r.policy) && r.oom === 0 && r.ttft_ms.p95 !== null)
     .sort((a, b) => (a.ttft_ms.p95 as number) - (b.ttft_ms.p95 as number))[0];
   // Every model resident: one GPU's memory holds them all, so only queueing and prefill remain.
   const everything = models.reduce((sum, m) => sum + footprintBytes(service, m.sizeBytes), 0);

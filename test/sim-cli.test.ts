@@ -34,8 +34,9 @@ describe('npm run sim', () => {
     expect(Object.keys(out)).toEqual(['policies']);
     expect(out.policies.map((p) => p.policy)).toEqual([...POLICY_NAMES]);
     for (const p of out.policies) {
-      expect(Object.keys(p).sort()).toEqual(['cold_loads', 'gpu_seconds', 'oom', 'policy', 'rejected', 'requests', 'ttft_ms', 'warm_ratio']);
+      expect(Object.keys(p).sort()).toEqual(['cold_loads', 'cold_start_ms', 'gpu_seconds', 'oom', 'policy', 'rejected', 'requests', 'ttft_ms', 'warm_ratio']);
       expect(Object.keys(p.ttft_ms as object).sort()).toEqual(['p50', 'p95', 'p99']);
+      expect(Object.keys(p.cold_start_ms as object).sort()).toEqual(['p50', 'p95']);
       expect(p).toMatchObject({ requests: 4, rejected: 1 });
       expect(typeof p.warm_ratio).toBe('number');
     }
@@ -116,7 +117,7 @@ describe('npm run sim:sweep', () => {
   it('checks the scaling goals per kind of fleet and prints a ratio just over a limit as over it', async () => {
     const { sweepGoalsMarkdown } = await import('../sim/sweep-goals.ts');
     const sum = (policy: string, p95: number, gpu_seconds: number, o: Partial<PolicySummary> = {}): PolicySummary => ({
-      policy, requests: 10, ttft_ms: { p50: 1, p95, p99: p95 }, warm_ratio: 0.9, cold_loads: 10, gpu_seconds, oom: 0, rejected: 0, ...o,
+      policy, requests: 10, ttft_ms: { p50: 1, p95, p99: p95 }, warm_ratio: 0.9, cold_loads: 10, cold_start_ms: { p50: null, p95: null }, gpu_seconds, oom: 0, rejected: 0, ...o,
     });
     const GiB = 2 ** 30;
     const rows = [

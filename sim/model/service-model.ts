@@ -17,8 +17,11 @@ export interface ServiceModel {
   readonly hostCacheBytesPerSec: number;
   /** Read speed from local NVMe. Estimate: a typical Gen4 NVMe sustains 2-3.5 GB/s; 2 GB/s used. */
   readonly diskBytesPerSec: number;
-  /** A model loaded on a host within this window is still in its page cache (estimate: 30 min). */
-  readonly pageCacheTtlMs: number;
+  /**
+   * Host memory per host as a multiple of its GPUs' memory together (estimate: 2, a common ratio
+   * for GPU servers). The page cache is an LRU of model files within it (sim/model/host-cache.ts).
+   */
+  readonly hostMemoryFactor: number;
   /** Fixed part of every load: runner start, context and KV allocation (estimate: 1.5 s). */
   readonly loadInitMs: number;
   /** GPU memory bandwidth in bytes/s (estimate: ~1 TB/s, an RTX 4090 / L40S class card). */
@@ -42,7 +45,7 @@ export interface ServiceModel {
 export const SERVICE_MODEL_DEFAULTS: ServiceModel = Object.freeze({
   hostCacheBytesPerSec: 8e9,
   diskBytesPerSec: 2e9,
-  pageCacheTtlMs: 30 * 60_000,
+  hostMemoryFactor: 2,
   loadInitMs: 1_500,
   gpuBandwidthBytesPerSec: 1e12,
   decodeEfficiency: 0.6,

@@ -12,6 +12,8 @@
  */
 import { arrivalStatsAt, nextArrivalRecord, type ArrivalRecord, type ArrivalStats } from '../../protocol/arrivals.ts';
 import { footprintKey } from '../../protocol/footprints.ts';
+import type { HostCacheReport } from '../../protocol/host-cache.ts';
+import { loadSpeedKey } from '../../protocol/load-speeds.ts';
 import type { CatalogEntry, GpuInfo, Heartbeat, ResidentModelInfo } from '../../protocol/worker-state.ts';
 import { decide, type Action } from '../../scheduler/decide.ts';
 import { schedulerPolicy, type SchedulerPolicy, type SchedulerPolicyInput, type WorkerPoolSpec } from '../../scheduler/policy.ts';
@@ -28,9 +30,16 @@ export interface FabricPolicyOptions {
   readonly policy?: SchedulerPolicyInput;
   /** Sees every decision (its snapshot and actions): for reason counts and debugging. */
   readonly observe?: (snap: Snapshot, actions: readonly Action[]) => void;
+  /**
+   * Host memory as a tier (scheduler/host-tier.ts): heartbeats report each host's page cache and
+   * the scheduler stages and places by it. False: the scheduler as it was before the tier, which
+   * sees no page cache and never stages (policy `fabric-no-tier`). @defaultValue true
+   */
+  readonly hostTier?: boolean;
 }
 
 export function fabricPolicy(o: FabricPolicyOptions = {}): SimPolicy {
+  const tier = o.hostTier ?? true;
   const history = new Map<string, ArrivalRecord>();
   const measured = new Map<string, number>();
   let policy: SchedulerPolicy | undefined;
@@ -46,10 +55,10 @@ export function fabricPolicy(o: FabricPolicyOptions = {}): SimPolicy {
     // The fleet's minimum is its pools' (0 where every pool may scale to zero); a new worker
     // takes the service model's GPU start, which the real scheduler reads from FABRIC_WORKER_START_TIME.
     const minWorkers = view.fleet.reduce((s, c) => s + c.min, 0);
-    policy ??= schedulerPolicy({ maxWorkers: view.maxGpus, minWorkers, workerStartMs: view.service.gpuStartMs, pools: poolsOf(view), ...o.policy });
+    policy ??= schedulerPolicy({ maxWorkers: view.maxGpus, minWorkers, workerStartMs: view.service.gpuStartMs, pools: poolsOf(view), ...(tier ? {} : { stageMaxPerDecision: 0 }), ...o.policy });
     for (const g of view.gpus) for (const r of g.replicas) if (r.state === 'ready') measured.set(footprintKey(SIM_ENGINE, r.model), r.footprintBytes);
     for (const id of draining) if (!view.gpus.some((g) => g.id === id)) draining.delete(id);
-    const built = buildSnapshot(view, history, measured, draining);
+    const built = buildSnapshot(view, history, measured, draining, tier);
     const snap = lastScaleAt === undefined ? built : { ...built, lastScaleAt };
     const actions = decide(snap, policy);
     o.observe?.(snap, actions);
@@ -62,6 +71,8 @@ export function fabricPolicy(o: FabricPolicyOptions = {}): SimPolicy {
         return [{ type: 'load', model: a.model, gpu: a.worker }];
       case 'unload':
         return [{ type: 'unload', model: a.model, gpu: a.worker }];
+      case 'stage':
+        return [{ type: 'stage', model: a.model, gpu: a.worker }];
       case 'drain': {
         // The worker stops taking jobs and unloads everything (busy replicas finish first).
         draining.add(a.worker);
@@ -80,7 +91,7 @@ export function fabricPolicy(o: FabricPolicyOptions = {}): SimPolicy {
   }
 
   return {
-    name: 'fabric',
+    name: tier ? 'fabric' : 'fabric-no-tier',
     onArrival(view, req) {
       history.set(req.model, nextArrivalRecord(history.get(req.model), req.arrivalMs));
       // The API wakes the scheduler only for a job whose model has no replica at all.
@@ -108,6 +119,7 @@ export function buildSnapshot(
   history: ReadonlyMap<string, ArrivalRecord> = new Map(),
   measured: ReadonlyMap<string, number> = new Map(),
   draining: ReadonlySet<string> = new Set(),
+  hostTier = false,
 ): Snapshot {
   const catalog = new Map<string, CatalogEntry>();
   const queues = new Map<string, QueueDepth>();
@@ -121,7 +133,9 @@ export function buildSnapshot(
   const arrivals = new Map<string, ArrivalStats>();
   for (const [model, rec] of history) arrivals.set(model, arrivalStatsAt(rec, view.now));
   // Built as a variable, not a literal: fields the Snapshot type may not declare yet pass through.
-  const snap = { now: view.now, workers: view.gpus.map((g) => heartbeat(view, g, draining.has(g.id))), catalog, queues, arrivals, measured };
+  // With the host tier, the load speeds the workers would have measured are the service model's.
+  const loadSpeeds = new Map(hostTier ? [[loadSpeedKey(SIM_ENGINE, 'disk'), view.service.diskBytesPerSec], [loadSpeedKey(SIM_ENGINE, 'host'), view.service.hostCacheBytesPerSec]] : []);
+  const snap = { now: view.now, workers: view.gpus.map((g) => heartbeat(view, g, draining.has(g.id), hostTier)), catalog, queues, arrivals, measured, ...(hostTier ? { loadSpeeds } : {}) };
   return snap;
 }
 
@@ -129,7 +143,7 @@ function catalogEntry(name: string, sizeBytes: number, footprintBytes: number): 
   return { name, sizeBytes, engine: SIM_ENGINE, family: null, parameterSize: null, quantization: null, digest: null, modifiedAt: '', contextLength: null, estimatedBytes: footprintBytes };
 }
 
-function heartbeat(view: SimView, g: GpuView, draining: boolean): Heartbeat {
+function heartbeat(view: SimView, g: GpuView, draining: boolean, hostTier: boolean): Heartbeat {
   const slots = view.service.slotsPerReplica;
   const ready = g.replicas.filter((r) => r.state === 'ready');
   // A replica told to unload while busy is no longer listed (the worker drops it from its models
@@ -172,5 +186,12 @@ function heartbeat(view: SimView, g: GpuView, draining: boolean): Heartbeat {
     // footprint the engine charges (see the header), so simulated workers keep none, as the baselines do.
     headroomRatio: 0,
     lastUsedAt: ready.reduce((s, r) => Math.max(s, r.lastUsedAt), g.provisionedAt),
+    ...(hostTier ? { hostCache: hostCacheOf(view, g) } : {}),
   };
+}
+
+/** The page cache as the worker measures it: whole files, most recently read first. */
+function hostCacheOf(view: SimView, g: GpuView): HostCacheReport {
+  const models = [...(g.hostCached ?? [])].reverse().map((f) => ({ model: f.model, fileBytes: f.bytes, cachedBytes: f.bytes }));
+  return { budgetBytes: g.hostMemBytes ?? 0, models, staging: [...(g.staging ?? [])], measuredAt: view.now };
 }

@@ -9,8 +9,18 @@ import { ollamaPolicy } from './ollama.ts';
 import { oraclePolicy } from './oracle.ts';
 import { seedGatewayPolicy } from './seed-gateway.ts';
 
-export const POLICY_NAMES = ['fabric', 'ollama', 'keepalive0', 'keepforever', 'lru-affinity', 'seed-gateway', 'oracle'] as const;
+export const POLICY_NAMES = ['fabric', 'fabric-no-tier', 'ollama', 'keepalive0', 'keepforever', 'lru-affinity', 'seed-gateway', 'oracle'] as const;
 export type PolicyName = (typeof POLICY_NAMES)[number];
+
+/** The fabric's own policies (the scheduler with and without the host tier): never a baseline. */
+export function isFabricPolicy(name: string): boolean {
+  return name === 'fabric' || name === 'fabric-no-tier';
+}
+
+/** A policy the fabric is compared against: neither the fabric's nor the oracle. */
+export function isBaseline(name: string): boolean {
+  return !isFabricPolicy(name) && name !== 'oracle';
+}
 
 export function isPolicyName(name: string): name is PolicyName {
   return (POLICY_NAMES as readonly string[]).includes(name);
@@ -21,6 +31,8 @@ export function createPolicy(name: PolicyName, trace: readonly TraceRequest[], f
   switch (name) {
     case 'fabric':
       return fabricPolicy(fabric);
+    case 'fabric-no-tier':
+      return fabricPolicy({ ...fabric, hostTier: false });
     case 'ollama':
       return ollamaPolicy();
     case 'keepalive0':

@@ -44,6 +44,12 @@ export interface GpuView {
   readonly usedBytes: number;
   /** The same, per GPU. */
   readonly deviceUsedBytes: readonly number[];
+  /** Its host's memory, which the page cache may fill (absent: none modelled). */
+  readonly hostMemBytes?: number;
+  /** Model files in its host's page cache, least recently read first. */
+  readonly hostCached?: readonly { readonly model: string; readonly bytes: number }[];
+  /** Model files being read into its page cache on a `stage` action, in order. */
+  readonly staging?: readonly string[];
 }
 
 export interface ModelInfo {
@@ -81,7 +87,9 @@ export type SimAction =
   /** Desired workers in `pool` (all pools when absent); the engine clamps it to the pools' min and max. */
   | { readonly type: 'scale'; readonly gpus: number; readonly pool?: string }
   /** Removes this worker, which must be empty (drained), its pool staying at or above its minimum. */
-  | { readonly type: 'release'; readonly gpu: string };
+  | { readonly type: 'release'; readonly gpu: string }
+  /** Reads the model's file into the worker's host page cache (no GPU memory); reads queue per host. */
+  | { readonly type: 'stage'; readonly model: string; readonly gpu: string };
 
 export interface SimPolicy {
   readonly name: string;
