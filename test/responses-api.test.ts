@@ -4,7 +4,7 @@
  * forced function calls judged by ajv, chaining with previous_response_id, structured output.
  * Background responses, resumption, storage and tenants: test/responses-store.test.ts.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -185,6 +185,16 @@ describe('Responses API on the llama.cpp engine', () => {
     }
     console.log(`responses json_schema outputs valid ${valid}/5`);
   }, 120_000);
+
+  it('runs the README example', async () => {
+    const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
+    const code = /## Responses API\n[\s\S]*?```js\n([\s\S]*?)```/.exec(readme)![1]!;
+    const body = code.replace(/^import .*\n/m, '').replace('http://localhost:8080/v1', `${f.url}/v1`).replace('console.log(', 'return ((...a) => a)(');
+    const run = new (Object.getPrototypeOf(async () => undefined).constructor as new (...args: string[]) => (o: typeof OpenAI) => Promise<unknown>)('OpenAI', body);
+    const [args, text] = (await run(OpenAI)) as unknown as [string, string];
+    expect(typeof JSON.parse(args).city).toBe('string');
+    expect(typeof text).toBe('string');
+  });
 
   it('refuses what the engine cannot serve, naming the Responses parameter', async () => {
     const auto = await badRequest(client.responses.create({ model: MODEL, input: 'x', tools }));
