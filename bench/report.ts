@@ -9,6 +9,7 @@ import type { MachineInfo } from './machine.ts';
 import type { ResourceUsage } from './resource-meter.ts';
 import { fmt, round } from './stats.ts';
 import { startupSection, type StartupResult } from './startup.ts';
+import { toolCallSection, type ToolCallResult } from './tool-calls.ts';
 import type { StreamingReport, StreamingResult } from './streaming.ts';
 import type { ThroughputResult } from './throughput.ts';
 
@@ -63,6 +64,8 @@ export interface BenchReport {
   streaming: StreamingReport | null;
   /** `npm start` to ready and to a first job, and its memory (null: skipped). */
   startup: StartupResult | null;
+  /** The tool-call phase; null when skipped. */
+  toolCalls?: ToolCallResult | null;
   derived: Derived;
   targets: Target[];
   /** Phases with errors or timeouts: their numbers are not trustworthy. */
@@ -221,6 +224,7 @@ export function renderMarkdown(r: BenchReport): string {
 
   if (r.streaming) streamingSection(r.streaming, row, lines);
   if (r.startup) startupSection(r.startup, row, lines);
+  if (r.toolCalls) toolCallSection(r.toolCalls, row, lines);
 
   lines.push('## Targets', '');
   row(['target', 'measured', 'goal', 'status']);

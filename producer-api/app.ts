@@ -38,6 +38,7 @@ import { jobRoutes } from './routes/jobs.ts';
 import { modelRoutes } from './routes/models.ts';
 import { ollamaRoutes } from './ollama/routes.ts';
 import { ollamaCompatRoutes } from './ollama/compat-routes.ts';
+import { modelAdminRoutes } from './ollama/model-admin-routes.ts';
 import { systemRoutes } from './routes/system.ts';
 import { checkWebhookUrl, parseAllowList } from './webhooks/ssrf-guard.ts';
 
@@ -105,6 +106,7 @@ export function createApi(opts: ApiOptions, d: { redis: RedisClient; background?
   app.use('/v1', ...jsonBody({ limitBytes: opts.bodyLimitBytes, requireContentType: true }));
   // Operator routes carry their own (admin) auth, so they sit before the tenant check.
   app.use(modelRoutes({ fleet, queues, redis, keys, admin, tenant }));
+  app.use(modelAdminRoutes({ jobs, fleet, redis, keys, admin }));
   app.use(['/v1', '/api'], tenant);
   app.use(usageRoutes({ ledger: store.ledger, limits: opts.tenantLimits, apiKeys: opts.apiKeys }));
   app.use(jobRoutes({ jobs, opts, redis, keys }));

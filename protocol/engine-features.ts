@@ -18,6 +18,10 @@ export interface EngineFeatures {
   forcedToolCall: boolean;
   /** `tool_choice` "auto" (the default with tools): the model chooses text or calls. */
   autoToolCall: boolean;
+  /** Auto tool choice together with a response format (`format`). */
+  autoToolCallWithFormat: boolean;
+  /** Auto tool choice together with `logprobs` / `top_logprobs`. */
+  autoToolCallWithLogprobs: boolean;
   /** `think`: reasoning on or off (and an effort level) and the reasoning text returned apart. */
   think: boolean;
   /** `logprobs` / `top_logprobs`. */
@@ -26,14 +30,16 @@ export interface EngineFeatures {
   images: boolean;
 }
 
-const NONE: EngineFeatures = { forcedToolCall: false, autoToolCall: false, think: false, logprobs: false, images: false };
+const NONE: EngineFeatures = { forcedToolCall: false, autoToolCall: false, autoToolCallWithFormat: false, autoToolCallWithLogprobs: false, think: false, logprobs: false, images: false };
 
 export const ENGINE_FEATURES: Readonly<Record<string, EngineFeatures>> = {
-  'llama-cpp': { ...NONE, forcedToolCall: true, logprobs: true },
+  // Auto tools run through node-llama-cpp's LlamaChat, which takes no grammar beside its
+  // functions and gives no token probabilities.
+  'llama-cpp': { ...NONE, forcedToolCall: true, autoToolCall: true, logprobs: true },
   // Ollama takes tools, think, logprobs and images itself (a model without the capability
   // answers 400, which fails the job as invalid_request); a forced call is `format` = the call
   // schema, which Ollama constrains decoding to, parsed by the worker.
-  ollama: { forcedToolCall: true, autoToolCall: true, think: true, logprobs: true, images: true },
+  ollama: { forcedToolCall: true, autoToolCall: true, autoToolCallWithFormat: true, autoToolCallWithLogprobs: true, think: true, logprobs: true, images: true },
 };
 
 export function engineFeatures(engine: string | undefined): EngineFeatures {

@@ -60,6 +60,10 @@ export interface Keys {
   fleetUsage(): string;
   /** Fair-share virtual clock of one model and priority class (hash: tenant -> next start tag). */
   fairClock(model: string, priorityClass: string): string;
+  /** Aliases and derived models by name (hash, see protocol/model-aliases.ts). */
+  modelAliases(): string;
+  /** Progress reports of one pull or delete on the workers (stream, see protocol/pull.ts). */
+  pullProgress(requestId: string): string;
   /** Jobs of a model created and not yet in its BullMQ queue (zset, see store/scripts/job-create.lua): counted against the backlog bound. */
   modelAdmissions(model: string): string;
 }
@@ -103,6 +107,8 @@ export function createKeys(prefix = 'fabric'): Keys {
     operatorHolds: () => fleet('operator', 'holds'),
     fleetUsage: () => fleet('usage', 'total'),
     fairClock: (model, priorityClass) => at(modelTag(model), 'model', model, 'fair', priorityClass),
+    modelAliases: () => fleet('model', 'aliases'),
+    pullProgress: (requestId) => fleet('pull', requestId),
     modelAdmissions: (model) => at(modelTag(model), 'model', model, 'admissions'),
   };
 }

@@ -40,6 +40,8 @@ interface ToolsInput {
   tools?: Tool[];
   tool_choice?: ToolChoice;
   format?: unknown;
+  logprobs?: boolean;
+  top_logprobs?: number;
 }
 
 /** The tools a forced call may pick from, or null when the job asks for no call. */
@@ -92,8 +94,17 @@ export function toolsRefusal(engine: string | undefined, input: ToolsInput): Too
   if (choice === 'none') return null;
   const features = engineFeatures(engine);
   if (choice === undefined || choice === 'auto') {
-    if (features.autoToolCall) return null;
-    return { param: 'tool_choice', unsupported: true, message: `automatic tool choice (tool_choice "auto", the default with tools) is not supported on the ${engine ?? 'unknown'} engine serving this model; send tool_choice "required", a named function, or "none"` };
+    if (!features.autoToolCall) {
+      return { param: 'tool_choice', unsupported: true, message: `automatic tool choice (tool_choice "auto", the default with tools) is not supported on the ${engine ?? 'unknown'} engine serving this model; send tool_choice "required", a named function, or "none"` };
+    }
+    const name = engine ?? 'unknown';
+    if (input.format !== undefined && !features.autoToolCallWithFormat) {
+      return { param: 'tools', unsupported: true, message: `tools the model may call (tool_choice "auto") cannot be combined with a response format on the ${name} engine serving this model` };
+    }
+    if ((input.logprobs || (input.top_logprobs ?? 0) > 0) && !features.autoToolCallWithLogprobs) {
+      return { param: 'tools', unsupported: true, message: `tools the model may call (tool_choice "auto") cannot be combined with logprobs on the ${name} engine serving this model` };
+    }
+    return null;
   }
   if (typeof choice === 'object' && !names.has(choice.name)) return { param: 'tool_choice', message: `tool_choice names ${JSON.stringify(choice.name)}, which is not among the tools` };
   if (input.format !== undefined) return { param: 'tools', message: 'a forced tool call cannot be combined with a response format' };

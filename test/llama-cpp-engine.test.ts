@@ -233,6 +233,14 @@ describe('LlamaCppEngine', () => {
     expect(cut.logprobs!.map((l) => l.token).join('')).toBe(cut.text);
   });
 
+  it('counts the tool documentation of an auto-tools chat against the context', async () => {
+    const tools = [{ name: 'lookup', description: 'Look up a record', parameters: { type: 'object', properties: { id: { type: 'integer' } } } }];
+    const messages = [{ role: 'user' as const, content: 'Look up 7' }];
+    const err = await engineError(engine.generate(request({ task: 'chat', prompt: undefined, messages, tools })));
+    expect(err.code).toBe('context_length_exceeded');
+    expect(err.message).toMatch(/tools included.*context of 512/);
+  });
+
   it('constrains the output to a JSON schema given as format, ending when the JSON is complete', async () => {
     const format = { type: 'object', properties: { ok: { type: 'boolean' }, size: { enum: [1, 2, 3] } }, required: ['ok', 'size'] };
     const result = await engine.generate(request({ format, options: { num_predict: 64, seed: 5 } }));

@@ -6,7 +6,8 @@ import { EngineError } from '../protocol/errors.ts';
 import { createLogger } from '../protocol/logger.ts';
 import { DEMO_MODELS, writeDemoModel } from '../worker/engines/llama-cpp/demo-models.ts';
 import { LlamaCppEngine, type LlamaCppEngineOptions } from '../worker/engines/llama-cpp/llama-cpp-engine.ts';
-import { fileNameForModel, modelNameForFile } from '../worker/engines/llama-cpp/model-catalog.ts';
+import { modelNameForFile } from '../worker/engines/llama-cpp/model-catalog.ts';
+import { fileNameForModel } from '../worker/engines/llama-cpp/sources/file-names.ts';
 import type { LoadProgress } from '../worker/engines/port/engine.ts';
 import { sha256Of, startGgufServer, type GgufServer } from './support/gguf-server.ts';
 

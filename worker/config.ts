@@ -33,10 +33,31 @@ export function workerConfigFromEnv(env: Env): WorkerConfig {
       drainTimeoutMs: envDurationMs(env, 'FABRIC_DRAIN_TIMEOUT', 60_000),
       vramHeadroomRatio: envRatio(env, 'FABRIC_VRAM_HEADROOM', DEFAULT_VRAM_HEADROOM),
       tenantSlotLeaseMs: envDurationMs(env, 'FABRIC_TENANT_SLOT_LEASE', WORKER_DEFAULTS.tenantSlotLeaseMs),
+      hostCacheBytes: envBytes(env, 'FABRIC_HOST_CACHE_BYTES', WORKER_DEFAULTS.hostCacheBytes),
     }),
     gpu: gpuReaderOptionsFromEnv(env),
     metricsPort: envInt(env, 'FABRIC_WORKER_PORT', 9091),
   };
+}
+
+/**
+ * FABRIC_MODEL_SOURCES: comma-separated `name=url` (an optional `#sha256=<hex>` on the URL),
+ * models the llama.cpp engine lists and downloads on first use.
+ */
+export function modelSourcesFromEnv(env: Env): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const entry of envList(env, 'FABRIC_MODEL_SOURCES')) {
+    const eq = entry.indexOf('=');
+    const name = eq > 0 ? entry.slice(0, eq).trim() : '';
+    const url = eq > 0 ? entry.slice(eq + 1).trim() : '';
+    if (!name || !/^https?:\/\//.test(url)) throw new ConfigError(`FABRIC_MODEL_SOURCES entries must be name=http(s)://url, got ${JSON.stringify(entry)}`);
+    try {
+      out.set(canonicalModelName(name), url);
+    } catch {
+      throw new ConfigError(`FABRIC_MODEL_SOURCES: invalid model name ${JSON.stringify(name)}`);
+    }
+  }
+  return out;
 }
 
 function engineConfigFromEnv(env: Env, kind: EngineKind): EngineConfig {
@@ -65,6 +86,9 @@ function engineConfigFromEnv(env: Env, kind: EngineKind): EngineConfig {
         demoModels: envBool(env, 'FABRIC_DEMO_MODELS', true),
         threads: envInt(env, 'FABRIC_LLAMA_THREADS', 1, 1),
         contextSize: envInt(env, 'FABRIC_CONTEXT_SIZE', 1024, 64),
+        modelSources: modelSourcesFromEnv(env),
+        hfEndpoint: envString(env, 'FABRIC_HF_ENDPOINT', 'https://huggingface.co'),
+        diskCacheBytes: envBytes(env, 'FABRIC_DISK_CACHE_BYTES', Infinity),
       };
   }
 }

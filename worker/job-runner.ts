@@ -6,7 +6,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { EngineError } from '../protocol/errors.ts';
 import type { JobError, JobOutput, JobPayload, StatusListener } from '../protocol/job.ts';
-import { autoTools, forcedCallSchema, forcedTools, renderToolMessages, toolCallId, withToolsPrompt } from '../protocol/tools.ts';
+import { autoTools, forcedCallSchema, forcedTools, renderToolMessages, toolCallId, withToolsPrompt, type ToolCall } from '../protocol/tools.ts';
 import { ToolCallTextParser } from '../protocol/tool-call-text.ts';
 import type { JobStore } from '../store/job-store.ts';
 import type { Logger } from '../protocol/logger.ts';
@@ -31,6 +31,18 @@ export interface JobRunnerDeps {
 /** lock_lost: this worker could not renew the job's lock, so another may run it now: stop, write nothing. */
 /** not_started: the job turned out not to be queued any more as its engine run began. */
 type AbortReason = 'canceled' | 'timed_out' | 'shutdown' | 'lock_lost' | 'not_started';
+
+/** A generate or chat job's output: its text, reasoning, calls and logprobs; done reason `tool_calls` when it made calls. */
+function generationOutput(task: 'generate' | 'chat', gen: GenerateResult, text: string, calls: ToolCall[]): JobOutput {
+  const thinking = gen.thinking ? { thinking: gen.thinking } : {};
+  const doneReason = calls.length > 0 ? 'tool_calls' : gen.doneReason;
+  const output: JobOutput =
+    task === 'chat'
+      ? { message: { role: 'assistant', content: text, ...thinking, ...(calls.length ? { tool_calls: calls } : {}) }, done_reason: doneReason }
+      : { response: text, ...thinking, done_reason: doneReason };
+  if (gen.logprobs) output.logprobs = gen.logprobs;
+  return output;
+}
 
 export class JobRunner {
   private readonly active = new Map<string, AbortController>();
@@ -137,6 +149,7 @@ export class JobRunner {
       task: p.task,
       prompt: input.prompt,
       system: input.system,
+      ...(input.template !== undefined ? { template: input.template } : {}),
       messages: messages && callTools ? withToolsPrompt(messages, callTools) : messages,
       options: input.options ?? {},
       format: callTools ? forcedCallSchema(callTools) : input.format,
@@ -154,16 +167,7 @@ export class JobRunner {
       if (!call) throw new EngineError('invalid_request', `the tool call was cut short at ${gen.completionTokens} tokens (done reason ${gen.doneReason}); raise max_tokens`);
       calls = [call];
     }
-    const text = callParser ? '' : gen.text;
-    const doneReason = calls.length > 0 ? 'tool_calls' : gen.doneReason;
-    const output: JobOutput =
-      p.task === 'chat'
-        ? {
-            message: { role: 'assistant', content: text, ...(gen.thinking ? { thinking: gen.thinking } : {}), ...(calls.length ? { tool_calls: calls } : {}) },
-            done_reason: doneReason,
-          }
-        : { response: text, ...(gen.thinking ? { thinking: gen.thinking } : {}), done_reason: doneReason };
-    if (gen.logprobs) output.logprobs = gen.logprobs;
+    const output = generationOutput(p.task, gen, callParser ? '' : gen.text, calls);
     return { output, gen, promptTokens: gen.promptTokens, completionTokens: gen.completionTokens };
   }
 

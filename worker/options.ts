@@ -1,5 +1,5 @@
 /** The worker's one options type: defaults written once, merged, validated and frozen up front. */
-import { hostname } from 'node:os';
+import { hostname, totalmem } from 'node:os';
 import { ConfigError } from '../protocol/env.ts';
 import { checkBounds, type Bound } from '../protocol/options-check.ts';
 import { QUEUE_SETTINGS_DEFAULTS, type QueueSettings } from '../protocol/queue-settings.ts';
@@ -31,6 +31,14 @@ export interface WorkerNodeOptions {
   readonly tenantDeferMinMs: number;
   /** Longest such wait. @defaultValue 2 s */
   readonly tenantDeferMaxMs: number;
+  /**
+   * Page cache this worker may fill with model files and report to the scheduler as host-tier
+   * memory (FABRIC_HOST_CACHE_BYTES); 0 turns the host tier off (no report, no staging).
+   * @defaultValue half the host's memory
+   */
+  readonly hostCacheBytes: number;
+  /** How often the page cache of the model files is measured (mincore) for the heartbeat. @defaultValue 10 s */
+  readonly hostCacheCheckMs: number;
   /** BullMQ settings shared with the API. @defaultValue QUEUE_SETTINGS_DEFAULTS */
   readonly queue: Readonly<QueueSettings>;
 }
@@ -48,10 +56,22 @@ export const WORKER_DEFAULTS = Object.freeze({
   tenantSlotLeaseMs: 15_000,
   tenantDeferMinMs: 200,
   tenantDeferMaxMs: 2_000,
+  hostCacheBytes: Math.floor(totalmem() / 2),
+  hostCacheCheckMs: 10_000,
   queue: QUEUE_SETTINGS_DEFAULTS,
 });
 
-type NumericKey = 'heartbeatIntervalMs' | 'heartbeatTtlMs' | 'residencyCheckMs' | 'drainTimeoutMs' | 'vramHeadroomRatio' | 'tenantSlotLeaseMs' | 'tenantDeferMinMs' | 'tenantDeferMaxMs';
+type NumericKey =
+  | 'heartbeatIntervalMs'
+  | 'heartbeatTtlMs'
+  | 'residencyCheckMs'
+  | 'drainTimeoutMs'
+  | 'vramHeadroomRatio'
+  | 'tenantSlotLeaseMs'
+  | 'tenantDeferMinMs'
+  | 'tenantDeferMaxMs'
+  | 'hostCacheBytes'
+  | 'hostCacheCheckMs';
 
 const BOUNDS: Record<NumericKey, Bound> = {
   heartbeatIntervalMs: { min: 10 },
@@ -62,6 +82,8 @@ const BOUNDS: Record<NumericKey, Bound> = {
   tenantSlotLeaseMs: { min: 100, int: true, env: 'FABRIC_TENANT_SLOT_LEASE' },
   tenantDeferMinMs: { min: 1, int: true },
   tenantDeferMaxMs: { min: 1, int: true },
+  hostCacheBytes: { min: 0, env: 'FABRIC_HOST_CACHE_BYTES' },
+  hostCacheCheckMs: { min: 10 },
 };
 
 export function defaultWorkerId(): string {
@@ -83,6 +105,8 @@ export function workerOptions(input: WorkerNodeOptionsInput = {}): WorkerNodeOpt
     tenantSlotLeaseMs: input.tenantSlotLeaseMs ?? WORKER_DEFAULTS.tenantSlotLeaseMs,
     tenantDeferMinMs: input.tenantDeferMinMs ?? WORKER_DEFAULTS.tenantDeferMinMs,
     tenantDeferMaxMs: input.tenantDeferMaxMs ?? WORKER_DEFAULTS.tenantDeferMaxMs,
+    hostCacheBytes: input.hostCacheBytes ?? WORKER_DEFAULTS.hostCacheBytes,
+    hostCacheCheckMs: input.hostCacheCheckMs ?? WORKER_DEFAULTS.hostCacheCheckMs,
     queue: Object.freeze({ ...WORKER_DEFAULTS.queue, ...input.queue }),
   };
   checkBounds('worker', opts, BOUNDS);

@@ -13,6 +13,8 @@ import type { LoadingModelInfo, ResidentModelInfo } from '../protocol/worker-sta
 import { EngineError } from '../protocol/errors.ts';
 import type { Engine, LoadProgress } from './engines/port/engine.ts';
 import type { FootprintStore } from '../store/footprint-store.ts';
+import type { LoadSpeedStore } from '../store/load-speed-store.ts';
+import type { LoadTier } from '../protocol/host-cache.ts';
 import { planLoad, type MemoryState } from './vram-ledger.ts';
 import type { WorkerNodeOptions } from './options.ts';
 
@@ -40,6 +42,10 @@ export interface ResidencyDeps {
   log: Logger;
   memory: MemoryPort;
   footprints: FootprintStore;
+  /** Where each load's speed is recorded, per tier. */
+  loadSpeeds?: LoadSpeedStore;
+  /** The tier a load of the model reads from now and its files' size (host-cache); undefined: unknown. */
+  tierOf?: (model: string) => Promise<{ tier: LoadTier; fileBytes: number } | undefined>;
   changed: () => void;
   /** Told of a load's progress (a pull), to pass on to the jobs waiting for the model. */
   onLoadProgress: (model: string, p: LoadProgress) => void;
@@ -144,7 +150,10 @@ export class Residency {
     entry.reservedBytes = needBytes;
     this.log.info({ model, estimatedBytes, reservedBytes: needBytes }, 'Model loading');
     const gpuBefore = await this.d.memory.gpuUsedBytes();
+    const tier = await this.d.tierOf?.(model);
+    const loadStarted = performance.now();
     const res = await this.engine.load(model, { onProgress: (p) => this.d.onLoadProgress(model, p) });
+    const engineLoadMs = performance.now() - loadStarted;
     const gpuAfter = await this.d.memory.gpuUsedBytes();
     const slots = (await this.engine.capacity()).slotsPerModel;
     const q = this.d.opts.queue;
@@ -175,7 +184,12 @@ export class Residency {
     metrics.footprint.set({ model, engine: this.engine.kind, kind: 'estimated' }, estimatedBytes);
     metrics.footprint.set({ model, engine: this.engine.kind, kind: 'measured' }, measuredBytes);
     metrics.loadDuration.observe({ model, engine: this.engine.kind }, (now - startedAt) / 1000);
-    this.log.info({ model, loadMs: now - startedAt, estimatedBytes, measuredBytes, slots }, 'Model resident');
+    if (tier && this.d.loadSpeeds) {
+      await this.d.loadSpeeds
+        .record({ engine: this.engine.kind, tier: tier.tier, bytes: tier.fileBytes, ms: engineLoadMs, at: now })
+        .catch((err) => this.log.warn({ model, err }, 'Recording the load speed failed'));
+    }
+    this.log.info({ model, loadMs: now - startedAt, ...(tier ? { tier: tier.tier } : {}), estimatedBytes, measuredBytes, slots }, 'Model resident');
   }
 
   /** Stops taking the model's jobs, lets active ones finish, then unloads it from the engine. */

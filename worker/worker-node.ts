@@ -13,14 +13,19 @@ import type { Logger } from '../protocol/logger.ts';
 import { metrics } from './metrics.ts';
 import type { CatalogEntry, GpuInfo, Heartbeat, WorkerLifecycle } from '../protocol/worker-state.ts';
 import type { Engine, LoadProgress } from './engines/port/engine.ts';
+import type { ControlCommand } from '../protocol/control.ts';
 import { parseBullJobId, queueKeys } from '../store/queue-keys.ts';
 import { ControlStream } from './control-stream.ts';
 import { JobRunner } from './job-runner.ts';
 import type { WorkerNodeOptions } from './options.ts';
 import { Residency, type MemoryPort } from './residency.ts';
 import { FootprintStore } from '../store/footprint-store.ts';
+import { LoadSpeedStore } from '../store/load-speed-store.ts';
+import { HostCache } from './host-cache/host-cache.ts';
+import { openPageCache } from './host-cache/page-cache.ts';
 import { TenantSlots } from '../store/tenant-slots.ts';
 import { TenantGate, bullWaker } from './tenant-gate.ts';
+import { ModelAdmin } from './model-admin.ts';
 
 export interface WorkerNodeDeps {
   engine: Engine;
@@ -56,6 +61,10 @@ export class WorkerNode {
   private closing: Promise<void> | null = null;
   /** Drained on the scheduler's command (a scale-down), as opposed to a shutdown. */
   private drainedForScaleDown = false;
+  /** The host tier (page cache of the model files); null when off or not measurable here. */
+  private hostCache: HostCache | null = null;
+  /** Operators' pulls and deletes, run beside the control stream. */
+  readonly models: ModelAdmin;
 
   private readonly opts: WorkerNodeOptions;
   private readonly deps: WorkerNodeDeps;
@@ -98,12 +107,41 @@ export class WorkerNode {
       log: deps.log,
       memory: this.memoryPort(),
       footprints: new FootprintStore(deps.redis, deps.keys),
+      loadSpeeds: new LoadSpeedStore(deps.redis, deps.keys),
+      tierOf: async (model) => (this.hostCache ? await this.hostCache.tierOf(model).catch(() => undefined) : undefined),
       changed: () => void this.beat(true),
       onLoadProgress: (model, p) => this.announceLoadProgress(model, p),
+    });
+    this.models = new ModelAdmin({
+      workerId: opts.workerId,
+      engine: deps.engine,
+      redis: deps.redis,
+      keys: deps.keys,
+      log: deps.log,
+      unload: (model) => this.unload(model),
+      publishCatalog: () => this.publishCatalog(),
     });
   }
 
   private lastProgressAt = new Map<string, number>();
+
+  /** One control command: loads and unloads in order; pulls and deletes started beside them. */
+  private handleControl(cmd: ControlCommand): Promise<void> {
+    switch (cmd.type) {
+      case 'load':
+        return this.load(cmd.model);
+      case 'unload':
+        return this.unload(cmd.model);
+      case 'drain':
+        return this.drain();
+      case 'pull':
+      case 'delete':
+        this.models.start(cmd);
+        return Promise.resolve();
+      case 'stage':
+        return this.stage(cmd.model);
+    }
+  }
 
   /**
    * Publishes load progress as a `progress` event on the jobs waiting for the model (the first
@@ -206,9 +244,8 @@ export class WorkerNode {
     this.cancelSub.on('message', (_ch, jobId: string) => {
       if (this.runner.abort(jobId, 'canceled')) log.info({ jobId }, 'Running job canceled');
     });
-    this.control = new ControlStream(duplicateClient(redis), keys.workerControl(this.id), log, (cmd) =>
-      cmd.type === 'load' ? this.load(cmd.model) : cmd.type === 'unload' ? this.unload(cmd.model) : this.drain(),
-    );
+    this.hostCache = await this.openHostCache();
+    this.control = new ControlStream(duplicateClient(redis), keys.workerControl(this.id), log, (cmd) => this.handleControl(cmd));
     void this.control.run(() => this.state === 'starting' || this.state === 'running');
     this.timers.push(setInterval(() => void this.beat(), this.opts.heartbeatIntervalMs));
     this.timers.push(setInterval(() => void this.checkEngine(), this.opts.residencyCheckMs));
@@ -217,6 +254,40 @@ export class WorkerNode {
     for (const model of this.opts.preload) {
       await this.load(model).catch((err) => log.error({ model, err }, 'Preload failed'));
     }
+  }
+
+  /** The host tier, when its budget is above zero, the engine names its files and libc is at hand. */
+  private async openHostCache(): Promise<HostCache | null> {
+    const { engine, log } = this.deps;
+    if (this.opts.hostCacheBytes <= 0 || !engine.modelFiles) return null;
+    const pageCache = await openPageCache();
+    if (!pageCache) {
+      log.warn('Page cache cannot be measured here (no libc through koffi): the host tier is off');
+      return null;
+    }
+    const files = engine.modelFiles.bind(engine);
+    const cache = new HostCache({ pageCache, budgetBytes: this.opts.hostCacheBytes, models: async () => (await engine.catalog()).map((m) => m.name), files, log });
+    await cache.measure().catch((err) => log.warn({ err }, 'Measuring the page cache failed'));
+    this.timers.push(setInterval(() => void cache.measure().catch((err) => log.warn({ err }, 'Measuring the page cache failed')), this.opts.hostCacheCheckMs));
+    return cache;
+  }
+
+  /**
+   * Reads a model's files into host memory (no VRAM) without holding up the control stream: a
+   * load or unload behind it runs at once. The heartbeat lists it as staging meanwhile.
+   */
+  private async stage(model: string): Promise<void> {
+    const cache = this.hostCache;
+    if (!cache) {
+      this.deps.log.warn({ model }, 'Stage command ignored: the host tier is off on this worker');
+      return;
+    }
+    const done = cache.stage(model);
+    void cache.measure().then(() => this.beat(), () => undefined);
+    void done
+      .then(() => cache.measure())
+      .then(() => this.beat())
+      .catch((err) => this.deps.log.warn({ model, err }, 'Staging failed'));
   }
 
   /**
@@ -316,6 +387,7 @@ export class WorkerNode {
       engineHealthy: this.engineHealthy,
       headroomRatio: this.opts.vramHeadroomRatio,
       lastUsedAt: this.lastUsedAt,
+      ...(this.hostCache?.report() ? { hostCache: this.hostCache.report()! } : {}),
     };
   }
 

@@ -2,6 +2,7 @@
  * The API's job operations: submit (idempotent, bounded), read (with lazy expiry and the
  * `loading_model` view), cancel, retry and wait. Routes translate HTTP to these calls.
  */
+import { applyDerived } from '../../protocol/model-aliases.ts';
 import { createHash } from 'node:crypto';
 import { waitForReplicas } from '../../store/redis-config.ts';
 import { minPromptTokens, servingContext } from '../../protocol/context-length.ts';
@@ -9,7 +10,7 @@ import { describeRefusal } from '../../protocol/json-schema/index.ts';
 import { formatRefusal } from '../../protocol/format-policy.ts';
 import { toolsRefusal } from '../../protocol/tools.ts';
 import { featureRefusal } from '../../protocol/engine-features.ts';
-import { type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../../protocol/job.ts';
+import { type JobError, type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../../protocol/job.ts';
 import type { JobStore } from '../../store/job-store.ts';
 import type { Keys } from '../../protocol/keys.ts';
 import type { Logger } from '../../protocol/logger.ts';
@@ -101,10 +102,13 @@ export class JobService {
    * `waitMs`, resolves once the job finished, the wait ran out or `signal` aborted (the
    * caller went away).
    */
-  async submit(req: SubmitRequest): Promise<SubmitResult> {
+  async submit(asked: SubmitRequest): Promise<SubmitResult> {
+    const snap = await this.d.fleet.snapshot();
+    // An alias or derived model runs as a job of its base model, with its defaults applied.
+    const derived = snap.aliases?.get(asked.model);
+    const req: SubmitRequest = derived ? { ...asked, model: derived.from, body: { ...asked.body, model: derived.from, input: applyDerived(derived, asked.task, asked.body.input) } } : asked;
     const { tenant, body, model, task, idempotencyKey, waitMs = 0, signal } = req;
     const { opts, keys, redis } = this.d;
-    const snap = await this.d.fleet.snapshot();
     if (!snap.catalog.has(model)) {
       // Only known models become label values: invented names would add a series each, forever.
       metrics.jobsRejected.inc({ model: UNKNOWN_LABEL, reason: 'unknown_model' });
@@ -315,6 +319,26 @@ export class JobService {
     } catch {
       return false; // Locked by a worker: it will see the record's status and skip the job.
     }
+  }
+
+  /**
+   * Fails every job still queued for `model` with `error` (the model was deleted) and takes it
+   * out of the queue; jobs already running are left to finish. Returns how many failed.
+   */
+  async failQueued(model: string, error: JobError): Promise<number> {
+    const jobs = await this.d.queues.get(model).getJobs(['waiting', 'prioritized', 'delayed'], 0, -1);
+    let failed = 0;
+    for (const job of jobs) {
+      const p = job.data;
+      const res = await this.d.store.transition(p.id, 'failed', ['queued'], { finished_at: Date.now(), error }, {}, '', p.tenant);
+      // A job a worker holds stays (its lock refuses the removal); the worker skips it, no longer queued.
+      await job.remove().catch(() => undefined);
+      if (!res.ok) continue;
+      failed++;
+      metrics.jobsFinished.inc({ model, status: 'failed' });
+      await this.d.onStatus(p, 'failed');
+    }
+    return failed;
   }
 
   /** Cancels a queued job at once, or asks the worker running it to abort. */

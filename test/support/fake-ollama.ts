@@ -209,6 +209,13 @@ export class FakeOllama {
     if (key === 'GET /api/ps') return this.json(res, { models: [...this.loaded].map(([name, l]) => this.ps(this.models.get(name)!, l.expiresAt)) });
     if (key === 'POST /api/show') return this.show(rec.body, res);
     if (key === 'POST /api/pull') return this.pull(rec.body, res, signal);
+    // docs/api.md: 200 with no body when deleted, 404 when the model does not exist.
+    if (key === 'DELETE /api/delete') {
+      const name = canonical(String(rec.body.model ?? rec.body.name ?? ''));
+      if (!this.models.delete(name)) return this.error(res, 404, `model '${rec.body.model}' not found`);
+      this.loaded.delete(name);
+      return void res.writeHead(200).end();
+    }
     if (key === 'POST /api/generate' || key === 'POST /api/chat' || key === 'POST /api/embed') return this.infer(rec, res, signal);
     res.writeHead(404, { 'content-type': 'text/plain' }).end('404 page not found');
   }

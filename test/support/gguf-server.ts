@@ -23,6 +23,8 @@ export interface GgufServer {
   putRepo(repo: string, files: Record<string, Buffer>): void;
   /** The next answer for `path` ends the connection after `bytes` body bytes. */
   cutAfter(path: string, bytes: number): void;
+  /** Answers for `path` send `chunkBytes` every `everyMs` (a slow link). */
+  throttle(path: string, chunkBytes: number, everyMs: number): void;
   stop(): Promise<void>;
 }
 
@@ -32,6 +34,7 @@ export async function startGgufServer(): Promise<GgufServer> {
   const files = new Map<string, Buffer>();
   const repos = new Map<string, Record<string, Buffer>>();
   const cuts = new Map<string, number>();
+  const slow = new Map<string, { chunkBytes: number; everyMs: number }>();
   const requests: ServedRequest[] = [];
   const server: Server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
@@ -65,7 +68,15 @@ export async function startGgufServer(): Promise<GgufServer> {
       res.write(body.subarray(start, start + cut), () => setTimeout(() => res.destroy(), 100));
       return;
     }
-    res.end(body.subarray(start));
+    const pace = slow.get(path);
+    if (!pace) return void res.end(body.subarray(start));
+    const send = (at: number) => {
+      if (res.destroyed) return;
+      if (at >= body.length) return void res.end();
+      res.write(body.subarray(at, at + pace.chunkBytes));
+      setTimeout(() => send(at + pace.chunkBytes), pace.everyMs);
+    };
+    send(start);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -78,6 +89,7 @@ export async function startGgufServer(): Promise<GgufServer> {
       for (const [p, b] of Object.entries(repoFiles)) files.set(`/${repo}/resolve/main/${p}`, b);
     },
     cutAfter: (path, bytes) => void cuts.set(path, bytes),
+    throttle: (path, chunkBytes, everyMs) => void slow.set(path, { chunkBytes, everyMs }),
     stop: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();

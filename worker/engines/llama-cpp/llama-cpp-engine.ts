@@ -41,6 +41,8 @@ import { rm } from 'node:fs/promises';
 import { FETCHER_DEFAULTS, ModelFetcher } from './sources/model-fetcher.ts';
 import { partialPath } from './sources/downloader.ts';
 import { runGeneration } from './generation.ts';
+import { chatFunctions, runToolChat, toolChatHistory, toolChatPromptTokens } from './tool-chat.ts';
+import type { Tool } from '../../../protocol/tools.ts';
 import { estimateFootprint } from '../port/footprint-estimate.ts';
 import { GgufCatalog, type GgufModelFile } from './model-catalog.ts';
 import { formatGrammar, maxTokens, promptTokens, samplingParams, stopSequences } from './request-params.ts';
@@ -247,19 +249,14 @@ export class LlamaCppEngine implements Engine {
 
   async generate(req: GenerateRequest): Promise<GenerateResult> {
     const entry = this.requireLoaded(req.model);
+    if (req.task === 'chat' && req.tools?.length) return this.generateWithTools(entry, req, req.tools);
     const tokens = promptTokens(req, entry.model, entry.chatWrapper);
     const contextSize = entry.context.contextSize;
     if (tokens.length >= contextSize) {
       throw new EngineError('context_length_exceeded', `prompt of ${tokens.length} tokens does not fit the context of ${contextSize}`);
     }
     const grammar = await formatGrammar(entry.model.llama, req.format);
-    if (req.signal.aborted) throw new EngineError('aborted', 'generation aborted before it started');
-    if (entry.context.disposed) throw new EngineError('engine_unavailable', `${entry.file.name} was unloaded meanwhile`);
-    // Checked and taken with no await between, so two callers cannot both get the last slot.
-    if (entry.context.sequencesLeft === 0) {
-      throw new EngineError('engine_busy', `all ${entry.context.totalSequences} slots of ${entry.file.name} are busy`);
-    }
-    const sequence = entry.context.getSequence();
+    const sequence = this.takeSequence(entry, req.signal);
     try {
       return await runGeneration(sequence, tokens, {
         ...samplingParams(req.options),
@@ -275,6 +272,46 @@ export class LlamaCppEngine implements Engine {
     } finally {
       await sequence.dispose().catch(() => undefined); // frees the slot and its KV cells
     }
+  }
+
+  /** A chat the model may answer with calls of its own (tool-chat.ts). */
+  private async generateWithTools(entry: LoadedModel, req: GenerateRequest, tools: readonly Tool[]): Promise<GenerateResult> {
+    if (req.format !== undefined) throw new EngineError('invalid_request', 'a response format cannot be combined with tools the model may call on the llama-cpp engine');
+    if (req.logprobs) throw new EngineError('invalid_request', 'logprobs cannot be combined with tools the model may call on the llama-cpp engine');
+    if (!req.messages?.length) throw new EngineError('invalid_request', 'chat needs at least one message');
+    const history = toolChatHistory(req.messages);
+    const functions = chatFunctions(tools);
+    const sequence = this.takeSequence(entry, req.signal);
+    try {
+      const tokens = toolChatPromptTokens(entry.model, entry.chatWrapper, history, functions);
+      const contextSize = entry.context.contextSize;
+      if (tokens.length >= contextSize) {
+        throw new EngineError('context_length_exceeded', `prompt of ${tokens.length} tokens (tools included) does not fit the context of ${contextSize}`);
+      }
+      return await runToolChat(sequence, entry.chatWrapper, history, functions, tokens.length, {
+        ...samplingParams(req.options),
+        maxTokens: maxTokens(req.options, contextSize - tokens.length),
+        stops: stopSequences(req.options),
+        ...(req.parallelToolCalls === false ? { maxCalls: 1 } : {}),
+        signal: req.signal,
+        onToken: req.onToken,
+        onDelta: req.onDelta ?? (() => undefined),
+      });
+    } catch (err) {
+      throw toEngineError(err, `generate on ${entry.file.name}`);
+    } finally {
+      await sequence.dispose().catch(() => undefined);
+    }
+  }
+
+  /** A free slot of the model; throws when there is none (checked and taken with no await between). */
+  private takeSequence(entry: LoadedModel, signal: AbortSignal) {
+    if (signal.aborted) throw new EngineError('aborted', 'generation aborted before it started');
+    if (entry.context.disposed) throw new EngineError('engine_unavailable', `${entry.file.name} was unloaded meanwhile`);
+    if (entry.context.sequencesLeft === 0) {
+      throw new EngineError('engine_busy', `all ${entry.context.totalSequences} slots of ${entry.file.name} are busy`);
+    }
+    return entry.context.getSequence();
   }
 
   async embed(req: EmbedRequest): Promise<EmbedResult> {
@@ -302,6 +339,11 @@ export class LlamaCppEngine implements Engine {
     } catch (err) {
       throw toEngineError(err, `embed on ${entry.file.name}`);
     }
+  }
+
+  async modelFiles(model: string): Promise<string[]> {
+    const file = await this.models.find(this.canonical(model));
+    return file ? [file.path] : [];
   }
 
   /** File size + f16 KV cache for every slot; llama.cpp's compute buffers are small beside them on CPU. */

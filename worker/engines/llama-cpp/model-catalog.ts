@@ -32,12 +32,6 @@ export function modelNameForFile(fileName: string): string | undefined {
   }
 }
 
-/** The file a downloaded model is written to (the inverse of `modelNameForFile`). */
-export function fileNameForModel(model: string): string {
-  const colon = model.lastIndexOf(':');
-  return `${model.slice(0, colon).replaceAll('/', '~')}@${model.slice(colon + 1)}.gguf`;
-}
-
 /** Ollama-style parameter count: `137.0M`, `8.0B`. */
 export function formatParameterCount(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(1)}B`;

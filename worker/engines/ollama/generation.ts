@@ -60,7 +60,7 @@ export function generationBody(req: GenerateRequest, keepAlive: number): Record<
       : {};
     return { ...base, messages: ollamaMessages(req.messages ?? []), ...tools };
   }
-  return { ...base, prompt: req.prompt ?? '', ...(req.system !== undefined ? { system: req.system } : {}), ...(req.images?.length ? { images: req.images } : {}) };
+  return { ...base, prompt: req.prompt ?? '', ...(req.system !== undefined ? { system: req.system } : {}), ...(req.template !== undefined ? { template: req.template } : {}), ...(req.images?.length ? { images: req.images } : {}) };
 }
 
 const callId = () => `call_${randomBytes(12).toString('base64url')}`;

@@ -19,6 +19,7 @@ import type {
   GenerateResult,
   LoadResult,
   ModelDescriptor,
+  PullOptions,
   ResidentModel,
 } from '../port/engine.ts';
 import { estimateFootprint } from '../port/footprint-estimate.ts';
@@ -122,6 +123,23 @@ export class OllamaEngine implements Engine {
     if (onProgress) pending.listeners.add(onProgress);
     const wait = signal ? untilAborted(pending.done, signal, `the load of ${name}`) : pending.done;
     return wait.finally(() => onProgress && pending.listeners.delete(onProgress));
+  }
+
+  /** Ollama's own pull (`POST /api/pull`), its statuses passed on as they come. */
+  async pull(model: string, opts: PullOptions): Promise<void> {
+    this.assertOpen();
+    await pullModel(this.client, this.canonical(model), opts.onProgress, { timeoutMs: this.options.pullTimeoutMs, log: this.log });
+  }
+
+  /** Deletes the model from the Ollama server (`DELETE /api/delete`); one it lacks is no error. */
+  async remove(model: string): Promise<void> {
+    const name = this.canonical(model);
+    await this.unload(name);
+    try {
+      await this.client.ok('DELETE', '/api/delete', { model: name });
+    } catch (err) {
+      if (!(err instanceof EngineError && err.code === 'model_not_found')) throw err;
+    }
   }
 
   /** Unloads (`keep_alive: 0`) and waits until `/api/ps` no longer lists the model, so its memory is free. */

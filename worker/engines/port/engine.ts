@@ -62,6 +62,8 @@ export interface GenerateRequest {
   task: 'generate' | 'chat';
   prompt?: string;
   system?: string;
+  /** An Ollama prompt template for `generate` (engines that do not take one ignore it). */
+  template?: string;
   messages?: ChatMessage[];
   options: GenerationOptions;
   format?: 'json' | Record<string, unknown>;
@@ -147,5 +149,10 @@ export interface Engine {
   remove?(model: string): Promise<void>;
   /** The footprint `load(model)` will need; engines that cannot tell return undefined. */
   estimateFootprint?(model: string): Promise<FootprintEstimate | undefined>;
+  /**
+   * The files a load of `model` reads, for the host page cache (worker/host-cache); engines
+   * whose files this process cannot read (a separate Ollama server) omit it.
+   */
+  modelFiles?(model: string): Promise<string[]>;
   close(): Promise<void>;
 }

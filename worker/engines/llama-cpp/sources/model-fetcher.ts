@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { Logger } from '../../../../protocol/logger.ts';
 import type { LoadProgress } from '../../port/engine.ts';
-import { fileNameForModel } from '../model-catalog.ts';
+import { fileNameForModel } from './file-names.ts';
 import { DiskCache } from './disk-cache.ts';
 import { downloadFile, partialPath } from './downloader.ts';
 import { hasSource, resolveSource, type ExplicitSource, type SourceOptions } from './model-source.ts';
