@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EngineError } from '../protocol/errors.ts';
+import { ConfigError } from '../protocol/env.ts';
+import { modelSourcesFromEnv, workerConfigFromEnv } from '../worker/config.ts';
 import { createLogger } from '../protocol/logger.ts';
 import { DEMO_MODELS, writeDemoModel } from '../worker/engines/llama-cpp/demo-models.ts';
 import { LlamaCppEngine, type LlamaCppEngineOptions } from '../worker/engines/llama-cpp/llama-cpp-engine.ts';
@@ -51,6 +53,17 @@ async function pullAll(e: LlamaCppEngine, model: string, extra: { url?: string; 
   await e.pull(model, { onProgress: (p) => seen.push(p), ...extra });
   return seen;
 }
+
+describe('worker configuration of model sources', () => {
+  it('reads FABRIC_MODEL_SOURCES, FABRIC_HF_ENDPOINT and FABRIC_DISK_CACHE_BYTES, refusing malformed entries', () => {
+    const cfg = workerConfigFromEnv({ FABRIC_MODEL_SOURCES: 'mine=https://h/x.gguf#sha256=' + 'a'.repeat(64) + ', hf.co/o/r:Q8_0=http://h/y.gguf', FABRIC_HF_ENDPOINT: 'http://127.0.0.1:9', FABRIC_DISK_CACHE_BYTES: '2GiB' }).engine;
+    expect(cfg.kind === 'llama-cpp' && [...cfg.modelSources.keys()]).toEqual(['mine:latest', 'hf.co/o/r:Q8_0']);
+    expect(cfg.kind === 'llama-cpp' && [cfg.hfEndpoint, cfg.diskCacheBytes]).toEqual(['http://127.0.0.1:9', 2 * 1024 ** 3]);
+    expect(workerConfigFromEnv({}).engine).toMatchObject({ diskCacheBytes: Infinity, hfEndpoint: 'https://huggingface.co' });
+    expect(() => modelSourcesFromEnv({ FABRIC_MODEL_SOURCES: 'just-a-name' })).toThrow(/name=http\(s\):\/\/url/);
+    expect(() => modelSourcesFromEnv({ FABRIC_MODEL_SOURCES: 'x=ftp://h/x.gguf' })).toThrow(ConfigError);
+  });
+});
 
 describe('model file names', () => {
   it('maps names with slashes and tags to file names and back', () => {

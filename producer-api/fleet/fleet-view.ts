@@ -60,7 +60,7 @@ export class FleetView {
 
 /** The catalog model a name runs on: the base of an alias or derived model, else the name itself. */
 export function baseModelOf(snap: FleetSnapshot, model: string): string {
-  return snap.aliases?.get(model)?.from ?? model;
+  return snap.catalog.has(model) ? model : (snap.aliases?.get(model)?.from ?? model);
 }
 
 export function residentOn(snap: FleetSnapshot, model: string): Heartbeat[] {

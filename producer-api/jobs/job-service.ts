@@ -105,7 +105,8 @@ export class JobService {
   async submit(asked: SubmitRequest): Promise<SubmitResult> {
     const snap = await this.d.fleet.snapshot();
     // An alias or derived model runs as a job of its base model, with its defaults applied.
-    const derived = snap.aliases?.get(asked.model);
+    // A model with its own weights wins over an alias of the same name (as /api/tags lists it).
+    const derived = snap.catalog.has(asked.model) ? undefined : snap.aliases?.get(asked.model);
     const req: SubmitRequest = derived ? { ...asked, model: derived.from, body: { ...asked.body, model: derived.from, input: applyDerived(derived, asked.task, asked.body.input) } } : asked;
     const { tenant, body, model, task, idempotencyKey, waitMs = 0, signal } = req;
     const { opts, keys, redis } = this.d;

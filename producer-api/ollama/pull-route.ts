@@ -80,7 +80,11 @@ export function pullRoute(d: PullRouteDeps): RequestHandler {
     const base = baseModelOf(snap, model);
     const all = b.workers === 'all' || req.query.workers === 'all';
     const targets = pullTargets(snap, base, all);
-    if (targets.length === 0) throw new HttpError(503, 'engine_unavailable', 'no running worker can pull models now (llama-cpp or ollama engine)', { 'Retry-After': '5' });
+    if (targets.length === 0) {
+      // No worker running at all may pass (a restart): retry. Workers that cannot pull will not change.
+      if (!snap.workers.some((w) => w.state === 'running')) throw new HttpError(503, 'not_ready', 'no worker is running; retry shortly', { 'Retry-After': '5' });
+      throw new HttpError(409, 'engine_unavailable', `no running worker can pull ${base}: pulls need a healthy worker of the llama-cpp or ollama engine${snap.catalog.get(base) ? ` (${base} is served by the ${snap.catalog.get(base)!.engine} engine)` : ''}`);
+    }
     if (b.url && targets.some((w) => w.engine !== 'llama-cpp')) throw badRequest('invalid_request', 'url is only for llama-cpp workers; Ollama pulls from its own registry');
     const requestId = randomUUID();
     const p = d.redis.pipeline();

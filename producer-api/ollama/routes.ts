@@ -222,7 +222,7 @@ export function ollamaRoutes(d: OllamaRoutesDeps): Router {
     const snap = await d.fleet.snapshot();
     const entry = snap.catalog.get(baseModelOf(snap, model));
     if (!entry) throw new HttpError(404, 'model_not_found', `model '${model}' not found`);
-    res.json(showEntry(entry, snap.aliases?.get(model)));
+    res.json(showEntry(entry, entry.name === model ? undefined : snap.aliases?.get(model)));
   });
 
   r.get('/api/version', (_req, res) => {
