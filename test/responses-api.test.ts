@@ -98,10 +98,15 @@ describe('Responses API on the llama.cpp engine', () => {
     expect((final as { incomplete_details: { reason: string } }).incomplete_details.reason).toBe('max_output_tokens');
     const message = (final.output as { type: string; content: { text: string }[] }[]).find((o) => o.type === 'message')!;
     expect(text).toBe(message.content[0]!.text);
+    // A message cut by max_output_tokens reads incomplete, in the stream and in the stored response.
+    expect((message as unknown as { status: string }).status).toBe('incomplete');
+    const itemDone = events.filter((e) => e.type === 'response.output_item.done').at(-1) as unknown as { item: { status: string } };
+    expect(itemDone.item.status).toBe('incomplete');
     console.log(`responses stream: ${events.length} events, ${events.filter((e) => e.type === 'response.output_text.delta').length} text deltas, ${text.length} chars`);
     // What the stream ended with is what is stored.
     const again = await client.responses.retrieve(final.id as string);
     expect(again.output_text).toBe(text);
+    expect(again.output.find((o) => o.type === 'message')?.status).toBe('incomplete');
   }, 60_000);
 
   it('a named function: every call validates against its parameters schema', async () => {

@@ -84,7 +84,8 @@ export class ResponseEventWriter {
 
   /** Closes what is open, adds the items the stream never showed, then the terminal event with `final`. */
   finish(final: ResponseObject): void {
-    this.closeCurrent();
+    const message = (final.output as ConversationItem[]).find((i): i is MessageItem => i.type === 'message');
+    this.closeCurrent(message?.status === 'incomplete' ? 'incomplete' : 'completed');
     for (const [index, call] of this.calls) this.closeCall(index, call);
     for (const item of final.output as ConversationItem[]) {
       if (item.type === 'reasoning' && !this.reasoned) {
@@ -95,7 +96,7 @@ export class ResponseEventWriter {
         this.openMessage();
         const text = item.content.map((c) => ('text' in c ? c.text : '')).join('');
         if (text) this.text(text);
-        this.closeCurrent();
+        this.closeCurrent(item.status === 'incomplete' ? 'incomplete' : 'completed');
       }
     }
     this.send(TERMINAL[final.status] ?? 'response.failed', { response: final });
@@ -134,7 +135,7 @@ export class ResponseEventWriter {
     this.send('response.content_part.added', { item_id: id, output_index: m.index, content_index: 0, part: { type: 'output_text', text: '', annotations: [] } });
   }
 
-  private closeCurrent(): void {
+  private closeCurrent(status: MessageItem['status'] = 'completed'): void {
     const c = this.current;
     this.current = null;
     if (!c || c.kind === 'call') return;
@@ -148,7 +149,7 @@ export class ResponseEventWriter {
     const part = { type: 'output_text' as const, text: c.text, annotations: [] };
     this.send('response.output_text.done', { item_id: c.id, output_index: c.index, content_index: 0, text: c.text, logprobs: [] });
     this.send('response.content_part.done', { item_id: c.id, output_index: c.index, content_index: 0, part });
-    this.send('response.output_item.done', { output_index: c.index, item: { type: 'message', id: c.id, status: 'completed', role: 'assistant', content: [part] } satisfies MessageItem });
+    this.send('response.output_item.done', { output_index: c.index, item: { type: 'message', id: c.id, status, role: 'assistant', content: [part] } satisfies MessageItem });
   }
 
   private closeCall(index: number, call: Extract<Open, { kind: 'call' }>): void {

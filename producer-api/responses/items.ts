@@ -16,7 +16,8 @@ export interface MessageItem {
   id: string;
   role: 'user' | 'system' | 'developer' | 'assistant';
   content: InputContent[];
-  status: 'completed' | 'in_progress';
+  /** `incomplete`: the response's last message, cut by max_output_tokens. */
+  status: 'completed' | 'in_progress' | 'incomplete';
 }
 
 export interface FunctionCallItem {

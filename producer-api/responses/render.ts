@@ -69,13 +69,16 @@ export const outputIds = {
  * no message.
  */
 export function outputItems(jobId: string, output: JobOutput | null, forced: boolean): ConversationItem[] {
+  const cut = output?.done_reason === 'length';
   const items: ConversationItem[] = [];
   const thinking = output?.message?.thinking ?? output?.thinking ?? '';
   if (thinking) items.push({ type: 'reasoning', id: outputIds.reasoning(jobId), summary: [{ type: 'summary_text', text: thinking }] } satisfies ReasoningItem);
   const calls = output?.message?.tool_calls ?? [];
   const text = output?.message?.content ?? output?.response ?? '';
   if (calls.length === 0 || (!forced && text !== '')) {
-    items.push({ type: 'message', id: outputIds.message(jobId), role: 'assistant', status: 'completed', content: [{ type: 'output_text', text, annotations: [] }] } satisfies MessageItem);
+    // The token limit cut the message when it is the last item (no calls after it).
+    const status = cut && calls.length === 0 ? 'incomplete' : 'completed';
+    items.push({ type: 'message', id: outputIds.message(jobId), role: 'assistant', status, content: [{ type: 'output_text', text, annotations: [] }] } satisfies MessageItem);
   }
   calls.forEach((c, i) => items.push({ type: 'function_call', id: outputIds.call(jobId, i), call_id: c.id, name: c.function.name, arguments: c.function.arguments, status: 'completed' } satisfies FunctionCallItem));
   return items;
