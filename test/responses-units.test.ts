@@ -48,6 +48,22 @@ describe('Responses request parsing', () => {
     expect(req.params).toMatchObject({ store: true, background: false, tool_choice: { type: 'function', name: 'f' }, text: { format: { type: 'text' } } });
   });
 
+  it('refuses a function_call_output that answers no call of the input or the previous response', () => {
+    const req = parseResponsesRequest({ model: 'm', input: [{ type: 'function_call_output', call_id: 'call_x', output: '1' }] });
+    let err: OpenAiError | undefined;
+    try {
+      jobInput(req, []);
+    } catch (e) {
+      err = e as OpenAiError;
+    }
+    expect(err).toBeInstanceOf(OpenAiError);
+    expect(err!.status).toBe(400);
+    expect(err!.param).toBe('input.0.call_id');
+    expect(err!.message).toMatch(/No tool call found for function call output with call_id call_x/);
+    const history: ConversationItem[] = [{ type: 'function_call', id: 'fc_1', call_id: 'call_x', name: 'f', arguments: '{}', status: 'completed' }];
+    expect(jobInput(req, history).messages?.at(-1)).toEqual({ role: 'tool', content: '1', tool_call_id: 'call_x' });
+  });
+
   it.each([
     ['json_object', { type: 'json_object' }, 'json'],
     ['json_schema', { type: 'json_schema', name: 'x', schema: { type: 'object' } }, { type: 'object' }],

@@ -264,6 +264,13 @@ export function parseResponsesRequest(body: unknown): ResponsesRequest {
 
 /** The job input: the instructions, then the history (a previous response's items), then this request's input. */
 export function jobInput(req: ResponsesRequest, history: readonly ConversationItem[]): JobInput {
+  // A call output answers a call of this input or of the previous response, as OpenAI requires.
+  const calls = new Set([...history, ...req.input].flatMap((i) => (i.type === 'function_call' ? [i.call_id] : [])));
+  const orphan = req.input.findIndex((i) => i.type === 'function_call_output' && !calls.has(i.call_id));
+  if (orphan >= 0) {
+    const id = (req.input[orphan] as { call_id: string }).call_id;
+    throw invalid(`No tool call found for function call output with call_id ${id}; send its function_call item or previous_response_id`, `input.${orphan}.call_id`);
+  }
   const messages = itemsToMessages([...history, ...req.input]);
   if (req.params.instructions) messages.unshift({ role: 'system', content: req.params.instructions });
   return { ...req.base, messages };
