@@ -37,6 +37,10 @@ export interface BenchConfig {
   streamTokens: number;
   /** Measured runs of `npm start` in the start-up phase (0: skip it). */
   startupRuns: number;
+  /** Jobs of each kind in the tool-call phase (0: skip it). */
+  toolJobs: number;
+  /** Most tokens a job of the tool-call phase may generate. */
+  toolMaxTokens: number;
 }
 
 export const USAGE = `usage: node bench/run.ts [flags]
@@ -62,6 +66,9 @@ export const USAGE = `usage: node bench/run.ts [flags]
   --stream-tps N           FakeEngine tokens per second in the streaming phase (default 50)
   --stream-tokens N        tokens per stream (default 20)
   --startup-runs N         start-up phase: measured runs of \`npm start\` (default 3; quick 1; 0 skips)
+  --tool-jobs N            tool-call phase: jobs of each kind on the llama.cpp demo model
+                           (default 20; quick 5; 0 skips)
+  --tool-max-tokens N      most tokens per job in the tool-call phase (default 120)
   --auto-pipelining        experiment: ioredis enableAutoPipelining on the fabric's connections
                            (split: the API's only; the worker process takes no such setting)
 `;
@@ -99,6 +106,8 @@ export function parseBenchArgs(argv: string[]): BenchConfig | 'help' {
       'stream-tps': { type: 'string' },
       'stream-tokens': { type: 'string' },
       'startup-runs': { type: 'string' },
+      'tool-jobs': { type: 'string' },
+      'tool-max-tokens': { type: 'string' },
     },
   });
   if (values.help) return 'help';
@@ -131,5 +140,7 @@ export function parseBenchArgs(argv: string[]): BenchConfig | 'help' {
     streamTps: positive('stream-tps', values['stream-tps'], 50),
     streamTokens: Math.round(positive('stream-tokens', values['stream-tokens'], 20)),
     startupRuns: values['startup-runs'] === '0' ? 0 : Math.round(positive('startup-runs', values['startup-runs'], quick ? 1 : 3)),
+    toolJobs: values['tool-jobs'] === '0' ? 0 : Math.round(positive('tool-jobs', values['tool-jobs'], quick ? 5 : 20)),
+    toolMaxTokens: Math.round(positive('tool-max-tokens', values['tool-max-tokens'], 120)),
   };
 }

@@ -9,6 +9,7 @@ import type { MachineInfo } from './machine.ts';
 import type { ResourceUsage } from './resource-meter.ts';
 import { fmt, round } from './stats.ts';
 import { startupSection, type StartupResult } from './startup.ts';
+import { toolCallSection, type ToolCallResult } from './tool-calls.ts';
 import type { StreamingReport, StreamingResult } from './streaming.ts';
 import type { ThroughputResult } from './throughput.ts';
 
@@ -63,6 +64,8 @@ export interface BenchReport {
   streaming: StreamingReport | null;
   /** `npm start` to ready and to a first job, and its memory (null: skipped). */
   startup: StartupResult | null;
+  /** The tool-call phase; null when skipped. */
+  toolCalls?: ToolCallResult | null;
   derived: Derived;
   targets: Target[];
   /** Phases with errors or timeouts: their numbers are not trustworthy. */
@@ -120,6 +123,15 @@ export function derive(
     targets.push(
       { name: `streaming ${x.path}: added time to first token p50`, measured: ttft, unit: 'ms', goal: '<= 3 ms', met: ttft <= 3 },
       { name: `streaming ${x.path}: added delay between tokens p50`, measured: between, unit: 'ms', goal: '<= 1 ms', met: between <= 1 },
+    );
+  }
+  // The API families' own streams against SSE on the job API: what their adapters add to the first token.
+  const sse = streaming?.results.find((x) => x.path === 'sse');
+  for (const x of streaming?.results ?? []) {
+    if (!sse || (x.path !== 'responses' && x.path !== 'messages')) continue;
+    targets.push(
+      { name: `streaming ${x.path}: time to first token added over job SSE p50`, measured: x.ttft.p50Ms - sse.ttft.p50Ms, unit: 'ms', goal: '<= 1 ms', met: x.ttft.p50Ms - sse.ttft.p50Ms <= 1 },
+      { name: `streaming ${x.path}: time to first token added over job SSE p95`, measured: x.ttft.p95Ms - sse.ttft.p95Ms, unit: 'ms', goal: 'reported', met: null },
     );
   }
   const problems: string[] = [];
@@ -212,6 +224,7 @@ export function renderMarkdown(r: BenchReport): string {
 
   if (r.streaming) streamingSection(r.streaming, row, lines);
   if (r.startup) startupSection(r.startup, row, lines);
+  if (r.toolCalls) toolCallSection(r.toolCalls, row, lines);
 
   lines.push('## Targets', '');
   row(['target', 'measured', 'goal', 'status']);
@@ -239,13 +252,21 @@ export function renderMarkdown(r: BenchReport): string {
 
 function streamingSection(st: StreamingReport, row: (cells: (string | number)[]) => void, lines: string[]): void {
   const direct = st.results.find((x) => x.path === 'direct');
-  const name: Record<StreamingResult['path'], string> = { direct: 'engine direct (onToken)', sse: 'fabric SSE (POST /v1/jobs + GET /v1/jobs/:id/events)', ollama: 'fabric Ollama NDJSON (POST /api/chat, stream)' };
+  const name: Record<StreamingResult['path'], string> = { direct: 'engine direct (onToken)', sse: 'fabric SSE (POST /v1/jobs + GET /v1/jobs/:id/events)', ollama: 'fabric Ollama NDJSON (POST /api/chat, stream)', responses: 'fabric Responses (POST /v1/responses, stream)', messages: 'fabric Messages (POST /v1/messages, stream)' };
   lines.push(`## Streaming (ms): FakeEngine at ${st.tokensPerSecond} tokens/s, ${st.tokensPerStream} tokens per stream, one stream at a time`, '');
   row(['path', 'streams', 'TTFT p50', 'TTFT p99', 'added TTFT p50', 'gap p50', 'gap p99', 'lateness p50', 'lateness p99', 'added between tokens p50', 'added between tokens p99']);
   row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']);
   for (const x of st.results) {
     const added = (a: number, b: number | undefined) => (x.path === 'direct' || b === undefined ? '-' : fmt(a - b));
     row([name[x.path], x.streams, fmt(x.ttft.p50Ms), fmt(x.ttft.p99Ms), added(x.ttft.p50Ms, direct?.ttft.p50Ms), fmt(x.gap.p50Ms), fmt(x.gap.p99Ms), fmt(x.lateness.p50Ms), fmt(x.lateness.p99Ms), added(x.lateness.p50Ms, direct?.lateness.p50Ms), added(x.lateness.p99Ms, direct?.lateness.p99Ms)]);
+  }
+  const sse = st.results.find((x) => x.path === 'sse');
+  const families = st.results.filter((x) => x.path === 'responses' || x.path === 'messages');
+  if (sse && families.length) {
+    lines.push('', 'Time to first token added over SSE on the job API (POST /v1/jobs + GET /v1/jobs/:id/events):', '');
+    row(['path', 'TTFT p50', 'TTFT p95', 'added p50', 'added p95']);
+    row(['---', '---:', '---:', '---:', '---:']);
+    for (const x of [sse, ...families]) row([name[x.path], fmt(x.ttft.p50Ms), fmt(x.ttft.p95Ms), x === sse ? '-' : fmt(x.ttft.p50Ms - sse.ttft.p50Ms), x === sse ? '-' : fmt(x.ttft.p95Ms - sse.ttft.p95Ms)]);
   }
   lines.push('', '"lateness" of token i: its arrival minus (the first token\'s + (i - 1) x the engine\'s token interval); a chunk carrying several tokens times each of them at its arrival.', '');
 }

@@ -20,6 +20,7 @@ import { RAW_ADD_LABEL, RAW_FABRIC_OPTIONS_LABEL, derive, renderMarkdown, rounde
 import { fmt } from './stats.ts';
 import { STARTUP_DEFAULTS, startupPhase } from './startup.ts';
 import { streamingPhases } from './streaming.ts';
+import { toolCallPhase } from './tool-calls.ts';
 import { fabricThroughput, rawThroughput, type ThroughputOptions, type ThroughputResult } from './throughput.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -115,6 +116,11 @@ async function main(): Promise<number> {
       progress(`(f) start-up: ${cfg.startupRuns} runs of "${STARTUP_DEFAULTS.command}"`);
       startup = await startupPhase({ redisUrl: redis.url, runs: cfg.startupRuns, jobs: STARTUP_DEFAULTS.jobs, command: STARTUP_DEFAULTS.command, cwd: REPO_ROOT }, progress);
     }
+    let toolCalls = null;
+    if (cfg.toolJobs > 0) {
+      progress(`(g) tool calls: ${cfg.toolJobs} jobs each without tools, forced and auto on the llama.cpp demo model`);
+      toolCalls = await toolCallPhase({ jobs: cfg.toolJobs, maxTokens: cfg.toolMaxTokens, log });
+    }
     const { derived, targets, problems } = derive(latency, lowRateLatency, throughput.best, throughput.all, streaming);
     const report: BenchReport = {
       startedAt,
@@ -129,6 +135,7 @@ async function main(): Promise<number> {
       throughputAllRounds: throughput.all,
       streaming,
       startup,
+      toolCalls,
       derived,
       targets,
       problems,

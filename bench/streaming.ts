@@ -6,6 +6,8 @@
  *   direct  FakeEngine.generate with onToken, in this process
  *   sse     POST /v1/jobs, then GET /v1/jobs/:id/events (server-sent events)
  *   ollama  POST /api/chat with stream: true (Ollama's NDJSON)
+ *   responses  POST /v1/responses with stream: true (OpenAI's semantic events; text in response.output_text.delta)
+ *   messages   POST /v1/messages with stream: true (Anthropic's events; text in content_block_delta)
  *
  * Time to first token is measured from the moment the request is sent (direct: the call). A
  * chunk that carries several tokens (the fabric coalesces text written while an append is in
@@ -19,7 +21,7 @@ import type { PrivateRedis } from './private-redis.ts';
 import { summarize, type LatencySummary } from './stats.ts';
 import { MODEL, zeroLatencyEngine } from './workload.ts';
 
-export type StreamPath = 'direct' | 'sse' | 'ollama';
+export type StreamPath = 'direct' | 'sse' | 'ollama' | 'responses' | 'messages';
 
 export interface StreamingOptions {
   redis: PrivateRedis;
@@ -126,6 +128,42 @@ async function ollamaStream(url: string, tokens: number): Promise<Arrivals> {
   return at;
 }
 
+/** A POST answered with server-sent events whose `event:` names the event; `textOf` gives a text event's text (null: not one), `isEnd` the last event. */
+async function eventStream(url: string, path: string, body: unknown, textOf: (event: string, data: string) => string | null, isEnd: (event: string) => boolean): Promise<Arrivals> {
+  const t0 = performance.now();
+  const at: Arrivals = [];
+  const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (res.status !== 200) throw new Error(`POST ${path} answered ${res.status}: ${await res.text()}`);
+  await readRecords(res, '\n\n', (record) => {
+    const event = /^event: (.*)$/m.exec(record)?.[1] ?? '';
+    const text = textOf(event, /^data: (.*)$/m.exec(record)?.[1] ?? '');
+    if (text !== null) {
+      const now = performance.now() - t0;
+      for (let i = 0; i < wordsIn(text); i++) at.push(now);
+    }
+    return isEnd(event);
+  });
+  return at;
+}
+
+const responsesStream = (url: string, tokens: number) =>
+  eventStream(
+    url,
+    '/v1/responses',
+    { model: 'fake-small', input: PROMPT[0]!.content, max_output_tokens: tokens, stream: true, store: false },
+    (event, data) => (event === 'response.output_text.delta' ? (JSON.parse(data) as { delta: string }).delta : null),
+    (event) => /^response\.(completed|incomplete|failed)$/.test(event),
+  );
+
+const messagesStream = (url: string, tokens: number) =>
+  eventStream(
+    url,
+    '/v1/messages',
+    { model: 'fake-small', messages: PROMPT, max_tokens: tokens, stream: true },
+    (event, data) => (event === 'content_block_delta' ? ((JSON.parse(data) as { delta: { text?: string } }).delta.text ?? '') : null),
+    (event) => event === 'message_stop' || event === 'error',
+  );
+
 function summarizePath(path: StreamPath, streams: Arrivals[], intervalMs: number): StreamingResult {
   const ttft: number[] = [];
   const gap: number[] = [];
@@ -142,12 +180,19 @@ function summarizePath(path: StreamPath, streams: Arrivals[], intervalMs: number
 }
 
 async function repeat(n: number, once: () => Promise<Arrivals>, expectTokens: number): Promise<Arrivals[]> {
-  for (let i = 0; i < WARMUP_STREAMS; i++) await once();
-  const out: Arrivals[] = [];
+  return (await interleave(n, [once], expectTokens))[0]!;
+}
+
+/** `n` streams of each path, the paths taking turns (after a warm-up of each). */
+async function interleave(n: number, paths: (() => Promise<Arrivals>)[], expectTokens: number): Promise<Arrivals[][]> {
+  for (let i = 0; i < WARMUP_STREAMS; i++) for (const once of paths) await once();
+  const out: Arrivals[][] = paths.map(() => []);
   for (let i = 0; i < n; i++) {
-    const at = await once();
-    if (at.length !== expectTokens) throw new Error(`a stream delivered ${at.length} tokens, expected ${expectTokens}`);
-    out.push(at);
+    for (const [p, once] of paths.entries()) {
+      const at = await once();
+      if (at.length !== expectTokens) throw new Error(`a stream delivered ${at.length} tokens, expected ${expectTokens}`);
+      out[p]!.push(at);
+    }
   }
   return out;
 }
@@ -159,12 +204,12 @@ export async function streamingPhases(o: StreamingOptions): Promise<StreamingRep
   const direct = await repeat(o.streams, () => directStream(o.tokensPerSecond, o.tokens, engine), o.tokens).finally(() => engine.close());
   const fabric = await startBenchFabric({ redis: o.redis, log: o.log, slots: 4, topology: o.topology, tokensPerSecond: o.tokensPerSecond });
   try {
-    const sse = await repeat(o.streams, () => sseStream(fabric.url, o.tokens), o.tokens);
-    const ollama = await repeat(o.streams, () => ollamaStream(fabric.url, o.tokens), o.tokens);
+    // The fabric's paths take turns, one stream each, so a machine busier at one moment weighs on all of them alike.
+    const [sse, ollama, responses, messages] = await interleave(o.streams, [() => sseStream(fabric.url, o.tokens), () => ollamaStream(fabric.url, o.tokens), () => responsesStream(fabric.url, o.tokens), () => messagesStream(fabric.url, o.tokens)], o.tokens);
     return {
       tokensPerSecond: o.tokensPerSecond,
       tokensPerStream: o.tokens,
-      results: [summarizePath('direct', direct, intervalMs), summarizePath('sse', sse, intervalMs), summarizePath('ollama', ollama, intervalMs)],
+      results: [direct, sse!, ollama!, responses!, messages!].map((arrivals, i) => summarizePath((['direct', 'sse', 'ollama', 'responses', 'messages'] as const)[i]!, arrivals, intervalMs)),
     };
   } finally {
     await fabric.close();

@@ -26,6 +26,8 @@ import { ModelQueues } from './jobs/model-queues.ts';
 import type { ApiOptions } from './settings/options.ts';
 import { anthropicErrorHandler } from './anthropic/errors.ts';
 import { anthropicRoutes } from './anthropic/routes.ts';
+import { responsesApi } from './responses/routes.ts';
+import { ResponseStore } from '../store/response-store.ts';
 import { isOpenAiPath, isUnknownV1Route, openAiErrorHandler } from './openai/errors.ts';
 import { openAiModelRoutes } from './openai/model-routes.ts';
 import { openAiRoutes } from './openai/routes.ts';
@@ -36,6 +38,7 @@ import { jobRoutes } from './routes/jobs.ts';
 import { modelRoutes } from './routes/models.ts';
 import { ollamaRoutes } from './ollama/routes.ts';
 import { ollamaCompatRoutes } from './ollama/compat-routes.ts';
+import { modelAdminRoutes } from './ollama/model-admin-routes.ts';
 import { systemRoutes } from './routes/system.ts';
 import { checkWebhookUrl, parseAllowList } from './webhooks/ssrf-guard.ts';
 
@@ -103,6 +106,7 @@ export function createApi(opts: ApiOptions, d: { redis: RedisClient; background?
   app.use('/v1', ...jsonBody({ limitBytes: opts.bodyLimitBytes, requireContentType: true }));
   // Operator routes carry their own (admin) auth, so they sit before the tenant check.
   app.use(modelRoutes({ fleet, queues, redis, keys, admin, tenant }));
+  app.use(modelAdminRoutes({ jobs, fleet, redis, keys, admin }));
   app.use(['/v1', '/api'], tenant);
   app.use(usageRoutes({ ledger: store.ledger, limits: opts.tenantLimits, apiKeys: opts.apiKeys }));
   app.use(jobRoutes({ jobs, opts, redis, keys }));
@@ -112,6 +116,8 @@ export function createApi(opts: ApiOptions, d: { redis: RedisClient; background?
   app.use(openAiRoutes({ jobs, store, hub, opts }));
   app.use(openAiModelRoutes({ fleet, queues }));
   app.use(anthropicRoutes({ jobs, store, hub, fleet, opts }));
+  const responses = responsesApi({ jobs, store, hub, responses: new ResponseStore(redis, keys, { ttlSec: opts.responseTtlSec }), log, opts });
+  app.use(responses.routes);
   app.use(batch.routes);
   app.use(notFoundRoute());
   app.use(anthropicErrorHandler({ log }));
@@ -133,7 +139,7 @@ export function createApi(opts: ApiOptions, d: { redis: RedisClient; background?
     },
     close() {
       closing ??= (async () => {
-        for (const step of [() => batch.close(), () => sweeper.close(), () => hub.close(), () => arrivals.flush(), () => queues.close(), () => dispatcher.close()]) {
+        for (const step of [() => responses.close(), () => batch.close(), () => sweeper.close(), () => hub.close(), () => arrivals.flush(), () => queues.close(), () => dispatcher.close()]) {
           try {
             await step();
           } catch (err) {

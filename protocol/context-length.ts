@@ -18,10 +18,15 @@ import type { JobInput } from './job.ts';
 
 export const MAX_BYTES_PER_TOKEN = 32;
 
-/** A lower bound of the tokens of the prompt, system prompt and messages. */
+/**
+ * A lower bound of the tokens of the prompt, system prompt and messages, with the tool
+ * definitions and the history's tool calls: every engine renders those into the prompt too.
+ */
 export function minPromptTokens(input: JobInput): number {
   let bytes = 0;
-  for (const text of [input.prompt, input.system, ...(input.messages ?? []).map((m) => m.content)]) if (text) bytes += Buffer.byteLength(text);
+  const texts = [input.prompt, input.system, ...(input.messages ?? []).flatMap((m) => [m.content, ...(m.tool_calls ?? []).map((c) => c.function.arguments)])];
+  if (input.tools?.length && input.tool_choice !== 'none') texts.push(JSON.stringify(input.tools));
+  for (const text of texts) if (text) bytes += Buffer.byteLength(text);
   return Math.ceil(bytes / MAX_BYTES_PER_TOKEN);
 }
 

@@ -7,6 +7,8 @@ export type EngineErrorCode =
   | 'engine_busy'
   | 'out_of_memory'
   | 'insufficient_vram'
+  /** A download does not fit the worker's disk cache beside the models in use. */
+  | 'insufficient_disk'
   | 'engine_unavailable'
   | 'invalid_request'
   /** The prompt does not fit the model's context: the caller's input, never retried. */
@@ -19,6 +21,7 @@ const RETRYABLE: Record<EngineErrorCode, boolean> = {
   engine_busy: true,
   out_of_memory: true,
   insufficient_vram: false,
+  insufficient_disk: false,
   engine_unavailable: true,
   invalid_request: false,
   context_length_exceeded: false,

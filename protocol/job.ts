@@ -58,6 +58,13 @@ export const inputSchema = z
     /** Function tools a chat may call; with `tool_choice` "required" or a named one the answer is a call. */
     tools: z.array(toolSchema).max(128).optional(),
     tool_choice: toolChoiceSchema.optional(),
+    /** Whether the model may answer with several calls at once (default true where the engine can). */
+    parallel_tool_calls: z.boolean().optional(),
+    /** Reasoning switch, as Ollama takes it: on/off, or an effort level. */
+    think: z.union([z.boolean(), z.enum(['low', 'medium', 'high'])]).optional(),
+    /** Per-token log probabilities of the generated text, with the `top_logprobs` most likely alternatives. */
+    logprobs: z.boolean().optional(),
+    top_logprobs: z.number().int().min(0).max(20).optional(),
   })
   .strict();
 export type JobInput = z.infer<typeof inputSchema>;
@@ -115,11 +122,23 @@ export interface Usage {
   completion_tokens: number;
 }
 
+/** One generated token's log probability (Ollama's shape), with the likeliest alternatives when asked. */
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  top_logprobs?: { token: string; logprob: number }[];
+}
+
 export interface JobOutput {
   response?: string;
-  message?: { role: 'assistant'; content: string; tool_calls?: ToolCall[] };
+  message?: { role: 'assistant'; content: string; thinking?: string; tool_calls?: ToolCall[] };
+  /** A generate job's reasoning text (a chat job's is `message.thinking`). */
+  thinking?: string;
+  logprobs?: TokenLogprob[];
   embeddings?: number[][];
   done_reason?: string;
+  /** The stop sequence that ended the answer, where the engine says which one did. */
+  stop_sequence?: string;
 }
 
 /** What travels in the BullMQ job: all a worker needs to run it. */

@@ -18,6 +18,8 @@ export interface Keys {
   /** Pub/sub channel announcing every job event: `<jobId> <streamId> <type> [status | token text]` (store/scripts/includes/job-events.lua). */
   eventsBus(): string;
   jobDeliveries(id: string): string;
+  /** A stored Responses API response (JSON, expiring), in its job's slot; `jobId` is the job it ran as. */
+  response(jobId: string): string;
   idempotency(tenant: string, key: string): string;
   /** Queued jobs' expiry deadlines of one tag's jobs (zset, score: epoch ms), for the expiry sweeper. */
   deadlines(tag: string): string;
@@ -58,6 +60,10 @@ export interface Keys {
   fleetUsage(): string;
   /** Fair-share virtual clock of one model and priority class (hash: tenant -> next start tag). */
   fairClock(model: string, priorityClass: string): string;
+  /** Aliases and derived models by name (hash, see protocol/model-aliases.ts). */
+  modelAliases(): string;
+  /** Progress reports of one pull or delete on the workers (stream, see protocol/pull.ts). */
+  pullProgress(requestId: string): string;
   /** Jobs of a model created and not yet in its BullMQ queue (zset, see store/scripts/job-create.lua): counted against the backlog bound. */
   modelAdmissions(model: string): string;
 }
@@ -76,6 +82,7 @@ export function createKeys(prefix = 'fabric'): Keys {
     jobEvents: (id) => at(jobTag(id), 'job', id, 'events'),
     eventsBus: () => k('events'),
     jobDeliveries: (id) => at(jobTag(id), 'job', id, 'deliveries'),
+    response: (jobId) => at(jobTag(jobId), 'response', jobId),
     idempotency: (tenant, key) => at(tenantTag(tenant), 'idem', key),
     deadlines: (tag) => at(tag, 'deadlines'),
     deadlineTags: () => fleet('deadline-tags'),
@@ -100,6 +107,8 @@ export function createKeys(prefix = 'fabric'): Keys {
     operatorHolds: () => fleet('operator', 'holds'),
     fleetUsage: () => fleet('usage', 'total'),
     fairClock: (model, priorityClass) => at(modelTag(model), 'model', model, 'fair', priorityClass),
+    modelAliases: () => fleet('model', 'aliases'),
+    pullProgress: (requestId) => fleet('pull', requestId),
     modelAdmissions: (model) => at(modelTag(model), 'model', model, 'admissions'),
   };
 }

@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { compileJsonSchema, describeRefusal } from './json-schema/index.ts';
+import { engineFeatures } from './engine-features.ts';
 
 export const toolSchema = z
   .object({
@@ -21,7 +22,7 @@ export const toolSchema = z
   .strict();
 export type Tool = z.infer<typeof toolSchema>;
 
-/** `none`: answer in text; `required`: call one of the tools; `{name}`: call that tool. `auto` is not served yet. */
+/** `none`: answer in text; `auto`: the model chooses text or calls; `required`: call one of the tools; `{name}`: call that tool. */
 export const toolChoiceSchema = z.union([z.enum(['none', 'auto', 'required']), z.object({ name: z.string().min(1) }).strict()]);
 export type ToolChoice = z.infer<typeof toolChoiceSchema>;
 
@@ -34,13 +35,13 @@ export const toolCallSchema = z
   .strict();
 export type ToolCall = z.infer<typeof toolCallSchema>;
 
-/** Engines whose `format` enforcement is the fabric's compiler: forced tool calls are guaranteed there. */
-export const TOOL_ENGINES: ReadonlySet<string> = new Set(['llama-cpp']);
 
 interface ToolsInput {
   tools?: Tool[];
   tool_choice?: ToolChoice;
   format?: unknown;
+  logprobs?: boolean;
+  top_logprobs?: number;
 }
 
 /** The tools a forced call may pick from, or null when the job asks for no call. */
@@ -50,6 +51,13 @@ export function forcedTools(input: ToolsInput): Tool[] | null {
   if (tools.length === 0 || choice === undefined || choice === 'none' || choice === 'auto') return null;
   if (choice === 'required') return tools;
   return tools.filter((t) => t.name === choice.name);
+}
+
+/** The tools a chat lets the model call on its own (`tool_choice` "auto", the default with tools), or null. */
+export function autoTools(input: ToolsInput): Tool[] | null {
+  const tools = input.tools ?? [];
+  if (tools.length === 0 || (input.tool_choice !== undefined && input.tool_choice !== 'auto')) return null;
+  return tools;
 }
 
 /** The schema a forced call is generated against: one object per tool, its name a constant. */
@@ -84,24 +92,40 @@ export function toolsRefusal(engine: string | undefined, input: ToolsInput): Too
     names.add(t.name);
   }
   if (choice === 'none') return null;
+  const features = engineFeatures(engine);
   if (choice === undefined || choice === 'auto') {
-    return { param: 'tool_choice', unsupported: true, message: 'automatic tool choice (tool_choice "auto", the default with tools) is not supported yet; send tool_choice "required", a named function, or "none"' };
+    if (!features.autoToolCall) {
+      return { param: 'tool_choice', unsupported: true, message: `automatic tool choice (tool_choice "auto", the default with tools) is not supported on the ${engine ?? 'unknown'} engine serving this model; send tool_choice "required", a named function, or "none"` };
+    }
+    const name = engine ?? 'unknown';
+    if (input.format !== undefined && !features.autoToolCallWithFormat) {
+      return { param: 'tools', unsupported: true, message: `tools the model may call (tool_choice "auto") cannot be combined with a response format on the ${name} engine serving this model` };
+    }
+    if ((input.logprobs || (input.top_logprobs ?? 0) > 0) && !features.autoToolCallWithLogprobs) {
+      return { param: 'tools', unsupported: true, message: `tools the model may call (tool_choice "auto") cannot be combined with logprobs on the ${name} engine serving this model` };
+    }
+    return null;
   }
   if (typeof choice === 'object' && !names.has(choice.name)) return { param: 'tool_choice', message: `tool_choice names ${JSON.stringify(choice.name)}, which is not among the tools` };
   if (input.format !== undefined) return { param: 'tools', message: 'a forced tool call cannot be combined with a response format' };
-  if (engine === undefined || !TOOL_ENGINES.has(engine)) {
-    return { param: 'tools', unsupported: true, message: `tool calls are not supported on the ${engine ?? 'unknown'} engine serving this model yet (only llama-cpp)` };
+  if (!features.forcedToolCall) {
+    return { param: 'tools', unsupported: true, message: `forced tool calls are not supported on the ${engine ?? 'unknown'} engine serving this model` };
   }
   const compiled = compileJsonSchema(forcedCallSchema(forcedTools(input)!));
   if (!compiled.ok) return { param: 'tools', message: `tool parameters schema refused: ${describeRefusal(compiled.refusal)}` };
   return null;
 }
 
+/** A fresh id for a call the model made. */
+export function toolCallId(): string {
+  return `call_${randomBytes(12).toString('base64url')}`;
+}
+
 /** The call in a forced call's generated text; throws when the text is not one (cut short by the token limit). */
 export function parseToolCall(text: string): ToolCall {
   const v = JSON.parse(text) as { name?: unknown; arguments?: unknown };
   if (typeof v !== 'object' || v === null || typeof v.name !== 'string' || v.arguments === undefined) throw new Error('not a tool call');
-  return { id: `call_${randomBytes(12).toString('base64url')}`, type: 'function', function: { name: v.name, arguments: JSON.stringify(v.arguments) } };
+  return { id: toolCallId(), type: 'function', function: { name: v.name, arguments: JSON.stringify(v.arguments) } };
 }
 
 interface HistoryMessage {

@@ -5,8 +5,8 @@ export type { ReleaseTarget };
 
 export type LoadReason = 'cold_backlog' | 'replica_backlog' | 'prewarm';
 export type UnloadReason = 'make_room' | 'replica_idle';
-export type ScaleReason = 'unplaceable' | 'saturated' | 'idle' | 'drained';
-export type DrainReason = 'cost';
+export type ScaleReason = 'unplaceable' | 'saturated' | 'target' | 'idle' | 'drained';
+export type DrainReason = 'cost' | 'target';
 export type StageReason = 'predicted';
 
 export type Action =

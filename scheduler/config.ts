@@ -26,7 +26,9 @@ export const SCHEDULER_HTTP_DEFAULTS = Object.freeze({ port: 9092, host: '0.0.0.
  * own), FABRIC_K8S_DEPLOYMENT (fabric-worker), FABRIC_K8S_POOL_DEPLOYMENT (fabric-worker-{pool}),
  * FABRIC_WORKER_POOLS (`name:GPUSxSIZE:MIN-MAX,...`, e.g. `small:1x24GiB:1-4,large:1x80GiB:0-2`;
  * unset: one pool), FABRIC_SCALE_WAIT_PER_GPU_SECOND (ms of waiting one GPU-second is worth; 2000),
- * FABRIC_SCALE_DOWN_COOLDOWN (5m).
+ * FABRIC_SCALE_DOWN_COOLDOWN (5m), FABRIC_TARGET_P95_MS (the p95 wait to scale for, e.g. 3000 or 3s;
+ * unset or 0: the cost knob decides), FABRIC_WORKER_START_TIME (how long a new worker takes to
+ * take jobs; 60s).
  */
 export function schedulerConfigFromEnv(env: Env): SchedulerConfig {
   const instanceId = envString(env, 'FABRIC_SCHEDULER_ID', '');
@@ -45,6 +47,8 @@ export function schedulerConfigFromEnv(env: Env): SchedulerConfig {
         ...(env.FABRIC_MAX_WORKERS ? { maxWorkers: envInt(env, 'FABRIC_MAX_WORKERS', WORKER_LIMIT_DEFAULTS.maxWorkers, 1) } : {}),
         ...(env.FABRIC_SCALE_WAIT_PER_GPU_SECOND ? { scaleWaitMsPerGpuSecond: envInt(env, 'FABRIC_SCALE_WAIT_PER_GPU_SECOND', SCHEDULER_POLICY_DEFAULTS.scaleWaitMsPerGpuSecond) } : {}),
         ...(env.FABRIC_SCALE_DOWN_COOLDOWN ? { scaleDownCooldownMs: envDurationMs(env, 'FABRIC_SCALE_DOWN_COOLDOWN', SCHEDULER_POLICY_DEFAULTS.scaleDownCooldownMs) } : {}),
+        ...(env.FABRIC_TARGET_P95_MS ? { targetP95Ms: envMs(env, 'FABRIC_TARGET_P95_MS') } : {}),
+        ...(env.FABRIC_WORKER_START_TIME ? { workerStartMs: envDurationMs(env, 'FABRIC_WORKER_START_TIME', SCHEDULER_POLICY_DEFAULTS.workerStartMs) } : {}),
         ...(env.FABRIC_WORKER_POOLS ? { pools: parsePools(env.FABRIC_WORKER_POOLS) } : {}),
       },
     },
@@ -87,6 +91,12 @@ export function parsePools(text: string): WorkerPoolSpec[] {
       if (!m) throw new ConfigError(`FABRIC_WORKER_POOLS entry ${JSON.stringify(part)} must read name:GPUSxSIZE:MIN-MAX, e.g. large:1x80GiB:0-2`);
       return { name: m[1]!, gpus: Number(m[2]), gpuBytes: parseBytes(m[3]!), minWorkers: Number(m[4]), maxWorkers: Number(m[5]) };
     });
+}
+
+/** Milliseconds: a bare number is read as ms (the variable's unit), else a duration such as `3s`. */
+function envMs(env: Env, name: string): number {
+  const v = (env[name] ?? '').trim();
+  return /^\d+(\.\d+)?$/.test(v) ? Number(v) : envDurationMs(env, name, 0);
 }
 
 function pinnedName(name: string): string {

@@ -25,8 +25,11 @@
  *    where the victim's weights fall (page cache or disk).
  * 5. Idle extra replicas (unused for `replicaIdleMs`) are unloaded; one replica always stays.
  * 6. Scale (scheduler/scale-rule.ts): one more worker, in the smallest pool whose workers hold
- *    what waits, when demand cannot be placed; a worker whose models are expected to cost less
- *    waiting elsewhere than its GPU-seconds are worth is drained, then released once empty.
+ *    what waits, when the waiting it saves (blocked cold models, saturated queues, reloads of
+ *    models that do not all fit) is worth its GPU-seconds, or, with a latency target, when the
+ *    forecast p95 wait passes the target (scheduler/wait-forecast.ts); a worker whose models are
+ *    expected to cost less waiting elsewhere than its GPU-seconds are worth (or without which the
+ *    target still holds) is drained, then released once empty.
  *
  * Mixed fleets: placement prefers the smallest worker class that holds a model; a worker with
  * several GPUs holds a model larger than one of them split across them (ledger per GPU).

@@ -73,6 +73,21 @@ export interface SchedulerPolicy {
    */
   readonly scaleWaitMsPerGpuSecond: number;
   /**
+   * The latency target (FABRIC_TARGET_P95_MS): the p95 of the wait a request sees before its
+   * model runs, as forecast from the queues and the arrival history over the cool-down
+   * (scheduler/wait-forecast.ts). Above 0 it replaces the cost knob for scaling: a worker is
+   * bought only when the forecast with the fleet as it is passes the target (and one more worker
+   * lowers it), and drained only when the forecast without it still meets the target. 0: no
+   * target, the cost knob decides. @defaultValue 0
+   */
+  readonly targetP95Ms: number;
+  /**
+   * How long a new worker takes from the scale-up to taking jobs (node, pod, engine start): the
+   * wait a scale-up cannot save, so cold models that could not be placed buy a worker only when
+   * they are expected to wait longer than this for room. @defaultValue 60 s
+   */
+  readonly workerStartMs: number;
+  /**
    * Worker pools (one Deployment each, per GPU class). Empty: one anonymous pool bounded by
    * `minWorkers`/`maxWorkers`, as before pools existed.
    */
@@ -118,6 +133,8 @@ export const SCHEDULER_POLICY_DEFAULTS: SchedulerPolicy = Object.freeze({
   prewarmMaxLoads: 2,
   scaleDownCooldownMs: 300_000,
   scaleWaitMsPerGpuSecond: 2_000,
+  targetP95Ms: 0,
+  workerStartMs: 60_000,
   pools: [],
   minWorkers: 1,
   maxWorkers: Infinity,
@@ -145,6 +162,8 @@ const BOUNDS: Record<NumericKey, Bound> = {
   prewarmMaxLoads: { min: 0, int: true },
   scaleDownCooldownMs: { min: 0 },
   scaleWaitMsPerGpuSecond: { min: 0 },
+  targetP95Ms: { min: 0, env: 'FABRIC_TARGET_P95_MS' },
+  workerStartMs: { min: 0, env: 'FABRIC_WORKER_START_TIME' },
   minWorkers: { min: 0, int: true },
   maxWorkers: { min: 1, infinite: true },
 };

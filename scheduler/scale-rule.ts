@@ -5,18 +5,24 @@
  *
  * 1. Release: a worker that finished a scale-down drain (`draining` on the scheduler's command,
  *    nothing resident, loading or running; a worker shutting down on its own is not) is released: its pool goes down by one, naming it so the actuator removes that one.
- * 2. Up: demand that could not be placed (`unplaceable` cold models, `saturated` replicas) adds
- *    a worker to the smallest pool whose workers hold the largest such model, below its maximum,
- *    unless a worker is already starting (it will take the demand or show another is needed).
- *    For saturated queues alone, only once the waiting they have accumulated (waiting jobs x half
- *    the oldest wait) reaches what a worker costs at least: the cool-down of GPU time at the cost
- *    knob, since no drain may follow sooner.
+ * 2. Up: demand that could not be placed (`unplaceable` cold models, `saturated` replicas) may
+ *    add a worker to the smallest pool whose workers hold the largest such model, below its
+ *    maximum, unless a worker is already starting (it will take the demand or show another is
+ *    needed). Nothing is bought unconditionally: the worker must save more waiting than it costs,
+ *    a cool-down of its GPU time at the cost knob (no drain may follow sooner). It saves the
+ *    saturated queues the waiting they have accumulated (waiting jobs x half the oldest wait) and
+ *    the unplaceable cold models the wait until a current replica would free room anyway, less
+ *    its own start (scheduler/wait-forecast.ts); a model no live worker could hold (a pool at
+ *    zero) has no other way and always buys one. With a latency target (`targetP95Ms` > 0) the
+ *    target decides instead: a worker is bought when the forecast p95 wait passes the target and
+ *    one more worker lowers it, whether or not demand is blocked now.
  * 3. Down, for cost, in a decision that plans no load: past the cool-down since the last change
  *    and since the worker started, with nothing starting or draining and no queue over its wait target, the running idle worker whose models are
  *    expected to cost the least waiting elsewhere is drained, if that cost (requests within the
  *    demand horizon x reload, for models with no other replica or whose copy here was used within
  *    `replicaIdleMs`; see `victimOf` and `removalCost`) is below
- *    `gpus x horizon x scaleWaitMsPerGpuSecond`. Its active jobs finish; its queues' next jobs
+ *    `gpus x horizon x scaleWaitMsPerGpuSecond`. With a latency target, instead, if the forecast
+ *    p95 wait without it still meets the target. Its active jobs finish; its queues' next jobs
  *    go to other replicas or wait for a reload elsewhere.
  */
 import type { Heartbeat } from '../protocol/worker-state.ts';
@@ -26,6 +32,7 @@ import { expectedRequests } from './demand.ts';
 import { victimOf, workerCapacity, type WorkerLedger } from './ledger.ts';
 import type { SchedulerPolicy, WorkerPoolSpec } from './policy.ts';
 import type { Snapshot } from './snapshot.ts';
+import { forecastP95Ms, forecastTotalWaitMs, unplaceableWaitSavedMs, workerCostMs } from './wait-forecast.ts';
 
 type ScaleAction = Extract<Action, { type: 'scale' }>;
 type DrainAction = Extract<Action, { type: 'drain' }>;
@@ -44,6 +51,11 @@ export function scaleActions(
   if (unplaceable.length > 0 || saturated.length > 0) {
     const up = scaleUp(snap, policy, unplaceable, saturated);
     return up ? [up] : [];
+  }
+  // With a latency target, a forecast over it buys capacity even with nothing blocked now.
+  if (policy.targetP95Ms > 0 && !loadsPlanned) {
+    const up = scaleUp(snap, policy, [], []);
+    if (up) return [up];
   }
   // A decision that places models is no time to shrink (and might place one on the worker it drains).
   if (loadsPlanned) return [];
@@ -84,18 +96,51 @@ function scaleUp(snap: Snapshot, policy: SchedulerPolicy, unplaceable: string[],
   const all = pods(snap).length;
   if (all >= policy.maxWorkers) return undefined;
   const models = [...unplaceable, ...saturated];
-  const reason = unplaceable.length > 0 ? 'unplaceable' : 'saturated';
-  // A queue that has replicas drains by itself; a worker for it must save more waiting than it costs
-  // (the same trade as a drain, so the two do not undo each other). A cold model with no room has no other way.
-  if (unplaceable.length === 0 && policy.scaleWaitMsPerGpuSecond > 0 && waitSavedMs(snap, saturated) < scaleUpCommitMs(policy)) return undefined;
-  if (policy.pools.length === 0) return { type: 'scale', desiredWorkers: all + 1, reason, models };
-  // The largest model that waits decides the class; a pool whose workers cannot hold it is no help.
+  const reason = unplaceable.length > 0 ? 'unplaceable' : saturated.length > 0 ? 'saturated' : 'target';
+  const pool = poolFor(snap, policy, models);
+  if (policy.pools.length > 0 && !pool) return undefined;
+  const gpus = pool?.gpus ?? 1;
+  const bytes = pool ? pool.gpus * pool.gpuBytes * (1 - poolHeadroom(snap, pool)) : newWorkerBytes(snap);
+  if (!worthBuying(snap, policy, unplaceable, saturated, gpus, bytes)) return undefined;
+  if (!pool) return { type: 'scale', desiredWorkers: all + 1, reason, models };
+  return { type: 'scale', desiredWorkers: pods(snap, pool.name).length + 1, reason, models, pool: pool.name };
+}
+
+/**
+ * The smallest pool below its maximum whose workers hold the largest model that waits (a pool
+ * whose workers cannot hold it is no help); undefined without pools or with none fit.
+ */
+function poolFor(snap: Snapshot, policy: SchedulerPolicy, models: readonly string[]): WorkerPoolSpec | undefined {
   const need = Math.max(0, ...models.map((m) => largestFootprint(snap, m)));
-  const pool = [...policy.pools]
+  return [...policy.pools]
     .filter((p) => p.gpus * p.gpuBytes * (1 - poolHeadroom(snap, p)) >= need && pods(snap, p.name).length < p.maxWorkers)
     .sort((a, b) => a.gpus * a.gpuBytes - b.gpus * b.gpuBytes || a.name.localeCompare(b.name))[0];
-  if (!pool) return undefined;
-  return { type: 'scale', desiredWorkers: pods(snap, pool.name).length + 1, reason, models, pool: pool.name };
+}
+
+/** Without pools, a new worker is taken to be like the largest running one. */
+function newWorkerBytes(snap: Snapshot): number {
+  return Math.max(0, ...snap.workers.filter((w) => w.state === 'running').map((w) => workerCapacity(w) * (1 - w.headroomRatio)));
+}
+
+/**
+ * Whether one more worker of `gpus` GPUs and `bytes` usable memory pays: with a latency target,
+ * when the forecast p95 wait passes it and the worker lowers it; else when the waiting it saves
+ * the saturated queues and the unplaceable cold models reaches its cost (the cost knob at 0:
+ * always, as before the knob).
+ */
+function worthBuying(snap: Snapshot, policy: SchedulerPolicy, unplaceable: readonly string[], saturated: readonly string[], gpus: number, bytes: number): boolean {
+  const blockedSaved = unplaceableWaitSavedMs(snap, policy, unplaceable);
+  // A model no live worker could hold waits for a new one whatever the knobs say (a pool at zero).
+  if (blockedSaved === Infinity) return true;
+  if (policy.targetP95Ms > 0) {
+    const now = forecastP95Ms(snap, policy);
+    return now > policy.targetP95Ms && forecastP95Ms(snap, policy, { addBytes: bytes }) < now;
+  }
+  if (policy.scaleWaitMsPerGpuSecond === 0) return unplaceable.length + saturated.length > 0;
+  const blocked = blockedSaved + waitSavedMs(snap, saturated);
+  // The reloads a larger fleet spares the models that do not all fit now (and the blocked ones, counted once).
+  const thrash = forecastTotalWaitMs(snap, policy) - forecastTotalWaitMs(snap, policy, { addBytes: bytes, reloadsOnly: true });
+  return Math.max(blocked, thrash) >= workerCostMs(policy, gpus);
 }
 
 /**
@@ -114,16 +159,6 @@ function waitSavedMs(snap: Snapshot, models: readonly string[]): number {
     const q = snap.queues.get(m);
     return s + (q ? (q.waiting * (q.oldestWaitMs ?? 0)) / 2 : 0);
   }, 0);
-}
-
-/**
- * What a new one-GPU worker costs at least, in ms of waiting: the cool-down before it may be
- * drained. Saturated queues buy one once the waiting they have accumulated reaches that (the
- * ski-rental rule: rent until the rent paid equals the price); compared with one demand horizon
- * of GPU time instead, a short burst bought a worker it then kept for the cool-down.
- */
-function scaleUpCommitMs(policy: SchedulerPolicy): number {
-  return (Math.max(policy.scaleDownCooldownMs, policy.demandHorizonMs) / 1000) * policy.scaleWaitMsPerGpuSecond;
 }
 
 /** What a worker of `gpus` GPUs is worth keeping over the demand horizon, in ms of waiting. */
@@ -146,6 +181,7 @@ function drainForCost(snap: Snapshot, policy: SchedulerPolicy, ledgers: readonly
   }
   // A model running on every slot of its replicas is at the fleet's edge: its next replica needs the room.
   if (atCapacity(snap)) return undefined;
+  const target = policy.targetP95Ms > 0;
   const working = workingSetBytes(snap, policy);
   const usable = (l: WorkerLedger) => workerCapacity(l.worker) * (1 - l.worker.headroomRatio);
   const total = ledgers.reduce((s, l) => s + usable(l), 0);
@@ -153,7 +189,8 @@ function drainForCost(snap: Snapshot, policy: SchedulerPolicy, ledgers: readonly
   for (const l of ledgers) {
     const w = l.worker;
     // Without it, the models in demand must still fit at once, or the rest of the fleet thrashes.
-    if (total - usable(l) < working) continue;
+    // (With a latency target the forecast judges that instead.)
+    if (!target && total - usable(l) < working) continue;
     // A worker gets the cool-down a scale-up gets: one that just started (a new pod, a fleet's first
     // minutes) has had no chance to be used yet, nor its arrival history to show what is in demand
     // (with the minimum residency instead, a 2-4 GPU fleet drained one of its two at 30 s and
@@ -162,6 +199,11 @@ function drainForCost(snap: Snapshot, policy: SchedulerPolicy, ledgers: readonly
     if (!aboveMinimum(snap, policy, w) || w.loading.length > 0 || w.activeJobs > 0 || w.resident.some((m) => m.activeJobs > 0)) continue;
     const worthMs = workerWorthMs(policy, Math.max(1, w.gpus.length));
     const costMs = removalCost(snap, policy, w);
+    if (target) {
+      // The target holds without it: it goes, however much waiting its models would cause elsewhere.
+      if (costMs !== Infinity && forecastP95Ms(snap, policy, { remove: w }) <= policy.targetP95Ms) options.push({ w, costMs, worthMs });
+      continue;
+    }
     const longIdle = snap.now - w.lastUsedAt >= policy.scaleDownCooldownMs;
     // The knob at 0 keeps only the rule that predates it: a worker unused for the cool-down goes.
     if (costMs === Infinity || (policy.scaleWaitMsPerGpuSecond === 0 ? !longIdle : costMs >= worthMs && !longIdle)) continue;
@@ -178,7 +220,7 @@ function drainForCost(snap: Snapshot, policy: SchedulerPolicy, ledgers: readonly
   );
   const best = options[0];
   if (!best) return undefined;
-  return { type: 'drain', worker: best.w.workerId, reason: 'cost', costMs: Math.round(best.costMs), worthMs: Math.round(best.worthMs) };
+  return { type: 'drain', worker: best.w.workerId, reason: target ? 'target' : 'cost', costMs: Math.round(best.costMs), worthMs: Math.round(best.worthMs) };
 }
 
 /**

@@ -28,6 +28,10 @@ export interface SimCliOptions {
   readonly dailyAmplitude?: number;
   /** The fabric's cost knob (`scaleWaitMsPerGpuSecond`); the policy default when absent. */
   readonly costWeight?: number;
+  /** The fabric's latency target (`targetP95Ms`, FABRIC_TARGET_P95_MS); none when absent. */
+  readonly targetP95Ms?: number;
+  /** Also run the fabric at each latency target of sim/frontier.ts and print the frontier. */
+  readonly frontier: boolean;
 }
 
 export const SIM_CLI_DEFAULTS = Object.freeze({ gpus: 2, gpuMem: '48GiB', seed: 1, tickMs: 2_000, durationMin: 120 });
@@ -35,7 +39,7 @@ export const SIM_CLI_DEFAULTS = Object.freeze({ gpus: 2, gpuMem: '48GiB', seed: 
 export const USAGE = `usage: npm run sim -- [--trace FILE --models FILE] [--gpus N] [--gpu-mem 48GiB]
   [--max-gpus M] [--fleet 2x24GiB,1-4x80GiB,1x2x80GiB] [--gpu-start-ms T] [--seed S] [--policies ${POLICY_NAMES.join(',')}]
   [--json] [--report DIR] [--tick-ms 2000] [--duration-min 120] [--rate R] [--save-trace DIR]
-  [--daily-amplitude 0.6] [--cost-weight MS_PER_GPU_SECOND]`;
+  [--daily-amplitude 0.6] [--cost-weight MS_PER_GPU_SECOND] [--target-p95-ms MS] [--frontier]`;
 
 export class UsageError extends Error {}
 
@@ -64,6 +68,8 @@ export function parseSimArgs(argv: string[]): SimCliOptions {
         'save-trace': { type: 'string' },
         'daily-amplitude': { type: 'string' },
         'cost-weight': { type: 'string' },
+        'target-p95-ms': { type: 'string' },
+        frontier: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -98,8 +104,11 @@ export function parseSimArgs(argv: string[]): SimCliOptions {
   const dailyAmplitude = values['daily-amplitude'] === undefined ? undefined : Number(values['daily-amplitude']);
   if (dailyAmplitude !== undefined && !(dailyAmplitude >= 0 && dailyAmplitude < 1)) throw new UsageError(`--daily-amplitude must be >= 0 and < 1, got ${values['daily-amplitude']}`);
   const costWeight = values['cost-weight'] === undefined ? undefined : int('--cost-weight', values['cost-weight'], 0, 0);
+  const targetP95Ms = values['target-p95-ms'] === undefined ? undefined : int('--target-p95-ms', values['target-p95-ms'], 0, 0);
   return {
     trace: values.trace,
+    ...(targetP95Ms !== undefined ? { targetP95Ms } : {}),
+    frontier: values.frontier ?? false,
     ...(dailyAmplitude !== undefined ? { dailyAmplitude } : {}),
     ...(costWeight !== undefined ? { costWeight } : {}),
     models: values.models,

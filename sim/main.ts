@@ -11,6 +11,7 @@ import { goalsMarkdown, checkGoals, markdownTable, writeReport } from './report.
 import { describeFleet } from './model/fleet.ts';
 import { compare, loadWorkload } from './run.ts';
 import { formatTraceCsv } from './model/trace.ts';
+import { frontier, frontierMarkdown, frontierSvg, FRONTIER_TARGETS_MS } from './frontier.ts';
 
 function main(argv: string[]): number {
   const o = parseSimArgs(argv);
@@ -22,16 +23,25 @@ function main(argv: string[]): number {
     writeFileSync(join(o.saveTrace, 'models.json'), JSON.stringify(w.models.map((m) => ({ name: m.name, size_bytes: m.sizeBytes })), null, 2) + '\n');
   }
   const started = Date.now();
-  const { results, rows } = compare(o, w);
+  const { results, rows, cluster, service } = compare(o, w);
+  // The runs already made are reused: the fabric's only when it ran without a target.
+  const fabric = o.targetP95Ms === undefined ? rows.find((r) => r.policy === 'fabric') : undefined;
+  const seedGateway = rows.find((r) => r.policy === 'seed-gateway');
+  const front = o.frontier ? frontier(w.trace, w.models, cluster, service, FRONTIER_TARGETS_MS, { ...(fabric ? { fabric } : {}), ...(seedGateway ? { seedGateway } : {}) }) : undefined;
   if (o.json) {
-    process.stdout.write(JSON.stringify({ policies: rows }) + '\n');
+    process.stdout.write(JSON.stringify({ policies: rows, ...(front ? { frontier: front } : {}) }) + '\n');
   } else {
     process.stdout.write(`${setupLine(o, w)}\n\n${markdownTable(rows, results)}\n\n${goalsMarkdown(checkGoals(rows))}\n`);
+    if (front) process.stdout.write(`\nFrontier (GPU-seconds against p95 for the latency target):\n\n${frontierMarkdown(front)}\n`);
     process.stdout.write(`\n(simulated in ${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
   }
   if (o.reportDir) {
     const command = `npm run sim -- ${argv.join(' ')}`.trim();
     const paths = writeReport(o.reportDir, { rows, results, command, setup: setupLine(o, w) });
+    if (front) {
+      writeFileSync(join(o.reportDir, 'frontier.svg'), frontierSvg(front, 'GPU-seconds against p95 TTFT'));
+      paths.push(join(o.reportDir, 'frontier.svg'));
+    }
     process.stderr.write(`report written: ${paths.join(', ')}\n`);
   }
   return 0;

@@ -53,7 +53,8 @@ export interface Comparison {
 export function compare(o: SimCliOptions, w: Pick<Workload, 'trace' | 'models'>): Comparison {
   const service = serviceModel(o.gpuStartMs === undefined ? {} : { gpuStartMs: o.gpuStartMs });
   const cluster: ClusterOptions = { fleet: o.fleet, tickMs: o.tickMs, stallLimitMs: 30 * 60_000 };
-  const fabric = o.costWeight === undefined ? {} : { policy: { scaleWaitMsPerGpuSecond: o.costWeight } };
+  const knobs = { ...(o.costWeight === undefined ? {} : { scaleWaitMsPerGpuSecond: o.costWeight }), ...(o.targetP95Ms === undefined ? {} : { targetP95Ms: o.targetP95Ms }) };
+  const fabric = Object.keys(knobs).length === 0 ? {} : { policy: knobs };
   const results = o.policies.map((name) => simulate(createPolicy(name, w.trace, fabric), w.trace, w.models, cluster, service));
   return { results, rows: results.map(summarize), cluster, service };
 }

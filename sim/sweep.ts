@@ -9,13 +9,15 @@
  * `--report FILE` also writes the table as markdown.
  */
 import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { simulate, type ClusterOptions } from './engine.ts';
 import { parseFleet, uniformFleet, type WorkerClass } from './model/fleet.ts';
 import { generateModels, generateTrace, GENERATE_DEFAULTS, type GenerateOptions } from './generate.ts';
 import { createPolicy, isBaseline, POLICY_NAMES } from './policies/index.ts';
 import { checkGoals } from './report.ts';
-import { sweepGoalsMarkdown } from './sweep-goals.ts';
+import { autoscaled, sweepGoalsMarkdown } from './sweep-goals.ts';
+import { frontier, frontierMarkdown, frontierSvg, FRONTIER_TARGETS_MS, scaleToZero, scaleToZeroMarkdown, LOW_RATE, type Frontier } from './frontier.ts';
 import { footprintBytes, serviceModel } from './model/service-model.ts';
 import { summarize, type PolicySummary } from './summary.ts';
 
@@ -25,6 +27,8 @@ export interface Scenario {
   readonly name: string;
   readonly generate: Partial<GenerateOptions>;
   readonly fleet: readonly WorkerClass[];
+  /** One of the long-tail scenarios (many models, some larger than one GPU). */
+  readonly longTail?: boolean;
 }
 
 const fixed = (gpus: number, gib: number) => uniformFleet(gpus, gib * GiB, gpus);
@@ -45,7 +49,31 @@ export function sweepScenarios(): Scenario[] {
   out.push({ name: 'seed 6, 20 models 1-70 GB, 0.4 req/s, 2 x 24 GiB + 2 x 80 GiB', generate: { seed: 6, models: 20, maxModelBytes: 70e9, meanRatePerSec: 0.4 }, fleet: parseFleet('2x24GiB,2x80GiB') });
   out.push({ name: 'seed 9, 16 models 1-70 GB, 0.3 req/s, 2 x 24 GiB + 1 x 2 x 48 GiB', generate: { seed: 9, models: 16, maxModelBytes: 70e9, meanRatePerSec: 0.3 }, fleet: parseFleet('2x24GiB,1x2x48GiB') });
   out.push({ name: 'seed 10, daily cycle 0.4 req/s, 16 models 1-60 GB, 2-4 x 24 GiB + 1-2 x 80 GiB', generate: { seed: 10, models: 16, maxModelBytes: 60e9, meanRatePerSec: 0.4, durationMs: 4 * 3_600_000, dailyAmplitude: 0.5 }, fleet: parseFleet('2-4x24GiB,1-2x80GiB') });
+  out.push(...longTailScenarios());
   return out;
+}
+
+/**
+ * Long tails: 30-60 models of 1-30 GB (those above 21.5 GB, a footprint over 24 GiB, need two
+ * GPUs), Zipf s 0.8-1.2, 1.5 req/s for 2 h, with and without the daily cycle, two seeds each; 24
+ * GiB GPUs autoscaled between 1 and 8 from 4, beside a pool of two-GPU workers that scales from
+ * zero (0-2) for the models no single GPU holds.
+ */
+export function longTailScenarios(): Scenario[] {
+  const fleet = [...uniformFleet(4, 24 * GiB, 8), ...parseFleet('0-2x2x24GiB')];
+  const shapes = [
+    { seeds: [11, 12], models: 30, zipfS: 0.8, daily: true },
+    { seeds: [13, 14], models: 45, zipfS: 1.0, daily: false },
+    { seeds: [15, 16], models: 60, zipfS: 1.2, daily: true },
+  ];
+  return shapes.flatMap(({ seeds, models, zipfS, daily }) =>
+    seeds.map((seed) => ({
+      name: `long tail: seed ${seed}, ${models} models 1-30 GB, s ${zipfS}, ${daily ? 'daily cycle' : 'flat'}, 1-8 x 24 GiB + 0-2 x 2 x 24 GiB`,
+      generate: { seed, models, zipfS, maxModelBytes: 30e9, meanRatePerSec: 1.5, durationMs: 2 * 3_600_000, dailyAmplitude: daily ? 0.5 : 0 },
+      fleet,
+      longTail: true,
+    })),
+  );
 }
 
 export interface SweepRow {
@@ -60,6 +88,9 @@ export interface SweepRow {
   readonly floorP95: number | null;
   readonly goalsMet: number;
   readonly goals: number;
+  readonly longTail: boolean;
+  /** Autoscaled fleets: the fabric at each latency target beside seed-gateway (sim/frontier.ts). */
+  readonly frontier?: Frontier;
 }
 
 export function runScenario(s: Scenario): SweepRow {
@@ -78,6 +109,8 @@ export function runScenario(s: Scenario): SweepRow {
   const roomy = s.fleet.map((c) => ({ ...c, gpuMemBytes: Math.max(everything, c.gpuMemBytes) }));
   const floor = summarize(simulate(createPolicy('fabric', trace), trace, models, { ...cluster, fleet: roomy }, service));
   const checks = checkGoals(rows);
+  const seedGateway = rows.find((r) => r.policy === 'seed-gateway');
+  const knobs = autoscaled(s.fleet) ? frontier(trace, models, cluster, service, FRONTIER_TARGETS_MS, { fabric, ...(seedGateway ? { seedGateway } : {}) }) : undefined;
   return {
     scenario: s.name,
     fleet: s.fleet,
@@ -89,6 +122,8 @@ export function runScenario(s: Scenario): SweepRow {
     floorP95: floor.ttft_ms.p95,
     goalsMet: checks.filter((c) => c.met).length,
     goals: checks.length,
+    longTail: s.longTail === true,
+    ...(knobs ? { frontier: knobs } : {}),
   };
 }
 
@@ -117,7 +152,12 @@ function main(argv: string[]): number {
   }
   const table = sweepMarkdown(rows);
   const goals = sweepGoalsMarkdown(rows);
-  process.stdout.write(`${table}\n\n${goals}\n\n(simulated in ${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+  // The frontier in full for the first long-tail scenario (every autoscaled one has its own in the goals).
+  const shown = rows.find((r) => r.longTail && r.frontier);
+  const front = shown?.frontier ? `Frontier, ${shown.scenario}:\n\n${frontierMarkdown(shown.frontier)}` : '';
+  const zero = scaleToZero(serviceModel());
+  const zeroMd = scaleToZeroMarkdown(zero);
+  process.stdout.write(`${table}\n\n${goals}\n\n${front}\n\n${zeroMd}\n\n(simulated in ${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
   if (values.report) {
     const md = [
       '# Simulator sweep',
@@ -139,8 +179,33 @@ function main(argv: string[]): number {
       '',
       goals,
       '',
+      '## Frontier: GPU-seconds against p95 for the latency target',
+      '',
+      'The fabric with `FABRIC_TARGET_P95_MS` at each of ' + FRONTIER_TARGETS_MS.map((t) => `${t / 1000} s`).join(', ') + ' and with none (the cost',
+      "knob's default), beside seed-gateway's single point, on the same trace and fleet (sim/frontier.ts).",
+      "For every autoscaled scenario the goals above name the cheapest point at seed-gateway's p95 or",
+      'better; in full, for one long-tail scenario' + (shown ? ` (${shown.scenario}):` : ':'),
+      '',
+      shown?.frontier ? frontierMarkdown(shown.frontier) : '(no long-tail scenario ran)',
+      '',
+      '![GPU-seconds against p95 TTFT: the fabric at each latency target, seed-gateway, the goal corner](frontier.svg)',
+      '',
+      '## Scale to zero',
+      '',
+      `A pool whose minimum is 0 against one whose minimum is 1, on a low-rate trace (${zero.requests} requests over ${(LOW_RATE.durationMs ?? 0) / 3_600_000} h,`,
+      `${LOW_RATE.models} models, no bursts; sim/frontier.ts \`LOW_RATE\`). At 0 the first job after an idle spell waits for a`,
+      'GPU to start (60 s in the service model) and its model to load: the scale rule prices that wait',
+      '(a model no live worker holds has no other way), and the p95 shows it.',
+      '',
+      zeroMd,
+      '',
     ].join('\n');
     writeFileSync(values.report, md);
+    if (shown?.frontier) {
+      const svgPath = join(dirname(values.report), 'frontier.svg');
+      writeFileSync(svgPath, frontierSvg(shown.frontier, `GPU-seconds against p95 TTFT: ${shown.scenario.replace(/, 1-8 x.*$/, '')}`));
+      process.stderr.write(`frontier chart written: ${svgPath}\n`);
+    }
     process.stderr.write(`report written: ${values.report}\n`);
   }
   return 0;

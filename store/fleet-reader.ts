@@ -10,12 +10,15 @@ import { parseCatalog, parseFootprints, parseHeartbeats, parseLoadSpeedEntries, 
 import type { Keys } from '../protocol/keys.ts';
 import { parseHolds, type OperatorHold } from '../protocol/operator-holds.ts';
 import type { CatalogEntry } from '../protocol/worker-state.ts';
+import { parseAliases, type DerivedModel } from '../protocol/model-aliases.ts';
 
 export interface FleetRead extends Fleet {
   /** Ids in the workers index whose heartbeat expired (the caller may prune them from the index). */
   readonly gone: string[];
   /** Operators' holds and pins by model. */
   readonly holds: Map<string, OperatorHold>;
+  /** Aliases and derived models by name. */
+  readonly aliases: Map<string, DerivedModel>;
   /** Load speeds measured per tier, bytes/s by `<engine> <tier>` (protocol/load-speeds.ts). */
   readonly loadSpeeds: Map<string, number>;
   /** The replies to what `more` added, in order. */
@@ -31,9 +34,9 @@ export async function readFleet(
   keys: Keys,
   more?: (p: ChainableCommander, catalog: ReadonlyMap<string, CatalogEntry>) => void,
 ): Promise<FleetRead> {
-  const [ids, catalogRaw, footprintsRaw, holdsRaw, speedsRaw] = (await execOrThrow(
-    redis.pipeline().smembers(keys.workersIndex()).hgetall(keys.catalog()).hgetall(keys.footprints()).hgetall(keys.operatorHolds()).hgetall(keys.loadSpeeds()),
-  )) as [string[], Record<string, string>, Record<string, string>, Record<string, string>, Record<string, string>];
+  const [ids, catalogRaw, footprintsRaw, holdsRaw, speedsRaw, aliasesRaw] = (await execOrThrow(
+    redis.pipeline().smembers(keys.workersIndex()).hgetall(keys.catalog()).hgetall(keys.footprints()).hgetall(keys.operatorHolds()).hgetall(keys.loadSpeeds()).hgetall(keys.modelAliases()),
+  )) as [string[], Record<string, string>, Record<string, string>, Record<string, string>, Record<string, string>, Record<string, string>];
   const catalog = parseCatalog(catalogRaw);
   const p = crossSlotPipeline(redis);
   if (ids.length > 0) p.mget(ids.map((id) => keys.workerHeartbeat(id)));
@@ -46,6 +49,7 @@ export async function readFleet(
     catalog,
     measured: parseFootprints(footprintsRaw),
     holds: parseHolds(holdsRaw),
+    aliases: parseAliases(aliasesRaw),
     loadSpeeds: parseLoadSpeedEntries(speedsRaw),
     more: rows,
   };

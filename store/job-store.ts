@@ -27,7 +27,8 @@ export type TransitionResult = { ok: true; eventId: string } | { ok: false; curr
 
 export interface JobEvent {
   id: string;
-  type: 'status' | 'token' | 'progress';
+  /** `delta`: a canonical non-text event (protocol/conversation.ts) as JSON. */
+  type: 'status' | 'token' | 'progress' | 'delta';
   data: string;
 }
 
@@ -287,7 +288,7 @@ export class JobStore {
   }
 
   /** Appends a non-status event (a token, load progress) and notifies listeners. */
-  async appendEvent(id: string, type: 'token' | 'progress', data: string): Promise<void> {
+  async appendEvent(id: string, type: 'token' | 'progress' | 'delta', data: string): Promise<void> {
     await this.scripts.jobAppend({ events: this.keys.jobEvents(id), type, data, eventsMaxLen: this.opts.eventsMaxLen, channel: this.keys.eventsBus(), jobId: id });
   }
 

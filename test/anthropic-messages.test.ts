@@ -72,7 +72,7 @@ describe('Anthropic Messages through the chat jobs', () => {
     const raw = await fetch(`${f.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, stream: true }) });
     expect(raw.headers.get('x-fabric-job-id')).toMatch(/^job_/);
     const names = [...(await raw.text()).matchAll(/^event: (\w+)$/gm)].map((m) => m[1]);
-    expect(names.slice(0, 3)).toEqual(['message_start', 'content_block_start', 'ping']);
+    expect(names.slice(0, 3)).toEqual(['message_start', 'ping', 'content_block_start']);
   });
 
   it('sends a job that fails mid-stream as an error event in Anthropic\'s shape', async () => {
@@ -131,18 +131,20 @@ describe('Anthropic Messages errors', () => {
     expect(err.error.error.type).toBe('not_found_error');
   });
 
-  it('refuses tools, thinking and non-text blocks with a 400 naming them as not supported yet', async () => {
-    const tools = await client.messages.create({ model: 'fake-small', max_tokens: 1, messages: user('x'), tools: [{ name: 'f', input_schema: { type: 'object' } }] }).catch((e) => e);
+  it('refuses tools, thinking and images on an engine that cannot serve them, naming the field and the engine', async () => {
+    const tools = await client.messages.create({ model: 'fake-small', max_tokens: 1, messages: user('x'), tools: [{ name: 'f', input_schema: { type: 'object' } }], tool_choice: { type: 'any' } }).catch((e) => e);
     expect(tools).toBeInstanceOf(Anthropic.BadRequestError);
-    expect(tools.error.error.message).toMatch(/^tools: .*not supported yet/);
+    expect(tools.error.error.message).toMatch(/^tools: forced tool calls are not supported on the fake engine/);
+    const auto = await client.messages.create({ model: 'fake-small', max_tokens: 1, messages: user('x'), tools: [{ name: 'f', input_schema: { type: 'object' } }] }).catch((e) => e);
+    expect(auto.error.error.message).toMatch(/^tool_choice: automatic tool choice .* fake engine/);
     const thinking = await client.messages.create({ model: 'fake-small', max_tokens: 2000, messages: user('x'), thinking: { type: 'enabled', budget_tokens: 1024 } }).catch((e) => e);
-    expect(thinking.error.error.message).toMatch(/^thinking: .*not supported yet/);
+    expect(thinking.error.error.message).toMatch(/^thinking: reasoning \(think\) is not supported on the fake engine/);
     const image = await client.messages
       .create({ model: 'fake-small', max_tokens: 1, messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AA==' } }] }] })
       .catch((e) => e);
-    expect(image.error.error.message).toBe("messages.0.content.0: content blocks of type 'image' are not supported yet");
+    expect(image.error.error.message).toMatch(/^messages: images are not supported on the fake engine/);
     // tool_choice none is no tool use at all: accepted.
-    const none = await client.messages.create({ model: 'fake-small', max_tokens: 1, messages: user('x'), tool_choice: { type: 'none' } });
+    const none = await client.messages.create({ model: 'fake-small', max_tokens: 1, messages: user('x'), tools: [{ name: 'f', input_schema: { type: 'object' } }], tool_choice: { type: 'none' } });
     expect(none.type).toBe('message');
   });
 

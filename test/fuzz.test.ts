@@ -34,6 +34,11 @@ beforeAll(async () => {
     return up.json.id as string;
   };
   const fileId = await upload({ filename: 'in.jsonl' });
+  const storedResponse = async () => {
+    const resp = await call(f.url, '/v1/responses', { body: { model: MODEL, input: 'hi', max_output_tokens: 2 } });
+    expect(resp.status, resp.text).toBe(200);
+    return resp.json.id as string;
+  };
   const batch = await call(f.url, '/v1/batches', { body: { input_file_id: fileId, endpoint: '/v1/chat/completions', completion_window: '24h' } });
   expect(batch.status).toBe(200);
   targets = {
@@ -43,6 +48,7 @@ beforeAll(async () => {
     queueName: queueKeys(f.keys.bullPrefix, MODEL).name,
     fileId,
     batchId: batch.json.id,
+    responseId: await storedResponse(),
     oddFileId: await upload({ encodedFilename: '%F0%9F%92%A5%20%22x%22%01.jsonl' }),
   };
 });
@@ -57,7 +63,7 @@ interface Outcome {
 }
 
 /** Routes whose errors OpenAI's SDKs read: `{"error":{"message","type","param","code"}}`. */
-const OPENAI_PATH = /^\/v1\/(chat\/completions|completions|embeddings|files|batches)(\/|\?|$)/;
+const OPENAI_PATH = /^\/v1\/(chat\/completions|completions|embeddings|files|batches|responses)(\/|\?|$)/;
 function isOpenAiError(text: string): boolean {
   try {
     const e = JSON.parse(text).error;
@@ -78,8 +84,12 @@ function isAnthropicError(text: string): boolean {
   }
 }
 
-/** The fabric's streams end with a `result` event; OpenAI's with `[DONE]` or, on failure, an error chunk; Anthropic's with `message_stop` or an `error` event. */
-function streamEnded(kind: 'fabric' | 'openai' | 'anthropic', text: string): boolean {
+/**
+ * The fabric's streams end with a `result` event; OpenAI's with `[DONE]` or, on failure, an error
+ * chunk; Anthropic's with `message_stop` or an `error` event; Responses with the response's end.
+ */
+function streamEnded(kind: 'fabric' | 'openai' | 'anthropic' | 'responses', text: string): boolean {
+  if (kind === 'responses') return /event: response\.(completed|incomplete|failed)\ndata: .*\n\n$/.test(text);
   if (kind === 'fabric') return text.includes('event: result');
   if (kind === 'anthropic') return /event: (message_stop|error)\ndata: .*\n\n$/.test(text);
   return /data: \[DONE\]\n\n$/.test(text) || /data: \{"error":.*\n\n$/.test(text);

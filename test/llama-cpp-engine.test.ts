@@ -192,6 +192,55 @@ describe('LlamaCppEngine', () => {
     expect(chat.promptTokens).toBeGreaterThan(plain.promptTokens + 8);
   });
 
+  it('returns the log probability of each generated token, with the likeliest alternatives when asked', async () => {
+    // top_p 1: the sampler keeps the top_k 5 candidates, so three alternatives are always there.
+    const options = { num_predict: 20, seed: 4, top_k: 5, top_p: 1 };
+    const plain = await engine.generate(request({ options }));
+    const withTop = await engine.generate(request({ options, logprobs: { top: 3 } }));
+    const chosenOnly = await engine.generate(request({ options, logprobs: { top: 0 } }));
+    // Asking for logprobs does not change what is sampled.
+    expect(withTop.text).toBe(plain.text);
+    expect(chosenOnly.text).toBe(plain.text);
+    expect(plain.logprobs).toBeUndefined();
+    for (const r of [withTop, chosenOnly]) {
+      expect(r.logprobs).toHaveLength(20);
+      expect(r.logprobs!.map((l) => l.token).join('')).toBe(r.text);
+    }
+    expect(chosenOnly.logprobs!.every((l) => l.top_logprobs === undefined)).toBe(true);
+    withTop.logprobs!.forEach((l, i) => {
+      expect(l.logprob).toBeLessThanOrEqual(0);
+      expect(l.logprob).toBeCloseTo(chosenOnly.logprobs![i]!.logprob, 4);
+      const top = l.top_logprobs!;
+      expect(top).toHaveLength(3);
+      expect(top.map((t) => t.logprob)).toEqual([...top.map((t) => t.logprob)].sort((a, b) => b - a));
+      // top_k 5 keeps five candidates: the chosen one is among them, at most as likely as the first.
+      expect(l.logprob).toBeLessThanOrEqual(top[0]!.logprob + 1e-6);
+    });
+    const sum = withTop.logprobs!.map((l) => l.top_logprobs!.reduce((s, t) => s + Math.exp(t.logprob), 0));
+    expect(Math.max(...sum)).toBeLessThanOrEqual(1 + 1e-4);
+    // With Ollama's default top_p 0.9 fewer candidates may be left than asked for.
+    const narrow = await engine.generate(request({ options: { num_predict: 20, seed: 4 }, logprobs: { top: 20 } }));
+    expect(narrow.logprobs!.every((l) => l.top_logprobs!.length >= 1 && l.top_logprobs!.length <= 20)).toBe(true);
+  });
+
+  it('cuts logprobs with the text at a stop sequence', async () => {
+    const options = { num_predict: 30, seed: 11 };
+    const full = await engine.generate(request({ options }));
+    const words = full.text.split(' ');
+    const stop = ` ${words[Math.floor(words.length / 2)]}`;
+    const cut = await engine.generate(request({ options: { ...options, stop: [stop] }, logprobs: { top: 0 } }));
+    expect(cut.doneReason).toBe('stop');
+    expect(cut.logprobs!.map((l) => l.token).join('')).toBe(cut.text);
+  });
+
+  it('counts the tool documentation of an auto-tools chat against the context', async () => {
+    const tools = [{ name: 'lookup', description: 'Look up a record', parameters: { type: 'object', properties: { id: { type: 'integer' } } } }];
+    const messages = [{ role: 'user' as const, content: 'Look up 7' }];
+    const err = await engineError(engine.generate(request({ task: 'chat', prompt: undefined, messages, tools })));
+    expect(err.code).toBe('context_length_exceeded');
+    expect(err.message).toMatch(/tools included.*context of 512/);
+  });
+
   it('constrains the output to a JSON schema given as format, ending when the JSON is complete', async () => {
     const format = { type: 'object', properties: { ok: { type: 'boolean' }, size: { enum: [1, 2, 3] } }, required: ['ok', 'size'] };
     const result = await engine.generate(request({ format, options: { num_predict: 64, seed: 5 } }));

@@ -40,11 +40,11 @@ describe('Ollama compatibility gaps', () => {
     expect((await ollama.show({ model: 'fake-small' })).capabilities).toEqual(['completion']);
   });
 
-  it('refuses tools on /api/chat with a clear 400 instead of answering without them', async () => {
+  it('refuses tools on /api/chat with a clear 400 naming the engine that cannot serve them, instead of answering without them', async () => {
     const tools = [{ type: 'function', function: { name: 'weather', description: 'w', parameters: { type: 'object', properties: {} } } }];
     const err = await ollama.chat({ model: 'fake-small', messages: [{ role: 'user', content: 'hi' }], tools }).catch((e) => e);
     expect(err.status_code).toBe(400);
-    expect(err.error).toMatch(/tools are not supported/);
+    expect(err.error).toMatch(/automatic tool choice .* fake engine/);
   });
 });
 

@@ -8,7 +8,7 @@ import { mapOllamaError } from '../worker/engines/ollama/errors.ts';
 import { readNdjson } from '../worker/engines/ollama/ndjson.ts';
 import { OllamaEngine, type PullProgress } from '../worker/engines/ollama/ollama-engine.ts';
 import { call, log, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
-import { FAKE_TOKENS, startFakeOllama, type FakeOllama, type FakeOllamaOptions } from './support/fake-ollama.ts';
+import { FAKE_JSON_TOKENS, FAKE_TOKENS, startFakeOllama, type FakeOllama, type FakeOllamaOptions } from './support/fake-ollama.ts';
 
 const MODEL = 'tinyllama:latest';
 
@@ -151,7 +151,7 @@ describe('the Ollama engine against a fake Ollama', () => {
     await setup();
     const req = gen({ task: 'chat', prompt: undefined, messages: [{ role: 'user', content: 'hello there' }], options: { num_predict: 3, temperature: 0 }, format: 'json' });
     const res = await engine.generate(req);
-    expect(res).toMatchObject({ text: FAKE_TOKENS.slice(0, 3).join(''), doneReason: 'length', promptTokens: 2, completionTokens: 3 });
+    expect(res).toMatchObject({ text: FAKE_JSON_TOKENS.slice(0, 3).join(''), doneReason: 'length', promptTokens: 2, completionTokens: 3 });
     expect(fake.requests.at(-1)).toMatchObject({ path: '/api/chat', body: { messages: [{ role: 'user', content: 'hello there' }], options: { num_predict: 3, temperature: 0 }, format: 'json', stream: true } });
   });
 

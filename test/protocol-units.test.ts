@@ -5,7 +5,7 @@ import { ConfigError, envBool, envBytes, envDurationMs, envInt, parseDurationMs 
 import { InvalidModelNameError, canonicalModelName, modelNameForQueue, queueNameFor } from '../protocol/model-names.ts';
 import { bullJobId, parseBullJobId, queueKeys } from '../store/queue-keys.ts';
 import { visibleStatus, webhookEventFor } from '../protocol/statuses.ts';
-import { servingContext } from '../protocol/context-length.ts';
+import { minPromptTokens, servingContext } from '../protocol/context-length.ts';
 import type { Heartbeat } from '../protocol/worker-state.ts';
 
 describe('model names', () => {
@@ -109,4 +109,17 @@ describe('the context a prompt must fit', () => {
       expect(servingContext({ workers: c.workers.map(worker), catalog, measured: new Map() }, M)).toBe(c.want);
     });
   }
+});
+
+describe('the prompt lower bound at submit', () => {
+  const tools = [{ name: 'lookup', description: 'x'.repeat(3200), parameters: { type: 'object' } }];
+  it('counts the tool definitions an engine renders into the prompt, unless tool_choice is none', () => {
+    const plain = minPromptTokens({ messages: [{ role: 'user', content: 'hi' }] });
+    expect(minPromptTokens({ messages: [{ role: 'user', content: 'hi' }], tools })).toBeGreaterThanOrEqual(plain + 100);
+    expect(minPromptTokens({ messages: [{ role: 'user', content: 'hi' }], tools, tool_choice: 'none' })).toBe(plain);
+  });
+  it("counts the history's tool-call arguments", () => {
+    const call = { id: 'c', type: 'function' as const, function: { name: 'f', arguments: JSON.stringify({ q: 'y'.repeat(640) }) } };
+    expect(minPromptTokens({ messages: [{ role: 'assistant', content: '', tool_calls: [call] }] })).toBeGreaterThanOrEqual(20);
+  });
 });

@@ -23,7 +23,7 @@ describe('Redis Cluster key layout', () => {
     const model = 'llama3.1:8b';
     const id = newJobId(model);
     const q = queueKeys(keys.bullPrefix, model);
-    const created = [keys.job(id), keys.jobEvents(id), keys.jobDeliveries(id), q.wait, q.prioritized, keys.deadlines(jobTag(id)), keys.modelAdmissions(model)];
+    const created = [keys.job(id), keys.jobEvents(id), keys.jobDeliveries(id), keys.response(id), q.wait, q.prioritized, keys.deadlines(jobTag(id)), keys.modelAdmissions(model)];
     expect(new Set(created.map(hashTagOf))).toEqual(new Set([modelTag(model)]));
     expect(hashTagOf(q.job(id))).toBe(modelTag(model));
     expect(hashTagOf(keys.fairClock(model, 'normal'))).toBe(modelTag(model));

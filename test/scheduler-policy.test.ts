@@ -6,6 +6,9 @@ import type { OperatorHold } from '../protocol/operator-holds.ts';
 import type { CatalogEntry, Heartbeat, ResidentModelInfo } from '../protocol/worker-state.ts';
 import { blockedModels, decide, type Action } from '../scheduler/decide.ts';
 import { histogramProbability } from '../scheduler/demand.ts';
+import { schedulerConfigFromEnv } from '../scheduler/config.ts';
+import { ConfigError } from '../protocol/env.ts';
+import { forecastP95Ms, weightedP95 } from '../scheduler/wait-forecast.ts';
 import { schedulerPolicy, type SchedulerPolicyInput } from '../scheduler/policy.ts';
 import { readSnapshot, type QueueDepth, type Snapshot } from '../scheduler/snapshot.ts';
 import { newRedis, testKeys } from './support/redis.ts';
@@ -60,7 +63,7 @@ function periodic(gapMs: number, n: number, agoMs: number): ArrivalStats {
 const load = (model: string, worker: string, reason: 'cold_backlog' | 'replica_backlog' | 'prewarm' = 'cold_backlog'): Action => ({ type: 'load', model, worker, reason });
 const evict = (model: string, worker: string, forModel: string): Action => ({ type: 'unload', model, worker, reason: 'make_room', forModel });
 const trim = (model: string, worker: string): Action => ({ type: 'unload', model, worker, reason: 'replica_idle' });
-const up = (desiredWorkers: number, models: string[], reason: 'unplaceable' | 'saturated' = 'unplaceable'): Action => ({ type: 'scale', desiredWorkers, reason, models });
+const up = (desiredWorkers: number, models: string[], reason: 'unplaceable' | 'saturated' | 'target' = 'unplaceable'): Action => ({ type: 'scale', desiredWorkers, reason, models });
 const drain = (worker: string, costMs = 0, worthMs = 120_000): Action => ({ type: 'drain', worker, reason: 'cost', costMs, worthMs });
 
 interface Case {
@@ -330,9 +333,66 @@ const idleWorker = (id: string, o: Partial<Heartbeat> = {}) => hb(id, 10, { last
 
 const SCALE: Case[] = [
   {
-    name: 'asks for one more worker when a cold model fits nowhere even after eviction',
+    name: 'a cold model with no room buys no worker while a replica is likely to free room before one starts',
     snapshot: snap([hb('w1', 5, { resident: [res('b', 4, { activeJobs: 1 })] })], { a: waiting() }),
+    expected: [],
+  },
+  {
+    name: 'a cold model with no room buys no worker while the waiting it saves is below a cool-down of GPU time (1 job, 2 min waited: 56 s of 600 s)',
+    snapshot: snap([hb('w1', 5, { resident: [res('b', 4, { activeJobs: 1 })] })], { a: waiting(1, 2 * MIN) }),
+    expected: [],
+  },
+  {
+    name: 'a cold model with no room buys a worker once the waiting it saves passes its cost (20 jobs, 5 min waited)',
+    snapshot: snap([hb('w1', 5, { resident: [res('b', 4, { activeJobs: 1 })] })], { a: waiting(20, 5 * MIN) }),
     expected: [up(2, ['a'])],
+  },
+  {
+    name: 'a model larger than every running worker buys a worker at once (nothing else will ever hold it)',
+    snapshot: snap([hb('w1', 5)], { big: waiting() }),
+    expected: [up(2, ['big'])],
+  },
+  {
+    name: 'scale to zero: with no worker at all, the first job buys one',
+    policy: { minWorkers: 0 },
+    snapshot: snap([], { a: waiting() }),
+    expected: [up(1, ['a'])],
+  },
+  {
+    name: 'scale to zero per pool: the first job buys a worker of the smallest pool that holds it',
+    policy: { minWorkers: 0, pools: [{ name: 'large', gpuBytes: 20 * GB, gpus: 1, minWorkers: 0, maxWorkers: 2 }, { name: 'small', gpuBytes: 11 * GB, gpus: 1, minWorkers: 0, maxWorkers: 2 }] },
+    snapshot: snap([], { big: waiting() }),
+    expected: [{ type: 'scale', desiredWorkers: 1, reason: 'unplaceable', models: ['big'], pool: 'small' }],
+  },
+  {
+    name: 'latency target: buys a worker when the forecast p95 wait passes it and one more worker lowers it (c reloads: 4 s > 1 s)',
+    policy: { targetP95Ms: 1_000 },
+    snapshot: snap([hb('w1', 10, { resident: [res('a', 4), res('b', 4)] })], {}, { arrivals: { a: periodic(1_000, 200, 500), b: periodic(1_000, 200, 500), c: periodic(1_000, 200, 500) } }),
+    expected: [up(2, [], 'target')],
+  },
+  {
+    name: 'latency target: buys nothing while the forecast meets it (4 s <= 5 s)',
+    policy: { targetP95Ms: 5_000 },
+    snapshot: snap([hb('w1', 10, { resident: [res('a', 4), res('b', 4)] })], {}, { arrivals: { a: periodic(1_000, 200, 500), b: periodic(1_000, 200, 500), c: periodic(1_000, 200, 500) } }),
+    expected: [],
+  },
+  {
+    name: 'latency target: a cold model with no room buys a worker only when the target needs it',
+    policy: { targetP95Ms: 60 * MIN },
+    snapshot: snap([hb('w1', 5, { resident: [res('b', 4, { activeJobs: 1 })] })], { a: waiting(20, 5 * MIN) }),
+    expected: [],
+  },
+  {
+    name: 'latency target: drains a worker when the target holds without it',
+    policy: { targetP95Ms: 5_000 },
+    snapshot: snap([hb('w1', 10, { resident: [res('a', 4), res('b', 4)] }), idleWorker('w2')], {}, { arrivals: { a: periodic(1_000, 200, 500), b: periodic(1_000, 200, 500) } }),
+    expected: [{ type: 'drain', worker: 'w2', reason: 'target', costMs: 0, worthMs: 120_000 }],
+  },
+  {
+    name: 'latency target: keeps a worker whose models would otherwise reload past the target',
+    policy: { targetP95Ms: 1_000 },
+    snapshot: snap([hb('w1', 10, { resident: [res('a', 4), res('b', 4)] }), idleWorker('w2', { resident: [res('c', 4)] })], {}, { arrivals: { a: periodic(1_000, 200, 500), b: periodic(1_000, 200, 500), c: periodic(1_000, 200, 500) } }),
+    expected: [],
   },
   {
     name: 'does not ask again while a worker is starting',
@@ -342,7 +402,7 @@ const SCALE: Case[] = [
   {
     name: 'never asks beyond maxWorkers',
     policy: { maxWorkers: 1 },
-    snapshot: snap([hb('w1', 5, { resident: [res('b', 4, { activeJobs: 1 })] })], { a: waiting() }),
+    snapshot: snap([hb('w1', 5, { resident: [res('b', 4, { activeJobs: 1 })] })], { a: waiting(20, 5 * MIN) }),
     expected: [],
   },
   {
@@ -421,6 +481,30 @@ for (const [group, cases] of Object.entries(ALL)) {
     });
   });
 }
+
+describe('latency target knob', () => {
+  it('reads FABRIC_TARGET_P95_MS as milliseconds or a duration, off by default, and rejects bad values', () => {
+    expect(schedulerPolicy().targetP95Ms).toBe(0);
+    expect(schedulerConfigFromEnv({ FABRIC_TARGET_P95_MS: '3000' }).options.policy).toMatchObject({ targetP95Ms: 3000 });
+    expect(schedulerConfigFromEnv({ FABRIC_TARGET_P95_MS: '2.5s', FABRIC_WORKER_START_TIME: '90s' }).options.policy).toMatchObject({ targetP95Ms: 2500, workerStartMs: 90_000 });
+    expect(() => schedulerConfigFromEnv({ FABRIC_TARGET_P95_MS: 'soon' })).toThrow(ConfigError);
+    expect(() => schedulerPolicy({ targetP95Ms: -1 })).toThrow(/FABRIC_TARGET_P95_MS \(scheduler policy targetP95Ms\) must be >= 0/);
+    expect(() => schedulerPolicy({ workerStartMs: Number.NaN })).toThrow(ConfigError);
+  });
+
+  it('forecasts the p95 of waits weighted by the requests expected of each model', () => {
+    expect(weightedP95([{ requests: 96, waitMs: 0 }, { requests: 4, waitMs: 9_000 }])).toBe(0);
+    expect(weightedP95([{ requests: 90, waitMs: 0 }, { requests: 10, waitMs: 9_000 }])).toBe(9_000);
+    expect(weightedP95([])).toBe(0);
+    const arrivals = { a: periodic(1_000, 200, 500), b: periodic(1_000, 200, 500), c: periodic(1_000, 200, 500) };
+    const s = snap([hb('w1', 10, { resident: [res('a', 4), res('b', 4)] })], {}, { arrivals });
+    // c does not fit beside a and b: a third of the requests reload it (2 s fixed + 4 GB at 2 GB/s).
+    expect(forecastP95Ms(s, schedulerPolicy())).toBe(4_000);
+    expect(forecastP95Ms(s, schedulerPolicy(), { addBytes: 9 * GB })).toBe(0);
+    // A model no worker could hold waits forever without a new one.
+    expect(forecastP95Ms(snap([], { a: waiting(20) }), schedulerPolicy())).toBe(Infinity);
+  });
+});
 
 describe('decide: invariants over every case', () => {
   const cases = Object.values(ALL).flat();

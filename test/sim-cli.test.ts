@@ -80,6 +80,10 @@ describe('simulator flags', () => {
 
   it('reads the cost knob and the daily cycle, and refuses them out of range', () => {
     expect(parseSimArgs(['--cost-weight', '250', '--daily-amplitude', '0.5'])).toMatchObject({ costWeight: 250, dailyAmplitude: 0.5 });
+    expect(parseSimArgs(['--target-p95-ms', '3000', '--frontier'])).toMatchObject({ targetP95Ms: 3000, frontier: true });
+    expect(parseSimArgs([])).toMatchObject({ frontier: false });
+    expect(parseSimArgs([]).targetP95Ms).toBeUndefined();
+    expect(() => parseSimArgs(['--target-p95-ms', '-5'])).toThrow(/--target-p95-ms/);
     expect(() => parseSimArgs(['--cost-weight', '-1'])).toThrow(/--cost-weight/);
     expect(() => parseSimArgs(['--daily-amplitude', '1'])).toThrow(/--daily-amplitude/);
   });
@@ -128,5 +132,34 @@ describe('npm run sim:sweep', () => {
     expect(md).toContain('auto over: GPU-s 0.753x, p95 0.900x (not met)');
     expect(md).toContain('Fixed pools (2): p95 / best baseline\'s, geometric mean 0.632 (goal <= 0.8); warm share >= the best baseline\'s in 1 of 2; cold loads <= 1.25x the oracle\'s in 1 of 2.');
     expect(md).toContain('mixed: rejected 0, OOM 0, p95 1.100x seed-gateway\'s (not met)');
+    // Long tails are counted apart, with what the latency target reaches on the same trace.
+    const point = (label: string, targetP95Ms: number | null, p95: number, gpuSeconds: number, policy = 'fabric') => ({ label, targetP95Ms, p95, gpuSeconds, policy });
+    const frontier = { fabric: [point('cost knob (no target)', null, 1200, 70), point('target 1,000 ms', 1000, 950, 72)], seedGateway: point('seed-gateway', null, 1000, 100, 'seed-gateway') };
+    const tail = { scenario: 'tail', fleet: uniformFleet(2, 24 * GiB, 8), fabric: sum('fabric', 1200, 70), best: sum('seed-gateway', 1000, 100), oracle: undefined, seedGateway: sum('seed-gateway', 1000, 100), longTail: true, frontier };
+    const withTail = sweepGoalsMarkdown([...rows, tail]);
+    expect(withTail).toContain('Autoscaling on long tails (every one), GPU-seconds <= 0.75x seed-gateway\'s at a p95 no worse than its own, defaults: met in 0 of 1.');
+    expect(withTail).toContain('tail: GPU-s 0.700x, p95 1.200x (not met); frontier: target 1,000 ms reaches its p95 at 0.720x GPU-s (goal met at that target)');
+  });
+
+  it('measures the frontier of the latency target and scale to zero on a low-rate trace', async () => {
+    const { frontier, frontierMarkdown, frontierSvg, scaleToZero } = await import('../sim/frontier.ts');
+    const { generateModels, generateTrace, GENERATE_DEFAULTS } = await import('../sim/generate.ts');
+    const { serviceModel } = await import('../sim/model/service-model.ts');
+    const o = { ...GENERATE_DEFAULTS, seed: 2, durationMs: 20 * 60_000 };
+    const models = generateModels(o);
+    const trace = generateTrace(models, o);
+    const f = frontier(trace, models, { fleet: uniformFleet(1, 48 * 2 ** 30, 3), tickMs: 2_000, stallLimitMs: 600_000 }, serviceModel(), [1_000, 30_000]);
+    expect(f.fabric.map((p) => p.targetP95Ms)).toEqual([null, 1_000, 30_000]);
+    expect(f.seedGateway.policy).toBe('seed-gateway');
+    // A looser target never buys more GPU time than a tighter one.
+    expect(f.fabric[2]!.gpuSeconds).toBeLessThanOrEqual(f.fabric[1]!.gpuSeconds);
+    expect(frontierMarkdown(f).split('\n')).toHaveLength(6);
+    expect(frontierSvg(f, 't')).toMatch(/^<svg[\s\S]*seed-gateway[\s\S]*<\/svg>\n$/);
+    const zero = scaleToZero(serviceModel());
+    const [min0, min1] = zero.rows.map((r) => r.summary);
+    expect(min0!.rejected).toBe(0);
+    expect(min0!.gpu_seconds).toBeLessThan(min1!.gpu_seconds);
+    // At 0 the first job of an idle spell waits for a GPU to start (60 s).
+    expect(min0!.ttft_ms.p95!).toBeGreaterThan(serviceModel().gpuStartMs);
   });
 });

@@ -65,9 +65,10 @@ describe('simulation engine accounting', () => {
 
   it('adds a GPU only after the start time and counts its GPU-seconds from the scale-up', () => {
     const models = [{ name: 'a', sizeBytes: 15e9 }, { name: 'b', sizeBytes: 15e9 }];
-    // Both busy at once: b fits nowhere until fabric's scale-up brings a second GPU.
+    // Both busy at once: b fits nowhere until fabric's scale-up brings a second GPU (the cost knob
+    // at 0 buys one for a blocked cold model at once; priced, b would wait for a's job instead).
     const trace = [req(0, 0, 'a', 100, 4000), req(1, 100, 'b', 100, 10)];
-    const r = simulate(createPolicy('fabric', trace), trace, models, cluster({ maxGpus: 2 }), service);
+    const r = simulate(createPolicy('fabric', trace, { policy: { scaleWaitMsPerGpuSecond: 0 } }), trace, models, cluster({ maxGpus: 2 }), service);
     expect(r.completed).toBe(2);
     expect(r.ttftMs[1]).toBeGreaterThan(service.gpuStartMs);
     expect(r.gpuSeconds).toBeGreaterThan(r.endMs / 1000);

@@ -29,9 +29,15 @@ describe('tools in the job protocol', () => {
     const forced = { tools: [a], tool_choice: 'required' as const };
     expect(toolsRefusal('llama-cpp', forced)).toBeNull();
     expect(toolsRefusal('ollama', { tools: [a], tool_choice: 'none' })).toBeNull();
-    expect(toolsRefusal('ollama', forced)).toMatchObject({ param: 'tools', message: expect.stringMatching(/ollama engine/) });
+    expect(toolsRefusal('ollama', forced)).toBeNull();
+    expect(toolsRefusal('ollama', { tools: [a] })).toBeNull();
     expect(toolsRefusal('fake', forced)).toMatchObject({ param: 'tools', message: expect.stringMatching(/fake engine/) });
-    expect(toolsRefusal('llama-cpp', { tools: [a] })).toMatchObject({ param: 'tool_choice', message: expect.stringMatching(/auto/) });
+    expect(toolsRefusal('llama-cpp', { tools: [a] })).toBeNull();
+    expect(toolsRefusal('llama-cpp', { tools: [a], tool_choice: 'auto' })).toBeNull();
+    expect(toolsRefusal('llama-cpp', { tools: [a], format: 'json' })).toMatchObject({ param: 'tools', message: expect.stringMatching(/response format on the llama-cpp engine/) });
+    expect(toolsRefusal('llama-cpp', { tools: [a], top_logprobs: 2 })).toMatchObject({ param: 'tools', message: expect.stringMatching(/logprobs on the llama-cpp engine/) });
+    expect(toolsRefusal('ollama', { tools: [a], format: 'json', logprobs: true })).toBeNull();
+    expect(toolsRefusal('fake', { tools: [a] })).toMatchObject({ param: 'tool_choice', message: expect.stringMatching(/auto.*fake engine/) });
     expect(toolsRefusal('llama-cpp', { tools: [a], tool_choice: { name: 'zz' } })).toMatchObject({ param: 'tool_choice' });
     expect(toolsRefusal('llama-cpp', { tool_choice: 'required' })).toMatchObject({ param: 'tool_choice' });
     expect(toolsRefusal('llama-cpp', { tools: [a, a], tool_choice: 'required' })).toMatchObject({ param: 'tools', message: expect.stringMatching(/twice/) });

@@ -40,6 +40,26 @@ export function workerConfigFromEnv(env: Env): WorkerConfig {
   };
 }
 
+/**
+ * FABRIC_MODEL_SOURCES: comma-separated `name=url` (an optional `#sha256=<hex>` on the URL),
+ * models the llama.cpp engine lists and downloads on first use.
+ */
+export function modelSourcesFromEnv(env: Env): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const entry of envList(env, 'FABRIC_MODEL_SOURCES')) {
+    const eq = entry.indexOf('=');
+    const name = eq > 0 ? entry.slice(0, eq).trim() : '';
+    const url = eq > 0 ? entry.slice(eq + 1).trim() : '';
+    if (!name || !/^https?:\/\//.test(url)) throw new ConfigError(`FABRIC_MODEL_SOURCES entries must be name=http(s)://url, got ${JSON.stringify(entry)}`);
+    try {
+      out.set(canonicalModelName(name), url);
+    } catch {
+      throw new ConfigError(`FABRIC_MODEL_SOURCES: invalid model name ${JSON.stringify(name)}`);
+    }
+  }
+  return out;
+}
+
 function engineConfigFromEnv(env: Env, kind: EngineKind): EngineConfig {
   const common = {
     // Ollama: match the server's OLLAMA_NUM_PARALLEL (its default is 1).
@@ -66,6 +86,9 @@ function engineConfigFromEnv(env: Env, kind: EngineKind): EngineConfig {
         demoModels: envBool(env, 'FABRIC_DEMO_MODELS', true),
         threads: envInt(env, 'FABRIC_LLAMA_THREADS', 1, 1),
         contextSize: envInt(env, 'FABRIC_CONTEXT_SIZE', 1024, 64),
+        modelSources: modelSourcesFromEnv(env),
+        hfEndpoint: envString(env, 'FABRIC_HF_ENDPOINT', 'https://huggingface.co'),
+        diskCacheBytes: envBytes(env, 'FABRIC_DISK_CACHE_BYTES', Infinity),
       };
   }
 }

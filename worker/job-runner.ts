@@ -6,15 +6,14 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { EngineError } from '../protocol/errors.ts';
 import type { JobError, JobOutput, JobPayload, StatusListener } from '../protocol/job.ts';
-import { forcedCallSchema, forcedTools, parseToolCall, renderToolMessages, withToolsPrompt, type ToolCall } from '../protocol/tools.ts';
+import { autoTools, forcedCallSchema, forcedTools, renderToolMessages, toolCallId, withToolsPrompt, type ToolCall } from '../protocol/tools.ts';
+import { ToolCallTextParser } from '../protocol/tool-call-text.ts';
 import type { JobStore } from '../store/job-store.ts';
 import type { Logger } from '../protocol/logger.ts';
 import { metrics } from './metrics.ts';
 import type { StoredStatus } from '../protocol/statuses.ts';
 import type { Engine, GenerateResult } from './engines/port/engine.ts';
 import { TokenSink } from './token-sink.ts';
-
-
 
 export interface JobRunnerDeps {
   workerId: string;
@@ -32,6 +31,18 @@ export interface JobRunnerDeps {
 /** lock_lost: this worker could not renew the job's lock, so another may run it now: stop, write nothing. */
 /** not_started: the job turned out not to be queued any more as its engine run began. */
 type AbortReason = 'canceled' | 'timed_out' | 'shutdown' | 'lock_lost' | 'not_started';
+
+/** A generate or chat job's output: its text, reasoning, calls and logprobs; done reason `tool_calls` when it made calls. */
+function generationOutput(task: 'generate' | 'chat', gen: GenerateResult, text: string, calls: ToolCall[]): JobOutput {
+  const thinking = gen.thinking ? { thinking: gen.thinking } : {};
+  const doneReason = calls.length > 0 ? 'tool_calls' : gen.doneReason;
+  const output: JobOutput =
+    task === 'chat'
+      ? { message: { role: 'assistant', content: text, ...thinking, ...(calls.length ? { tool_calls: calls } : {}) }, done_reason: doneReason }
+      : { response: text, ...thinking, done_reason: doneReason };
+  if (gen.logprobs) output.logprobs = gen.logprobs;
+  return output;
+}
 
 export class JobRunner {
   private readonly active = new Map<string, AbortController>();
@@ -80,8 +91,8 @@ export class JobRunner {
     // The engine starts while the record turns `running` (a round trip less to the first token);
     // its tokens are written only once it has, and a job that is no longer queued (canceled,
     // expired) is aborted before anything of it is written.
-    const sink = new TokenSink(async (text) => {
-      if ((await starting.catch(() => null))?.ok) await store.appendEvent(p.id, 'token', text);
+    const sink = new TokenSink(async (type, data) => {
+      if ((await starting.catch(() => null))?.ok) await store.appendEvent(p.id, type, data);
     });
     const timer = setTimeout(() => ac.abort('timed_out'), p.timeoutMs);
     const run = this.execute(p, ac.signal, sink).then(
@@ -124,36 +135,39 @@ export class JobRunner {
       const res = await engine.embed({ model: p.model, input, signal });
       return { output: { embeddings: res.embeddings }, promptTokens: res.promptTokens, completionTokens: 0 };
     }
+    const { input } = p;
     // A forced tool call is structured output against the call schema (the API let it through
-    // only for engines that enforce a schema with the fabric's compiler); tool turns in the
-    // history go to the engine as text.
-    const callTools = p.task === 'chat' ? forcedTools(p.input) : null;
+    // only for engines that enforce a schema with the fabric's compiler), streamed as call events
+    // read from the generated JSON, never as text. Auto tools go to the engine with the history
+    // as sent (it renders tool turns in the model's own format); otherwise tool turns are text.
+    const callTools = p.task === 'chat' ? forcedTools(input) : null;
+    const modelTools = p.task === 'chat' && !callTools ? autoTools(input) : null;
+    const callParser = callTools ? new ToolCallTextParser({ index: 0, id: toolCallId() }) : null;
+    const messages = input.messages && !modelTools ? renderToolMessages(input.messages) : input.messages;
     const gen = await engine.generate({
       model: p.model,
       task: p.task,
-      prompt: p.input.prompt,
-      system: p.input.system,
-      messages: p.input.messages ? (callTools ? withToolsPrompt(renderToolMessages(p.input.messages), callTools) : renderToolMessages(p.input.messages)) : undefined,
-      options: p.input.options ?? {},
-      format: callTools ? forcedCallSchema(callTools) : p.input.format,
+      prompt: input.prompt,
+      system: input.system,
+      ...(input.template !== undefined ? { template: input.template } : {}),
+      messages: messages && callTools ? withToolsPrompt(messages, callTools) : messages,
+      options: input.options ?? {},
+      format: callTools ? forcedCallSchema(callTools) : input.format,
+      ...(modelTools ? { tools: modelTools, parallelToolCalls: input.parallel_tool_calls ?? true } : {}),
+      ...(input.think !== undefined ? { think: input.think } : {}),
+      ...(input.logprobs || (input.top_logprobs ?? 0) > 0 ? { logprobs: { top: input.top_logprobs ?? 0 } } : {}),
+      ...(input.images?.length ? { images: input.images } : {}),
       signal,
-      onToken: (t) => sink.push(t),
+      onToken: callParser ? (t) => callParser.push(t).forEach((ev) => sink.pushDelta(ev)) : (t) => sink.push(t),
+      onDelta: (ev) => sink.pushDelta(ev),
     });
-    let output: JobOutput;
-    if (callTools) {
-      let call: ToolCall;
-      try {
-        call = parseToolCall(gen.text);
-      } catch {
-        throw new EngineError('invalid_request', `the tool call was cut short at ${gen.completionTokens} tokens (done reason ${gen.doneReason}); raise max_tokens`);
-      }
-      output = { message: { role: 'assistant', content: '', tool_calls: [call] }, done_reason: 'tool_calls' };
-    } else {
-      output =
-        p.task === 'chat'
-          ? { message: { role: 'assistant', content: gen.text }, done_reason: gen.doneReason }
-          : { response: gen.text, done_reason: gen.doneReason };
+    let calls = gen.toolCalls ?? [];
+    if (callParser) {
+      const call = callParser.call();
+      if (!call) throw new EngineError('invalid_request', `the tool call was cut short at ${gen.completionTokens} tokens (done reason ${gen.doneReason}); raise max_tokens`);
+      calls = [call];
     }
+    const output = generationOutput(p.task, gen, callParser ? '' : gen.text, calls);
     return { output, gen, promptTokens: gen.promptTokens, completionTokens: gen.completionTokens };
   }
 

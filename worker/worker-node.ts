@@ -13,6 +13,7 @@ import type { Logger } from '../protocol/logger.ts';
 import { metrics } from './metrics.ts';
 import type { CatalogEntry, GpuInfo, Heartbeat, WorkerLifecycle } from '../protocol/worker-state.ts';
 import type { Engine, LoadProgress } from './engines/port/engine.ts';
+import type { ControlCommand } from '../protocol/control.ts';
 import { parseBullJobId, queueKeys } from '../store/queue-keys.ts';
 import { ControlStream } from './control-stream.ts';
 import { JobRunner } from './job-runner.ts';
@@ -24,6 +25,7 @@ import { HostCache } from './host-cache/host-cache.ts';
 import { openPageCache } from './host-cache/page-cache.ts';
 import { TenantSlots } from '../store/tenant-slots.ts';
 import { TenantGate, bullWaker } from './tenant-gate.ts';
+import { ModelAdmin } from './model-admin.ts';
 
 export interface WorkerNodeDeps {
   engine: Engine;
@@ -61,6 +63,8 @@ export class WorkerNode {
   private drainedForScaleDown = false;
   /** The host tier (page cache of the model files); null when off or not measurable here. */
   private hostCache: HostCache | null = null;
+  /** Operators' pulls and deletes, run beside the control stream. */
+  readonly models: ModelAdmin;
 
   private readonly opts: WorkerNodeOptions;
   private readonly deps: WorkerNodeDeps;
@@ -108,9 +112,36 @@ export class WorkerNode {
       changed: () => void this.beat(true),
       onLoadProgress: (model, p) => this.announceLoadProgress(model, p),
     });
+    this.models = new ModelAdmin({
+      workerId: opts.workerId,
+      engine: deps.engine,
+      redis: deps.redis,
+      keys: deps.keys,
+      log: deps.log,
+      unload: (model) => this.unload(model),
+      publishCatalog: () => this.publishCatalog(),
+    });
   }
 
   private lastProgressAt = new Map<string, number>();
+
+  /** One control command: loads and unloads in order; pulls and deletes started beside them. */
+  private handleControl(cmd: ControlCommand): Promise<void> {
+    switch (cmd.type) {
+      case 'load':
+        return this.load(cmd.model);
+      case 'unload':
+        return this.unload(cmd.model);
+      case 'drain':
+        return this.drain();
+      case 'pull':
+      case 'delete':
+        this.models.start(cmd);
+        return Promise.resolve();
+      case 'stage':
+        return this.stage(cmd.model);
+    }
+  }
 
   /**
    * Publishes load progress as a `progress` event on the jobs waiting for the model (the first
@@ -214,9 +245,7 @@ export class WorkerNode {
       if (this.runner.abort(jobId, 'canceled')) log.info({ jobId }, 'Running job canceled');
     });
     this.hostCache = await this.openHostCache();
-    this.control = new ControlStream(duplicateClient(redis), keys.workerControl(this.id), log, (cmd) =>
-      cmd.type === 'load' ? this.load(cmd.model) : cmd.type === 'unload' ? this.unload(cmd.model) : cmd.type === 'stage' ? this.stage(cmd.model) : this.drain(),
-    );
+    this.control = new ControlStream(duplicateClient(redis), keys.workerControl(this.id), log, (cmd) => this.handleControl(cmd));
     void this.control.run(() => this.state === 'starting' || this.state === 'running');
     this.timers.push(setInterval(() => void this.beat(), this.opts.heartbeatIntervalMs));
     this.timers.push(setInterval(() => void this.checkEngine(), this.opts.residencyCheckMs));

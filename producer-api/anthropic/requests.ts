@@ -1,28 +1,48 @@
 /**
  * Messages API request bodies (`POST /v1/messages` and `/v1/messages/count_tokens`) validated
  * and turned into the fabric's chat job input. Pure. As Anthropic does, unknown top-level fields
- * are refused ("Extra inputs are not permitted"); fields and content blocks the fabric cannot
- * honour yet (tools, images, documents, thinking) are refused with a 400 naming them.
+ * are refused ("Extra inputs are not permitted"). Custom tools (`input_schema`) become the job's
+ * tools; `tool_choice` auto / any / tool / none becomes auto / required / the named tool / none;
+ * `thinking` enabled becomes `think`. What the fabric cannot run (server tools, MCP servers,
+ * containers, documents) is refused with a 400 naming it.
  */
 import { z } from 'zod';
 import { optionsSchema, type ChatMessage, type GenerationOptions, type JobInput } from '../../protocol/job.ts';
+import { toolSchema, type Tool, type ToolChoice } from '../../protocol/tools.ts';
 import { describeZodError, parseModelName } from '../http/request-parsing.ts';
+import { systemText, turnMessages, type Content } from './content-blocks.ts';
 import { invalidRequest } from './errors.ts';
 
-/** Block types Anthropic knows that the fabric does not take yet (a tool-calling core is on its way). */
-const NOT_YET = new Set(['image', 'document', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking', 'server_tool_use', 'web_search_tool_result', 'search_result', 'container_upload']);
-
-const textBlock = z.object({ type: z.literal('text'), text: z.string(), cache_control: z.unknown().optional(), citations: z.unknown().optional() }).strict();
 const anyBlock = z.object({ type: z.string() }).passthrough();
 const content = z.union([z.string(), z.array(anyBlock)]);
+
+const customTool = z
+  .object({
+    type: z.literal('custom').optional(),
+    name: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'tool names use letters, digits, _ and -'),
+    description: z.string().optional(),
+    input_schema: z.object({ type: z.literal('object') }).passthrough(),
+    cache_control: z.unknown().optional(),
+  })
+  .strict();
+const toolChoice = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('auto'), disable_parallel_tool_use: z.boolean().optional() }).strict(),
+  z.object({ type: z.literal('any'), disable_parallel_tool_use: z.boolean().optional() }).strict(),
+  z.object({ type: z.literal('tool'), name: z.string().min(1), disable_parallel_tool_use: z.boolean().optional() }).strict(),
+  z.object({ type: z.literal('none') }).strict(),
+]);
+const thinking = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('enabled'), budget_tokens: z.number().int().min(1) }).strict(),
+  z.object({ type: z.literal('disabled') }).strict(),
+]);
 
 const countFields = {
   model: z.string().min(1),
   messages: z.array(z.object({ role: z.enum(['user', 'assistant']), content }).strict()).min(1),
   system: content.optional(),
-  tools: z.array(z.unknown()).optional(),
-  tool_choice: z.object({ type: z.string() }).passthrough().optional(),
-  thinking: z.object({ type: z.string() }).passthrough().optional(),
+  tools: z.array(z.object({ name: z.string().optional(), type: z.string().optional() }).passthrough()).optional(),
+  tool_choice: toolChoice.optional(),
+  thinking: thinking.optional(),
   mcp_servers: z.array(z.unknown()).optional(),
 };
 
@@ -62,30 +82,6 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   throw invalidRequest(describeZodError(r.error));
 }
 
-/** The text of a content value: a string, or text blocks joined; any other block is refused by type. */
-function text(value: z.infer<typeof content>, where: string): string {
-  if (typeof value === 'string') return value;
-  return value
-    .map((block, j) => {
-      if (NOT_YET.has(block.type)) throw invalidRequest(`${where}.${j}: content blocks of type '${block.type}' are not supported yet`);
-      const t = textBlock.safeParse(block);
-      if (!t.success) {
-        if (block.type !== 'text') throw invalidRequest(`${where}.${j}: unknown content block type '${block.type}'`);
-        throw invalidRequest(`${where}.${j}.${describeZodError(t.error)}`);
-      }
-      return t.data.text;
-    })
-    .join('');
-}
-
-/** Refuses what is valid for Anthropic but not done by the fabric yet. */
-function refuseNotYet(b: z.infer<typeof countSchema>): void {
-  if (b.tools?.length) throw invalidRequest('tools: tool use is not supported yet');
-  if (b.tool_choice && b.tool_choice.type !== 'none') throw invalidRequest(`tool_choice: '${b.tool_choice.type}' is not supported yet (only 'none')`);
-  if (b.thinking && b.thinking.type !== 'disabled') throw invalidRequest('thinking: extended thinking is not supported yet');
-  if (b.mcp_servers?.length) throw invalidRequest('mcp_servers: MCP servers are not supported');
-}
-
 function model(name: string): string {
   try {
     return parseModelName(name);
@@ -94,20 +90,51 @@ function model(name: string): string {
   }
 }
 
+/** Custom tools as the job's tools; a server tool (web search, bash, computer use...) is refused by name. */
+function tools(list: NonNullable<z.infer<typeof countSchema>['tools']>): Tool[] {
+  return list.map((t, i) => {
+    if (t.type !== undefined && t.type !== 'custom') throw invalidRequest(`tools.${i}: the server tool '${t.type}'${t.name ? ` (${t.name})` : ''} cannot be run by the fabric; send custom tools with an input_schema`);
+    const r = customTool.safeParse(t);
+    if (!r.success) throw invalidRequest(`tools.${i}.${describeZodError(r.error)}`);
+    const tool: Tool = { name: r.data.name, parameters: r.data.input_schema };
+    if (r.data.description !== undefined) tool.description = r.data.description;
+    const checked = toolSchema.safeParse(tool);
+    if (!checked.success) throw invalidRequest(`tools.${i}.${describeZodError(checked.error)}`);
+    return tool;
+  });
+}
+
+const CHOICE: Record<'auto' | 'any' | 'none', ToolChoice> = { auto: 'auto', any: 'required', none: 'none' };
+
+/** The job fields of tools, tool_choice and thinking. */
+function agentFields(b: z.infer<typeof countSchema>): Partial<JobInput> {
+  if (b.mcp_servers?.length) throw invalidRequest('mcp_servers: MCP servers are not supported');
+  const out: Partial<JobInput> = {};
+  if (b.tools?.length) out.tools = tools(b.tools);
+  const c = b.tool_choice;
+  if (c && (out.tools || c.type !== 'none')) {
+    if (!out.tools) throw invalidRequest(`tool_choice: '${c.type}' needs tools`);
+    out.tool_choice = c.type === 'tool' ? { name: c.name } : CHOICE[c.type];
+    if (c.type !== 'none' && c.disable_parallel_tool_use) out.parallel_tool_calls = false;
+  }
+  if (b.thinking?.type === 'enabled') out.think = true;
+  return out;
+}
+
 /** The chat messages of a request: the system prompt first (when not empty), then the turns. */
 function chatMessages(b: z.infer<typeof countSchema>): ChatMessage[] {
   const out: ChatMessage[] = [];
-  const system = b.system === undefined ? '' : text(b.system, 'system');
+  const system = b.system === undefined ? '' : systemText(b.system as Content);
   if (system) out.push({ role: 'system', content: system });
-  b.messages.forEach((m, i) => out.push({ role: m.role, content: text(m.content, `messages.${i}.content`) }));
+  b.messages.forEach((m, i) => out.push(...turnMessages(m.role, m.content as Content, `messages.${i}.content`)));
   return out;
 }
 
 /** `POST /v1/messages` body -> a chat job. */
 export function parseMessagesRequest(body: unknown): MessagesJob {
   const b = parse(messagesSchema, body);
-  refuseNotYet(b);
   if (b.container !== undefined) throw invalidRequest('container: code execution containers are not supported');
+  if (b.thinking?.type === 'enabled' && b.thinking.budget_tokens >= b.max_tokens) throw invalidRequest('thinking.budget_tokens: must be less than max_tokens');
   const options: GenerationOptions = { num_predict: b.max_tokens };
   if (b.temperature !== undefined) options.temperature = b.temperature;
   if (b.top_p !== undefined) options.top_p = b.top_p;
@@ -116,12 +143,12 @@ export function parseMessagesRequest(body: unknown): MessagesJob {
   // The job's own bounds (num_predict at most 1,000,000...), checked where the fields have their Anthropic names.
   const checked = optionsSchema.safeParse(options);
   if (!checked.success) throw invalidRequest(describeZodError(checked.error).replace(/^num_predict:/, 'max_tokens:').replace(/^stop:/, 'stop_sequences:'));
-  return { model: model(b.model), input: { messages: chatMessages(b), options }, stream: b.stream === true };
+  const input: JobInput = { messages: chatMessages(b), options, ...agentFields(b) };
+  return { model: model(b.model), input, stream: b.stream === true };
 }
 
 /** `POST /v1/messages/count_tokens` body -> the chat input whose prompt is counted. */
 export function parseCountTokensRequest(body: unknown): { model: string; input: JobInput } {
   const b = parse(countSchema, body);
-  refuseNotYet(b);
-  return { model: model(b.model), input: { messages: chatMessages(b) } };
+  return { model: model(b.model), input: { messages: chatMessages(b), ...agentFields(b) } };
 }

@@ -1,24 +1,53 @@
 /**
- * Messages API response bodies and stream events built from a job (pure). The job's output does
- * not say which stop sequence ended it (the engines cut the text before it and report only
- * `stop`), so `stop_sequence` stays null and an answer cut by one reads `end_turn`.
+ * Messages API response bodies and stream events built from a job (pure). The content is the
+ * job's reasoning as a `thinking` block, its text as a `text` block and each tool call as a
+ * `tool_use` block, in that order. The stop reason: `tool_use` when the answer is calls,
+ * `max_tokens` when the token limit cut it, `stop_sequence` (naming it) when the job's output
+ * says which stop sequence ended it, else `end_turn`.
  */
 import type { JobRecord } from '../../protocol/job.ts';
+import type { ToolCall } from '../../protocol/tools.ts';
 import { HttpError } from '../http/http-error.ts';
 import { anthropicErrorBody } from './errors.ts';
 
-export type StopReason = 'end_turn' | 'max_tokens' | 'stop_sequence';
+export type StopReason = 'end_turn' | 'max_tokens' | 'stop_sequence' | 'tool_use';
 
 /** The Messages id of a job's answer: the job id with Anthropic's prefix, so one maps to the other. */
 export const messageId = (jobId: string) => `msg_${jobId}`;
 
-/** `max_tokens` when the token limit cut the answer, else `end_turn`. */
-export function stopReason(rec: Pick<JobRecord, 'output'>): StopReason {
-  return rec.output?.done_reason === 'length' ? 'max_tokens' : 'end_turn';
+/** Why the answer stopped, and the stop sequence that ended it (null when none did). */
+export function stopOf(rec: Pick<JobRecord, 'output'>): { stop_reason: StopReason; stop_sequence: string | null } {
+  const out = rec.output;
+  if (out?.message?.tool_calls?.length) return { stop_reason: 'tool_use', stop_sequence: null };
+  if (out?.done_reason === 'length') return { stop_reason: 'max_tokens', stop_sequence: null };
+  if (out?.stop_sequence !== undefined) return { stop_reason: 'stop_sequence', stop_sequence: out.stop_sequence };
+  return { stop_reason: 'end_turn', stop_sequence: null };
 }
 
 export function usageOf(rec: Pick<JobRecord, 'usage'>) {
   return { input_tokens: rec.usage?.prompt_tokens ?? 0, output_tokens: rec.usage?.completion_tokens ?? 0 };
+}
+
+/** A call's arguments as the object a `tool_use` block holds. */
+export function callInput(call: ToolCall): Record<string, unknown> {
+  try {
+    const v = JSON.parse(call.function.arguments) as unknown;
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** The content blocks of a succeeded job: thinking, text (also when empty and nothing else answers), tool uses. */
+export function contentBlocks(rec: JobRecord) {
+  const m = rec.output?.message;
+  const calls = m?.tool_calls ?? [];
+  const text = m?.content ?? '';
+  const blocks: object[] = [];
+  if (m?.thinking) blocks.push({ type: 'thinking', thinking: m.thinking, signature: '' });
+  if (text !== '' || calls.length === 0) blocks.push({ type: 'text', text });
+  for (const c of calls) blocks.push({ type: 'tool_use', id: c.id, name: c.function.name, input: callInput(c) });
+  return blocks;
 }
 
 /** The `message` object of a succeeded job. */
@@ -28,9 +57,8 @@ export function messageBody(rec: JobRecord) {
     type: 'message' as const,
     role: 'assistant' as const,
     model: rec.model,
-    content: [{ type: 'text' as const, text: rec.output?.message?.content ?? '' }],
-    stop_reason: stopReason(rec),
-    stop_sequence: null,
+    content: contentBlocks(rec),
+    ...stopOf(rec),
     usage: usageOf(rec),
   };
 }
@@ -70,14 +98,11 @@ export function messageStart(job: { id: string; model: string }, inputTokensAtLe
   };
 }
 
-export const contentBlockStart = () => ({ type: 'content_block_start' as const, index: 0, content_block: { type: 'text', text: '' } });
 export const ping = () => ({ type: 'ping' as const });
-export const textDelta = (text: string) => ({ type: 'content_block_delta' as const, index: 0, delta: { type: 'text_delta', text } });
-export const contentBlockStop = () => ({ type: 'content_block_stop' as const, index: 0 });
 
 /** `message_delta`: why the message stopped and the job's token counts (input included: the real count replaces the estimate). */
 export function messageDelta(rec: JobRecord) {
-  return { type: 'message_delta' as const, delta: { stop_reason: stopReason(rec), stop_sequence: null }, usage: usageOf(rec) };
+  return { type: 'message_delta' as const, delta: stopOf(rec), usage: usageOf(rec) };
 }
 
 export const messageStop = () => ({ type: 'message_stop' as const });

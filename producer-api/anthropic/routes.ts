@@ -1,9 +1,9 @@
 /**
  * Anthropic Messages routes: `POST /v1/messages` and `POST /v1/messages/count_tokens`. Each
  * message is a chat job in its model's queue; the answer names it in `x-fabric-job-id`.
- * Streaming answers are server-sent events in Anthropic's order (message_start,
- * content_block_start, ping, content_block_delta..., content_block_stop, message_delta,
- * message_stop); a client that goes away cancels its job.
+ * Streaming answers are server-sent events in Anthropic's order (message_start, ping, then per
+ * content block content_block_start, content_block_delta..., content_block_stop, then
+ * message_delta, message_stop); a client that goes away cancels its job.
  */
 import { JOB_ID_HEADER, abortOnClose } from '../http/client-gone.ts';
 import { Router, type Response } from 'express';
@@ -12,9 +12,10 @@ import { isTerminal } from '../../protocol/statuses.ts';
 import type { FleetView } from '../fleet/fleet-view.ts';
 import { notFound } from '../http/http-error.ts';
 import type { ApiOptions } from '../settings/options.ts';
-import { cancelQuietly, followTokens, submitMessagesJob, type BridgeDeps } from './job-bridge.ts';
+import { cancelQuietly, followEvents, submitMessagesJob, type BridgeDeps } from './job-bridge.ts';
 import { parseCountTokensRequest, parseMessagesRequest, type MessagesJob } from './requests.ts';
-import { contentBlockStart, contentBlockStop, jobFailure, messageBody, messageDelta, messageStart, messageStop, ping, sseEvent, streamError, textDelta } from './responses.ts';
+import { jobFailure, messageBody, messageDelta, messageStart, messageStop, ping, sseEvent, streamError } from './responses.ts';
+import { MessageBlocks } from './stream-blocks.ts';
 
 export interface AnthropicRoutesDeps extends BridgeDeps {
   fleet: FleetView;
@@ -47,15 +48,15 @@ export function anthropicRoutes(d: AnthropicRoutesDeps): Router {
     res.flushHeaders();
     const send = (data: { type: string }) => res.write(sseEvent(data));
     send(messageStart(record, minPromptTokens(job.input)));
-    send(contentBlockStart());
     send(ping());
-    const rec = await followTokens(d, record.id, (t) => t && send(textDelta(t)), d.opts.maxWaitMs, signal);
+    const blocks = new MessageBlocks(send);
+    const rec = await followEvents(d, job, record.id, (ev) => blocks.push(ev), d.opts.maxWaitMs, signal);
     if (signal.aborted) return;
     if (!rec) await cancelQuietly(d, record.id);
     const failure = jobFailure(rec);
     if (failure) send(streamError(failure));
     else {
-      send(contentBlockStop());
+      blocks.finish();
       send(messageDelta(rec!));
       send(messageStop());
     }

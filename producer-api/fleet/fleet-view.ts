@@ -9,11 +9,14 @@ import { type Fleet } from '../../protocol/fleet.ts';
 import type { Keys } from '../../protocol/keys.ts';
 import { footprintOf, usableBytes } from '../../protocol/vram-rule.ts';
 import type { Heartbeat } from '../../protocol/worker-state.ts';
+import type { DerivedModel } from '../../protocol/model-aliases.ts';
 
 export interface FleetSnapshot extends Fleet {
   readonly at: number;
   /** Operators' holds and pins by model. */
   readonly holds: ReadonlyMap<string, OperatorHold>;
+  /** Aliases and derived models by name (absent in snapshots built without them). */
+  readonly aliases?: ReadonlyMap<string, DerivedModel>;
 }
 
 export class FleetView {
@@ -47,12 +50,17 @@ export class FleetView {
   }
 
   private async read(): Promise<FleetSnapshot> {
-    const { gone, workers, catalog, measured, holds } = await readFleet(this.redis, this.keys);
+    const { gone, workers, catalog, measured, holds, aliases } = await readFleet(this.redis, this.keys);
     // A worker whose heartbeat expired is gone: drop it from the index.
     if (gone.length) await this.redis.srem(this.keys.workersIndex(), ...gone);
-    this.cached = { at: Date.now(), workers, catalog, measured, holds };
+    this.cached = { at: Date.now(), workers, catalog, measured, holds, aliases };
     return this.cached;
   }
+}
+
+/** The catalog model a name runs on: the base of an alias or derived model, else the name itself. */
+export function baseModelOf(snap: FleetSnapshot, model: string): string {
+  return snap.catalog.has(model) ? model : (snap.aliases?.get(model)?.from ?? model);
 }
 
 export function residentOn(snap: FleetSnapshot, model: string): Heartbeat[] {

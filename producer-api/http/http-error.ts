@@ -1,5 +1,6 @@
 import type { HttpErrorCode } from '../../protocol/error-codes.ts';
 import type { SchemaRefusal } from '../../protocol/json-schema/index.ts';
+import type { FeatureRefusal } from '../../protocol/engine-features.ts';
 import type { ToolsRefusal } from '../../protocol/tools.ts';
 
 /** The one HTTP error type; the final error handler turns it into `{error:{code,message}}`. */
@@ -50,5 +51,15 @@ export class ToolsRefusedHttpError extends HttpError {
     super(400, refusal.unsupported ? 'tools_unsupported' : 'invalid_request', refusal.message);
     this.param = refusal.param;
     this.name = 'ToolsRefusedHttpError';
+  }
+}
+
+/** A 400 for a field the model's engine cannot serve (reasoning, logprobs, images); `param` names it. */
+export class FeatureRefusedHttpError extends HttpError {
+  readonly param: FeatureRefusal['param'];
+  constructor(refusal: FeatureRefusal) {
+    super(400, 'feature_unsupported', refusal.message);
+    this.param = refusal.param;
+    this.name = 'FeatureRefusedHttpError';
   }
 }

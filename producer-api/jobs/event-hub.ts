@@ -9,7 +9,7 @@ import type { Keys } from '../../protocol/keys.ts';
 /** What a notification says: the new stream entry id and its kind. */
 export interface JobNotice {
   eventId: string;
-  type: 'status' | 'token' | 'progress' | 'resync';
+  type: 'status' | 'token' | 'progress' | 'delta' | 'resync';
   status?: string;
   /** A token's text, when the bus message carried it (short tokens do). */
   data?: string;

@@ -14,6 +14,7 @@
  * looked at instead.
  */
 import type { JobRecord } from '../../protocol/job.ts';
+import { ConversationStream, type ConversationEvent, type ConversationStreamOptions } from '../../protocol/conversation.ts';
 import type { JobEvent, JobStore } from '../../store/job-store.ts';
 import { isTerminal, type JobStatus } from '../../protocol/statuses.ts';
 import { streamIdTextAfter } from '../../protocol/stream-ids.ts';
@@ -150,4 +151,24 @@ export async function followTokens(
   const follow = followJob(d, id, { onEvent: (ev) => ev.type === 'token' && onToken(ev.data), signal: opts.signal });
   const why = await follow.until(opts.timeoutMs);
   return why === 'ended' ? d.store.get(id) : null;
+}
+
+/**
+ * Follows a job's canonical events (protocol/conversation.ts) to its end: text and deltas as
+ * they come, then what the stream lacked against the final output. Resolves to the finished
+ * record, or null when the wait ran out, `signal` aborted or a read failed.
+ */
+export async function followConversation(
+  d: { store: JobStore; hub: EventHub },
+  id: string,
+  onEvent: (ev: ConversationEvent) => void,
+  opts: { timeoutMs: number; signal?: AbortSignal } & ConversationStreamOptions,
+): Promise<JobRecord | null> {
+  const stream = new ConversationStream(opts);
+  const follow = followJob(d, id, { onEvent: (ev) => stream.fromJobEvent(ev).forEach(onEvent), signal: opts.signal });
+  const why = await follow.until(opts.timeoutMs);
+  if (why !== 'ended') return null;
+  const rec = await d.store.get(id);
+  if (rec?.status === 'succeeded') stream.finish(rec.output).forEach(onEvent);
+  return rec;
 }

@@ -2,13 +2,15 @@
  * The API's job operations: submit (idempotent, bounded), read (with lazy expiry and the
  * `loading_model` view), cancel, retry and wait. Routes translate HTTP to these calls.
  */
+import { applyDerived } from '../../protocol/model-aliases.ts';
 import { createHash } from 'node:crypto';
 import { waitForReplicas } from '../../store/redis-config.ts';
 import { minPromptTokens, servingContext } from '../../protocol/context-length.ts';
 import { describeRefusal } from '../../protocol/json-schema/index.ts';
 import { formatRefusal } from '../../protocol/format-policy.ts';
 import { toolsRefusal } from '../../protocol/tools.ts';
-import { type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../../protocol/job.ts';
+import { featureRefusal } from '../../protocol/engine-features.ts';
+import { type JobError, type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../../protocol/job.ts';
 import type { JobStore } from '../../store/job-store.ts';
 import type { Keys } from '../../protocol/keys.ts';
 import type { Logger } from '../../protocol/logger.ts';
@@ -24,7 +26,7 @@ import { loadingOn, residentOn, type FleetView } from '../fleet/fleet-view.ts';
 import type { ArrivalBatcher } from './arrival-batcher.ts';
 import type { EventHub } from './event-hub.ts';
 import { followJob, type JobFollow } from './job-follower.ts';
-import { HttpError, SchemaRefusedHttpError, ToolsRefusedHttpError, badRequest, conflict, notFound, unavailable } from '../http/http-error.ts';
+import { FeatureRefusedHttpError, HttpError, SchemaRefusedHttpError, ToolsRefusedHttpError, badRequest, conflict, notFound, unavailable } from '../http/http-error.ts';
 import type { ModelQueues } from './model-queues.ts';
 import type { ApiOptions } from '../settings/options.ts';
 
@@ -100,10 +102,14 @@ export class JobService {
    * `waitMs`, resolves once the job finished, the wait ran out or `signal` aborted (the
    * caller went away).
    */
-  async submit(req: SubmitRequest): Promise<SubmitResult> {
+  async submit(asked: SubmitRequest): Promise<SubmitResult> {
+    const snap = await this.d.fleet.snapshot();
+    // An alias or derived model runs as a job of its base model, with its defaults applied.
+    // A model with its own weights wins over an alias of the same name (as /api/tags lists it).
+    const derived = snap.catalog.has(asked.model) ? undefined : snap.aliases?.get(asked.model);
+    const req: SubmitRequest = derived ? { ...asked, model: derived.from, body: { ...asked.body, model: derived.from, input: applyDerived(derived, asked.task, asked.body.input) } } : asked;
     const { tenant, body, model, task, idempotencyKey, waitMs = 0, signal } = req;
     const { opts, keys, redis } = this.d;
-    const snap = await this.d.fleet.snapshot();
     if (!snap.catalog.has(model)) {
       // Only known models become label values: invented names would add a series each, forever.
       metrics.jobsRejected.inc({ model: UNKNOWN_LABEL, reason: 'unknown_model' });
@@ -120,6 +126,8 @@ export class JobService {
     // A forced call is checked as a response schema is: what the engine could not enforce is refused now.
     const toolRefusal = toolsRefusal(snap.catalog.get(model)?.engine, body.input);
     if (toolRefusal) throw new ToolsRefusedHttpError(toolRefusal);
+    const featureRefused = featureRefusal(snap.catalog.get(model)?.engine, body.input);
+    if (featureRefused) throw new FeatureRefusedHttpError(featureRefused);
     if (body.webhook) {
       const reason = await this.d.checkWebhookUrl(body.webhook.url);
       if (reason) throw new HttpError(422, 'webhook_url_refused', `webhook url refused: ${reason}`);
@@ -312,6 +320,26 @@ export class JobService {
     } catch {
       return false; // Locked by a worker: it will see the record's status and skip the job.
     }
+  }
+
+  /**
+   * Fails every job still queued for `model` with `error` (the model was deleted) and takes it
+   * out of the queue; jobs already running are left to finish. Returns how many failed.
+   */
+  async failQueued(model: string, error: JobError): Promise<number> {
+    const jobs = await this.d.queues.get(model).getJobs(['waiting', 'prioritized', 'delayed'], 0, -1);
+    let failed = 0;
+    for (const job of jobs) {
+      const p = job.data;
+      const res = await this.d.store.transition(p.id, 'failed', ['queued'], { finished_at: Date.now(), error }, {}, '', p.tenant);
+      // A job a worker holds stays (its lock refuses the removal); the worker skips it, no longer queued.
+      await job.remove().catch(() => undefined);
+      if (!res.ok) continue;
+      failed++;
+      metrics.jobsFinished.inc({ model, status: 'failed' });
+      await this.d.onStatus(p, 'failed');
+    }
+    return failed;
   }
 
   /** Cancels a queued job at once, or asks the worker running it to abort. */

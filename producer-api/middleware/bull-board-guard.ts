@@ -21,20 +21,23 @@ export function bullBoardGuard(): RequestHandler {
       for (const v of values) {
         if (typeof v !== 'string') throw badRequest('invalid_request', `query parameter ${name} must be a plain value`);
         if (CONTROL.test(v) || v.length > MAX_VALUE_LENGTH) throw badRequest('invalid_request', `query parameter ${name} holds a control character or is too long`);
+        // Bull Board decodes some values again (a queue name): a malformed escape left in one would be its 500.
+        if (v.includes('%') && decodeURIComponentSafe(v) === null) throw badRequest('invalid_request', `query parameter ${name} holds a malformed percent escape`);
         if ((name === 'status' || name === 'queueStatus') && !KNOWN_STATUSES.has(v)) throw badRequest('invalid_request', `status must be one of ${[...KNOWN_STATUSES].join(', ')}`);
         if (NUMERIC.has(name) && !/^\d{1,9}$/.test(v)) throw badRequest('invalid_request', `${name} must be a non-negative integer`);
       }
     }
     const m = /^\/api\/queues\/[^/]+\/(?:retry|clean)\/([^/]+)$/.exec(req.path);
-    if (m && !KNOWN_STATUSES.has(decodeURIComponentSafe(m[1]!))) throw badRequest('invalid_request', `status must be one of ${[...KNOWN_STATUSES].join(', ')}`);
+    if (m && !KNOWN_STATUSES.has(decodeURIComponentSafe(m[1]!) ?? m[1]!)) throw badRequest('invalid_request', `status must be one of ${[...KNOWN_STATUSES].join(', ')}`);
     next();
   };
 }
 
-function decodeURIComponentSafe(s: string): string {
+/** The decoded text, or null when `s` holds a malformed escape. */
+function decodeURIComponentSafe(s: string): string | null {
   try {
     return decodeURIComponent(s);
   } catch {
-    return s;
+    return null;
   }
 }

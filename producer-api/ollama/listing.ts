@@ -1,6 +1,7 @@
 /** `/api/tags` and `/api/ps` entries in Ollama's shapes, from the cluster snapshot. */
 import type { CatalogEntry } from '../../protocol/worker-state.ts';
 import type { FleetSnapshot } from '../fleet/fleet-view.ts';
+import type { DerivedModel } from '../../protocol/model-aliases.ts';
 
 /** What the embedding models are: Ollama reports `embedding` for models with a pooling layer (BERT families). */
 const EMBEDDING_FAMILIES = new Set(['bert', 'nomic-bert', 'nomic-bert-moe', 'jina-bert-v2', 'xlm-roberta', 'new', 'gte']);
@@ -25,10 +26,14 @@ function details(e: CatalogEntry) {
   };
 }
 
+/** Catalog models, then aliases and derived models (with their base's details and `parent_model`). */
 export function tagEntries(snap: FleetSnapshot) {
-  return [...snap.catalog.values()]
-    .sort((a, b) => a.name.localeCompare(b.name))
-    .map((e) => ({ name: e.name, model: e.name, modified_at: e.modifiedAt, size: e.sizeBytes, digest: e.digest ?? '', details: details(e) }));
+  const bases = [...snap.catalog.values()].map((e) => ({ name: e.name, model: e.name, modified_at: e.modifiedAt, size: e.sizeBytes, digest: e.digest ?? '', details: details(e) }));
+  const derived = [...(snap.aliases ?? new Map<string, DerivedModel>())].flatMap(([name, a]) => {
+    const e = snap.catalog.get(a.from);
+    return e && !snap.catalog.has(name) ? [{ name, model: name, modified_at: a.createdAt, size: e.sizeBytes, digest: e.digest ?? '', details: { ...details(e), parent_model: a.from } }] : [];
+  });
+  return [...bases, ...derived].sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /** One entry per resident model, cluster-wide; `replicas` lists where it lives. */
@@ -60,8 +65,8 @@ export function psEntries(snap: FleetSnapshot) {
     });
 }
 
-/** `/api/show` from a catalog entry: details, the architecture facts the fabric knows, capabilities. */
-export function showEntry(e: CatalogEntry) {
+/** `/api/show` from a catalog entry (with a derived model's defaults): details, the architecture facts the fabric knows, capabilities. */
+export function showEntry(e: CatalogEntry, derived?: DerivedModel) {
   const arch = e.family ?? 'unknown';
   const modelInfo: Record<string, unknown> = { 'general.architecture': arch };
   // Ollama's model_info reports the file's trained maximum; /api/ps reports the loaded context.
@@ -70,9 +75,10 @@ export function showEntry(e: CatalogEntry) {
   return {
     license: '',
     modelfile: '',
-    parameters: '',
-    template: '',
-    details: details(e),
+    parameters: Object.entries(derived?.parameters ?? {}).map(([k, v]) => `${k} ${Array.isArray(v) ? v.join(' ') : String(v)}`).join('\n'),
+    template: derived?.template ?? '',
+    ...(derived?.system !== undefined ? { system: derived.system } : {}),
+    details: derived ? { ...details(e), parent_model: derived.from } : details(e),
     model_info: modelInfo,
     capabilities: modelCapabilities(e),
     modified_at: e.modifiedAt,

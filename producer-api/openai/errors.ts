@@ -61,7 +61,7 @@ export function openAiErrorHeaders(err: HttpError): Record<string, string> {
 
 /** Paths answered in OpenAI's shape; the fabric's own routes keep `{error:{code,message}}`. */
 export function isOpenAiPath(path: string): boolean {
-  return /^\/v1\/(chat\/completions|completions|embeddings|files|batches)(\/|$)/.test(path);
+  return /^\/v1\/(chat\/completions|completions|embeddings|files|batches|responses)(\/|$)/.test(path);
 }
 
 /**

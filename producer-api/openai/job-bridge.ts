@@ -5,9 +5,11 @@
 import type { JobRecord, Priority, SubmitBody } from '../../protocol/job.ts';
 import type { JobStore } from '../../store/job-store.ts';
 import type { EventHub } from '../jobs/event-hub.ts';
-import { followTokens as followJobTokens } from '../jobs/job-follower.ts';
+import { followConversation } from '../jobs/job-follower.ts';
+import type { ConversationEvent } from '../../protocol/conversation.ts';
+import { forcedTools } from '../../protocol/tools.ts';
 import type { JobService, SubmitResult } from '../jobs/job-service.ts';
-import { HttpError, SchemaRefusedHttpError, ToolsRefusedHttpError } from '../http/http-error.ts';
+import { FeatureRefusedHttpError, HttpError, SchemaRefusedHttpError, ToolsRefusedHttpError } from '../http/http-error.ts';
 import { OpenAiError } from './errors.ts';
 import { callerParam } from './responses.ts';
 import type { OpenAiJob } from './requests.ts';
@@ -27,6 +29,9 @@ export interface SubmitOptions {
   signal?: AbortSignal;
 }
 
+/** The OpenAI parameter a job field refused at submit came from. */
+const OPENAI_PARAM: Record<string, string> = { think: 'reasoning_effort', images: 'messages' };
+
 /** Submits an OpenAI request as a job; throws the service's HttpError when refused (404, 503...). */
 export async function submitOpenAiJob(d: BridgeDeps, tenant: string, job: OpenAiJob, o: SubmitOptions = {}): Promise<SubmitResult> {
   const body: SubmitBody = { model: job.model, task: job.task, input: job.input, priority: o.priority ?? 'normal', ...(o.metadata ? { metadata: o.metadata } : {}) };
@@ -34,7 +39,7 @@ export async function submitOpenAiJob(d: BridgeDeps, tenant: string, job: OpenAi
     return await d.jobs.submit({ tenant, body, model: job.model, task: job.task, idempotencyKey: o.idempotencyKey, waitMs: o.waitMs ?? 0, signal: o.signal });
   } catch (err) {
     // The schema came in as response_format: name that parameter, as OpenAI does.
-    if (err instanceof ToolsRefusedHttpError) throw OpenAiError.invalid(err.message, err.param);
+    if (err instanceof ToolsRefusedHttpError || err instanceof FeatureRefusedHttpError) throw OpenAiError.invalid(err.message, OPENAI_PARAM[err.param] ?? err.param);
     if (err instanceof SchemaRefusedHttpError) throw OpenAiError.invalid(err.message, 'response_format');
     // Refused at submit as the worker would refuse it: the same error, naming the same parameter.
     if (err instanceof HttpError && !(err instanceof OpenAiError) && err.code === 'context_length_exceeded') {
@@ -49,7 +54,7 @@ export async function cancelQuietly(d: BridgeDeps, id: string): Promise<void> {
   await d.jobs.cancel('*', id).catch(() => undefined);
 }
 
-/** Follows a job's tokens to its end; null when the wait ran out or `signal` aborted first. */
-export function followTokens(d: BridgeDeps, id: string, onToken: (text: string) => void, timeoutMs: number, signal?: AbortSignal): Promise<JobRecord | null> {
-  return followJobTokens(d, id, onToken, { timeoutMs, signal });
+/** Follows a job's canonical events to its end; null when the wait ran out or `signal` aborted first. */
+export function followEvents(d: BridgeDeps, job: OpenAiJob, id: string, onEvent: (ev: ConversationEvent) => void, timeoutMs: number, signal?: AbortSignal): Promise<JobRecord | null> {
+  return followConversation(d, id, onEvent, { timeoutMs, signal, forcedToolCall: job.task === 'chat' && forcedTools(job.input) !== null });
 }

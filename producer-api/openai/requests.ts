@@ -9,8 +9,8 @@ import type { ChatMessage, GenerationOptions, JobInput, Task } from '../../proto
 import type { Tool, ToolCall, ToolChoice } from '../../protocol/tools.ts';
 import { describeZodError, parseModelName } from '../http/request-parsing.ts';
 import { OpenAiError } from './errors.ts';
+import { contentOf, type ContentValue } from './content-parts.ts';
 
-const textPart = z.object({ type: z.literal('text'), text: z.string() });
 const contentSchema = z.union([z.string(), z.array(z.object({ type: z.string() }).passthrough())]);
 const messageSchema = z.object({ role: z.string(), content: contentSchema.nullable().optional(), name: z.string().optional() }).passthrough();
 const stopSchema = z.union([z.string(), z.array(z.string()).max(4)]).nullable().optional();
@@ -41,7 +41,8 @@ const chatSchema = z
     tool_choice: z.unknown().optional(),
     parallel_tool_calls: z.boolean().nullable().optional(),
     functions: z.array(z.unknown()).nullable().optional(),
-    top_logprobs: z.number().nullable().optional(),
+    top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
+    reasoning_effort: z.enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh']).nullable().optional(),
   })
   .passthrough();
 
@@ -104,7 +105,6 @@ function model(name: string): string {
 
 function options(b: z.infer<typeof completionSchema> | z.infer<typeof chatSchema>, maxTokens: number | null | undefined): GenerationOptions {
   refuse((b.n ?? 1) !== 1, 'n', 'n other than 1 is not supported; send n requests instead');
-  refuse(!!b.logprobs, 'logprobs', 'logprobs are not supported');
   refuse(!!b.logit_bias && Object.keys(b.logit_bias).length > 0, 'logit_bias', 'logit_bias is not supported');
   const o: GenerationOptions = {};
   if (maxTokens != null) o.num_predict = maxTokens;
@@ -122,19 +122,30 @@ function streamFlags(b: { stream?: boolean | null; stream_options?: { include_us
   return { stream: b.stream === true, includeUsage: b.stream === true && b.stream_options?.include_usage === true };
 }
 
-function messageText(m: z.infer<typeof messageSchema>, i: number): string {
+function messageContent(m: z.infer<typeof messageSchema>, i: number): { text: string; images: string[] } {
   if (m.content == null) {
-    if (m.role === 'assistant' && Array.isArray(m.tool_calls) && m.tool_calls.length > 0) return '';
+    if (m.role === 'assistant' && Array.isArray(m.tool_calls) && m.tool_calls.length > 0) return { text: '', images: [] };
     throw OpenAiError.invalid(`messages[${i}].content is required`, `messages.${i}.content`);
   }
-  if (typeof m.content === 'string') return m.content;
-  return m.content
-    .map((part, j) => {
-      const text = textPart.safeParse(part);
-      if (!text.success) throw OpenAiError.invalid(`messages[${i}].content[${j}]: only text parts are supported, got ${JSON.stringify(part.type)}`, `messages.${i}.content.${j}`);
-      return text.data.text;
-    })
-    .join('');
+  return contentOf(m.content as ContentValue, i);
+}
+
+/** `reasoning_effort` as the job's reasoning switch: `none` off, `minimal` the lowest level, `xhigh` the highest. */
+const THINK: Record<string, JobInput['think']> = { none: false, minimal: 'low', low: 'low', medium: 'medium', high: 'high', xhigh: 'high' };
+
+/** Chat `logprobs` (a boolean) and `top_logprobs` (0..20, only with logprobs) as job fields. */
+function chatLogprobs(b: z.infer<typeof chatSchema>): Pick<JobInput, 'logprobs' | 'top_logprobs'> {
+  if (b.logprobs != null && typeof b.logprobs !== 'boolean') throw OpenAiError.invalid('logprobs must be a boolean on chat completions', 'logprobs');
+  refuse(b.top_logprobs != null && b.logprobs !== true, 'top_logprobs', 'top_logprobs needs logprobs: true');
+  if (b.logprobs !== true) return {};
+  return { logprobs: true, ...(b.top_logprobs ? { top_logprobs: b.top_logprobs } : {}) };
+}
+
+/** Completions `logprobs` (0..5 alternatives per token) as job fields. */
+function completionLogprobs(v: boolean | number | null | undefined): Pick<JobInput, 'logprobs' | 'top_logprobs'> {
+  if (v == null || v === false) return {};
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 5) throw OpenAiError.invalid('logprobs must be an integer from 0 to 5 on completions', 'logprobs');
+  return { logprobs: true, ...(v > 0 ? { top_logprobs: v } : {}) };
 }
 
 const ROLES: Record<string, ChatMessage['role']> = { system: 'system', developer: 'system', user: 'user', assistant: 'assistant', tool: 'tool' };
@@ -180,13 +191,15 @@ function toolFields(m: z.infer<typeof messageSchema>, role: ChatMessage['role'],
 export function parseChatRequest(body: unknown): OpenAiJob {
   const b = parse(chatSchema, body);
   refuse(!!b.functions?.length, 'functions', 'the deprecated functions parameter is not supported; send tools');
-  refuse(b.top_logprobs != null, 'top_logprobs', 'logprobs are not supported');
   const messages: ChatMessage[] = b.messages.map((m, i) => {
     const role = ROLES[m.role];
     if (!role) throw OpenAiError.invalid(`messages[${i}].role ${JSON.stringify(m.role)} is not supported (system, developer, user, assistant, tool)`, `messages.${i}.role`);
-    return { role, content: messageText(m, i), ...toolFields(m, role, i) };
+    const { text, images } = messageContent(m, i);
+    return { role, content: text, ...(images.length ? { images } : {}), ...toolFields(m, role, i) };
   });
-  const input: JobInput = { messages, options: options(b, b.max_completion_tokens ?? b.max_tokens) };
+  const input: JobInput = { messages, options: options(b, b.max_completion_tokens ?? b.max_tokens), ...chatLogprobs(b) };
+  if (b.reasoning_effort != null) input.think = THINK[b.reasoning_effort];
+  if (b.parallel_tool_calls != null) input.parallel_tool_calls = b.parallel_tool_calls;
   // Whether tools can be served (tool_choice, the engine, the parameters schemas) is the job service's check.
   if (b.tools?.length) input.tools = parseTools(b.tools);
   const choice = parseToolChoice(b.tool_choice);
@@ -209,7 +222,7 @@ export function parseCompletionRequest(body: unknown): OpenAiJob {
   else throw OpenAiError.invalid('prompt must be one string (arrays of prompts and token ids are not supported)', 'prompt');
   refuse(!!b.echo, 'echo', 'echo is not supported');
   refuse((b.best_of ?? 1) !== 1, 'best_of', 'best_of other than 1 is not supported');
-  const input: JobInput = { prompt, options: options(b, b.max_tokens) };
+  const input: JobInput = { prompt, options: options(b, b.max_tokens), ...completionLogprobs(b.logprobs) };
   if (b.suffix) input.suffix = b.suffix;
   return { model: model(b.model), task: 'generate', input, ...streamFlags(b), encodingFormat: 'float' };
 }

@@ -4,9 +4,9 @@
  * is exactly what the same request would have answered online.
  */
 import type { JobRecord, Task } from '../../protocol/job.ts';
-import type { ToolCall } from '../../protocol/tools.ts';
 import { callerError } from '../../protocol/errors.ts';
 import { OpenAiError, openAiErrorBody } from './errors.ts';
+import { chatLogprobs, completionLogprobs } from './logprobs.ts';
 import type { EncodingFormat } from './requests.ts';
 
 /** Stands in for OpenAI's `system_fingerprint`: which server produced the answer. */
@@ -27,24 +27,24 @@ export function finishReason(rec: Pick<JobRecord, 'output'>): FinishReason {
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls';
 
-/** The assistant message of a chat answer: a tool call has `content: null`, as OpenAI answers it. */
+/**
+ * The assistant message of a chat answer: `content` null when the answer is only calls, as
+ * OpenAI answers it; the reasoning, when there is some, in `reasoning_content` (as vLLM and
+ * DeepSeek put it).
+ */
 function chatMessage(rec: JobRecord) {
-  const calls = rec.output?.message?.tool_calls;
-  if (calls?.length) return { role: 'assistant', content: null, refusal: null, tool_calls: calls };
-  return { role: 'assistant', content: text(rec), refusal: null };
+  const m = rec.output?.message;
+  const calls = m?.tool_calls;
+  const reasoning = m?.thinking ? { reasoning_content: m.thinking } : {};
+  if (calls?.length) return { role: 'assistant', content: text(rec) || null, refusal: null, ...reasoning, tool_calls: calls };
+  return { role: 'assistant', content: text(rec), refusal: null, ...reasoning };
 }
 
-/**
- * The streamed deltas of a tool call: the first names it (index, id, type, function name, empty
- * arguments), the rest carry its arguments in pieces, as OpenAI streams them.
- */
-export function toolCallDeltas(calls: readonly ToolCall[], pieceChars = 16): object[] {
-  const out: object[] = [];
-  calls.forEach((c, index) => {
-    out.push({ index, id: c.id, type: 'function', function: { name: c.function.name, arguments: '' } });
-    for (let i = 0; i < c.function.arguments.length; i += pieceChars) out.push({ index, function: { arguments: c.function.arguments.slice(i, i + pieceChars) } });
-  });
-  return out;
+/** The `logprobs` of a choice: null unless the job asked for them. */
+function choiceLogprobs(rec: JobRecord) {
+  const lps = rec.output?.logprobs;
+  if (!rec.input.logprobs || !lps) return null;
+  return rec.task === 'chat' ? chatLogprobs(lps) : completionLogprobs(lps);
 }
 
 export function usageOf(rec: Pick<JobRecord, 'usage'>) {
@@ -73,13 +73,13 @@ export function responseBody(rec: JobRecord, encodingFormat: EncodingFormat = 'f
     return {
       ...base,
       object: 'chat.completion',
-      choices: [{ index: 0, message: chatMessage(rec), logprobs: null, finish_reason: finishReason(rec) }],
+      choices: [{ index: 0, message: chatMessage(rec), logprobs: choiceLogprobs(rec), finish_reason: finishReason(rec) }],
       usage: usageOf(rec),
     };
   }
   if (rec.task === 'generate') {
     const finish = finishReason(rec);
-    return { ...base, object: 'text_completion', choices: [{ index: 0, text: text(rec), logprobs: null, finish_reason: finish === 'tool_calls' ? 'stop' : finish }], usage: usageOf(rec) };
+    return { ...base, object: 'text_completion', choices: [{ index: 0, text: text(rec), logprobs: choiceLogprobs(rec), finish_reason: finish === 'tool_calls' ? 'stop' : finish }], usage: usageOf(rec) };
   }
   const prompt = rec.usage?.prompt_tokens ?? 0;
   return {
@@ -126,19 +126,35 @@ export function jobFailure(rec: JobRecord | null): OpenAiError | null {
 /** `data: {"error": ...}` payload for an error after a stream has started (the SDKs raise on it). */
 export const streamError = (err: OpenAiError) => openAiErrorBody(err);
 
-/** A streaming chunk carrying `delta` text (or only the finish reason), in the endpoint's chunk shape. */
-export function streamChunk(
-  job: { id: string; task: Task; model: string; created: number },
-  piece: { content?: string; role?: boolean; finish?: FinishReason; toolCall?: object },
-  includeUsage: boolean,
-) {
+/** What one streamed chunk carries: text, reasoning, one tool-call fragment, the logprobs of the answer, or the finish reason. */
+export interface ChunkPiece {
+  content?: string;
+  role?: boolean;
+  reasoning?: string;
+  toolCall?: object;
+  logprobs?: object;
+  finish?: FinishReason;
+}
+
+/** A streaming chunk, in the endpoint's chunk shape. */
+export function streamChunk(job: { id: string; task: Task; model: string; created: number }, piece: ChunkPiece, includeUsage: boolean) {
   const base = { id: responseId(job.task, job.id), created: job.created, model: job.model, system_fingerprint: SYSTEM_FINGERPRINT };
   const usage = includeUsage ? { usage: null } : {};
+  const logprobs = piece.logprobs ?? null;
   if (job.task === 'chat') {
-    const delta = piece.finish ? {} : piece.toolCall ? { tool_calls: [piece.toolCall] } : { ...(piece.role ? { role: 'assistant' } : {}), content: piece.content ?? '' };
-    return { ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta, logprobs: null, finish_reason: piece.finish ?? null }], ...usage };
+    let delta: object = {};
+    if (piece.toolCall) delta = { tool_calls: [piece.toolCall] };
+    else if (piece.reasoning !== undefined) delta = { reasoning_content: piece.reasoning };
+    else if (piece.content !== undefined || piece.role) delta = { ...(piece.role ? { role: 'assistant' } : {}), content: piece.content ?? '' };
+    return { ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta, logprobs, finish_reason: piece.finish ?? null }], ...usage };
   }
-  return { ...base, object: 'text_completion', choices: [{ index: 0, text: piece.content ?? '', logprobs: null, finish_reason: piece.finish ?? null }], ...usage };
+  return { ...base, object: 'text_completion', choices: [{ index: 0, text: piece.content ?? '', logprobs, finish_reason: piece.finish ?? null }], ...usage };
+}
+
+/** The logprobs chunk of a finished job that asked for them (null otherwise): sent once, before the finish. */
+export function logprobsPiece(rec: JobRecord): ChunkPiece | null {
+  const lp = choiceLogprobs(rec);
+  return lp ? { logprobs: lp } : null;
 }
 
 /** The extra chunk `stream_options.include_usage` asks for: no choices, the totals. */

@@ -8,10 +8,30 @@ import { JOB_ID_HEADER, abortOnClose } from '../http/client-gone.ts';
 import { Router, type Response } from 'express';
 import { isTerminal } from '../../protocol/statuses.ts';
 import type { ApiOptions } from '../settings/options.ts';
-import { cancelQuietly, followTokens, submitOpenAiJob, type BridgeDeps } from './job-bridge.ts';
+import { cancelQuietly, followEvents, submitOpenAiJob, type BridgeDeps } from './job-bridge.ts';
 import { OPENAI_ENDPOINTS, PARSERS, type OpenAiJob } from './requests.ts';
-import { finishReason, jobFailure, responseBody, streamChunk, streamError, toolCallDeltas, unixSeconds, usageChunk } from './responses.ts';
-import { forcedTools } from '../../protocol/tools.ts';
+import { finishReason, jobFailure, logprobsPiece, responseBody, streamChunk, streamError, unixSeconds, usageChunk, type ChunkPiece } from './responses.ts';
+import type { ConversationEvent } from '../../protocol/conversation.ts';
+
+/**
+ * A canonical event as a chunk's piece: text as `content`, reasoning as `reasoning_content`,
+ * a call's start as its first `tool_calls` fragment (index, id, type, name, empty arguments)
+ * and each arguments piece as a further fragment, as OpenAI streams them.
+ */
+function chunkPiece(ev: ConversationEvent): ChunkPiece | null {
+  switch (ev.type) {
+    case 'text':
+      return ev.text === '' ? null : { content: ev.text };
+    case 'reasoning':
+      return ev.text === '' ? null : { reasoning: ev.text };
+    case 'tool_call_start':
+      return { toolCall: { index: ev.index, id: ev.id, type: 'function', function: { name: ev.name, arguments: '' } } };
+    case 'tool_call_delta':
+      return ev.arguments === '' ? null : { toolCall: { index: ev.index, function: { arguments: ev.arguments } } };
+    case 'tool_call_end':
+      return null;
+  }
+}
 
 export interface OpenAiRoutesDeps extends BridgeDeps {
   opts: Pick<ApiOptions, 'maxWaitMs'>;
@@ -49,12 +69,12 @@ export function openAiRoutes(d: OpenAiRoutesDeps): Router {
       res.status(200).set({ 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
       if (job.task === 'chat') send(streamChunk(meta, { role: true, content: '' }, job.includeUsage));
     };
-    // A forced tool call's text is the call's JSON: it is sent as tool_calls deltas once parsed.
-    const toolCall = forcedTools(job.input) !== null;
-    const rec = await followTokens(d, record.id, (t) => {
-      if (toolCall) return;
+    const rec = await followEvents(d, job, record.id, (ev) => {
+      const piece = chunkPiece(ev);
+      // Completions carry text only; reasoning and calls belong to chat.
+      if (!piece || (job.task !== 'chat' && piece.content === undefined)) return;
       begin();
-      send(streamChunk(meta, { content: t }, job.includeUsage));
+      send(streamChunk(meta, piece, job.includeUsage));
     }, d.opts.maxWaitMs, signal);
     if (signal.aborted) return;
     if (!rec) await cancelQuietly(d, record.id);
@@ -63,7 +83,9 @@ export function openAiRoutes(d: OpenAiRoutesDeps): Router {
     begin();
     if (failure) send(streamError(failure));
     else {
-      for (const piece of toolCallDeltas(rec!.output?.message?.tool_calls ?? [])) send(streamChunk(meta, { toolCall: piece }, job.includeUsage));
+      // Logprobs come with the finished job: one chunk holds them all, before the finish.
+      const lp = logprobsPiece(rec!);
+      if (lp) send(streamChunk(meta, lp, job.includeUsage));
       send(streamChunk(meta, { finish: finishReason(rec!) }, job.includeUsage));
       if (job.includeUsage) send(usageChunk(meta, rec!));
       send('[DONE]');

@@ -47,6 +47,7 @@ export function apiConfigFromEnv(env: Env): ApiConfig {
       replicaAcks: envInt(env, 'FABRIC_REPLICA_ACKS', base.replicaAcks),
       replicaAckTimeoutMs: envDurationMs(env, 'FABRIC_REPLICA_ACK_TIMEOUT', base.replicaAckTimeoutMs),
       webhookAllowList: envString(env, 'FABRIC_WEBHOOK_ALLOWLIST', ''),
+      responseTtlSec: Math.round(envDurationMs(env, 'FABRIC_RESPONSE_TTL', base.responseTtlSec * 1000) / 1000),
       tenantLimits: tenantLimitsFromText(envString(env, 'FABRIC_TENANT_LIMITS', '')),
       queue: { ...base.queue, attempts: envInt(env, 'FABRIC_JOB_ATTEMPTS', base.queue.attempts, 1) },
     }),

@@ -42,6 +42,8 @@ export interface ApiOptions {
   readonly metricsKey: string | null;
   /** Per-tenant limits and fair-share weights (FABRIC_TENANT_LIMITS, protocol/tenant-limits.ts). @defaultValue none */
   readonly tenantLimits: TenantLimits;
+  /** Seconds a stored Responses API response is kept, from its creation (FABRIC_RESPONSE_TTL). @defaultValue 30 days */
+  readonly responseTtlSec: number;
   /** Reported by /healthz and the Ollama version route. @defaultValue '0.1.0' */
   readonly version: string;
 }
@@ -65,11 +67,12 @@ export const API_DEFAULTS: ApiOptions = Object.freeze({
   queue: QUEUE_SETTINGS_DEFAULTS,
   webhookAllowList: '',
   tenantLimits: tenantLimits({}),
+  responseTtlSec: 30 * 24 * 3600,
   metricsKey: null,
   version: '0.1.0',
 });
 
-type NumericKey = 'bodyLimitBytes' | 'maxBacklog' | 'defaultTimeoutMs' | 'defaultTtlMs' | 'expirySweepMs' | 'syncWaitMs' | 'maxWaitMs' | 'idempotencyTtlSec' | 'pollRetryAfterSec' | 'replicaAcks' | 'replicaAckTimeoutMs';
+type NumericKey = 'bodyLimitBytes' | 'maxBacklog' | 'defaultTimeoutMs' | 'defaultTtlMs' | 'expirySweepMs' | 'syncWaitMs' | 'maxWaitMs' | 'idempotencyTtlSec' | 'pollRetryAfterSec' | 'replicaAcks' | 'replicaAckTimeoutMs' | 'responseTtlSec';
 
 const BOUNDS: Record<NumericKey, Bound> = {
   bodyLimitBytes: { min: 1, int: true, env: 'FABRIC_BODY_LIMIT' },
@@ -83,6 +86,7 @@ const BOUNDS: Record<NumericKey, Bound> = {
   pollRetryAfterSec: { min: 1, int: true },
   replicaAcks: { min: 0, int: true, env: 'FABRIC_REPLICA_ACKS' },
   replicaAckTimeoutMs: { min: 0, gt: true, int: true, env: 'FABRIC_REPLICA_ACK_TIMEOUT' },
+  responseTtlSec: { min: 1, int: true, env: 'FABRIC_RESPONSE_TTL' },
 };
 
 /** Merges `input` over `API_DEFAULTS`, validates and freezes the result. */

@@ -52,7 +52,10 @@ export function fabricPolicy(o: FabricPolicyOptions = {}): SimPolicy {
   function run(view: SimView): SimAction[] {
     // Headroom guards against a footprint estimate that is off; here the estimate is exactly the
     // footprint the engine charges (see the header), so the sim's heartbeats publish none, as the baselines plan.
-    policy ??= schedulerPolicy({ maxWorkers: view.maxGpus, minWorkers: 1, pools: poolsOf(view), ...(tier ? {} : { stageMaxPerDecision: 0 }), ...o.policy });
+    // The fleet's minimum is its pools' (0 where every pool may scale to zero); a new worker
+    // takes the service model's GPU start, which the real scheduler reads from FABRIC_WORKER_START_TIME.
+    const minWorkers = view.fleet.reduce((s, c) => s + c.min, 0);
+    policy ??= schedulerPolicy({ maxWorkers: view.maxGpus, minWorkers, workerStartMs: view.service.gpuStartMs, pools: poolsOf(view), ...(tier ? {} : { stageMaxPerDecision: 0 }), ...o.policy });
     for (const g of view.gpus) for (const r of g.replicas) if (r.state === 'ready') measured.set(footprintKey(SIM_ENGINE, r.model), r.footprintBytes);
     for (const id of draining) if (!view.gpus.some((g) => g.id === id)) draining.delete(id);
     const built = buildSnapshot(view, history, measured, draining, tier);

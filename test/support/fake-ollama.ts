@@ -5,6 +5,13 @@
  * loads (after `loadDelayMs`), an empty prompt with keep_alive 0 unloads; keep_alive sets
  * the expiry (negative: forever). Like the real server it cancels a load whose client goes
  * away (ollama/ollama#7408). Knobs reproduce the quirks the engine must survive.
+ *
+ * The fields of newer versions too: `tools` (a chat whose last message is not a tool result
+ * answers with one call of the first tool, whole, in one chunk's `message.tool_calls`, arguments
+ * an object made from its parameters schema), `format` as a JSON schema (the answer is a value of
+ * the schema), `think` (reasoning streamed in `message.thinking` / `thinking` before the answer),
+ * `logprobs` / `top_logprobs` (each chunk's tokens in its `logprobs`) and base64 `images`
+ * (each counts as one prompt token). A model without the capability answers 400 as Ollama does.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -22,7 +29,19 @@ export interface FakeModelSpec {
   contextLength?: number;
   /** The answer every generation produces, piece by piece. */
   tokens?: string[];
+  /** What the model can do, as /api/show's `capabilities` lists it (default: all of them). */
+  capabilities?: Capability[];
 }
+
+/** Ollama's model capabilities that decide whether a request's fields are taken. */
+export type Capability = 'completion' | 'tools' | 'thinking' | 'vision';
+const ALL_CAPABILITIES: Capability[] = ['completion', 'tools', 'thinking', 'vision'];
+
+/** What `format: "json"` answers, piece by piece. */
+export const FAKE_JSON_TOKENS = ['{"sky"', ': ', '"blue"', '}'];
+
+/** The reasoning a thinking model streams before its answer. */
+export const FAKE_THOUGHTS = ['Let', ' me', ' think', '.'];
 
 export interface RequestRecord {
   method: string;
@@ -190,6 +209,13 @@ export class FakeOllama {
     if (key === 'GET /api/ps') return this.json(res, { models: [...this.loaded].map(([name, l]) => this.ps(this.models.get(name)!, l.expiresAt)) });
     if (key === 'POST /api/show') return this.show(rec.body, res);
     if (key === 'POST /api/pull') return this.pull(rec.body, res, signal);
+    // docs/api.md: 200 with no body when deleted, 404 when the model does not exist.
+    if (key === 'DELETE /api/delete') {
+      const name = canonical(String(rec.body.model ?? rec.body.name ?? ''));
+      if (!this.models.delete(name)) return this.error(res, 404, `model '${rec.body.model}' not found`);
+      this.loaded.delete(name);
+      return void res.writeHead(200).end();
+    }
     if (key === 'POST /api/generate' || key === 'POST /api/chat' || key === 'POST /api/embed') return this.infer(rec, res, signal);
     res.writeHead(404, { 'content-type': 'text/plain' }).end('404 page not found');
   }
@@ -201,6 +227,8 @@ export class FakeOllama {
     const name = canonical(b.model);
     const spec = this.models.get(name);
     if (!spec) return this.error(res, 404, `model "${b.model}" not found, try pulling it first`);
+    const refused = kind === 'embed' ? null : capabilityError(spec, b, kind);
+    if (refused) return this.error(res, 400, refused);
     const empty = kind === 'chat' ? !(b.messages?.length > 0) : kind === 'generate' ? !b.prompt : false;
     const keepAlive = keepAliveMs(b.keep_alive);
     const head = { model: name, created_at: new Date().toISOString() };
@@ -241,33 +269,63 @@ export class FakeOllama {
   private async stream(rec: RequestRecord, res: ServerResponse, signal: AbortSignal, spec: FakeModelSpec, kind: 'generate' | 'chat', loadNs: number): Promise<void> {
     const b = rec.body;
     const name = canonical(spec.name);
-    const all = spec.tokens ?? FAKE_TOKENS;
+    const answer = plannedAnswer(spec, b, kind);
+    const all = answer.tokens;
     const limit = typeof b.options?.num_predict === 'number' && b.options.num_predict >= 0 ? b.options.num_predict : Infinity;
     const tokens = all.slice(0, Math.min(all.length, limit));
     const failure = this.generationFailures.get(name);
     this.generationFailures.delete(name);
-    const promptText = kind === 'chat' ? (b.messages as { content: string }[]).map((m) => m.content).join(' ') : `${b.system ?? ''} ${b.prompt}`;
-    const piece = (text: string) => ({ model: name, created_at: new Date().toISOString(), ...(kind === 'chat' ? { message: { role: 'assistant', content: text } } : { response: text }) });
+    const messages = (kind === 'chat' ? b.messages : []) as { content: string; images?: string[] }[];
+    const promptText = kind === 'chat' ? messages.map((m) => m.content).join(' ') : `${b.system ?? ''} ${b.prompt}`;
+    const imageCount = kind === 'chat' ? messages.reduce((n, m) => n + (m.images?.length ?? 0), 0) : (b.images?.length ?? 0);
+    const top = b.logprobs === true ? Math.max(0, Number(b.top_logprobs ?? 0)) : -1;
+    const piece = (text: string, extra: { thinking?: string; tool_calls?: unknown[]; logprobs?: unknown[] } = {}) => ({
+      model: name,
+      created_at: new Date().toISOString(),
+      ...(kind === 'chat'
+        ? { message: { role: 'assistant', content: text, ...(extra.thinking !== undefined ? { thinking: extra.thinking } : {}), ...(extra.tool_calls ? { tool_calls: extra.tool_calls } : {}) } }
+        : { response: text, ...(extra.thinking !== undefined ? { thinking: extra.thinking } : {}) }),
+      ...(extra.logprobs ? { logprobs: extra.logprobs } : {}),
+    });
     const streaming = b.stream !== false;
     const out = new LineWriter(res, streaming ? this.opts.chunking : 'burst');
     res.writeHead(200, { 'content-type': streaming ? 'application/x-ndjson' : 'application/json; charset=utf-8' });
     const started = Date.now();
-    for (const [i, t] of tokens.entries()) {
+    const tick = async () => {
       try {
         await sleep(this.opts.tokenDelayMs, undefined, { signal });
+        return true;
       } catch {
-        return; // client gone: Ollama stops generating
+        return false; // client gone: Ollama stops generating
       }
+    };
+    for (const t of answer.thoughts) {
+      if (!(await tick())) return;
+      if (streaming) out.line(piece('', { thinking: t }));
+    }
+    for (const [i, t] of tokens.entries()) {
+      if (!(await tick())) return;
       if (failure && i === failure.afterTokens) {
         out.line({ error: failure.error });
         return out.end();
       }
-      if (streaming) out.line(piece(t));
+      if (streaming) out.line(piece(t, top >= 0 ? { logprobs: [logprobOf(t, i, top)] } : {}));
     }
-    const promptTokens = words(promptText);
+    if (answer.toolCalls.length) {
+      if (!(await tick())) return;
+      if (streaming) out.line(piece('', { tool_calls: answer.toolCalls }));
+    }
+    const promptTokens = words(promptText) + imageCount;
     const evalNs = (Date.now() - started) * 1e6 + 1;
+    const whole = streaming
+      ? {}
+      : {
+          ...(answer.thoughts.length ? { thinking: answer.thoughts.join('') } : {}),
+          ...(answer.toolCalls.length ? { tool_calls: answer.toolCalls } : {}),
+          ...(top >= 0 ? { logprobs: tokens.map((t, i) => logprobOf(t, i, top)) } : {}),
+        };
     out.line({
-      ...piece(streaming ? '' : tokens.join('')),
+      ...piece(streaming ? '' : tokens.join(''), whole),
       done: true,
       done_reason: tokens.length < all.length ? 'length' : 'stop',
       ...(kind === 'generate' ? { context: [1, 2, 3] } : {}),
@@ -275,7 +333,7 @@ export class FakeOllama {
       load_duration: loadNs,
       prompt_eval_count: promptTokens,
       prompt_eval_duration: promptTokens * 1e6,
-      eval_count: tokens.length,
+      eval_count: tokens.length + answer.thoughts.length,
       eval_duration: evalNs,
     });
     out.end();
@@ -327,6 +385,7 @@ export class FakeOllama {
       parameters: '',
       template: '{{ .Prompt }}',
       details: this.tag(spec).details,
+      capabilities: spec.capabilities ?? ALL_CAPABILITIES,
       model_info: { 'general.architecture': family, [`${family}.context_length`]: spec.contextLength ?? 2048, [`${family}.block_count`]: 22, [`${family}.embedding_length`]: 4096, [`${family}.attention.head_count`]: 32, [`${family}.attention.head_count_kv`]: 8 },
     });
   }
@@ -357,6 +416,78 @@ export class FakeOllama {
   private error(res: ServerResponse, status: number, error: string): void {
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify({ error }));
   }
+}
+
+/** Why Ollama answers 400 before generating: a field the model lacks the capability for, or an image that is not base64. */
+function capabilityError(spec: FakeModelSpec, b: any, kind: 'generate' | 'chat'): string | null {
+  const caps = spec.capabilities ?? ALL_CAPABILITIES;
+  const name = canonical(spec.name);
+  if (kind === 'chat' && Array.isArray(b.tools) && b.tools.length > 0 && !caps.includes('tools')) return `registry.ollama.ai/library/${name} does not support tools`;
+  if (b.think !== undefined && b.think !== false && !caps.includes('thinking')) return `"${name}" does not support thinking`;
+  const images: unknown[] = kind === 'chat' ? (b.messages ?? []).flatMap((m: { images?: unknown[] }) => m.images ?? []) : (b.images ?? []);
+  for (const img of images) {
+    if (typeof img !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(img) || img.length % 4 !== 0) return 'illegal base64 data at input byte 0';
+  }
+  if (images.length > 0 && !caps.includes('vision')) return `"${name}" does not support image input`;
+  return null;
+}
+
+/** What a request makes the fake answer: reasoning pieces, text pieces and tool calls. */
+function plannedAnswer(spec: FakeModelSpec, b: any, kind: 'generate' | 'chat'): { thoughts: string[]; tokens: string[]; toolCalls: unknown[] } {
+  const thoughts = b.think !== undefined && b.think !== false ? FAKE_THOUGHTS : [];
+  const messages: { role: string }[] = kind === 'chat' ? b.messages : [];
+  const tools: { function: { name: string; parameters?: unknown } }[] = kind === 'chat' && Array.isArray(b.tools) ? b.tools : [];
+  // A model given tools calls the first one, unless it was just given a tool's result.
+  if (tools.length > 0 && messages.at(-1)?.role !== 'tool') {
+    const f = tools[0]!.function;
+    return { thoughts, tokens: [], toolCalls: [{ function: { index: 0, name: f.name, arguments: exampleOf(f.parameters ?? { type: 'object' }) } }] };
+  }
+  if (b.format && typeof b.format === 'object') {
+    const json = JSON.stringify(exampleOf(b.format));
+    const tokens: string[] = [];
+    for (let i = 0; i < json.length; i += 4) tokens.push(json.slice(i, i + 4));
+    return { thoughts, tokens, toolCalls: [] };
+  }
+  if (b.format === 'json') return { thoughts, tokens: FAKE_JSON_TOKENS, toolCalls: [] };
+  return { thoughts, tokens: spec.tokens ?? FAKE_TOKENS, toolCalls: [] };
+}
+
+/** A value of a JSON schema (the subset tests send: const, enum, anyOf, objects, arrays, scalars with bounds). */
+export function exampleOf(schema: any): unknown {
+  if (!schema || typeof schema !== 'object') return {};
+  if ('const' in schema) return schema.const;
+  if (Array.isArray(schema.enum)) return schema.enum[0];
+  const alt = schema.anyOf ?? schema.oneOf;
+  if (Array.isArray(alt) && alt.length) return exampleOf(alt[0]);
+  const type = Array.isArray(schema.type) ? schema.type[0] : schema.type;
+  switch (type) {
+    case 'object': {
+      const props = (schema.properties ?? {}) as Record<string, unknown>;
+      return Object.fromEntries(Object.entries(props).map(([k, v]) => [k, exampleOf(v)]));
+    }
+    case 'array':
+      return Array.from({ length: schema.minItems ?? 0 }, () => exampleOf(schema.items));
+    case 'string':
+      return 'x'.repeat(Math.max(1, schema.minLength ?? 1));
+    case 'integer':
+    case 'number':
+      return schema.minimum ?? 1;
+    case 'boolean':
+      return true;
+    case 'null':
+      return null;
+    default:
+      return {};
+  }
+}
+
+/** Ollama's logprob entry for the i-th token: made-up but stable numbers, `top` alternatives (the token first). */
+function logprobOf(token: string, i: number, top: number) {
+  const lp = -0.1 * (i + 1);
+  const bytes = [...Buffer.from(token)];
+  const entry: Record<string, unknown> = { token, logprob: lp, bytes };
+  if (top > 0) entry.top_logprobs = Array.from({ length: top }, (_, k) => (k === 0 ? { token, logprob: lp, bytes } : { token: `alt${k}`, logprob: lp - k, bytes: [...Buffer.from(`alt${k}`)] }));
+  return entry;
 }
 
 /** A started fake with one small chat model and one embedding model. */

@@ -4,6 +4,7 @@
  */
 import { prng } from '../../sim/generate.ts';
 import { anthropicMakers } from './fuzz-anthropic.ts';
+import { responsesMakers } from './fuzz-responses.ts';
 
 export interface FuzzRequest {
   method: string;
@@ -14,7 +15,7 @@ export interface FuzzRequest {
    * An event stream that answers 200 must end properly: the fabric's with a `result` event,
    * OpenAI's with `data: [DONE]` or a final error chunk, Anthropic's with `message_stop` or an `error` event.
    */
-  stream?: 'fabric' | 'openai' | 'anthropic';
+  stream?: 'fabric' | 'openai' | 'anthropic' | 'responses';
 }
 
 /**
@@ -34,6 +35,8 @@ export interface FuzzTargets {
   fileId: string;
   /** A batch created from it. */
   batchId: string;
+  /** A stored (finished) Responses API response. */
+  responseId: string;
   /** An uploaded file whose name holds characters a header cannot carry as they are. */
   oddFileId: string;
 }
@@ -101,7 +104,12 @@ export function fuzzCorpus(t: FuzzTargets, count: number, seed = 1): FuzzRequest
   };
   const ollamaBody = (): unknown => {
     const b: Record<string, any> = { model: t.model, prompt: 'hi', stream: pick([true, false]), options: { num_predict: 4 } };
-    switch (Math.floor(r() * 10)) {
+    switch (Math.floor(r() * 15)) {
+      case 10: b.messages = [{ role: 'user', content: 'hi' }]; b.tools = pick([[nest(10_000)], nest(5_000), [{ type: 'function', function: { name: 'f', parameters: nest(9_000) } }], [{ type: 'function', function: { name: 'bad name!' } }], 'x', [{}], Array.from({ length: 500 }, () => ({ type: 'function', function: { name: 'f' } }))]); break;
+      case 11: b.think = pick([...WEIRD_VALUES, 'max', 'low', true]); break;
+      case 12: b.logprobs = pick([...WEIRD_VALUES, true]); b.top_logprobs = pick([...WEIRD_VALUES, 21, -1, 3]); break;
+      case 13: b.messages = pick([[{ role: 'assistant', content: '', tool_calls: pick([nest(5_000), [{}], [{ function: { name: 'f', arguments: 'x' } }], [{ function: { name: 'f', arguments: nest(2_000) } }]]) }], [{ role: 'tool', content: 'x', tool_name: pick(WEIRD_VALUES) }], [{ role: 'tool', content: 'x', tool_call_id: 'c'.repeat(5_000) }]]); break;
+      case 14: b.messages = [{ role: 'user', content: 'x', images: pick([['%%%'], [nest(10)], 'x', ['A'.repeat(300_001)], [''], Array.from({ length: 200 }, () => 'AAAA')]) }]; break;
       case 0: b.format = nest(10_000); break;
       case 1: b.messages = pick([[], {}, 'x', [{ role: 'user' }], [{ role: 'user', content: nest(100) }]]); break;
       case 2: b.stream = pick(WEIRD_VALUES); break;
@@ -139,6 +147,27 @@ export function fuzzCorpus(t: FuzzTargets, count: number, seed = 1): FuzzRequest
     () => ({ method: 'GET', path: `/v1/models${pick(['', '?x=%00', '/%00', '/' + 'a'.repeat(3000)])}`, headers: {} }),
     () => ({ method: 'POST', path: pick(['/api/generate', '/api/chat', '/api/embed', '/api/show']), headers: r() < 0.5 ? json : {}, body: serialize(ollamaBody()) }),
     () => ({ method: pick(['GET', 'POST']), path: pick(['/api/tags', '/api/ps', '/api/version', '/api/tags?x=%00', '/api/pull', '/api/%00']), headers: {}, body: undefined }),
+    // Model management; never a delete of the corpus's own model (it would stall the corpus's jobs).
+    () => ({
+      method: pick(['POST', 'DELETE', 'PUT']),
+      path: pick(['/api/pull', '/api/pull?workers=all', '/api/pull?workers=%00', '/api/copy', '/api/create', '/api/delete']),
+      headers: r() < 0.8 ? json : {},
+      body: serialize({
+        model: pick(WEIRD_VALUES),
+        name: pick(WEIRD_VALUES),
+        source: pick([t.model, ...WEIRD_VALUES]),
+        destination: pick([t.model, ...WEIRD_VALUES]),
+        from: pick([t.model, ...WEIRD_VALUES]),
+        parameters: pick([nest(100), { temperature: 'hot' }, { num_predict: 2 }, ...WEIRD_VALUES]),
+        adapters: pick([{ 'a.gguf': 'sha256:00' }, ...WEIRD_VALUES]),
+        system: pick(WEIRD_VALUES),
+        template: pick(WEIRD_VALUES),
+        url: pick(['http://127.0.0.1:1/x.gguf', 'file:///etc/passwd', ...WEIRD_VALUES]),
+        sha256: pick(['0'.repeat(64), ...WEIRD_VALUES]),
+        workers: pick(['all', 'one', ...WEIRD_VALUES]),
+        stream: pick([true, false, ...WEIRD_VALUES]),
+      }),
+    }),
     () => ({ method: 'GET', path: `/admin/queues/api/queues?activeQueue=${pick([t.queueName, '%00', 'x'.repeat(2000), '%E0%A4%A'])}&status=${pick(STATUSES)}&page=${pick(['1', '-1', 'x', '1e99', '%00'])}&jobsPerPage=${pick(['10', '0', '-5', '99999999999', '%01'])}`, headers: {} }),
     () => ({ method: pick(['GET', 'PUT', 'DELETE']), path: `/admin/queues/api/queues/${pick([t.queueName, '%00', 'nope', '%E0%A4%A'])}/${pick([pick(WEIRD_ID_SEGMENTS), 'retry/%01', 'clean/bogus', 'clean/%00', 'retry/failed', 'resume', 'metrics', 'workers', 'x/logs', 'x/flow'])}`, headers: json, body: r() < 0.3 ? serialize(pick(WEIRD_VALUES)) : undefined }),
     () => ({ method: 'GET', path: pick(['/admin/queues/api/redis/stats', '/admin/queues/api/metrics/latency?percentiles=%00', '/admin/queues/api/metrics/history?from=x&to=%01', '/admin/queues/api/job-schedulers?queueName=%00', '/admin/cluster/models', '/admin/cluster/decisions', '/admin/cluster/%00']), headers: {} }),
@@ -146,6 +175,7 @@ export function fuzzCorpus(t: FuzzTargets, count: number, seed = 1): FuzzRequest
     () => ({ method: 'POST', path: '/v1/jobs', headers: { ...json, authorization: pick(['Bearer', 'Bearer ' + 'x'.repeat(5000), 'Basic Og==', 'bearer  x']) }, body: serialize(validJob()) }),
     ...openAiMakers(t, { r, pick, serialize }),
     ...anthropicMakers({ model: t.model, r, pick, serialize, nest: (depth) => nest(depth), weird: WEIRD_VALUES }),
+    ...responsesMakers({ model: t.model, responseId: t.responseId, r, pick, serialize, nest: (depth) => nest(depth), weird: WEIRD_VALUES }),
   ];
   return Array.from({ length: count }, () => settled(pick(makers)()));
 }
@@ -191,7 +221,11 @@ function openAiMakers(t: FuzzTargets, { r, pick, serialize }: Dice): (() => Fuzz
   const json = { 'content-type': 'application/json' };
   const chatBody = (): unknown => {
     const b: Record<string, any> = { model: t.model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4, stream: r() < 0.4 };
-    switch (Math.floor(r() * 16)) {
+    switch (Math.floor(r() * 20)) {
+      case 16: b.reasoning_effort = pick([...WEIRD_VALUES, 'none', 'minimal', 'xhigh', 'max']); break;
+      case 17: b.logprobs = pick([...WEIRD_VALUES, true, false]); b.top_logprobs = pick([...WEIRD_VALUES, 0, 20, 21, -1]); break;
+      case 18: b.messages[0].content = [{ type: 'image_url', image_url: pick([{ url: 'https://example.com/x.png' }, { url: 'http://169.254.169.254/latest' }, { url: 'data:image/png;base64,' }, { url: 'data:image/png;base64,%%%%' }, { url: `data:image/png;base64,${'A'.repeat(400_000)}` }, { url: 'file:///etc/passwd' }, { url: nest(100) }, {}, 'x']) }, { type: pick(['input_audio', 'file', 'refusal']) }].slice(0, r() < 0.5 ? 1 : 2); break;
+      case 19: b.messages = pick([[{ role: 'assistant', content: null, tool_calls: pick([nest(5_000), [{}], [{ id: 'c', type: 'function', function: { name: 'f', arguments: nest(100) } }]]) }], [{ role: 'tool', content: 'x', tool_call_id: pick(WEIRD_VALUES) }]]); b.parallel_tool_calls = pick(WEIRD_VALUES); break;
       case 0: b.messages = pick([[], {}, 'hi', null, [null], [{ role: 'user' }], [{ content: 'x' }], [{ role: 'user', content: nest(100) }], nest(10_000)]); break;
       case 1: b.messages[0].content = pick([[{ type: 'text' }], [{ type: 'image_url', image_url: { url: 'data:,' } }], [{ type: 'text', text: nest(5_000) }], [{}], ['x'], 'x'.repeat(300_000), '\u0000\u0001\u202e']); break;
       case 2: b.response_format = pick([{ type: 'json_schema', json_schema: { schema: nest(10_000) } }, { type: 'json_schema', json_schema: { schema: [] } }, { type: 'bogus' }, 'json', { type: 'json_object' }]); break;
@@ -213,7 +247,7 @@ function openAiMakers(t: FuzzTargets, { r, pick, serialize }: Dice): (() => Fuzz
   };
   const completionBody = (): unknown => {
     const b: Record<string, any> = { model: t.model, prompt: 'hi', max_tokens: 4, stream: r() < 0.4 };
-    switch (Math.floor(r() * 8)) {
+    switch (Math.floor(r() * 9)) {
       case 0: b.prompt = pick([...WEIRD_VALUES, nest(10_000), [nest(100)], [[1, 2, 3]], [[-1]], [1e309], Array.from({ length: 3_000 }, () => 'x')]); break;
       case 1: b.suffix = pick(WEIRD_VALUES); b.echo = pick(WEIRD_VALUES); break;
       case 2: b.best_of = pick(WEIRD_VALUES); b.n = pick(WEIRD_VALUES); break;
@@ -221,6 +255,7 @@ function openAiMakers(t: FuzzTargets, { r, pick, serialize }: Dice): (() => Fuzz
       case 4: b.stream = true; b.stream_options = pick(WEIRD_VALUES); break;
       case 5: b.model = pick(WEIRD_VALUES); break;
       case 6: b.logit_bias = nest(8_000); break;
+      case 7: b.logprobs = pick([...WEIRD_VALUES, 5, 6, -1, 2.5, true]); break;
       default: delete b.prompt;
     }
     return b;

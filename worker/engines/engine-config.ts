@@ -17,6 +17,12 @@ export interface LlamaCppEngineConfig extends EngineCommon {
   readonly demoModels: boolean;
   readonly threads: number;
   readonly contextSize: number;
+  /** Models downloadable by name (FABRIC_MODEL_SOURCES): canonical name -> URL. */
+  readonly modelSources: ReadonlyMap<string, string>;
+  /** Hub API base for `hf.co/org/repo:quant` names (FABRIC_HF_ENDPOINT). */
+  readonly hfEndpoint: string;
+  /** Bytes the models folder may hold (FABRIC_DISK_CACHE_BYTES); Infinity: unbounded. */
+  readonly diskCacheBytes: number;
 }
 
 export interface OllamaEngineConfig extends EngineCommon {

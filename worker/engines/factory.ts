@@ -32,6 +32,9 @@ export async function createEngine(cfg: EngineConfig, log: Logger, gpus?: () => 
     contextSize: cfg.contextSize,
     slotsPerModel: cfg.slotsPerModel,
     memoryBytes: cfg.memoryBytes,
+    modelSources: cfg.modelSources,
+    hfEndpoint: cfg.hfEndpoint,
+    diskCacheBytes: cfg.diskCacheBytes,
     gpu: gpus ? 'auto' : false,
     ...(nvmlLibrary ? { nvmlLibrary } : {}),
   }, { logger: log });

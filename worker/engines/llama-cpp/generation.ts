@@ -5,8 +5,9 @@
  * exact token counts, Ollama's stop semantics (the stop text is cut and never streamed)
  * and every streamed character to end up in the result, also when the limit is reached.
  */
-import { LlamaGrammarEvaluationState, type LlamaContextSequence, type LlamaGrammar, type Token } from 'node-llama-cpp';
+import { LlamaGrammarEvaluationState, type LlamaContextSequence, type LlamaGrammar, type LlamaModel, type Token } from 'node-llama-cpp';
 import { EngineError } from '../../../protocol/errors.ts';
+import type { TokenLogprob } from '../../../protocol/job.ts';
 import type { GenerateResult } from '../port/engine.ts';
 
 export interface SamplingParams {
@@ -28,6 +29,8 @@ export interface GenerationParams extends SamplingParams {
   onToken: (text: string) => void;
   /** Constrains sampling (JSON mode); it ends the generation with an EOG token when complete. */
   grammar?: LlamaGrammar;
+  /** Log probability of each generated token, with the `top` likeliest alternatives (0: none). */
+  logprobs?: { top: number };
 }
 
 /**
@@ -111,10 +114,11 @@ export async function runGeneration(
   const started = performance.now();
   let firstTokenAt: number | undefined;
   let doneReason: GenerateResult['doneReason'] = 'length';
+  const logprobs: TokenLogprob[] | null = params.logprobs ? [] : null;
 
   if (params.signal.aborted) throw abortedError(params.signal);
   if (params.maxTokens > 0) {
-    const tokens = sequence.evaluate(promptTokens, {
+    const tokens = sequence.evaluateWithMetadata(promptTokens, metadataFor(params.logprobs), {
       temperature: params.temperature,
       topK: params.topK,
       topP: params.topP,
@@ -127,13 +131,15 @@ export async function runGeneration(
       yieldEogToken: true,
     });
     // Leaving the loop (break or throw) calls tokens.return(), which ends the evaluation.
-    for await (const token of tokens) {
+    for await (const next of tokens) {
+      const token = next.token;
       if (params.signal.aborted) throw abortedError(params.signal);
       firstTokenAt ??= performance.now();
       if (model.isEogToken(token)) {
         doneReason = 'stop';
         break;
       }
+      if (logprobs) logprobs.push(tokenLogprob(model, next, generated, params.logprobs!.top));
       generated.push(token);
       partial.push(token);
       const last = generated.length >= params.maxTokens;
@@ -157,9 +163,48 @@ export async function runGeneration(
   return {
     text: stops.output,
     doneReason,
+    ...(logprobs ? { logprobs: withinText(logprobs, stops.output) } : {}),
     promptTokens: promptTokens.length,
     completionTokens: generated.length,
     promptEvalMs: Math.round((firstTokenAt ?? ended) - started),
     evalMs: Math.round(ended - (firstTokenAt ?? ended)),
   };
+}
+
+/** What to ask the sampler for: the chosen token's probability, or the whole candidate list. */
+function metadataFor(logprobs: GenerationParams['logprobs']): { confidence?: true; probabilities?: true } {
+  if (!logprobs) return {};
+  return logprobs.top > 0 ? { probabilities: true } : { confidence: true };
+}
+
+/**
+ * One token's entry. The probabilities are those llama.cpp sampled from: the candidates left
+ * after the grammar, the repeat penalty and top-k / top-p / min-p, softmaxed at the temperature.
+ */
+function tokenLogprob(
+  model: LlamaModel,
+  next: { token: Token; confidence?: number; probabilities?: Map<Token, number> },
+  before: readonly Token[],
+  top: number,
+): TokenLogprob {
+  const previous = before.slice(-8);
+  const text = (t: Token) => model.detokenize([t], false, previous);
+  const p = next.confidence ?? next.probabilities?.get(next.token) ?? 0;
+  const entry: TokenLogprob = { token: text(next.token), logprob: Math.log(p) };
+  if (top > 0 && next.probabilities) {
+    entry.top_logprobs = [...next.probabilities].slice(0, top).map(([t, q]) => ({ token: text(t), logprob: Math.log(q) }));
+  }
+  return entry;
+}
+
+/** The entries of the tokens that make up `text` (a stop sequence cut the rest from the output). */
+function withinText(logprobs: TokenLogprob[], text: string): TokenLogprob[] {
+  let length = 0;
+  const kept: TokenLogprob[] = [];
+  for (const lp of logprobs) {
+    if (length >= text.length) break;
+    kept.push(lp);
+    length += lp.token.length;
+  }
+  return kept;
 }

@@ -31,11 +31,18 @@ import type {
   FootprintEstimate,
   GenerateRequest,
   GenerateResult,
+  LoadOptions,
   LoadResult,
   ModelDescriptor,
+  PullOptions,
   ResidentModel,
 } from '../port/engine.ts';
+import { rm } from 'node:fs/promises';
+import { FETCHER_DEFAULTS, ModelFetcher } from './sources/model-fetcher.ts';
+import { partialPath } from './sources/downloader.ts';
 import { runGeneration } from './generation.ts';
+import { chatFunctions, runToolChat, toolChatHistory, toolChatPromptTokens } from './tool-chat.ts';
+import type { Tool } from '../../../protocol/tools.ts';
 import { estimateFootprint } from '../port/footprint-estimate.ts';
 import { GgufCatalog, type GgufModelFile } from './model-catalog.ts';
 import { formatGrammar, maxTokens, promptTokens, samplingParams, stopSequences } from './request-params.ts';
@@ -56,6 +63,15 @@ export interface LlamaCppEngineOptions {
   gpu: false | 'auto';
   /** NVML library, to check that the CUDA backend can run on the GPU (gpu-backend.ts). */
   nvmlLibrary: string;
+  /** Models downloadable by name: canonical name -> URL, `#sha256=<hex>` optional (FABRIC_MODEL_SOURCES). */
+  modelSources: ReadonlyMap<string, string>;
+  /** Hugging Face Hub API base that `hf.co/org/repo:quant` names resolve against (FABRIC_HF_ENDPOINT). */
+  hfEndpoint: string;
+  /** Bytes the models folder may hold; least recently used files not loaded are evicted (FABRIC_DISK_CACHE_BYTES). */
+  diskCacheBytes: number;
+  /** Connection attempts per download, each resuming where the last stopped (HTTP Range). */
+  downloadAttempts: number;
+  downloadRetryDelayMs: number;
 }
 
 /**
@@ -70,6 +86,11 @@ export const LLAMA_CPP_DEFAULTS: LlamaCppEngineOptions = {
   memoryBytes: Math.floor(totalmem() / 2),
   gpu: false,
   nvmlLibrary: DEFAULT_NVML_LIBRARY,
+  modelSources: new Map(),
+  hfEndpoint: FETCHER_DEFAULTS.hfEndpoint,
+  diskCacheBytes: FETCHER_DEFAULTS.diskCacheBytes,
+  downloadAttempts: FETCHER_DEFAULTS.attempts,
+  downloadRetryDelayMs: FETCHER_DEFAULTS.retryDelayMs,
 };
 
 /** Defaults merged and checked once, so a bad setting fails at start, not at first load. */
@@ -80,6 +101,9 @@ export function resolveLlamaCppOptions(opts: Partial<LlamaCppEngineOptions> = {}
     contextSize: { min: 1, int: true },
     slotsPerModel: { min: 1, int: true, env: 'FABRIC_SLOTS' },
     memoryBytes: { min: 0, gt: true, infinite: true, env: 'FABRIC_VRAM_BYTES' },
+    diskCacheBytes: { min: 0, gt: true, infinite: true, env: 'FABRIC_DISK_CACHE_BYTES' },
+    downloadAttempts: { min: 1, int: true },
+    downloadRetryDelayMs: { min: 0 },
   });
   if (o.gpu !== false && o.gpu !== 'auto') throw new Error(`llama-cpp engine: gpu must be false or 'auto'`);
   if (!o.modelsDir) throw new Error('llama-cpp engine: modelsDir is required');
@@ -113,6 +137,9 @@ export class LlamaCppEngine implements Engine {
   readonly options: LlamaCppEngineOptions;
   private readonly log: Logger;
   private readonly models: GgufCatalog;
+  private readonly fetcher: ModelFetcher;
+  /** Sizes of declared models not yet on disk, asked of their source once. */
+  private readonly remoteSizes = new Map<string, Promise<number>>();
   private llama?: Promise<Llama>;
   private readonly loaded = new Map<string, LoadedModel>();
   /** In-flight loads, so two callers of `load(m)` share one. */
@@ -127,14 +154,61 @@ export class LlamaCppEngine implements Engine {
     this.models = new GgufCatalog(this.options.modelsDir, (path, err) =>
       this.log.warn({ path, err: err instanceof Error ? err.message : String(err) }, 'Skipping unreadable GGUF file'),
     );
+    const o = this.options;
+    this.fetcher = new ModelFetcher(
+      o.modelsDir,
+      { ...FETCHER_DEFAULTS, declared: o.modelSources, hfEndpoint: o.hfEndpoint, diskCacheBytes: o.diskCacheBytes, attempts: o.downloadAttempts, retryDelayMs: o.downloadRetryDelayMs },
+      (path) => [...this.loaded.values()].some((m) => m.file.path === path),
+      this.log,
+    );
   }
 
+  /** The files on disk, plus the declared models (FABRIC_MODEL_SOURCES) a load would download first. */
   async catalog(): Promise<ModelDescriptor[]> {
-    return (await this.models.list()).map(({ path: _path, layers: _layers, kvWidth: _kv, contextLength, ...descriptor }) => ({
+    const onDisk = (await this.models.list()).map(({ path: _path, layers: _layers, kvWidth: _kv, contextLength, ...descriptor }): ModelDescriptor => ({
       ...descriptor,
       contextLength: this.loadedContext(contextLength),
       ...(contextLength !== undefined ? { trainedContextLength: contextLength } : {}),
     }));
+    const names = new Set(onDisk.map((m) => m.name));
+    const remote = this.fetcher.declared().filter((m) => !names.has(m));
+    const sizes = await Promise.all(remote.map((m) => this.remoteSize(m)));
+    return [...onDisk, ...remote.map((name, i) => ({ name, sizeBytes: sizes[i]! }))];
+  }
+
+  /** A declared model's size from its source (0 when the source does not say). */
+  private remoteSize(model: string): Promise<number> {
+    let size = this.remoteSizes.get(model);
+    if (!size) {
+      size = this.fetcher.remoteSize(model).catch((err: unknown) => {
+        this.log.warn({ model, err: String(err) }, 'Source did not give the size of a declared model');
+        this.remoteSizes.delete(model);
+        return 0;
+      });
+      this.remoteSizes.set(model, size);
+    }
+    return size;
+  }
+
+  /** Downloads a model into the folder (nothing to do when its file is there). */
+  async pull(model: string, opts: PullOptions): Promise<void> {
+    this.assertOpen();
+    const name = this.canonical(model);
+    const res = await this.fetcher.fetch(name, opts.onProgress, { ...(opts.url ? { url: opts.url } : {}), ...(opts.sha256 ? { sha256: opts.sha256 } : {}) });
+    if (!(await this.models.find(name))) {
+      await rm(res.path, { force: true });
+      throw new EngineError('invalid_request', `${name}: the downloaded file is not a readable GGUF model; it was deleted`);
+    }
+  }
+
+  /** Unloads (if loaded) and deletes the model's file and any partial download of it. */
+  async remove(model: string): Promise<void> {
+    const name = this.canonical(model);
+    await this.unload(name);
+    const file = await this.models.find(name);
+    const own = this.fetcher.pathOf(name);
+    await Promise.all([file?.path, own, partialPath(own)].filter((p): p is string => !!p).map((p) => rm(p, { force: true })));
+    this.log.info({ model: name }, 'Model deleted from disk');
   }
 
   /** The context a model is loaded with: the configured size, never past what the file was trained for. */
@@ -142,14 +216,14 @@ export class LlamaCppEngine implements Engine {
     return Math.min(this.options.contextSize, trained ?? this.options.contextSize);
   }
 
-  async load(model: string): Promise<LoadResult> {
+  async load(model: string, opts: LoadOptions = {}): Promise<LoadResult> {
     this.assertOpen();
     const name = this.canonical(model);
     const ready = this.loaded.get(name);
     if (ready) return { ...ready.result, loadMs: 0 };
     let pending = this.loading.get(name);
     if (!pending) {
-      pending = this.doLoad(name).finally(() => this.loading.delete(name));
+      pending = this.doLoad(name, opts).finally(() => this.loading.delete(name));
       this.loading.set(name, pending);
     }
     return (await pending).result;
@@ -175,19 +249,14 @@ export class LlamaCppEngine implements Engine {
 
   async generate(req: GenerateRequest): Promise<GenerateResult> {
     const entry = this.requireLoaded(req.model);
+    if (req.task === 'chat' && req.tools?.length) return this.generateWithTools(entry, req, req.tools);
     const tokens = promptTokens(req, entry.model, entry.chatWrapper);
     const contextSize = entry.context.contextSize;
     if (tokens.length >= contextSize) {
       throw new EngineError('context_length_exceeded', `prompt of ${tokens.length} tokens does not fit the context of ${contextSize}`);
     }
     const grammar = await formatGrammar(entry.model.llama, req.format);
-    if (req.signal.aborted) throw new EngineError('aborted', 'generation aborted before it started');
-    if (entry.context.disposed) throw new EngineError('engine_unavailable', `${entry.file.name} was unloaded meanwhile`);
-    // Checked and taken with no await between, so two callers cannot both get the last slot.
-    if (entry.context.sequencesLeft === 0) {
-      throw new EngineError('engine_busy', `all ${entry.context.totalSequences} slots of ${entry.file.name} are busy`);
-    }
-    const sequence = entry.context.getSequence();
+    const sequence = this.takeSequence(entry, req.signal);
     try {
       return await runGeneration(sequence, tokens, {
         ...samplingParams(req.options),
@@ -196,12 +265,53 @@ export class LlamaCppEngine implements Engine {
         signal: req.signal,
         onToken: req.onToken,
         ...(grammar ? { grammar } : {}),
+        ...(req.logprobs ? { logprobs: req.logprobs } : {}),
       });
     } catch (err) {
       throw toEngineError(err, `generate on ${entry.file.name}`);
     } finally {
       await sequence.dispose().catch(() => undefined); // frees the slot and its KV cells
     }
+  }
+
+  /** A chat the model may answer with calls of its own (tool-chat.ts). */
+  private async generateWithTools(entry: LoadedModel, req: GenerateRequest, tools: readonly Tool[]): Promise<GenerateResult> {
+    if (req.format !== undefined) throw new EngineError('invalid_request', 'a response format cannot be combined with tools the model may call on the llama-cpp engine');
+    if (req.logprobs) throw new EngineError('invalid_request', 'logprobs cannot be combined with tools the model may call on the llama-cpp engine');
+    if (!req.messages?.length) throw new EngineError('invalid_request', 'chat needs at least one message');
+    const history = toolChatHistory(req.messages);
+    const functions = chatFunctions(tools);
+    const sequence = this.takeSequence(entry, req.signal);
+    try {
+      const tokens = toolChatPromptTokens(entry.model, entry.chatWrapper, history, functions);
+      const contextSize = entry.context.contextSize;
+      if (tokens.length >= contextSize) {
+        throw new EngineError('context_length_exceeded', `prompt of ${tokens.length} tokens (tools included) does not fit the context of ${contextSize}`);
+      }
+      return await runToolChat(sequence, entry.chatWrapper, history, functions, tokens.length, {
+        ...samplingParams(req.options),
+        maxTokens: maxTokens(req.options, contextSize - tokens.length),
+        stops: stopSequences(req.options),
+        ...(req.parallelToolCalls === false ? { maxCalls: 1 } : {}),
+        signal: req.signal,
+        onToken: req.onToken,
+        onDelta: req.onDelta ?? (() => undefined),
+      });
+    } catch (err) {
+      throw toEngineError(err, `generate on ${entry.file.name}`);
+    } finally {
+      await sequence.dispose().catch(() => undefined);
+    }
+  }
+
+  /** A free slot of the model; throws when there is none (checked and taken with no await between). */
+  private takeSequence(entry: LoadedModel, signal: AbortSignal) {
+    if (signal.aborted) throw new EngineError('aborted', 'generation aborted before it started');
+    if (entry.context.disposed) throw new EngineError('engine_unavailable', `${entry.file.name} was unloaded meanwhile`);
+    if (entry.context.sequencesLeft === 0) {
+      throw new EngineError('engine_busy', `all ${entry.context.totalSequences} slots of ${entry.file.name} are busy`);
+    }
+    return entry.context.getSequence();
   }
 
   async embed(req: EmbedRequest): Promise<EmbedResult> {
@@ -279,9 +389,17 @@ export class LlamaCppEngine implements Engine {
     }
   }
 
-  private async doLoad(name: string): Promise<LoadedModel> {
-    const file = await this.models.find(name);
+  private async doLoad(name: string, opts: LoadOptions): Promise<LoadedModel> {
+    let file = await this.models.find(name);
+    // A model a source knows but no disk holds is downloaded first; the job waits in loading_model.
+    if (!file && this.fetcher.knows(name)) {
+      await this.fetcher.fetch(name, opts.onProgress ?? (() => undefined)).catch((err: unknown) => {
+        throw toEngineError(err, `download ${name}`);
+      });
+      file = await this.models.find(name);
+    }
     if (!file) throw new EngineError('model_not_found', `model ${name} not found in ${this.options.modelsDir}`);
+    await this.fetcher.cache.touch(file.path);
     const contextSize = this.loadedContext(file.contextLength);
     const reserved = this.reserveMemory(file, contextSize);
     const started = performance.now();

@@ -20,7 +20,8 @@ export interface GgufModelFile extends ModelDescriptor {
 /** Canonical model name for a file name, or undefined when it is not a usable model name. */
 export function modelNameForFile(fileName: string): string | undefined {
   if (!fileName.endsWith('.gguf')) return undefined;
-  const base = fileName.slice(0, -'.gguf'.length);
+  // `~` stands for `/` (`hf.co~org~repo@Q4_K_M.gguf`): names may have slashes, file names may not.
+  const base = fileName.slice(0, -'.gguf'.length).replaceAll('~', '/');
   const at = base.lastIndexOf('@');
   const name = at > 0 ? `${base.slice(0, at)}:${base.slice(at + 1)}` : base;
   try {

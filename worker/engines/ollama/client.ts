@@ -53,6 +53,12 @@ export class OllamaClient {
     }
   }
 
+  /** A call whose answer carries nothing but its status (`DELETE /api/delete`). */
+  async ok(method: 'DELETE' | 'POST', path: string, body?: unknown, opts: CallOptions = {}): Promise<void> {
+    const { res } = await this.send(method, path, body, opts);
+    await res.arrayBuffer().catch(() => undefined);
+  }
+
   /** A streaming call: yields each NDJSON object; an `{"error"}` line throws its mapped error. */
   async *stream<T extends { error?: string }>(path: string, body: unknown, opts: CallOptions = {}): AsyncGenerator<T, void, undefined> {
     const { res } = await this.send('POST', path, body, opts);

@@ -19,6 +19,7 @@ import type {
   GenerateResult,
   LoadResult,
   ModelDescriptor,
+  PullOptions,
   ResidentModel,
 } from '../port/engine.ts';
 import { estimateFootprint } from '../port/footprint-estimate.ts';
@@ -26,6 +27,7 @@ import { canonicalOrRaw, OllamaCatalog } from './catalog.ts';
 import { OllamaClient } from './client.ts';
 import { resolveOllamaOptions, type OllamaEngineOptions } from './options.ts';
 import { pullModel, type PullProgress } from './pull.ts';
+import { ChunkReader, generationBody } from './generation.ts';
 import type { OllamaChunk, OllamaEmbedResponse, OllamaProcess } from './wire.ts';
 
 export type { PullProgress } from './pull.ts';
@@ -123,6 +125,23 @@ export class OllamaEngine implements Engine {
     return wait.finally(() => onProgress && pending.listeners.delete(onProgress));
   }
 
+  /** Ollama's own pull (`POST /api/pull`), its statuses passed on as they come. */
+  async pull(model: string, opts: PullOptions): Promise<void> {
+    this.assertOpen();
+    await pullModel(this.client, this.canonical(model), opts.onProgress, { timeoutMs: this.options.pullTimeoutMs, log: this.log });
+  }
+
+  /** Deletes the model from the Ollama server (`DELETE /api/delete`); one it lacks is no error. */
+  async remove(model: string): Promise<void> {
+    const name = this.canonical(model);
+    await this.unload(name);
+    try {
+      await this.client.ok('DELETE', '/api/delete', { model: name });
+    } catch (err) {
+      if (!(err instanceof EngineError && err.code === 'model_not_found')) throw err;
+    }
+  }
+
   /** Unloads (`keep_alive: 0`) and waits until `/api/ps` no longer lists the model, so its memory is free. */
   async unload(model: string): Promise<void> {
     const name = this.canonical(model);
@@ -164,30 +183,24 @@ export class OllamaEngine implements Engine {
   async generate(req: GenerateRequest): Promise<GenerateResult> {
     this.assertOpen();
     if (req.signal.aborted) throw new EngineError('aborted', 'generation aborted before it started');
-    const chat = req.task === 'chat';
-    const body = chat
-      ? { model: req.model, messages: req.messages ?? [], options: req.options, format: req.format, stream: true, keep_alive: PIN }
-      : { model: req.model, prompt: req.prompt ?? '', system: req.system, options: req.options, format: req.format, stream: true, keep_alive: PIN };
-    let text = '';
-    let pieces = 0;
+    const reader = new ChunkReader(req);
     let final: OllamaChunk | undefined;
     // No timeout of our own: the job's timeout aborts req.signal.
-    for await (const chunk of this.client.stream<OllamaChunk>(chat ? '/api/chat' : '/api/generate', body, { signal: req.signal, timeoutMs: null })) {
-      const piece = chat ? chunk.message?.content : chunk.response;
-      if (piece) {
-        text += piece;
-        pieces++;
-        req.onToken(piece);
-      }
+    const path = req.task === 'chat' ? '/api/chat' : '/api/generate';
+    for await (const chunk of this.client.stream<OllamaChunk>(path, generationBody(req, PIN), { signal: req.signal, timeoutMs: null })) {
+      reader.read(chunk);
       if (chunk.done) final = chunk;
     }
     if (req.signal.aborted) throw new EngineError('aborted', 'generation aborted');
     if (!final) throw new EngineError('engine_unavailable', `ollama ended the ${req.task} stream of ${req.model} without its final chunk`);
     return {
-      text,
+      text: reader.text,
       doneReason: final.done_reason === 'length' ? 'length' : 'stop',
+      ...(reader.toolCalls.length ? { toolCalls: reader.toolCalls } : {}),
+      ...(reader.thinking ? { thinking: reader.thinking } : {}),
+      ...(req.logprobs ? { logprobs: reader.logprobs } : {}),
       promptTokens: final.prompt_eval_count ?? 0,
-      completionTokens: final.eval_count ?? pieces,
+      completionTokens: final.eval_count ?? reader.pieces,
       promptEvalMs: nsToMs(final.prompt_eval_duration),
       evalMs: nsToMs(final.eval_duration),
     };

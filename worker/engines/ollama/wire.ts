@@ -31,12 +31,42 @@ export interface OllamaProcess {
   details?: OllamaModelDetails;
 }
 
+/** A tool call as Ollama writes it: the arguments as an object; `id` and `index` on newer versions. */
+export interface OllamaToolCall {
+  id?: string;
+  function: { index?: number; name: string; arguments?: Record<string, unknown> };
+}
+
+/** A chat message, in a request's history or a chunk's answer. */
+export interface OllamaMessage {
+  role: string;
+  content: string;
+  thinking?: string;
+  images?: string[];
+  tool_calls?: OllamaToolCall[];
+  /** On a `tool` message: the function whose result it carries. */
+  tool_name?: string;
+  tool_call_id?: string;
+}
+
+/** One generated token's log probability, with the likeliest alternatives when asked. */
+export interface OllamaLogprob {
+  token: string;
+  logprob: number;
+  bytes?: number[];
+  top_logprobs?: { token: string; logprob: number; bytes?: number[] }[];
+}
+
 /** One line of `/api/generate` or `/api/chat`; durations are nanoseconds. */
 export interface OllamaChunk {
   model?: string;
   created_at?: string;
   response?: string;
-  message?: { role?: string; content?: string };
+  /** `/api/generate`'s reasoning text (`/api/chat` has it in `message.thinking`). */
+  thinking?: string;
+  message?: Partial<OllamaMessage>;
+  /** The log probabilities of this chunk's tokens. */
+  logprobs?: OllamaLogprob[];
   done?: boolean;
   done_reason?: string;
   total_duration?: number;

@@ -2,7 +2,9 @@
  * The engine port: everything the worker needs from an inference engine (embedded
  * llama.cpp, an Ollama server, or the test double). Implementations throw `EngineError`.
  */
-import type { ChatMessage, GenerationOptions } from '../../../protocol/job.ts';
+import type { ChatMessage, GenerationOptions, JobInput, TokenLogprob } from '../../../protocol/job.ts';
+import type { DeltaEvent } from '../../../protocol/conversation.ts';
+import type { Tool, ToolCall } from '../../../protocol/tools.ts';
 import type { GpuInfo } from '../../../protocol/worker-state.ts';
 
 export interface ModelDescriptor {
@@ -40,6 +42,15 @@ export interface LoadOptions {
   onProgress?: (p: LoadProgress) => void;
 }
 
+/** A pull asked for by an operator (`POST /api/pull`). */
+export interface PullOptions {
+  /** Ollama's pull statuses as the download moves (`pulling manifest`, `pulling <digest>`, ...). */
+  onProgress: (p: LoadProgress) => void;
+  /** A source for this pull only (engines that download files themselves). */
+  url?: string;
+  sha256?: string;
+}
+
 export interface ResidentModel {
   name: string;
   sizeBytes: number;
@@ -51,17 +62,41 @@ export interface GenerateRequest {
   task: 'generate' | 'chat';
   prompt?: string;
   system?: string;
+  /** An Ollama prompt template for `generate` (engines that do not take one ignore it). */
+  template?: string;
   messages?: ChatMessage[];
   options: GenerationOptions;
   format?: 'json' | Record<string, unknown>;
+  /**
+   * Tools the model may call on its own (`tool_choice` auto); the engine returns the calls it
+   * makes. With tools, `messages` come as the client sent them (assistant `tool_calls`, `tool`
+   * results) for the engine to render in the model's own format; without, tool turns arrive
+   * already rendered as text (protocol/tools.ts `renderToolMessages`).
+   */
+  tools?: Tool[];
+  /** Whether several calls may come in one answer. */
+  parallelToolCalls?: boolean;
+  /** Reasoning switch (engines without the `think` feature never get it: see protocol/engine-features.ts). */
+  think?: JobInput['think'];
+  /** Per-token log probabilities, with this many alternatives each (0: none). */
+  logprobs?: { top: number };
+  /** A generate job's images (base64); a chat's ride on its messages. */
+  images?: string[];
   signal: AbortSignal;
-  /** Called with each piece of text as the engine produces it. */
+  /** Called with each piece of visible text as the engine produces it. */
   onToken: (text: string) => void;
+  /** Called with each non-text event (reasoning text, tool-call pieces) as the engine produces it. */
+  onDelta?: (ev: DeltaEvent) => void;
 }
 
 export interface GenerateResult {
   text: string;
   doneReason: 'stop' | 'length';
+  /** Calls the model made (auto tool choice). */
+  toolCalls?: ToolCall[];
+  /** Reasoning text, apart from `text`. */
+  thinking?: string;
+  logprobs?: TokenLogprob[];
   promptTokens: number;
   completionTokens: number;
   promptEvalMs: number;
@@ -108,6 +143,10 @@ export interface Engine {
   capacity(): Promise<EngineCapacity>;
   /** Whether the engine answers (an Ollama server may be down); engines in-process omit it. */
   healthy?(): Promise<boolean>;
+  /** Fetches a model onto this engine's disk without loading it; resolves once it is in `catalog()`. */
+  pull?(model: string, opts: PullOptions): Promise<void>;
+  /** Deletes a model from this engine's disk (unloaded first by the caller). Missing: no error. */
+  remove?(model: string): Promise<void>;
   /** The footprint `load(model)` will need; engines that cannot tell return undefined. */
   estimateFootprint?(model: string): Promise<FootprintEstimate | undefined>;
   /**
