@@ -5,7 +5,8 @@
  * about `--large-gb` GB (gguf-writer.ts, written once into `--dir`). Each round loads each model
  * twice: from a cold file (its pages dropped with posix_fadvise DONTNEED after a write-back, and
  * checked with mincore) and from the page cache (the file read first, checked likewise); each load
- * is timed from `loadModel` to resident, then unloaded. Prints the median per model and tier.
+ * is timed from `loadModel` to resident, then unloaded. Then the large file is read sequentially
+ * without the engine from each tier (raw read speeds). Prints the median per model and tier.
  * `--gpu` offloads to a GPU (gpu: 'auto'); default is the CPU, as on a machine without one.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -80,6 +81,18 @@ async function main(): Promise<void> {
   } finally {
     await engine.close();
   }
+  // The same file read sequentially, no engine: the tiers' raw read speeds on this machine.
+  const large = files[files.length - 1]!;
+  const reads: Row[] = (['disk', 'host'] as const).map((tier) => ({ model: `${large.name} (read only)`, fileBytes: large.sizeBytes, tier, ms: [], cachedShare: [] }));
+  for (let i = 0; i < rounds; i++) {
+    for (const row of reads) {
+      row.cachedShare.push(prepare(pc, large.path, row.tier));
+      const t0 = performance.now();
+      readFileSync(large.path);
+      row.ms.push(performance.now() - t0);
+    }
+  }
+  rows.push(...reads);
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ gpu: !!values.gpu, rounds, rows }, null, 2)}\n`);
     return;
