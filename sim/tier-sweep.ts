@@ -4,7 +4,7 @@
  * the fabric without it (`fabric-no-tier`, the scheduler as it was), on the same trace and fleet.
  * Goals per scenario: cold-start duration p95 (a load a request waited on, start to resident) at
  * most 0.5x, at a request (TTFT) p95 at most 1.02x. `--report FILE` also writes the table as
- * markdown; `--only TEXT` runs the scenarios whose name contains TEXT.
+ * markdown; `--only TEXT` runs the scenarios whose name contains TEXT, `--shard I/N` every N-th.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -72,9 +72,11 @@ export function tierMarkdown(rows: readonly TierRow[]): string {
 }
 
 function main(argv: string[]): number {
-  const { values } = parseArgs({ args: argv, strict: true, options: { report: { type: 'string' }, only: { type: 'string' } } });
+  const { values } = parseArgs({ args: argv, strict: true, options: { report: { type: 'string' }, only: { type: 'string' }, shard: { type: 'string' } } });
+  // `--shard I/N`: every N-th scenario from the I-th (0-based), to run a sweep in N processes.
+  const [shard, shards] = (values.shard ?? '0/1').split('/').map(Number) as [number, number];
   const started = Date.now();
-  const scenarios = [...sweepScenarios(), ...longTailScenarios()].filter((s) => !values.only || s.name.includes(values.only));
+  const scenarios = [...sweepScenarios(), ...longTailScenarios()].filter((s, i) => (!values.only || s.name.includes(values.only)) && i % shards === shard);
   const rows: TierRow[] = [];
   for (const s of scenarios) {
     rows.push(runTierScenario(s));
