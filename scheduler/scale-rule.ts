@@ -189,8 +189,7 @@ function drainForCost(snap: Snapshot, policy: SchedulerPolicy, ledgers: readonly
   for (const l of ledgers) {
     const w = l.worker;
     // Without it, the models in demand must still fit at once, or the rest of the fleet thrashes.
-    // (With a latency target the forecast judges that instead.)
-    if (!target && total - usable(l) < working) continue;
+    if (total - usable(l) < working) continue;
     // A worker gets the cool-down a scale-up gets: one that just started (a new pod, a fleet's first
     // minutes) has had no chance to be used yet, nor its arrival history to show what is in demand
     // (with the minimum residency instead, a 2-4 GPU fleet drained one of its two at 30 s and

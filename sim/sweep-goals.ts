@@ -11,6 +11,7 @@
 import type { WorkerClass } from './model/fleet.ts';
 import type { PolicySummary } from './summary.ts';
 import { cheapestAtBaselineP95, type Frontier } from './frontier.ts';
+import type { GpuFloor } from './gpu-floor.ts';
 
 export interface GoalRow {
   readonly scenario: string;
@@ -22,6 +23,7 @@ export interface GoalRow {
   /** A long-tail scenario: its autoscaling goal is counted apart (every one must meet it). */
   readonly longTail?: boolean;
   readonly frontier?: Frontier;
+  readonly gpuFloor?: GpuFloor;
 }
 
 /** Some class scales between a minimum and a maximum. */
@@ -42,7 +44,10 @@ export function sweepGoalsMarkdown(rows: readonly GoalRow[]): string {
   ] as const) {
     if (auto.length === 0) continue;
     out.push(`- ${label}, GPU-seconds <= 0.75x seed-gateway's at a p95 no worse than its own, defaults: met in ${auto.filter(meets).length} of ${auto.length}.`);
-    for (const r of auto) out.push(`  - ${r.scenario}: GPU-s ${r3(r.fabric.gpu_seconds, r.seedGateway?.gpu_seconds ?? null)}x, p95 ${r3(p95(r.fabric), p95(r.seedGateway))}x (${meets(r) ? 'met' : 'not met'})${frontierNote(r)}`);
+    for (const r of auto) {
+      out.push(`  - ${r.scenario}: GPU-s ${r3(r.fabric.gpu_seconds, r.seedGateway?.gpu_seconds ?? null)}x, p95 ${r3(p95(r.fabric), p95(r.seedGateway))}x (${meets(r) ? 'met' : 'not met'})${frontierNote(r)}`);
+      if (!meets(r)) out.push(`    - why not met: ${whyMissed(r)}`);
+    }
   }
   const fixed = rows.filter((r) => !autoscaled(r.fleet) && !mixed(r.fleet) && p95(r.fabric) !== null && p95(r.best) !== null);
   const logs = fixed.map((r) => Math.log(p95(r.fabric)! / p95(r.best)!));
@@ -66,4 +71,34 @@ function frontierNote(r: GoalRow): string {
   if (best) return `; frontier: ${best.point.label} reaches its p95 at ${best.gpuRatio.toFixed(3)}x GPU-s${best.gpuRatio <= 0.75 ? ' (goal met at that target)' : ''}`;
   const low = [...r.frontier.fabric].filter((p) => p.p95 !== null).sort((a, b) => (a.p95 as number) - (b.p95 as number))[0];
   return `; frontier: no target reaches its p95 (lowest ${low ? `${r3(low.p95, p95(r.seedGateway))}x, ${low.label}, at ${r3(low.gpuSeconds, r.seedGateway?.gpu_seconds ?? null)}x GPU-s` : 'n/a'})`;
+}
+
+/**
+ * Why an autoscaled scenario misses the cost goal, from the same run's figures: whether 0.75x
+ * seed-gateway's GPU-seconds lies above the floor no policy can go below (sim/gpu-floor.ts), what
+ * the best latency target reaches, and the oracle's eviction on the fleet's starting size (it
+ * never scales, so its GPU-seconds are that size for the whole run).
+ */
+export function whyMissed(r: GoalRow): string {
+  const sg = r.seedGateway;
+  if (!sg) return 'no seed-gateway run to compare with';
+  const parts: string[] = [];
+  const goal = 0.75 * sg.gpu_seconds;
+  if (r.gpuFloor) {
+    const f = r.gpuFloor;
+    const within = f.floorGpuSeconds <= goal;
+    parts.push(
+      `GPU-s floor ${r3(f.floorGpuSeconds, sg.gpu_seconds)}x (minimum pool ${r3(f.minPoolGpuSeconds, sg.gpu_seconds)}x, work ${r3(f.workGpuSeconds, sg.gpu_seconds)}x), ` +
+        (within ? 'so 0.75x is not ruled out by the trace and fleet' : 'above 0.75x: out of reach for any policy on this trace and fleet'),
+    );
+  }
+  const reach = r.frontier ? cheapestAtBaselineP95(r.frontier) : undefined;
+  if (r.frontier) parts.push(reach ? `the cheapest setting at seed-gateway's p95 (${reach.point.label}) costs ${reach.gpuRatio.toFixed(3)}x` : "no setting reaches seed-gateway's p95");
+  const o = r.oracle;
+  if (o) {
+    const start = r.fleet.reduce((s, c) => s + c.count * c.gpusPerWorker, 0);
+    const oracleOk = o.gpu_seconds <= goal && (p95(o) ?? Infinity) <= (p95(sg) ?? -1);
+    parts.push(`the oracle fixed at the starting ${start} GPUs: GPU-s ${r3(o.gpu_seconds, sg.gpu_seconds)}x at p95 ${r3(p95(o), p95(sg))}x (${oracleOk ? 'meets the goal, so a placement policy can' : 'misses too'})`);
+  }
+  return parts.join('; ');
 }

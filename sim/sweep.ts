@@ -17,8 +17,9 @@ import { generateModels, generateTrace, GENERATE_DEFAULTS, type GenerateOptions 
 import { createPolicy, isBaseline, POLICY_NAMES } from './policies/index.ts';
 import { checkGoals } from './report.ts';
 import { autoscaled, sweepGoalsMarkdown } from './sweep-goals.ts';
-import { frontier, frontierMarkdown, frontierSvg, FRONTIER_TARGETS_MS, scaleToZero, scaleToZeroMarkdown, LOW_RATE, type Frontier } from './frontier.ts';
+import { cheapestAtBaselineP95, frontier, frontierMarkdown, frontierSvg, FRONTIER_TARGETS_MS, scaleToZero, scaleToZeroMarkdown, LOW_RATE, type Frontier } from './frontier.ts';
 import { footprintBytes, serviceModel } from './model/service-model.ts';
+import { gpuSecondsFloor, type GpuFloor } from './gpu-floor.ts';
 import { summarize, type PolicySummary } from './summary.ts';
 
 const GiB = 2 ** 30;
@@ -91,6 +92,8 @@ export interface SweepRow {
   readonly longTail: boolean;
   /** Autoscaled fleets: the fabric at each latency target beside seed-gateway (sim/frontier.ts). */
   readonly frontier?: Frontier;
+  /** Autoscaled fleets: the GPU-seconds no policy can go below on this trace and fleet (sim/gpu-floor.ts). */
+  readonly gpuFloor?: GpuFloor;
 }
 
 export function runScenario(s: Scenario): SweepRow {
@@ -123,7 +126,7 @@ export function runScenario(s: Scenario): SweepRow {
     goalsMet: checks.filter((c) => c.met).length,
     goals: checks.length,
     longTail: s.longTail === true,
-    ...(knobs ? { frontier: knobs } : {}),
+    ...(knobs ? { frontier: knobs, gpuFloor: gpuSecondsFloor(trace, models, s.fleet, service) } : {}),
   };
 }
 
@@ -133,11 +136,14 @@ const ratio = (a: number | null | undefined, b: number | null | undefined) => (a
 
 export function sweepMarkdown(rows: readonly SweepRow[]): string {
   const head =
-    '| scenario | requests | fabric p95 (ms) | best baseline p95 (ms) | ratio | floor p95 (ms) | fabric warm | oracle warm | fabric cold loads | / oracle | fabric GPU-s | its GPU-s | / seed-gateway GPU-s (its p95 ms) | rejected (fabric) | goals met |';
-  const sep = '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+    '| scenario | requests | fabric p95 (ms) | best baseline p95 (ms) | ratio | floor p95 (ms) | fabric warm | oracle warm | fabric cold loads | / oracle | fabric GPU-s | its GPU-s | / seed-gateway GPU-s (its p95 ms) | cheapest setting at seed-gateway p95, GPU-s / seed-gateway | GPU-s floor / seed-gateway | rejected (fabric) | goals met |';
+  const sep = '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
   const body = rows.map((r) => {
     const best = r.best ? `${n(r.best.ttft_ms.p95)} (${r.best.policy})` : 'n/a';
-    return `| ${r.scenario} | ${r.requests} | ${n(r.fabric.ttft_ms.p95)} | ${best} | ${ratio(r.fabric.ttft_ms.p95, r.best?.ttft_ms.p95)} | ${n(r.floorP95)} | ${pct(r.fabric.warm_ratio)} | ${pct(r.oracle?.warm_ratio)} | ${r.fabric.cold_loads} | ${ratio(r.fabric.cold_loads, r.oracle?.cold_loads)} | ${n(r.fabric.gpu_seconds)} | ${n(r.best?.gpu_seconds)} | ${ratio(r.fabric.gpu_seconds, r.seedGateway?.gpu_seconds)} (${n(r.seedGateway?.ttft_ms.p95)}) | ${r.fabric.rejected} | ${r.goalsMet}/${r.goals} |`;
+    const reach = r.frontier ? cheapestAtBaselineP95(r.frontier) : undefined;
+    const setting = !r.frontier ? '-' : reach ? reach.gpuRatio.toFixed(2) : 'none';
+    const floor = r.gpuFloor ? ratio(r.gpuFloor.floorGpuSeconds, r.seedGateway?.gpu_seconds) : '-';
+    return `| ${r.scenario} | ${r.requests} | ${n(r.fabric.ttft_ms.p95)} | ${best} | ${ratio(r.fabric.ttft_ms.p95, r.best?.ttft_ms.p95)} | ${n(r.floorP95)} | ${pct(r.fabric.warm_ratio)} | ${pct(r.oracle?.warm_ratio)} | ${r.fabric.cold_loads} | ${ratio(r.fabric.cold_loads, r.oracle?.cold_loads)} | ${n(r.fabric.gpu_seconds)} | ${n(r.best?.gpu_seconds)} | ${ratio(r.fabric.gpu_seconds, r.seedGateway?.gpu_seconds)} (${n(r.seedGateway?.ttft_ms.p95)}) | ${setting} | ${floor} | ${r.fabric.rejected} | ${r.goalsMet}/${r.goals} |`;
   });
   return [head, sep, ...body].join('\n');
 }
@@ -169,7 +175,12 @@ function main(argv: string[]): number {
       "fabric's p95 with every model resident at once (unlimited memory on the same GPUs): queueing and",
       'prefill only, a bound for any placement policy. Goals met: of the goals `npm run sim` checks',
       '(p95 <= half the best baseline, warm >= 97%, zero OOM, GPU-seconds <= the lowest baseline\'s,',
-      'cold loads <= 1.25x the oracle).',
+      'cold loads <= 1.25x the oracle). For autoscaled fleets two more columns say how far the cost',
+      "goal is from reach: the cheapest latency-target setting (the frontier below) at seed-gateway's",
+      "p95 or better, its GPU-seconds over seed-gateway's (\"none\" when no setting reaches that p95); and",
+      'the GPU-seconds floor no policy can go below on the same trace and fleet (sim/gpu-floor.ts): the',
+      "larger of the minimum pool's GPU-seconds and the requests' service time at each one's share of a",
+      "replica's GPU memory (one of its slots). Below the goals, each missed autoscaled scenario says why.",
       '',
       table,
       '',

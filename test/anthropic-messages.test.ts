@@ -39,13 +39,16 @@ describe('Anthropic Messages through the chat jobs', () => {
     }
   });
 
-  it('passes stop_sequences to the engine and ends with end_turn when one cuts the answer', async () => {
+  it('passes stop_sequences to the engine and ends with stop_reason stop_sequence naming the one that cut the answer', async () => {
     const whole = await client.messages.create({ model: 'fake-small', max_tokens: 8, messages: user('say words') });
+    expect(whole).toMatchObject({ stop_reason: 'max_tokens', stop_sequence: null });
     const words = (whole.content[0] as Anthropic.TextBlock).text.split(' ');
-    const cut = await client.messages.create({ model: 'fake-small', max_tokens: 8, messages: user('say words'), stop_sequences: [` ${words[3]}`] }).withResponse();
-    expect(cut.data.stop_reason).toBe('end_turn');
+    const cut = await client.messages.create({ model: 'fake-small', max_tokens: 8, messages: user('say words'), stop_sequences: ['never appears', ` ${words[3]}`] }).withResponse();
+    expect(cut.data).toMatchObject({ stop_reason: 'stop_sequence', stop_sequence: ` ${words[3]}` });
+    const streamed = await client.messages.stream({ model: 'fake-small', max_tokens: 8, messages: user('say words'), stop_sequences: [` ${words[3]}`] }).finalMessage();
+    expect(streamed).toMatchObject({ stop_reason: 'stop_sequence', stop_sequence: ` ${words[3]}` });
     expect((cut.data.content[0] as Anthropic.TextBlock).text).toBe(words.slice(0, 3).join(' '));
-    expect((await job(cut.response.headers.get('x-fabric-job-id')!)).input.options.stop).toEqual([` ${words[3]}`]);
+    expect((await job(cut.response.headers.get('x-fabric-job-id')!)).input.options.stop).toEqual(['never appears', ` ${words[3]}`]);
   });
 
   it('streams events in Anthropic\'s order whose text deltas add up to the final message', async () => {

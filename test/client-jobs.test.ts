@@ -1,4 +1,5 @@
 /** The client's calls against a real fabric (API, worker with the fake engine, Redis). */
+import { toJobEvent } from '../client/src/event-stream.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FabricClient, FabricError, type JobEvent } from '../client/src/index.ts';
 import { startFabric, type TestFabric } from './support/fabric.ts';
@@ -53,5 +54,13 @@ describe('client calls', () => {
     const parked = await client.jobs.create({ model: 'fake-large', input: { prompt: 'never loaded' } });
     expect((await client.jobs.cancel(parked.id)).status).toBe('canceled');
     await expect(client.jobs.cancel(parked.id)).rejects.toMatchObject({ status: 409, code: 'job_finished', jobId: parked.id });
+  });
+});
+
+describe('client: event parsing', () => {
+  it('types a delta event (a tool call piece) and skips kinds it does not know', () => {
+    const delta = toJobEvent({ id: '1-2', event: 'delta', data: '{"type":"tool_call_start","index":0,"id":"call_x","name":"lookup"}' });
+    expect(delta).toEqual({ type: 'delta', id: '1-2', delta: { type: 'tool_call_start', index: 0, id: 'call_x', name: 'lookup' } });
+    expect(toJobEvent({ id: '1-3', event: 'citation', data: '{}' })).toBeNull();
   });
 });

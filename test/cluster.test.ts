@@ -184,7 +184,9 @@ describe('cluster: API, workers and scheduler together', () => {
 
   it('asks for one more worker when no worker has room, and the new worker then takes the job', async () => {
     const metric = metricScaleActuator({ minWorkers: 1, maxWorkers: 4 }, { log });
-    const f = await cluster(metric);
+    // The cost knob at 0 buys a worker for blocked demand at once; priced (the default), a job
+    // blocked for seconds is not worth a worker (test/scheduler-policy.test.ts prices it).
+    const f = await cluster(metric, { ...SCHEDULER, policy: { ...SCHEDULER.policy, scaleWaitMsPerGpuSecond: 0 } });
     await addWorker(f, { preload: [LARGE], tokensPerSecond: 10 });
     // The only worker is full of a busy model: the small job fits nowhere.
     const busy = f.workers[0]!;

@@ -112,14 +112,17 @@ describe('StopSequenceBuffer', () => {
     expect(b.push(' xSTO')).toEqual({ release: ' x', stopped: false });
     expect(b.push('P tail')).toEqual({ release: '', stopped: true });
     expect(b.output).toBe('abc STAR x');
+    expect(b.hit).toBe('STOP');
   });
 
   it('cuts at the earliest of several stop sequences and flushes held text at the end', () => {
     const b = new StopSequenceBuffer(['zz', 'y']);
     expect(b.push('a z')).toEqual({ release: 'a ', stopped: false });
     expect(b.flush()).toBe('z');
+    expect(b.hit).toBeUndefined();
     const c = new StopSequenceBuffer(['zz', 'y']);
     expect(c.push('q y zz')).toEqual({ release: 'q ', stopped: true });
+    expect(c.hit).toBe('y');
   });
 });
 

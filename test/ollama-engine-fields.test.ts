@@ -132,6 +132,19 @@ describe('the Ollama engine: tools, thinking, logprobs and images', () => {
     }
   });
 
+  it('keeps every call of a parallel answer, indexed in order, and only the first with parallel calls off', async () => {
+    await setup({ callAllTools: true });
+    const lookup: Tool = { name: 'lookup', parameters: { type: 'object', properties: { id: { type: 'integer' } } } };
+    const both = req({ tools: [WEATHER, lookup] });
+    const res = await engine.generate(both.r);
+    expect(res.toolCalls!.map((c) => c.function.name)).toEqual(['get_weather', 'lookup']);
+    expect(both.deltas.filter((d) => d.type === 'tool_call_start').map((d) => d.index)).toEqual([0, 1]);
+    const one = req({ tools: [WEATHER, lookup], parallelToolCalls: false });
+    const first = await engine.generate(one.r);
+    expect(first.toolCalls!.map((c) => c.function.name)).toEqual(['get_weather']);
+    expect(one.deltas.filter((d) => d.type === 'tool_call_start')).toHaveLength(1);
+  });
+
   it('maps a history without tool fields to plain messages', () => {
     expect(ollamaMessages([{ role: 'system', content: 's' }, { role: 'user', content: 'u' }])).toEqual([{ role: 'system', content: 's' }, { role: 'user', content: 'u' }]);
   });

@@ -4,7 +4,7 @@
  * forced function calls judged by ajv, chaining with previous_response_id, structured output.
  * Background responses, resumption, storage and tenants: test/responses-store.test.ts.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -150,6 +150,22 @@ describe('Responses API on the llama.cpp engine', () => {
     expect(last).toMatchObject({ type: 'function_call', arguments: args, call_id: item.call_id });
   }, 60_000);
 
+  it('auto tool choice streams whatever the model chose as items in the documented order, ending as stored', async () => {
+    const kinds = new Set<string>();
+    for (let i = 0; i < 4; i++) {
+      const stream = await client.responses.create({ model: MODEL, input: 'Weather or lookup?', tools, max_output_tokens: 60, temperature: 1.2, stream: true });
+      const events: StreamEvent[] = [];
+      for await (const ev of stream) events.push(ev as unknown as StreamEvent);
+      const { final } = checkEventOrder(events);
+      const done = events.filter((e) => e.type === 'response.output_item.done').map((e) => e.item as { type: string });
+      done.forEach((item) => kinds.add(item.type));
+      expect(done.every((item) => item.type === 'message' || item.type === 'function_call')).toBe(true);
+      const stored = await client.responses.retrieve(final.id as string);
+      expect(stored.output.map((o) => o.type)).toEqual((final.output as { type: string }[]).map((o) => o.type));
+    }
+    console.log(`responses auto tool choice produced ${[...kinds].join(', ')}`);
+  }, 60_000);
+
   it('chains a function call and its output with previous_response_id', async () => {
     const first = await client.responses.create({ model: MODEL, input: 'Weather in Oslo?', tools, tool_choice: { type: 'function', name: 'get_weather' }, max_output_tokens: 120 });
     const c = calls(first)[0]!;
@@ -185,6 +201,16 @@ describe('Responses API on the llama.cpp engine', () => {
     }
     console.log(`responses json_schema outputs valid ${valid}/5`);
   }, 120_000);
+
+  it('runs the README example', async () => {
+    const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
+    const code = /## Responses API\n[\s\S]*?```js\n([\s\S]*?)```/.exec(readme)![1]!;
+    const body = code.replace(/^import .*\n/m, '').replace('http://localhost:8080/v1', `${f.url}/v1`).replace('console.log(', 'return ((...a) => a)(');
+    const run = new (Object.getPrototypeOf(async () => undefined).constructor as new (...args: string[]) => (o: typeof OpenAI) => Promise<unknown>)('OpenAI', body);
+    const [args, text] = (await run(OpenAI)) as unknown as [string, string];
+    expect(typeof JSON.parse(args).city).toBe('string');
+    expect(typeof text).toBe('string');
+  });
 
   it('refuses what the engine cannot serve, naming the Responses parameter', async () => {
     // Automatic tool choice is served on the llama.cpp engine: the model answers in text or calls.

@@ -32,7 +32,7 @@ export interface JobRunnerDeps {
 /** not_started: the job turned out not to be queued any more as its engine run began. */
 type AbortReason = 'canceled' | 'timed_out' | 'shutdown' | 'lock_lost' | 'not_started';
 
-/** A generate or chat job's output: its text, reasoning, calls and logprobs; done reason `tool_calls` when it made calls. */
+/** A generate or chat job's output: its text, reasoning, calls, logprobs and the stop sequence that ended it; done reason `tool_calls` when it made calls. */
 function generationOutput(task: 'generate' | 'chat', gen: GenerateResult, text: string, calls: ToolCall[]): JobOutput {
   const thinking = gen.thinking ? { thinking: gen.thinking } : {};
   const doneReason = calls.length > 0 ? 'tool_calls' : gen.doneReason;
@@ -41,6 +41,7 @@ function generationOutput(task: 'generate' | 'chat', gen: GenerateResult, text: 
       ? { message: { role: 'assistant', content: text, ...thinking, ...(calls.length ? { tool_calls: calls } : {}) }, done_reason: doneReason }
       : { response: text, ...thinking, done_reason: doneReason };
   if (gen.logprobs) output.logprobs = gen.logprobs;
+  if (gen.stopSequence !== undefined && calls.length === 0) output.stop_sequence = gen.stopSequence;
   return output;
 }
 

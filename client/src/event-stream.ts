@@ -9,7 +9,7 @@ import { FabricError } from './fabric-error.ts';
 import type { ResolvedOptions } from './options.ts';
 import { abortedError, raceAbort } from './signals.ts';
 import type { OpenResponse, Transport } from './transport.ts';
-import type { Job, JobEvent, JobStatus } from './types.ts';
+import type { AnswerDelta, Job, JobEvent, JobStatus } from './types.ts';
 
 export interface EventsOptions {
   signal?: AbortSignal;
@@ -28,6 +28,8 @@ export function toJobEvent(msg: EventSourceMessage): JobEvent | null {
       return { type: 'token', id, text: String(data.text) };
     case 'progress':
       return { type: 'progress', id, data };
+    case 'delta':
+      return { type: 'delta', id, delta: data as unknown as AnswerDelta };
     case 'result':
       return { type: 'result', job: data as unknown as Job };
     default:

@@ -16,4 +16,4 @@ export {
 export { CLIENT_DEFAULTS, type BreakerOptions, type FabricClientOptions, type ResolvedOptions, type RetryOptions, type StreamOptions } from './options.ts';
 export { verifyWebhook, type VerifiedWebhook, type VerifyWebhookOptions, type WebhookHeaders, type WebhookPayload, type WebhookVerifyFailure, type WebhookVerifyResult } from './webhooks.ts';
 export { TERMINAL_STATUSES, isTerminalStatus } from './types.ts';
-export type { ChatMessage, GenerationOptions, Job, JobError, JobEvent, JobInput, JobRequest, JobStatus, Model, Task, Tool, ToolCall, WebhookEventType } from './types.ts';
+export type { AnswerDelta, ChatMessage, GenerationOptions, Job, JobError, JobEvent, JobInput, JobOutput, JobRequest, JobStatus, Model, Task, TokenLogprob, Tool, ToolCall, WebhookEventType } from './types.ts';

@@ -60,6 +60,11 @@ export interface JobInput {
   tools?: Tool[];
   /** `"required"` or `{name}` force a call (llama.cpp engine); `"none"` ignores the tools; `"auto"` is not served yet. */
   tool_choice?: 'none' | 'auto' | 'required' | { name: string };
+  parallel_tool_calls?: boolean;
+  /** Reasoning on or off, or an effort level (engines without reasoning refuse it with a 400). */
+  think?: boolean | 'low' | 'medium' | 'high';
+  logprobs?: boolean;
+  top_logprobs?: number;
 }
 
 /** Body of `POST /v1/jobs` and `POST /v1/run`. */
@@ -82,6 +87,25 @@ export interface JobError {
   retryable: boolean;
 }
 
+/** One generated token's log probability, with the likeliest alternatives when asked. */
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  top_logprobs?: { token: string; logprob: number }[];
+}
+
+export interface JobOutput {
+  response?: string;
+  message?: { role: 'assistant'; content: string; thinking?: string; tool_calls?: ToolCall[] };
+  /** A generate job's reasoning text. */
+  thinking?: string;
+  logprobs?: TokenLogprob[];
+  embeddings?: number[][];
+  done_reason?: string;
+  /** The stop sequence that ended the answer, when one did. */
+  stop_sequence?: string;
+}
+
 export interface Job {
   id: string;
   object: 'job';
@@ -90,7 +114,7 @@ export interface Job {
   status: JobStatus;
   priority: 'high' | 'normal' | 'low';
   input: JobInput;
-  output: { response?: string; message?: { role: 'assistant'; content: string; tool_calls?: ToolCall[] }; embeddings?: number[][]; done_reason?: string } | null;
+  output: JobOutput | null;
   error: JobError | null;
   usage: { prompt_tokens: number; completion_tokens: number } | null;
   timings: { queue_ms: number | null; load_wait_ms: number | null; run_ms: number | null; total_ms: number | null };
@@ -112,7 +136,16 @@ export type JobEvent =
   | { type: 'status'; id: string; status: JobStatus; data: Record<string, unknown> }
   | { type: 'token'; id: string; text: string }
   | { type: 'progress'; id: string; data: Record<string, unknown> }
+  /** A non-text piece of the answer: reasoning text, or a tool call's start, arguments piece or end. */
+  | { type: 'delta'; id: string; delta: AnswerDelta }
   | { type: 'result'; job: Job };
+
+/** What a `delta` event carries (the job's text itself comes as `token` events). */
+export type AnswerDelta =
+  | { type: 'reasoning'; text: string }
+  | { type: 'tool_call_start'; index: number; id: string; name: string }
+  | { type: 'tool_call_delta'; index: number; arguments: string }
+  | { type: 'tool_call_end'; index: number };
 
 export interface Model {
   id: string;

@@ -17,7 +17,7 @@ import { FeatureRefusedHttpError, HttpError, SchemaRefusedHttpError, ToolsRefuse
 import { OpenAiError } from '../openai/errors.ts';
 import type { ConversationItem } from './items.ts';
 import { jobInput, type ResponsesRequest } from './requests.ts';
-import { resultOf, responseIdOf, type ResponseRecord } from './render.ts';
+import { jobIdOf, resultOf, responseIdOf, type ResponseRecord } from './render.ts';
 
 export interface ResponsesDeps {
   jobs: JobService;
@@ -84,8 +84,8 @@ export class ResponsesService {
 
   /** A stored response of `tenant` (null: none), its result kept first if its job has ended. */
   async current(tenant: string, id: string): Promise<ResponseRecord | null> {
-    const jobId = id.startsWith('resp_') ? id.slice(5) : null;
-    if (!jobId || jobId.length > 200) return null;
+    const jobId = jobIdOf(id);
+    if (!jobId) return null;
     const r = await this.d.responses.get(tenant, jobId);
     return r ? this.finish(r) : null;
   }

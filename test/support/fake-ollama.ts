@@ -67,6 +67,8 @@ export interface FakeOllamaOptions {
   contextLength: number;
   /** 'split': every write ends inside a line, cut at an odd byte offset; 'burst': the whole answer in one write. */
   chunking: 'split' | 'burst';
+  /** A model given tools calls every one of them at once (parallel calls), not only the first. */
+  callAllTools: boolean;
 }
 
 /** Multi-byte pieces on purpose: a cut inside a UTF-8 character must not garble the text. */
@@ -130,7 +132,7 @@ export class FakeOllama {
   private readonly stopping = new AbortController();
 
   constructor(opts: Partial<FakeOllamaOptions> = {}) {
-    this.opts = { models: [], registry: [], loadDelayMs: 30, tokenDelayMs: 3, unloadDelayMs: 20, chunking: 'split', contextLength: 4096, ...opts };
+    this.opts = { models: [], registry: [], loadDelayMs: 30, tokenDelayMs: 3, unloadDelayMs: 20, chunking: 'split', contextLength: 4096, callAllTools: false, ...opts };
     for (const m of this.opts.models) this.models.set(canonical(m.name), m);
     this.server = createServer((req, res) => void this.handle(req, res));
   }
@@ -269,7 +271,7 @@ export class FakeOllama {
   private async stream(rec: RequestRecord, res: ServerResponse, signal: AbortSignal, spec: FakeModelSpec, kind: 'generate' | 'chat', loadNs: number): Promise<void> {
     const b = rec.body;
     const name = canonical(spec.name);
-    const answer = plannedAnswer(spec, b, kind);
+    const answer = plannedAnswer(spec, b, kind, this.opts.callAllTools);
     const all = answer.tokens;
     const limit = typeof b.options?.num_predict === 'number' && b.options.num_predict >= 0 ? b.options.num_predict : Infinity;
     const tokens = all.slice(0, Math.min(all.length, limit));
@@ -433,14 +435,14 @@ function capabilityError(spec: FakeModelSpec, b: any, kind: 'generate' | 'chat')
 }
 
 /** What a request makes the fake answer: reasoning pieces, text pieces and tool calls. */
-function plannedAnswer(spec: FakeModelSpec, b: any, kind: 'generate' | 'chat'): { thoughts: string[]; tokens: string[]; toolCalls: unknown[] } {
+function plannedAnswer(spec: FakeModelSpec, b: any, kind: 'generate' | 'chat', callAll: boolean): { thoughts: string[]; tokens: string[]; toolCalls: unknown[] } {
   const thoughts = b.think !== undefined && b.think !== false ? FAKE_THOUGHTS : [];
   const messages: { role: string }[] = kind === 'chat' ? b.messages : [];
   const tools: { function: { name: string; parameters?: unknown } }[] = kind === 'chat' && Array.isArray(b.tools) ? b.tools : [];
-  // A model given tools calls the first one, unless it was just given a tool's result.
+  // A model given tools calls the first one (or all), unless it was just given a tool's result.
   if (tools.length > 0 && messages.at(-1)?.role !== 'tool') {
-    const f = tools[0]!.function;
-    return { thoughts, tokens: [], toolCalls: [{ function: { index: 0, name: f.name, arguments: exampleOf(f.parameters ?? { type: 'object' }) } }] };
+    const called = callAll ? tools : tools.slice(0, 1);
+    return { thoughts, tokens: [], toolCalls: called.map((t, index) => ({ function: { index, name: t.function.name, arguments: exampleOf(t.function.parameters ?? { type: 'object' }) } })) };
   }
   if (b.format && typeof b.format === 'object') {
     const json = JSON.stringify(exampleOf(b.format));

@@ -121,6 +121,7 @@ export class FakeEngine implements Engine {
     let text = '';
     let count = 0;
     let doneReason: 'stop' | 'length' = 'length';
+    let stopSequence: string | undefined;
     while (count < limit) {
       if (req.signal.aborted) throw new EngineError('aborted', 'generation aborted');
       if (delayMs > 0) await sleep(delayMs, undefined, { signal: req.signal }).catch(() => undefined);
@@ -129,7 +130,9 @@ export class FakeEngine implements Engine {
       const candidate = text + piece;
       const hit = stops.map((s) => candidate.indexOf(s)).filter((i) => i >= 0);
       if (hit.length > 0) {
-        const cut = candidate.slice(0, Math.min(...hit));
+        const at = Math.min(...hit);
+        stopSequence = stops.find((s) => candidate.indexOf(s) === at);
+        const cut = candidate.slice(0, at);
         if (cut.length > text.length) req.onToken(cut.slice(text.length));
         text = cut;
         count++;
@@ -143,6 +146,7 @@ export class FakeEngine implements Engine {
     return {
       text,
       doneReason,
+      ...(stopSequence !== undefined ? { stopSequence } : {}),
       promptTokens: promptText.split(/\s+/).filter(Boolean).length,
       completionTokens: count,
       promptEvalMs: 0,

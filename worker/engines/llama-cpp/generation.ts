@@ -41,6 +41,8 @@ export class StopSequenceBuffer {
   private text = '';
   private released = 0;
   private stopped = false;
+  /** The stop sequence that cut the text, once one did. */
+  hit: string | undefined;
 
   private readonly stops: readonly string[];
   constructor(stops: readonly string[]) {
@@ -54,7 +56,10 @@ export class StopSequenceBuffer {
     let cut = -1;
     for (const stop of this.stops) {
       const at = this.text.indexOf(stop, this.released);
-      if (stop.length > 0 && at >= 0 && (cut < 0 || at < cut)) cut = at;
+      if (stop.length > 0 && at >= 0 && (cut < 0 || at < cut)) {
+        cut = at;
+        this.hit = stop;
+      }
     }
     if (cut >= 0) {
       this.stopped = true;
@@ -163,6 +168,7 @@ export async function runGeneration(
   return {
     text: stops.output,
     doneReason,
+    ...(stops.hit !== undefined ? { stopSequence: stops.hit } : {}),
     ...(logprobs ? { logprobs: withinText(logprobs, stops.output) } : {}),
     promptTokens: promptTokens.length,
     completionTokens: generated.length,

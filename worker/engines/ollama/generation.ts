@@ -6,7 +6,8 @@
  * Ollama sends each tool call whole, in one chunk's `message.tool_calls` (a function name and an
  * arguments object, an `id` only on newer versions): each becomes `tool_call_start`, one
  * `tool_call_delta` with the arguments JSON, and `tool_call_end`, with an id made when Ollama
- * gave none. Reasoning (`message.thinking` / `thinking`) goes out as `reasoning` deltas.
+ * gave none; with parallel calls off only the first call is kept. Reasoning
+ * (`message.thinking` / `thinking`) goes out as `reasoning` deltas.
  */
 import { randomBytes } from 'node:crypto';
 import type { ChatMessage, TokenLogprob } from '../../../protocol/job.ts';
@@ -96,6 +97,8 @@ export class ChunkReader {
   }
 
   private call(call: NonNullable<OllamaMessage['tool_calls']>[number]): void {
+    // Ollama has no switch for one call at a time: with parallel calls off, the first call is the answer.
+    if (this.req.parallelToolCalls === false && this.toolCalls.length > 0) return;
     const index = this.toolCalls.length;
     const c: ToolCall = { id: call.id || callId(), type: 'function', function: { name: call.function.name, arguments: JSON.stringify(call.function.arguments ?? {}) } };
     this.toolCalls.push(c);

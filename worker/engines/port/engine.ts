@@ -92,6 +92,8 @@ export interface GenerateRequest {
 export interface GenerateResult {
   text: string;
   doneReason: 'stop' | 'length';
+  /** The stop sequence that ended the text, when one did (engines that cannot tell leave it out). */
+  stopSequence?: string;
   /** Calls the model made (auto tool choice). */
   toolCalls?: ToolCall[];
   /** Reasoning text, apart from `text`. */
