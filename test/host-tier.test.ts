@@ -244,31 +244,31 @@ describe('a llama.cpp worker with the host tier (real Redis, real files)', () =>
     const before = await waitFor(async () => {
       const h = await heartbeat();
       return tierOf(h.hostCache, 'demo-tiny:latest') === 'disk' ? h : undefined;
-    });
+    }, 30_000);
     expect(before.hostCache?.budgetBytes).toBe(2 ** 30);
     await send('stage', 'demo-tiny:latest');
     const staged = await waitFor(async () => {
       const h = await heartbeat();
       return tierOf(h.hostCache, 'demo-tiny:latest') === 'host' ? h : undefined;
-    });
+    }, 30_000);
     expect(staged.resident).toEqual([]);
     expect(staged.loading).toEqual([]);
 
     await send('load', 'demo-tiny:latest');
-    await waitFor(async () => (await heartbeat()).resident.some((m) => m.model === 'demo-tiny:latest'));
+    await waitFor(async () => (await heartbeat()).resident.some((m) => m.model === 'demo-tiny:latest'), 30_000);
     const speeds = new LoadSpeedStore(f.redis, f.keys);
-    const host = await waitFor(() => speeds.get('llama-cpp', 'host'));
+    const host = await waitFor(() => speeds.get('llama-cpp', 'host'), 30_000);
     expect(host.samples).toBe(1);
     expect(host.lastBytes).toBe(staged.hostCache!.models.find((m) => m.model === 'demo-tiny:latest')!.fileBytes);
 
     // A file dropped from the cache loads from disk.
     pc.dontNeed(join(dir, 'demo-chat.gguf'));
     await send('load', 'demo-chat:latest');
-    const disk = await waitFor(() => speeds.get('llama-cpp', 'disk'));
+    const disk = await waitFor(() => speeds.get('llama-cpp', 'disk'), 30_000);
     expect(disk.bytesPerSec).toBeGreaterThan(0);
 
     const s = await readSnapshot(f.redis, f.keys, Date.now());
     expect(s.loadSpeeds?.get(loadSpeedKey('llama-cpp', 'host'))).toBe(host.bytesPerSec);
     expect(s.workers[0]!.hostCache?.models.length).toBeGreaterThan(0);
-  }, 60_000);
+  }, 120_000);
 });
