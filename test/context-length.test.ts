@@ -1,11 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureDemoModels } from '../worker/engines/llama-cpp/demo-models.ts';
-import { LlamaCppEngine } from '../worker/engines/llama-cpp/llama-cpp-engine.ts';
-import { call, log, startFabric, type TestFabric } from './support/fabric.ts';
+import { call, startFabric, type TestFabric } from './support/fabric.ts';
+import { addDemoChatWorker, demoModelsDir, removeDir } from './support/llama-worker.ts';
 
 // demo-chat's GGUF says 2048; the worker runs it with 1024, as FABRIC_CONTEXT_SIZE would.
 const CONTEXT = 1024;
@@ -16,15 +13,14 @@ let f: TestFabric;
 let dir: string;
 let client: OpenAI;
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'fabric-models-'));
-  await ensureDemoModels(dir);
+  dir = await demoModelsDir();
   f = await startFabric();
-  await f.addWorker(new LlamaCppEngine({ modelsDir: dir, threads: 1, contextSize: CONTEXT, slotsPerModel: 1 }, { logger: log }), { preload: ['demo-chat:latest'] });
+  await addDemoChatWorker(f, dir, { contextSize: CONTEXT });
   client = new OpenAI({ baseURL: `${f.url}/v1`, apiKey: 'unused', maxRetries: 0 });
 }, 60_000);
 afterAll(async () => {
   await f?.close();
-  rmSync(dir, { recursive: true, force: true });
+  removeDir(dir);
 });
 
 describe('a prompt longer than the context the model runs with', () => {

@@ -1,22 +1,17 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureDemoModels } from '../worker/engines/llama-cpp/demo-models.ts';
-import { LlamaCppEngine } from '../worker/engines/llama-cpp/llama-cpp-engine.ts';
-import { call, log, startFabric, type TestFabric } from './support/fabric.ts';
+import { call, startFabric, type TestFabric } from './support/fabric.ts';
+import { addDemoChatWorker, demoModelsDir, removeDir } from './support/llama-worker.ts';
 
 let f: TestFabric;
 let dir: string;
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'fabric-models-'));
-  await ensureDemoModels(dir);
+  dir = await demoModelsDir();
   f = await startFabric();
-  await f.addWorker(new LlamaCppEngine({ modelsDir: dir, threads: 1, contextSize: 512, slotsPerModel: 2 }, { logger: log }), { preload: ['demo-chat:latest'] });
+  await addDemoChatWorker(f, dir, { contextSize: 512, slotsPerModel: 2 });
 }, 60_000);
 afterAll(async () => {
   await f?.close();
-  rmSync(dir, { recursive: true, force: true });
+  removeDir(dir);
 });
 
 describe('the whole path with the real llama.cpp engine', () => {

@@ -6,16 +6,13 @@
  * message; a tool_result goes back into the next request. Ollama's /api/chat with tools on
  * this engine is checked too.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engineFeatures } from '../protocol/engine-features.ts';
-import { ensureDemoModels } from '../worker/engines/llama-cpp/demo-models.ts';
-import { LlamaCppEngine } from '../worker/engines/llama-cpp/llama-cpp-engine.ts';
 import { call, log, startFabric, type TestFabric } from './support/fabric.ts';
+import { addDemoChatWorker, demoModelsDir, removeDir } from './support/llama-worker.ts';
 import { schemaErrors } from './support/schema-validator.ts';
 
 const MODEL = 'demo-chat';
@@ -44,15 +41,14 @@ let f: TestFabric;
 let dir: string;
 let client: Anthropic;
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'fabric-models-'));
-  await ensureDemoModels(dir);
+  dir = await demoModelsDir();
   f = await startFabric();
-  await f.addWorker(new LlamaCppEngine({ modelsDir: dir, threads: 1, contextSize: 1024, slotsPerModel: 1 }, { logger: log }), { preload: ['demo-chat:latest'] });
+  await addDemoChatWorker(f, dir);
   client = new Anthropic({ baseURL: f.url, apiKey: 'unused', maxRetries: 0 });
 }, 60_000);
 afterAll(async () => {
   await f?.close();
-  rmSync(dir, { recursive: true, force: true });
+  removeDir(dir);
 });
 
 /** This SDK's types no longer list the sampling fields; the API still takes them, and so does the fabric. */

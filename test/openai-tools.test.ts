@@ -3,16 +3,13 @@
  * demo model has random weights, so only the grammar compiled from the tool's parameters makes
  * its calls valid; every call's arguments are judged by ajv.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureDemoModels } from '../worker/engines/llama-cpp/demo-models.ts';
-import { LlamaCppEngine } from '../worker/engines/llama-cpp/llama-cpp-engine.ts';
 import { decodeDelta, type DeltaEvent } from '../protocol/conversation.ts';
 import { JobStore } from '../store/job-store.ts';
 import { call, log, startFabric, type TestFabric } from './support/fabric.ts';
+import { addDemoChatWorker, demoModelsDir, removeDir } from './support/llama-worker.ts';
 import { schemaErrors } from './support/schema-validator.ts';
 
 const MODEL = 'demo-chat';
@@ -50,15 +47,14 @@ let f: TestFabric;
 let dir: string;
 let client: OpenAI;
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'fabric-models-'));
-  await ensureDemoModels(dir);
+  dir = await demoModelsDir();
   f = await startFabric();
-  await f.addWorker(new LlamaCppEngine({ modelsDir: dir, threads: 1, contextSize: 1024, slotsPerModel: 1 }, { logger: log }), { preload: ['demo-chat:latest'] });
+  await addDemoChatWorker(f, dir);
   client = new OpenAI({ baseURL: `${f.url}/v1`, apiKey: 'unused', maxRetries: 0 });
 }, 60_000);
 afterAll(async () => {
   await f?.close();
-  rmSync(dir, { recursive: true, force: true });
+  removeDir(dir);
 });
 
 function judge(c: { function: { name: string; arguments: string } }): string | null {

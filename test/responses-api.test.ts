@@ -4,14 +4,12 @@
  * forced function calls judged by ajv, chaining with previous_response_id, structured output.
  * Background responses, resumption, storage and tenants: test/responses-store.test.ts.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureDemoModels } from '../worker/engines/llama-cpp/demo-models.ts';
-import { LlamaCppEngine } from '../worker/engines/llama-cpp/llama-cpp-engine.ts';
 import { call, log, startFabric, type TestFabric } from './support/fabric.ts';
+import { addDemoChatWorker, demoModelsDir, removeDir } from './support/llama-worker.ts';
 import { checkEventOrder, type StreamEvent } from './support/responses-events.ts';
 import { schemaErrors } from './support/schema-validator.ts';
 
@@ -40,15 +38,14 @@ let f: TestFabric;
 let dir: string;
 let client: OpenAI;
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'fabric-models-'));
-  await ensureDemoModels(dir);
+  dir = await demoModelsDir();
   f = await startFabric();
-  await f.addWorker(new LlamaCppEngine({ modelsDir: dir, threads: 1, contextSize: 1024, slotsPerModel: 1 }, { logger: log }), { preload: ['demo-chat:latest'] });
+  await addDemoChatWorker(f, dir);
   client = new OpenAI({ baseURL: `${f.url}/v1`, apiKey: 'unused', maxRetries: 0 });
 }, 60_000);
 afterAll(async () => {
   await f?.close();
-  rmSync(dir, { recursive: true, force: true });
+  removeDir(dir);
 });
 
 function judge(name: string, args: string): string | null {

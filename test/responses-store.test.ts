@@ -4,18 +4,14 @@
  * input_items pages, tenants, expiry, and refusals. The llama.cpp demo model answers; a slow
  * fake engine holds the responses that must still be running when cancelled or left.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../producer-api/app.ts';
 import { apiConfigFromEnv } from '../producer-api/settings/config.ts';
 import { apiOptions } from '../producer-api/settings/options.ts';
-import { ensureDemoModels } from '../worker/engines/llama-cpp/demo-models.ts';
-import { LlamaCppEngine } from '../worker/engines/llama-cpp/llama-cpp-engine.ts';
 import { call, log, startFabric, waitFor, type TestFabric } from './support/fabric.ts';
+import { addDemoChatWorker, demoModelsDir, removeDir } from './support/llama-worker.ts';
 import { checkEventOrder, type StreamEvent } from './support/responses-events.ts';
 
 const MODEL = 'demo-chat';
@@ -27,17 +23,16 @@ let dir: string;
 let a: OpenAI;
 let b: OpenAI;
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'fabric-models-'));
-  await ensureDemoModels(dir);
+  dir = await demoModelsDir();
   f = await startFabric({ apiKeys: new Map([['key-a', 'tenant-a'], ['key-b', 'tenant-b']]), responseTtlSec: TTL_SEC });
-  await f.addWorker(new LlamaCppEngine({ modelsDir: dir, threads: 1, contextSize: 1024, slotsPerModel: 1 }, { logger: log }), { preload: ['demo-chat:latest'] });
+  await addDemoChatWorker(f, dir);
   await f.addWorker({ tokensPerSecond: 20, models: [{ name: 'fake-small:latest', sizeBytes: 1e9 }] }, { preload: ['fake-small:latest'] });
   a = new OpenAI({ baseURL: `${f.url}/v1`, apiKey: 'key-a', maxRetries: 0 });
   b = new OpenAI({ baseURL: `${f.url}/v1`, apiKey: 'key-b', maxRetries: 0 });
 }, 60_000);
 afterAll(async () => {
   await f?.close();
-  rmSync(dir, { recursive: true, force: true });
+  removeDir(dir);
 });
 
 async function collect(stream: AsyncIterable<unknown>): Promise<StreamEvent[]> {
