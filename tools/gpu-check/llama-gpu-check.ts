@@ -12,7 +12,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { envBool, parseBytes } from '../../protocol/env.ts';
 import { ensureDemoModels, type DemoModelFile, type DemoModelSpec } from '../../worker/engines/llama-cpp/demo-models.ts';
-import { LLAMA_CPP_DEFAULTS } from '../../worker/engines/llama-cpp/llama-cpp-engine.ts';
+import { LLAMA_CPP_DEFAULTS } from '../../worker/engines/llama-cpp/engine-options.ts';
 import type { GpuReader } from '../../worker/gpu/gpu-reader.ts';
 import { DEFAULT_NVML_LIBRARY } from '../../worker/gpu/nvml.ts';
 
