@@ -93,6 +93,12 @@ describe('Ollama model management through the fleet', () => {
     expect(r.json.model).toBe('my-chat:latest');
     const job = await call(f.url, `/v1/jobs/${r.headers.get('x-fabric-job-id')}`);
     expect(job.json.model).toBe('demo-chat:latest');
+    // OpenAI clients see it too: in the list and by id, naming its base.
+    const list = await call(f.url, '/v1/models');
+    expect(list.json.data.find((m: { id: string }) => m.id === 'my-chat:latest')).toMatchObject({ parent_model: 'demo-chat:latest', engine: 'llama-cpp' });
+    expect(list.json.data.find((m: { id: string }) => m.id === 'demo-chat:latest')).toMatchObject({ parent_model: null });
+    const one = await call(f.url, '/v1/models/my-chat');
+    expect(one.json).toMatchObject({ id: 'my-chat:latest', object: 'model', parent_model: 'demo-chat:latest' });
     const missing = await ollama.copy({ source: 'not-here', destination: 'x' }).catch((e: unknown) => e);
     expect(missing).toMatchObject({ status_code: 404 });
   });

@@ -2,7 +2,7 @@
 import { Router } from 'express';
 import type { FleetView } from '../fleet/fleet-view.ts';
 import type { ModelQueues } from '../jobs/model-queues.ts';
-import { modelEntry } from '../routes/models.ts';
+import { listedModelEntry } from '../routes/models.ts';
 import { OpenAiError } from './errors.ts';
 
 export function openAiModelRoutes(d: { fleet: FleetView; queues: ModelQueues }): Router {
@@ -13,9 +13,9 @@ export function openAiModelRoutes(d: { fleet: FleetView; queues: ModelQueues }):
     const raw = (req.params as Record<string, string>)[0]!;
     const snap = await d.fleet.snapshot(0);
     // Accept the name as listed and Ollama's short form without `:latest`.
-    const entry = snap.catalog.get(raw) ?? snap.catalog.get(`${raw}:latest`);
+    const entry = (await listedModelEntry(d, snap, raw)) ?? (await listedModelEntry(d, snap, `${raw}:latest`));
     if (!entry) throw new OpenAiError(404, 'model_not_found', `The model '${raw}' does not exist`, 'model', false);
-    res.json(await modelEntry(d, snap, entry));
+    res.json(entry);
   });
   return r;
 }

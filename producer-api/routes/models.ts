@@ -52,6 +52,26 @@ export async function modelEntry(d: Pick<ModelRoutesDeps, 'queues'>, snap: Fleet
   };
 }
 
+/**
+ * One model as `/v1/models` lists it: a catalog model, or an alias or derived model on a base the
+ * catalog has, as that base's entry under its own name with `parent_model` (its jobs run on the
+ * base, so the base's residency and queue are its own); null when the name is neither.
+ */
+export async function listedModelEntry(d: Pick<ModelRoutesDeps, 'queues'>, snap: FleetSnapshot, name: string) {
+  const own = snap.catalog.get(name);
+  if (own) return { ...(await modelEntry(d, snap, own)), parent_model: null as string | null };
+  const alias = snap.aliases?.get(name);
+  const base = alias && snap.catalog.get(alias.from);
+  if (!alias || !base) return null;
+  return { ...(await modelEntry(d, snap, base)), id: name, created: Math.floor((Date.parse(alias.createdAt) || 0) / 1000), parent_model: alias.from };
+}
+
+/** Every model `/v1/models` lists, by name. */
+export async function listedModelEntries(d: Pick<ModelRoutesDeps, 'queues'>, snap: FleetSnapshot) {
+  const names = [...new Set([...snap.catalog.keys(), ...(snap.aliases?.keys() ?? [])])].sort();
+  return (await Promise.all(names.map((n) => listedModelEntry(d, snap, n)))).filter((e) => e !== null);
+}
+
 /** `?pin=` / `?hold=`: a duration (`90s`, `10m`, seconds as a bare number); absent: null. */
 function durationQuery(v: unknown, name: string): number | null {
   if (v === undefined) return null;
@@ -70,7 +90,7 @@ export function modelRoutes(d: ModelRoutesDeps): Router {
 
   r.get('/v1/models', d.tenant, async (_req, res) => {
     const snap = await d.fleet.snapshot(0);
-    const data = await Promise.all([...snap.catalog.values()].sort((a, b) => a.name.localeCompare(b.name)).map((e) => modelEntry(d, snap, e)));
+    const data = await listedModelEntries(d, snap);
     res.json({ object: 'list', data, workers: snap.workers.map((w) => ({ id: w.workerId, engine: w.engine, state: w.state, capacity_bytes: w.capacityBytes, used_bytes: w.usedBytes, gpus: w.gpus.map((g) => ({ index: g.index, uuid: g.uuid, name: g.name, memory_total_bytes: g.memoryTotalBytes, memory_used_bytes: g.memoryUsedBytes, memory_free_bytes: g.memoryFreeBytes, utilization: g.utilization })), free_slots: w.freeSlots, active_jobs: w.activeJobs, engine_healthy: w.engineHealthy })) });
   });
 
