@@ -88,6 +88,12 @@ export interface SchedulerPolicy {
    */
   readonly workerStartMs: number;
   /**
+   * Whether idle workers may be drained for a scale-down. Off when the scale actuator cannot
+   * remove a worker (the log actuator: compose and `npm start`), where a drained worker would stay
+   * up and empty for good, its capacity lost. @defaultValue true
+   */
+  readonly drainWorkers: boolean;
+  /**
    * Worker pools (one Deployment each, per GPU class). Empty: one anonymous pool bounded by
    * `minWorkers`/`maxWorkers`, as before pools existed.
    */
@@ -135,12 +141,13 @@ export const SCHEDULER_POLICY_DEFAULTS: SchedulerPolicy = Object.freeze({
   scaleWaitMsPerGpuSecond: 2_000,
   targetP95Ms: 0,
   workerStartMs: 60_000,
+  drainWorkers: true,
   pools: [],
   minWorkers: 1,
   maxWorkers: Infinity,
 });
 
-type NumericKey = Exclude<keyof SchedulerPolicy, 'pinned' | 'pools'>;
+type NumericKey = Exclude<keyof SchedulerPolicy, 'pinned' | 'pools' | 'drainWorkers'>;
 
 /** Lower bound (inclusive unless `gt`) and whether the knob must be an integer. */
 const BOUNDS: Record<NumericKey, Bound> = {

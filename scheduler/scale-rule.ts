@@ -59,7 +59,7 @@ export function scaleActions(
   }
   // A decision that places models is no time to shrink (and might place one on the worker it drains).
   if (loadsPlanned) return [];
-  const drain = drainForCost(snap, policy, ledgers);
+  const drain = policy.drainWorkers ? drainForCost(snap, policy, ledgers) : undefined;
   return drain ? [drain] : [];
 }
 

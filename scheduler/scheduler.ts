@@ -18,6 +18,7 @@ import { LeaderLease } from './leader-lease.ts';
 import { schedulerMetrics } from './metrics.ts';
 import { schedulerOptions, type SchedulerOptions } from './options.ts';
 import { PendingCommands } from './pending-commands.ts';
+import type { SchedulerPolicy } from './policy.ts';
 import { LogScaleActuator, type ScaleActuator } from './actuators/scale-actuator.ts';
 import { settleWithin } from './settle-within.ts';
 import { readSnapshot } from './snapshot.ts';
@@ -45,6 +46,8 @@ export class Scheduler {
   private readonly lease: LeaderLease;
   private readonly pending: PendingCommands;
   private readonly scaler: ScaleActuator;
+  /** The options' policy, less what the actuator cannot do (drains, for one that removes no worker). */
+  private readonly policy: SchedulerPolicy;
   private readonly clock: () => number;
   private sub: RedisClient | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -73,6 +76,8 @@ export class Scheduler {
     this.clock = deps.clock ?? Date.now;
     this.pending = new PendingCommands(options.pendingTtlMs);
     this.scaler = deps.scaler ?? new LogScaleActuator(deps.log);
+    // An actuator that cannot remove a worker gets no drains: the worker would stay up, empty, for good.
+    this.policy = this.scaler.removesWorkers === false ? { ...options.policy, drainWorkers: false } : options.policy;
     this.lease = new LeaderLease(deps.redis, deps.keys.schedulerLease(), deps.log, { ...options.lease, owner: options.instanceId }, (leader) =>
       this.onLeadership(leader),
     );
@@ -220,7 +225,7 @@ export class Scheduler {
       this.hints.clear();
       const read = this.pending.overlay(await readSnapshot(this.deps.redis, this.deps.keys, this.clock(), hints));
       const snap = this.lastScaleAt === undefined ? read : Object.freeze({ ...read, lastScaleAt: this.lastScaleAt });
-      const actions = decide(snap, this.options.policy);
+      const actions = decide(snap, this.policy);
       this.blocked = blockedModels(snap, actions).length > 0;
       // Leadership can lapse while the snapshot is read; a stale leader must not act.
       if (actions.length > 0 && this.lease.isLeader()) await this.apply(actions);

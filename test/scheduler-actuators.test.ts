@@ -249,6 +249,11 @@ describe('scale actuator config', () => {
     expect(createScaleActuator(cfg.scale, { log }).actuator).toBeInstanceOf(LogScaleActuator);
   });
 
+  it('only the log actuator says it removes no worker (so the scheduler drains none under it)', () => {
+    expect(createScaleActuator({ kind: 'log' }, { log }).actuator.removesWorkers).toBe(false);
+    expect(createScaleActuator({ kind: 'metric', options: {} }, { log }).actuator.removesWorkers).not.toBe(false);
+  });
+
   it('reads the kubernetes and metric actuators with their limits, namespace, deployment and instance id', () => {
     expect(
       schedulerConfigFromEnv({ FABRIC_SCALE_ACTUATOR: 'kubernetes', FABRIC_K8S_NAMESPACE: 'gpu', FABRIC_K8S_DEPLOYMENT: 'w', FABRIC_MIN_WORKERS: '0', FABRIC_MAX_WORKERS: '3' }).scale,

@@ -136,6 +136,12 @@ const DRAIN: Case[] = [
     expected: [{ type: 'drain', worker: 's2', reason: 'cost', costMs: 0, worthMs: 120_000 }],
   },
   {
+    name: 'drains no worker when the actuator cannot remove one (drainWorkers off), however idle',
+    policy: { ...POOLED, drainWorkers: false },
+    snapshot: snap([holding('s1', [24], [res('small', 4)], { pool: 'small' }), w('s2', [24], { pool: 'small' }), holding('l1', [80], [res('big', 60)], { pool: 'large' })], {}),
+    expected: [],
+  },
+  {
     name: 'keeps a worker whose model is in steady demand (expected waiting above its worth)',
     policy: { ...POOLED, scaleWaitMsPerGpuSecond: 10 },
     snapshot: snap([holding('s1', [24], [res('small', 4, { lastUsedAt: NOW - 1_000 })], { pool: 'small' }), holding('s2', [24], [res('mid', 20, { lastUsedAt: NOW - 1_000 })], { pool: 'small' })], {}),

@@ -16,6 +16,8 @@ export interface ScaleActuator {
    * scale-down should remove (actuators that cannot choose ignore it).
    */
   apply(desiredWorkers: number, reason: string, target?: ScaleTarget): Promise<void>;
+  /** False when applying changes no worker count (it only reports): the scheduler then drains no worker. Absent: it does. */
+  readonly removesWorkers?: boolean;
 }
 
 /** The drained worker a scale-down removes; `host` is its pod name in Kubernetes. */
@@ -87,6 +89,8 @@ export class ScaleActuatorError extends Error {
 
 /** Logs the suggestion; repeats of the same one are logged at most once per `repeatMs`. */
 export class LogScaleActuator implements ScaleActuator {
+  /** It only logs: a worker it was asked to release would stay up, drained and empty. */
+  readonly removesWorkers = false;
   private last: { desiredWorkers: number; reason: string; pool: string; at: number } | null = null;
 
   private readonly log: Logger;
