@@ -5,10 +5,9 @@
  * content block content_block_start, content_block_delta..., content_block_stop, then
  * message_delta, message_stop); a client that goes away cancels its job.
  */
-import { JOB_ID_HEADER, abortOnClose } from '../http/client-gone.ts';
+import { JOB_ID_HEADER, abortOnClose, settleSyncWait } from '../http/client-gone.ts';
 import { Router, type Response } from 'express';
 import { minPromptTokens } from '../../protocol/context-length.ts';
-import { isTerminal } from '../../protocol/statuses.ts';
 import type { FleetView } from '../fleet/fleet-view.ts';
 import { notFound } from '../http/http-error.ts';
 import type { ApiOptions } from '../settings/options.ts';
@@ -30,15 +29,13 @@ export function anthropicRoutes(d: AnthropicRoutesDeps): Router {
     const signal = abortOnClose(res);
     if (job.stream) return stream(res, tenant, job, signal);
     const { record } = await submitMessagesJob(d, tenant, job, { waitMs: d.opts.maxWaitMs, signal });
-    res.setHeader(JOB_ID_HEADER, record.id);
-    if (signal.aborted || !isTerminal(record.status)) {
-      // Nobody will read the answer (the client left, or the wait ran out): free the slot.
-      await cancelQuietly(d, record.id);
-      if (signal.aborted) return;
-    }
-    const failure = jobFailure(isTerminal(record.status) ? record : null);
-    if (failure) throw failure;
-    res.json(messageBody(record));
+    // Nobody will read the answer (the client left, or the wait ran out): its job is canceled.
+    const finished = await settleSyncWait(res, signal, record, (id) => cancelQuietly(d, id));
+    if (finished === undefined) return;
+    // A wait that ran out (null) is a failure too.
+    const failure = jobFailure(finished);
+    if (failure || !finished) throw failure;
+    res.json(messageBody(finished));
   }
 
   async function stream(res: Response, tenant: string, job: MessagesJob, signal: AbortSignal): Promise<void> {

@@ -4,9 +4,8 @@
  * `x-fabric-job-id`. Streaming answers are server-sent events ending with `data: [DONE]`;
  * a client that goes away cancels its job.
  */
-import { JOB_ID_HEADER, abortOnClose } from '../http/client-gone.ts';
+import { JOB_ID_HEADER, abortOnClose, settleSyncWait } from '../http/client-gone.ts';
 import { Router, type Response } from 'express';
-import { isTerminal } from '../../protocol/statuses.ts';
 import type { ApiOptions } from '../settings/options.ts';
 import { cancelQuietly, followEvents, submitOpenAiJob, type BridgeDeps } from './job-bridge.ts';
 import { OPENAI_ENDPOINTS, PARSERS, type OpenAiJob } from './requests.ts';
@@ -45,15 +44,13 @@ export function openAiRoutes(d: OpenAiRoutesDeps): Router {
     const signal = abortOnClose(res);
     if (job.stream) return stream(res, tenant, job, signal);
     const { record } = await submitOpenAiJob(d, tenant, job, { waitMs: d.opts.maxWaitMs, signal });
-    res.setHeader(JOB_ID_HEADER, record.id);
-    if (signal.aborted || !isTerminal(record.status)) {
-      // Nobody will read the answer (the client left, or the wait ran out): free the slot.
-      await cancelQuietly(d, record.id);
-      if (signal.aborted) return;
-    }
-    const failure = jobFailure(isTerminal(record.status) ? record : null);
-    if (failure) throw failure;
-    res.json(responseBody(record, job.encodingFormat));
+    // Nobody will read the answer (the client left, or the wait ran out): its job is canceled.
+    const finished = await settleSyncWait(res, signal, record, (id) => cancelQuietly(d, id));
+    if (finished === undefined) return;
+    // A wait that ran out (null) is a failure too.
+    const failure = jobFailure(finished);
+    if (failure || !finished) throw failure;
+    res.json(responseBody(finished, job.encodingFormat));
   }
 
   async function stream(res: Response, tenant: string, job: OpenAiJob, signal: AbortSignal): Promise<void> {
