@@ -17,7 +17,7 @@ import { generateModels, generateTrace, GENERATE_DEFAULTS, type GenerateOptions 
 import { createPolicy, isBaseline, POLICY_NAMES } from './policies/index.ts';
 import { checkGoals } from './report.ts';
 import { autoscaled, sweepGoalsMarkdown } from './sweep-goals.ts';
-import { cheapestAtBaselineP95, frontier, frontierMarkdown, frontierSvg, FRONTIER_TARGETS_MS, scaleToZero, scaleToZeroMarkdown, LOW_RATE, type Frontier } from './frontier.ts';
+import { cheapestAtBaselineP95, frontier, frontierMarkdown, oracleFrontier, frontierSvg, FRONTIER_TARGETS_MS, scaleToZero, scaleToZeroMarkdown, LOW_RATE, type Frontier } from './frontier.ts';
 import { footprintBytes, serviceModel } from './model/service-model.ts';
 import { gpuSecondsFloor, type GpuFloor } from './gpu-floor.ts';
 import { summarize, type PolicySummary } from './summary.ts';
@@ -102,7 +102,8 @@ export function runScenario(s: Scenario): SweepRow {
   const trace = generateTrace(models, o);
   const service = serviceModel();
   const cluster: ClusterOptions = { fleet: s.fleet, tickMs: 2_000, stallLimitMs: 30 * 60_000 };
-  const rows = POLICY_NAMES.map((name) => summarize(simulate(createPolicy(name, trace), trace, models, cluster, service)));
+  // The scaling oracle runs at its own settings on autoscaled fleets only (its frontier below).
+  const rows = POLICY_NAMES.filter((name) => name !== 'scaling-oracle').map((name) => summarize(simulate(createPolicy(name, trace), trace, models, cluster, service)));
   const fabric = rows.find((r) => r.policy === 'fabric')!;
   const best = rows
     .filter((r) => isBaseline(r.policy) && r.oom === 0 && r.ttft_ms.p95 !== null)
@@ -113,7 +114,9 @@ export function runScenario(s: Scenario): SweepRow {
   const floor = summarize(simulate(createPolicy('fabric', trace), trace, models, { ...cluster, fleet: roomy }, service));
   const checks = checkGoals(rows);
   const seedGateway = rows.find((r) => r.policy === 'seed-gateway');
-  const knobs = autoscaled(s.fleet) ? frontier(trace, models, cluster, service, FRONTIER_TARGETS_MS, { fabric, ...(seedGateway ? { seedGateway } : {}) }) : undefined;
+  const knobs = autoscaled(s.fleet)
+    ? { ...frontier(trace, models, cluster, service, FRONTIER_TARGETS_MS, { fabric, ...(seedGateway ? { seedGateway } : {}) }), oracle: oracleFrontier(trace, models, cluster, service) }
+    : undefined;
   return {
     scenario: s.name,
     fleet: s.fleet,
@@ -136,23 +139,26 @@ const ratio = (a: number | null | undefined, b: number | null | undefined) => (a
 
 export function sweepMarkdown(rows: readonly SweepRow[]): string {
   const head =
-    '| scenario | requests | fabric p95 (ms) | best baseline p95 (ms) | ratio | floor p95 (ms) | fabric warm | oracle warm | fabric cold loads | / oracle | fabric GPU-s | its GPU-s | / seed-gateway GPU-s (its p95 ms) | cheapest setting at seed-gateway p95, GPU-s / seed-gateway | GPU-s floor / seed-gateway | rejected (fabric) | goals met |';
-  const sep = '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+    '| scenario | requests | fabric p95 (ms) | best baseline p95 (ms) | ratio | floor p95 (ms) | fabric warm | oracle warm | fabric cold loads | / oracle | fabric GPU-s | its GPU-s | / seed-gateway GPU-s (its p95 ms) | cheapest setting at seed-gateway p95, GPU-s / seed-gateway | scaling oracle at seed-gateway p95, GPU-s / seed-gateway | GPU-s floor / seed-gateway | rejected (fabric) | goals met |';
+  const sep = '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
   const body = rows.map((r) => {
     const best = r.best ? `${n(r.best.ttft_ms.p95)} (${r.best.policy})` : 'n/a';
     const reach = r.frontier ? cheapestAtBaselineP95(r.frontier) : undefined;
     const setting = !r.frontier ? '-' : reach ? reach.gpuRatio.toFixed(2) : 'none';
+    const oracleReach = r.frontier?.oracle ? cheapestAtBaselineP95(r.frontier, r.frontier.oracle) : undefined;
+    const oracle = !r.frontier?.oracle ? '-' : oracleReach ? oracleReach.gpuRatio.toFixed(2) : 'none';
     const floor = r.gpuFloor ? ratio(r.gpuFloor.floorGpuSeconds, r.seedGateway?.gpu_seconds) : '-';
-    return `| ${r.scenario} | ${r.requests} | ${n(r.fabric.ttft_ms.p95)} | ${best} | ${ratio(r.fabric.ttft_ms.p95, r.best?.ttft_ms.p95)} | ${n(r.floorP95)} | ${pct(r.fabric.warm_ratio)} | ${pct(r.oracle?.warm_ratio)} | ${r.fabric.cold_loads} | ${ratio(r.fabric.cold_loads, r.oracle?.cold_loads)} | ${n(r.fabric.gpu_seconds)} | ${n(r.best?.gpu_seconds)} | ${ratio(r.fabric.gpu_seconds, r.seedGateway?.gpu_seconds)} (${n(r.seedGateway?.ttft_ms.p95)}) | ${setting} | ${floor} | ${r.fabric.rejected} | ${r.goalsMet}/${r.goals} |`;
+    return `| ${r.scenario} | ${r.requests} | ${n(r.fabric.ttft_ms.p95)} | ${best} | ${ratio(r.fabric.ttft_ms.p95, r.best?.ttft_ms.p95)} | ${n(r.floorP95)} | ${pct(r.fabric.warm_ratio)} | ${pct(r.oracle?.warm_ratio)} | ${r.fabric.cold_loads} | ${ratio(r.fabric.cold_loads, r.oracle?.cold_loads)} | ${n(r.fabric.gpu_seconds)} | ${n(r.best?.gpu_seconds)} | ${ratio(r.fabric.gpu_seconds, r.seedGateway?.gpu_seconds)} (${n(r.seedGateway?.ttft_ms.p95)}) | ${setting} | ${oracle} | ${floor} | ${r.fabric.rejected} | ${r.goalsMet}/${r.goals} |`;
   });
   return [head, sep, ...body].join('\n');
 }
 
 function main(argv: string[]): number {
-  const { values } = parseArgs({ args: argv, strict: true, options: { report: { type: 'string' } } });
+  const { values } = parseArgs({ args: argv, strict: true, options: { report: { type: 'string' }, only: { type: 'string' } } });
   const started = Date.now();
   const rows: SweepRow[] = [];
-  for (const s of sweepScenarios()) {
+  // `--only TEXT`: the scenarios whose name contains TEXT (a quick look; the report is for the full sweep).
+  for (const s of sweepScenarios().filter((x) => values.only === undefined || x.name.includes(values.only))) {
     rows.push(runScenario(s));
     process.stderr.write(`done: ${s.name}\n`);
   }
