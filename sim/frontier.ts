@@ -29,7 +29,7 @@ export interface Frontier {
   /** The fabric's points: the cost knob's default first, then each target ascending. */
   readonly fabric: FrontierPoint[];
   readonly seedGateway: FrontierPoint;
-  /** The scaling oracle's points (sim/policies/scaling-oracle.ts), when it ran. */
+  /** The scaling oracle's points (sim/policies/scaling-oracle.ts), when it ran: with prefetch (`scaling-oracle`) and loading on arrival. */
   readonly oracle?: FrontierPoint[];
 }
 
@@ -52,7 +52,7 @@ export function frontier(
   return { fabric, seedGateway: point('seed-gateway', null, sg) };
 }
 
-/** The scaling oracle at each setting on the same trace and cluster. */
+/** The scaling oracle at each setting on the same trace and cluster, with prefetch and then loading on arrival. */
 export function oracleFrontier(
   trace: readonly TraceRequest[],
   models: readonly ModelSpec[],
@@ -60,7 +60,9 @@ export function oracleFrontier(
   service: ServiceModel,
   settings: readonly Pick<ScalingOracleOptions, 'keepMs' | 'fill'>[] = SCALING_ORACLE_SETTINGS,
 ): FrontierPoint[] {
-  return settings.map((s) => point(`keep ${s.keepMs / 1000} s, fill ${s.fill}`, null, summarize(simulate(scalingOraclePolicy(trace, s), trace, models, cluster, service))));
+  return [true, false].flatMap((prefetch) =>
+    settings.map((s) => point(`keep ${s.keepMs / 1000} s, fill ${s.fill}`, null, summarize(simulate(scalingOraclePolicy(trace, { ...s, prefetch }), trace, models, cluster, service)))),
+  );
 }
 
 /** The cheapest of `points` (the fabric's unless named) at a p95 no worse than seed-gateway's, with its GPU-seconds ratio; undefined when none is. */
@@ -109,9 +111,11 @@ export function frontierSvg(f: Frontier, title: string): string {
     out.push(`<circle cx="${x(p.gpuSeconds).toFixed(1)}" cy="${y(p.p95 as number).toFixed(1)}" r="4" fill="#2b6cb0"><title>${esc(p.label)}: ${n(p.gpuSeconds)} GPU-s, p95 ${n(p.p95)} ms</title></circle>`);
     out.push(`<text x="${(x(p.gpuSeconds) + 6).toFixed(1)}" y="${(y(p.p95 as number) - 6).toFixed(1)}" font-size="9">${esc(p.targetP95Ms === null ? 'no target' : `${p.targetP95Ms / 1000} s`)}</text>`);
   }
+  const triangle = (px: number, py: number) => `M${px.toFixed(1)} ${(py - 5).toFixed(1)} L${(px + 5).toFixed(1)} ${(py + 4).toFixed(1)} L${(px - 5).toFixed(1)} ${(py + 4).toFixed(1)} Z`;
+  // The scaling oracle: filled with prefetch, hollow loading on arrival.
   for (const p of (f.oracle ?? []).filter((q) => q.p95 !== null)) {
-    const [px, py] = [x(p.gpuSeconds), y(p.p95 as number)];
-    out.push(`<path d="M${px.toFixed(1)} ${(py - 5).toFixed(1)} L${(px + 5).toFixed(1)} ${(py + 4).toFixed(1)} L${(px - 5).toFixed(1)} ${(py + 4).toFixed(1)} Z" fill="#805ad5"><title>scaling oracle, ${esc(p.label)}: ${n(p.gpuSeconds)} GPU-s, p95 ${n(p.p95)} ms</title></path>`);
+    const fill = p.policy === 'scaling-oracle' ? 'fill="#805ad5"' : 'fill="none" stroke="#805ad5"';
+    out.push(`<path d="${triangle(x(p.gpuSeconds), y(p.p95 as number))}" ${fill}><title>${esc(p.policy)}, ${esc(p.label)}: ${n(p.gpuSeconds)} GPU-s, p95 ${n(p.p95)} ms</title></path>`);
   }
   const sg = f.seedGateway;
   if (sg.p95 !== null) {
@@ -123,7 +127,10 @@ export function frontierSvg(f: Frontier, title: string): string {
   out.push(`<circle cx="${lx + 5}" cy="${top + 5}" r="4" fill="#2b6cb0"/><text x="${lx + 14}" y="${top + 9}">fabric (latency target)</text>`);
   out.push(`<rect x="${lx}" y="${top + 16}" width="10" height="10" fill="#c05621"/><text x="${lx + 14}" y="${top + 25}">seed-gateway</text>`);
   out.push(`<rect x="${lx}" y="${top + 32}" width="10" height="10" fill="#2f855a" fill-opacity="0.2" stroke="#2f855a"/><text x="${lx + 14}" y="${top + 41}">goal: &lt;= 0.75x GPU-s,</text><text x="${lx + 14}" y="${top + 53}">p95 no worse</text>`);
-  if (f.oracle?.length) out.push(`<path d="M${lx + 5} ${top + 62} L${lx + 10} ${top + 71} L${lx} ${top + 71} Z" fill="#805ad5"/><text x="${lx + 14}" y="${top + 71}">scaling oracle (hindsight)</text>`);
+  if (f.oracle?.length) {
+    out.push(`<path d="${triangle(lx + 5, top + 67)}" fill="#805ad5"/><text x="${lx + 14}" y="${top + 71}">scaling oracle (hindsight)</text>`);
+    out.push(`<path d="${triangle(lx + 5, top + 83)}" fill="none" stroke="#805ad5"/><text x="${lx + 14}" y="${top + 87}">the same, loading on arrival</text>`);
+  }
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">\n<rect width="${W}" height="${H}" fill="#fff"/>\n${out.join('\n')}\n</svg>\n`;
 }
 

@@ -16,7 +16,8 @@ import { parseFleet, uniformFleet, type WorkerClass } from './model/fleet.ts';
 import { generateModels, generateTrace, GENERATE_DEFAULTS, type GenerateOptions } from './generate.ts';
 import { createPolicy, isBaseline, POLICY_NAMES } from './policies/index.ts';
 import { checkGoals } from './report.ts';
-import { autoscaled, sweepGoalsMarkdown } from './sweep-goals.ts';
+import { autoscaled, oraclePoints, sweepGoalsMarkdown } from './sweep-goals.ts';
+import { SCALING_ORACLE_ON_ARRIVAL } from './policies/scaling-oracle.ts';
 import { cheapestAtBaselineP95, frontier, frontierMarkdown, oracleFrontier, frontierSvg, FRONTIER_TARGETS_MS, scaleToZero, scaleToZeroMarkdown, LOW_RATE, type Frontier } from './frontier.ts';
 import { footprintBytes, serviceModel } from './model/service-model.ts';
 import { gpuSecondsFloor, type GpuFloor } from './gpu-floor.ts';
@@ -139,14 +140,17 @@ const ratio = (a: number | null | undefined, b: number | null | undefined) => (a
 
 export function sweepMarkdown(rows: readonly SweepRow[]): string {
   const head =
-    '| scenario | requests | fabric p95 (ms) | best baseline p95 (ms) | ratio | floor p95 (ms) | fabric warm | oracle warm | fabric cold loads | / oracle | fabric GPU-s | its GPU-s | / seed-gateway GPU-s (its p95 ms) | cheapest setting at seed-gateway p95, GPU-s / seed-gateway | scaling oracle at seed-gateway p95, GPU-s / seed-gateway | GPU-s floor / seed-gateway | rejected (fabric) | goals met |';
+    '| scenario | requests | fabric p95 (ms) | best baseline p95 (ms) | ratio | floor p95 (ms) | fabric warm | oracle warm | fabric cold loads | / oracle | fabric GPU-s | its GPU-s | / seed-gateway GPU-s (its p95 ms) | cheapest setting at seed-gateway p95, GPU-s / seed-gateway | scaling oracle at seed-gateway p95, GPU-s / seed-gateway (ahead / on arrival) | GPU-s floor / seed-gateway | rejected (fabric) | goals met |';
   const sep = '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
   const body = rows.map((r) => {
     const best = r.best ? `${n(r.best.ttft_ms.p95)} (${r.best.policy})` : 'n/a';
     const reach = r.frontier ? cheapestAtBaselineP95(r.frontier) : undefined;
     const setting = !r.frontier ? '-' : reach ? reach.gpuRatio.toFixed(2) : 'none';
-    const oracleReach = r.frontier?.oracle ? cheapestAtBaselineP95(r.frontier, r.frontier.oracle) : undefined;
-    const oracle = !r.frontier?.oracle ? '-' : oracleReach ? oracleReach.gpuRatio.toFixed(2) : 'none';
+    const oracleAt = (kind: 'scaling-oracle' | typeof SCALING_ORACLE_ON_ARRIVAL) => {
+      const reach = r.frontier ? cheapestAtBaselineP95(r.frontier, oraclePoints(r.frontier, kind)) : undefined;
+      return reach ? reach.gpuRatio.toFixed(2) : 'none';
+    };
+    const oracle = !r.frontier?.oracle ? '-' : `${oracleAt('scaling-oracle')} / ${oracleAt(SCALING_ORACLE_ON_ARRIVAL)}`;
     const floor = r.gpuFloor ? ratio(r.gpuFloor.floorGpuSeconds, r.seedGateway?.gpu_seconds) : '-';
     return `| ${r.scenario} | ${r.requests} | ${n(r.fabric.ttft_ms.p95)} | ${best} | ${ratio(r.fabric.ttft_ms.p95, r.best?.ttft_ms.p95)} | ${n(r.floorP95)} | ${pct(r.fabric.warm_ratio)} | ${pct(r.oracle?.warm_ratio)} | ${r.fabric.cold_loads} | ${ratio(r.fabric.cold_loads, r.oracle?.cold_loads)} | ${n(r.fabric.gpu_seconds)} | ${n(r.best?.gpu_seconds)} | ${ratio(r.fabric.gpu_seconds, r.seedGateway?.gpu_seconds)} (${n(r.seedGateway?.ttft_ms.p95)}) | ${setting} | ${oracle} | ${floor} | ${r.fabric.rejected} | ${r.goalsMet}/${r.goals} |`;
   });

@@ -63,6 +63,17 @@ describe('the scaling oracle', () => {
     expect(r.gpuSeconds).toBeGreaterThan(r.endMs / 1000);
   });
 
+  it('loading on arrival, leaves each model cold until its request comes (no prefetch), on the same hindsight fleet', () => {
+    const trace = [req(0, 30_000, 'a'), req(1, 600_000, 'a'), req(2, 600_000, 'b'), req(3, 600_000, 'c')];
+    const r = simulate(scalingOraclePolicy(trace, { keepMs: 0, prefetch: false }), trace, models, cluster, service);
+    expect(r.policy).toBe('scaling-oracle-on-arrival');
+    // Only a's second request is warm: a stayed on the pool's minimum worker; b and c were loaded when asked for.
+    expect(r).toMatchObject({ completed: 4, rejected: 0, oom: 0, invalidActions: 0, warm: 1 });
+    // The three cold requests (after the warm one, ttftMs is ascending) wait for a load, never for a GPU start.
+    expect(r.ttftMs[1]!).toBeGreaterThanOrEqual(loadMs(service, 15e9, true));
+    expect(r.ttftMs.at(-1)!).toBeLessThan(service.gpuStartMs);
+  });
+
   it('spends fewer GPU-seconds as the keep shrinks and as the fleet is packed fuller, on a generated trace', () => {
     const o = { ...GENERATE_DEFAULTS, seed: 4, durationMs: 40 * 60_000 };
     const gen = generateModels(o);

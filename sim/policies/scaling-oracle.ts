@@ -9,7 +9,9 @@
  *   taking loads, unload what is idle (and drain what is no longer live) and go once empty.
  * - Place: a queued model with no replica, then a model whose next request comes within its
  *   load time (prefetch), goes on its home pool where it fits, else evicts the idle replicas
- *   needed furthest in the future (Belady) that are needed after it.
+ *   needed furthest in the future (Belady) that are needed after it. Without `prefetch` a model
+ *   is loaded only once a request for it waits (`scaling-oracle-on-arrival`): what hindsight
+ *   sizing and eviction reach without knowing when the next request comes.
  */
 import { loadMs } from '../model/service-model.ts';
 import type { TraceRequest } from '../model/trace.ts';
@@ -26,9 +28,14 @@ export interface ScalingOracleOptions {
   readonly fill: number;
   /** A model is loaded (and live) this long before its next request beyond its load time from disk (ms). */
   readonly leadMarginMs: number;
+  /** Loads models ahead of their requests; without it only a queued model is loaded (the fleet is still sized in hindsight). */
+  readonly prefetch: boolean;
 }
 
-export const SCALING_ORACLE_DEFAULTS: ScalingOracleOptions = Object.freeze({ keepMs: 60_000, fill: 1, leadMarginMs: 4_000 });
+export const SCALING_ORACLE_DEFAULTS: ScalingOracleOptions = Object.freeze({ keepMs: 60_000, fill: 1, leadMarginMs: 4_000, prefetch: true });
+
+/** The name of the scaling oracle without prefetch: it loads a model when its request arrives, as an online policy must. */
+export const SCALING_ORACLE_ON_ARRIVAL = 'scaling-oracle-on-arrival';
 
 /**
  * The settings the sweep runs the scaling oracle at, its own frontier of GPU-seconds against
@@ -103,20 +110,25 @@ export function scalingOraclePolicy(trace: readonly TraceRequest[], input: Parti
     p.load(best.gpu, model);
   }
 
-  function step(view: SimView): SimAction[] {
-    plan ??= planFleet(trace, [...view.models.values()], view.fleet, view.service, { keepMs: o.keepMs, fill: o.fill, leadMarginMs: o.leadMarginMs, gridMs: view.tickMs });
-    for (const id of leaving) if (!view.gpus.some((g) => g.id === id)) leaving.delete(id);
-    const p = new Planner(view);
-    size(view, p, plan);
-    for (const model of coldQueuedModels(view)) if (!p.placedNow(model)) place(view, p, model, view.now);
+  /** Loads each model whose next request comes within its load time from disk (and the margin), soonest first. */
+  function prefetch(view: SimView, p: Planner): void {
     const soon: { model: string; at: number }[] = [];
     for (const [model, info] of view.models) {
       const at = nextUse(model, view.now);
       if (at <= view.now + loadMs(view.service, info.sizeBytes, false) + o.leadMarginMs && !hasReplica(view, model) && !p.placedNow(model)) soon.push({ model, at });
     }
     for (const s of soon.sort((a, b) => a.at - b.at)) place(view, p, s.model, s.at);
+  }
+
+  function step(view: SimView): SimAction[] {
+    plan ??= planFleet(trace, [...view.models.values()], view.fleet, view.service, { keepMs: o.keepMs, fill: o.fill, leadMarginMs: o.leadMarginMs, gridMs: view.tickMs });
+    for (const id of leaving) if (!view.gpus.some((g) => g.id === id)) leaving.delete(id);
+    const p = new Planner(view);
+    size(view, p, plan);
+    for (const model of coldQueuedModels(view)) if (!p.placedNow(model)) place(view, p, model, view.now);
+    if (o.prefetch) prefetch(view, p);
     return p.actions;
   }
 
-  return { name: 'scaling-oracle', onArrival: step, onTick: step, onLoadDone: step, onRequestDone: step };
+  return { name: o.prefetch ? 'scaling-oracle' : SCALING_ORACLE_ON_ARRIVAL, onArrival: step, onTick: step, onLoadDone: step, onRequestDone: step };
 }
