@@ -53,6 +53,8 @@ export function sweepGoalsMarkdown(rows: readonly GoalRow[]): string {
       if (!meets(r)) out.push(`    - why not met: ${whyMissed(r)}`);
     }
   }
+  const settings = oneSettingForAll(rows.filter((r) => autoscaled(r.fleet)));
+  if (settings) out.push(`- One fabric setting for every autoscaled scenario (the frontier's), goal met in: ${settings}.`);
   const fixed = rows.filter((r) => !autoscaled(r.fleet) && !mixed(r.fleet) && p95(r.fabric) !== null && p95(r.best) !== null);
   const logs = fixed.map((r) => Math.log(p95(r.fabric)! / p95(r.best)!));
   const geo = logs.length === 0 ? null : Math.exp(logs.reduce((s, x) => s + x, 0) / logs.length);
@@ -66,6 +68,26 @@ export function sweepGoalsMarkdown(rows: readonly GoalRow[]): string {
     out.push(`  - ${r.scenario}: rejected ${r.fabric.rejected}, OOM ${r.fabric.oom}, p95 ${r3(p95(r.fabric), p95(r.best))}x ${r.best?.policy ?? 'n/a'}'s (${mixMet.includes(r) ? 'met' : 'not met'})`);
   }
   return out.join('\n');
+}
+
+/**
+ * Whether one default would do: for each of the frontier's settings (no target, each target), in
+ * how many autoscaled scenarios that one setting meets the goal; undefined when no frontier ran.
+ */
+function oneSettingForAll(auto: readonly GoalRow[]): string | undefined {
+  const withFrontier = auto.filter((r) => r.frontier);
+  if (withFrontier.length === 0) return undefined;
+  const labels = [...new Set(withFrontier.flatMap((r) => r.frontier!.fabric.map((p) => p.label)))];
+  return labels
+    .map((label) => {
+      const met = withFrontier.filter((r) => {
+        const pt = r.frontier!.fabric.find((p) => p.label === label);
+        const sg = r.frontier!.seedGateway;
+        return pt !== undefined && pt.p95 !== null && sg.p95 !== null && pt.gpuSeconds <= 0.75 * sg.gpuSeconds && pt.p95 <= sg.p95;
+      }).length;
+      return `${label} ${met} of ${withFrontier.length}`;
+    })
+    .join(', ');
 }
 
 /** What the latency target reaches on the same trace and fleet: the cheapest point at seed-gateway's p95 or better. */

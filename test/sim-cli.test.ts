@@ -139,6 +139,8 @@ describe('npm run sim:sweep', () => {
     const withTail = sweepGoalsMarkdown([...rows, tail]);
     expect(withTail).toContain('Autoscaling on long tails (every one), GPU-seconds <= 0.75x seed-gateway\'s at a p95 no worse than its own, defaults: met in 0 of 1.');
     expect(withTail).toContain('tail: GPU-s 0.700x, p95 1.200x (not met); frontier: target 1,000 ms reaches its p95 at 0.720x GPU-s (goal met at that target)');
+    // Whether one setting would do for every autoscaled scenario that ran the frontier.
+    expect(withTail).toContain("- One fabric setting for every autoscaled scenario (the frontier's), goal met in: cost knob (no target) 0 of 1, target 1,000 ms 1 of 1.");
   });
 
   it('measures the frontier of the latency target and scale to zero on a low-rate trace', async () => {
