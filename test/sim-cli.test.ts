@@ -114,6 +114,19 @@ describe('npm run sim:sweep', () => {
     expect(md[2]).toMatch(/^\| small \| \d+ \| [\d,]+ \| [\d,]+ \(/);
   });
 
+  it('runs the scaling oracle at each of its settings, ahead of requests and on arrival, on an autoscaled scenario only', async () => {
+    const { runScenario, sweepMarkdown } = await import('../sim/sweep.ts');
+    const { SCALING_ORACLE_SETTINGS } = await import('../sim/policies/scaling-oracle.ts');
+    const row = runScenario({ name: 'auto', generate: { seed: 2, durationMs: 15 * 60_000 }, fleet: uniformFleet(1, 48 * 2 ** 30, 3) });
+    const kinds = (row.frontier?.oracle ?? []).map((p) => p.policy);
+    expect(kinds.filter((k) => k === 'scaling-oracle')).toHaveLength(SCALING_ORACLE_SETTINGS.length);
+    expect(kinds.filter((k) => k === 'scaling-oracle-on-arrival')).toHaveLength(SCALING_ORACLE_SETTINGS.length);
+    // Its column: the cheapest point at seed-gateway's p95 of each kind, or "none".
+    expect(sweepMarkdown([row]).split('\n')[2]).toMatch(/\| (none|\d\.\d\d) \/ (none|\d\.\d\d) \|/);
+    const fixed = runScenario({ name: 'fixed', generate: { seed: 2, durationMs: 10 * 60_000 }, fleet: uniformFleet(1, 48 * 2 ** 30, 1) });
+    expect(fixed.frontier).toBeUndefined();
+  });
+
   it('checks the scaling goals per kind of fleet and prints a ratio just over a limit as over it', async () => {
     const { sweepGoalsMarkdown } = await import('../sim/sweep-goals.ts');
     const sum = (policy: string, p95: number, gpu_seconds: number, o: Partial<PolicySummary> = {}): PolicySummary => ({
