@@ -52,6 +52,20 @@ describe('the scaling oracle', () => {
     expect(plan.workers('default', 700_000)).toBe(1);
   });
 
+  it("plans as many replicas as a live model's requests in service need slots, and a second one when the queue outgrows the first", () => {
+    // Six requests for a at once: 4 slots a replica, so two replicas, on two GPUs.
+    const trace = Array.from({ length: 6 }, (_, i) => req(i, 600_000, 'a', 2_000));
+    const plan = planFleet(trace, models, cluster.fleet!, service, { keepMs: 0, fill: 1, leadMarginMs: 4_000, gridMs: 2_000 });
+    expect(plan.replicas('a', 601_000)).toBe(2);
+    expect(plan.replicas('a', 500_000)).toBe(0);
+    expect(plan.workers('default', 601_000)).toBe(2);
+    const r = simulate(scalingOraclePolicy(trace, { keepMs: 0 }), trace, models, cluster, service);
+    expect(r).toMatchObject({ completed: 6, rejected: 0, oom: 0, invalidActions: 0 });
+    expect(r.coldLoads).toBe(2);
+    // The two beyond the first replica's slots wait a load, not four other requests' decode.
+    expect(r.ttftMs.at(-1)!).toBeLessThan(loadMs(service, 15e9, false) + 2_000);
+  });
+
   it('never leaves a request waiting on a GPU start when its keep covers it: the GPUs are bought ahead and the models loaded before their requests', () => {
     const trace = [req(0, 30_000, 'a'), req(1, 600_000, 'a'), req(2, 600_000, 'b'), req(3, 600_000, 'c'), req(4, 630_000, 'b')];
     const r = simulate(scalingOraclePolicy(trace, { keepMs: 60_000 }), trace, models, cluster, service);

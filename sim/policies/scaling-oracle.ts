@@ -7,6 +7,8 @@
  *   more); `fill` above 1 holds less memory than the live models take, trading waits for cost.
  * - Shrink: the surplus workers holding the fewest live bytes (a starting one first) stop
  *   taking loads, unload what is idle (and drain what is no longer live) and go once empty.
+ * - Replicas: a queued model whose replicas' slots are all taken gets one more, up to the
+ *   replicas the plan holds room for (its requests in service over the slots a replica has).
  * - Place: a queued model with no replica, then a model whose next request comes within its
  *   load time (prefetch), goes on its home pool where it fits, else evicts the idle replicas
  *   needed furthest in the future (Belady) that are needed after it. Without `prefetch` a model
@@ -18,7 +20,7 @@ import type { TraceRequest } from '../model/trace.ts';
 import { planFleet, type FleetPlan } from './fleet-plan.ts';
 import { arrivalsByModel, nextAfter } from './oracle.ts';
 import { footprint, Planner } from './planner.ts';
-import { coldQueuedModels, hasReplica, isIdle, type GpuView, type ReplicaView, type SimAction, type SimPolicy, type SimView } from './policy.ts';
+import { coldQueuedModels, hasReplica, isIdle, replicasOf, type GpuView, type ReplicaView, type SimAction, type SimPolicy, type SimView } from './policy.ts';
 import { homePool, workersFor } from './working-set.ts';
 
 export interface ScalingOracleOptions {
@@ -110,6 +112,13 @@ export function scalingOraclePolicy(trace: readonly TraceRequest[], input: Parti
     p.load(best.gpu, model);
   }
 
+  /** A queued model whose replicas' slots are all taken, below the replicas the plan holds room for, none loading. */
+  function needsReplica(view: SimView, p: Planner, model: string, plan: FleetPlan): boolean {
+    const reps = replicasOf(view, model).filter((r) => !r.draining);
+    if (reps.length === 0 || p.placedNow(model) || reps.some((r) => r.state === 'loading') || reps.length >= plan.replicas(model, view.now)) return false;
+    return view.queue(model).waiting > reps.reduce((s, r) => s + view.service.slotsPerReplica - r.active, 0);
+  }
+
   /** Loads each model whose next request comes within its load time from disk (and the margin), soonest first. */
   function prefetch(view: SimView, p: Planner): void {
     const soon: { model: string; at: number }[] = [];
@@ -126,6 +135,7 @@ export function scalingOraclePolicy(trace: readonly TraceRequest[], input: Parti
     const p = new Planner(view);
     size(view, p, plan);
     for (const model of coldQueuedModels(view)) if (!p.placedNow(model)) place(view, p, model, view.now);
+    for (const model of view.queuedModels()) if (needsReplica(view, p, model, plan)) place(view, p, model, view.now);
     if (o.prefetch) prefetch(view, p);
     return p.actions;
   }
