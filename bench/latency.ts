@@ -47,15 +47,44 @@ const inProcessLoop =
   (durationMs) =>
     runOpenLoop({ ratePerSec: o.ratePerSec, durationMs, op });
 
-/** (a) FakeEngine.generate called directly: the floor every other phase is compared with. */
+/**
+ * At most `slots` calls at once; the rest wait in arrival order, as jobs wait in a queue for the
+ * worker's slots, instead of reaching an engine whose slots are all busy (which refuses them).
+ */
+function slotGate(slots: number): (op: () => Promise<void>) => Promise<void> {
+  let busy = 0;
+  const waiting: (() => void)[] = [];
+  return async (op) => {
+    if (busy < slots) busy++;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      await op();
+    } finally {
+      // A waiter takes the slot over as it is; only with none waiting does it become free.
+      const next = waiting.shift();
+      if (next) next();
+      else busy--;
+    }
+  };
+}
+
+/**
+ * (a) FakeEngine.generate called directly: the floor every other phase is compared with. Calls
+ * beyond the worker concurrency wait for a slot (their latency counts the wait, from the scheduled
+ * send), as the fabric's jobs do; when the loop falls behind on a loaded machine, they would
+ * otherwise fail with `engine_busy`.
+ */
 export async function engineDirectLatency(o: LatencyPhaseOptions): Promise<LatencyPhaseResult> {
   const engine = await loadedEngine(o.concurrency);
+  const gate = slotGate(o.concurrency);
   try {
     return await measure(
       o,
-      inProcessLoop(o, async () => {
-        await generateOnce(engine);
-      }),
+      inProcessLoop(o, () =>
+        gate(async () => {
+          await generateOnce(engine);
+        }),
+      ),
     );
   } finally {
     await engine.close();

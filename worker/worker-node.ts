@@ -11,18 +11,21 @@ import type { JobPayload, StatusListener } from '../protocol/job.ts';
 import type { Keys } from '../protocol/keys.ts';
 import type { Logger } from '../protocol/logger.ts';
 import { metrics } from './metrics.ts';
-import type { CatalogEntry, GpuInfo, Heartbeat, WorkerLifecycle } from '../protocol/worker-state.ts';
-import type { Engine, LoadProgress } from './engines/port/engine.ts';
+import type { GpuInfo, Heartbeat, WorkerLifecycle } from '../protocol/worker-state.ts';
+import type { Engine } from './engines/port/engine.ts';
 import type { ControlCommand } from '../protocol/control.ts';
-import { parseBullJobId, queueKeys } from '../store/queue-keys.ts';
+import { parseBullJobId } from '../store/queue-keys.ts';
 import { ControlStream } from './control-stream.ts';
 import { JobRunner } from './job-runner.ts';
 import type { WorkerNodeOptions } from './options.ts';
-import { Residency, type MemoryPort } from './residency.ts';
+import { Residency } from './residency.ts';
 import { FootprintStore } from '../store/footprint-store.ts';
 import { LoadSpeedStore } from '../store/load-speed-store.ts';
-import { HostCache } from './host-cache/host-cache.ts';
-import { openPageCache } from './host-cache/page-cache.ts';
+import type { HostCache } from './host-cache/host-cache.ts';
+import { openHostTier, stageModel } from './host-tier.ts';
+import { publishCatalog } from './catalog-publisher.ts';
+import { LoadProgressAnnouncer } from './load-progress.ts';
+import { MemorySource } from './memory-source.ts';
 import { TenantSlots } from '../store/tenant-slots.ts';
 import { TenantGate, bullWaker } from './tenant-gate.ts';
 import { ModelAdmin } from './model-admin.ts';
@@ -56,7 +59,8 @@ export class WorkerNode {
   private cancelSub: RedisClient | null = null;
   private timers: NodeJS.Timeout[] = [];
   private capacity = { slotsPerModel: 1, memoryBytes: 0, gpus: [] as Heartbeat['gpus'] };
-  private gpus: GpuInfo[] = [];
+  private readonly memory: MemorySource;
+  private readonly progress: LoadProgressAnnouncer;
   private engineHealthy = true;
   private closing: Promise<void> | null = null;
   /** Drained on the scheduler's command (a scale-down), as opposed to a shutdown. */
@@ -74,6 +78,8 @@ export class WorkerNode {
   ) {
     this.opts = opts;
     this.deps = deps;
+    this.memory = new MemorySource({ engine: deps.engine, ...(deps.gpus ? { gpus: deps.gpus } : {}), log: deps.log, configuredBytes: () => this.capacity.memoryBytes });
+    this.progress = new LoadProgressAnnouncer({ workerId: opts.workerId, redis: deps.redis, keys: deps.keys, store: deps.store, log: deps.log });
     this.runner = new JobRunner({
       workerId: opts.workerId,
       engine: deps.engine,
@@ -105,12 +111,12 @@ export class WorkerNode {
         }
       },
       log: deps.log,
-      memory: this.memoryPort(),
+      memory: this.memory.port(),
       footprints: new FootprintStore(deps.redis, deps.keys),
       loadSpeeds: new LoadSpeedStore(deps.redis, deps.keys),
       tierOf: async (model) => (this.hostCache ? await this.hostCache.tierOf(model).catch(() => undefined) : undefined),
       changed: () => void this.beat(true),
-      onLoadProgress: (model, p) => this.announceLoadProgress(model, p),
+      onLoadProgress: (model, p) => this.progress.announce(model, p),
     });
     this.models = new ModelAdmin({
       workerId: opts.workerId,
@@ -122,8 +128,6 @@ export class WorkerNode {
       publishCatalog: () => this.publishCatalog(),
     });
   }
-
-  private lastProgressAt = new Map<string, number>();
 
   /** One control command: loads and unloads in order; pulls and deletes started beside them. */
   private handleControl(cmd: ControlCommand): Promise<void> {
@@ -139,52 +143,9 @@ export class WorkerNode {
         this.models.start(cmd);
         return Promise.resolve();
       case 'stage':
-        return this.stage(cmd.model);
+        stageModel(this.hostCache, cmd.model, () => this.beat(), this.deps.log);
+        return Promise.resolve();
     }
-  }
-
-  /**
-   * Publishes load progress as a `progress` event on the jobs waiting for the model (the first
-   * 100 in line), at most twice a second per model, so clients watching them see the pull move.
-   */
-  private announceLoadProgress(model: string, p: LoadProgress): void {
-    const now = Date.now();
-    const done = p.total !== undefined && p.completed === p.total;
-    if (!done && now - (this.lastProgressAt.get(model) ?? 0) < 500) return;
-    this.lastProgressAt.set(model, now);
-    const data = JSON.stringify({ status: 'loading_model', model, worker: this.id, pull: p });
-    const q = queueKeys(this.deps.keys.bullPrefix, model);
-    void (async () => {
-      const [waiting, prioritized] = await Promise.all([this.deps.redis.lrange(q.wait, -100, -1), this.deps.redis.zrange(q.prioritized, '0', '99')]);
-      const ids = new Set([...waiting, ...prioritized].map((bullId) => parseBullJobId(bullId).id));
-      await Promise.all([...ids].map((id) => this.deps.store.appendEvent(id, 'progress', data)));
-    })().catch((err) => this.deps.log.warn({ model, err }, 'Publishing load progress failed'));
-  }
-
-  /** GPUs (when the reader finds any) bound what loads; otherwise the configured capacity does. */
-  private memoryPort(): MemoryPort {
-    return {
-      state: async (residentBytes) => {
-        const gpus = await this.readGpus();
-        if (gpus.length > 0) {
-          return { source: 'gpu', totalBytes: sum(gpus.map((g) => g.memoryTotalBytes)), freeBytes: sum(gpus.map((g) => g.memoryFreeBytes)) };
-        }
-        return { source: 'configured', totalBytes: this.capacity.memoryBytes, freeBytes: this.capacity.memoryBytes - residentBytes };
-      },
-      gpuUsedBytes: async () => {
-        const gpus = await this.readGpus();
-        return gpus.length > 0 ? sum(gpus.map((g) => g.memoryUsedBytes)) : null;
-      },
-    };
-  }
-
-  private async readGpus(): Promise<GpuInfo[]> {
-    try {
-      this.gpus = this.deps.gpus ? await this.deps.gpus.read() : (await this.deps.engine.capacity()).gpus;
-    } catch (err) {
-      this.deps.log.warn({ err }, 'Reading GPUs failed');
-    }
-    return this.gpus;
   }
 
   get id(): string {
@@ -244,7 +205,7 @@ export class WorkerNode {
     this.cancelSub.on('message', (_ch, jobId: string) => {
       if (this.runner.abort(jobId, 'canceled')) log.info({ jobId }, 'Running job canceled');
     });
-    this.hostCache = await this.openHostCache();
+    this.hostCache = await openHostTier({ engine, log, budgetBytes: this.opts.hostCacheBytes, checkMs: this.opts.hostCacheCheckMs, keepTimer: (t) => this.timers.push(t) });
     this.control = new ControlStream(duplicateClient(redis), keys.workerControl(this.id), log, (cmd) => this.handleControl(cmd));
     void this.control.run(() => this.state === 'starting' || this.state === 'running');
     this.timers.push(setInterval(() => void this.beat(), this.opts.heartbeatIntervalMs));
@@ -254,40 +215,6 @@ export class WorkerNode {
     for (const model of this.opts.preload) {
       await this.load(model).catch((err) => log.error({ model, err }, 'Preload failed'));
     }
-  }
-
-  /** The host tier, when its budget is above zero, the engine names its files and libc is at hand. */
-  private async openHostCache(): Promise<HostCache | null> {
-    const { engine, log } = this.deps;
-    if (this.opts.hostCacheBytes <= 0 || !engine.modelFiles) return null;
-    const pageCache = await openPageCache();
-    if (!pageCache) {
-      log.warn('Page cache cannot be measured here (no libc through koffi): the host tier is off');
-      return null;
-    }
-    const files = engine.modelFiles.bind(engine);
-    const cache = new HostCache({ pageCache, budgetBytes: this.opts.hostCacheBytes, models: async () => (await engine.catalog()).map((m) => m.name), files, log });
-    await cache.measure().catch((err) => log.warn({ err }, 'Measuring the page cache failed'));
-    this.timers.push(setInterval(() => void cache.measure().catch((err) => log.warn({ err }, 'Measuring the page cache failed')), this.opts.hostCacheCheckMs));
-    return cache;
-  }
-
-  /**
-   * Reads a model's files into host memory (no VRAM) without holding up the control stream: a
-   * load or unload behind it runs at once. The heartbeat lists it as staging meanwhile.
-   */
-  private async stage(model: string): Promise<void> {
-    const cache = this.hostCache;
-    if (!cache) {
-      this.deps.log.warn({ model }, 'Stage command ignored: the host tier is off on this worker');
-      return;
-    }
-    const done = cache.stage(model);
-    void cache.measure().then(() => this.beat(), () => undefined);
-    void done
-      .then(() => cache.measure())
-      .then(() => this.beat())
-      .catch((err) => this.deps.log.warn({ model, err }, 'Staging failed'));
   }
 
   /**
@@ -309,28 +236,8 @@ export class WorkerNode {
   }
 
   /** Writes every model the engine can serve into the shared catalog. */
-  async publishCatalog(): Promise<void> {
-    const models = await this.deps.engine.catalog();
-    if (models.length === 0) return;
-    const fields: string[] = [];
-    const estimates = await Promise.all(models.map((m) => this.deps.engine.estimateFootprint?.(m.name).catch(() => undefined)));
-    for (const [i, m] of models.entries()) {
-      const entry: CatalogEntry = {
-        name: m.name,
-        sizeBytes: m.sizeBytes,
-        engine: this.deps.engine.kind,
-        family: m.family ?? null,
-        parameterSize: m.parameterSize ?? null,
-        quantization: m.quantization ?? null,
-        digest: m.digest ?? null,
-        modifiedAt: m.modifiedAt ?? new Date().toISOString(),
-        contextLength: m.contextLength ?? null,
-        trainedContextLength: m.trainedContextLength ?? null,
-        estimatedBytes: estimates[i]?.totalBytes ?? null,
-      };
-      fields.push(m.name, JSON.stringify(entry));
-    }
-    await this.deps.redis.hset(this.deps.keys.catalog(), ...fields);
+  publishCatalog(): Promise<void> {
+    return publishCatalog(this.deps.engine, this.deps.redis, this.deps.keys);
   }
 
   async load(model: string): Promise<void> {
@@ -363,7 +270,7 @@ export class WorkerNode {
   heartbeat(): Heartbeat {
     const resident = this.residency.residentModels();
     const activeJobs = this.runner.activeCount;
-    const gpus = this.gpus.length > 0 ? this.gpus : this.capacity.gpus;
+    const gpus = this.memory.latest.length > 0 ? this.memory.latest : this.capacity.gpus;
     const usedBytes = resident.reduce((s, m) => s + m.sizeBytes, 0);
     return {
       workerId: this.id,
@@ -395,7 +302,7 @@ export class WorkerNode {
   private async beat(signal = false): Promise<void> {
     if (this.state === 'stopped') return;
     const { redis, keys, log } = this.deps;
-    await this.readGpus();
+    await this.memory.read();
     const hb = this.heartbeat();
     for (const g of hb.gpus) {
       const labels = { gpu: g.uuid, worker: this.id };

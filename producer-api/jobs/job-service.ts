@@ -4,19 +4,15 @@
  */
 import { applyDerived } from '../../protocol/model-aliases.ts';
 import { createHash } from 'node:crypto';
-import { waitForReplicas } from '../../store/redis-config.ts';
-import { minPromptTokens, servingContext } from '../../protocol/context-length.ts';
-import { describeRefusal } from '../../protocol/json-schema/index.ts';
-import { formatRefusal } from '../../protocol/format-policy.ts';
-import { toolsRefusal } from '../../protocol/tools.ts';
-import { featureRefusal } from '../../protocol/engine-features.ts';
+import { checkSubmittable } from './submit-checks.ts';
+import { ReplicaAcks } from './replica-acks.ts';
 import { type JobError, type JobPayload, type JobRecord, type StatusListener, type SubmitBody, type Task } from '../../protocol/job.ts';
 import type { JobStore } from '../../store/job-store.ts';
 import type { Keys } from '../../protocol/keys.ts';
 import type { Logger } from '../../protocol/logger.ts';
 import type { RedisClient } from '../../store/redis-client.ts';
 import { newJobId } from '../../protocol/slot-tags.ts';
-import { UNKNOWN_LABEL, metrics } from '../settings/metrics.ts';
+import { metrics } from '../settings/metrics.ts';
 import { priorityBand, priorityClassOf } from '../../protocol/tenant-fairness.ts';
 import { tenantLimitError } from '../tenants/limit-error.ts';
 import { runningCapOf } from '../../store/tenant-slots.ts';
@@ -26,7 +22,7 @@ import { loadingOn, residentOn, type FleetView } from '../fleet/fleet-view.ts';
 import type { ArrivalBatcher } from './arrival-batcher.ts';
 import type { EventHub } from './event-hub.ts';
 import { followJob, type JobFollow } from './job-follower.ts';
-import { FeatureRefusedHttpError, HttpError, SchemaRefusedHttpError, ToolsRefusedHttpError, badRequest, conflict, notFound, unavailable } from '../http/http-error.ts';
+import { HttpError, conflict, notFound, unavailable } from '../http/http-error.ts';
 import type { ModelQueues } from './model-queues.ts';
 import type { ApiOptions } from '../settings/options.ts';
 
@@ -68,33 +64,13 @@ export interface SubmitRequest {
   readonly signal?: AbortSignal | undefined;
 }
 
-/** How long submissions stop waiting for replicas after a wait came back short. */
-const REPLICA_SHORT_PAUSE_MS = 10_000;
-
 export class JobService {
-  private replicasShortUntil = 0;
+  private readonly replicas: ReplicaAcks;
 
   private readonly d: JobServiceDeps;
   constructor(d: JobServiceDeps) {
     this.d = d;
-  }
-
-  /**
-   * With `replicaAcks`, holds the answer until replicas have the new job, so a failover keeps it.
-   * WAIT holds the shared connection, so after a short answer (no replica, e.g. just after a
-   * failover) the waits pause for a while instead of stalling every request.
-   */
-  private async awaitReplicas(id: string): Promise<void> {
-    const { replicaAcks, replicaAckTimeoutMs } = this.d.opts;
-    if (replicaAcks === 0 || Date.now() < this.replicasShortUntil) return;
-    const acked = await waitForReplicas(this.d.redis, replicaAcks, replicaAckTimeoutMs).catch((err: Error) => {
-      this.d.log.warn({ err, id }, 'Replica acknowledgement wait failed');
-      return null;
-    });
-    if (acked !== null && acked < replicaAcks) {
-      this.replicasShortUntil = Date.now() + REPLICA_SHORT_PAUSE_MS;
-      this.d.log.warn({ id, acked, wanted: replicaAcks, timeoutMs: replicaAckTimeoutMs, pauseMs: REPLICA_SHORT_PAUSE_MS }, 'Job accepted before enough replicas acknowledged it; not waiting for replicas for a while');
-    }
+    this.replicas = new ReplicaAcks({ redis: d.redis, log: d.log, acks: d.opts.replicaAcks, timeoutMs: d.opts.replicaAckTimeoutMs });
   }
 
   /**
@@ -110,24 +86,7 @@ export class JobService {
     const req: SubmitRequest = derived ? { ...asked, model: derived.from, body: { ...asked.body, model: derived.from, input: applyDerived(derived, asked.task, asked.body.input) } } : asked;
     const { tenant, body, model, task, idempotencyKey, waitMs = 0, signal } = req;
     const { opts, keys, redis } = this.d;
-    if (!snap.catalog.has(model)) {
-      // Only known models become label values: invented names would add a series each, forever.
-      metrics.jobsRejected.inc({ model: UNKNOWN_LABEL, reason: 'unknown_model' });
-      throw notFound('model_not_found', `model ${model} is not available on any engine; see GET /v1/models`);
-    }
-    const contextLength = servingContext(snap, model);
-    if (contextLength && task !== 'embed' && minPromptTokens(body.input) > contextLength) {
-      throw badRequest('context_length_exceeded', `the prompt takes at least ${minPromptTokens(body.input)} tokens, more than the ${contextLength} of ${model}'s context`);
-    }
-    // A schema the model's engine would enforce only in part is refused now, not loosened later.
-    const refusal = formatRefusal(snap.catalog.get(model)?.engine, body.input.format);
-    if (refusal) throw new SchemaRefusedHttpError(`response schema refused: ${describeRefusal(refusal)}`, refusal);
-    if (task !== 'chat' && (body.input.tools?.length || body.input.tool_choice !== undefined)) throw new ToolsRefusedHttpError({ param: 'tools', message: 'tools need a chat job' });
-    // A forced call is checked as a response schema is: what the engine could not enforce is refused now.
-    const toolRefusal = toolsRefusal(snap.catalog.get(model)?.engine, body.input);
-    if (toolRefusal) throw new ToolsRefusedHttpError(toolRefusal);
-    const featureRefused = featureRefusal(snap.catalog.get(model)?.engine, body.input);
-    if (featureRefused) throw new FeatureRefusedHttpError(featureRefused);
+    checkSubmittable(snap, model, task, body);
     if (body.webhook) {
       const reason = await this.d.checkWebhookUrl(body.webhook.url);
       if (reason) throw new HttpError(422, 'webhook_url_refused', `webhook url refused: ${reason}`);
@@ -213,7 +172,7 @@ export class JobService {
       await this.d.redis.del(this.d.keys.job(id)).catch(() => undefined);
       throw unavailable('queue_unavailable', `could not enqueue: ${(err as Error).message}`, 1);
     }
-    await this.awaitReplicas(id);
+    await this.replicas.await(id);
     metrics.jobsSubmitted.inc({ model, task });
     void this.wakeSchedulerIfCold(model);
     // Arrival history feeds the scheduler's pre-warm and eviction; losing one is harmless.

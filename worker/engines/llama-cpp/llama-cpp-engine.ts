@@ -3,13 +3,11 @@
  * A loaded model holds one context with `slotsPerModel` sequences; each generation takes a
  * sequence of its own and gives it back when done, so slots are the unit of concurrency.
  */
-import { cudaBackendFit } from '../../gpu/cuda-backend.ts';
-import { llamaGpuRequest } from './gpu-backend.ts';
+import { llamaGpus, startLlama } from './llama-runtime.ts';
+import { embedTexts } from './embedding.ts';
 import {
   DisposedError,
-  getLlama,
   InsufficientMemoryError,
-  LlamaLogLevel,
   resolveChatWrapper,
   type ChatWrapper,
   type Llama,
@@ -260,25 +258,7 @@ export class LlamaCppEngine implements Engine {
   async embed(req: EmbedRequest): Promise<EmbedResult> {
     const entry = this.requireLoaded(req.model);
     try {
-      entry.embedding ??= entry.model
-        .createEmbeddingContext({ contextSize: entry.context.contextSize, threads: this.options.threads })
-        .catch((err: unknown) => {
-          entry.embedding = undefined; // let the next call try again rather than cache the failure
-          throw err;
-        });
-      const context = await entry.embedding;
-      const embeddings: number[][] = [];
-      let promptTokens = 0;
-      for (const text of req.input) {
-        if (req.signal.aborted) throw new EngineError('aborted', 'embedding aborted');
-        const length = context.calculateInputLength(text);
-        if (length > entry.context.contextSize) {
-          throw new EngineError('invalid_request', `input of ${length} tokens does not fit the context of ${entry.context.contextSize}`);
-        }
-        promptTokens += length;
-        embeddings.push(normalize((await context.getEmbeddingFor(text)).vector));
-      }
-      return { embeddings, promptTokens };
+      return await embedTexts(entry, req, this.options.threads);
     } catch (err) {
       throw toEngineError(err, `embed on ${entry.file.name}`);
     }
@@ -310,7 +290,7 @@ export class LlamaCppEngine implements Engine {
   async capacity(): Promise<EngineCapacity> {
     // With GPUs, llama.cpp starts here (the worker asks at start): its backend is chosen and its GPU
     // context created before any load, so the first model's measured footprint is the model alone.
-    const gpus = this.options.gpu === false ? [] : await this.gpuInfo(await this.getLlama());
+    const gpus = this.options.gpu === false ? [] : await llamaGpus(await this.getLlama());
     return { slotsPerModel: this.options.slotsPerModel, memoryBytes: this.options.memoryBytes, gpus };
   }
 
@@ -397,41 +377,11 @@ export class LlamaCppEngine implements Engine {
   }
 
   private getLlama(): Promise<Llama> {
-    this.llama ??= this.startLlama().catch((err: unknown) => {
+    this.llama ??= startLlama(this.options, this.log).catch((err: unknown) => {
       this.llama = undefined;
       throw new EngineError('engine_unavailable', `llama.cpp failed to start: ${String(err)}`, { cause: err });
     });
     return this.llama;
-  }
-
-  private async startLlama(): Promise<Llama> {
-    const fit = this.options.gpu === false ? null : await cudaBackendFit(this.options.nvmlLibrary);
-    const gpu = llamaGpuRequest(this.options.gpu, fit);
-    if (typeof gpu === 'object') this.log.warn({ reason: fit?.reason }, 'llama.cpp: the CUDA backend cannot run on this GPU with this driver; using Vulkan if it is there, else the CPU');
-    const llama = await getLlama({
-      gpu,
-      build: 'never', // prebuilt binaries only: never compile or download at run time
-      maxThreads: this.options.threads,
-      progressLogs: false,
-      logLevel: LlamaLogLevel.warn,
-      logger: (level, message) => this.log.warn({ level, message: message.trim() }, 'llama.cpp'),
-    });
-    this.log.info({ backend: llama.gpu, cudaFit: fit?.verdict ?? null }, 'llama.cpp started');
-    return llama;
-  }
-
-  private async gpuInfo(llama: Llama): Promise<EngineCapacity['gpus']> {
-    if (llama.gpu === false) return [];
-    const [vram, names] = await Promise.all([llama.getVramState(), llama.getGpuDeviceNames()]);
-    return [{
-      index: 0,
-      uuid: `${llama.gpu}-0`,
-      name: names.join(', ') || String(llama.gpu),
-      memoryTotalBytes: vram.total,
-      memoryUsedBytes: vram.used,
-      memoryFreeBytes: vram.free,
-      utilization: null,
-    }];
   }
 
   private async dispose(entry: LoadedModel): Promise<void> {
@@ -470,10 +420,4 @@ export class LlamaCppEngine implements Engine {
   private assertOpen(): void {
     if (this.closed) throw new EngineError('engine_unavailable', 'engine is closed');
   }
-}
-
-/** Unit length, as Ollama's /api/embed returns; a zero vector stays zero. */
-function normalize(vector: readonly number[]): number[] {
-  const norm = Math.sqrt(vector.reduce((s, v) => s + v * v, 0));
-  return norm === 0 ? [...vector] : vector.map((v) => v / norm);
 }
