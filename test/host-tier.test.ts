@@ -110,6 +110,24 @@ describe('placement by tier (decide)', () => {
       want: ['unload c@w2', 'load big@w2'],
     },
     {
+      name: 'a cold backlog evicts an idle model on the host whose page cache holds the file, rather than read it from disk into free memory elsewhere, when the victim costs less than the load time saved',
+      workers: [hb('w1', 24, { hostCache: cache(48, {}) }), hb('w2', 24, { resident: [res('c', 20)], hostCache: cache(48, { big: 20 }) })],
+      queues: { big: { waiting: 1, oldestWaitMs: 100 } },
+      want: ['unload c@w2', 'load big@w2'],
+    },
+    {
+      name: 'but free memory reading from disk when the victim there is expected to cost more than the load time saved',
+      workers: [hb('w1', 24, { hostCache: cache(48, {}) }), hb('w2', 24, { resident: [res('c', 20, 1_000)], hostCache: cache(48, { big: 20 }) })],
+      queues: { big: { waiting: 1, oldestWaitMs: 100 } },
+      want: ['load big@w1'],
+    },
+    {
+      name: 'and never evicts for a faster tier on a larger class than the free memory it would otherwise use',
+      workers: [hb('small', 24, { hostCache: cache(48, {}) }), hb('large', 80, { resident: [res('c', 70)], hostCache: cache(160, { big: 20 }) })],
+      queues: { big: { waiting: 1, oldestWaitMs: 100 } },
+      want: ['load big@small'],
+    },
+    {
       name: 'measured speeds override the assumed ones: a host tier measured no faster than disk gives no preference',
       workers: [hb('w1', 24, { hostCache: cache(48, {}) }), hb('w2', 24, { resident: [res('b', 4)], hostCache: cache(48, { a: 4 }) })],
       queues: { a: { waiting: 1, oldestWaitMs: 100 } },
@@ -204,6 +222,23 @@ describe('page cache of real files', () => {
     const report = await hc.measure();
     expect(report.models).toEqual([{ model: 'm', fileBytes: 32 * 2 ** 20, cachedBytes: 32 * 2 ** 20 }]);
     expect(report.budgetBytes).toBe(64 * 2 ** 20);
+  });
+
+  it('stands staging reads aside while a load reads from disk, and finishes them once it ends', async () => {
+    const file = join(dir, 'paused.bin');
+    writeFileSync(file, Buffer.alloc(16 * 2 ** 20, 1));
+    pc.dontNeed(file);
+    const hc = new HostCache({ pageCache: pc, budgetBytes: 64 * 2 ** 20, models: async () => ['p'], files: async () => [file], log });
+    let endLoad!: () => void;
+    hc.yieldTo(new Promise<void>((resolve) => (endLoad = resolve)));
+    let staged = false;
+    const done = hc.stage('p').then(() => (staged = true));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(staged).toBe(false);
+    expect((await hc.measure()).staging).toEqual(['p']);
+    endLoad();
+    await done;
+    expect(await hc.tierOf('p')).toEqual({ tier: 'host', fileBytes: 16 * 2 ** 20 });
   });
 
   it('refuses to stage a model larger than the budget, or one without files', async () => {
