@@ -70,6 +70,10 @@ export interface SimResult {
   readonly loadsFromCache: number;
   /** Durations of the loads a request waited on, start to resident, ascending. */
   readonly coldStartMs: number[];
+  /** Of those, the loads that read their file from the page cache (cached, or staging when they began). */
+  readonly coldStartsFromCache: number;
+  /** Of those, a model's first load in the run: no arrival history could have predicted it. */
+  readonly coldStartsFirst: number;
   /** Files read into a page cache on a `stage` action. */
   readonly staged: number;
   readonly gpuSeconds: number;
@@ -90,6 +94,8 @@ interface Replica extends ReplicaView {
   active: number;
   /** Bytes it holds on each of its worker's GPUs. */
   perDevice: number[];
+  /** Its load read the file from the page cache (or along with a staging read), not from disk alone. */
+  fromCache?: boolean;
 }
 
 interface Gpu extends GpuView {
@@ -143,6 +149,9 @@ class Engine implements SimView {
   private accepted = 0;
   private warm = 0;
   private coldLoads = 0;
+  private coldStartsFromCache = 0;
+  private coldStartsFirst = 0;
+  private readonly everLoaded = new Set<string>();
   private loadsFromCache = 0;
   private oom = 0;
   private invalid = 0;
@@ -215,7 +224,12 @@ class Engine implements SimView {
   private handle(ev: SimEvent): boolean {
     switch (ev.kind) {
       case 'load_done': {
-        if ((this.queues.get(ev.replica.model)?.length ?? 0) > 0) this.coldStarts.push(this.now - ev.replica.loadStartedAt);
+        if ((this.queues.get(ev.replica.model)?.length ?? 0) > 0) {
+          this.coldStarts.push(this.now - ev.replica.loadStartedAt);
+          if (ev.replica.fromCache) this.coldStartsFromCache++;
+          if (!this.everLoaded.has(ev.replica.model)) this.coldStartsFirst++;
+        }
+        this.everLoaded.add(ev.replica.model);
         ev.replica.state = 'ready';
         ev.replica.loadedAt = this.now;
         ev.replica.lastUsedAt = this.now;
@@ -367,7 +381,7 @@ class Engine implements SimView {
     gpu.cache.touch(model, info.sizeBytes);
     gpu.hostCached = gpu.cache.entries();
     const perDevice = spread(gpu, info.footprintBytes);
-    const replica: Replica = { model, gpuId, state: 'loading', draining: false, footprintBytes: info.footprintBytes, loadStartedAt: this.now, loadedAt: null, lastUsedAt: this.now, active: 0, perDevice };
+    const replica: Replica = { model, gpuId, state: 'loading', draining: false, footprintBytes: info.footprintBytes, loadStartedAt: this.now, loadedAt: null, lastUsedAt: this.now, active: 0, perDevice, fromCache: cached || duration < ownRead };
     gpu.replicas.push(replica);
     gpu.usedBytes += info.footprintBytes;
     perDevice.forEach((b, i) => (gpu.deviceUsedBytes[i]! += b));
@@ -533,6 +547,8 @@ class Engine implements SimView {
       coldLoads: this.coldLoads,
       loadsFromCache: this.loadsFromCache,
       coldStartMs: [...this.coldStarts].sort((a, b) => a - b),
+      coldStartsFromCache: this.coldStartsFromCache,
+      coldStartsFirst: this.coldStartsFirst,
       staged: this.staged,
       gpuSeconds: this.gpuMs / 1000,
       oom: this.oom,

@@ -15,6 +15,7 @@ import { loadSpeedKey, nextLoadSpeed } from '../protocol/load-speeds.ts';
 import { heartbeatSchema, type CatalogEntry, type Heartbeat } from '../protocol/worker-state.ts';
 import { decide, type Action } from '../scheduler/decide.ts';
 import { stageActions } from '../scheduler/host-tier.ts';
+import { whyMissed } from '../sim/tier-sweep.ts';
 import { PendingCommands } from '../scheduler/pending-commands.ts';
 import { schedulerPolicy, type SchedulerPolicyInput } from '../scheduler/policy.ts';
 import { readSnapshot, type QueueDepth, type Snapshot } from '../scheduler/snapshot.ts';
@@ -175,6 +176,28 @@ describe('staging (stageActions and decide)', () => {
     // The worker's heartbeat now lists it as cached: the entry settles.
     pending.overlay(snap([hb('w1', 24, { hostCache: cache(48, { a: 4 }) })], {}, { a: often }));
     expect(pending.size).toBe(0);
+  });
+});
+
+describe('tier sweep report: why a scenario misses the goals', () => {
+  const GIB = 2 ** 30;
+  const met = { met: true, coldRatio: 0.4, ttftRatio: 1, allCachedRatio: 0.3, coldStarts: 500, coldFromCache: 450, coldFirst: 12, catalogBytes: 100 * GB, hostCacheBytes: 96 * GIB, fleetCacheBytes: 192 * GIB };
+  const cases: { name: string; row: Partial<typeof met>; want: string }[] = [
+    { name: 'nothing when both goals are met', row: {}, want: '' },
+    { name: 'the TTFT ratio when only it misses', row: { met: false, ttftRatio: 1.1 }, want: 'TTFT p95 1.100x' },
+    {
+      name: 'out of reach when even every load from memory misses the cold-start goal',
+      row: { met: false, coldRatio: 0.8, allCachedRatio: 0.6 },
+      want: 'out of reach: every load from memory gives 0.600x (the fixed start dominates); 450 of 500 cold starts from memory',
+    },
+    {
+      name: 'few cold starts, a catalog larger than a host\'s page cache, and how many read from memory',
+      row: { met: false, coldRatio: 1, coldStarts: 18, coldFromCache: 5, catalogBytes: 122 * GB, hostCacheBytes: 96 * GIB, fleetCacheBytes: 288 * GIB },
+      want: "18 cold starts, 12 of them a model's first (no history to stage by): the p95 is one of the largest; catalog 122 GB > 103 GB page cache a host (309 GB the fleet's at most); 5 of 18 cold starts from memory",
+    },
+  ];
+  it.each(cases)('$name', ({ row, want }) => {
+    expect(whyMissed({ ...met, ...row })).toBe(want);
   });
 });
 

@@ -54,7 +54,7 @@ describe('simulation engine accounting', () => {
           : [{ type: 'load', model: 'big', gpu: 'gpu0' }],
     };
     const r = simulate(scripted, trace, [small, big], cluster({ gpuMemBytes: 48 * GiB }), service);
-    expect(r.staged).toBe(1);
+    expect(r).toMatchObject({ staged: 1, coldStartsFromCache: 1, coldStartsFirst: 2 });
     expect(r.coldStartMs).toEqual([loadMs(service, 4e9, false), 12_000 - 11_000 + loadMs(service, 20e9, true)]);
   });
 
