@@ -188,7 +188,7 @@ describe('tier sweep report: why a scenario misses the goals', () => {
     {
       name: 'out of reach when even every load from memory misses the cold-start goal',
       row: { met: false, coldRatio: 0.8, allCachedRatio: 0.6 },
-      want: 'out of reach: every load from memory gives 0.600x (the fixed start dominates); 450 of 500 cold starts from memory',
+      want: 'out of reach: every load from memory gives 0.600x; 450 of 500 cold starts from memory',
     },
     {
       name: 'few cold starts, a catalog larger than a host\'s page cache, and how many read from memory',
