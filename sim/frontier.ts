@@ -10,6 +10,7 @@ import type { WorkerClass } from './model/fleet.ts';
 import type { ServiceModel } from './model/service-model.ts';
 import type { ModelSpec, TraceRequest } from './model/trace.ts';
 import { createPolicy } from './policies/index.ts';
+import { scalingOraclePolicy, SCALING_ORACLE_SETTINGS, type ScalingOracleOptions } from './policies/scaling-oracle.ts';
 import { summarize, type PolicySummary } from './summary.ts';
 
 /** Latency targets the frontier sweeps (ms of p95 wait). */
@@ -28,6 +29,8 @@ export interface Frontier {
   /** The fabric's points: the cost knob's default first, then each target ascending. */
   readonly fabric: FrontierPoint[];
   readonly seedGateway: FrontierPoint;
+  /** The scaling oracle's points (sim/policies/scaling-oracle.ts), when it ran: with prefetch (`scaling-oracle`) and loading on arrival. */
+  readonly oracle?: FrontierPoint[];
 }
 
 const point = (label: string, targetP95Ms: number | null, s: PolicySummary): FrontierPoint => ({ label, targetP95Ms, gpuSeconds: s.gpu_seconds, p95: s.ttft_ms.p95, policy: s.policy });
@@ -49,10 +52,23 @@ export function frontier(
   return { fabric, seedGateway: point('seed-gateway', null, sg) };
 }
 
-/** The cheapest fabric point at a p95 no worse than seed-gateway's, with its GPU-seconds ratio; undefined when none is. */
-export function cheapestAtBaselineP95(f: Frontier): { point: FrontierPoint; gpuRatio: number } | undefined {
+/** The scaling oracle at each setting on the same trace and cluster, with prefetch and then loading on arrival. */
+export function oracleFrontier(
+  trace: readonly TraceRequest[],
+  models: readonly ModelSpec[],
+  cluster: ClusterOptions,
+  service: ServiceModel,
+  settings: readonly Pick<ScalingOracleOptions, 'keepMs' | 'fill'>[] = SCALING_ORACLE_SETTINGS,
+): FrontierPoint[] {
+  return [true, false].flatMap((prefetch) =>
+    settings.map((s) => point(`keep ${s.keepMs / 1000} s, fill ${s.fill}`, null, summarize(simulate(scalingOraclePolicy(trace, { ...s, prefetch }), trace, models, cluster, service)))),
+  );
+}
+
+/** The cheapest of `points` (the fabric's unless named) at a p95 no worse than seed-gateway's, with its GPU-seconds ratio; undefined when none is. */
+export function cheapestAtBaselineP95(f: Frontier, points: readonly FrontierPoint[] = f.fabric): { point: FrontierPoint; gpuRatio: number } | undefined {
   const limit = f.seedGateway.p95 ?? -1;
-  const ok = f.fabric.filter((p) => p.p95 !== null && p.p95 <= limit).sort((a, b) => a.gpuSeconds - b.gpuSeconds)[0];
+  const ok = points.filter((p) => p.p95 !== null && p.p95 <= limit).sort((a, b) => a.gpuSeconds - b.gpuSeconds)[0];
   return ok && f.seedGateway.gpuSeconds > 0 ? { point: ok, gpuRatio: ok.gpuSeconds / f.seedGateway.gpuSeconds } : undefined;
 }
 
@@ -62,7 +78,7 @@ const n = (x: number | null) => (x === null ? 'n/a' : x.toLocaleString('en-US'))
 export function frontierMarkdown(f: Frontier): string {
   const sg = f.seedGateway;
   const r = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? 'n/a' : (a / b).toFixed(3));
-  const rows = [...f.fabric, sg].map((p) => `| ${p.policy === 'fabric' ? `fabric, ${p.label}` : p.label} | ${n(p.gpuSeconds)} | ${n(p.p95)} | ${r(p.gpuSeconds, sg.gpuSeconds)} | ${r(p.p95, sg.p95)} |`);
+  const rows = [...f.fabric, sg, ...(f.oracle ?? [])].map((p) => `| ${p.policy === 'seed-gateway' ? p.label : `${p.policy}, ${p.label}`} | ${n(p.gpuSeconds)} | ${n(p.p95)} | ${r(p.gpuSeconds, sg.gpuSeconds)} | ${r(p.p95, sg.p95)} |`);
   return ['| point | GPU-s | p95 TTFT (ms) | GPU-s / seed-gateway | p95 / seed-gateway |', '|---|---:|---:|---:|---:|', ...rows].join('\n');
 }
 
@@ -74,7 +90,7 @@ export function frontierSvg(f: Frontier, title: string): string {
   const top = 40;
   const plotW = W - left - 170;
   const plotH = H - top - 50;
-  const pts = [...f.fabric, f.seedGateway].filter((p) => p.p95 !== null);
+  const pts = [...f.fabric, f.seedGateway, ...(f.oracle ?? [])].filter((p) => p.p95 !== null);
   const maxX = Math.max(1, ...pts.map((p) => p.gpuSeconds)) * 1.05;
   const maxY = Math.max(1, ...pts.map((p) => p.p95 as number)) * 1.1;
   const x = (v: number) => left + (plotW * v) / maxX;
@@ -95,6 +111,12 @@ export function frontierSvg(f: Frontier, title: string): string {
     out.push(`<circle cx="${x(p.gpuSeconds).toFixed(1)}" cy="${y(p.p95 as number).toFixed(1)}" r="4" fill="#2b6cb0"><title>${esc(p.label)}: ${n(p.gpuSeconds)} GPU-s, p95 ${n(p.p95)} ms</title></circle>`);
     out.push(`<text x="${(x(p.gpuSeconds) + 6).toFixed(1)}" y="${(y(p.p95 as number) - 6).toFixed(1)}" font-size="9">${esc(p.targetP95Ms === null ? 'no target' : `${p.targetP95Ms / 1000} s`)}</text>`);
   }
+  const triangle = (px: number, py: number) => `M${px.toFixed(1)} ${(py - 5).toFixed(1)} L${(px + 5).toFixed(1)} ${(py + 4).toFixed(1)} L${(px - 5).toFixed(1)} ${(py + 4).toFixed(1)} Z`;
+  // The scaling oracle: filled with prefetch, hollow loading on arrival.
+  for (const p of (f.oracle ?? []).filter((q) => q.p95 !== null)) {
+    const fill = p.policy === 'scaling-oracle' ? 'fill="#805ad5"' : 'fill="none" stroke="#805ad5"';
+    out.push(`<path d="${triangle(x(p.gpuSeconds), y(p.p95 as number))}" ${fill}><title>${esc(p.policy)}, ${esc(p.label)}: ${n(p.gpuSeconds)} GPU-s, p95 ${n(p.p95)} ms</title></path>`);
+  }
   const sg = f.seedGateway;
   if (sg.p95 !== null) {
     out.push(`<rect x="${(x(sg.gpuSeconds) - 5).toFixed(1)}" y="${(y(sg.p95) - 5).toFixed(1)}" width="10" height="10" fill="#c05621"><title>seed-gateway: ${n(sg.gpuSeconds)} GPU-s, p95 ${n(sg.p95)} ms</title></rect>`);
@@ -105,6 +127,10 @@ export function frontierSvg(f: Frontier, title: string): string {
   out.push(`<circle cx="${lx + 5}" cy="${top + 5}" r="4" fill="#2b6cb0"/><text x="${lx + 14}" y="${top + 9}">fabric (latency target)</text>`);
   out.push(`<rect x="${lx}" y="${top + 16}" width="10" height="10" fill="#c05621"/><text x="${lx + 14}" y="${top + 25}">seed-gateway</text>`);
   out.push(`<rect x="${lx}" y="${top + 32}" width="10" height="10" fill="#2f855a" fill-opacity="0.2" stroke="#2f855a"/><text x="${lx + 14}" y="${top + 41}">goal: &lt;= 0.75x GPU-s,</text><text x="${lx + 14}" y="${top + 53}">p95 no worse</text>`);
+  if (f.oracle?.length) {
+    out.push(`<path d="${triangle(lx + 5, top + 67)}" fill="#805ad5"/><text x="${lx + 14}" y="${top + 71}">scaling oracle (hindsight)</text>`);
+    out.push(`<path d="${triangle(lx + 5, top + 83)}" fill="none" stroke="#805ad5"/><text x="${lx + 14}" y="${top + 87}">the same, loading on arrival</text>`);
+  }
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">\n<rect width="${W}" height="${H}" fill="#fff"/>\n${out.join('\n')}\n</svg>\n`;
 }
 

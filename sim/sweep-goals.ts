@@ -10,8 +10,9 @@
  */
 import type { WorkerClass } from './model/fleet.ts';
 import type { PolicySummary } from './summary.ts';
-import { cheapestAtBaselineP95, type Frontier } from './frontier.ts';
+import { cheapestAtBaselineP95, type Frontier, type FrontierPoint } from './frontier.ts';
 import type { GpuFloor } from './gpu-floor.ts';
+import { SCALING_ORACLE_ON_ARRIVAL } from './policies/scaling-oracle.ts';
 
 export interface GoalRow {
   readonly scenario: string;
@@ -43,12 +44,17 @@ export function sweepGoalsMarkdown(rows: readonly GoalRow[]): string {
     ['Autoscaling on long tails (every one)', rows.filter((r) => autoscaled(r.fleet) && r.longTail)],
   ] as const) {
     if (auto.length === 0) continue;
-    out.push(`- ${label}, GPU-seconds <= 0.75x seed-gateway's at a p95 no worse than its own, defaults: met in ${auto.filter(meets).length} of ${auto.length}.`);
+    const byOracle = auto.filter((r) => r.frontier?.oracle);
+    const count = (kind: OracleKind) => byOracle.filter((r) => oracleMeets(r, kind) !== undefined).length;
+    const oracleNote = byOracle.length === 0 ? '' : ` (the scaling oracle, sized in hindsight: met in ${count('scaling-oracle')} of ${byOracle.length} loading models ahead of their requests, ${count(SCALING_ORACLE_ON_ARRIVAL)} of ${byOracle.length} loading on arrival)`;
+    out.push(`- ${label}, GPU-seconds <= 0.75x seed-gateway's at a p95 no worse than its own, defaults: met in ${auto.filter(meets).length} of ${auto.length}${oracleNote}.`);
     for (const r of auto) {
       out.push(`  - ${r.scenario}: GPU-s ${r3(r.fabric.gpu_seconds, r.seedGateway?.gpu_seconds ?? null)}x, p95 ${r3(p95(r.fabric), p95(r.seedGateway))}x (${meets(r) ? 'met' : 'not met'})${frontierNote(r)}`);
       if (!meets(r)) out.push(`    - why not met: ${whyMissed(r)}`);
     }
   }
+  const settings = oneSettingForAll(rows.filter((r) => autoscaled(r.fleet)));
+  if (settings) out.push(`- One fabric setting for every autoscaled scenario (the frontier's), goal met in: ${settings}.`);
   const fixed = rows.filter((r) => !autoscaled(r.fleet) && !mixed(r.fleet) && p95(r.fabric) !== null && p95(r.best) !== null);
   const logs = fixed.map((r) => Math.log(p95(r.fabric)! / p95(r.best)!));
   const geo = logs.length === 0 ? null : Math.exp(logs.reduce((s, x) => s + x, 0) / logs.length);
@@ -64,6 +70,26 @@ export function sweepGoalsMarkdown(rows: readonly GoalRow[]): string {
   return out.join('\n');
 }
 
+/**
+ * Whether one default would do: for each of the frontier's settings (no target, each target), in
+ * how many autoscaled scenarios that one setting meets the goal; undefined when no frontier ran.
+ */
+function oneSettingForAll(auto: readonly GoalRow[]): string | undefined {
+  const withFrontier = auto.filter((r) => r.frontier);
+  if (withFrontier.length === 0) return undefined;
+  const labels = [...new Set(withFrontier.flatMap((r) => r.frontier!.fabric.map((p) => p.label)))];
+  return labels
+    .map((label) => {
+      const met = withFrontier.filter((r) => {
+        const pt = r.frontier!.fabric.find((p) => p.label === label);
+        const sg = r.frontier!.seedGateway;
+        return pt !== undefined && pt.p95 !== null && sg.p95 !== null && pt.gpuSeconds <= 0.75 * sg.gpuSeconds && pt.p95 <= sg.p95;
+      }).length;
+      return `${label} ${met} of ${withFrontier.length}`;
+    })
+    .join(', ');
+}
+
 /** What the latency target reaches on the same trace and fleet: the cheapest point at seed-gateway's p95 or better. */
 function frontierNote(r: GoalRow): string {
   if (!r.frontier) return '';
@@ -73,11 +99,25 @@ function frontierNote(r: GoalRow): string {
   return `; frontier: no target reaches its p95 (lowest ${low ? `${r3(low.p95, p95(r.seedGateway))}x, ${low.label}, at ${r3(low.gpuSeconds, r.seedGateway?.gpu_seconds ?? null)}x GPU-s` : 'n/a'})`;
 }
 
+type OracleKind = 'scaling-oracle' | typeof SCALING_ORACLE_ON_ARRIVAL;
+
+/** The scaling oracle's points of one kind (with prefetch, or loading on arrival). */
+export function oraclePoints(f: Frontier | undefined, kind: OracleKind): FrontierPoint[] {
+  return (f?.oracle ?? []).filter((p) => p.policy === kind);
+}
+
+/** The scaling oracle's cheapest point of `kind` at seed-gateway's p95 or better, when it is within 0.75x the GPU-seconds. */
+function oracleMeets(r: GoalRow, kind: OracleKind) {
+  const reach = r.frontier ? cheapestAtBaselineP95(r.frontier, oraclePoints(r.frontier, kind)) : undefined;
+  return reach && reach.gpuRatio <= 0.75 ? reach : undefined;
+}
+
 /**
  * Why an autoscaled scenario misses the cost goal, from the same run's figures: whether 0.75x
  * seed-gateway's GPU-seconds lies above the floor no policy can go below (sim/gpu-floor.ts), what
- * the best latency target reaches, and the oracle's eviction on the fleet's starting size (it
- * never scales, so its GPU-seconds are that size for the whole run).
+ * the best latency target reaches, and what the scaling oracle (hindsight fleet size and
+ * placement, sim/policies/scaling-oracle.ts) reaches on the same trace and fleet. Without its
+ * points, the oracle's eviction on the fleet's starting size stands in (it never scales).
  */
 export function whyMissed(r: GoalRow): string {
   const sg = r.seedGateway;
@@ -94,11 +134,33 @@ export function whyMissed(r: GoalRow): string {
   }
   const reach = r.frontier ? cheapestAtBaselineP95(r.frontier) : undefined;
   if (r.frontier) parts.push(reach ? `the cheapest setting at seed-gateway's p95 (${reach.point.label}) costs ${reach.gpuRatio.toFixed(3)}x` : "no setting reaches seed-gateway's p95");
-  const o = r.oracle;
-  if (o) {
+  if (r.frontier?.oracle) parts.push(oracleWhy(r.frontier, sg));
+  else if (r.oracle) {
+    const o = r.oracle;
     const start = r.fleet.reduce((s, c) => s + c.count * c.gpusPerWorker, 0);
     const oracleOk = o.gpu_seconds <= goal && (p95(o) ?? Infinity) <= (p95(sg) ?? -1);
     parts.push(`the oracle fixed at the starting ${start} GPUs: GPU-s ${r3(o.gpu_seconds, sg.gpu_seconds)}x at p95 ${r3(p95(o), p95(sg))}x (${oracleOk ? 'meets the goal, so a placement policy can' : 'misses too'})`);
   }
   return parts.join('; ');
+}
+
+/**
+ * What the scaling oracle's points say: whether it meets the goal loading models ahead of their
+ * requests, and whether it still does loading them on arrival, as an online policy must; with
+ * its nearest points where it misses.
+ */
+function oracleWhy(f: Frontier, sg: PolicySummary): string {
+  const at = (p: FrontierPoint) => `${p.label}: GPU-s ${r3(p.gpuSeconds, sg.gpu_seconds)}x at p95 ${r3(p.p95, p95(sg))}x`;
+  const reach = (kind: OracleKind) => cheapestAtBaselineP95(f, oraclePoints(f, kind));
+  const nearest = (kind: OracleKind) => {
+    const r = reach(kind);
+    const within = oraclePoints(f, kind).filter((p) => p.gpuSeconds <= 0.75 * sg.gpu_seconds && p.p95 !== null).sort((a, b) => (a.p95 as number) - (b.p95 as number))[0];
+    return [r ? `cheapest at seed-gateway's p95 ${at(r.point)}` : "no point at seed-gateway's p95", within ? `best p95 within 0.75x ${at(within)}` : 'no point within 0.75x'].join(', ');
+  };
+  const ahead = reach('scaling-oracle');
+  const onArrival = reach(SCALING_ORACLE_ON_ARRIVAL);
+  if (onArrival && onArrival.gpuRatio <= 0.75) return `the scaling oracle meets it even loading on arrival (${at(onArrival.point)}): hindsight sizing and eviction alone reach the goal, so the fabric's online rule falls short`;
+  if (ahead && ahead.gpuRatio <= 0.75)
+    return `the scaling oracle meets it only loading models ahead of their requests (${at(ahead.point)}); loading on arrival, as the fabric must, it misses (${nearest(SCALING_ORACLE_ON_ARRIVAL)})`;
+  return `the scaling oracle misses too (ahead of requests: ${nearest('scaling-oracle')}; on arrival: ${nearest(SCALING_ORACLE_ON_ARRIVAL)})`;
 }

@@ -16,8 +16,9 @@ import { parseFleet, uniformFleet, type WorkerClass } from './model/fleet.ts';
 import { generateModels, generateTrace, GENERATE_DEFAULTS, type GenerateOptions } from './generate.ts';
 import { createPolicy, isBaseline, POLICY_NAMES } from './policies/index.ts';
 import { checkGoals } from './report.ts';
-import { autoscaled, sweepGoalsMarkdown } from './sweep-goals.ts';
-import { cheapestAtBaselineP95, frontier, frontierMarkdown, frontierSvg, FRONTIER_TARGETS_MS, scaleToZero, scaleToZeroMarkdown, LOW_RATE, type Frontier } from './frontier.ts';
+import { autoscaled, oraclePoints, sweepGoalsMarkdown } from './sweep-goals.ts';
+import { SCALING_ORACLE_ON_ARRIVAL, SCALING_ORACLE_SETTINGS } from './policies/scaling-oracle.ts';
+import { cheapestAtBaselineP95, frontier, frontierMarkdown, oracleFrontier, frontierSvg, FRONTIER_TARGETS_MS, scaleToZero, scaleToZeroMarkdown, LOW_RATE, type Frontier } from './frontier.ts';
 import { footprintBytes, serviceModel } from './model/service-model.ts';
 import { gpuSecondsFloor, type GpuFloor } from './gpu-floor.ts';
 import { summarize, type PolicySummary } from './summary.ts';
@@ -102,7 +103,8 @@ export function runScenario(s: Scenario): SweepRow {
   const trace = generateTrace(models, o);
   const service = serviceModel();
   const cluster: ClusterOptions = { fleet: s.fleet, tickMs: 2_000, stallLimitMs: 30 * 60_000 };
-  const rows = POLICY_NAMES.map((name) => summarize(simulate(createPolicy(name, trace), trace, models, cluster, service)));
+  // The scaling oracle runs at its own settings on autoscaled fleets only (its frontier below).
+  const rows = POLICY_NAMES.filter((name) => name !== 'scaling-oracle').map((name) => summarize(simulate(createPolicy(name, trace), trace, models, cluster, service)));
   const fabric = rows.find((r) => r.policy === 'fabric')!;
   const best = rows
     .filter((r) => isBaseline(r.policy) && r.oom === 0 && r.ttft_ms.p95 !== null)
@@ -113,7 +115,9 @@ export function runScenario(s: Scenario): SweepRow {
   const floor = summarize(simulate(createPolicy('fabric', trace), trace, models, { ...cluster, fleet: roomy }, service));
   const checks = checkGoals(rows);
   const seedGateway = rows.find((r) => r.policy === 'seed-gateway');
-  const knobs = autoscaled(s.fleet) ? frontier(trace, models, cluster, service, FRONTIER_TARGETS_MS, { fabric, ...(seedGateway ? { seedGateway } : {}) }) : undefined;
+  const knobs = autoscaled(s.fleet)
+    ? { ...frontier(trace, models, cluster, service, FRONTIER_TARGETS_MS, { fabric, ...(seedGateway ? { seedGateway } : {}) }), oracle: oracleFrontier(trace, models, cluster, service) }
+    : undefined;
   return {
     scenario: s.name,
     fleet: s.fleet,
@@ -136,23 +140,29 @@ const ratio = (a: number | null | undefined, b: number | null | undefined) => (a
 
 export function sweepMarkdown(rows: readonly SweepRow[]): string {
   const head =
-    '| scenario | requests | fabric p95 (ms) | best baseline p95 (ms) | ratio | floor p95 (ms) | fabric warm | oracle warm | fabric cold loads | / oracle | fabric GPU-s | its GPU-s | / seed-gateway GPU-s (its p95 ms) | cheapest setting at seed-gateway p95, GPU-s / seed-gateway | GPU-s floor / seed-gateway | rejected (fabric) | goals met |';
-  const sep = '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+    '| scenario | requests | fabric p95 (ms) | best baseline p95 (ms) | ratio | floor p95 (ms) | fabric warm | oracle warm | fabric cold loads | / oracle | fabric GPU-s | its GPU-s | / seed-gateway GPU-s (its p95 ms) | cheapest setting at seed-gateway p95, GPU-s / seed-gateway | scaling oracle at seed-gateway p95, GPU-s / seed-gateway (ahead / on arrival) | GPU-s floor / seed-gateway | rejected (fabric) | goals met |';
+  const sep = '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
   const body = rows.map((r) => {
     const best = r.best ? `${n(r.best.ttft_ms.p95)} (${r.best.policy})` : 'n/a';
     const reach = r.frontier ? cheapestAtBaselineP95(r.frontier) : undefined;
     const setting = !r.frontier ? '-' : reach ? reach.gpuRatio.toFixed(2) : 'none';
+    const oracleAt = (kind: 'scaling-oracle' | typeof SCALING_ORACLE_ON_ARRIVAL) => {
+      const reach = r.frontier ? cheapestAtBaselineP95(r.frontier, oraclePoints(r.frontier, kind)) : undefined;
+      return reach ? reach.gpuRatio.toFixed(2) : 'none';
+    };
+    const oracle = !r.frontier?.oracle ? '-' : `${oracleAt('scaling-oracle')} / ${oracleAt(SCALING_ORACLE_ON_ARRIVAL)}`;
     const floor = r.gpuFloor ? ratio(r.gpuFloor.floorGpuSeconds, r.seedGateway?.gpu_seconds) : '-';
-    return `| ${r.scenario} | ${r.requests} | ${n(r.fabric.ttft_ms.p95)} | ${best} | ${ratio(r.fabric.ttft_ms.p95, r.best?.ttft_ms.p95)} | ${n(r.floorP95)} | ${pct(r.fabric.warm_ratio)} | ${pct(r.oracle?.warm_ratio)} | ${r.fabric.cold_loads} | ${ratio(r.fabric.cold_loads, r.oracle?.cold_loads)} | ${n(r.fabric.gpu_seconds)} | ${n(r.best?.gpu_seconds)} | ${ratio(r.fabric.gpu_seconds, r.seedGateway?.gpu_seconds)} (${n(r.seedGateway?.ttft_ms.p95)}) | ${setting} | ${floor} | ${r.fabric.rejected} | ${r.goalsMet}/${r.goals} |`;
+    return `| ${r.scenario} | ${r.requests} | ${n(r.fabric.ttft_ms.p95)} | ${best} | ${ratio(r.fabric.ttft_ms.p95, r.best?.ttft_ms.p95)} | ${n(r.floorP95)} | ${pct(r.fabric.warm_ratio)} | ${pct(r.oracle?.warm_ratio)} | ${r.fabric.cold_loads} | ${ratio(r.fabric.cold_loads, r.oracle?.cold_loads)} | ${n(r.fabric.gpu_seconds)} | ${n(r.best?.gpu_seconds)} | ${ratio(r.fabric.gpu_seconds, r.seedGateway?.gpu_seconds)} (${n(r.seedGateway?.ttft_ms.p95)}) | ${setting} | ${oracle} | ${floor} | ${r.fabric.rejected} | ${r.goalsMet}/${r.goals} |`;
   });
   return [head, sep, ...body].join('\n');
 }
 
 function main(argv: string[]): number {
-  const { values } = parseArgs({ args: argv, strict: true, options: { report: { type: 'string' } } });
+  const { values } = parseArgs({ args: argv, strict: true, options: { report: { type: 'string' }, only: { type: 'string' } } });
   const started = Date.now();
   const rows: SweepRow[] = [];
-  for (const s of sweepScenarios()) {
+  // `--only TEXT`: the scenarios whose name contains TEXT (a quick look; the report is for the full sweep).
+  for (const s of sweepScenarios().filter((x) => values.only === undefined || x.name.includes(values.only))) {
     rows.push(runScenario(s));
     process.stderr.write(`done: ${s.name}\n`);
   }
@@ -175,9 +185,10 @@ function main(argv: string[]): number {
       "fabric's p95 with every model resident at once (unlimited memory on the same GPUs): queueing and",
       'prefill only, a bound for any placement policy. Goals met: of the goals `npm run sim` checks',
       '(p95 <= half the best baseline, warm >= 97%, zero OOM, GPU-seconds <= the lowest baseline\'s,',
-      'cold loads <= 1.25x the oracle). For autoscaled fleets two more columns say how far the cost',
+      'cold loads <= 1.25x the oracle). For autoscaled fleets three more columns say how far the cost',
       "goal is from reach: the cheapest latency-target setting (the frontier below) at seed-gateway's",
-      "p95 or better, its GPU-seconds over seed-gateway's (\"none\" when no setting reaches that p95); and",
+      "p95 or better, its GPU-seconds over seed-gateway's (\"none\" when no setting reaches that p95); the",
+      "same for the scaling oracle (below), loading models ahead of their requests / on arrival; and",
       'the GPU-seconds floor no policy can go below on the same trace and fleet (sim/gpu-floor.ts): the',
       "larger of the minimum pool's GPU-seconds and the requests' service time at each one's share of a",
       "replica's GPU memory (one of its slots). Below the goals, each missed autoscaled scenario says why.",
@@ -193,13 +204,30 @@ function main(argv: string[]): number {
       '## Frontier: GPU-seconds against p95 for the latency target',
       '',
       'The fabric with `FABRIC_TARGET_P95_MS` at each of ' + FRONTIER_TARGETS_MS.map((t) => `${t / 1000} s`).join(', ') + ' and with none (the cost',
-      "knob's default), beside seed-gateway's single point, on the same trace and fleet (sim/frontier.ts).",
+      "knob's default), beside seed-gateway's single point and the scaling oracle's settings (below), on",
+      'the same trace and fleet (sim/frontier.ts).',
       "For every autoscaled scenario the goals above name the cheapest point at seed-gateway's p95 or",
       'better; in full, for one long-tail scenario' + (shown ? ` (${shown.scenario}):` : ':'),
       '',
       shown?.frontier ? frontierMarkdown(shown.frontier) : '(no long-tail scenario ran)',
       '',
-      '![GPU-seconds against p95 TTFT: the fabric at each latency target, seed-gateway, the goal corner](frontier.svg)',
+      '![GPU-seconds against p95 TTFT: the fabric at each latency target, seed-gateway, the scaling oracle, the goal corner](frontier.svg)',
+      '',
+      '## Scaling oracle',
+      '',
+      'What autoscaling could reach on the same trace and fleet, sized in hindsight',
+      '(sim/policies/scaling-oracle.ts, sim/policies/fleet-plan.ts). A heuristic reference, not a proven',
+      "optimum: a model is live from its load before a request (its load time from disk plus 4 s) until",
+      "`keep` after the request's service; each pool holds its live models packed first-fit decreasing",
+      "onto its workers at `fill` of their memory (above 1: fewer workers than the live models take, so",
+      'the placement evicts), the most it needs in the next GPU start, bought that far ahead, so no',
+      "request waits on a GPU start; queued and running models keep their place. Placement is the",
+      "oracle's (Belady: evict the idle model needed furthest in the future). `scaling-oracle` also loads",
+      'each model before its next request (prefetch, which needs to know when that request comes);',
+      '`scaling-oracle-on-arrival` loads a model only once a request for it waits, as an online policy',
+      'must. Settings: ' + SCALING_ORACLE_SETTINGS.map((o) => `keep ${o.keepMs / 1000} s, fill ${o.fill}`).join('; ') + '.',
+      "Its points are in the frontier table above; each missed goal's \"why\" names the cheapest one at",
+      "seed-gateway's p95 and the best p95 within 0.75x its GPU-seconds.",
       '',
       '## Scale to zero',
       '',

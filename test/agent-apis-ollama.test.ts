@@ -230,3 +230,35 @@ describe('Anthropic Messages over the Ollama engine', () => {
     expect(lastChat().messages[0]).toMatchObject({ role: 'user', content: 'what?', images: [PNG] });
   });
 });
+
+describe('Responses API log probabilities (openai client)', () => {
+  it('answers include message.output_text.logprobs on the output text, with top_logprobs alternatives, and whole on output_text.done when streamed', async () => {
+    const body = { model: MODEL, input: 'x', include: ['message.output_text.logprobs' as const], top_logprobs: 2 };
+    const r = await openai.responses.create(body);
+    expect(lastChat()).toMatchObject({ logprobs: true, top_logprobs: 2 });
+    expect(r.top_logprobs).toBe(2);
+    const message = r.output.find((i) => i.type === 'message')!;
+    const text = message.content[0] as OpenAI.Responses.ResponseOutputText;
+    expect(text.text).toBe(ANSWER);
+    expect(text.logprobs!.map((l) => l.token)).toEqual(FAKE_TOKENS);
+    expect(text.logprobs![0]!.top_logprobs).toHaveLength(2);
+    expect(text.logprobs![0]!.bytes).toEqual([...Buffer.from(FAKE_TOKENS[0]!, 'utf8')]);
+    let deltas = '';
+    let done: OpenAI.Responses.ResponseTextDoneEvent | undefined;
+    let completed: OpenAI.Responses.Response | undefined;
+    for await (const ev of await openai.responses.create({ ...body, stream: true })) {
+      if (ev.type === 'response.output_text.delta') deltas += ev.delta;
+      if (ev.type === 'response.output_text.done') done = ev;
+      if (ev.type === 'response.completed') completed = ev.response;
+    }
+    expect(deltas).toBe(ANSWER);
+    expect(done!.logprobs.map((l) => l.token).join('')).toBe(deltas);
+    expect((completed!.output.find((i) => i.type === 'message')!.content[0] as OpenAI.Responses.ResponseOutputText).logprobs).toEqual(done!.logprobs);
+  });
+
+  it('answers no log probabilities when nobody asked', async () => {
+    const r = await openai.responses.create({ model: MODEL, input: 'x' });
+    expect(lastChat().logprobs).toBeUndefined();
+    expect((r.output.find((i) => i.type === 'message')!.content[0] as OpenAI.Responses.ResponseOutputText).logprobs).toBeUndefined();
+  });
+});

@@ -106,6 +106,20 @@ describe('Responses API on the llama.cpp engine', () => {
     expect(again.output.find((o) => o.type === 'message')?.status).toBe('incomplete');
   }, 60_000);
 
+  it('answers the real engine\'s log probabilities on the output text when include asks for them', async () => {
+    const r = await client.responses.create({ model: MODEL, input: 'Say hello', max_output_tokens: 12, include: ['message.output_text.logprobs'], top_logprobs: 3 });
+    const text = r.output.find((o) => o.type === 'message')!.content[0] as OpenAI.Responses.ResponseOutputText;
+    expect(text.logprobs!.length).toBe(r.usage!.output_tokens);
+    expect(text.logprobs!.map((l) => l.token).join('')).toBe(text.text);
+    for (const l of text.logprobs!) {
+      expect(l.logprob).toBeLessThanOrEqual(0);
+      // At most 3: the alternatives are the candidates left after top-k / top-p / min-p, best first.
+      expect(l.top_logprobs.length).toBeGreaterThanOrEqual(1);
+      expect(l.top_logprobs.length).toBeLessThanOrEqual(3);
+      expect(l.top_logprobs.map((t) => t.logprob)).toEqual([...l.top_logprobs.map((t) => t.logprob)].sort((a, b) => b - a));
+    }
+  });
+
   it('a named function: every call validates against its parameters schema', async () => {
     const started = Date.now();
     let valid = 0;

@@ -64,6 +64,13 @@ describe('Responses request parsing', () => {
     expect(jobInput(req, history).messages?.at(-1)).toEqual({ role: 'tool', content: '1', tool_call_id: 'call_x' });
   });
 
+  it('asks the job for log probabilities when include names them or top_logprobs counts alternatives', () => {
+    expect(parseResponsesRequest({ model: 'm', input: 'x' }).base).not.toHaveProperty('logprobs');
+    expect(parseResponsesRequest({ model: 'm', input: 'x', include: ['message.output_text.logprobs'] }).base).toMatchObject({ logprobs: true });
+    expect(parseResponsesRequest({ model: 'm', input: 'x', top_logprobs: 3 }).base).toMatchObject({ logprobs: true, top_logprobs: 3 });
+    expect(parseResponsesRequest({ model: 'm', input: 'x', include: ['reasoning.encrypted_content'] }).base).not.toHaveProperty('logprobs');
+  });
+
   it.each([
     ['json_object', { type: 'json_object' }, 'json'],
     ['json_schema', { type: 'json_schema', name: 'x', schema: { type: 'object' } }, { type: 'object' }],
@@ -80,7 +87,7 @@ describe('Responses request parsing', () => {
     ['a file part', { input: [{ role: 'user', content: [{ type: 'input_file', file_id: 'f' }] }] }, 'input.0.content.0', /input_file/],
     ['background without store', { background: true, store: false }, 'store', /store: true/],
     ['a conversation', { conversation: 'c' }, 'conversation', /previous_response_id/],
-    ['top_logprobs', { top_logprobs: 3 }, 'top_logprobs', /not supported/],
+    ['an include value it does not know', { include: ['message.output_text.logprobs', 'message.secret'] }, 'include.1', /"message.secret" is not supported/],
     ['too much metadata', { metadata: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v'])) }, 'metadata', /16/],
     ['a schema without a name', { text: { format: { type: 'json_schema', schema: {} } } }, 'text.format.name', /name/],
   ])('refuses %s naming the parameter', (_name, extra, param, message) => {

@@ -114,6 +114,19 @@ describe('npm run sim:sweep', () => {
     expect(md[2]).toMatch(/^\| small \| \d+ \| [\d,]+ \| [\d,]+ \(/);
   });
 
+  it('runs the scaling oracle at each of its settings, ahead of requests and on arrival, on an autoscaled scenario only', async () => {
+    const { runScenario, sweepMarkdown } = await import('../sim/sweep.ts');
+    const { SCALING_ORACLE_SETTINGS } = await import('../sim/policies/scaling-oracle.ts');
+    const row = runScenario({ name: 'auto', generate: { seed: 2, durationMs: 15 * 60_000 }, fleet: uniformFleet(1, 48 * 2 ** 30, 3) });
+    const kinds = (row.frontier?.oracle ?? []).map((p) => p.policy);
+    expect(kinds.filter((k) => k === 'scaling-oracle')).toHaveLength(SCALING_ORACLE_SETTINGS.length);
+    expect(kinds.filter((k) => k === 'scaling-oracle-on-arrival')).toHaveLength(SCALING_ORACLE_SETTINGS.length);
+    // Its column: the cheapest point at seed-gateway's p95 of each kind, or "none".
+    expect(sweepMarkdown([row]).split('\n')[2]).toMatch(/\| (none|\d\.\d\d) \/ (none|\d\.\d\d) \|/);
+    const fixed = runScenario({ name: 'fixed', generate: { seed: 2, durationMs: 10 * 60_000 }, fleet: uniformFleet(1, 48 * 2 ** 30, 1) });
+    expect(fixed.frontier).toBeUndefined();
+  });
+
   it('checks the scaling goals per kind of fleet and prints a ratio just over a limit as over it', async () => {
     const { sweepGoalsMarkdown } = await import('../sim/sweep-goals.ts');
     const sum = (policy: string, p95: number, gpu_seconds: number, o: Partial<PolicySummary> = {}): PolicySummary => ({
@@ -139,6 +152,8 @@ describe('npm run sim:sweep', () => {
     const withTail = sweepGoalsMarkdown([...rows, tail]);
     expect(withTail).toContain('Autoscaling on long tails (every one), GPU-seconds <= 0.75x seed-gateway\'s at a p95 no worse than its own, defaults: met in 0 of 1.');
     expect(withTail).toContain('tail: GPU-s 0.700x, p95 1.200x (not met); frontier: target 1,000 ms reaches its p95 at 0.720x GPU-s (goal met at that target)');
+    // Whether one setting would do for every autoscaled scenario that ran the frontier.
+    expect(withTail).toContain("- One fabric setting for every autoscaled scenario (the frontier's), goal met in: cost knob (no target) 0 of 1, target 1,000 ms 1 of 1.");
   });
 
   it('measures the frontier of the latency target and scale to zero on a low-rate trace', async () => {

@@ -66,4 +66,19 @@ describe('why an autoscaled scenario misses the cost goal', () => {
     expect(why).toContain('GPU-s floor 0.800x (minimum pool 0.800x, work 0.100x), above 0.75x: out of reach for any policy on this trace and fleet');
     expect(why).toContain('GPU-s 0.500x at p95 0.900x (meets the goal, so a placement policy can)');
   });
+
+  it('names what the scaling oracle reaches, ahead of requests and on arrival, in place of the fixed-size oracle when its points ran', () => {
+    const ahead = [point('keep 60 s, fill 1', null, 900, 90, 'scaling-oracle'), point('keep 0 s, fill 1', null, 980, 70, 'scaling-oracle'), point('keep 0 s, fill 2', null, 3_000, 40, 'scaling-oracle')];
+    const onArrival = [point('keep 60 s, fill 1', null, 990, 95, 'scaling-oracle-on-arrival'), point('keep 0 s, fill 1', null, 1_400, 72, 'scaling-oracle-on-arrival')];
+    const why = (oracle: typeof ahead) => whyMissed({ ...base, oracle: sum('oracle', 1_200, 50), frontier: { ...base.frontier, oracle } });
+    const onlyAhead = why([...ahead, ...onArrival]);
+    expect(onlyAhead).toContain(
+      "the scaling oracle meets it only loading models ahead of their requests (keep 0 s, fill 1: GPU-s 0.700x at p95 0.980x); loading on arrival, as the fabric must, it misses (cheapest at seed-gateway's p95 keep 60 s, fill 1: GPU-s 0.950x at p95 0.990x, best p95 within 0.75x keep 0 s, fill 1: GPU-s 0.720x at p95 1.400x)",
+    );
+    expect(onlyAhead).not.toContain('fixed at the starting');
+    const cheapOnArrival = onArrival.map((p) => (p.label === 'keep 60 s, fill 1' ? { ...p, gpuSeconds: 74 } : p));
+    expect(why([...ahead, ...cheapOnArrival])).toContain('the scaling oracle meets it even loading on arrival (keep 60 s, fill 1: GPU-s 0.740x at p95 0.990x)');
+    const dear = ahead.map((p) => (p.label === 'keep 0 s, fill 1' ? { ...p, gpuSeconds: 80 } : p));
+    expect(why([...dear, ...onArrival])).toContain("the scaling oracle misses too (ahead of requests: cheapest at seed-gateway's p95 keep 0 s, fill 1: GPU-s 0.800x at p95 0.980x, best p95 within 0.75x keep 0 s, fill 2: GPU-s 0.400x at p95 3.000x; on arrival:");
+  });
 });

@@ -7,17 +7,19 @@ import type { TokenLogprob } from '../../protocol/job.ts';
 
 const bytesOf = (token: string) => [...Buffer.from(token, 'utf8')];
 
+/** Per token: token, logprob, UTF-8 bytes and the top alternatives (chat's `content[]`, the Responses API's `logprobs`). */
+export function tokenLogprobs(lps: readonly TokenLogprob[]) {
+  return lps.map((lp) => ({
+    token: lp.token,
+    logprob: lp.logprob,
+    bytes: bytesOf(lp.token),
+    top_logprobs: (lp.top_logprobs ?? []).map((t) => ({ token: t.token, logprob: t.logprob, bytes: bytesOf(t.token) })),
+  }));
+}
+
 /** Chat's `logprobs` object for these tokens. */
 export function chatLogprobs(lps: readonly TokenLogprob[]) {
-  return {
-    content: lps.map((lp) => ({
-      token: lp.token,
-      logprob: lp.logprob,
-      bytes: bytesOf(lp.token),
-      top_logprobs: (lp.top_logprobs ?? []).map((t) => ({ token: t.token, logprob: t.logprob, bytes: bytesOf(t.token) })),
-    })),
-    refusal: null,
-  };
+  return { content: tokenLogprobs(lps), refusal: null };
 }
 
 /** The legacy completions `logprobs` object for these tokens. */

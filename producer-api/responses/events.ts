@@ -6,10 +6,12 @@
  *
  * Order: response.created, response.in_progress, then per output item output_item.added, its
  * parts and deltas, its done events, output_item.done; then response.completed (or .incomplete
- * when max_output_tokens cut it, .failed otherwise) carrying the whole response.
+ * when max_output_tokens cut it, .failed otherwise) carrying the whole response. Log
+ * probabilities, which a job reports at its end, come whole on `output_text.done` and the parts
+ * and items after it; each `output_text.delta` carries an empty list.
  */
 import type { ConversationEvent } from '../../protocol/conversation.ts';
-import type { ConversationItem, FunctionCallItem, MessageItem, ReasoningItem } from './items.ts';
+import type { ConversationItem, FunctionCallItem, MessageItem, OutputLogprob, ReasoningItem } from './items.ts';
 import { outputIds, type ResponseObject } from './render.ts';
 
 export interface ResponseStreamEvent {
@@ -85,7 +87,8 @@ export class ResponseEventWriter {
   /** Closes what is open, adds the items the stream never showed, then the terminal event with `final`. */
   finish(final: ResponseObject): void {
     const message = (final.output as ConversationItem[]).find((i): i is MessageItem => i.type === 'message');
-    this.closeCurrent(message?.status === 'incomplete' ? 'incomplete' : 'completed');
+    const logprobs = message?.content.find((c) => c.type === 'output_text')?.logprobs;
+    this.closeCurrent(message?.status === 'incomplete' ? 'incomplete' : 'completed', logprobs);
     for (const [index, call] of this.calls) this.closeCall(index, call);
     for (const item of final.output as ConversationItem[]) {
       if (item.type === 'reasoning' && !this.reasoned) {
@@ -96,7 +99,7 @@ export class ResponseEventWriter {
         this.openMessage();
         const text = item.content.map((c) => ('text' in c ? c.text : '')).join('');
         if (text) this.text(text);
-        this.closeCurrent(item.status === 'incomplete' ? 'incomplete' : 'completed');
+        this.closeCurrent(item.status === 'incomplete' ? 'incomplete' : 'completed', logprobs);
       }
     }
     this.send(TERMINAL[final.status] ?? 'response.failed', { response: final });
@@ -135,7 +138,8 @@ export class ResponseEventWriter {
     this.send('response.content_part.added', { item_id: id, output_index: m.index, content_index: 0, part: { type: 'output_text', text: '', annotations: [] } });
   }
 
-  private closeCurrent(status: MessageItem['status'] = 'completed'): void {
+  /** `logprobs`: the message's, known once the job ended (closing it from `finish`). */
+  private closeCurrent(status: MessageItem['status'] = 'completed', logprobs?: OutputLogprob[]): void {
     const c = this.current;
     this.current = null;
     if (!c || c.kind === 'call') return;
@@ -146,8 +150,8 @@ export class ResponseEventWriter {
       this.send('response.output_item.done', { output_index: c.index, item: { type: 'reasoning', id: c.id, summary: [part] } satisfies ReasoningItem });
       return;
     }
-    const part = { type: 'output_text' as const, text: c.text, annotations: [] };
-    this.send('response.output_text.done', { item_id: c.id, output_index: c.index, content_index: 0, text: c.text, logprobs: [] });
+    const part = { type: 'output_text' as const, text: c.text, annotations: [], ...(logprobs ? { logprobs } : {}) };
+    this.send('response.output_text.done', { item_id: c.id, output_index: c.index, content_index: 0, text: c.text, logprobs: logprobs ?? [] });
     this.send('response.content_part.done', { item_id: c.id, output_index: c.index, content_index: 0, part });
     this.send('response.output_item.done', { output_index: c.index, item: { type: 'message', id: c.id, status, role: 'assistant', content: [part] } satisfies MessageItem });
   }

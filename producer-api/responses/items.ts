@@ -8,8 +8,16 @@ import type { ChatMessage } from '../../protocol/job.ts';
 
 export type InputContent =
   | { type: 'input_text'; text: string }
-  | { type: 'output_text'; text: string; annotations: unknown[] }
+  | { type: 'output_text'; text: string; annotations: unknown[]; logprobs?: OutputLogprob[] }
   | { type: 'input_image'; image_url: string; detail: 'low' | 'high' | 'auto' };
+
+/** One output token's log probability, with its top alternatives, in OpenAI's shape. */
+export interface OutputLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[];
+  top_logprobs: { token: string; logprob: number; bytes: number[] }[];
+}
 
 export interface MessageItem {
   type: 'message';

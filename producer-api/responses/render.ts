@@ -7,6 +7,7 @@ import type { JobOutput, JobRecord } from '../../protocol/job.ts';
 import type { JobStatus } from '../../protocol/statuses.ts';
 import type { ConversationItem, FunctionCallItem, MessageItem, ReasoningItem } from './items.ts';
 import type { ResponseParams } from './requests.ts';
+import { tokenLogprobs } from '../openai/logprobs.ts';
 
 /** What the API keeps of a response (in Redis when stored): the request, its items and, once ended, the result. */
 export interface ResponseRecord {
@@ -66,7 +67,7 @@ export const outputIds = {
 /**
  * A job output's items: the reasoning (when the output has some), the message (when it has
  * text, or nothing else), then the calls. A forced call's text is the call itself, so it shows
- * no message.
+ * no message. The message's output text carries the job's log probabilities when it has them.
  */
 export function outputItems(jobId: string, output: JobOutput | null, forced: boolean): ConversationItem[] {
   const cut = output?.done_reason === 'length';
@@ -78,7 +79,8 @@ export function outputItems(jobId: string, output: JobOutput | null, forced: boo
   if (calls.length === 0 || (!forced && text !== '')) {
     // The token limit cut the message when it is the last item (no calls after it).
     const status = cut && calls.length === 0 ? 'incomplete' : 'completed';
-    items.push({ type: 'message', id: outputIds.message(jobId), role: 'assistant', status, content: [{ type: 'output_text', text, annotations: [] }] } satisfies MessageItem);
+    const logprobs = output?.logprobs ? { logprobs: tokenLogprobs(output.logprobs) } : {};
+    items.push({ type: 'message', id: outputIds.message(jobId), role: 'assistant', status, content: [{ type: 'output_text', text, annotations: [], ...logprobs }] } satisfies MessageItem);
   }
   calls.forEach((c, i) => items.push({ type: 'function_call', id: outputIds.call(jobId, i), call_id: c.id, name: c.function.name, arguments: c.function.arguments, status: 'completed' } satisfies FunctionCallItem));
   return items;
@@ -144,6 +146,7 @@ export function responseObject(r: ResponseRecord, live: 'queued' | 'in_progress'
     tool_choice: p.tool_choice,
     tools: p.tools,
     top_p: p.top_p,
+    top_logprobs: p.top_logprobs ?? null,
     truncation: 'disabled' as const,
     usage: res?.usage ?? null,
     user: p.user,

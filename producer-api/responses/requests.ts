@@ -14,6 +14,14 @@ import { dataUrlBase64, itemsToMessages, newItemId, type ConversationItem, type 
 
 const effort = z.enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh']);
 
+/** The output text's log probabilities, asked for through `include`. */
+export const INCLUDE_LOGPROBS = 'message.output_text.logprobs';
+/**
+ * `include` values taken: the logprobs; input image URLs (input items are kept as sent); and what
+ * only the fabric's absent built-in tools or encrypted reasoning would fill, so there is nothing to add.
+ */
+const INCLUDABLE = new Set([INCLUDE_LOGPROBS, 'message.input_image.image_url', 'reasoning.encrypted_content', 'file_search_call.results', 'web_search_call.action.sources', 'web_search_call.results', 'code_interpreter_call.outputs', 'computer_call_output.output.image_url']);
+
 const bodySchema = z
   .object({
     model: z.string().min(1),
@@ -35,6 +43,7 @@ const bodySchema = z
     user: z.string().max(256).optional(),
     truncation: z.enum(['auto', 'disabled']).nullable().optional(),
     top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
+    include: z.array(z.string()).max(16).nullable().optional(),
     conversation: z.unknown().optional(),
     prompt: z.unknown().optional(),
   })
@@ -93,6 +102,8 @@ export interface ResponseParams {
   previous_response_id: string | null;
   reasoning: { effort: z.infer<typeof effort> | null; summary: string | null };
   user: string | null;
+  /** Alternatives per output token (0-20); null when not asked. Absent in records kept before it existed. */
+  top_logprobs?: number | null;
 }
 
 /** A parsed request: the job's input before the history is put in front, and how to answer. */
@@ -212,7 +223,8 @@ function think(e: ResponseParams['reasoning']['effort']): JobInput['think'] | un
 function refuseUnsupported(b: Body): void {
   if (b.conversation != null) throw invalid('conversation is not supported; chain responses with previous_response_id', 'conversation');
   if (b.prompt != null) throw invalid('prompt templates are not supported; send input and instructions', 'prompt');
-  if ((b.top_logprobs ?? 0) > 0) throw invalid('top_logprobs are not supported on the Responses API', 'top_logprobs');
+  const unknown = (b.include ?? []).findIndex((v) => !INCLUDABLE.has(v));
+  if (unknown >= 0) throw invalid(`include value ${JSON.stringify(b.include![unknown])} is not supported; supported: ${[...INCLUDABLE].join(', ')}`, `include.${unknown}`);
   if (b.metadata && Object.keys(b.metadata).length > 16) throw invalid('metadata holds at most 16 keys', 'metadata');
   if (b.background && b.store === false) throw invalid('background responses must be stored: background: true needs store: true', 'store');
 }
@@ -246,6 +258,7 @@ export function parseResponsesRequest(body: unknown): ResponsesRequest {
     previous_response_id: b.previous_response_id ?? null,
     reasoning: { effort: b.reasoning?.effort ?? null, summary: b.reasoning?.summary ?? null },
     user: b.user ?? null,
+    top_logprobs: b.top_logprobs ?? null,
   };
   const options: GenerationOptions = {};
   if (params.max_output_tokens !== null) options.num_predict = params.max_output_tokens;
@@ -259,6 +272,11 @@ export function parseResponsesRequest(body: unknown): ResponsesRequest {
   if (format.type === 'json_schema') base.format = format.schema;
   const t = think(params.reasoning.effort);
   if (t !== undefined) base.think = t;
+  // Log probabilities when `include` asks for them, or alternatives are asked for by count.
+  if (b.include?.includes(INCLUDE_LOGPROBS) || (b.top_logprobs ?? 0) > 0) {
+    base.logprobs = true;
+    if (b.top_logprobs) base.top_logprobs = b.top_logprobs;
+  }
   return { model, params, input, base, stream: b.stream === true, forced: forcedTools(base) !== null };
 }
 

@@ -9,13 +9,7 @@ import type { TraceRequest } from '../model/trace.ts';
 import { footprint, Planner } from './planner.ts';
 
 export function oraclePolicy(trace: readonly TraceRequest[]): SimPolicy {
-  const arrivals = new Map<string, number[]>();
-  for (const r of trace) {
-    let a = arrivals.get(r.model);
-    if (!a) arrivals.set(r.model, (a = []));
-    a.push(r.arrivalMs);
-  }
-  for (const a of arrivals.values()) a.sort((x, y) => x - y);
+  const arrivals = arrivalsByModel(trace);
   const nextUse = (model: string, now: number) => nextAfter(arrivals.get(model) ?? [], now);
 
   function step(view: SimView) {
@@ -39,6 +33,18 @@ export function oraclePolicy(trace: readonly TraceRequest[]): SimPolicy {
     return p.actions;
   }
   return { name: 'oracle', onArrival: step, onTick: step, onLoadDone: step, onRequestDone: step };
+}
+
+/** Every model's arrival times in the trace, ascending. */
+export function arrivalsByModel(trace: readonly TraceRequest[]): Map<string, number[]> {
+  const arrivals = new Map<string, number[]>();
+  for (const r of trace) {
+    let a = arrivals.get(r.model);
+    if (!a) arrivals.set(r.model, (a = []));
+    a.push(r.arrivalMs);
+  }
+  for (const a of arrivals.values()) a.sort((x, y) => x - y);
+  return arrivals;
 }
 
 /** First value in ascending `times` strictly after `now`; Infinity when none. */
