@@ -44,7 +44,8 @@ export interface TierRow {
   readonly coldFirst: number;
   /**
    * Cold-start p95 of the fabric without the tier on a disk as fast as the page cache, over its
-   * p95 on the real disk: what no staging can beat (every load from memory, the fixed start left).
+   * p95 on the real disk: about the best staging could do (every load from memory, the fixed start
+   * left; the runs' decisions differ a little, so it is not a strict bound).
    */
   readonly allCachedRatio: number | null;
   /** The catalog's bytes, and the page cache of the largest host (the fleet's hosts together, at most). */
@@ -150,7 +151,8 @@ function main(argv: string[]): number {
       'the worker pauses them): a staged file lands later by each such read. Cold start = a load that a',
       'request waited on, from its start to resident. Goals: cold-start p95 <= 0.5x, TTFT p95 <= 1.02x.',
       '"Every load from memory": the cold-start p95 of the fabric without the tier on a disk as fast as the',
-      'page cache, over its p95 on the real disk, a bound no staging beats (each load keeps its 1.5 s start).',
+      'page cache, over its p95 on the real disk: about the best staging could do (each load keeps its 1.5 s',
+      'start; the decisions of that run differ a little, so it is no strict bound).',
       '"Why not" gives, from the run\'s own figures, the cold starts read from memory, those that were a',
       "model's first load (nothing in its history to stage by), and the catalog against a host's page cache.",
       '',
