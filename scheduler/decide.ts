@@ -21,8 +21,9 @@
  *    inter-arrival histogram) load into free memory only, at most `prewarmMaxLoads` a decision.
  * 4b. Stage (scheduler/host-tier.ts): models the arrival history predicts within
  *    `stageHorizonMs` are read into a host's page cache, which costs no VRAM. Loads go where
- *    they are fastest (a worker whose page cache holds the file) and evictions are priced by
- *    where the victim's weights fall (page cache or disk).
+ *    they are fastest (a worker whose page cache holds the file; for a cold backlog, even at
+ *    the price of idle victims there that cost less than the load time saved) and evictions are
+ *    priced by where the victim's weights fall (page cache or disk).
  * 5. Idle extra replicas (unused for `replicaIdleMs`) are unloaded; one replica always stays.
  * 6. Scale (scheduler/scale-rule.ts): one more worker, in the smallest pool whose workers hold
  *    what waits, when the waiting it saves (blocked cold models, saturated queues, reloads of
@@ -148,7 +149,8 @@ function coldBacklog(ctx: Ctx): { entry: CatalogEntry; waiting: number; ageMs: n
 
 /**
  * Where `entry` goes: the eligible worker that loads it fastest (its page cache holds the file)
- * with the most usable memory where it fits; failing that (and if `evict`), the worker whose
+ * with the most usable memory where it fits, or for a cold backlog one that loads it faster once
+ * it evicts (`fasterByEviction`); failing that (and if `evict`), the worker whose
  * cheapest sufficient eviction plus the waiting jobs' load time costs least; young models and
  * spare replicas are victims only for a cold backlog (`cold`, see `cheapestEviction`).
  */
@@ -162,6 +164,7 @@ function place(ctx: Ctx, entry: CatalogEntry, evict: boolean, cold?: { readonly 
     .map((ledger) => ({ ledger, need: needOn(ctx.snap, entry.name, ledger) }))
     .filter((p) => fitsOn(p.ledger, p.need))
     .sort((a, b) => a.ledger.capacity - b.ledger.capacity || loadMs(a) - loadMs(b) || b.ledger.free - a.ledger.free || a.ledger.worker.workerId.localeCompare(b.ledger.worker.workerId));
+  if (fits[0] && cold) return fasterByEviction(ctx, entry, fits[0], eligible, cold) ?? fits[0];
   if (fits[0] || !evict) return fits[0];
   const options: Placement[] = [];
   for (const ledger of eligible) {
@@ -179,6 +182,27 @@ function place(ctx: Ctx, entry: CatalogEntry, evict: boolean, cold?: { readonly 
       a.ledger.worker.workerId.localeCompare(b.ledger.worker.workerId),
   );
   return options[0];
+}
+
+/**
+ * For a cold backlog that fits on `fit` from a slower tier: a worker of the same class that loads
+ * the model faster (its page cache holds the file) once it evicts idle models, if those victims'
+ * expected cost is below the load time the waiting jobs save. Free memory on a host that reads
+ * from disk otherwise always won over a host with the file cached and idle models to spare.
+ */
+function fasterByEviction(ctx: Ctx, entry: CatalogEntry, fit: Placement, eligible: readonly WorkerLedger[], cold: { readonly waitedMs: number; readonly waiting: number }): Placement | undefined {
+  const loadMs = (l: WorkerLedger) => loadMsOn(ctx.snap, ctx.policy, l.worker, entry.name, fit.need);
+  const slow = loadMs(fit.ledger);
+  let best: { placement: Placement; total: number } | undefined;
+  for (const ledger of eligible) {
+    if (ledger.capacity !== fit.ledger.capacity || loadMs(ledger) >= slow) continue;
+    const need = needOn(ctx.snap, entry.name, ledger);
+    const eviction = cheapestEviction(ledger, need - ledger.free, cold);
+    if (!eviction) continue;
+    const total = eviction.cost + cold.waiting * loadMs(ledger);
+    if (total < cold.waiting * slow && (!best || total < best.total)) best = { placement: { ledger, need, eviction }, total };
+  }
+  return best?.placement;
 }
 
 /** Books a placement and emits its actions: the unloads (cheapest per byte first), then the load. */

@@ -70,6 +70,10 @@ export interface SimResult {
   readonly loadsFromCache: number;
   /** Durations of the loads a request waited on, start to resident, ascending. */
   readonly coldStartMs: number[];
+  /** Of those, the loads that read their file from the page cache (cached, or staging when they began). */
+  readonly coldStartsFromCache: number;
+  /** Of those, a model's first load in the run: no arrival history could have predicted it. */
+  readonly coldStartsFirst: number;
   /** Files read into a page cache on a `stage` action. */
   readonly staged: number;
   readonly gpuSeconds: number;
@@ -90,6 +94,8 @@ interface Replica extends ReplicaView {
   active: number;
   /** Bytes it holds on each of its worker's GPUs. */
   perDevice: number[];
+  /** Its load read the file from the page cache (or along with a staging read), not from disk alone. */
+  fromCache?: boolean;
 }
 
 interface Gpu extends GpuView {
@@ -104,6 +110,8 @@ interface Gpu extends GpuView {
   stagedAt: Map<string, number>;
   /** When its disk finishes the staging reads queued so far. */
   diskFreeAt: number;
+  /** Staging reads stand aside until then: a load is reading from the disk. */
+  diskPausedUntil: number;
 }
 
 type SimEvent =
@@ -141,6 +149,9 @@ class Engine implements SimView {
   private accepted = 0;
   private warm = 0;
   private coldLoads = 0;
+  private coldStartsFromCache = 0;
+  private coldStartsFirst = 0;
+  private readonly everLoaded = new Set<string>();
   private loadsFromCache = 0;
   private oom = 0;
   private invalid = 0;
@@ -213,7 +224,12 @@ class Engine implements SimView {
   private handle(ev: SimEvent): boolean {
     switch (ev.kind) {
       case 'load_done': {
-        if ((this.queues.get(ev.replica.model)?.length ?? 0) > 0) this.coldStarts.push(this.now - ev.replica.loadStartedAt);
+        if ((this.queues.get(ev.replica.model)?.length ?? 0) > 0) {
+          this.coldStarts.push(this.now - ev.replica.loadStartedAt);
+          if (ev.replica.fromCache) this.coldStartsFromCache++;
+          if (!this.everLoaded.has(ev.replica.model)) this.coldStartsFirst++;
+        }
+        this.everLoaded.add(ev.replica.model);
         ev.replica.state = 'ready';
         ev.replica.loadedAt = this.now;
         ev.replica.lastUsedAt = this.now;
@@ -235,6 +251,11 @@ class Engine implements SimView {
         return true;
       }
       case 'stage_done':
+        // A load from disk paused the staging reads since this was scheduled: it lands later.
+        if ((ev.gpu.stagedAt.get(ev.model) ?? this.now) > this.now) {
+          this.events.push(ev.gpu.stagedAt.get(ev.model)!, ev);
+          return true;
+        }
         ev.gpu.staging = ev.gpu.staging.filter((m) => m !== ev.model);
         ev.gpu.stagedAt.delete(ev.model);
         if (this.gpus.includes(ev.gpu)) {
@@ -354,11 +375,13 @@ class Engine implements SimView {
     // A load of a file being staged reads it along with the staging read: it lands when the file
     // is in memory plus a load from the cache, if that is sooner than its own read from disk.
     const stagedAt = gpu.stagedAt.get(model);
-    const duration = Math.min(loadMs(this.service, info.sizeBytes, cached), stagedAt === undefined ? Infinity : stagedAt - this.now + loadMs(this.service, info.sizeBytes, true));
+    const ownRead = loadMs(this.service, info.sizeBytes, cached);
+    const duration = Math.min(ownRead, stagedAt === undefined ? Infinity : stagedAt - this.now + loadMs(this.service, info.sizeBytes, true));
+    if (!cached && duration === ownRead) this.pauseStaging(gpu, (info.sizeBytes / this.service.diskBytesPerSec) * 1000);
     gpu.cache.touch(model, info.sizeBytes);
     gpu.hostCached = gpu.cache.entries();
     const perDevice = spread(gpu, info.footprintBytes);
-    const replica: Replica = { model, gpuId, state: 'loading', draining: false, footprintBytes: info.footprintBytes, loadStartedAt: this.now, loadedAt: null, lastUsedAt: this.now, active: 0, perDevice };
+    const replica: Replica = { model, gpuId, state: 'loading', draining: false, footprintBytes: info.footprintBytes, loadStartedAt: this.now, loadedAt: null, lastUsedAt: this.now, active: 0, perDevice, fromCache: cached || duration < ownRead };
     gpu.replicas.push(replica);
     gpu.usedBytes += info.footprintBytes;
     perDevice.forEach((b, i) => (gpu.deviceUsedBytes[i]! += b));
@@ -374,11 +397,26 @@ class Engine implements SimView {
     const info = this.models.get(model);
     if (!gpu || !info || gpu.state !== 'running') return false;
     if (gpu.cache.has(model) || gpu.staging.includes(model)) return true;
-    gpu.diskFreeAt = Math.max(this.now, gpu.diskFreeAt) + (info.sizeBytes / this.service.diskBytesPerSec) * 1000;
+    gpu.diskFreeAt = Math.max(this.now, gpu.diskFreeAt, gpu.diskPausedUntil) + (info.sizeBytes / this.service.diskBytesPerSec) * 1000;
     gpu.staging.push(model);
     gpu.stagedAt.set(model, gpu.diskFreeAt);
     this.events.push(gpu.diskFreeAt, { kind: 'stage_done', gpu, model, bytes: info.sizeBytes });
     return true;
+  }
+
+  /**
+   * A load reads `readMs` from the host's disk: staging reads stand aside meanwhile (the worker
+   * pauses them between chunks while a load reads from disk, worker/host-cache), so every staging
+   * read not yet done lands later by the part of that read no earlier load's pause covers.
+   */
+  private pauseStaging(gpu: Gpu, readMs: number): void {
+    const until = this.now + readMs;
+    const shift = until - Math.max(this.now, gpu.diskPausedUntil);
+    if (shift <= 0) return;
+    gpu.diskPausedUntil = until;
+    if (gpu.stagedAt.size === 0) return;
+    for (const [m, at] of gpu.stagedAt) gpu.stagedAt.set(m, at + shift);
+    gpu.diskFreeAt += shift;
   }
 
   private unload(model: string, gpuId: string): boolean {
@@ -464,6 +502,7 @@ class Engine implements SimView {
       staging: [],
       stagedAt: new Map(),
       diskFreeAt: 0,
+      diskPausedUntil: 0,
     };
     this.gpus.push(gpu);
     if (state === 'starting') this.events.push(this.now + this.service.gpuStartMs, { kind: 'gpu_ready', gpu });
@@ -508,6 +547,8 @@ class Engine implements SimView {
       coldLoads: this.coldLoads,
       loadsFromCache: this.loadsFromCache,
       coldStartMs: [...this.coldStarts].sort((a, b) => a - b),
+      coldStartsFromCache: this.coldStartsFromCache,
+      coldStartsFirst: this.coldStartsFirst,
       staged: this.staged,
       gpuSeconds: this.gpuMs / 1000,
       oom: this.oom,

@@ -9,7 +9,7 @@
  * `--report FILE` also writes the table as markdown.
  */
 import { writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { simulate, type ClusterOptions } from './engine.ts';
 import { parseFleet, uniformFleet, type WorkerClass } from './model/fleet.ts';
@@ -252,7 +252,8 @@ function main(argv: string[]): number {
   return 0;
 }
 
-if (process.argv[1]?.endsWith('sweep.ts')) {
+// Exactly this file: sim/tier-sweep.ts, which imports it, also ends in `sweep.ts`.
+if (process.argv[1] !== undefined && basename(process.argv[1]) === 'sweep.ts') {
   try {
     process.exitCode = main(process.argv.slice(2));
   } catch (err) {

@@ -15,6 +15,7 @@ import { loadSpeedKey, nextLoadSpeed } from '../protocol/load-speeds.ts';
 import { heartbeatSchema, type CatalogEntry, type Heartbeat } from '../protocol/worker-state.ts';
 import { decide, type Action } from '../scheduler/decide.ts';
 import { stageActions } from '../scheduler/host-tier.ts';
+import { whyMissed } from '../sim/tier-sweep.ts';
 import { PendingCommands } from '../scheduler/pending-commands.ts';
 import { schedulerPolicy, type SchedulerPolicyInput } from '../scheduler/policy.ts';
 import { readSnapshot, type QueueDepth, type Snapshot } from '../scheduler/snapshot.ts';
@@ -110,6 +111,24 @@ describe('placement by tier (decide)', () => {
       want: ['unload c@w2', 'load big@w2'],
     },
     {
+      name: 'a cold backlog evicts an idle model on the host whose page cache holds the file, rather than read it from disk into free memory elsewhere, when the victim costs less than the load time saved',
+      workers: [hb('w1', 24, { hostCache: cache(48, {}) }), hb('w2', 24, { resident: [res('c', 20)], hostCache: cache(48, { big: 20 }) })],
+      queues: { big: { waiting: 1, oldestWaitMs: 100 } },
+      want: ['unload c@w2', 'load big@w2'],
+    },
+    {
+      name: 'but free memory reading from disk when the victim there is expected to cost more than the load time saved',
+      workers: [hb('w1', 24, { hostCache: cache(48, {}) }), hb('w2', 24, { resident: [res('c', 20, 1_000)], hostCache: cache(48, { big: 20 }) })],
+      queues: { big: { waiting: 1, oldestWaitMs: 100 } },
+      want: ['load big@w1'],
+    },
+    {
+      name: 'and never evicts for a faster tier on a larger class than the free memory it would otherwise use',
+      workers: [hb('small', 24, { hostCache: cache(48, {}) }), hb('large', 80, { resident: [res('c', 70)], hostCache: cache(160, { big: 20 }) })],
+      queues: { big: { waiting: 1, oldestWaitMs: 100 } },
+      want: ['load big@small'],
+    },
+    {
       name: 'measured speeds override the assumed ones: a host tier measured no faster than disk gives no preference',
       workers: [hb('w1', 24, { hostCache: cache(48, {}) }), hb('w2', 24, { resident: [res('b', 4)], hostCache: cache(48, { a: 4 }) })],
       queues: { a: { waiting: 1, oldestWaitMs: 100 } },
@@ -160,6 +179,28 @@ describe('staging (stageActions and decide)', () => {
   });
 });
 
+describe('tier sweep report: why a scenario misses the goals', () => {
+  const GIB = 2 ** 30;
+  const met = { met: true, coldRatio: 0.4, ttftRatio: 1, allCachedRatio: 0.3, coldStarts: 500, coldFromCache: 450, coldFirst: 12, catalogBytes: 100 * GB, hostCacheBytes: 96 * GIB, fleetCacheBytes: 192 * GIB };
+  const cases: { name: string; row: Partial<typeof met>; want: string }[] = [
+    { name: 'nothing when both goals are met', row: {}, want: '' },
+    { name: 'the TTFT ratio when only it misses', row: { met: false, ttftRatio: 1.1 }, want: 'TTFT p95 1.100x' },
+    {
+      name: 'out of reach when even every load from memory misses the cold-start goal',
+      row: { met: false, coldRatio: 0.8, allCachedRatio: 0.6 },
+      want: 'out of reach: every load from memory gives 0.600x; 450 of 500 cold starts from memory',
+    },
+    {
+      name: 'few cold starts, a catalog larger than a host\'s page cache, and how many read from memory',
+      row: { met: false, coldRatio: 1, coldStarts: 18, coldFromCache: 5, catalogBytes: 122 * GB, hostCacheBytes: 96 * GIB, fleetCacheBytes: 288 * GIB },
+      want: "18 cold starts, 12 of them a model's first (no history to stage by): the p95 is one of the largest; catalog 122 GB > 103 GB page cache a host (309 GB the fleet's at most); 5 of 18 cold starts from memory",
+    },
+  ];
+  it.each(cases)('$name', ({ row, want }) => {
+    expect(whyMissed({ ...met, ...row })).toBe(want);
+  });
+});
+
 describe('host tier protocol', () => {
   it('reads a load from the host tier only when most of the file is cached', () => {
     const r = { ...cache(8, {}), models: [{ model: 'a', fileBytes: 100, cachedBytes: 90 }, { model: 'b', fileBytes: 100, cachedBytes: 89 }] };
@@ -204,6 +245,23 @@ describe('page cache of real files', () => {
     const report = await hc.measure();
     expect(report.models).toEqual([{ model: 'm', fileBytes: 32 * 2 ** 20, cachedBytes: 32 * 2 ** 20 }]);
     expect(report.budgetBytes).toBe(64 * 2 ** 20);
+  });
+
+  it('stands staging reads aside while a load reads from disk, and finishes them once it ends', async () => {
+    const file = join(dir, 'paused.bin');
+    writeFileSync(file, Buffer.alloc(16 * 2 ** 20, 1));
+    pc.dontNeed(file);
+    const hc = new HostCache({ pageCache: pc, budgetBytes: 64 * 2 ** 20, models: async () => ['p'], files: async () => [file], log });
+    let endLoad!: () => void;
+    hc.yieldTo(new Promise<void>((resolve) => (endLoad = resolve)));
+    let staged = false;
+    const done = hc.stage('p').then(() => (staged = true));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(staged).toBe(false);
+    expect((await hc.measure()).staging).toEqual(['p']);
+    endLoad();
+    await done;
+    expect(await hc.tierOf('p')).toEqual({ tier: 'host', fileBytes: 16 * 2 ** 20 });
   });
 
   it('refuses to stage a model larger than the budget, or one without files', async () => {

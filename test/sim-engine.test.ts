@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { simulate, type ClusterOptions } from '../sim/engine.ts';
 import { parseFleet } from '../sim/model/fleet.ts';
 import { createPolicy, POLICY_NAMES } from '../sim/policies/index.ts';
+import type { SimPolicy } from '../sim/policies/policy.ts';
 import { decodeMs, loadMs, prefillMs, serviceModel } from '../sim/model/service-model.ts';
 import type { ModelSpec, TraceRequest } from '../sim/model/trace.ts';
 
@@ -35,6 +36,26 @@ describe('simulation engine accounting', () => {
     expect(r.warm).toBe(0);
     expect(r.ttftMs[0]).toBeCloseTo(loadMs(service, 4e9, true) + prefill, 6); // 2 s: 1.5 s + 4 GB at 8 GB/s
     expect(r.ttftMs[1]).toBeCloseTo(loadMs(service, 4e9, false) + prefill, 6);
+  });
+
+  it('pauses a host\'s staging reads while a load reads from its disk: the staged file lands later by that read', () => {
+    // Stage big (20 GB: 10 s from disk) and load small from disk (4 GB: 2 s of reading) at 0; big
+    // is asked for at 11 s: its staging, paused 2 s, lands at 12 s, and its load waits for it.
+    const big: ModelSpec = { name: 'big', sizeBytes: 20e9 };
+    const trace = [req(0, 0, 'small'), req(1, 11_000, 'big')];
+    const scripted: SimPolicy = {
+      name: 'scripted',
+      onArrival: (_view, r) =>
+        r.model === 'small'
+          ? [
+              { type: 'stage', model: 'big', gpu: 'gpu0' },
+              { type: 'load', model: 'small', gpu: 'gpu0' },
+            ]
+          : [{ type: 'load', model: 'big', gpu: 'gpu0' }],
+    };
+    const r = simulate(scripted, trace, [small, big], cluster({ gpuMemBytes: 48 * GiB }), service);
+    expect(r).toMatchObject({ staged: 1, coldStartsFromCache: 1, coldStartsFirst: 2 });
+    expect(r.coldStartMs).toEqual([loadMs(service, 4e9, false), 12_000 - 11_000 + loadMs(service, 20e9, true)]);
   });
 
   it('queues requests beyond the replica slots until one frees', () => {

@@ -46,6 +46,8 @@ export interface ResidencyDeps {
   loadSpeeds?: LoadSpeedStore;
   /** The tier a load of the model reads from now and its files' size (host-cache); undefined: unknown. */
   tierOf?: (model: string) => Promise<{ tier: LoadTier; fileBytes: number } | undefined>;
+  /** Told of a load reading from disk (until `loading` settles), so that staging reads stand aside. */
+  onDiskLoad?: (loading: Promise<unknown>) => void;
   changed: () => void;
   /** Told of a load's progress (a pull), to pass on to the jobs waiting for the model. */
   onLoadProgress: (model: string, p: LoadProgress) => void;
@@ -152,7 +154,9 @@ export class Residency {
     const gpuBefore = await this.d.memory.gpuUsedBytes();
     const tier = await this.d.tierOf?.(model);
     const loadStarted = performance.now();
-    const res = await this.engine.load(model, { onProgress: (p) => this.d.onLoadProgress(model, p) });
+    const loading = this.engine.load(model, { onProgress: (p) => this.d.onLoadProgress(model, p) });
+    if (tier?.tier === 'disk') this.d.onDiskLoad?.(loading);
+    const res = await loading;
     const engineLoadMs = performance.now() - loadStarted;
     const gpuAfter = await this.d.memory.gpuUsedBytes();
     const slots = (await this.engine.capacity()).slotsPerModel;

@@ -115,6 +115,7 @@ export class WorkerNode {
       footprints: new FootprintStore(deps.redis, deps.keys),
       loadSpeeds: new LoadSpeedStore(deps.redis, deps.keys),
       tierOf: async (model) => (this.hostCache ? await this.hostCache.tierOf(model).catch(() => undefined) : undefined),
+      onDiskLoad: (loading) => this.hostCache?.yieldTo(loading),
       changed: () => void this.beat(true),
       onLoadProgress: (model, p) => this.progress.announce(model, p),
     });

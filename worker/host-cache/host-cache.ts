@@ -7,7 +7,9 @@
  *
  * Staged files are kept warm: a measurement that finds one of them fallen below the host-tier
  * share reads it again. Staged files together stay within the budget; the oldest staged is let go
- * (left to the kernel's LRU, not dropped) when a new one would outgrow it.
+ * (left to the kernel's LRU, not dropped) when a new one would outgrow it. Staging reads stand
+ * aside while a load reads from disk (`yieldTo`): the load a request waits on comes before a read
+ * for one that may come.
  */
 import { open } from 'node:fs/promises';
 import { HOST_TIER_MIN_SHARE, type HostCacheReport, type LoadTier } from '../../protocol/host-cache.ts';
@@ -34,6 +36,8 @@ export class HostCache {
   private readonly staging = new Map<string, Promise<void>>();
   /** Staged models and their bytes, oldest first. */
   private readonly kept = new Map<string, number>();
+  /** Loads reading from disk now, settled or not: staging reads wait for them between chunks. */
+  private readonly diskLoads = new Set<Promise<void>>();
 
   constructor(d: HostCacheDeps) {
     this.d = d;
@@ -76,6 +80,16 @@ export class HostCache {
     return this.last;
   }
 
+  /** Staging reads pause (between chunks) until `load`, a load reading from disk, settles. */
+  yieldTo(load: Promise<unknown>): void {
+    const settled = load.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.diskLoads.add(settled);
+    void settled.then(() => this.diskLoads.delete(settled));
+  }
+
   /** The tier a load of `model` would read from now, and its files' size. */
   async tierOf(model: string): Promise<{ tier: LoadTier; fileBytes: number }> {
     const r = this.residentBytes(await this.d.files(model));
@@ -106,7 +120,9 @@ export class HostCache {
       this.d.pageCache.willNeed(f);
       const fh = await open(f, 'r');
       try {
-        while ((await fh.read(buf, 0, buf.length, null)).bytesRead > 0);
+        do {
+          while (this.diskLoads.size > 0) await Promise.all(this.diskLoads);
+        } while ((await fh.read(buf, 0, buf.length, null)).bytesRead > 0);
       } finally {
         await fh.close();
       }
